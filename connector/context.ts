@@ -1,0 +1,30 @@
+import { randomUUID } from 'node:crypto'
+import type { Logger } from './telemetry/logger.ts'
+import type { Store } from './store/store.ts'
+import type { Config } from './config/config.ts'
+
+/** Time is injected so that expiry and timelines are deterministic in tests. */
+export interface Clock {
+  now(): Date
+}
+
+/** Identifiers are injected so that pids are deterministic in tests. */
+export interface IdSource {
+  /** A new `urn:uuid:` identifier. */
+  next(): string
+}
+
+export const systemClock: Clock = { now: () => new Date() }
+export const randomIds: IdSource = { next: () => `urn:uuid:${randomUUID()}` }
+
+/**
+ * What every operation needs from the world. Operations take `{ ctx, input }`; nothing reads
+ * module-level singletons. Later areas (identity, policies, catalog) add their own members.
+ */
+export interface Ctx {
+  config: Config
+  store: Store
+  clock: Clock
+  ids: IdSource
+  logger: Logger
+}

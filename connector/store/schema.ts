@@ -1,0 +1,11 @@
+import { postgresBuilders, sqliteBuilders, type Builders } from './dialect.ts'
+import { settingsTables } from './tables/settings.ts'
+
+/** Every table of the connector. Each area declares its tables in `tables/<area>.ts`. */
+export const defineSchema = (b: Builders) => ({
+  ...settingsTables(b),
+})
+
+export type Schema = ReturnType<typeof defineSchema>
+export const sqliteSchema: Schema = defineSchema(sqliteBuilders)
+export const postgresSchema: Schema = defineSchema(postgresBuilders)
