@@ -1,0 +1,210 @@
+/**
+ * The policy engine's public types. The engine never imports from the connector: whatever it needs
+ * to know of a request is described here, and the connector fills it in.
+ */
+
+/** Where a decision is taken. Operands that cannot be known at a scope are handled as the registry says. */
+export type Scope = 'catalog' | 'negotiation' | 'transfer' | 'monitor'
+export const scopes: readonly Scope[] = ['catalog', 'negotiation', 'transfer', 'monitor']
+
+/** The twelve ODRL 2.2 operators. */
+export type Operator =
+  | 'eq' | 'neq' | 'gt' | 'gteq' | 'lt' | 'lteq'
+  | 'isA' | 'hasPart' | 'isPartOf' | 'isAllOf' | 'isAnyOf' | 'isNoneOf'
+export const operators: readonly Operator[] = [
+  'eq', 'neq', 'gt', 'gteq', 'lt', 'lteq', 'isA', 'hasPart', 'isPartOf', 'isAllOf', 'isAnyOf', 'isNoneOf',
+]
+
+export type LogicalOperator = 'and' | 'or' | 'xone' | 'andSequence'
+export type ConflictStrategy = 'perm' | 'prohibit' | 'invalid'
+
+/** A value on the right of a constraint: plain JSON scalars; IRIs are strings. */
+export type Value = string | number | boolean
+
+export interface AtomicConstraint {
+  kind: 'atomic'
+  /** The constraint's `@id`, when it has one. */
+  uid?: string
+  /** The operand's short name from the registry (e.g. `purpose`) or a full IRI for foreign ones. */
+  leftOperand: string
+  operator: Operator
+  rightOperand: Value | Value[]
+  /** xsd datatype IRI of the right operand, when the source said (e.g. xsd:dateTime). */
+  dataType?: string
+  unit?: string
+}
+
+export interface LogicalConstraint {
+  kind: 'logical'
+  uid?: string
+  operator: LogicalOperator
+  constraints: Constraint[]
+}
+
+export type Constraint = AtomicConstraint | LogicalConstraint
+
+/** A party: one participant id (IRI), or a collection refined by constraints. */
+export type Party = string | { uid?: string; source?: string; refinement: Constraint[] }
+/** An asset: one IRI, or a collection (`partOf`). */
+export type Asset = string | { uid?: string; partOf?: string; refinement?: Constraint[] }
+
+export interface Rule {
+  uid?: string
+  /** Action short name (`use`, `read`, …) or a full IRI for foreign actions. */
+  action: string
+  actionRefinement?: Constraint[]
+  target?: Asset[]
+  assigner?: Party
+  assignee?: Party
+  constraints: Constraint[]
+  /** Permissions: duties that come with the permission. Prohibitions: remedies. */
+  duties: Rule[]
+}
+
+export interface PolicyModel {
+  uid: string
+  type: 'Set' | 'Offer' | 'Agreement' | 'Policy'
+  profile?: string[]
+  conflict?: ConflictStrategy
+  target?: Asset[]
+  assigner?: Party
+  assignee?: Party
+  permissions: Rule[]
+  prohibitions: Rule[]
+  obligations: Rule[]
+}
+
+/** A credential the requester presented, already verified (issuer trusted, signature checked). */
+export interface CredentialInfo {
+  types: string[]
+  issuer: string
+  claims: Record<string, unknown>
+  /** Milliseconds since the epoch. */
+  expiresAt?: number
+}
+
+/** Everything a decision may look at. Pure data: the engine does no I/O. */
+export interface EvaluationContext {
+  scope: Scope
+  /** The requested action, short name (`use`) or IRI. */
+  action: string
+  /** The requester's participant id. */
+  assignee: string
+  /** The provider's participant id. */
+  assigner?: string
+  /** The dataset id. */
+  target?: string
+  /** The purpose the requester declared (short name from the purpose taxonomy, or an IRI). */
+  purpose?: string
+  /** Where the requester will process the data: ISO 3166-1 alpha-2 or 3166-2 code (e.g. `CA-QC`). */
+  spatial?: string
+  /** The requester's sector (e.g. `research`, `health`). */
+  industry?: string
+  credentials: CredentialInfo[]
+  now: Date
+  agreement?: { signedAt: Date }
+  usage?: { count: number }
+  /** Values for operands that configuration added to the registry, by operand name. */
+  attributes?: Record<string, unknown>
+}
+
+export type Outcome = 'satisfied' | 'violated' | 'unknown' | 'deferred'
+
+export interface TraceEntry {
+  /** e.g. `permission 1 (use)`. */
+  rule: string
+  /** e.g. `constraint 2` or `constraint 1.and[2]`. */
+  constraint: string
+  leftOperand: string
+  operator: string
+  expected: unknown
+  actual: unknown
+  outcome: Outcome
+  /** Why, when the outcome is not plain (unknown operand, not applicable at this scope, …). */
+  note?: string
+}
+
+/** A duty the requester takes on when the decision allows. */
+export interface Obligation {
+  /** The duty's action (e.g. `attribute`, `delete`, `inform`). */
+  action: string
+  /** The rule it comes from, e.g. `permission 1 (use)` or `obligation 1`. */
+  rule: string
+  constraints: Constraint[]
+  /** The duty in plain language. */
+  text: string
+}
+
+export interface Decision {
+  allowed: boolean
+  /** One plain sentence, fit for a DSP `reason`. */
+  reason: string
+  /** Plain sentences, most important first. */
+  explanation: string[]
+  trace: TraceEntry[]
+  obligations: Obligation[]
+}
+
+export interface LintError {
+  file: string
+  line: number
+  column?: number
+  /** Dotted path of the offending field, e.g. `permissions[0].constraints[1].operator`. */
+  field: string
+  message: string
+  suggestion?: string
+}
+
+/** An ODRL policy as it appears inside a DSP catalog Offer: no `target`, no `@context` of its own. */
+export interface OdrlOffer {
+  '@id': string
+  '@type': 'Offer'
+  permission?: OdrlRule[]
+  prohibition?: OdrlRule[]
+  obligation?: OdrlRule[]
+  [key: string]: unknown
+}
+
+export interface OdrlRule {
+  action: string | Record<string, unknown>
+  constraint?: OdrlConstraint[]
+  duty?: OdrlRule[]
+  [key: string]: unknown
+}
+
+export type OdrlConstraint = Record<string, unknown>
+
+/** An Offer with its `target`, as sent in a ContractOfferMessage / ContractRequestMessage. */
+export type OdrlTargetedOffer = Omit<OdrlOffer, '@type'> & { '@type': 'Offer'; target: string }
+
+/** An Agreement body, as a ContractAgreementMessage carries it. */
+export interface OdrlAgreement {
+  '@id': string
+  '@type': 'Agreement'
+  target: string
+  assigner: string
+  assignee: string
+  timestamp: string
+  permission?: OdrlRule[]
+  prohibition?: OdrlRule[]
+  obligation?: OdrlRule[]
+  [key: string]: unknown
+}
+
+export interface CompiledPolicy {
+  id: string
+  title: string
+  description?: string
+  /** The file it was compiled from (as given to the loader). */
+  sourceFile: string
+  odrl: OdrlOffer
+  /** The policy in plain language. */
+  plainText: string
+  /** The normalised model the evaluator runs on. */
+  model: PolicyModel
+}
+
+export interface LoadResult {
+  policies: Map<string, CompiledPolicy>
+  errors: LintError[]
+}
