@@ -2,12 +2,14 @@ import { postgresBuilders, sqliteBuilders, type Builders } from './dialect.ts'
 import { settingsTables } from './tables/settings.ts'
 import { transferTables } from './tables/transfer.ts'
 import { identityTables } from './tables/identity.ts'
+import { catalogTables } from './tables/catalog.ts'
 
 /** Every table of the connector. Each area declares its tables in `tables/<area>.ts`. */
 export const defineSchema = (b: Builders) => ({
   ...settingsTables(b),
   ...transferTables(b),
   ...identityTables(b),
+  ...catalogTables(b),
 })
 
 export type Schema = ReturnType<typeof defineSchema>
