@@ -3,6 +3,8 @@ import { settingsTables } from './tables/settings.ts'
 import { transferTables } from './tables/transfer.ts'
 import { identityTables } from './tables/identity.ts'
 import { catalogTables } from './tables/catalog.ts'
+import { negotiationTables } from './tables/negotiation.ts'
+import { dispatchTables } from './tables/dispatch.ts'
 
 /** Every table of the connector. Each area declares its tables in `tables/<area>.ts`. */
 export const defineSchema = (b: Builders) => ({
@@ -10,6 +12,8 @@ export const defineSchema = (b: Builders) => ({
   ...transferTables(b),
   ...identityTables(b),
   ...catalogTables(b),
+  ...negotiationTables(b),
+  ...dispatchTables(b),
 })
 
 export type Schema = ReturnType<typeof defineSchema>
