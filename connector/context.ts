@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { Logger } from './telemetry/logger.ts'
 import type { Store } from './store/store.ts'
 import type { Config } from './config/config.ts'
+import type { PeerClient } from './http/peer-client.ts'
 
 /** Time is injected so that expiry and timelines are deterministic in tests. */
 export interface Clock {
@@ -27,4 +28,6 @@ export interface Ctx {
   clock: Clock
   ids: IdSource
   logger: Logger
+  /** Outbound HTTP to peers and upstream sources. */
+  peers: PeerClient
 }

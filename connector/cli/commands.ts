@@ -1,0 +1,27 @@
+import type { CliIo } from './io.ts'
+
+/**
+ * The `passerelle` commands. Each area's command module is imported only when it is used, so
+ * `passerelle start` loads nothing it does not need.
+ */
+export type CommandRunner = (args: string[], io: CliIo) => Promise<number>
+
+export interface Command {
+  summary: string
+  load: () => Promise<CommandRunner>
+}
+
+export const commands: Record<string, Command> = {
+  start: {
+    summary: 'run the connector (default participant: ./passerelle.yaml, else the bundled seed)',
+    load: async () => (await import('./start-command.ts')).runStartCommand,
+  },
+  init: {
+    summary: 'create a new participant folder: configuration, Ed25519 key, did:web identifier',
+    load: async () => (await import('./init-command.ts')).runInitCommand,
+  },
+  version: {
+    summary: 'print the version and the protocol versions spoken',
+    load: async () => (await import('./version-command.ts')).runVersionCommand,
+  },
+}

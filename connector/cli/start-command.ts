@@ -1,0 +1,71 @@
+import { parseArgs } from 'node:util'
+import { ConfigError } from '../config/config.ts'
+import { startConnector } from '../runtime.ts'
+import { UsageError, type CliIo } from './io.ts'
+import { findConfigFile } from './participant-config.ts'
+
+const help = `Usage: passerelle start [--config FILE] [--port N] [--host HOST]
+
+Runs the connector until SIGTERM or SIGINT (then it stops accepting requests, lets those in flight
+finish, closes the database and exits 0).
+
+Options:
+  --config FILE   participant configuration (default: ./passerelle.yaml, else PASSERELLE_CONFIG,
+                  else the bundled seed participant)
+  --port N        listen on this port (overrides server.port and PASSERELLE_PORT)
+  --host HOST     listen on this address (overrides server.host and PASSERELLE_HOST)
+
+Environment: PASSERELLE_HOST, PASSERELLE_PORT, PASSERELLE_PUBLIC_URL, PASSERELLE_DATABASE_URL,
+PASSERELLE_MANAGEMENT_KEY, PASSERELLE_DATA_DIR, PASSERELLE_LOG_LEVEL, and the standard OTEL_* variables.`
+
+/** Returns -1 while the connector runs: the process ends when a signal has stopped it. */
+export async function runStartCommand(args: string[], io: CliIo): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: { config: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' }, help: { type: 'boolean' } },
+    strict: true,
+  })
+  if (values.help) {
+    io.stdout(help)
+    return 0
+  }
+  const configFile = findConfigFile(values.config, io)
+  // Signal handlers go in before the server listens, so that a stop request is never lost.
+  let stop: (() => Promise<void>) | undefined
+  let stopRequested = false
+  const onSignal = (signal: string) => {
+    if (stopRequested) process.exit(1)
+    stopRequested = true
+    io.stderr(`passerelle: ${signal} received, stopping`)
+    void (stop ? stop() : Promise.resolve()).then(
+      () => process.exit(0),
+      (error) => {
+        io.stderr(`passerelle: stopped with an error: ${(error as Error).message}`)
+        process.exit(1)
+      },
+    )
+  }
+  process.on('SIGTERM', () => onSignal('SIGTERM'))
+  process.on('SIGINT', () => onSignal('SIGINT'))
+  try {
+    const running = await startConnector({
+      configFile,
+      env: io.env,
+      overrides: { 'server.port': values.port, 'server.host': values.host },
+    })
+    stop = running.stop
+    if (stopRequested) await running.stop().then(() => process.exit(0))
+    running.ctx.logger.info('connector ready', {
+      url: running.url,
+      dsp: running.ctx.config.dspUrl,
+      database: running.ctx.store.dialect,
+      config: configFile,
+    })
+    return -1
+  } catch (error) {
+    if (error instanceof ConfigError) throw new UsageError(error.message, 2)
+    const code = (error as { code?: string }).code
+    if (code === 'EADDRINUSE') throw new UsageError(`cannot listen: address already in use (${(error as Error).message.replace(/^listen EADDRINUSE: address already in use /, '')})`, 1)
+    throw new UsageError(`cannot start: ${(error as Error).message}`, 1)
+  }
+}

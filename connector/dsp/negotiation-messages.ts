@@ -1,0 +1,148 @@
+import { z } from 'zod'
+import { dspContextUrl } from './context.ts'
+
+/**
+ * Contract negotiation messages as plain JSON (terms bare, `@context` an array holding the DSP
+ * context), parsed at the edge. Unknown members are kept (peers add `@id`, `callbackAddress`, …).
+ */
+export const DspContext = z
+  .array(z.string())
+  .refine((context) => context.includes(dspContextUrl), { message: `@context must contain ${dspContextUrl}` })
+
+const pid = z.string().min(1).max(512)
+const url = z.string().max(2048).regex(/^https?:\/\//, 'expected an http(s) URL')
+
+const Rule = z.looseObject({ action: z.union([z.string().min(1), z.looseObject({})]) })
+
+/** An ODRL offer inside a message: it names its dataset in `target`. */
+export const MessageOffer = z
+  .looseObject({
+    '@id': z.string().min(1).max(512),
+    '@type': z.literal('Offer').optional(),
+    target: z.string().min(1).max(512),
+    permission: z.array(Rule).optional(),
+    prohibition: z.array(Rule).optional(),
+    obligation: z.array(Rule).optional(),
+  })
+  .refine((offer) => (offer.permission?.length ?? 0) + (offer.prohibition?.length ?? 0) > 0, {
+    message: 'an offer needs at least one permission or prohibition',
+  })
+export type MessageOffer = z.infer<typeof MessageOffer>
+
+export const Agreement = z.looseObject({
+  '@id': z.string().min(1).max(512),
+  '@type': z.literal('Agreement'),
+  target: z.string().min(1).max(512),
+  assigner: z.string().min(1),
+  assignee: z.string().min(1),
+  timestamp: z.string().regex(/^-?\d{4,}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?$/, 'expected an xsd:dateTime'),
+  permission: z.array(Rule).optional(),
+  prohibition: z.array(Rule).optional(),
+  obligation: z.array(Rule).optional(),
+})
+export type Agreement = z.infer<typeof Agreement>
+
+export const ContractRequestMessage = z
+  .looseObject({
+    '@context': DspContext,
+    '@type': z.literal('ContractRequestMessage'),
+    consumerPid: pid,
+    providerPid: pid.optional(),
+    offer: MessageOffer,
+    callbackAddress: url.optional(),
+  })
+  .refine((m) => (m.callbackAddress === undefined) !== (m.providerPid === undefined), {
+    message: 'a ContractRequestMessage carries callbackAddress (first request) or providerPid (counter offer), not both',
+  })
+export type ContractRequestMessage = z.infer<typeof ContractRequestMessage>
+
+export const ContractOfferMessage = z
+  .looseObject({
+    '@context': DspContext,
+    '@type': z.literal('ContractOfferMessage'),
+    providerPid: pid,
+    consumerPid: pid.optional(),
+    offer: MessageOffer,
+    callbackAddress: url.optional(),
+  })
+  .refine((m) => (m.callbackAddress === undefined) !== (m.consumerPid === undefined), {
+    message: 'a ContractOfferMessage carries callbackAddress (first offer) or consumerPid (counter offer), not both',
+  })
+export type ContractOfferMessage = z.infer<typeof ContractOfferMessage>
+
+export const ContractAgreementMessage = z.looseObject({
+  '@context': DspContext,
+  '@type': z.literal('ContractAgreementMessage'),
+  providerPid: pid,
+  consumerPid: pid,
+  agreement: Agreement,
+})
+export type ContractAgreementMessage = z.infer<typeof ContractAgreementMessage>
+
+export const ContractAgreementVerificationMessage = z.looseObject({
+  '@context': DspContext,
+  '@type': z.literal('ContractAgreementVerificationMessage'),
+  providerPid: pid,
+  consumerPid: pid,
+})
+export type ContractAgreementVerificationMessage = z.infer<typeof ContractAgreementVerificationMessage>
+
+export const ContractNegotiationEventMessage = z.looseObject({
+  '@context': DspContext,
+  '@type': z.literal('ContractNegotiationEventMessage'),
+  providerPid: pid,
+  consumerPid: pid,
+  eventType: z.enum(['ACCEPTED', 'FINALIZED']),
+})
+export type ContractNegotiationEventMessage = z.infer<typeof ContractNegotiationEventMessage>
+
+export const ContractNegotiationTerminationMessage = z.looseObject({
+  '@context': DspContext,
+  '@type': z.literal('ContractNegotiationTerminationMessage'),
+  providerPid: pid,
+  consumerPid: pid,
+  code: z.string().max(256).optional(),
+  reason: z.array(z.unknown()).min(1).max(64).optional(),
+})
+export type ContractNegotiationTerminationMessage = z.infer<typeof ContractNegotiationTerminationMessage>
+
+export const negotiationStates = ['REQUESTED', 'OFFERED', 'ACCEPTED', 'AGREED', 'VERIFIED', 'FINALIZED', 'TERMINATED'] as const
+export const NegotiationState = z.enum(negotiationStates)
+export type NegotiationState = z.infer<typeof NegotiationState>
+
+export const ContractNegotiation = z.looseObject({
+  '@context': DspContext,
+  '@type': z.literal('ContractNegotiation'),
+  providerPid: pid,
+  consumerPid: pid,
+  state: NegotiationState,
+})
+export type ContractNegotiation = z.infer<typeof ContractNegotiation>
+
+export const ContractNegotiationError = z.looseObject({
+  '@context': DspContext,
+  '@type': z.literal('ContractNegotiationError'),
+  providerPid: z.string(),
+  consumerPid: z.string(),
+  code: z.string().optional(),
+  reason: z.array(z.unknown()).min(1).optional(),
+})
+export type ContractNegotiationError = z.infer<typeof ContractNegotiationError>
+
+/** Turns termination or error `reason` entries (strings, `{message}` objects, …) into readable text. */
+export function reasonText(reason: unknown[] | undefined): string | undefined {
+  if (!reason || reason.length === 0) return undefined
+  return reason
+    .map((entry) => {
+      if (typeof entry === 'string') return entry
+      if (entry && typeof entry === 'object') {
+        const record = entry as Record<string, unknown>
+        for (const key of ['message', '@value', 'reason', 'description']) {
+          if (typeof record[key] === 'string') return record[key] as string
+        }
+      }
+      return JSON.stringify(entry)
+    })
+    .join('; ')
+    .slice(0, 2000)
+}

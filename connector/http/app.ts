@@ -1,0 +1,98 @@
+import { randomUUID } from 'node:crypto'
+import { context, propagation, SpanKind, SpanStatusCode } from '@opentelemetry/api'
+import { Hono } from 'hono'
+import { bodyLimit } from 'hono/body-limit'
+import { routePath } from 'hono/route'
+import { areas as defaultAreas, type Area } from '../areas.ts'
+import { dspPath } from '../config/config.ts'
+import type { Ctx } from '../context.ts'
+import { PasserelleError } from '../errors.ts'
+import { requireManagementKey } from '../management/auth.ts'
+import { createOpenApiRegistry } from '../management/openapi.ts'
+import { tracer } from '../telemetry/telemetry.ts'
+import type { AppEnv } from './env.ts'
+import { createErrorRenderers } from './error-response.ts'
+import { versionDocument } from './version.ts'
+import { packageVersion } from '../version.ts'
+
+/** Paths whose request bodies are streams of data, not messages: the body limit does not apply. */
+export const streamingPathPrefixes = ['/data/']
+
+export function createApp(ctx: Ctx, areas: Area[] = defaultAreas) {
+  const app = new Hono<AppEnv>()
+  const errors = createErrorRenderers()
+  const openapi = createOpenApiRegistry({ title: 'Passerelle management API', version: packageVersion })
+
+  app.use('*', async (c, next) => {
+    const inbound = c.req.header('x-request-id')
+    const requestId = inbound && /^[\w.:-]{1,128}$/.test(inbound) ? inbound : randomUUID()
+    const logger = ctx.logger.child({ requestId })
+    c.set('requestId', requestId)
+    c.set('logger', logger)
+    c.header('x-request-id', requestId)
+    const parent = propagation.extract(context.active(), c.req.raw.headers, headerGetter)
+    const started = performance.now()
+    await context.with(parent, () =>
+      tracer().startActiveSpan(`${c.req.method}`, { kind: SpanKind.SERVER, attributes: { 'http.request.method': c.req.method, 'url.path': c.req.path } }, async (span) => {
+        try {
+          await next()
+        } finally {
+          const route = routePath(c, -1)
+          span.updateName(`${c.req.method} ${route}`)
+          span.setAttribute('http.route', route)
+          span.setAttribute('http.response.status_code', c.res.status)
+          if (c.res.status >= 500) span.setStatus({ code: SpanStatusCode.ERROR })
+          span.end()
+          logger.debug('request', { method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(performance.now() - started) })
+        }
+      }),
+    )
+  })
+
+  const limit = bodyLimit({
+    maxSize: ctx.config.server.bodyLimit,
+    onError: () => {
+      throw new PasserelleError('payload_too_large', `the request body is larger than the limit of ${ctx.config.server.bodyLimit} bytes`)
+    },
+  })
+  app.use('*', async (c, next) => (streamingPathPrefixes.some((p) => c.req.path.startsWith(p)) ? next() : limit(c, next)))
+
+  app.get('/health', async (c) => {
+    try {
+      await ctx.store.ping()
+      return c.json({ status: 'ok', version: packageVersion, database: { dialect: ctx.store.dialect, status: 'up' } })
+    } catch (error) {
+      c.get('logger').warn('health check: database unreachable', { error })
+      return c.json({ status: 'unavailable', version: packageVersion, database: { dialect: ctx.store.dialect, status: 'down', error: (error as Error).message } }, 503)
+    }
+  })
+
+  app.get('/.well-known/dspace-version', (c) => c.json(versionDocument(ctx.config)))
+
+  const dsp = new Hono<AppEnv>()
+  const management = new Hono<AppEnv>()
+  management.use('*', requireManagementKey(ctx.config.management.apiKey))
+  management.get('/openapi.json', (c) => c.json(openapi.document(`${ctx.config.server.publicUrl}/management/v1`)))
+
+  const mounts = { root: app, dsp, management, openapi, errors }
+  for (const area of areas) area.routes?.(mounts, ctx)
+
+  app.route(dspPath, dsp)
+  app.route('/management/v1', management)
+
+  app.notFound((c) => errors.render(new PasserelleError('not_found', `no route for ${c.req.method} ${c.req.path}`), c))
+  app.onError((error, c) => {
+    const response = errors.render(error, c)
+    const log = c.get('logger') ?? ctx.logger
+    if (response.status >= 500) log.error('request failed', { method: c.req.method, path: c.req.path, status: response.status, error, stack: (error as Error).stack })
+    else log.info('request refused', { method: c.req.method, path: c.req.path, status: response.status, reason: (error as Error).message })
+    return response
+  })
+
+  return { app, errors, openapi }
+}
+
+const headerGetter = {
+  keys: (carrier: Headers) => [...carrier.keys()],
+  get: (carrier: Headers, key: string) => carrier.get(key) ?? undefined,
+}

@@ -1,0 +1,13 @@
+import type { Hono } from 'hono'
+import type { Logger } from '../telemetry/logger.ts'
+
+/** What middleware puts on every request's context. */
+export type AppEnv = {
+  Variables: {
+    requestId: string
+    /** The logger bound to this request's id. */
+    logger: Logger
+  }
+}
+
+export type App = Hono<AppEnv>

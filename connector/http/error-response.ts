@@ -1,0 +1,52 @@
+import type { Context } from 'hono'
+import { errorStatus, isPasserelleError, PasserelleError } from '../errors.ts'
+
+/**
+ * The one place where an error becomes an HTTP answer. Areas with a protocol-specific error body
+ * (DSP CatalogError, ContractNegotiationError, TransferError) register a renderer for their path
+ * prefix; everything else gets the management API's plain JSON error.
+ */
+export type ErrorBodyRenderer = (error: PasserelleError, c: Context) => unknown
+
+export interface ErrorRenderers {
+  /** Longest matching prefix wins. */
+  register(pathPrefix: string, render: ErrorBodyRenderer): void
+  render(error: unknown, c: Context): Response
+}
+
+export function createErrorRenderers(): ErrorRenderers {
+  const renderers: Array<{ prefix: string; render: ErrorBodyRenderer }> = []
+  return {
+    register(prefix, render) {
+      renderers.push({ prefix, render })
+      renderers.sort((a, b) => b.prefix.length - a.prefix.length)
+    },
+    render(error, c) {
+      const known = toPasserelleError(error)
+      const status = errorStatus[known.code]
+      const renderer = renderers.find((r) => c.req.path.startsWith(r.prefix))
+      const body = renderer ? renderer.render(known, c) : plainErrorBody(known, c)
+      return c.json(body as object, status)
+    },
+  }
+}
+
+/** The management API's error body: `{ error: { code, message, details?, requestId } }`. */
+export const plainErrorBody = (error: PasserelleError, c: Context) => ({
+  error: {
+    code: error.code,
+    message: error.message,
+    ...(error.details ? { details: error.details } : {}),
+    requestId: c.get('requestId' as never),
+  },
+})
+
+export function toPasserelleError(error: unknown): PasserelleError {
+  if (isPasserelleError(error)) return error
+  // Hono's own HTTP exceptions (e.g. from middleware) keep their status where we have a code for it.
+  const status = (error as { status?: number } | null)?.status
+  if (status === 413) return new PasserelleError('payload_too_large', 'the request body is too large')
+  if (status === 401) return new PasserelleError('unauthorized', 'authentication required')
+  if (status === 400) return new PasserelleError('bad_request', (error as Error).message || 'bad request')
+  return new PasserelleError('internal', 'internal error: the connector could not complete this request')
+}

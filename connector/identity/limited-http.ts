@@ -1,0 +1,89 @@
+import { request } from 'undici'
+import { PasserelleError } from '../errors.ts'
+
+/**
+ * The two HTTP calls identity makes to other parties (fetching a DID document, querying a credential
+ * service), with the limits a hostile server must not be able to defeat: an overall deadline, a
+ * response size limit and no redirect to another host.
+ */
+export interface LimitedRequest {
+  url: URL
+  method?: 'GET' | 'POST'
+  headers?: Record<string, string>
+  body?: string
+  timeoutMs: number
+  maxBytes: number
+  /** Same-host redirects followed (GET only); a redirect to another host is always refused. */
+  maxRedirects?: number
+  /** Whether a redirect target is acceptable (e.g. its scheme); checked for same-host targets. */
+  allowUrl?: (url: URL) => boolean
+}
+
+export interface LimitedResponse {
+  status: number
+  json: unknown
+}
+
+export type LimitedHttp = (input: LimitedRequest) => Promise<LimitedResponse>
+
+export const limitedHttp: LimitedHttp = async (input) => {
+  const signal = AbortSignal.timeout(input.timeoutMs)
+  let url = input.url
+  for (let redirects = 0; ; redirects++) {
+    let response: Awaited<ReturnType<typeof request>>
+    try {
+      response = await request(url, {
+        method: input.method ?? 'GET',
+        headers: { accept: 'application/json', ...input.headers },
+        body: input.body,
+        signal,
+        headersTimeout: input.timeoutMs,
+        bodyTimeout: input.timeoutMs,
+      })
+    } catch (error) {
+      throw failure(signal.aborted ? `${url.host} did not answer within ${input.timeoutMs} ms` : `${url.host} unreachable (${code(error)})`)
+    }
+    if (response.statusCode >= 300 && response.statusCode < 400) {
+      await response.body.dump().catch(() => {})
+      const location = response.headers.location
+      if (typeof location !== 'string') throw failure(`${url.host} answered a redirect without a location`)
+      const next = new URL(location, url)
+      if (next.host !== url.host) throw failure(`${url.host} redirected to another host (${next.host})`)
+      if (input.allowUrl && !input.allowUrl(next)) throw failure(`${url.host} redirected to a refused address`)
+      if ((input.method ?? 'GET') !== 'GET' || redirects >= (input.maxRedirects ?? 2)) throw failure(`${url.host} redirected too often`)
+      url = next
+      continue
+    }
+    const length = Number(response.headers['content-length'])
+    if (Number.isFinite(length) && length > input.maxBytes) {
+      response.body.destroy()
+      throw failure(`${url.host} answered more than ${input.maxBytes} bytes`)
+    }
+    const chunks: Buffer[] = []
+    let size = 0
+    try {
+      for await (const chunk of response.body) {
+        size += (chunk as Buffer).length
+        if (size > input.maxBytes) {
+          response.body.destroy()
+          throw failure(`${url.host} answered more than ${input.maxBytes} bytes`)
+        }
+        chunks.push(chunk as Buffer)
+      }
+    } catch (error) {
+      if (error instanceof PasserelleError) throw error
+      throw failure(signal.aborted ? `${url.host} did not answer within ${input.timeoutMs} ms` : `${url.host} broke off its answer`)
+    }
+    const text = Buffer.concat(chunks).toString('utf8')
+    let json: unknown
+    try {
+      json = text === '' ? undefined : JSON.parse(text)
+    } catch {
+      throw failure(`${url.host} answered something that is not JSON (status ${response.statusCode})`)
+    }
+    return { status: response.statusCode, json }
+  }
+}
+
+const failure = (message: string) => new PasserelleError('unauthorized', message)
+const code = (error: unknown) => (error as { code?: string }).code ?? (error as Error).message
