@@ -1,0 +1,121 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { eq } from 'drizzle-orm'
+import { createTestStore, dialects } from '../../test/support/stores.ts'
+import { silentLogger } from '../telemetry/logger.ts'
+import { systemClock } from '../context.ts'
+import type { Store } from '../store/store.ts'
+import { createDispatcher, retryDelay, type FailedOutcome, type HttpAnswer, type Send } from './dispatcher.ts'
+
+describe.each(dialects)('dispatcher on %s', (dialect) => {
+  let store: Store
+  beforeEach(async () => {
+    store = await createTestStore(dialect)
+  })
+  afterEach(async () => {
+    await store.close()
+  })
+
+  const message = (processId: string, n: number) => ({
+    topic: 'test',
+    processId,
+    url: `http://127.0.0.1:1/${processId}/${n}`,
+    body: { n },
+    peer: { dspUrl: 'http://127.0.0.1:1' },
+  })
+
+  it('happy: delivers in enqueue order per process and reports the answer', async () => {
+    const seen: string[] = []
+    const send: Send = async ({ url }) => {
+      seen.push(url)
+      await new Promise((r) => setTimeout(r, 2))
+      return { status: 200, body: { ok: url } }
+    }
+    const dispatcher = createDispatcher({ store, clock: systemClock, logger: silentLogger, send })
+    const delivered: unknown[] = []
+    dispatcher.handle('test', { delivered: async (o) => void delivered.push(o.body), failed: async () => {} })
+    await store.transaction(async (tx) => {
+      for (let n = 1; n <= 3; n++) await dispatcher.enqueue(tx, message('a', n))
+      await dispatcher.enqueue(tx, message('b', 1))
+    })
+    dispatcher.start()
+    await dispatcher.idle()
+    await dispatcher.stop()
+    expect(seen.filter((u) => u.includes('/a/'))).toEqual(['http://127.0.0.1:1/a/1', 'http://127.0.0.1:1/a/2', 'http://127.0.0.1:1/a/3'])
+    expect(seen).toHaveLength(4)
+    expect(delivered).toContainEqual({ ok: 'http://127.0.0.1:1/b/1' })
+  })
+
+  it('happy: retries a peer that answers 404 and 503 for a moment', async () => {
+    const answers: HttpAnswer[] = [{ status: 404, body: undefined }, { status: 503, body: undefined }, { status: 200, body: {} }]
+    let calls = 0
+    const send: Send = async () => answers[calls++]!
+    const dispatcher = createDispatcher({ store, clock: systemClock, logger: silentLogger, send, baseDelayMs: 5 })
+    dispatcher.handle('test', { failed: async () => expect.fail('must not fail') })
+    await store.transaction((tx) => dispatcher.enqueue(tx, message('a', 1)))
+    dispatcher.start()
+    await dispatcher.idle()
+    await dispatcher.stop()
+    expect(calls).toBe(3)
+    const [row] = await store.db.select().from(store.tables.dispatches)
+    expect(row).toMatchObject({ status: 'delivered', attempts: 3 })
+  })
+
+  it('error: a dead peer fails after exactly maxAttempts with a readable reason', async () => {
+    let calls = 0
+    const send: Send = async () => {
+      calls++
+      throw Object.assign(new Error('fetch failed'), { cause: { code: 'ECONNREFUSED' } })
+    }
+    const dispatcher = createDispatcher({ store, clock: systemClock, logger: silentLogger, send, baseDelayMs: 2, maxAttempts: 4 })
+    const failures: FailedOutcome[] = []
+    dispatcher.handle('test', { failed: async (o) => void failures.push(o) })
+    await store.transaction((tx) => dispatcher.enqueue(tx, message('a', 1)))
+    dispatcher.start()
+    await dispatcher.idle()
+    await dispatcher.stop()
+    expect(calls).toBe(4)
+    expect(failures).toHaveLength(1)
+    expect(failures[0]!.reason).toMatch(/failed after 4 attempts: the peer could not be reached \(ECONNREFUSED\)/)
+  })
+
+  it('error: a 400 answer is not retried', async () => {
+    let calls = 0
+    const send: Send = async () => {
+      calls++
+      return { status: 400, body: { reason: ['bad'] } }
+    }
+    const dispatcher = createDispatcher({ store, clock: systemClock, logger: silentLogger, send, baseDelayMs: 2 })
+    const failures: FailedOutcome[] = []
+    dispatcher.handle('test', { failed: async (o) => void failures.push(o) })
+    await store.transaction((tx) => dispatcher.enqueue(tx, message('a', 1)))
+    dispatcher.start()
+    await dispatcher.idle()
+    await dispatcher.stop()
+    expect(calls).toBe(1)
+    expect(failures[0]!.reason).toMatch(/was refused: the peer answered 400: \["bad"\]/)
+  })
+
+  it('happy: pending messages resume after a restart; cancelled ones are not sent', async () => {
+    const first = createDispatcher({ store, clock: systemClock, logger: silentLogger, send: async () => ({ status: 200, body: {} }) })
+    await store.transaction(async (tx) => {
+      await first.enqueue(tx, message('a', 1))
+      await first.enqueue(tx, message('c', 1))
+      await first.cancel(tx, 'c')
+    })
+    // never started: the process "died" before delivery
+    const urls: string[] = []
+    const second = createDispatcher({ store, clock: systemClock, logger: silentLogger, send: async ({ url }) => (urls.push(url), { status: 200, body: {} }) })
+    second.start()
+    await second.idle()
+    await second.stop()
+    expect(urls).toEqual(['http://127.0.0.1:1/a/1'])
+    const [cancelled] = await store.db.select().from(store.tables.dispatches).where(eq(store.tables.dispatches.processId, 'c'))
+    expect(cancelled!.status).toBe('cancelled')
+  })
+})
+
+describe('retryDelay', () => {
+  it('doubles from the base and stops at the cap', () => {
+    expect([1, 2, 3, 4, 10].map((n) => retryDelay(n, 100, 1000))).toEqual([100, 200, 400, 800, 1000])
+  })
+})
