@@ -2,4 +2,4 @@
 // `schema.ts` (a test checks it).
 import { postgresSchema } from './schema.ts'
 
-export const { settings, transfers, transferEvents, dataAccesses, heldCredentials, seenTokens, catalogDatasets, negotiations, negotiationEvents, agreements, dispatches } = postgresSchema
+export const { settings, transfers, transferEvents, dataAccesses, heldCredentials, seenTokens, catalogDatasets, negotiations, negotiationEvents, agreements, dispatches, federationPeers, federatedDatasets } = postgresSchema

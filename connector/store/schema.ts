@@ -5,6 +5,7 @@ import { identityTables } from './tables/identity.ts'
 import { catalogTables } from './tables/catalog.ts'
 import { negotiationTables } from './tables/negotiation.ts'
 import { dispatchTables } from './tables/dispatch.ts'
+import { federationTables } from './tables/federation.ts'
 
 /** Every table of the connector. Each area declares its tables in `tables/<area>.ts`. */
 export const defineSchema = (b: Builders) => ({
@@ -14,6 +15,7 @@ export const defineSchema = (b: Builders) => ({
   ...catalogTables(b),
   ...negotiationTables(b),
   ...dispatchTables(b),
+  ...federationTables(b),
 })
 
 export type Schema = ReturnType<typeof defineSchema>
