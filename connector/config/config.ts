@@ -131,11 +131,11 @@ export function loadConfig(file: string, options: LoadConfigOptions = {}): Confi
   } catch (error) {
     throw new ConfigError(`cannot read configuration file ${file}: ${(error as NodeJS.ErrnoException).code ?? error}`)
   }
-  const document = parseDocument(text, { prettyErrors: false })
+  const document = parseDocument(text)
   if (document.errors.length > 0) {
     const first = document.errors[0]!
     const line = first.linePos?.[0]?.line
-    throw new ConfigError(`${file}${line ? `:${line}` : ''}: not valid YAML: ${first.message.split('\n')[0]}`)
+    throw new ConfigError(`${file}${line ? `:${line}` : ''}: not valid YAML: ${first.message.split(' at line ')[0]}`)
   }
   const raw = document.toJS() ?? {}
   if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(`${file}: expected a mapping of keys at the top level`)
@@ -168,7 +168,9 @@ export function resolveConfig(
     const issue = parsed.error.issues[0]!
     const key = issue.path.join('.') || '(top level)'
     const where = origin.get(key) ?? source
-    throw new ConfigError(`invalid configuration key ${key} (${where}): ${describeIssue(issue)}`)
+    const given = issue.path.reduce<unknown>((node, part) => (node as Record<PropertyKey, unknown> | undefined)?.[part], merged)
+    const shown = given === undefined || typeof given === 'object' ? '' : `, got ${JSON.stringify(given)}`
+    throw new ConfigError(`invalid configuration key ${key} (${where}): ${describeIssue(issue).replace(/, received \w+$/, '')}${shown}`)
   }
   const config = parsed.data
   const dataDir = absolute(root, config.dataDir)

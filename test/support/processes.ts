@@ -1,0 +1,138 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parse, stringify } from 'yaml'
+import { fromRoot } from '../../connector/paths.ts'
+
+/**
+ * Real connector processes for end-to-end tests: the built CLI (`dist/passerelle.js`), each in its
+ * own process group, on a free port of 127.0.0.1, stopped by signal.
+ */
+
+/** A port nobody listens on right now. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number }
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+export interface ParticipantFolder {
+  dir: string
+  configFile: string
+  port: number
+  /** The participant id (did:web for 127.0.0.1:port). */
+  did: string
+  url: string
+  managementKey: string
+  remove(): void
+}
+
+/**
+ * Copies a participant folder (default: the seed participant) to a temporary folder and rewrites
+ * its configuration for a free port: participant id, server and any extra keys given.
+ */
+export async function copyParticipant(
+  options: { from?: string; port?: number; config?: Record<string, unknown> } = {},
+): Promise<ParticipantFolder> {
+  const from = options.from ?? fromRoot('seeds')
+  const dir = mkdtempSync(join(tmpdir(), 'passerelle-participant-'))
+  cpSync(from, dir, { recursive: true, filter: (source) => !/[\\/]data([\\/]|$)/.test(source.slice(from.length)) })
+  const port = options.port ?? (await freePort())
+  const configFile = join(dir, 'passerelle.yaml')
+  const config = parse(readFileSync(configFile, 'utf8')) as Record<string, any>
+  const did = `did:web:127.0.0.1%3A${port}`
+  config.participant = { ...config.participant, id: did }
+  config.server = { ...config.server, host: '127.0.0.1', port }
+  const managementKey = config.management?.apiKey ?? 'test-management-key-0123456789'
+  config.management = { ...config.management, apiKey: managementKey }
+  for (const [key, value] of Object.entries(options.config ?? {})) config[key] = value
+  writeFileSync(configFile, stringify(config))
+  return {
+    dir,
+    configFile,
+    port,
+    did,
+    url: `http://127.0.0.1:${port}`,
+    managementKey,
+    remove: () => rmSync(dir, { recursive: true, force: true }),
+  }
+}
+
+export interface ConnectorProcess {
+  child: ChildProcess
+  url: string
+  /** Every line the process wrote to stdout and stderr so far. */
+  output: string[]
+  /** Sends the signal to the process group and resolves with the exit code (or signal name). */
+  stop(signal?: NodeJS.Signals): Promise<number | string>
+  exited: Promise<number | string>
+}
+
+export interface SpawnOptions {
+  args?: string[]
+  env?: Record<string, string | undefined>
+  cwd?: string
+}
+
+/** Runs `passerelle <args>` (the built CLI) and collects its output. */
+export function spawnCli(options: SpawnOptions): { child: ChildProcess; output: string[]; exited: Promise<number | string> } {
+  const child = spawn(process.execPath, [fromRoot('dist/passerelle.js'), ...(options.args ?? [])], {
+    cwd: options.cwd ?? fromRoot(),
+    env: { ...process.env, OTEL_SDK_DISABLED: 'true', ...options.env },
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  const output: string[] = []
+  const collect = (chunk: Buffer) => output.push(...chunk.toString('utf8').split('\n').filter(Boolean))
+  child.stdout!.on('data', collect)
+  child.stderr!.on('data', collect)
+  const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)))
+  return { child, output, exited }
+}
+
+/** Starts a connector for a participant folder and waits until /health answers 200. */
+export async function startConnectorProcess(participant: ParticipantFolder, options: SpawnOptions & { timeout?: number } = {}): Promise<ConnectorProcess> {
+  const { child, output, exited } = spawnCli({ ...options, args: ['start', '--config', participant.configFile, ...(options.args ?? [])] })
+  const deadline = Date.now() + (options.timeout ?? 15_000)
+  let done = false
+  void exited.then(() => (done = true))
+  for (;;) {
+    if (done) throw new Error(`connector exited before it was ready:\n${output.join('\n')}`)
+    if (Date.now() > deadline) {
+      killGroup(child, 'SIGKILL')
+      throw new Error(`connector not ready in time:\n${output.join('\n')}`)
+    }
+    try {
+      const response = await fetch(`${participant.url}/health`)
+      if (response.status === 200) break
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  return {
+    child,
+    url: participant.url,
+    output,
+    exited,
+    stop(signal = 'SIGTERM') {
+      killGroup(child, signal)
+      return exited
+    },
+  }
+}
+
+function killGroup(child: ChildProcess, signal: NodeJS.Signals) {
+  try {
+    process.kill(-child.pid!, signal)
+  } catch {
+    // already gone
+  }
+}
