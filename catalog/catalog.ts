@@ -1,0 +1,189 @@
+import type { CredentialInfo, OdrlOffer } from '../policies/index.ts'
+import { CatalogIndex, searchFields, type CatalogEntry } from './catalog-index.ts'
+import type { DatasetDescription, DatasetSource } from './dataset.ts'
+import type { DatasetFile, DatasetFileError, ReadResult } from './dataset-files.ts'
+import { dcatCatalog, dcatDataset, type DcatCatalogInfo } from './dcat-render.ts'
+import { catalogText, datasetText, dspDataset, type DspService } from './dsp-render.ts'
+import type { CatalogFilter } from './filter.ts'
+
+/** Who asks, as far as the catalog cares. */
+export interface CatalogRequester {
+  participantId: string
+  credentials: CredentialInfo[]
+}
+
+/** What the catalog needs from the policy engine. */
+export interface CatalogPolicies {
+  /** The Offer body (stable `@id`, no `target`) of a policy, or undefined when there is no such policy. */
+  offer(policyId: string): OdrlOffer | undefined
+  /** The catalog-scope decision of a visibility policy for one requester. Unknown means deny. */
+  visible(policyId: string, requester: CatalogRequester, now: Date): { allowed: boolean; reason: string }
+}
+
+export interface CatalogOptions {
+  participantId: string
+  /** The catalog's `@id`. */
+  catalogId: string
+  service: DspService
+  policies: CatalogPolicies
+  /** For the DCAT-AP document. */
+  dcat: Omit<DcatCatalogInfo, 'id' | 'service'> & { serviceTitle: DcatCatalogInfo['service']['title'] }
+}
+
+export interface PublishProblem {
+  field: string
+  message: string
+}
+
+export interface CatalogPage {
+  /** The DSP Catalog as JSON text. */
+  body: string
+  total: number
+  count: number
+}
+
+/**
+ * The published catalog: the index plus what is needed to (re)build entries. Changes to one dataset
+ * rebuild that dataset's entry only; a change of policies rebuilds every entry.
+ */
+export class Catalog {
+  readonly index = new CatalogIndex()
+  #options: CatalogOptions
+  #dcatCache: { version: number; text: string } | undefined
+  /** File → ids it published, to replace a folder's datasets without touching the API's. */
+  #fileIds = new Map<string, string>()
+
+  constructor(options: CatalogOptions) {
+    this.#options = options
+  }
+
+  get participantId() {
+    return this.#options.participantId
+  }
+
+  /** Problems that would stop this dataset from being published (its policies must exist). */
+  problems(dataset: DatasetDescription): PublishProblem[] {
+    const problems: PublishProblem[] = []
+    dataset.policies.forEach((id, i) => {
+      if (!this.#options.policies.offer(id)) problems.push({ field: `policies.${i}`, message: `unknown policy ${id}` })
+    })
+    if (dataset.visibility && !this.#options.policies.offer(dataset.visibility))
+      problems.push({ field: 'visibility', message: `unknown policy ${dataset.visibility}` })
+    return problems
+  }
+
+  entryFor(dataset: DatasetDescription, source: DatasetSource): CatalogEntry {
+    const offers = dataset.policies.map((id) => this.#options.policies.offer(id)).filter((o): o is OdrlOffer => o !== undefined)
+    return {
+      id: dataset.id,
+      dataset,
+      source,
+      json: JSON.stringify(dspDataset(dataset, offers, this.#options.service)),
+      visibility: dataset.visibility ?? '',
+      ...searchFields(dataset),
+    }
+  }
+
+  /** Publishes (or replaces) one dataset. Callers check `problems()` first. */
+  publish(dataset: DatasetDescription, source: DatasetSource) {
+    this.index.upsert(this.entryFor(dataset, source))
+    if (source.kind === 'file') this.#fileIds.set(source.file, dataset.id)
+  }
+
+  unpublish(id: string) {
+    const entry = this.index.get(id)
+    if (entry?.source.kind === 'file') this.#fileIds.delete(entry.source.file)
+    return this.index.remove(id)
+  }
+
+  /**
+   * Publishes what a read of the datasets folder found. A file that now has errors keeps what it
+   * published before; a file that is gone takes its dataset with it. Returns the problems found.
+   */
+  applyFiles(read: ReadResult): DatasetFileError[] {
+    const errors = [...read.errors]
+    const failed = new Set(read.errors.map((e) => e.file))
+    const present = new Set(read.files)
+    for (const [file, id] of [...this.#fileIds]) {
+      if (!present.has(file)) this.unpublish(id)
+    }
+    const accepted: DatasetFile[] = []
+    for (const one of read.datasets) {
+      if (failed.has(one.file)) continue
+      const problems = this.problems(one.dataset)
+      const other = this.index.get(one.dataset.id)
+      if (other && !(other.source.kind === 'file' && other.source.file === one.file)) {
+        problems.push({ field: 'id', message: `dataset id ${one.dataset.id} is already published by ${other.source.kind === 'file' ? other.source.file : 'the management API'}` })
+      }
+      if (problems.length > 0) {
+        errors.push(...problems.map((p) => ({ file: one.file, line: 1, field: p.field, message: p.message })))
+        continue
+      }
+      accepted.push(one)
+    }
+    for (const one of accepted) {
+      const previousId = this.#fileIds.get(one.file)
+      if (previousId !== undefined && previousId !== one.dataset.id) this.unpublish(previousId)
+      this.publish(one.dataset, { kind: 'file', file: one.file })
+    }
+    return errors
+  }
+
+  /** Rebuilds every entry (policies changed). */
+  setPolicies(policies: CatalogPolicies) {
+    this.#options = { ...this.#options, policies }
+    const entries = this.index.all().filter((e) => this.problems(e.dataset).length === 0).map((e) => this.entryFor(e.dataset, e.source))
+    this.index.replaceAll(entries)
+  }
+
+  /** The visibility decisions for one request: each distinct policy decided at most once. */
+  decider(requester: CatalogRequester, now: Date): (policyId: string) => boolean {
+    const decided = new Map<string, boolean>()
+    return (policyId) => {
+      let allowed = decided.get(policyId)
+      if (allowed === undefined) {
+        try {
+          allowed = this.#options.policies.visible(policyId, requester, now).allowed === true
+        } catch {
+          allowed = false // unknown means deny
+        }
+        decided.set(policyId, allowed)
+      }
+      return allowed
+    }
+  }
+
+  page(input: { requester: CatalogRequester; now: Date; filter: CatalogFilter; offset: number; limit: number }): CatalogPage {
+    const page = this.index.page({ allowed: this.decider(input.requester, input.now), filter: input.filter, offset: input.offset, limit: input.limit })
+    return {
+      body: catalogText(this.#header(), page.items.map((e) => e.json)),
+      total: page.total,
+      count: page.items.length,
+    }
+  }
+
+  /** One dataset as a DSP `Dataset` text, or undefined when unknown or hidden from this requester. */
+  dataset(id: string, requester: CatalogRequester, now: Date): string | undefined {
+    const entry = this.index.get(id)
+    if (!entry || !this.index.canSee(entry, this.decider(requester, now))) return undefined
+    const offers = entry.dataset.policies.map((p) => this.#options.policies.offer(p)).filter((o): o is OdrlOffer => o !== undefined)
+    return datasetText(dspDataset(entry.dataset, offers, this.#options.service, 'embedded'))
+  }
+
+  /** The public DCAT-AP document: datasets without a visibility policy only. Cached per version. */
+  dcatText(): string {
+    if (this.#dcatCache?.version === this.index.version) return this.#dcatCache.text
+    const service = { id: this.#options.service.id, endpointURL: this.#options.service.endpointURL, title: this.#options.dcat.serviceTitle }
+    const datasets = this.index
+      .all()
+      .filter((e) => e.visibility === '')
+      .map((e) => dcatDataset(e.dataset, e.dataset.policies.map((p) => this.#options.policies.offer(p)?.['@id'] ?? p), service))
+    const text = JSON.stringify(dcatCatalog({ ...this.#options.dcat, id: this.#options.catalogId, service }, datasets))
+    this.#dcatCache = { version: this.index.version, text }
+    return text
+  }
+
+  #header() {
+    return { id: this.#options.catalogId, participantId: this.#options.participantId, service: this.#options.service }
+  }
+}

@@ -1,0 +1,144 @@
+import { z } from 'zod'
+
+/**
+ * The dataset description the stewards write (one `datasets/*.yaml` file per dataset) and the
+ * management API accepts (the same shape, as JSON). Everything else in the catalog is derived from it.
+ */
+
+const languageTag = z.string().regex(/^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$/, 'expected a language tag such as en or fr-CA')
+
+/** A text in one or several languages: `"Text"` (no language given) or `{ en: "Text", fr: "Texte" }`. */
+export const LocalizedText = z.union([
+  z.string().trim().min(1, 'expected a non-empty text'),
+  z.record(languageTag, z.string().trim().min(1, 'expected a non-empty text')).refine((v) => Object.keys(v).length > 0, 'expected at least one language'),
+])
+export type LocalizedText = z.infer<typeof LocalizedText>
+
+/** Keywords, either a plain list or lists per language. */
+export const Keywords = z.union([
+  z.array(z.string().trim().min(1)),
+  z.record(languageTag, z.array(z.string().trim().min(1))),
+])
+export type Keywords = z.infer<typeof Keywords>
+
+const iri = z.string().regex(/^[a-zA-Z][a-zA-Z0-9+.-]*:[^\s<>"{}|\\^`]+$/, 'expected an absolute IRI (e.g. https://… or urn:…)')
+const httpUrl = z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' })
+const date = z.string().regex(/^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2}))?$/, 'expected a date (YYYY-MM-DD) or a date-time with its offset')
+  .refine((v) => !Number.isNaN(Date.parse(v)), 'expected a real date')
+
+/** Dataset ids: IRIs (`urn:uuid:…`, `https://…`) or short ids such as the TCK's `CAT0101`. */
+export const DatasetId = z.string().min(1).max(256).regex(/^[^\s<>"{}|\\^`]+$/, 'expected an id without spaces or <>"{}|\\^` characters')
+
+/** Policy ids as the policy files name them. */
+export const PolicyId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, 'expected a policy id such as research-only')
+
+export const Agent = z
+  .object({
+    /** The agent's IRI (e.g. its ROR or website), when it has one. */
+    id: iri.optional(),
+    name: LocalizedText,
+    /** An ADMS publisher type, e.g. http://purl.org/adms/publishertype/Academia-ScientificOrganisation. */
+    type: iri.optional(),
+  })
+  .strict()
+export type Agent = z.infer<typeof Agent>
+
+export const ContactPoint = z
+  .object({
+    name: z.string().trim().min(1),
+    email: z.email('expected an email address'),
+    url: httpUrl.optional(),
+  })
+  .strict()
+export type ContactPoint = z.infer<typeof ContactPoint>
+
+export const TemporalCoverage = z
+  .object({ start: date, end: date.optional() })
+  .strict()
+  .refine((t) => t.end === undefined || Date.parse(t.end) >= Date.parse(t.start), { message: 'end is before start', path: ['end'] })
+
+const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 lowercase hexadecimal characters')
+
+export const Distribution = z
+  .object({
+    title: LocalizedText.optional(),
+    /** Media type of the bytes (IANA), e.g. text/csv. */
+    mediaType: z.string().regex(/^[a-z]+\/[a-zA-Z0-9.+-]+$/, 'expected a media type such as text/csv'),
+    /** File type from the EU file-type vocabulary, e.g. CSV, JSON, NETCDF (defaults from the media type). */
+    format: z.string().regex(/^[A-Z0-9_]+$/, 'expected an EU file-type code such as CSV').optional(),
+    byteSize: z.number().int().nonnegative(),
+    sha256,
+    /** A file under the participant folder, relative to it. */
+    file: z.string().min(1).optional(),
+    /** Or an upstream HTTP URL the data plane fetches from. */
+    url: httpUrl.optional(),
+    /** Name of the secret holding the upstream's credentials (never the credentials themselves). */
+    secret: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'expected a secret name').optional(),
+  })
+  .strict()
+  .superRefine((d, ctx) => {
+    if ((d.file === undefined) === (d.url === undefined)) ctx.addIssue({ code: 'custom', message: 'give exactly one of file or url', path: [] })
+    if (d.secret !== undefined && d.url === undefined) ctx.addIssue({ code: 'custom', message: 'secret only applies to a url source', path: ['secret'] })
+    if (d.file !== undefined && (d.file.startsWith('/') || d.file.split(/[\\/]/).includes('..')))
+      ctx.addIssue({ code: 'custom', message: 'expected a path inside the participant folder', path: ['file'] })
+  })
+export type Distribution = z.infer<typeof Distribution>
+
+export const DatasetDescription = z
+  .object({
+    id: DatasetId,
+    title: LocalizedText,
+    description: LocalizedText,
+    keywords: Keywords.default([]),
+    /** Theme IRIs, e.g. the EU data themes (http://publications.europa.eu/resource/authority/data-theme/ENVI). */
+    themes: z.array(iri).default([]),
+    publisher: Agent,
+    contactPoint: ContactPoint,
+    license: iri,
+    /** Places covered: IRIs (e.g. GeoNames, EU countries). */
+    spatial: z.array(iri).default([]),
+    temporal: TemporalCoverage.optional(),
+    issued: date,
+    modified: date,
+    version: z.string().min(1).max(64).optional(),
+    distributions: z.array(Distribution).min(1, 'expected at least one distribution'),
+    /** The offers: ids of the policy files that govern this dataset. */
+    policies: z.array(PolicyId).min(1, 'expected at least one policy id'),
+    /** A catalog-visibility policy: requesters it does not allow never see the dataset. */
+    visibility: PolicyId.optional(),
+  })
+  .strict()
+  .refine((d) => Date.parse(d.modified) >= Date.parse(d.issued), { message: 'modified is before issued', path: ['modified'] })
+export type DatasetDescription = z.infer<typeof DatasetDescription>
+export type DatasetDescriptionInput = z.input<typeof DatasetDescription>
+
+/** Where a published dataset comes from: a steward's file (read-only through the API) or the API (stored). */
+export type DatasetSource = { kind: 'file'; file: string } | { kind: 'api' }
+
+/** Flattens a localized text into `[language | undefined, text]` pairs, languages in a stable order. */
+export function textEntries(text: LocalizedText): Array<[string | undefined, string]> {
+  if (typeof text === 'string') return [[undefined, text]]
+  return Object.entries(text).sort(([a], [b]) => a.localeCompare(b))
+}
+
+export function keywordEntries(keywords: Keywords): Array<[string | undefined, string]> {
+  if (Array.isArray(keywords)) return keywords.map((k) => [undefined, k])
+  return Object.entries(keywords)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .flatMap(([lang, list]) => list.map((k): [string, string] => [lang, k]))
+}
+
+/** Media type → EU file-type code, for the common cases. */
+export const fileTypeFor = (d: Pick<Distribution, 'mediaType' | 'format'>): string =>
+  d.format ??
+  ({
+    'text/csv': 'CSV',
+    'application/json': 'JSON',
+    'application/ld+json': 'JSON_LD',
+    'application/x-netcdf': 'NETCDF',
+    'application/geo+json': 'GEOJSON',
+    'application/zip': 'ZIP',
+    'text/plain': 'TXT',
+    'application/vnd.apache.parquet': 'PARQUET',
+  } as Record<string, string>)[d.mediaType] ??
+  'BIN'

@@ -1,0 +1,118 @@
+import type { OdrlOffer } from '../policies/index.ts'
+import { keywordEntries, textEntries, type DatasetDescription, type LocalizedText } from './dataset.ts'
+
+/**
+ * DSP 2025-1 catalog objects as plain JSON, built from typed templates (never by JSON-LD processing
+ * on the request path). The output is compact JSON-LD under the DSP context: bare DSP terms, and
+ * `dct:`/`dcat:` compact IRIs (prefixes the DSP context defines) for the descriptive metadata. A test
+ * proves these templates equal what JSON-LD compaction of the full DCAT description gives.
+ */
+
+export const dspContext = 'https://w3id.org/dspace/2025/1/context.jsonld'
+export const dspContextArray = [dspContext] as const
+
+/** The transfer types every dataset is offered with; `format` of a DSP Distribution. */
+export const transferFormats = ['HttpData-PULL', 'HttpData-PUSH'] as const
+
+export interface DspService {
+  /** The DataService's `@id`. */
+  id: string
+  /** Our DSP base URL. */
+  endpointURL: string
+}
+
+export interface DspDataService {
+  '@id': string
+  '@type': 'DataService'
+  endpointURL: string
+}
+
+export const dataServiceFor = (service: DspService): DspDataService => ({
+  '@id': service.id,
+  '@type': 'DataService',
+  endpointURL: service.endpointURL,
+})
+
+type LiteralJson = string | { '@value': string; '@language': string }
+
+/** A localized text as JSON-LD compaction writes it: one value alone, several as an array. */
+function literals(entries: Array<[string | undefined, string]>): LiteralJson | LiteralJson[] {
+  const values = entries.map(([language, value]): LiteralJson => (language ? { '@value': value, '@language': language } : value))
+  return values.length === 1 ? values[0]! : values
+}
+export const localized = (text: LocalizedText) => literals(textEntries(text))
+
+export interface DspDatasetJson {
+  '@id': string
+  '@type': 'Dataset'
+  'dct:title': LiteralJson | LiteralJson[]
+  'dct:description': LiteralJson | LiteralJson[]
+  'dcat:keyword'?: LiteralJson | LiteralJson[]
+  'dcat:theme'?: { '@id': string } | Array<{ '@id': string }>
+  hasPolicy: OdrlOffer[]
+  distribution: Array<{ '@type': 'Distribution'; format: string; accessService: string | DspDataService }>
+}
+
+/**
+ * A DSP `Dataset`. Inside a catalog, `accessService` names the catalog's DataService by id; a
+ * dataset answered alone embeds the DataService object.
+ */
+export function dspDataset(
+  dataset: DatasetDescription,
+  offers: OdrlOffer[],
+  service: DspService,
+  accessService: 'reference' | 'embedded' = 'reference',
+): DspDatasetJson {
+  const keywords = keywordEntries(dataset.keywords)
+  const themes = dataset.themes.map((id) => ({ '@id': id }))
+  const access = accessService === 'reference' ? service.id : dataServiceFor(service)
+  return {
+    '@id': dataset.id,
+    '@type': 'Dataset',
+    'dct:title': localized(dataset.title),
+    'dct:description': localized(dataset.description),
+    ...(keywords.length > 0 ? { 'dcat:keyword': literals(keywords) } : {}),
+    ...(themes.length > 0 ? { 'dcat:theme': themes.length === 1 ? themes[0]! : themes } : {}),
+    hasPolicy: offers,
+    distribution: transferFormats.map((format) => ({ '@type': 'Distribution' as const, format, accessService: access })),
+  }
+}
+
+export interface CatalogHeader {
+  /** The catalog's `@id`. */
+  id: string
+  participantId: string
+  service: DspService
+}
+
+/**
+ * A DSP `Catalog` page as text, from the datasets' prebuilt JSON texts: no parsing or
+ * re-serialising of datasets per request. The schema wants `dataset` absent rather than empty.
+ */
+export function catalogText(header: CatalogHeader, datasetTexts: readonly string[]): string {
+  const head = JSON.stringify({
+    '@context': dspContextArray,
+    '@id': header.id,
+    '@type': 'Catalog',
+    participantId: header.participantId,
+    service: [dataServiceFor(header.service)],
+  })
+  if (datasetTexts.length === 0) return head
+  return `${head.slice(0, -1)},"dataset":[${datasetTexts.join(',')}]}`
+}
+
+export const datasetText = (dataset: DspDatasetJson) => JSON.stringify({ '@context': dspContextArray, ...dataset })
+
+export interface CatalogErrorJson {
+  '@context': readonly string[]
+  '@type': 'CatalogError'
+  code: string
+  reason: string[]
+}
+
+export const catalogError = (code: string, reason: string): CatalogErrorJson => ({
+  '@context': dspContextArray,
+  '@type': 'CatalogError',
+  code,
+  reason: [reason],
+})
