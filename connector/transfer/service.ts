@@ -1,0 +1,339 @@
+import type { Clock, IdSource } from '../context.ts'
+import { PasserelleError } from '../errors.ts'
+import type { Store } from '../store/store.ts'
+import type { Logger } from '../telemetry/logger.ts'
+import {
+  dspContext,
+  readHttpDataAddress,
+  transferFormats,
+  type DataAddress,
+  type ProcessMessageType,
+  type TransferRequestMessage,
+} from './messages.ts'
+import type {
+  AgreementLookup,
+  DataPlaneControl,
+  TransferScripts,
+  TransferStep,
+  TransferMessenger,
+  UsagePolicy,
+} from './ports.ts'
+import { transferRepository, type TransferRecord, type TransferRepository } from './repository.ts'
+import { transition, type Role } from './state-machine.ts'
+
+/** What transfer operations need. */
+export interface TransferCtx {
+  store: Store
+  clock: Clock
+  ids: IdSource
+  logger: Logger
+  self: { participantId: string; dspUrl: string }
+  agreements: AgreementLookup
+  usage: UsagePolicy
+  messenger: TransferMessenger
+  dataPlane: DataPlaneControl
+  scripts?: TransferScripts
+  /** Runs follow-up work once the current answer has gone out (the next message of a flow never overtakes it). */
+  later(task: () => Promise<void>): void
+}
+
+export type LocalAction = 'start' | 'complete' | 'suspend' | 'terminate'
+export type Actor = 'peer' | 'local' | 'monitor' | 'policy' | 'data-plane'
+
+const actionMessage: Record<LocalAction, ProcessMessageType> = {
+  start: 'TransferStartMessage',
+  complete: 'TransferCompletionMessage',
+  suspend: 'TransferSuspensionMessage',
+  terminate: 'TransferTerminationMessage',
+}
+const messagePath: Record<ProcessMessageType, string> = {
+  TransferStartMessage: 'start',
+  TransferCompletionMessage: 'completion',
+  TransferSuspensionMessage: 'suspension',
+  TransferTerminationMessage: 'termination',
+}
+
+const repositories = new WeakMap<Store, TransferRepository>()
+export function repo(ctx: Pick<TransferCtx, 'store' | 'clock' | 'ids'>): TransferRepository {
+  let r = repositories.get(ctx.store)
+  if (!r) {
+    r = transferRepository(ctx.store, { clock: ctx.clock, ids: ctx.ids })
+    repositories.set(ctx.store, r)
+  }
+  return r
+}
+
+const pidsOf = (t: TransferRecord) => ({ providerPid: t.providerPid ?? '', consumerPid: t.consumerPid })
+const other = (role: Role): Role => (role === 'provider' ? 'consumer' : 'provider')
+
+/** Unknown, or somebody else's: the same answer, so that pids cannot be probed. */
+const notFound = (pid: string, consumerPid = '') =>
+  new PasserelleError('not_found', 'no such transfer process', { providerPid: pid, consumerPid })
+
+// ---------------------------------------------------------------------------------------------
+// Provider side: a consumer asks for a transfer.
+
+export async function receiveTransferRequest({
+  ctx,
+  input,
+}: {
+  ctx: TransferCtx
+  input: { requester: string; message: TransferRequestMessage }
+}): Promise<{ transfer: TransferRecord; created: boolean }> {
+  const { requester, message } = input
+  const r = repo(ctx)
+  // A repeated request (same consumer, same consumerPid) returns the process it created.
+  const existing = await r.findProviderSideByConsumerPid(ctx.store.db, requester, message.consumerPid)
+  if (existing) {
+    if (existing.agreementId !== message.agreementId) {
+      throw new PasserelleError('bad_request', 'consumerPid already used for another agreement', pidsOf(existing))
+    }
+    return { transfer: existing, created: false }
+  }
+  const pids = { providerPid: '', consumerPid: message.consumerPid }
+  if (!(transferFormats as readonly string[]).includes(message.format)) {
+    throw new PasserelleError('bad_request', `unsupported format ${message.format}; supported: ${transferFormats.join(', ')}`, pids)
+  }
+  const agreement = await ctx.agreements.find(message.agreementId)
+  // An agreement we do not know, or one made with somebody else, is not revealed.
+  if (!agreement || agreement.assignee !== requester || agreement.assigner !== ctx.self.participantId) {
+    throw new PasserelleError('not_found', `no agreement ${message.agreementId} for this participant`, pids)
+  }
+  if (agreement.state !== 'FINALIZED') {
+    throw new PasserelleError('bad_request', `agreement ${message.agreementId} is ${agreement.state}, not FINALIZED`, pids)
+  }
+  if (message.format === 'HttpData-PUSH' && !readHttpDataAddress(message.dataAddress)) {
+    throw new PasserelleError('bad_request', 'a push transfer needs an HTTP dataAddress with a bearer authorization', pids)
+  }
+  const providerPid = ctx.ids.next()
+  const transfer = await ctx.store.transaction((tx) =>
+    r.insert(
+      tx,
+      {
+        id: providerPid,
+        role: 'provider',
+        providerPid,
+        consumerPid: message.consumerPid,
+        agreementId: agreement.id,
+        datasetId: agreement.target,
+        counterpartyId: requester,
+        counterpartyAddress: stripSlash(message.callbackAddress),
+        format: message.format,
+        state: 'REQUESTED',
+        dataAddress: message.dataAddress ?? null,
+      },
+      { cause: 'TransferRequestMessage', actor: 'peer' },
+    ),
+  )
+  const decision = ctx.usage.check({ agreement, scope: 'transfer', requester, now: ctx.clock.now(), accessCount: 0 })
+  const steps: TransferStep[] = decision.allowed ? (ctx.scripts?.provider(agreement.id) ?? ['start']) : ['terminate']
+  runSteps(ctx, providerPid, steps, decision.allowed ? { actor: 'local' } : { actor: 'policy', reason: decision.reason })
+  return { transfer, created: true }
+}
+
+/** Runs scripted steps one after the other, after the current answer has gone out. */
+function runSteps(ctx: TransferCtx, id: string, steps: TransferStep[], how: { actor: Actor; reason?: string }) {
+  if (steps.length === 0) return
+  ctx.later(async () => {
+    for (const step of steps) {
+      const current = await repo(ctx).get(ctx.store.db, id)
+      if (!current || current.state === 'COMPLETED' || current.state === 'TERMINATED') return
+      try {
+        await act({ ctx, input: { id, action: step, actor: how.actor, reason: how.reason } })
+      } catch (error) {
+        ctx.logger.warn('transfer step failed', { transferId: id, step, error })
+        return
+      }
+    }
+  })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Either side: the other side moves an existing process.
+
+export async function receiveTransferMessage({
+  ctx,
+  input,
+}: {
+  ctx: TransferCtx
+  input: {
+    requester: string
+    /** The pid from the path: ours. */
+    pid: string
+    type: ProcessMessageType
+    message: { providerPid: string; consumerPid: string; dataAddress?: DataAddress; code?: string; reason?: unknown[] }
+  }
+}): Promise<TransferRecord> {
+  const { requester, pid, type, message } = input
+  const r = repo(ctx)
+  const result = await ctx.store.transaction(async (tx) => {
+    const current = await r.lock(tx, pid)
+    if (!current || current.counterpartyId !== requester) throw notFound(pid, message.consumerPid)
+    // The body must name this very process: our pid must match, and the peer's pid too once we know it.
+    const ours = current.role === 'provider' ? message.providerPid : message.consumerPid
+    const theirs = current.role === 'provider' ? message.consumerPid : message.providerPid
+    const knownTheirs = current.role === 'provider' ? current.consumerPid : current.providerPid
+    if (ours !== current.id || (knownTheirs && theirs !== knownTheirs)) throw notFound(pid, message.consumerPid)
+    const sender = other(current.role)
+    const next = transition(current.state, sender, type)
+    if (!next.ok) {
+      throw new PasserelleError('invalid_state', next.reason, {
+        providerPid: current.providerPid ?? message.providerPid,
+        consumerPid: current.consumerPid,
+      })
+    }
+    const reason = type === 'TransferTerminationMessage' || type === 'TransferSuspensionMessage' ? reasonText(message.reason, message.code) : undefined
+    const patch: Parameters<TransferRepository['setState']>[4] = {}
+    if (current.role === 'consumer' && !current.providerPid) patch.providerPid = message.providerPid
+    if (current.role === 'consumer' && type === 'TransferStartMessage' && message.dataAddress) patch.dataAddress = message.dataAddress
+    if (reason) patch.reason = reason
+    const updated = await r.setState(tx, current, next.to, { cause: type, actor: 'peer', reason }, patch)
+    return { updated, firstStart: current.role === 'consumer' && current.state === 'REQUESTED' && next.to === 'STARTED' }
+  })
+  if (result.firstStart) runSteps(ctx, result.updated.id, ctx.scripts?.consumer(result.updated.agreementId)?.onStarted ?? [], { actor: 'local' })
+  return result.updated
+}
+
+/** GET of a process by the other side (and by the TCK). */
+export async function readTransferForPeer({ ctx, input }: { ctx: TransferCtx; input: { requester: string; pid: string } }) {
+  const transfer = await repo(ctx).get(ctx.store.db, input.pid)
+  if (!transfer || transfer.counterpartyId !== input.requester) throw notFound(input.pid)
+  return transfer
+}
+
+// ---------------------------------------------------------------------------------------------
+// Local actions (management API, scripts, monitor, data plane): change state, then tell the other side.
+
+export async function act({
+  ctx,
+  input,
+}: {
+  ctx: TransferCtx
+  input: { id: string; action: LocalAction; actor: Actor; reason?: string | undefined }
+}): Promise<TransferRecord> {
+  const r = repo(ctx)
+  const type = actionMessage[input.action]
+  const before = await ctx.store.transaction(async (tx) => {
+    const current = await r.lock(tx, input.id)
+    if (!current) throw new PasserelleError('not_found', `no transfer ${input.id}`)
+    if (!current.providerPid) throw new PasserelleError('invalid_state', 'the provider has not answered this request yet', pidsOf(current))
+    const next = transition(current.state, current.role, type)
+    if (!next.ok) throw new PasserelleError('invalid_state', next.reason, pidsOf(current))
+    return r.setState(tx, current, next.to, { cause: type, actor: input.actor, reason: input.reason }, input.reason ? { reason: input.reason } : {})
+  })
+  const body: Record<string, unknown> = { '@context': [...dspContext], '@type': type, ...pidsOf(before) }
+  if (type === 'TransferStartMessage' && before.role === 'provider' && before.format === 'HttpData-PULL') {
+    body.dataAddress = await ctx.dataPlane.pullAddress(before)
+  }
+  if (input.reason && (type === 'TransferTerminationMessage' || type === 'TransferSuspensionMessage')) {
+    body.code = input.actor
+    body.reason = [input.reason]
+  }
+  const peerPid = before.role === 'provider' ? before.consumerPid : before.providerPid!
+  const url = `${before.counterpartyAddress}/transfers/${encodeURIComponent(peerPid).replace(/%3A/gi, ":")}/${messagePath[type]}`
+  try {
+    await ctx.messenger.send({ transfer: before, url, body })
+  } catch (error) {
+    const reason = `the other side could not be reached: ${(error as Error).message}`
+    if (type !== 'TransferTerminationMessage') await terminateLocally(ctx, before.id, reason)
+    throw new PasserelleError('peer_failed', reason, pidsOf(before))
+  }
+  if (type === 'TransferStartMessage' && before.role === 'provider' && before.format === 'HttpData-PUSH') {
+    ctx.later(() => pushAndComplete(ctx, before))
+  }
+  return before
+}
+
+/** Ends a process without telling the other side (it could not be reached, or told us first). */
+export async function terminateLocally(ctx: TransferCtx, id: string, reason: string, actor: Actor = 'local') {
+  const r = repo(ctx)
+  await ctx.store.transaction(async (tx) => {
+    const current = await r.lock(tx, id)
+    if (!current || current.state === 'TERMINATED' || current.state === 'COMPLETED') return
+    await r.setState(tx, current, 'TERMINATED', { cause: 'local-termination', actor, reason }, { reason })
+  })
+}
+
+async function pushAndComplete(ctx: TransferCtx, transfer: TransferRecord) {
+  const address = transfer.dataAddress as DataAddress | null
+  try {
+    if (!address) throw new Error('no data address to push to')
+    const sent = await ctx.dataPlane.push(transfer, address)
+    await repo(ctx).update(ctx.store.db, transfer.id, { size: sent.bytes, sha256: sent.sha256 })
+    await act({ ctx, input: { id: transfer.id, action: 'complete', actor: 'data-plane' } })
+  } catch (error) {
+    const current = await repo(ctx).get(ctx.store.db, transfer.id)
+    if (current?.state !== 'STARTED' && current?.state !== 'SUSPENDED') return
+    await act({ ctx, input: { id: transfer.id, action: 'terminate', actor: 'data-plane', reason: `push failed: ${(error as Error).message}` } }).catch(() => {})
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Consumer side: ask a provider for a transfer.
+
+export async function requestTransfer({
+  ctx,
+  input,
+}: {
+  ctx: TransferCtx
+  input: { agreementId: string; providerId: string; providerAddress: string; format: string; datasetId?: string | null }
+}): Promise<TransferRecord> {
+  if (!(transferFormats as readonly string[]).includes(input.format)) {
+    throw new PasserelleError('bad_request', `unsupported format ${input.format}; supported: ${transferFormats.join(', ')}`)
+  }
+  const r = repo(ctx)
+  const consumerPid = ctx.ids.next()
+  const created = await ctx.store.transaction((tx) =>
+    r.insert(
+      tx,
+      {
+        id: consumerPid,
+        role: 'consumer',
+        providerPid: null,
+        consumerPid,
+        agreementId: input.agreementId,
+        datasetId: input.datasetId ?? null,
+        counterpartyId: input.providerId,
+        counterpartyAddress: stripSlash(input.providerAddress),
+        format: input.format,
+        state: 'REQUESTED',
+      },
+      { cause: 'TransferRequestMessage', actor: 'local' },
+    ),
+  )
+  const body: TransferRequestMessage = {
+    '@context': [...dspContext],
+    '@type': 'TransferRequestMessage',
+    consumerPid,
+    agreementId: input.agreementId,
+    format: input.format,
+    callbackAddress: ctx.self.dspUrl,
+  }
+  if (input.format === 'HttpData-PUSH') body.dataAddress = await ctx.dataPlane.receiveAddress(created)
+  let answer: unknown
+  try {
+    answer = await ctx.messenger.send({ transfer: created, url: `${created.counterpartyAddress}/transfers/request`, body })
+  } catch (error) {
+    const reason = `the provider refused or could not be reached: ${(error as Error).message}`
+    await terminateLocally(ctx, consumerPid, reason)
+    throw new PasserelleError('peer_failed', reason, { consumerPid })
+  }
+  const providerPid = (answer as { providerPid?: unknown } | null)?.providerPid
+  if (typeof providerPid !== 'string' || !providerPid) {
+    await terminateLocally(ctx, consumerPid, 'the provider answered without a providerPid')
+    throw new PasserelleError('peer_failed', 'the provider answered without a providerPid', { consumerPid })
+  }
+  // The provider's start may have arrived already and set it; only fill it in when still empty.
+  const current = (await r.get(ctx.store.db, consumerPid))!
+  if (!current.providerPid) await r.update(ctx.store.db, consumerPid, { providerPid })
+  runSteps(ctx, consumerPid, ctx.scripts?.consumer(input.agreementId)?.onRequested ?? [], { actor: 'local' })
+  return (await r.get(ctx.store.db, consumerPid))!
+}
+
+function reasonText(reason: unknown[] | undefined, code: string | undefined): string | undefined {
+  const parts = (reason ?? []).map((r) => (typeof r === 'string' ? r : JSON.stringify(r)))
+  const text = [code ? `[${code}]` : '', ...parts].filter(Boolean).join(' ').slice(0, 2000)
+  return text || undefined
+}
+
+const stripSlash = (url: string) => url.replace(/\/+$/, '')

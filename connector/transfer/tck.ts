@@ -1,0 +1,84 @@
+import { readFileSync } from 'node:fs'
+import { Hono } from 'hono'
+import { z } from 'zod'
+import { PasserelleError } from '../errors.ts'
+import { plainErrorBody, toPasserelleError } from '../http/error-response.ts'
+import { fromRoot } from '../paths.ts'
+import type { Agreement, AgreementLookup, TransferScripts, TransferStep } from './ports.ts'
+import { requestTransfer, type TransferCtx } from './service.ts'
+import { transferProcessBody } from './messages.ts'
+
+/** The TCK profile's transfer part: scripted reactions and seeded agreements (seeds/tck/transfer). */
+const Step = z.enum(['start', 'complete', 'suspend', 'terminate'])
+const ScriptsFile = z.object({
+  provider: z.record(z.string(), z.array(Step)),
+  consumer: z.record(z.string(), z.object({ onRequested: z.array(Step).optional(), onStarted: z.array(Step).optional() })),
+})
+const AgreementsFile = z.object({
+  agreements: z.array(
+    z.object({ id: z.string(), state: z.string(), assigner: z.string(), assignee: z.string(), target: z.string(), signedAt: z.string() }),
+  ),
+})
+
+const seedDir = () => fromRoot('seeds/tck/transfer')
+
+export function tckTransferScripts(file = `${seedDir()}/scripts.json`): TransferScripts {
+  const scripts = ScriptsFile.parse(JSON.parse(readFileSync(file, 'utf8')))
+  return {
+    provider: (id) => scripts.provider[id] as TransferStep[] | undefined,
+    consumer: (id) => scripts.consumer[id],
+  }
+}
+
+/** The TCK's agreements; `@self` and `@tck` become our participant id and the TCK's. */
+export function tckTransferAgreements(ids: { self: string; tck: string }, file = `${seedDir()}/agreements.json`): Agreement[] {
+  const who = (v: string) => (v === '@self' ? ids.self : v === '@tck' ? ids.tck : v)
+  return AgreementsFile.parse(JSON.parse(readFileSync(file, 'utf8'))).agreements.map((a) => ({
+    id: a.id,
+    state: a.state,
+    assigner: who(a.assigner),
+    assignee: who(a.assignee),
+    target: a.target,
+    signedAt: new Date(a.signedAt),
+    policy: { '@id': a.id, '@type': 'Agreement', target: a.target, assigner: who(a.assigner), assignee: who(a.assignee), timestamp: a.signedAt, permission: [{ action: 'use' }] },
+  }))
+}
+
+/** Agreements from the TCK seed first, then the connector's own. */
+export function withTckAgreements(seeded: Agreement[], fallback?: AgreementLookup): AgreementLookup {
+  const byId = new Map(seeded.map((a) => [a.id, a]))
+  return { find: async (id) => byId.get(id) ?? fallback?.find(id) }
+}
+
+const TriggerBody = z.object({
+  providerId: z.string().min(1).max(512),
+  agreementId: z.string().min(1).max(512),
+  format: z.string().min(1).max(256),
+  connectorAddress: z.string().min(1).max(2048),
+})
+
+/** `POST /tck/transfers`: the TCK asks us, as consumer, to request a transfer from it. Plain JSON. */
+export function tckTransferTrigger(deps: { ctx: TransferCtx }) {
+  const app = new Hono()
+  app.onError((error, c) => {
+    const known = toPasserelleError(error)
+    return c.json(plainErrorBody(known, c), known.code === 'bad_request' ? 400 : known.code === 'peer_failed' ? 502 : 500)
+  })
+  app.post('/tck/transfers', async (c) => {
+    let raw: unknown
+    try {
+      raw = await c.req.json()
+    } catch {
+      throw new PasserelleError('bad_request', 'the body is not JSON')
+    }
+    const parsed = TriggerBody.safeParse(raw)
+    if (!parsed.success) throw new PasserelleError('bad_request', `invalid trigger: ${parsed.error.issues[0]?.message}`)
+    const input = parsed.data
+    const transfer = await requestTransfer({
+      ctx: deps.ctx,
+      input: { agreementId: input.agreementId, providerId: input.providerId, providerAddress: input.connectorAddress, format: input.format },
+    })
+    return c.json(transferProcessBody({ providerPid: transfer.providerPid ?? '', consumerPid: transfer.consumerPid, state: transfer.state }), 200)
+  })
+  return app
+}

@@ -1,0 +1,117 @@
+/**
+ * Test doubles for the transfer area: a settable clock, counting ids, a static authenticator, an
+ * in-memory agreement book, a recording messenger, and a `later` queue tests drain explicitly.
+ */
+import { PasserelleError } from '../errors.ts'
+import type { Authenticator } from '../identity/types.ts'
+import type { Store } from '../store/store.ts'
+import { createLogger } from '../telemetry/logger.ts'
+import { httpDataAddress, type DataAddress } from './messages.ts'
+import type { Agreement, AgreementLookup, DataPlaneControl, TransferMessenger, TransferScripts, UsagePolicy } from './ports.ts'
+import type { TransferRecord } from './repository.ts'
+import type { TransferCtx } from './service.ts'
+
+export function settableClock(start = Date.parse('2026-11-28T12:00:00Z')) {
+  let now = start
+  return { now: () => new Date(now), advance: (ms: number) => (now += ms), set: (ms: number) => (now = ms) }
+}
+
+export function countingIds(prefix = 'urn:uuid:00000000-0000-4000-8000-') {
+  let n = 0
+  return { next: () => `${prefix}${String(++n).padStart(12, '0')}` }
+}
+
+/** `Authorization: Bearer as:<participantId>` authenticates as that participant; anything else is refused. */
+export const staticAuthenticator: Authenticator = {
+  async authenticate({ authorization }) {
+    const match = /^Bearer as:(.+)$/.exec(authorization ?? '')
+    if (!match) throw new PasserelleError('unauthorized', 'missing or unknown token')
+    return { participantId: match[1]!, credentials: [] }
+  },
+}
+export const bearerFor = (participantId: string) => ({ authorization: `Bearer as:${participantId}` })
+
+export function agreementBook(agreements: Agreement[]): AgreementLookup & { add(a: Agreement): void } {
+  const byId = new Map(agreements.map((a) => [a.id, a]))
+  return { find: async (id) => byId.get(id), add: (a) => void byId.set(a.id, a) }
+}
+
+export const agreement = (id: string, over: Partial<Agreement> = {}): Agreement => ({
+  id,
+  state: 'FINALIZED',
+  assigner: 'did:web:provider.test',
+  assignee: 'did:web:consumer.test',
+  target: 'urn:dataset:weather',
+  signedAt: new Date('2026-11-01T00:00:00Z'),
+  policy: {},
+  ...over,
+})
+
+export const allowAll: UsagePolicy = { check: () => ({ allowed: true, reason: 'allowed' }) }
+
+export interface SentMessage {
+  url: string
+  body: Record<string, unknown>
+}
+
+/** Records what would be sent; `answer` decides the reply (or throws to simulate an unreachable peer). */
+export function recordingMessenger(answer: (m: SentMessage) => unknown = () => ({})): TransferMessenger & { sent: SentMessage[] } {
+  const sent: SentMessage[] = []
+  return {
+    sent,
+    async send({ url, body }) {
+      const m = { url, body: body as Record<string, unknown> }
+      sent.push(m)
+      return answer(m)
+    },
+  }
+}
+
+export const fakeDataPlane: DataPlaneControl = {
+  pullAddress: async (t: TransferRecord) => httpDataAddress(`http://127.0.0.1:1/data/transfers/${t.id}`, `token-for-${t.id}`),
+  receiveAddress: async (t) => httpDataAddress(`http://127.0.0.1:1/data/incoming/${t.id}`, `receive-${t.id}`),
+  push: async (_t: TransferRecord, _a: DataAddress) => ({ bytes: 3, sha256: 'abc' }),
+}
+
+export function laterQueue() {
+  const tasks: Array<() => Promise<void>> = []
+  return {
+    later: (task: () => Promise<void>) => void tasks.push(task),
+    /** Runs queued work, including work queued by that work. */
+    async settle() {
+      while (tasks.length > 0) await tasks.shift()!()
+    },
+    get pending() {
+      return tasks.length
+    },
+  }
+}
+
+export function transferTestCtx(options: {
+  store: Store
+  participantId: string
+  dspUrl?: string
+  agreements?: AgreementLookup
+  usage?: UsagePolicy
+  messenger?: TransferMessenger
+  dataPlane?: DataPlaneControl
+  scripts?: TransferScripts
+  clock?: ReturnType<typeof settableClock>
+}) {
+  const queue = laterQueue()
+  const clock = options.clock ?? settableClock()
+  const ctx: TransferCtx = {
+    store: options.store,
+    clock,
+    ids: countingIds(`urn:uuid:${options.participantId.length.toString(16).padStart(8, '0')}-0000-4000-8000-`),
+    logger: createLogger({ level: 'error', write: () => {} }),
+    self: { participantId: options.participantId, dspUrl: options.dspUrl ?? 'http://127.0.0.1:1/dsp' },
+    agreements: options.agreements ?? agreementBook([]),
+    usage: options.usage ?? allowAll,
+    messenger: options.messenger ?? recordingMessenger(),
+    dataPlane: options.dataPlane ?? fakeDataPlane,
+    scripts: options.scripts,
+    later: queue.later,
+  }
+  return { ctx, queue, clock }
+}
