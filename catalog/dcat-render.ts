@@ -32,6 +32,33 @@ export interface DcatCatalogInfo {
 
 type Json = Record<string, unknown>
 
+/** Labels of the controlled vocabularies the seeds use; other concepts are labelled by their code. */
+const conceptLabels: Record<string, string> = {
+  'http://publications.europa.eu/resource/authority/data-theme/AGRI': 'Agriculture, fisheries, forestry and food',
+  'http://publications.europa.eu/resource/authority/data-theme/ECON': 'Economy and finance',
+  'http://publications.europa.eu/resource/authority/data-theme/EDUC': 'Education, culture and sport',
+  'http://publications.europa.eu/resource/authority/data-theme/ENER': 'Energy',
+  'http://publications.europa.eu/resource/authority/data-theme/ENVI': 'Environment',
+  'http://publications.europa.eu/resource/authority/data-theme/GOVE': 'Government and public sector',
+  'http://publications.europa.eu/resource/authority/data-theme/HEAL': 'Health',
+  'http://publications.europa.eu/resource/authority/data-theme/INTR': 'International issues',
+  'http://publications.europa.eu/resource/authority/data-theme/JUST': 'Justice, legal system and public safety',
+  'http://publications.europa.eu/resource/authority/data-theme/REGI': 'Regions and cities',
+  'http://publications.europa.eu/resource/authority/data-theme/SOCI': 'Population and society',
+  'http://publications.europa.eu/resource/authority/data-theme/TECH': 'Science and technology',
+  'http://publications.europa.eu/resource/authority/data-theme/TRAN': 'Transport',
+  'http://purl.org/adms/publishertype/Academia-ScientificOrganisation': 'Academia/Scientific organisation',
+  'http://purl.org/adms/publishertype/NationalAuthority': 'National authority',
+  'http://purl.org/adms/publishertype/Company': 'Company',
+}
+
+/** A SKOS concept node; DCAT-AP wants a preferred label on each. */
+const concept = (id: string) => ({
+  '@id': id,
+  '@type': 'skos:Concept',
+  'skos:prefLabel': { '@value': conceptLabels[id] ?? decodeURIComponent(id.replace(/[/#]+$/, '').split(/[/#]/).pop() ?? id), '@language': 'en' },
+})
+
 const texts = (text: LocalizedText) =>
   textEntries(text).map(([language, value]) => (language ? { '@value': value, '@language': language } : { '@value': value }))
 
@@ -42,7 +69,7 @@ export function dcatAgent(agent: Agent): Json {
     ...(agent.id ? { '@id': agent.id } : {}),
     '@type': 'foaf:Agent',
     'foaf:name': texts(agent.name),
-    ...(agent.type ? { 'dct:type': { '@id': agent.type, '@type': 'skos:Concept' } } : {}),
+    ...(agent.type ? { 'dct:type': concept(agent.type) } : {}),
   }
 }
 
@@ -64,7 +91,7 @@ export function dcatDataset(dataset: DatasetDescription, offerIds: string[], ser
     'dct:title': texts(dataset.title),
     'dct:description': texts(dataset.description),
     ...(keywords.length > 0 ? { 'dcat:keyword': keywords } : {}),
-    ...(dataset.themes.length > 0 ? { 'dcat:theme': dataset.themes.map((id) => ({ '@id': id, '@type': 'skos:Concept' })) } : {}),
+    ...(dataset.themes.length > 0 ? { 'dcat:theme': dataset.themes.map(concept) } : {}),
     'dct:publisher': dcatAgent(dataset.publisher),
     'dcat:contactPoint': {
       '@type': 'vcard:Kind',
@@ -101,7 +128,8 @@ export function dcatDataset(dataset: DatasetDescription, offerIds: string[], ser
         'spdx:checksumValue': { '@value': d.sha256, '@type': 'xsd:hexBinary' },
       },
       'dct:license': { '@id': dataset.license, '@type': 'dct:LicenseDocument' },
-      'odrl:hasPolicy': offerIds.map((id) => ({ '@id': id })),
+      // DCAT-AP allows one policy per distribution: name it when there is exactly one.
+      ...(offerIds.length === 1 ? { 'odrl:hasPolicy': { '@id': offerIds[0] } } : {}),
     })),
   }
 }
