@@ -3,6 +3,7 @@ import type { Logger } from './telemetry/logger.ts'
 import type { Store } from './store/store.ts'
 import type { Config } from './config/config.ts'
 import type { PeerClient } from './http/peer-client.ts'
+import type { Identity } from './identity/identity.ts'
 
 /** Time is injected so that expiry and timelines are deterministic in tests. */
 export interface Clock {
@@ -30,4 +31,9 @@ export interface Ctx {
   logger: Logger
   /** Outbound HTTP to peers and upstream sources. */
   peers: PeerClient
+  /**
+   * Who we are and who is asking: `identity.authenticator` verifies inbound DSP requests,
+   * `identity.tokenIssuer` signs outbound ones. Created at start-up with `createIdentity`.
+   */
+  identity?: Identity
 }

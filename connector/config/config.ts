@@ -63,9 +63,18 @@ export const ConfigFile = z
         staticTokens: z.record(z.string(), z.string()).default({}),
         /** Allow did:web resolution over plain HTTP for loopback hosts (development and tests only). */
         allowInsecureLoopback: z.boolean().default(false),
+        /** First part of the DCP scopes we ask for (`<alias>:<CredentialType>:read`); EDC's default. */
+        scopeAlias: z.string().regex(/^[A-Za-z0-9._-]+$/).default('org.eclipse.edc.vc.type'),
       })
       .strict()
-      .default({ mode: 'dcp', keyFiles: ['identity/private-key.jwk'], trustedIssuers: [], staticTokens: {}, allowInsecureLoopback: false }),
+      .default({
+        mode: 'dcp',
+        keyFiles: ['identity/private-key.jwk'],
+        trustedIssuers: [],
+        staticTokens: {},
+        allowInsecureLoopback: false,
+        scopeAlias: 'org.eclipse.edc.vc.type',
+      }),
     catalog: z
       .object({
         datasetsDir: z.string().min(1).default('datasets'),

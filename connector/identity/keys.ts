@@ -130,3 +130,10 @@ export async function loadKeyRing(options: LoadKeyRingOptions): Promise<KeyRing>
   }
   return { signing, all: keys }
 }
+
+/** A fresh Ed25519 key held in memory only (tests, benchmarks). */
+export async function generateSigningKey(kid?: string): Promise<SigningKey> {
+  const { privateKey } = await generateKeyPair('Ed25519', { extractable: true })
+  const jwk = await exportJWK(privateKey)
+  return importPrivateJwk({ ...jwk, ...(kid ? { kid } : {}) }, 'generated key')
+}

@@ -1,5 +1,6 @@
 import { request } from 'undici'
 import { PasserelleError } from '../errors.ts'
+import type { PeerClient, PeerResponse } from '../http/peer-client.ts'
 
 /**
  * The two HTTP calls identity makes to other parties (fetching a DID document, querying a credential
@@ -26,6 +27,49 @@ export interface LimitedResponse {
 
 export type LimitedHttp = (input: LimitedRequest) => Promise<LimitedResponse>
 
+/** The limits applied over the connector's peer client (which follows no redirect on its own). */
+export function limitedHttpOver(peers: PeerClient): LimitedHttp {
+  return async (input) => {
+    let url = input.url
+    for (let redirects = 0; ; redirects++) {
+      let response: PeerResponse
+      try {
+        response = await peers.request({
+          url: url.toString(),
+          method: input.method ?? 'GET',
+          headers: input.headers,
+          body: input.body,
+          timeout: input.timeoutMs,
+          maxBytes: input.maxBytes,
+        })
+      } catch (error) {
+        throw failure((error as Error).message)
+      }
+      if (response.status >= 300 && response.status < 400) {
+        url = nextUrl(url, response.headers.location, input, redirects)
+        continue
+      }
+      let json: unknown
+      try {
+        json = response.text === '' ? undefined : JSON.parse(response.text)
+      } catch {
+        throw failure(`${url.host} answered something that is not JSON (status ${response.status})`)
+      }
+      return { status: response.status, json }
+    }
+  }
+}
+
+function nextUrl(url: URL, location: unknown, input: LimitedRequest, redirects: number): URL {
+  if (typeof location !== 'string') throw failure(`${url.host} answered a redirect without a location`)
+  const next = new URL(location, url)
+  if (next.host !== url.host) throw failure(`${url.host} redirected to another host (${next.host})`)
+  if (input.allowUrl && !input.allowUrl(next)) throw failure(`${url.host} redirected to a refused address`)
+  if ((input.method ?? 'GET') !== 'GET' || redirects >= (input.maxRedirects ?? 2)) throw failure(`${url.host} redirected too often`)
+  return next
+}
+
+/** The limits applied with undici directly (tools and tests that have no peer client). */
 export const limitedHttp: LimitedHttp = async (input) => {
   const signal = AbortSignal.timeout(input.timeoutMs)
   let url = input.url
@@ -45,13 +89,7 @@ export const limitedHttp: LimitedHttp = async (input) => {
     }
     if (response.statusCode >= 300 && response.statusCode < 400) {
       await response.body.dump().catch(() => {})
-      const location = response.headers.location
-      if (typeof location !== 'string') throw failure(`${url.host} answered a redirect without a location`)
-      const next = new URL(location, url)
-      if (next.host !== url.host) throw failure(`${url.host} redirected to another host (${next.host})`)
-      if (input.allowUrl && !input.allowUrl(next)) throw failure(`${url.host} redirected to a refused address`)
-      if ((input.method ?? 'GET') !== 'GET' || redirects >= (input.maxRedirects ?? 2)) throw failure(`${url.host} redirected too often`)
-      url = next
+      url = nextUrl(url, response.headers.location, input, redirects)
       continue
     }
     const length = Number(response.headers['content-length'])

@@ -1,0 +1,192 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:http'
+import { dirname, join, resolve } from 'node:path'
+import { parseArgs } from 'node:util'
+import { ConfigError } from '../config/config.ts'
+import { randomIds, systemClock } from '../context.ts'
+import { buildDidDocument } from './did-document.ts'
+import { didWebDocumentPath, didWebForUrl, parseDidWeb } from './did-web.ts'
+import { issueCredentialJwt } from './issuer.ts'
+import { createKeyFile, loadKeyFile } from './keys.ts'
+
+export interface CredentialsCommandIo {
+  stdout: (s: string) => void
+  stderr: (s: string) => void
+  cwd: string
+  env?: Record<string, string | undefined>
+}
+
+const help = `Usage: passerelle credentials <command>
+
+  issue --issuer KEYFILE --subject DID --type TYPE [--claim k=v]... [--issuer-did DID] [--valid-days N]
+        Signs a verifiable credential (VC JWT) as a data-space authority and prints it. The issuer's
+        DID is --issuer-did, else the id of the did.json beside KEYFILE.
+  list | add (JWT | --file FILE) | remove ID   [--config FILE] [--url URL] [--key KEY]
+        The credentials a running connector holds (through its management API).
+  authority init DIR [--host HOST] [--port N]
+        Creates a development authority: DIR/private-key.jwk and DIR/did.json (did:web for HOST:PORT).
+  authority serve DIR
+        Serves DIR/did.json at the authority's did:web address, until interrupted. Development only.`
+
+/** `passerelle credentials …`; returns the exit code (0 ok, 1 failed, 2 usage). */
+export async function runCredentialsCommand(args: string[], io: CredentialsCommandIo): Promise<number> {
+  const [command, ...rest] = args
+  try {
+    switch (command) {
+      case 'issue':
+        return await issue(rest, io)
+      case 'list':
+      case 'add':
+      case 'remove':
+        return await manage(command, rest, io)
+      case 'authority':
+        return await authority(rest, io)
+      case undefined:
+      case 'help':
+      case '--help':
+        io.stdout(help + '\n')
+        return command === undefined ? 2 : 0
+      default:
+        io.stderr(`passerelle credentials: unknown command '${command}'\n${help}\n`)
+        return 2
+    }
+  } catch (error) {
+    const code = (error as { code?: string }).code
+    const usage = error instanceof ConfigError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))
+    io.stderr(`passerelle credentials ${command}: ${(error as Error).message}\n`)
+    return usage || error instanceof UsageProblem ? 2 : 1
+  }
+}
+
+class UsageProblem extends Error {}
+
+async function issue(args: string[], io: CredentialsCommandIo): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      issuer: { type: 'string' },
+      'issuer-did': { type: 'string' },
+      subject: { type: 'string' },
+      type: { type: 'string' },
+      claim: { type: 'string', multiple: true },
+      'valid-days': { type: 'string' },
+    },
+    strict: true,
+  })
+  if (!values.issuer || !values.subject || !values.type) throw new UsageProblem('--issuer KEYFILE, --subject DID and --type TYPE are required')
+  if (!/^[A-Za-z][A-Za-z0-9_-]*$/.test(values.type)) throw new UsageProblem(`--type: expected a credential type name such as MembershipCredential, got '${values.type}'`)
+  if (!values.subject.startsWith('did:')) throw new UsageProblem(`--subject: expected a DID, got '${values.subject}'`)
+  const keyFile = resolve(io.cwd, values.issuer)
+  const key = await loadKeyFile(keyFile)
+  const issuerDid = values['issuer-did'] ?? readDidBeside(keyFile)
+  const claims: Record<string, unknown> = {}
+  for (const claim of values.claim ?? []) {
+    const at = claim.indexOf('=')
+    if (at <= 0) throw new UsageProblem(`--claim: expected key=value, got '${claim}'`)
+    const name = claim.slice(0, at)
+    if (name === 'id') throw new UsageProblem('--claim: id is the subject; use --subject')
+    claims[name] = claim.slice(at + 1)
+  }
+  const days = values['valid-days'] === undefined ? 365 : Number(values['valid-days'])
+  if (!Number.isFinite(days) || days <= 0) throw new UsageProblem(`--valid-days: expected a positive number, got '${values['valid-days']}'`)
+  const now = systemClock.now()
+  const jwt = await issueCredentialJwt({
+    issuerDid,
+    key,
+    subject: values.subject,
+    type: values.type,
+    claims,
+    issuedAt: now,
+    expiresAt: new Date(now.getTime() + days * 86_400_000),
+    ids: randomIds,
+  })
+  io.stdout(jwt + '\n')
+  return 0
+}
+
+function readDidBeside(keyFile: string): string {
+  const path = join(dirname(keyFile), 'did.json')
+  if (!existsSync(path)) throw new UsageProblem(`--issuer-did is required (no did.json beside ${keyFile})`)
+  const id = (JSON.parse(readFileSync(path, 'utf8')) as { id?: unknown }).id
+  if (typeof id !== 'string') throw new UsageProblem(`${path} has no id`)
+  return id
+}
+
+async function manage(command: 'list' | 'add' | 'remove', args: string[], io: CredentialsCommandIo): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { config: { type: 'string' }, url: { type: 'string' }, key: { type: 'string' }, file: { type: 'string' } },
+    strict: true,
+  })
+  const { createManagementClient } = await import('../cli/management-client.ts')
+  const client = createManagementClient(values, { stdout: io.stdout, stderr: io.stderr, cwd: io.cwd, env: io.env ?? process.env })
+  if (command === 'list') {
+    const { credentials } = await client.get<{ credentials: Array<{ id: string; types: string[]; issuer: string; expiresAt: string | null }> }>('/credentials')
+    if (credentials.length === 0) io.stdout('no credentials held\n')
+    for (const c of credentials) io.stdout(`${c.id}  ${c.types.filter((t) => t !== 'VerifiableCredential').join(',')}  issuer ${c.issuer}  expires ${c.expiresAt ?? 'never'}\n`)
+    return 0
+  }
+  if (command === 'add') {
+    const jwt = (values.file ? readFileSync(resolve(io.cwd, values.file), 'utf8') : positionals[0])?.trim()
+    if (!jwt) throw new UsageProblem('expected a VC JWT or --file FILE')
+    const added = await client.post<{ id: string; types: string[] }>('/credentials', { credential: jwt })
+    io.stdout(`held ${added.id} (${added.types.join(', ')})\n`)
+    return 0
+  }
+  const id = positionals[0]
+  if (!id) throw new UsageProblem('expected the id of the credential to remove')
+  await client.delete(`/credentials/${encodeURIComponent(id)}`)
+  io.stdout(`removed ${id}\n`)
+  return 0
+}
+
+async function authority(args: string[], io: CredentialsCommandIo): Promise<number> {
+  const [command, ...rest] = args
+  const { values, positionals } = parseArgs({
+    args: rest,
+    allowPositionals: true,
+    options: { host: { type: 'string' }, port: { type: 'string' } },
+    strict: true,
+  })
+  const dirArg = positionals[0]
+  if (!dirArg) throw new UsageProblem(`expected a folder (passerelle credentials authority ${command ?? 'init'} DIR)`)
+  const dir = resolve(io.cwd, dirArg)
+  if (command === 'init') {
+    const host = values.host ?? '127.0.0.1'
+    const port = Number(values.port ?? 8190)
+    if (!/^[A-Za-z0-9.-]+$/.test(host)) throw new UsageProblem(`--host: expected a host name, got '${host}'`)
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageProblem(`--port: expected a port number, got '${values.port}'`)
+    if (existsSync(join(dir, 'private-key.jwk'))) throw new UsageProblem(`${dir} already holds an authority key; nothing was changed`)
+    const did = didWebForUrl(`http://${host}:${port}`)
+    const jwk = await createKeyFile(join(dir, 'private-key.jwk'), 'authority-key-1')
+    const key = await loadKeyFile(join(dir, 'private-key.jwk'))
+    writeFileSync(join(dir, 'did.json'), JSON.stringify(buildDidDocument({ did, keys: [key] }), null, 2) + '\n')
+    io.stdout(`Created authority ${did} in ${dir} (key ${jwk.kid}); serve it with: passerelle credentials authority serve ${dir}\n`)
+    return 0
+  }
+  if (command === 'serve') {
+    const document = readFileSync(join(dir, 'did.json'), 'utf8')
+    const did = (JSON.parse(document) as { id: string }).id
+    const { hostname, host } = parseDidWeb(did)
+    const port = Number(host.split(':')[1] ?? 443)
+    const path = didWebDocumentPath(did)
+    const server = createServer((req, res) => {
+      const ok = req.method === 'GET' && (req.url === path || req.url === '/.well-known/did.json')
+      res.writeHead(ok ? 200 : 404, { 'content-type': 'application/json' })
+      res.end(ok ? document : '{"error":"not found"}')
+    })
+    await new Promise<void>((done, fail) => {
+      server.once('error', fail)
+      server.listen(Number(values.port ?? port), values.host ?? hostname, () => done())
+    })
+    io.stdout(`serving ${did} (development only) at http://${values.host ?? hostname}:${values.port ?? port}${path}\n`)
+    await new Promise<void>((done) => {
+      process.once('SIGTERM', done)
+      process.once('SIGINT', done)
+    })
+    await new Promise<void>((done) => server.close(() => done()))
+    return 0
+  }
+  throw new UsageProblem(`unknown authority command '${command ?? ''}' (init or serve)`)
+}

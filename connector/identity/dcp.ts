@@ -1,0 +1,304 @@
+import { decodeProtectedHeader, importJWK, jwtVerify, type CryptoKey } from 'jose'
+import { z } from 'zod'
+import type { Clock, IdSource } from '../context.ts'
+import { PasserelleError } from '../errors.ts'
+import type { Logger } from '../telemetry/logger.ts'
+import { readCredentialJwt, verifyPresentation, credentialsContext } from './credentials.ts'
+import { serviceEndpoint, type DidResolver } from './did-resolver.ts'
+import { didWebForUrl, isLoopbackHost } from './did-web.ts'
+import type { IdentityRepository } from './identity-repository.ts'
+import { clockLeewaySeconds, signJwt, verifyDidJwt } from './jwt.ts'
+import type { KeyRing } from './keys.ts'
+import { limitedHttp, type LimitedHttp } from './limited-http.ts'
+import { credentialTypeOfScope, defaultScopeAlias, scopeFor } from './scopes.ts'
+import type { AuthenticateInput, Authenticator, PeerAudience, Requester, TokenIssuer, VerifiedCredential } from './types.ts'
+
+/**
+ * The Decentralized Claims Protocol (DCP 1.0) on both sides of a DSP call.
+ *
+ * Sender: every request carries a self-issued ID token (`iss` = `sub` = our DID, `aud` = the peer's
+ * DID) whose `token` claim is an access token the peer may present to our credential service, scoped
+ * to the credential types it may read. Receiver: the ID token is verified against the sender's DID
+ * document; when the decision needs credentials, the sender's credential service is asked for a
+ * presentation of those types, and the presentation and its credentials are verified.
+ */
+
+export const dcpContext = 'https://w3id.org/dspace-dcp/v1.0/dcp.jsonld'
+export const credentialServiceType = 'CredentialService'
+
+/** Seconds our ID tokens, access tokens and presentations are valid. */
+export const tokenLifetimeSeconds = 300
+/** Tokens that claim to live longer than this are refused (they would bloat the replay store). */
+const maxAcceptedLifetimeSeconds = 3600
+/** How long verified claims are reused for one holder and set of types. */
+const claimsCacheMs = 60_000
+
+export interface DcpOptions {
+  did: string
+  keys: KeyRing
+  resolver: DidResolver
+  repository: IdentityRepository
+  clock: Clock
+  ids: IdSource
+  logger: Logger
+  trustedIssuers: string[]
+  scopeAlias?: string
+  allowInsecureLoopback?: boolean
+  http?: LimitedHttp
+  /** Limits on calls to peers' credential services. */
+  timeoutMs?: number
+  maxResponseBytes?: number
+}
+
+export const PresentationQueryMessage = z
+  .object({
+    '@context': z.unknown().optional(),
+    type: z.literal('PresentationQueryMessage'),
+    scope: z.array(z.string().max(512)).max(64).optional(),
+    presentationDefinition: z.unknown().optional(),
+  })
+  .loose()
+export type PresentationQueryMessage = z.infer<typeof PresentationQueryMessage>
+
+const PresentationResponseMessage = z
+  .object({
+    type: z.literal('PresentationResponseMessage').optional(),
+    presentation: z.union([z.array(z.unknown()), z.unknown()]),
+  })
+  .loose()
+
+export function createDcp(options: DcpOptions) {
+  const { did, keys, resolver, repository, clock, ids, logger } = options
+  const alias = options.scopeAlias ?? defaultScopeAlias
+  const trusted = new Set(options.trustedIssuers)
+  const http = options.http ?? limitedHttp
+  const claimsCache = new Map<string, { credentials: VerifiedCredential[]; expiresAt: number }>()
+  let heldTypes: { types: string[]; at: number } | undefined
+  let lastPurge = 0
+  const publicKeys = new Map<string, Promise<CryptoKey>>(
+    keys.all.map((key) => [key.kid, importJWK(key.publicJwk, key.alg) as Promise<CryptoKey>]),
+  )
+
+  const seconds = () => Math.floor(clock.now().getTime() / 1000)
+
+  async function typesWeHold(): Promise<string[]> {
+    const now = clock.now().getTime()
+    if (heldTypes && now - heldTypes.at < 10_000) return heldTypes.types
+    const rows = await repository.listCredentials()
+    const types = [...new Set(rows.flatMap((row) => row.types).filter((t) => t !== 'VerifiableCredential'))].sort()
+    heldTypes = { types, at: now }
+    return types
+  }
+
+  /** Mints a self-issued ID token for `audience`, optionally carrying an access token. */
+  function idToken(audience: string, accessToken?: string): Promise<string> {
+    const iat = seconds()
+    return signJwt(
+      { iss: did, sub: did, aud: audience, jti: ids.next(), iat, nbf: iat, exp: iat + tokenLifetimeSeconds, ...(accessToken ? { token: accessToken } : {}) },
+      keys.signing,
+      did,
+    )
+  }
+
+  /** Checks an ID token's claims once its signature holds; returns the replay key. */
+  async function checkIdToken(token: string, what: string) {
+    const { payload } = await verifyDidJwt(token, { resolver, clock, relationships: ['capabilityInvocation'], what })
+    if (payload.sub !== payload.iss) throw unauthorized(`${what} iss and sub differ`)
+    const audience = Array.isArray(payload.aud) ? payload.aud : [payload.aud]
+    if (!audience.includes(did)) throw unauthorized(`${what} audience is not this participant`)
+    if (typeof payload.jti !== 'string' || payload.jti === '') throw unauthorized(`${what} has no jti`)
+    if (typeof payload.exp !== 'number') throw unauthorized(`${what} has no exp`)
+    if (payload.exp - seconds() > maxAcceptedLifetimeSeconds) throw unauthorized(`${what} lives longer than ${maxAcceptedLifetimeSeconds} s`)
+    const replayKey = `${payload.iss} ${payload.jti}`
+    if (await repository.hasSeenToken(replayKey, clock.now().getTime())) throw unauthorized(`${what} jti was already used (replay)`)
+    return { payload, issuer: payload.iss as string, replayKey, expiresAt: (payload.exp + clockLeewaySeconds) * 1000 }
+  }
+
+  async function recordToken(replayKey: string, expiresAt: number, what: string) {
+    const now = clock.now().getTime()
+    if (now - lastPurge > 60_000) {
+      lastPurge = now
+      await repository.purgeTokens(now)
+    }
+    if (!(await repository.recordToken(replayKey, expiresAt))) throw unauthorized(`${what} jti was already used (replay)`)
+  }
+
+  async function fetchClaims(holder: string, accessToken: unknown, types: string[]): Promise<VerifiedCredential[]> {
+    const cacheKey = `${holder}\n${[...types].sort().join(' ')}`
+    const now = clock.now().getTime()
+    const cached = claimsCache.get(cacheKey)
+    if (cached && cached.expiresAt > now) return cached.credentials
+    if (typeof accessToken !== 'string' || accessToken === '') throw unauthorized('ID token carries no access token (token claim) to read credentials')
+    const document = await resolver.resolve(holder)
+    const endpoint = serviceEndpoint(document, credentialServiceType)
+    if (!endpoint) throw unauthorized(`${holder} lists no credential service in its DID document`)
+    let url: URL
+    try {
+      url = new URL(`${endpoint.replace(/\/+$/, '')}/presentations/query`)
+    } catch {
+      throw unauthorized(`${holder} lists a malformed credential service address`)
+    }
+    const insecureAllowed = options.allowInsecureLoopback === true && isLoopbackHost(url.hostname)
+    if (url.protocol !== 'https:' && !insecureAllowed) throw unauthorized(`${holder}'s credential service is not HTTPS`)
+    const response = await http({
+      url,
+      method: 'POST',
+      headers: { authorization: `Bearer ${await idToken(holder, accessToken)}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ '@context': [dcpContext], type: 'PresentationQueryMessage', scope: types.map((t) => scopeFor(t, alias)) }),
+      timeoutMs: options.timeoutMs ?? 5000,
+      maxBytes: options.maxResponseBytes ?? 1024 * 1024,
+    })
+    if (response.status !== 200) throw unauthorized(`${holder}'s credential service answered status ${response.status}`)
+    const message = PresentationResponseMessage.safeParse(response.json)
+    if (!message.success) throw unauthorized(`${holder}'s credential service answered no PresentationResponseMessage`)
+    const presentations = Array.isArray(message.data.presentation) ? message.data.presentation : [message.data.presentation]
+    const credentials: VerifiedCredential[] = []
+    for (const presentation of presentations) {
+      credentials.push(...(await verifyPresentation(presentation, { resolver, clock, ownDid: did, holder, trustedIssuers: trusted })))
+    }
+    const expiresAt = Math.min(now + claimsCacheMs, ...credentials.map((c) => c.expiresAt ?? Infinity))
+    if (claimsCache.size > 1000) claimsCache.clear()
+    claimsCache.set(cacheKey, { credentials, expiresAt })
+    return credentials
+  }
+
+  const tokenIssuer: TokenIssuer = {
+    async authorizationFor(peer: PeerAudience, credentialTypes?: string[]) {
+      const audience = peer.participantId ?? didWebForUrl(new URL(peer.dspUrl).origin)
+      // Without a list, the peer may read any type we hold: it only gets what its policy asks for.
+      const types = credentialTypes ?? (await typesWeHold())
+      const iat = seconds()
+      const accessToken = await signJwt(
+        { iss: did, sub: did, aud: audience, jti: ids.next(), iat, exp: iat + tokenLifetimeSeconds, scope: types.map((t) => scopeFor(t, alias)).join(' ') },
+        keys.signing,
+        did,
+      )
+      return `Bearer ${await idToken(audience, accessToken)}`
+    },
+  }
+
+  const authenticator: Authenticator = {
+    async authenticate(input: AuthenticateInput): Promise<Requester> {
+      const token = bearer(input.authorization)
+      try {
+        const checked = await checkIdToken(token, 'ID token')
+        const types = input.credentialTypes ?? []
+        const credentials = types.length > 0 ? await fetchClaims(checked.issuer, checked.payload.token, types) : []
+        // Recorded last: a request refused for its credentials leaves nothing behind.
+        await recordToken(checked.replayKey, checked.expiresAt, 'ID token')
+        return { participantId: checked.issuer, credentials }
+      } catch (error) {
+        if (error instanceof PasserelleError) logger.info('identity: request refused', { check: error.message })
+        throw error
+      }
+    },
+  }
+
+  /** Verifies one of our own access tokens: issued by us, to `verifier`, unexpired; returns the types it grants. */
+  async function readAccessToken(accessToken: unknown, verifier: string): Promise<Set<string>> {
+    if (typeof accessToken !== 'string' || accessToken === '') throw unauthorized('ID token carries no access token (token claim)')
+    let kid: unknown
+    try {
+      kid = decodeProtectedHeader(accessToken).kid
+    } catch {
+      throw unauthorized('access token is not a well-formed JWT')
+    }
+    const fragment = typeof kid === 'string' && kid.startsWith(`${did}#`) ? kid.slice(did.length + 1) : undefined
+    const key = fragment === undefined ? undefined : publicKeys.get(fragment)
+    if (!key) throw unauthorized('access token was not issued by this participant')
+    let payload: Record<string, unknown>
+    try {
+      ;({ payload } = await jwtVerify(accessToken, await key, {
+        algorithms: ['EdDSA', 'ES256'],
+        issuer: did,
+        subject: did,
+        audience: verifier,
+        clockTolerance: clockLeewaySeconds,
+        currentDate: clock.now(),
+      }))
+    } catch (error) {
+      throw unauthorized(`access token refused (${(error as Error).message})`)
+    }
+    const scope = typeof payload.scope === 'string' ? payload.scope.split(' ').filter((s) => s !== '') : []
+    return new Set(scope.map((s) => credentialTypeOfScope(s)))
+  }
+
+  /**
+   * The credential service's presentation query (DCP, holder side): the verifier's ID token carries the
+   * access token we gave it; the answer is a VP, signed by us and addressed to the verifier, holding the
+   * credentials of the asked types that the access token grants.
+   */
+  async function queryPresentations(input: { authorization: string | undefined; body: unknown }) {
+    const token = bearer(input.authorization)
+    const checked = await checkIdToken(token, 'ID token')
+    const message = PresentationQueryMessage.safeParse(input.body)
+    if (!message.success) throw new PasserelleError('bad_request', 'expected a PresentationQueryMessage with a scope list')
+    if (message.data.presentationDefinition !== undefined) {
+      if (message.data.scope !== undefined) throw new PasserelleError('bad_request', 'a query has a scope or a presentationDefinition, not both')
+      throw new PasserelleError('not_implemented', 'presentationDefinition queries are not supported; send a scope list')
+    }
+    if (!message.data.scope) throw new PasserelleError('bad_request', 'the query has no scope')
+    const asked = message.data.scope.map((scope) => credentialTypeOfScope(scope))
+    const granted = await readAccessToken(checked.payload.token, checked.issuer)
+    const refused = asked.filter((type) => !granted.has(type))
+    if (refused.length > 0) throw unauthorized(`access token does not grant ${refused.join(', ')}`)
+    await recordToken(checked.replayKey, checked.expiresAt, 'ID token')
+    const now = clock.now().getTime()
+    const held = (await repository.listCredentials()).filter(
+      (row) => row.subject === did && (row.expiresAt === null || row.expiresAt > now) && row.types.some((t) => asked.includes(t)),
+    )
+    const iat = seconds()
+    const presentation = await signJwt(
+      {
+        iss: did,
+        sub: did,
+        aud: checked.issuer,
+        jti: ids.next(),
+        iat,
+        nbf: iat,
+        exp: iat + tokenLifetimeSeconds,
+        vp: {
+          '@context': [credentialsContext],
+          type: ['VerifiablePresentation'],
+          holder: did,
+          verifiableCredential: held.map((row) => row.jwt),
+        },
+      },
+      keys.signing,
+      did,
+    )
+    return { '@context': [dcpContext], type: 'PresentationResponseMessage', presentation: [presentation] }
+  }
+
+  /** Checks a VC JWT before we hold it: well formed, about us, not expired. */
+  function checkHeldCredential(jwt: string) {
+    const summary = readCredentialJwt(jwt)
+    if (summary.subject !== did) throw new PasserelleError('bad_request', `credential subject ${summary.subject} is not this participant (${did})`)
+    if (summary.expiresAt !== undefined && summary.expiresAt <= clock.now().getTime()) throw new PasserelleError('bad_request', 'credential has expired')
+    heldTypes = undefined
+    return summary
+  }
+
+  return {
+    tokenIssuer,
+    authenticator,
+    queryPresentations,
+    checkHeldCredential,
+    /** Forgets cached claims (tests, benchmarks). */
+    clearCaches() {
+      claimsCache.clear()
+      heldTypes = undefined
+    },
+  }
+}
+
+export type Dcp = ReturnType<typeof createDcp>
+
+export function bearer(authorization: string | undefined): string {
+  if (!authorization) throw unauthorized('no token (Authorization header missing)')
+  const match = /^Bearer\s+(\S+)$/i.exec(authorization.trim())
+  if (!match) throw unauthorized('Authorization is not a Bearer token')
+  return match[1]!
+}
+
+const unauthorized = (message: string) => new PasserelleError('unauthorized', message)

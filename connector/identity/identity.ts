@@ -1,0 +1,162 @@
+import type { Config } from '../config/config.ts'
+import type { Clock, IdSource } from '../context.ts'
+import { PasserelleError } from '../errors.ts'
+import type { PeerClient } from '../http/peer-client.ts'
+import type { Store } from '../store/store.ts'
+import type { Logger } from '../telemetry/logger.ts'
+import { readCredentialJwt } from './credentials.ts'
+import { createDcp, type Dcp } from './dcp.ts'
+import { buildDidDocument } from './did-document.ts'
+import { createDidResolver, type DidDocument, type DidResolver } from './did-resolver.ts'
+import { identityRepository, type HeldCredentialRow, type IdentityRepository } from './identity-repository.ts'
+import { loadKeyRing, type KeyRing } from './keys.ts'
+import { limitedHttp, limitedHttpOver, type LimitedHttp } from './limited-http.ts'
+import { createStaticIdentity } from './static-identity.ts'
+import type { Authenticator, TokenIssuer } from './types.ts'
+
+/** Where our credential service lives, below the public URL. */
+export const credentialServicePath = '/dcp'
+
+/** What the rest of the connector holds of identity (on `ctx.identity`). */
+export interface Identity {
+  mode: 'dcp' | 'static'
+  /** Our participant id (a DID with DCP). */
+  participantId: string
+  authenticator: Authenticator
+  tokenIssuer: TokenIssuer
+  /** Our DID document (DCP mode only). */
+  didDocument: DidDocument | undefined
+  resolver: DidResolver
+  /** DCP holder and verifier internals (DCP mode only). */
+  dcp: Dcp | undefined
+  credentials: HeldCredentials
+}
+
+export interface HeldCredentials {
+  list(): Promise<HeldCredentialSummary[]>
+  /** Validates and stores a VC JWT about this participant; answers its summary. */
+  add(jwt: string): Promise<HeldCredentialSummary>
+  remove(id: string): Promise<void>
+}
+
+export interface HeldCredentialSummary {
+  id: string
+  types: string[]
+  issuer: string
+  subject: string
+  expiresAt: string | null
+  createdAt: string
+}
+
+export interface IdentityDeps {
+  config: Config
+  store: Store
+  clock: Clock
+  ids: IdSource
+  logger: Logger
+  peers?: PeerClient
+}
+
+export interface IdentityOptions {
+  env?: Record<string, string | undefined>
+  /** Replaces the HTTP used for DID documents and credential services (tests). */
+  http?: LimitedHttp
+  resolver?: DidResolver
+  /** Replaces key loading (tests, benchmarks). */
+  keys?: KeyRing
+}
+
+/** Builds the configured identity: loads the keys (a bad key file stops start-up with one line). */
+export async function createIdentity(deps: IdentityDeps, options: IdentityOptions = {}): Promise<Identity> {
+  const { config, clock, ids, logger } = deps
+  const settings = config.identity
+  const http = options.http ?? (deps.peers ? limitedHttpOver(deps.peers) : limitedHttp)
+  const resolver = options.resolver ?? createDidResolver({ clock, http, allowInsecureLoopback: settings.allowInsecureLoopback })
+  const repository = identityRepository(deps.store)
+  const participantId = config.participant.id
+
+  if (settings.mode === 'static') {
+    const { authenticator, tokenIssuer } = createStaticIdentity(settings.staticTokens, participantId)
+    return {
+      mode: 'static',
+      participantId,
+      authenticator,
+      tokenIssuer,
+      didDocument: undefined,
+      resolver,
+      dcp: undefined,
+      credentials: heldCredentials(repository, clock, ids, (jwt) => readCredentialJwt(jwt)),
+    }
+  }
+
+  const keys = options.keys ?? (await loadKeyRing({ root: config.root, keyFiles: settings.keyFiles, env: options.env }))
+  const dcp = createDcp({
+    did: participantId,
+    keys,
+    resolver,
+    repository,
+    clock,
+    ids,
+    logger,
+    trustedIssuers: settings.trustedIssuers,
+    scopeAlias: settings.scopeAlias,
+    allowInsecureLoopback: settings.allowInsecureLoopback,
+    http,
+  })
+  return {
+    mode: 'dcp',
+    participantId,
+    authenticator: dcp.authenticator,
+    tokenIssuer: dcp.tokenIssuer,
+    didDocument: participantId.startsWith('did:web:')
+      ? buildDidDocument({
+          did: participantId,
+          keys: keys.all,
+          dspUrl: config.dspUrl,
+          credentialServiceUrl: config.server.publicUrl + credentialServicePath,
+        })
+      : undefined,
+    resolver,
+    dcp,
+    credentials: heldCredentials(repository, clock, ids, (jwt) => dcp.checkHeldCredential(jwt)),
+  }
+}
+
+function heldCredentials(
+  repository: IdentityRepository,
+  clock: Clock,
+  ids: IdSource,
+  check: (jwt: string) => ReturnType<typeof readCredentialJwt>,
+): HeldCredentials {
+  return {
+    async list() {
+      return (await repository.listCredentials()).map(summaryOf)
+    },
+    async add(jwt) {
+      const summary = check(jwt)
+      const row: HeldCredentialRow = {
+        id: ids.next(),
+        jwt,
+        types: summary.types,
+        issuer: summary.issuer,
+        subject: summary.subject,
+        expiresAt: summary.expiresAt ?? null,
+        createdAt: clock.now().getTime(),
+      }
+      await repository.addCredential(row)
+      return summaryOf(row)
+    },
+    async remove(id) {
+      if (!(await repository.deleteCredential(id))) throw new PasserelleError('not_found', `no held credential ${id}`)
+    },
+  }
+}
+
+const summaryOf = (row: HeldCredentialRow): HeldCredentialSummary => ({
+  id: row.id,
+  types: row.types,
+  issuer: row.issuer,
+  subject: row.subject,
+  expiresAt: row.expiresAt === null ? null : new Date(row.expiresAt).toISOString(),
+  createdAt: new Date(row.createdAt).toISOString(),
+})

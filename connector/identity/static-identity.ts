@@ -1,0 +1,28 @@
+import { PasserelleError } from '../errors.ts'
+import { bearer } from './dcp.ts'
+import type { Authenticator, TokenIssuer } from './types.ts'
+
+/**
+ * Fixed bearer tokens (configuration `identity.staticTokens`: token → participant id), for the TCK
+ * profile and tests. No credentials: requesters get none. Outbound, we send the token that maps to
+ * our own participant id.
+ */
+export function createStaticIdentity(tokens: Record<string, string>, ownParticipantId: string) {
+  const byToken = new Map(Object.entries(tokens))
+  const ownToken = [...byToken].find(([, participant]) => participant === ownParticipantId)?.[0]
+  const authenticator: Authenticator = {
+    async authenticate(input) {
+      const token = bearer(input.authorization)
+      const participantId = byToken.get(token)
+      if (!participantId) throw new PasserelleError('unauthorized', 'unknown static token')
+      return { participantId, credentials: [] }
+    },
+  }
+  const tokenIssuer: TokenIssuer = {
+    async authorizationFor() {
+      if (!ownToken) throw new PasserelleError('internal', `identity.staticTokens has no token for ${ownParticipantId}`)
+      return `Bearer ${ownToken}`
+    },
+  }
+  return { authenticator, tokenIssuer }
+}
