@@ -1,0 +1,293 @@
+import { createHash } from 'node:crypto'
+import { mkdirSync, mkdtempSync, readFileSync, existsSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { createTestStore } from '../../test/support/stores.ts'
+import type { Store } from '../store/store.ts'
+import { createLogger } from '../telemetry/logger.ts'
+import { httpDataAddress, readHttpDataAddress } from '../transfer/messages.ts'
+import type { DataSource, UsagePolicy } from '../transfer/ports.ts'
+import { transferRepository, type TransferRecord } from '../transfer/repository.ts'
+import { agreement, agreementBook, allowAll, countingIds, settableClock } from '../transfer/testing.ts'
+import { createDataPlane } from './data-plane.ts'
+import { digestCache, reprDigest } from './sources.ts'
+import { dataTokens } from './tokens.ts'
+
+const provider = 'did:web:provider.test'
+const consumer = 'did:web:consumer.test'
+const content = Buffer.from('station,temperature\nMTL,-3.5\nQC,-7.25\nOTT,-2.0\n')
+const sha = createHash('sha256').update(content).digest('hex')
+
+let store: Store
+let root: string
+beforeEach(async () => {
+  store = await createTestStore('sqlite')
+  root = mkdtempSync(join(tmpdir(), 'passerelle-dp-'))
+  mkdirSync(join(root, 'participant', 'datasets'), { recursive: true })
+  writeFileSync(join(root, 'participant', 'datasets', 'weather.csv'), content)
+  writeFileSync(join(root, 'secret.txt'), 'not yours')
+})
+afterEach(async () => {
+  await store.close()
+  rmSync(root, { recursive: true, force: true })
+})
+
+function setup(options: { usage?: UsagePolicy; source?: DataSource; fetch?: typeof fetch; secret?: Uint8Array } = {}) {
+  const clock = settableClock()
+  const ids = countingIds()
+  const tokens = dataTokens({ secret: options.secret ?? new Uint8Array(32).fill(7), issuer: 'http://provider.test', clock, ids, ttlMs: 60_000 })
+  const source: DataSource = options.source ?? { kind: 'file', root: join(root, 'participant'), path: 'datasets/weather.csv', mediaType: 'text/csv' }
+  const plane = createDataPlane({
+    store,
+    clock,
+    ids,
+    logger: createLogger({ level: 'error', write: () => {} }),
+    agreements: agreementBook([agreement('urn:agreement:1', { assigner: provider, assignee: consumer })]),
+    usage: options.usage ?? allowAll,
+    sources: { resolve: async (id) => (id === 'urn:dataset:weather' ? source : undefined) },
+    tokens,
+    digests: digestCache(),
+    publicUrl: 'http://provider.test',
+    dataDir: join(root, 'data'),
+    fetch: options.fetch,
+    pushAttempts: 2,
+  })
+  const repo = transferRepository(store, { clock, ids })
+  const transfer = (id: string, over: Partial<TransferRecord> = {}) =>
+    store.transaction((tx) =>
+      repo.insert(
+        tx,
+        {
+          id,
+          role: 'provider',
+          providerPid: id,
+          consumerPid: `${id}-consumer`,
+          agreementId: 'urn:agreement:1',
+          datasetId: 'urn:dataset:weather',
+          counterpartyId: consumer,
+          counterpartyAddress: 'http://consumer.test/dsp',
+          format: 'HttpData-PULL',
+          state: 'STARTED',
+          ...over,
+        } as Parameters<typeof repo.insert>[1],
+        { cause: 'test', actor: 'local' },
+      ),
+    )
+  const pullToken = async (t: TransferRecord) => readHttpDataAddress(await plane.control.pullAddress(t))!.token
+  const get = (id: string, token: string, headers: Record<string, string> = {}) =>
+    plane.routes.request(`/data/transfers/${id}`, { headers: { authorization: `Bearer ${token}`, ...headers } })
+  return { plane, clock, repo, tokens, transfer, pullToken, get }
+}
+
+describe('pull endpoint', () => {
+  it('streams the whole file with length, ETag and a sha256 digest, and records the access', async () => {
+    const s = setup()
+    const t = await s.transfer('urn:uuid:t1')
+    const res = await s.get(t.id, await s.pullToken(t))
+    expect(res.status).toBe(200)
+    expect(Buffer.from(await res.arrayBuffer())).toEqual(content)
+    expect(res.headers.get('content-length')).toBe(String(content.length))
+    expect(res.headers.get('etag')).toBe(`"sha256-${sha}"`)
+    expect(res.headers.get('repr-digest')).toBe(reprDigest(sha))
+    expect(res.headers.get('content-type')).toBe('text/csv')
+    await new Promise((r) => setTimeout(r, 20))
+    const row = await s.repo.get(store.db, t.id)
+    expect(row).toMatchObject({ accessCount: 1, bytesMoved: content.length })
+    expect(await s.repo.accesses(store.db, t.id)).toEqual([expect.objectContaining({ status: 200, bytes: content.length, requester: consumer })])
+  })
+
+  it('serves byte ranges (206 with Content-Range), suffix ranges, and 416 past the end', async () => {
+    const s = setup()
+    const t = await s.transfer('urn:uuid:t1')
+    const token = await s.pullToken(t)
+    const part = await s.get(t.id, token, { range: 'bytes=8-18' })
+    expect(part.status).toBe(206)
+    expect(part.headers.get('content-range')).toBe(`bytes 8-18/${content.length}`)
+    expect(part.headers.get('content-length')).toBe('11')
+    expect(Buffer.from(await part.arrayBuffer())).toEqual(content.subarray(8, 19))
+    const tail = await s.get(t.id, token, { range: 'bytes=-5' })
+    expect(Buffer.from(await tail.arrayBuffer())).toEqual(content.subarray(content.length - 5))
+    const open = await s.get(t.id, token, { range: 'bytes=40-' })
+    expect(Buffer.from(await open.arrayBuffer())).toEqual(content.subarray(40))
+    const beyond = await s.get(t.id, token, { range: `bytes=${content.length + 10}-` })
+    expect(beyond.status).toBe(416)
+    expect(beyond.headers.get('content-range')).toBe(`bytes */${content.length}`)
+  })
+
+  it('refuses a token of another transfer (403) and counts nothing', async () => {
+    const s = setup()
+    const mine = await s.transfer('urn:uuid:t1')
+    const theirs = await s.transfer('urn:uuid:t2')
+    const res = await s.get(mine.id, await s.pullToken(theirs))
+    expect(res.status).toBe(403)
+    expect(await s.repo.get(store.db, mine.id)).toMatchObject({ accessCount: 0, bytesMoved: 0 })
+  })
+
+  it('refuses expired, tampered, foreign-secret and wrong-scope tokens (401), and no token at all', async () => {
+    const s = setup()
+    const t = await s.transfer('urn:uuid:t1')
+    const token = await s.pullToken(t)
+    const [header, payload, signature] = token.split('.') as [string, string, string]
+    const forged = JSON.parse(Buffer.from(payload, 'base64url').toString())
+    forged.sub = 'urn:uuid:t2'
+    const tampered = `${header}.${Buffer.from(JSON.stringify(forged)).toString('base64url')}.${signature}`
+    expect((await s.get(t.id, tampered)).status).toBe(401)
+    const flipped = `${header}.${payload}.${signature.slice(0, -2)}${signature.endsWith('AA') ? 'BB' : 'AA'}`
+    expect((await s.get(t.id, flipped)).status).toBe(401)
+    const other = setup({ secret: new Uint8Array(32).fill(9) })
+    expect((await s.get(t.id, await other.pullToken(t))).status).toBe(401)
+    const receive = readHttpDataAddress(await s.plane.control.receiveAddress(t))!.token
+    expect((await s.get(t.id, receive)).status).toBe(401)
+    expect((await s.plane.routes.request(`/data/transfers/${t.id}`)).status).toBe(401)
+    s.clock.advance(61_000)
+    const expired = await s.get(t.id, token)
+    expect(expired.status).toBe(401)
+    expect(((await expired.json()) as { error: { message: string } }).error.message).toContain('expired')
+    expect(await s.repo.get(store.db, t.id)).toMatchObject({ accessCount: 0 })
+  })
+
+  it('refuses access once the transfer is suspended, completed or terminated, and records the refusal', async () => {
+    const s = setup()
+    for (const state of ['SUSPENDED', 'COMPLETED', 'TERMINATED', 'REQUESTED'] as const) {
+      const t = await s.transfer(`urn:uuid:${state}`, { state })
+      const res = await s.get(t.id, await s.pullToken(t))
+      expect(res.status).toBe(403)
+      expect(((await res.json()) as { error: { message: string } }).error.message).toContain(state)
+      expect(await s.repo.accesses(store.db, t.id)).toEqual([expect.objectContaining({ status: 403, bytes: 0 })])
+    }
+  })
+
+  it('refuses the N+1th access of a count-limited agreement with the policy reason', async () => {
+    const limit = 2
+    const s = setup({
+      usage: { check: ({ accessCount }) => (accessCount + 1 <= limit ? { allowed: true, reason: 'ok' } : { allowed: false, reason: `at most ${limit} accesses` }) },
+    })
+    const t = await s.transfer('urn:uuid:t1')
+    const token = await s.pullToken(t)
+    expect((await s.get(t.id, token)).status).toBe(200)
+    expect((await s.get(t.id, token, { range: 'bytes=0-1' })).status).toBe(206)
+    const third = await s.get(t.id, token)
+    expect(third.status).toBe(403)
+    expect(await third.json()).toMatchObject({ error: { code: 'policy_refused', message: 'at most 2 accesses' } })
+    expect((await s.repo.get(store.db, t.id))?.accessCount).toBe(2)
+    expect((await s.repo.accesses(store.db, t.id)).map((a) => a.status)).toEqual([200, 206, 403])
+  })
+
+  it('refuses distributions that leave the participant folder, by path or by symbolic link', async () => {
+    symlinkSync(join(root, 'secret.txt'), join(root, 'participant', 'datasets', 'link.txt'))
+    for (const path of ['../secret.txt', 'datasets/../../secret.txt', join(root, 'secret.txt'), 'datasets/link.txt']) {
+      const s = setup({ source: { kind: 'file', root: join(root, 'participant'), path } })
+      const t = await s.transfer(`urn:uuid:${Buffer.from(path).toString('hex').slice(0, 20)}`)
+      const res = await s.get(t.id, await s.pullToken(t))
+      expect(res.status).toBe(403)
+      expect(await res.text()).not.toContain('not yours')
+    }
+  })
+
+  it('does not route encoded traversal in the path to anything', async () => {
+    const s = setup()
+    const t = await s.transfer('urn:uuid:t1')
+    const res = await s.plane.routes.request(`/data/transfers/..%2F..%2Fsecret.txt`, { headers: { authorization: `Bearer ${await s.pullToken(t)}` } })
+    expect(res.status).toBe(403)
+  })
+
+  it('refreshes a token while the transfer is STARTED, and not after', async () => {
+    const s = setup()
+    const t = await s.transfer('urn:uuid:t1')
+    const token = await s.pullToken(t)
+    s.clock.advance(30_000)
+    const refreshed = await s.plane.routes.request(`/data/transfers/${t.id}/token`, { method: 'POST', headers: { authorization: `Bearer ${token}` } })
+    expect(refreshed.status).toBe(200)
+    const fresh = ((await refreshed.json()) as { token: string }).token
+    s.clock.advance(45_000) // the first token has expired, the fresh one has not
+    expect((await s.get(t.id, token)).status).toBe(401)
+    expect((await s.get(t.id, fresh)).status).toBe(200)
+    await store.db.update(store.tables.transfers).set({ state: 'TERMINATED' })
+    const after = await s.plane.routes.request(`/data/transfers/${t.id}/token`, { method: 'POST', headers: { authorization: `Bearer ${fresh}` } })
+    expect(after.status).toBe(403)
+  })
+
+  it('proxies an upstream HTTP source with its secret header and the Range asked for', async () => {
+    const calls: Array<{ url: string; headers: Record<string, string> }> = []
+    const upstream = (async (url: string, init?: RequestInit) => {
+      calls.push({ url, headers: init?.headers as Record<string, string> })
+      return new Response(content.subarray(0, 4), { status: 206, headers: { 'content-length': '4', 'content-range': `bytes 0-3/${content.length}` } })
+    }) as unknown as typeof fetch
+    const s = setup({ source: { kind: 'http', url: 'http://upstream.test/weather.csv', headers: { authorization: 'Bearer upstream-secret' } }, fetch: upstream })
+    const t = await s.transfer('urn:uuid:t1')
+    const res = await s.get(t.id, await s.pullToken(t), { range: 'bytes=0-3' })
+    expect(res.status).toBe(206)
+    expect(Buffer.from(await res.arrayBuffer())).toEqual(content.subarray(0, 4))
+    expect(calls).toEqual([{ url: 'http://upstream.test/weather.csv', headers: { authorization: 'Bearer upstream-secret', range: 'bytes=0-3' } }])
+  })
+})
+
+describe('push and the receiving endpoint', () => {
+  function consumerPlane() {
+    const c = setup()
+    const incoming = (id: string) =>
+      store.transaction((tx) =>
+        c.repo.insert(
+          tx,
+          { id, role: 'consumer', providerPid: `${id}-p`, consumerPid: id, agreementId: 'urn:agreement:1', counterpartyId: provider, counterpartyAddress: 'http://provider.test/dsp', format: 'HttpData-PUSH', state: 'STARTED' },
+          { cause: 'test', actor: 'local' },
+        ),
+      )
+    return { ...c, incoming }
+  }
+
+  it('pushes the file to the consumer, which verifies size and sha256 and writes it to its data folder', async () => {
+    const consumerSide = consumerPlane()
+    const receiving = await consumerSide.incoming('urn:uuid:c1')
+    const address = await consumerSide.plane.control.receiveAddress(receiving)
+    const route = ((input: string | URL | Request, init?: RequestInit) => consumerSide.plane.routes.request(String(input), init)) as typeof fetch
+    const providerSide = setup({ fetch: route })
+    const sending = await providerSide.transfer('urn:uuid:p1', { format: 'HttpData-PUSH', dataAddress: address })
+    const sent = await providerSide.plane.control.push(sending, address)
+    expect(sent).toEqual({ bytes: content.length, sha256: sha })
+    const received = await consumerSide.repo.get(store.db, receiving.id)
+    expect(received).toMatchObject({ size: content.length, sha256: sha, bytesMoved: content.length })
+    expect(readFileSync(received!.outputPath!)).toEqual(content)
+  })
+
+  it('refuses an upload whose digest or size does not match, and keeps nothing', async () => {
+    const c = consumerPlane()
+    const t = await c.incoming('urn:uuid:c1')
+    const token = readHttpDataAddress(await c.plane.control.receiveAddress(t))!.token
+    const put = (headers: Record<string, string>, body: Buffer = content) =>
+      c.plane.routes.request(`/data/incoming/${t.id}`, { method: 'PUT', headers: { authorization: `Bearer ${token}`, ...headers }, body })
+    const badDigest = await put({ 'repr-digest': reprDigest('00'.repeat(32)) })
+    expect(badDigest.status).toBe(400)
+    const badSize = await put({ 'content-length': String(content.length + 5) }, content)
+    expect([400]).toContain(badSize.status)
+    expect(existsSync(join(root, 'data', 'received', 'urn_uuid_c1'))).toBe(false)
+    expect(existsSync(join(root, 'data', 'received', 'urn_uuid_c1.part'))).toBe(false)
+    expect((await c.repo.get(store.db, t.id))?.sha256).toBeNull()
+  })
+
+  it('refuses uploads with a pull token, a token of another transfer, or to a transfer not STARTED', async () => {
+    const c = consumerPlane()
+    const t = await c.incoming('urn:uuid:c1')
+    const other = await c.incoming('urn:uuid:c2')
+    const otherToken = readHttpDataAddress(await c.plane.control.receiveAddress(other))!.token
+    const pull = readHttpDataAddress(httpDataAddress('x', (await c.tokens.issue({ transferId: t.id, agreementId: 'urn:agreement:1', scope: 'pull' })).token))!.token
+    const put = (token: string) => c.plane.routes.request(`/data/incoming/${t.id}`, { method: 'PUT', headers: { authorization: `Bearer ${token}` }, body: content })
+    expect((await put(pull)).status).toBe(401)
+    expect((await put(otherToken)).status).toBe(403)
+    await store.db.update(store.tables.transfers).set({ state: 'SUSPENDED' })
+    expect((await put(readHttpDataAddress(await c.plane.control.receiveAddress(t))!.token)).status).toBe(403)
+  })
+
+  it('gives up a push after its bounded attempts with the reason', async () => {
+    let calls = 0
+    const failing = (async () => {
+      calls++
+      return new Response('no', { status: 503 })
+    }) as unknown as typeof fetch
+    const s = setup({ fetch: failing })
+    const t = await s.transfer('urn:uuid:p1', { format: 'HttpData-PUSH' })
+    await expect(s.plane.control.push(t, httpDataAddress('http://consumer.test/data/incoming/x', 'tok'))).rejects.toThrow(/503.*after 2 attempts/)
+    expect(calls).toBe(2)
+  })
+})

@@ -1,0 +1,95 @@
+import { randomBytes } from 'node:crypto'
+import { eq } from 'drizzle-orm'
+import { errors as joseErrors, jwtVerify, SignJWT } from 'jose'
+import type { Clock, IdSource } from '../context.ts'
+import { PasserelleError } from '../errors.ts'
+import type { Store } from '../store/store.ts'
+
+/**
+ * Short-lived data-plane tokens: HS256 JWTs bound to one transfer and its agreement.
+ *
+ * Why HS256 with a per-connector secret rather than EdDSA: the same connector issues and checks
+ * these tokens (the data plane runs in-process), so no one else ever needs a verification key; a
+ * symmetric key is the simplest thing that cannot be forged, is checked in microseconds on every
+ * access, and is never confused with the participant's identity key (a leaked data token cannot be
+ * replayed as a DSP identity token, nor the other way round). Expiry is short; every access also
+ * re-checks the transfer's state, which is what revokes a token early (suspension, termination).
+ */
+export type TokenScope = 'pull' | 'receive'
+
+export interface DataTokenClaims {
+  transferId: string
+  agreementId: string
+  scope: TokenScope
+  expiresAt: Date
+}
+
+export interface DataTokens {
+  issue(input: { transferId: string; agreementId: string; scope: TokenScope }): Promise<{ token: string; expiresAt: Date }>
+  /** Throws `unauthorized` for anything not issued by us, expired, or for another scope. */
+  verify(token: string, scope: TokenScope): Promise<DataTokenClaims>
+}
+
+export const defaultTokenTtlMs = 10 * 60 * 1000
+const audience = 'passerelle-data-plane'
+
+export function dataTokens(options: { secret: Uint8Array; issuer: string; clock: Clock; ids: IdSource; ttlMs?: number }): DataTokens {
+  const ttl = options.ttlMs ?? defaultTokenTtlMs
+  return {
+    async issue({ transferId, agreementId, scope }) {
+      const now = options.clock.now().getTime()
+      const expiresAt = new Date(now + ttl)
+      const token = await new SignJWT({ agr: agreementId, scope })
+        .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+        .setIssuer(options.issuer)
+        .setAudience(audience)
+        .setSubject(transferId)
+        .setIssuedAt(Math.floor(now / 1000))
+        .setExpirationTime(Math.floor(expiresAt.getTime() / 1000))
+        .setJti(options.ids.next())
+        .sign(options.secret)
+      return { token, expiresAt }
+    },
+    async verify(token, scope) {
+      try {
+        const { payload } = await jwtVerify(token, options.secret, {
+          algorithms: ['HS256'],
+          issuer: options.issuer,
+          audience,
+          currentDate: options.clock.now(),
+          requiredClaims: ['sub', 'exp', 'agr', 'scope'],
+        })
+        if (payload.scope !== scope) throw new PasserelleError('unauthorized', `this token is not for ${scope}`)
+        return {
+          transferId: String(payload.sub),
+          agreementId: String(payload.agr),
+          scope,
+          expiresAt: new Date((payload.exp ?? 0) * 1000),
+        }
+      } catch (error) {
+        if (error instanceof PasserelleError) throw error
+        if (error instanceof joseErrors.JWTExpired) throw new PasserelleError('unauthorized', 'the data token has expired')
+        throw new PasserelleError('unauthorized', 'the data token is not valid')
+      }
+    },
+  }
+}
+
+/** The per-connector secret, kept in the store so tokens survive a restart. */
+export async function loadOrCreateTokenSecret(store: Store, clock: Clock): Promise<Uint8Array> {
+  const { settings } = store.tables
+  const key = 'data-plane.token-secret'
+  const [row] = await store.db.select().from(settings).where(eq(settings.key, key))
+  if (row && typeof row.value === 'string') return Buffer.from(row.value, 'base64url')
+  const secret = randomBytes(32)
+  await store.db.insert(settings).values({ key, value: secret.toString('base64url'), updatedAt: clock.now().getTime() }).onConflictDoNothing()
+  const [stored] = await store.db.select().from(settings).where(eq(settings.key, key))
+  return Buffer.from(String(stored!.value), 'base64url')
+}
+
+/** `Authorization: Bearer <token>` → token. */
+export function bearerToken(header: string | undefined): string {
+  const match = /^Bearer\s+(\S+)$/i.exec(header ?? '')
+  if (!match) throw new PasserelleError('unauthorized', 'a bearer data token is required')
+  return match[1]!
+}
