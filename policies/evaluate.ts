@@ -1,11 +1,299 @@
-import type { CompiledPolicy, Decision, EvaluationContext, PolicyModel } from './types.ts'
-import type { Registry } from './registry.ts'
+import type {
+  Asset, AtomicConstraint, CompiledPolicy, Constraint, Decision, EvaluationContext, Obligation, Outcome, Party,
+  PolicyModel, Rule, TraceEntry,
+} from './types.ts'
+import { defaultRegistry, type OperandEntry, type Registry } from './registry.ts'
+import { actionIncludedIn, shortAction } from './vocabularies/actions.ts'
+import { parseDateTime, parseDuration, parseNumber } from './values.ts'
+import { actionName, dutyText, formatActual, formatValue, operandLabel, operatorPhrase, partyName } from './phrases.ts'
 
 export interface EvaluateOptions {
   registry?: Registry
 }
 
-/** The decision for one request. Pure: no I/O, no clock (the context carries `now`). */
-export function evaluate(_policy: CompiledPolicy | PolicyModel, _context: EvaluationContext, _options: EvaluateOptions = {}): Decision {
-  throw new Error('not implemented yet')
+/**
+ * How constraint outcomes count, by the kind of rule they belong to. Fail closed: an unknown value
+ * refuses a permission and triggers a prohibition. A deferred constraint (its operand cannot be
+ * known at this scope) neither refuses a permission nor triggers a prohibition here; it decides at
+ * the scopes where its operand is known.
+ */
+type Mode = 'permission' | 'prohibition'
+const counts: Record<Mode, Record<Outcome, boolean>> = {
+  permission: { satisfied: true, violated: false, unknown: false, deferred: true },
+  prohibition: { satisfied: true, violated: false, unknown: true, deferred: false },
 }
+
+/** A constraint's right operand, parsed once per constraint for its operand's type. */
+interface Prepared {
+  entry: OperandEntry | undefined
+  right: unknown[] | undefined
+  rightError?: string
+}
+const preparedCache = new WeakMap<AtomicConstraint, { registry: Registry; prepared: Prepared }>()
+
+function prepare(constraint: AtomicConstraint, registry: Registry): Prepared {
+  const cached = preparedCache.get(constraint)
+  if (cached && cached.registry === registry) return cached.prepared
+  const entry = registry.get(constraint.leftOperand)
+  const raw = Array.isArray(constraint.rightOperand) ? constraint.rightOperand : [constraint.rightOperand]
+  let prepared: Prepared = { entry, right: undefined }
+  if (entry) {
+    const parse = parserFor(entry)
+    const right = raw.map(parse)
+    const bad = right.findIndex((v) => v === undefined)
+    prepared = bad >= 0
+      ? { entry, right: undefined, rightError: `the policy's value ${formatValue(raw[bad])} is not a valid ${entry.dataType}` }
+      : { entry, right }
+  }
+  preparedCache.set(constraint, { registry, prepared })
+  return prepared
+}
+
+function parserFor(entry: OperandEntry): (value: unknown) => unknown {
+  switch (entry.dataType) {
+    case 'dateTime': return parseDateTime
+    case 'duration': return (v) => (typeof v === 'string' ? parseDuration(v) : undefined)
+    case 'integer':
+    case 'number': return parseNumber
+    case 'place': return (v) => (typeof v === 'string' ? v.toUpperCase() : undefined)
+    default: return (v) => (v === undefined || v === null ? undefined : String(v))
+  }
+}
+
+function actualFor(entry: OperandEntry, values: unknown[]): unknown[] | undefined {
+  const parse = parserFor(entry)
+  const parsed = entry.dataType === 'dateTime' || entry.dataType === 'duration' ? values.map(parseNumber) : values.map(parse)
+  return parsed.some((v) => v === undefined) ? undefined : parsed
+}
+
+/** The twelve ODRL operators over a request's values (`actual`) and the policy's (`right`). */
+export function compare(operator: AtomicConstraint['operator'], actual: unknown[], right: unknown[], within?: (a: string, b: string) => boolean): boolean {
+  const same = (a: unknown, b: unknown) => a === b
+  const kindOf = (a: unknown, b: unknown) => a === b || (within !== undefined && within(String(a), String(b)))
+  switch (operator) {
+    case 'eq': return right.length === 1 ? actual.some((a) => same(a, right[0])) : sameSet(actual, right)
+    case 'neq': return right.length === 1 ? !actual.some((a) => same(a, right[0])) : !sameSet(actual, right)
+    case 'gt': return actual.length > 0 && actual.every((a) => (a as number) > (right[0] as number))
+    case 'gteq': return actual.length > 0 && actual.every((a) => (a as number) >= (right[0] as number))
+    case 'lt': return actual.length > 0 && actual.every((a) => (a as number) < (right[0] as number))
+    case 'lteq': return actual.length > 0 && actual.every((a) => (a as number) <= (right[0] as number))
+    case 'isA': return actual.some((a) => right.some((r) => kindOf(a, r)))
+    case 'isPartOf': return actual.length > 0 && actual.every((a) => right.some((r) => kindOf(a, r)))
+    case 'hasPart': return right.every((r) => actual.some((a) => kindOf(r, a)))
+    case 'isAnyOf': return actual.some((a) => right.some((r) => kindOf(a, r)))
+    case 'isNoneOf': return !actual.some((a) => right.some((r) => kindOf(a, r)))
+    case 'isAllOf': return right.every((r) => actual.some((a) => kindOf(a, r)))
+  }
+}
+
+function sameSet(a: unknown[], b: unknown[]) {
+  const left = new Set(a)
+  const right = new Set(b)
+  return left.size === right.size && [...left].every((v) => right.has(v))
+}
+
+interface Run {
+  context: EvaluationContext
+  registry: Registry
+  trace: TraceEntry[]
+}
+
+/** Evaluates one atomic constraint, records it in the trace, and returns its outcome. */
+function atomic(run: Run, constraint: AtomicConstraint, rule: string, path: string): Outcome {
+  const { entry, right, rightError } = prepare(constraint, run.registry)
+  const expected = constraint.rightOperand
+  const record = (actual: unknown, outcome: Outcome, note?: string) => {
+    run.trace.push({ rule, constraint: path, leftOperand: entry?.name ?? constraint.leftOperand, operator: constraint.operator, expected, actual, outcome, ...(note ? { note } : {}) })
+    return outcome
+  }
+  if (!entry) return record(null, 'unknown', `the operand \`${constraint.leftOperand}\` is not known to this connector`)
+  if (!entry.scopes.includes(run.context.scope)) {
+    return record(null, 'deferred', `the ${entry.label} cannot be known at ${run.context.scope} time; it is checked at ${entry.scopes.join(', ')} time`)
+  }
+  if (!entry.operators.includes(constraint.operator)) {
+    return record(null, 'unknown', `the operator \`${constraint.operator}\` does not apply to the ${entry.label}`)
+  }
+  if (!right) return record(null, 'unknown', rightError)
+  const reading = entry.read(run.context)
+  if (!reading) return record(null, 'unknown', `the request does not say what the ${entry.label} is`)
+  const actual = actualFor(entry, reading.values)
+  const shown = reading.values.length === 1 ? formatActual(reading.values, entry) : reading.values.map((v) => formatActual([v], entry))
+  if (!actual) return record(shown, 'unknown', `the request's ${entry.label} is not a valid ${entry.dataType}`)
+  const holds = compare(constraint.operator, actual, right, entry.within)
+  return record(shown, holds ? 'satisfied' : 'violated', reading.note)
+}
+
+function constraintHolds(run: Run, constraint: Constraint, rule: string, path: string, mode: Mode): boolean {
+  if (constraint.kind === 'atomic') return counts[mode][atomic(run, constraint, rule, path)]
+  const results = constraint.constraints.map((c, i) => constraintHolds(run, c, rule, `${path}.${constraint.operator}[${i + 1}]`, mode))
+  const satisfied = results.filter(Boolean).length
+  const holds =
+    constraint.operator === 'or' ? satisfied > 0
+      : constraint.operator === 'xone' ? satisfied === 1
+        : satisfied === results.length
+  run.trace.push({
+    rule, constraint: path, leftOperand: `(${constraint.operator})`, operator: constraint.operator,
+    expected: constraint.operator === 'or' ? 'at least 1' : constraint.operator === 'xone' ? 'exactly 1' : `all ${results.length}`,
+    actual: `${satisfied} of ${results.length}`, outcome: holds ? 'satisfied' : 'violated',
+  })
+  return holds
+}
+
+function partyMatches(run: Run, party: Party | undefined, rule: string, mode: Mode): boolean {
+  if (party === undefined) return true
+  if (typeof party === 'string') return party === run.context.assignee || (run.context.assigneeCollections?.includes(party) ?? false)
+  const ids = [party.uid, party.source].filter((id): id is string => id !== undefined)
+  if (ids.some((id) => id === run.context.assignee || run.context.assigneeCollections?.includes(id))) return true
+  // A collection defined by a refinement: its members are the parties that satisfy it.
+  if (party.refinement.length === 0) return false
+  return party.refinement.every((c, i) => constraintHolds(run, c, rule, `assignee refinement ${i + 1}`, mode))
+}
+
+function assetMatches(context: EvaluationContext, assets: Asset[] | undefined): boolean {
+  if (!assets || assets.length === 0 || context.target === undefined) return true
+  return assets.some((asset) => {
+    const id = typeof asset === 'string' ? asset : asset.uid ?? asset.partOf
+    return id === context.target || (id !== undefined && (context.targetCollections?.includes(id) ?? false))
+  })
+}
+
+interface RuleResult {
+  label: string
+  rule: Rule
+  /** Why the rule does not concern this request (action, party, target), if it does not. */
+  notApplicable?: string
+  active: boolean
+  /** Trace entries of this rule's constraints. */
+  entries: TraceEntry[]
+  violatedDuty?: string
+}
+
+function evaluateRule(run: Run, policy: PolicyModel, rule: Rule, label: string, mode: Mode): RuleResult {
+  const context = run.context
+  const start = run.trace.length
+  const result = (active: boolean, extra: Partial<RuleResult> = {}): RuleResult => ({
+    label, rule, active, entries: run.trace.slice(start), ...extra,
+  })
+  if (rule.action && !actionIncludedIn(context.action, rule.action)) {
+    return result(false, { notApplicable: `it is about ${actionName(rule.action)}, not ${actionName(context.action)}` })
+  }
+  if (!assetMatches(context, rule.target ?? policy.target)) {
+    return result(false, { notApplicable: `it is about another dataset than \`${context.target}\`` })
+  }
+  const assignee = rule.assignee ?? policy.assignee
+  if (!partyMatches(run, assignee, label, mode)) {
+    return result(false, { notApplicable: `it is granted to ${partyName(assignee!)}, not \`${context.assignee}\`` })
+  }
+  if (context.assigner && policy.assigner && typeof policy.assigner === 'string' && policy.assigner !== context.assigner) {
+    return result(false, { notApplicable: `it was assigned by \`${policy.assigner}\`, not \`${context.assigner}\`` })
+  }
+  let holds = true
+  rule.constraints.forEach((c, i) => {
+    if (!constraintHolds(run, c, label, `constraint ${i + 1}`, mode)) holds = false
+  })
+  if (mode === 'permission') {
+    const violated = rule.duties.find((d) => d.uid && context.duties?.[d.uid] === 'violated')
+    if (violated) return result(false, { violatedDuty: `its duty to ${dutyText(violated, run.registry)} was violated` })
+  }
+  return result(holds)
+}
+
+const ruleLabel = (kind: string, index: number, rule: Rule) => `${kind} ${index + 1} (${shortAction(rule.action || 'any action')})`
+
+/** The decision for one request. Pure: no I/O, no clock (the context carries `now`). */
+export function evaluate(policy: CompiledPolicy | PolicyModel, context: EvaluationContext, options: EvaluateOptions = {}): Decision {
+  const compiled = 'model' in policy ? policy : undefined
+  const model = compiled ? compiled.model : (policy as PolicyModel)
+  const registry = options.registry ?? compiled?.registry ?? defaultRegistry()
+  const name = `policy \`${compiled?.id ?? model.uid}\``
+  const run: Run = { context, registry, trace: [] }
+
+  const permissions = model.permissions.map((r, i) => evaluateRule(run, model, r, ruleLabel('permission', i, r), 'permission'))
+  const prohibitions = model.prohibitions.map((r, i) => evaluateRule(run, model, r, ruleLabel('prohibition', i, r), 'prohibition'))
+  const granted = permissions.filter((p) => p.active)
+  const forbidding = prohibitions.filter((p) => p.active && !p.notApplicable)
+
+  const obligations: Obligation[] = []
+  const explanation: string[] = []
+  for (const p of granted) {
+    p.rule.duties.forEach((duty, i) => obligations.push({
+      action: shortAction(duty.action), rule: `${p.label}, duty ${i + 1}`, constraints: duty.constraints, text: dutyText(duty, registry),
+    }))
+  }
+  const violatedObligation = model.obligations.find((o) => o.uid && context.duties?.[o.uid] === 'violated')
+  model.obligations.forEach((duty, i) => obligations.push({
+    action: shortAction(duty.action), rule: `obligation ${i + 1}`, constraints: duty.constraints, text: dutyText(duty, registry),
+  }))
+
+  const deferred = run.trace.filter((t) => t.outcome === 'deferred')
+  const deferredNote = () => {
+    if (deferred.length > 0) {
+      explanation.push(`Checked later: ${[...new Set(deferred.map((t) => operandLabel(t.leftOperand, registry.get(t.leftOperand))))].join(', ')} (not known at ${context.scope} time).`)
+    }
+  }
+  const deny = (reason: string, details: string[]): Decision => {
+    explanation.push(reason, ...details)
+    deferredNote()
+    return { allowed: false, reason, explanation, trace: run.trace, obligations: [] }
+  }
+
+  if (violatedObligation) {
+    return deny(`Refused: the obligation to ${dutyText(violatedObligation, registry)} was violated (${name}).`, [])
+  }
+
+  const conflict = model.conflict ?? 'invalid'
+  if (forbidding.length > 0 && !(granted.length > 0 && conflict === 'perm')) {
+    const first = forbidding[0]!
+    const why = firstFinding(first.entries, 'satisfied', registry) ?? firstFinding(first.entries, 'unknown', registry)
+    const lead = granted.length > 0 && conflict === 'invalid'
+      ? `Refused: ${name} is void for this request because ${granted[0]!.label} and ${first.label} both apply (conflict strategy \`invalid\`)`
+      : `Refused: ${first.label} of ${name} forbids ${actionName(context.action)}`
+    return deny(why ? `${lead}: ${why}.` : `${lead}.`, forbidding.slice(1).map((p) => `${capital(p.label)} also forbids it.`))
+  }
+
+  if (granted.length > 0) {
+    const first = granted[0]!
+    const reason = `Allowed: ${first.label} of ${name} permits ${actionName(context.action)}${first.entries.some((e) => e.outcome === 'satisfied') ? ' and its conditions are met' : ''}.`
+    explanation.push(reason)
+    for (const e of first.entries) if (e.outcome === 'satisfied' && !e.leftOperand.startsWith('(')) explanation.push(`${capital(findingText(e, registry))}.`)
+    if (forbidding.length > 0) explanation.push(`${capital(forbidding[0]!.label)} also applies, but the conflict strategy \`perm\` lets permissions prevail.`)
+    for (const o of obligations) explanation.push(`Duty: ${o.text}.`)
+    deferredNote()
+    return { allowed: true, reason, explanation, trace: run.trace, obligations }
+  }
+
+  const applicable = permissions.filter((p) => !p.notApplicable)
+  if (applicable.length === 0) {
+    const details = permissions.map((p) => `${capital(p.label)} does not apply: ${p.notApplicable}.`)
+    return deny(`Refused: ${name} grants no permission to ${actionName(context.action)}${permissions.length === 0 ? '' : ' to this requester for this dataset'}.`, details)
+  }
+  const first = applicable[0]!
+  if (first.violatedDuty) return deny(`Refused: ${first.label} of ${name} no longer holds: ${first.violatedDuty}.`, [])
+  const failures = first.entries.filter((e) => (e.outcome === 'violated' || e.outcome === 'unknown') && !e.leftOperand.startsWith('('))
+  const reasonFinding = failures[0] ? findingText(failures[0], registry) : 'its conditions are not met'
+  const details = failures.slice(1).map((e) => `Also: ${findingText(e, registry)}.`)
+  for (const other of applicable.slice(1)) {
+    const f = other.entries.find((e) => e.outcome === 'violated' || e.outcome === 'unknown')
+    details.push(`${capital(other.label)} does not allow it either${f ? `: ${findingText(f, registry)}` : ''}.`)
+  }
+  return deny(`Refused: ${reasonFinding}; required by ${first.label} of ${name}.`, details)
+}
+
+function firstFinding(entries: TraceEntry[], outcome: Outcome, registry: Registry): string | undefined {
+  const e = entries.find((t) => t.outcome === outcome && !t.leftOperand.startsWith('('))
+  return e ? findingText(e, registry) : undefined
+}
+
+/** One trace entry as a plain sentence fragment: "purpose `marketing` is not a kind of `research`". */
+export function findingText(e: TraceEntry, registry: Registry): string {
+  const entry = registry.get(e.leftOperand)
+  const label = operandLabel(e.leftOperand, entry)
+  if (e.outcome === 'unknown') return e.note ?? `the ${label} is unknown`
+  if (e.outcome === 'deferred') return e.note ?? `the ${label} is checked later`
+  const holds = e.outcome === 'satisfied'
+  const actual = Array.isArray(e.actual) ? e.actual.join(', ') : String(e.actual)
+  const note = e.note ? ` (${e.note})` : ''
+  return `${label} \`${actual}\`${note} ${operatorPhrase(e.operator as AtomicConstraint['operator'], entry?.dataType, holds)} ${formatValue(e.expected, entry)}`
+}
+
+const capital = (s: string) => s.charAt(0).toUpperCase() + s.slice(1)

@@ -1,12 +1,22 @@
-import type { Operator, Scope } from './types.ts'
+import { z } from 'zod'
+import { industryParents } from './vocabularies/industries.ts'
+import { purposeParents } from './vocabularies/purposes.ts'
+import { knownPlace, listPlaces, placeWithin } from './vocabularies/places.ts'
+import { odrlNamespace } from './vocabularies/actions.ts'
+import { parseDuration } from './values.ts'
+import type { EvaluationContext, Operator, Scope } from './types.ts'
+import { operators as allOperators, scopes as allScopes } from './types.ts'
 
-export type OperandType = 'string' | 'number' | 'integer' | 'dateTime' | 'duration' | 'iri' | 'boolean'
+export type OperandType = 'string' | 'integer' | 'number' | 'dateTime' | 'duration' | 'place' | 'taxonomy' | 'boolean'
+
+/** What the evaluator reads for an operand: a list of values, or `undefined` when it cannot be known. */
+export type OperandReading = { values: unknown[]; note?: string } | undefined
 
 /** One left operand the engine understands. */
 export interface OperandEntry {
   /** Short name used in policy files (`purpose`). */
   name: string
-  /** Full IRI used in ODRL JSON-LD (`odrl:purpose` expanded). */
+  /** Full IRI used in ODRL JSON-LD. */
   iri: string
   label: string
   description: string
@@ -14,32 +24,238 @@ export interface OperandEntry {
   operators: Operator[]
   /** Allowed right-operand values (a closed vocabulary), when there is one. */
   values?: string[]
-  /** Scopes where the operand can be known. Elsewhere its constraints are deferred. */
+  /**
+   * Scopes where the operand can be known. At other scopes its constraints are *deferred*: they do
+   * not decide there (a permission is not refused for them, a prohibition is not triggered by them)
+   * and the trace says so; they decide at the scopes listed here.
+   */
   scopes: Scope[]
+  /** Reads the request's value(s). */
+  read: (context: EvaluationContext) => OperandReading
+  /** For taxonomies and places: is `narrower` a kind of / within `broader`? */
+  within?: (narrower: string, broader: string) => boolean
+  /** Lint check of one right-operand value; a message when it is not acceptable. */
+  check?: (value: unknown) => string | undefined
 }
 
-/** An operand added by configuration (YAML), read from `context.attributes[name]` or a credential claim. */
-export interface OperandConfig {
-  name: string
-  iri?: string
-  label?: string
-  description?: string
-  dataType: OperandType
-  operators?: Operator[]
-  values?: string[]
-  scopes?: Scope[]
-  /** Read the value from a claim of a credential of this type instead of `context.attributes`. */
-  credential?: { type: string; claim: string }
-}
+/** An operand added by configuration (YAML). */
+export const OperandConfig = z.strictObject({
+  name: z.string().regex(/^[a-zA-Z][a-zA-Z0-9_-]*$/, 'a name of letters, digits, - and _'),
+  iri: z.string().url().optional(),
+  label: z.string().optional(),
+  description: z.string().optional(),
+  dataType: z.enum(['string', 'integer', 'number', 'dateTime', 'duration', 'boolean']),
+  operators: z.array(z.enum(allOperators as [Operator, ...Operator[]])).optional(),
+  values: z.array(z.string()).optional(),
+  scopes: z.array(z.enum(allScopes as [Scope, ...Scope[]])).optional(),
+  /** Read the value from a claim of a credential of this type instead of `context.attributes[name]`. */
+  credential: z.strictObject({ type: z.string(), claim: z.string() }).optional(),
+})
+export type OperandConfig = z.infer<typeof OperandConfig>
+
+export const RegistryFile = z.strictObject({ operands: z.array(OperandConfig) })
+export type RegistryFile = z.infer<typeof RegistryFile>
 
 export interface Registry {
   list(): OperandEntry[]
-  /** By short name, by full IRI, or by `odrl:`-prefixed name. */
+  /** By short name, by full IRI, by `odrl:` name, or a `credential.<Type>.<claim>` operand. */
   get(nameOrIri: string): OperandEntry | undefined
 }
 
-export function createRegistry(_extensions: OperandConfig[] = []): Registry {
-  throw new Error('not implemented yet')
+/** Namespace of the operands ODRL does not define. */
+export const passerelleNamespace = 'https://w3id.org/passerelle/policy/'
+
+const everywhere: Scope[] = ['catalog', 'negotiation', 'transfer', 'monitor']
+const onceDeclared: Scope[] = ['negotiation', 'transfer', 'monitor']
+const underAgreement: Scope[] = ['transfer', 'monitor']
+const ordered: Operator[] = ['eq', 'neq', 'gt', 'gteq', 'lt', 'lteq']
+const sets: Operator[] = ['eq', 'neq', 'isAnyOf', 'isNoneOf', 'isAllOf', 'hasPart']
+
+function taxonomyWithin(parents: Record<string, string | null>) {
+  return (narrower: string, broader: string) => {
+    let current: string | null | undefined = narrower
+    for (let depth = 0; current && depth < 16; depth++) {
+      if (current === broader) return true
+      current = parents[current]
+    }
+    return false
+  }
 }
 
-export const defaultRegistry = (): Registry => createRegistry()
+const present = (value: unknown): OperandReading =>
+  value === undefined || value === null || value === '' ? undefined : { values: Array.isArray(value) ? value : [value] }
+
+const isValidDate = (value: unknown) =>
+  typeof value === 'string' && /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?$/.test(value) && !Number.isNaN(Date.parse(value))
+
+const checkDate = (value: unknown) =>
+  isValidDate(value) ? undefined : `\`${String(value)}\` is not a date-time (expected e.g. 2027-01-01T00:00:00Z)`
+
+const checkDuration = (value: unknown) =>
+  typeof value === 'string' && parseDuration(value) !== undefined
+    ? undefined
+    : `\`${String(value)}\` is not an ISO 8601 duration (expected e.g. P30D, PT12H, P1Y)`
+
+const checkInteger = (value: unknown) =>
+  (typeof value === 'number' && Number.isInteger(value) && value >= 0) || (typeof value === 'string' && /^\d+$/.test(value))
+    ? undefined
+    : `\`${String(value)}\` is not a whole number`
+
+const checkNumber = (value: unknown) =>
+  (typeof value === 'number' && Number.isFinite(value)) || (typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value)))
+    ? undefined
+    : `\`${String(value)}\` is not a number`
+
+function checkVocabulary(values: string[], what: string) {
+  const set = new Set(values)
+  return (value: unknown) => (typeof value === 'string' && set.has(value) ? undefined : `\`${String(value)}\` is not a known ${what}`)
+}
+
+/** Credentials of a type, unexpired at `now`. */
+function validCredentials(context: EvaluationContext, type: string) {
+  const now = context.now.getTime()
+  return context.credentials.filter((c) => c.types.includes(type) && (c.expiresAt === undefined || c.expiresAt > now))
+}
+
+function claimAt(claims: Record<string, unknown>, path: string): unknown {
+  let current: unknown = claims
+  for (const key of path.split('.')) {
+    if (current === null || typeof current !== 'object') return undefined
+    current = (current as Record<string, unknown>)[key]
+  }
+  return current
+}
+
+function readClaim(type: string, claim: string) {
+  return (context: EvaluationContext): OperandReading => {
+    const found = validCredentials(context, type).flatMap((c) => {
+      const value = claimAt(c.claims, claim)
+      return value === undefined ? [] : Array.isArray(value) ? value : [value]
+    })
+    return found.length > 0 ? { values: found } : undefined
+  }
+}
+
+function builtIns(): OperandEntry[] {
+  const purposes = Object.keys(purposeParents)
+  const industries = Object.keys(industryParents)
+  return [
+    {
+      name: 'purpose', iri: `${odrlNamespace}purpose`, label: 'purpose',
+      description: 'The purpose the requester declared. `isA` follows the purpose taxonomy (climate-research is a kind of research); set operators match narrower purposes too.',
+      dataType: 'taxonomy', operators: ['eq', 'neq', 'isA', 'isAnyOf', 'isNoneOf'], values: purposes, scopes: onceDeclared,
+      read: (c) => present(c.purpose), within: taxonomyWithin(purposeParents), check: checkVocabulary(purposes, 'purpose'),
+    },
+    {
+      name: 'spatial', iri: `${odrlNamespace}spatial`, label: 'processing location',
+      description: 'Where the requester processes the data: an ISO 3166 country (CA) or subdivision (CA-QC); groupings such as EU and EEA. `isPartOf` follows containment.',
+      dataType: 'place', operators: ['eq', 'neq', 'isPartOf', 'isAnyOf', 'isNoneOf'], values: listPlaces(), scopes: onceDeclared,
+      read: (c) => present(c.spatial === undefined ? undefined : c.spatial.toUpperCase()), within: placeWithin,
+      check: (v) => (typeof v === 'string' && knownPlace(v) ? undefined : `\`${String(v)}\` is not an ISO 3166 code or a known grouping (EU, EEA, …)`),
+    },
+    {
+      name: 'dateTime', iri: `${odrlNamespace}dateTime`, label: 'date and time',
+      description: 'The time of the request (for embargoes and validity windows).',
+      dataType: 'dateTime', operators: ordered, scopes: everywhere,
+      read: (c) => ({ values: [c.now.getTime()] }), check: checkDate,
+    },
+    {
+      name: 'elapsedTime', iri: `${odrlNamespace}elapsedTime`, label: 'time since the agreement',
+      description: 'Time elapsed since the agreement was signed, as an ISO 8601 duration (P30D).',
+      dataType: 'duration', operators: ordered, scopes: underAgreement,
+      read: (c) => (c.agreement ? { values: [c.now.getTime() - c.agreement.signedAt.getTime()] } : undefined), check: checkDuration,
+    },
+    {
+      name: 'count', iri: `${odrlNamespace}count`, label: 'number of accesses',
+      description: 'Accesses under the agreement. At transfer scope the access being decided is counted (usage.count + 1); at monitor scope the accesses made so far (usage.count).',
+      dataType: 'integer', operators: ordered, scopes: underAgreement,
+      read: (c) => (c.usage ? { values: [c.scope === 'transfer' ? c.usage.count + 1 : c.usage.count], note: c.scope === 'transfer' ? 'including this access' : undefined } : undefined),
+      check: checkInteger,
+    },
+    {
+      name: 'recipient', iri: `${odrlNamespace}recipient`, label: 'recipient',
+      description: 'The requesting participant (its participant id, a DID).',
+      dataType: 'string', operators: ['eq', 'neq', 'isAnyOf', 'isNoneOf'], scopes: everywhere,
+      read: (c) => present(c.assignee),
+    },
+    {
+      name: 'industry', iri: `${odrlNamespace}industry`, label: 'sector',
+      description: 'The requester\'s sector; `isA` follows the sector taxonomy (hospital is a kind of health).',
+      dataType: 'taxonomy', operators: ['eq', 'neq', 'isA', 'isAnyOf', 'isNoneOf'], values: industries, scopes: onceDeclared,
+      read: (c) => present(c.industry), within: taxonomyWithin(industryParents), check: checkVocabulary(industries, 'sector'),
+    },
+    {
+      name: 'membership', iri: `${passerelleNamespace}membership`, label: 'data-space membership',
+      description: 'Whether the requester holds an unexpired MembershipCredential from a trusted issuer (`active`), or not (`none`).',
+      dataType: 'string', operators: ['eq', 'neq'], values: ['active', 'none'], scopes: everywhere,
+      read: (c) => ({ values: [validCredentials(c, 'MembershipCredential').length > 0 ? 'active' : 'none'] }),
+      check: checkVocabulary(['active', 'none'], 'membership state (active or none)'),
+    },
+  ]
+}
+
+/** `credential.<Type>.<claim.path>`: any claim of a verified credential from a trusted issuer. */
+function credentialOperand(name: string): OperandEntry | undefined {
+  const match = /^credential\.([A-Za-z][A-Za-z0-9]*)\.([A-Za-z_][A-Za-z0-9_.]*)$/.exec(name)
+  if (!match) return undefined
+  const [, type, claim] = match as unknown as [string, string, string]
+  return {
+    name, iri: `${passerelleNamespace}${name}`, label: `claim \`${claim}\` of the requester's ${type}`,
+    description: `The claim \`${claim}\` of an unexpired ${type} from a trusted issuer.`,
+    dataType: 'string', operators: [...sets, 'gt', 'gteq', 'lt', 'lteq'], scopes: everywhere, read: readClaim(type, claim),
+  }
+}
+
+function fromConfig(config: OperandConfig): OperandEntry {
+  const operatorsFor: Record<OperandConfig['dataType'], Operator[]> = {
+    string: sets, boolean: ['eq', 'neq'], integer: [...ordered, 'isAnyOf', 'isNoneOf'], number: ordered, dateTime: ordered, duration: ordered,
+  }
+  const checks: Partial<Record<OperandConfig['dataType'], (v: unknown) => string | undefined>> = {
+    integer: checkInteger, number: checkNumber, dateTime: checkDate, duration: checkDuration,
+  }
+  return {
+    name: config.name,
+    iri: config.iri ?? `${passerelleNamespace}${config.name}`,
+    label: config.label ?? config.name,
+    description: config.description ?? `Operand \`${config.name}\` (added by configuration).`,
+    dataType: config.dataType,
+    operators: config.operators ?? operatorsFor[config.dataType],
+    ...(config.values ? { values: config.values } : {}),
+    scopes: config.scopes ?? everywhere,
+    read: config.credential ? readClaim(config.credential.type, config.credential.claim) : (c) => present(c.attributes?.[config.name]),
+    check: config.values ? checkVocabulary(config.values, config.label ?? config.name) : checks[config.dataType],
+  }
+}
+
+/** The built-in operands plus those configuration adds (a configured name replaces a built-in one). */
+export function createRegistry(extensions: OperandConfig[] = []): Registry {
+  const byName = new Map<string, OperandEntry>()
+  const byIri = new Map<string, OperandEntry>()
+  for (const entry of [...builtIns(), ...extensions.map(fromConfig)]) {
+    byName.set(entry.name, entry)
+    byIri.set(entry.iri, entry)
+  }
+  const dynamic = new Map<string, OperandEntry>()
+  return {
+    list: () => [...byName.values()],
+    get(nameOrIri) {
+      const found = byName.get(nameOrIri) ?? byIri.get(nameOrIri)
+      if (found) return found
+      let name = nameOrIri
+      if (name.startsWith('odrl:')) return byName.get(name.slice(5))
+      if (name.startsWith(odrlNamespace)) return byName.get(name.slice(odrlNamespace.length))
+      if (name.startsWith(passerelleNamespace)) name = name.slice(passerelleNamespace.length)
+      if (!name.startsWith('credential.')) return byName.get(name)
+      let entry = dynamic.get(name)
+      if (!entry) {
+        entry = credentialOperand(name)
+        if (entry && dynamic.size < 1000) dynamic.set(name, entry)
+      }
+      return entry
+    },
+  }
+}
+
+let shared: Registry | undefined
+/** The built-in registry (no configured operands). */
+export const defaultRegistry = (): Registry => (shared ??= createRegistry())

@@ -103,9 +103,19 @@ export interface EvaluationContext {
   credentials: CredentialInfo[]
   now: Date
   agreement?: { signedAt: Date }
+  /**
+   * Accesses already made under the agreement. At `transfer` scope the access being decided counts
+   * too (the `count` operand reads usage.count + 1); at `monitor` scope it reads usage.count.
+   */
   usage?: { count: number }
   /** Values for operands that configuration added to the registry, by operand name. */
   attributes?: Record<string, unknown>
+  /** Party collections the assignee belongs to (for rules whose assignee is a collection). */
+  assigneeCollections?: string[]
+  /** Asset collections the target belongs to (for rules whose target is a collection). */
+  targetCollections?: string[]
+  /** What is known of duties, by the duty's `uid`: a violated duty voids its permission. */
+  duties?: Record<string, 'fulfilled' | 'violated' | 'pending'>
 }
 
 export type Outcome = 'satisfied' | 'violated' | 'unknown' | 'deferred'
@@ -202,9 +212,13 @@ export interface CompiledPolicy {
   plainText: string
   /** The normalised model the evaluator runs on. */
   model: PolicyModel
+  /** The operand registry the policy was checked against (and is evaluated with). */
+  registry: import('./registry.ts').Registry
 }
 
 export interface LoadResult {
   policies: Map<string, CompiledPolicy>
   errors: LintError[]
+  /** The registry (built-ins plus any `registry.yaml` of the folder) the policies were compiled with. */
+  registry: import('./registry.ts').Registry
 }

@@ -1,0 +1,111 @@
+/** Plain-language fragments shared by policy rendering and decision explanations. */
+import type { AtomicConstraint, Constraint, Operator, Party, Rule, Value } from './types.ts'
+import type { OperandEntry, Registry } from './registry.ts'
+import { shortAction } from './vocabularies/actions.ts'
+import { placeLabel } from './vocabularies/places.ts'
+
+const operatorWords: Record<Operator, [yes: string, no: string]> = {
+  eq: ['is', 'is not'],
+  neq: ['is not', 'is'],
+  gt: ['is more than', 'is not more than'],
+  gteq: ['is at least', 'is less than'],
+  lt: ['is less than', 'is not less than'],
+  lteq: ['is at most', 'is more than'],
+  isA: ['is a kind of', 'is not a kind of'],
+  hasPart: ['includes', 'does not include'],
+  isPartOf: ['is within', 'is not within'],
+  isAllOf: ['includes all of', 'does not include all of'],
+  isAnyOf: ['is one of', 'is none of'],
+  isNoneOf: ['is none of', 'is one of'],
+}
+
+const timeWords: Partial<Record<Operator, [string, string]>> = {
+  gt: ['is after', 'is not after'],
+  gteq: ['is on or after', 'is before'],
+  lt: ['is before', 'is not before'],
+  lteq: ['is on or before', 'is after'],
+}
+
+export function operatorPhrase(operator: Operator, dataType: string | undefined, holds: boolean): string {
+  const words = (dataType === 'dateTime' ? timeWords[operator] : undefined) ?? operatorWords[operator] ?? [operator, `not ${operator}`]
+  return holds ? words[0] : words[1]
+}
+
+const day = 86_400_000
+
+/** Milliseconds as a readable duration (`31 days`, `5 hours`). */
+export function formatDuration(ms: number): string {
+  if (ms >= day && ms % day === 0) return plural(ms / day, 'day')
+  if (ms >= day) return `${(ms / day).toFixed(1)} days`
+  if (ms >= 3_600_000) return plural(Math.round((ms / 3_600_000) * 10) / 10, 'hour')
+  if (ms >= 60_000) return plural(Math.round(ms / 60_000), 'minute')
+  return plural(Math.round(ms / 1000), 'second')
+}
+const plural = (n: number, unit: string) => `${n} ${unit}${n === 1 ? '' : 's'}`
+
+/** A right-operand value as a steward wrote it. */
+export function formatValue(value: unknown, entry?: OperandEntry): string {
+  if (Array.isArray(value)) return value.map((v) => formatValue(v, entry)).join(', ')
+  if (entry?.dataType === 'place' && typeof value === 'string' && value.length > 3) return `\`${value}\` (${placeLabel(value)})`
+  return `\`${String(value)}\``
+}
+
+/** An actual value read from the request, for the trace and explanations. */
+export function formatActual(values: unknown[], entry?: OperandEntry): string {
+  const one = (v: unknown) => {
+    if (entry?.dataType === 'dateTime' && typeof v === 'number') return new Date(v).toISOString()
+    if (entry?.dataType === 'duration' && typeof v === 'number') return formatDuration(v)
+    return String(v)
+  }
+  return values.map(one).join(', ')
+}
+
+export const operandLabel = (leftOperand: string, entry?: OperandEntry) => entry?.label ?? `operand \`${leftOperand}\``
+
+/** "the purpose is a kind of `research`". */
+export function requirement(constraint: Constraint, registry: Registry): string {
+  if (constraint.kind === 'logical') {
+    const parts = constraint.constraints.map((c) => requirement(c, registry))
+    switch (constraint.operator) {
+      case 'and': return parts.join(' and ')
+      case 'andSequence': return `in this order: ${parts.join(', then ')}`
+      case 'or': return `at least one of: ${parts.join('; or ')}`
+      case 'xone': return `exactly one of: ${parts.join('; or ')}`
+    }
+  }
+  return atomicRequirement(constraint, registry)
+}
+
+function atomicRequirement(c: AtomicConstraint, registry: Registry): string {
+  const entry = registry.get(c.leftOperand)
+  return `the ${operandLabel(c.leftOperand, entry)} ${operatorPhrase(c.operator, entry?.dataType, true)} ${formatValue(c.rightOperand, entry)}`
+}
+
+export const actionName = (action: string) => `\`${shortAction(action)}\``
+
+export function partyName(party: Party): string {
+  if (typeof party === 'string') return `\`${party}\``
+  return party.source ? `members of \`${party.source}\`` : 'a party collection'
+}
+
+const dutyVerbs: Record<string, string> = {
+  attribute: 'credit the provider (attribution)',
+  delete: 'delete the data',
+  inform: 'inform the provider',
+  compensate: 'pay compensation',
+  obtainConsent: 'obtain consent',
+  anonymize: 'anonymize the data',
+  watermark: 'watermark the data',
+  reviewPolicy: 'review the policy',
+  acceptTracking: 'accept tracking',
+}
+
+/** "delete the data, when the time since the agreement is at most `P30D`". */
+export function dutyText(duty: Rule, registry: Registry): string {
+  const action = shortAction(duty.action)
+  const verb = dutyVerbs[action] ?? `perform \`${action}\``
+  const when = duty.constraints.map((c) => requirement(c, registry)).join(' and ')
+  return when ? `${verb}, when ${when}` : verb
+}
+
+export const valueList = (value: Value | Value[]) => (Array.isArray(value) ? value : [value])

@@ -1,0 +1,40 @@
+/**
+ * The purpose taxonomy (`isA` follows it): each purpose names its broader purpose. Loosely aligned
+ * with the W3C Data Privacy Vocabulary's purposes, with the kinds of research a climate data space
+ * needs. Values are short names; `https://w3id.org/dpv#…`-style IRIs are not required in files.
+ */
+export const purposeParents: Record<string, string | null> = {
+  any: null,
+  research: 'any',
+  'scientific-research': 'research',
+  'academic-research': 'research',
+  'non-commercial-research': 'research',
+  'commercial-research': 'research',
+  'climate-research': 'scientific-research',
+  'environmental-research': 'scientific-research',
+  'health-research': 'scientific-research',
+  'hydrological-research': 'environmental-research',
+  'biodiversity-research': 'environmental-research',
+  education: 'any',
+  teaching: 'education',
+  training: 'education',
+  'public-interest': 'any',
+  'public-policy': 'public-interest',
+  'emergency-response': 'public-interest',
+  'climate-adaptation': 'public-interest',
+  statistics: 'public-interest',
+  commercial: 'any',
+  'product-development': 'commercial',
+  'service-provision': 'commercial',
+  marketing: 'commercial',
+  advertising: 'marketing',
+  'targeted-advertising': 'advertising',
+  'direct-marketing': 'marketing',
+  'insurance-pricing': 'commercial',
+  'ai-model-training': 'any',
+  'commercial-ai-training': 'ai-model-training',
+  'research-ai-training': 'ai-model-training',
+  journalism: 'any',
+  'legal-compliance': 'any',
+  security: 'any',
+}
