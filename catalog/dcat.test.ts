@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs'
-import jsonld from 'jsonld'
 import { Parser, Store } from 'n3'
 import SHACLValidator from 'rdf-validate-shacl'
 import { describe, expect, it } from 'vitest'
 import { fromRoot } from '../connector/paths.ts'
 import { readDatasetsDir } from './dataset-files.ts'
 import { dcatContext } from './dcat-render.ts'
+import { jsonLdProcessor } from './jsonld-processor.ts'
 import { fakePolicies, member, testCatalog } from './testing.ts'
 
 /**
@@ -14,15 +14,10 @@ import { fakePolicies, member, testCatalog } from './testing.ts'
  * template's output, property for property.
  */
 
-const contexts: Record<string, string> = {
+const jsonld = jsonLdProcessor({
   'https://w3id.org/dspace/2025/1/context.jsonld': fromRoot('spec/dsp-2025-1/context/dspace.jsonld'),
   'https://w3id.org/dspace/2025/1/odrl-profile.jsonld': fromRoot('spec/dsp-2025-1/context/odrl.jsonld'),
-}
-const documentLoader = async (url: string) => {
-  const file = contexts[url]
-  if (!file) throw new Error(`refusing to load ${url}`)
-  return { contextUrl: undefined, documentUrl: url, document: JSON.parse(readFileSync(file, 'utf8')) }
-}
+})
 
 const seeds = fromRoot('seeds')
 async function seedCatalog() {
@@ -32,7 +27,7 @@ async function seedCatalog() {
 }
 
 async function toStore(doc: object) {
-  const nquads = (await jsonld.toRDF(doc as never, { format: 'application/n-quads', documentLoader: documentLoader as never, safe: true } as never)) as unknown as string
+  const nquads = await jsonld.toNQuads(doc as Record<string, unknown>)
   return new Store(new Parser({ format: 'N-Quads' }).parse(nquads))
 }
 
@@ -91,10 +86,7 @@ describe('DSP templates equal JSON-LD compaction of the full DCAT', () => {
       const projected = Object.fromEntries(Object.entries(node).filter(([k]) => relevant.includes(k)))
       // Themes are typed skos:Concept in the full document; the DSP view names them only.
       if (projected['dcat:theme']) projected['dcat:theme'] = (projected['dcat:theme'] as Array<{ '@id': string }>).map((t) => ({ '@id': t['@id'] }))
-      const compacted = await jsonld.compact({ '@context': { ...dcatContext, '@base': full['@context']['@base'] }, ...projected } as never, 'https://w3id.org/dspace/2025/1/context.jsonld', {
-        documentLoader: documentLoader as never,
-        safe: true,
-      } as never)
+      const compacted = await jsonld.compact({ '@context': { ...dcatContext, '@base': full['@context']['@base'] }, ...projected }, 'https://w3id.org/dspace/2025/1/context.jsonld')
       const { '@context': _context, ...body } = compacted as Record<string, unknown>
       const template = dsp.get(node['@id'])!
       const templateRelevant = Object.fromEntries(Object.entries(template).filter(([k]) => relevant.includes(k)))
@@ -105,7 +97,7 @@ describe('DSP templates equal JSON-LD compaction of the full DCAT', () => {
   it('for the offers and distributions: the template expands to the DSP triples it should', async () => {
     const catalog = await seedCatalog()
     const text = catalog.dataset('urn:uuid:0f3cee7e-e077-4be0-9365-3a791567f70e', member, new Date())!
-    const expanded = (await jsonld.expand(JSON.parse(text), { documentLoader: documentLoader as never, safe: true } as never)) as Array<Record<string, unknown>>
+    const expanded = await jsonld.expand(JSON.parse(text))
     const node = expanded[0]!
     expect(node['@type']).toEqual(['http://www.w3.org/ns/dcat#Dataset'])
     const policy = (node['http://www.w3.org/ns/odrl/2/hasPolicy'] as Array<Record<string, unknown>>)[0]!
