@@ -21,6 +21,8 @@ export interface OutboundMessage {
   peer: PeerAudience
   /** Overrides the dispatcher's default. */
   maxAttempts?: number
+  /** Not before this many milliseconds from now (e.g. a scripted pause). */
+  delayMs?: number
 }
 
 export interface DispatchItem {
@@ -46,6 +48,8 @@ export interface FailedOutcome {
 }
 
 export interface DispatchHandler {
+  /** Last-moment changes to what is sent (e.g. a pid that became known after the message was queued). */
+  prepare?(item: DispatchItem): Promise<{ url: string; body: unknown }>
   delivered?(outcome: DeliveredOutcome): Promise<void>
   failed(outcome: FailedOutcome): Promise<void>
 }
@@ -211,7 +215,11 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     try {
       const peer: PeerAudience = { dspUrl: row.peerAddress, ...(row.peerId ? { participantId: row.peerId } : {}) }
       const authorization = options.tokenIssuer ? await options.tokenIssuer.authorizationFor(peer) : undefined
-      answer = await send({ url: row.url, body: row.body, authorization, timeoutMs })
+      const handler = handlers.get(row.topic)
+      const prepared = handler?.prepare ? await handler.prepare(item) : { url: row.url, body: row.body }
+      item.url = prepared.url
+      item.body = prepared.body
+      answer = await send({ url: prepared.url, body: prepared.body, authorization, timeoutMs })
       if (answer.status >= 200 && answer.status < 300) {
         await store.db.update(t).set({ status: 'delivered', attempts, updatedAt: clock.now().getTime(), lastError: null }).where(eq(t.id, row.id))
         await handlers.get(row.topic)?.delivered?.({ item, status: answer.status, body: answer.body })
@@ -269,7 +277,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
         status: 'pending',
         attempts: 0,
         maxAttempts: message.maxAttempts ?? maxAttempts,
-        nextAttemptAt: now,
+        nextAttemptAt: now + (message.delayMs ?? 0),
         createdAt: now,
         updatedAt: now,
       })

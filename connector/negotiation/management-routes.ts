@@ -1,0 +1,201 @@
+import { Hono } from 'hono'
+import { z } from 'zod'
+import type { AppEnv } from '../http/env.ts'
+import { parseInput, parseJsonBody, parseQuery } from '../http/validate.ts'
+import type { OpenApiRegistry } from '../management/openapi.ts'
+import { negotiationStates } from '../dsp/negotiation-messages.ts'
+import { PasserelleError } from '../errors.ts'
+import type { Identity } from './identity.ts'
+import type { Negotiation, NegotiationEvent } from './repository.ts'
+import { approveNegotiation, startNegotiation, terminateNegotiation, type NegotiationRuntime } from './service.ts'
+
+/** `/management/v1/negotiations` and `/management/v1/agreements`. */
+export const StartNegotiation = z
+  .object({
+    /** The provider's DSP base URL (e.g. https://peer.example/dsp/2025-1). */
+    peerUrl: z.url({ protocol: /^https?$/ }),
+    /** The provider's participant id, when known. */
+    peerId: z.string().min(1).optional(),
+    datasetId: z.string().min(1).max(512),
+    /** Which of the dataset's offers; the first one when left out. */
+    offerId: z.string().min(1).max(512).optional(),
+    /** The offer itself, when the caller already has it (otherwise read from the peer's catalog). */
+    offer: z.looseObject({ '@id': z.string().min(1) }).optional(),
+    mode: z.enum(['auto', 'manual']).optional(),
+  })
+  .strict()
+export type StartNegotiation = z.infer<typeof StartNegotiation>
+
+const ListQuery = z.object({
+  state: z.enum(negotiationStates).optional(),
+  peer: z.string().min(1).optional(),
+  dataset: z.string().min(1).optional(),
+  role: z.enum(['provider', 'consumer']).optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+  offset: z.coerce.number().int().min(0).default(0),
+})
+const AgreementQuery = z.object({
+  dataset: z.string().min(1).optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+  offset: z.coerce.number().int().min(0).default(0),
+})
+const Reason = z.object({ reason: z.string().min(1).max(2000).optional() }).strict()
+const IdParam = z.object({ id: z.string().min(1) })
+
+export const NegotiationView = z.object({
+  id: z.string(),
+  role: z.enum(['provider', 'consumer']),
+  state: z.enum(negotiationStates),
+  providerPid: z.string().nullable(),
+  consumerPid: z.string().nullable(),
+  counterpartyId: z.string().nullable(),
+  counterpartyAddress: z.string(),
+  datasetId: z.string(),
+  offerId: z.string(),
+  offer: z.record(z.string(), z.unknown()),
+  agreementId: z.string().nullable(),
+  mode: z.enum(['auto', 'manual']),
+  /** What waits for approval, when something does. */
+  pending: z.string().nullable(),
+  reason: z.string().nullable(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+})
+export const TimelineView = z.object({
+  seq: z.number(),
+  at: z.string(),
+  kind: z.string(),
+  direction: z.string(),
+  actor: z.string(),
+  fromState: z.string().nullable(),
+  toState: z.string(),
+  reason: z.string().nullable(),
+  detail: z.record(z.string(), z.unknown()).nullable(),
+})
+
+export const negotiationView = (n: Negotiation) => ({
+  id: n.id,
+  role: n.role,
+  state: n.state,
+  providerPid: n.providerPid,
+  consumerPid: n.consumerPid,
+  counterpartyId: n.counterpartyId,
+  counterpartyAddress: n.counterpartyAddress,
+  datasetId: n.datasetId,
+  offerId: n.offerId,
+  offer: n.offer,
+  agreementId: n.agreementId,
+  mode: n.mode,
+  pending: n.pending,
+  reason: n.reason,
+  createdAt: new Date(n.createdAt).toISOString(),
+  updatedAt: new Date(n.updatedAt).toISOString(),
+})
+
+const timelineView = (e: NegotiationEvent) => ({
+  seq: e.seq,
+  at: new Date(e.at).toISOString(),
+  kind: e.kind,
+  direction: e.direction,
+  actor: e.actor,
+  fromState: e.fromState,
+  toState: e.toState,
+  reason: e.reason,
+  detail: e.detail ?? null,
+})
+
+export function negotiationManagementRoutes(rt: NegotiationRuntime, identity: Identity, openapi?: OpenApiRegistry) {
+  const app = new Hono<AppEnv>()
+  const db = rt.ctx.store.db
+
+  app.post('/negotiations', async (c) => {
+    const input = await parseJsonBody(c, StartNegotiation)
+    const offer = input.offer ?? (await offerFromPeerCatalog(rt, identity, input))
+    if (input.offerId && offer['@id'] !== input.offerId) throw new PasserelleError('bad_request', `body.offer has @id ${offer['@id']}, body.offerId is ${input.offerId}`)
+    const negotiation = await startNegotiation({ rt, input: { peerUrl: input.peerUrl, peerId: input.peerId, datasetId: input.datasetId, offer, mode: input.mode } })
+    return c.json(negotiationView(negotiation), 201)
+  })
+
+  app.get('/negotiations', async (c) => {
+    const query = parseQuery(c, ListQuery)
+    const rows = await rt.repo.list(db, query)
+    return c.json({ items: rows.map(negotiationView), limit: query.limit, offset: query.offset })
+  })
+
+  app.get('/negotiations/:id', async (c) => {
+    const { id } = parseInput(IdParam, c.req.param(), 'path')
+    const n = await rt.repo.find(db, id)
+    if (!n) throw new PasserelleError('not_found', `no negotiation ${id}`)
+    const timeline = await rt.repo.timeline(db, id)
+    return c.json({ ...negotiationView(n), timeline: timeline.map(timelineView) })
+  })
+
+  app.post('/negotiations/:id/terminate', async (c) => {
+    const { id } = parseInput(IdParam, c.req.param(), 'path')
+    const { reason } = await parseJsonBody(c, Reason)
+    const n = await terminateNegotiation({ rt, id, reason: reason ?? 'terminated by a person through the management API' })
+    return c.json(negotiationView(n))
+  })
+
+  app.post('/negotiations/:id/approve', async (c) => {
+    const { id } = parseInput(IdParam, c.req.param(), 'path')
+    return c.json(negotiationView(await approveNegotiation({ rt, id })))
+  })
+
+  app.post('/negotiations/:id/reject', async (c) => {
+    const { id } = parseInput(IdParam, c.req.param(), 'path')
+    const { reason } = await parseJsonBody(c, Reason)
+    const current = await rt.repo.find(db, id)
+    if (!current) throw new PasserelleError('not_found', `no negotiation ${id}`)
+    if (!current.pending) throw new PasserelleError('conflict', `negotiation ${id} holds nothing for approval (state ${current.state})`)
+    const n = await terminateNegotiation({ rt, id, reason: reason ?? 'rejected by a person' })
+    return c.json(negotiationView(n))
+  })
+
+  app.get('/agreements', async (c) => {
+    const query = parseQuery(c, AgreementQuery)
+    const rows = await rt.repo.listAgreements(db, query)
+    return c.json({
+      items: rows.map((r) => ({ ...r.agreement.body, negotiationId: r.negotiation.id, role: r.negotiation.role, counterpartyAddress: r.negotiation.counterpartyAddress })),
+      limit: query.limit,
+      offset: query.offset,
+    })
+  })
+
+  app.get('/agreements/:id', async (c) => {
+    const { id } = parseInput(IdParam, c.req.param(), 'path')
+    const row = await rt.repo.findAgreement(db, id)
+    if (!row || row.state !== 'FINALIZED') throw new PasserelleError('not_found', `no agreement ${id}`)
+    return c.json({ ...row.agreement.body, negotiationId: row.agreement.negotiationId })
+  })
+
+  if (openapi) {
+    const tags = ['negotiation']
+    const view = { description: 'the negotiation', schema: NegotiationView }
+    openapi.add({ method: 'post', path: '/negotiations', summary: 'Start a negotiation with a peer for a dataset offer', tags, body: StartNegotiation, responses: { 201: view } })
+    openapi.add({ method: 'get', path: '/negotiations', summary: 'List negotiations (filter by state, peer, dataset, role)', tags, query: ListQuery, responses: { 200: { description: 'negotiations', schema: z.object({ items: z.array(NegotiationView) }) } } })
+    openapi.add({ method: 'get', path: '/negotiations/{id}', summary: 'One negotiation with its full timeline', tags, params: IdParam, responses: { 200: { description: 'the negotiation', schema: NegotiationView.extend({ timeline: z.array(TimelineView) }) } } })
+    openapi.add({ method: 'post', path: '/negotiations/{id}/terminate', summary: 'Terminate a negotiation', tags, params: IdParam, body: Reason, responses: { 200: view } })
+    openapi.add({ method: 'post', path: '/negotiations/{id}/approve', summary: 'Approve the offer or agreement a manual-mode negotiation holds', tags, params: IdParam, responses: { 200: view } })
+    openapi.add({ method: 'post', path: '/negotiations/{id}/reject', summary: 'Reject what a manual-mode negotiation holds (terminates it)', tags, params: IdParam, body: Reason, responses: { 200: view } })
+    openapi.add({ method: 'get', path: '/agreements', summary: 'Agreements in force (of finalized negotiations)', tags: ['agreements'], query: AgreementQuery, responses: { 200: { description: 'agreements' } } })
+    openapi.add({ method: 'get', path: '/agreements/{id}', summary: 'One agreement', tags: ['agreements'], params: IdParam, responses: { 200: { description: 'the agreement' } } })
+  }
+  return app
+}
+
+/** Reads the dataset from the provider's catalog (DSP `GET /catalog/datasets/:id`) and picks the offer. */
+async function offerFromPeerCatalog(rt: NegotiationRuntime, identity: Identity, input: StartNegotiation) {
+  const url = `${input.peerUrl.replace(/\/+$/, '')}/catalog/datasets/${encodeURIComponent(input.datasetId)}`
+  const authorization = await identity.tokenIssuer.authorizationFor({ dspUrl: input.peerUrl, ...(input.peerId ? { participantId: input.peerId } : {}) })
+  const response = await rt.ctx.peers.request({ method: 'GET', url, headers: { authorization }, timeout: 10_000 })
+  if (response.status === 404) throw new PasserelleError('not_found', `the peer's catalog has no dataset ${input.datasetId}`)
+  if (response.status !== 200) throw new PasserelleError('peer_failed', `the peer's catalog answered ${response.status} for dataset ${input.datasetId}`)
+  const dataset = response.json<Record<string, unknown>>()
+  const policies = ([] as unknown[]).concat(dataset.hasPolicy ?? dataset['odrl:hasPolicy'] ?? []) as Array<Record<string, unknown>>
+  const offer = input.offerId ? policies.find((p) => p['@id'] === input.offerId) : policies[0]
+  if (!offer || typeof offer['@id'] !== 'string') {
+    throw new PasserelleError('not_found', input.offerId ? `dataset ${input.datasetId} has no offer ${input.offerId} in the peer's catalog` : `dataset ${input.datasetId} has no offer in the peer's catalog`)
+  }
+  return offer as Record<string, unknown> & { '@id': string }
+}

@@ -1,0 +1,158 @@
+import { and, asc, desc, eq, inArray, isNull, type SQL } from 'drizzle-orm'
+import type { Db, Store } from '../store/store.ts'
+import type { NegotiationState } from '../dsp/negotiation-messages.ts'
+import type { Role } from './state-machine.ts'
+
+/** Persistence of negotiations, their append-only timeline and agreements (both dialects). */
+export type Negotiation = Store['tables']['negotiations']['$inferSelect']
+export type NewNegotiation = Store['tables']['negotiations']['$inferInsert']
+export type NegotiationEvent = Store['tables']['negotiationEvents']['$inferSelect']
+export type AgreementRow = Store['tables']['agreements']['$inferSelect']
+
+export interface TimelineEntry {
+  kind: string
+  direction: 'inbound' | 'outbound' | 'local'
+  actor: string
+  fromState: NegotiationState | null
+  toState: NegotiationState
+  reason?: string | undefined
+  detail?: Record<string, unknown> | undefined
+}
+
+export function negotiationRepository(store: Store) {
+  const t = store.tables.negotiations
+  const e = store.tables.negotiationEvents
+  const a = store.tables.agreements
+  return {
+    async find(db: Db, id: string, options: { lock?: boolean } = {}): Promise<Negotiation | undefined> {
+      const query = db.select().from(t).where(eq(t.id, id))
+      const [row] = await (options.lock ? store.forUpdate(query) : query)
+      return row
+    },
+
+    async findByConsumerPid(db: Db, counterpartyId: string, consumerPid: string, options: { lock?: boolean } = {}) {
+      const query = db
+        .select()
+        .from(t)
+        .where(and(eq(t.role, 'provider'), eq(t.counterpartyId, counterpartyId), eq(t.consumerPid, consumerPid)))
+      const [row] = await (options.lock ? store.forUpdate(query) : query)
+      return row
+    },
+
+    async findByProviderPid(db: Db, counterpartyId: string, providerPid: string) {
+      const [row] = await db
+        .select()
+        .from(t)
+        .where(and(eq(t.role, 'consumer'), eq(t.counterpartyId, counterpartyId), eq(t.providerPid, providerPid)))
+      return row
+    },
+
+    /** Records the provider's pid from its answer to our first request (no state change). */
+    async setProviderPid(db: Db, id: string, providerPid: string) {
+      await db.update(t).set({ providerPid }).where(and(eq(t.id, id), isNull(t.providerPid)))
+    },
+
+    /** Creates a process with its first timeline entry. */
+    async create(db: Db, row: Omit<NewNegotiation, 'version'>, entry: TimelineEntry): Promise<Negotiation> {
+      const created = { ...row, version: 1 } as Negotiation
+      await db.insert(t).values(created)
+      await insertEvent(db, created.id, 1, created.updatedAt, entry)
+      return created
+    },
+
+    /**
+     * Saves a change with its timeline entry. The version check makes a lost update impossible
+     * even without a row lock.
+     */
+    async save(db: Db, current: Negotiation, patch: Partial<Negotiation>, entry: TimelineEntry): Promise<Negotiation> {
+      const version = current.version + 1
+      const next = { ...current, ...patch, version } as Negotiation
+      const updated = await db
+        .update(t)
+        .set({ ...patch, version })
+        .where(and(eq(t.id, current.id), eq(t.version, current.version)))
+        .returning({ id: t.id })
+      if (updated.length !== 1) throw new Error(`negotiation ${current.id} changed concurrently`)
+      await insertEvent(db, current.id, version, next.updatedAt, entry)
+      return next
+    },
+
+    async timeline(db: Db, id: string): Promise<NegotiationEvent[]> {
+      return db.select().from(e).where(eq(e.negotiationId, id)).orderBy(asc(e.seq))
+    },
+
+    async lastEvent(db: Db, id: string): Promise<NegotiationEvent | undefined> {
+      const [row] = await db.select().from(e).where(eq(e.negotiationId, id)).orderBy(desc(e.seq)).limit(1)
+      return row
+    },
+
+    async list(db: Db, filter: { state?: string; peer?: string; dataset?: string; role?: Role; limit: number; offset: number }) {
+      const conditions: SQL[] = []
+      if (filter.state) conditions.push(eq(t.state, filter.state))
+      if (filter.peer) conditions.push(eq(t.counterpartyAddress, filter.peer))
+      if (filter.dataset) conditions.push(eq(t.datasetId, filter.dataset))
+      if (filter.role) conditions.push(eq(t.role, filter.role))
+      return db
+        .select()
+        .from(t)
+        .where(conditions.length ? and(...conditions) : undefined)
+        .orderBy(desc(t.createdAt), asc(t.id))
+        .limit(filter.limit)
+        .offset(filter.offset)
+    },
+
+    /** Processes where this side owes the next step (used to resume after a restart). */
+    async owing(db: Db) {
+      return db.select().from(t).where(inArray(t.state, ['REQUESTED', 'OFFERED', 'ACCEPTED', 'AGREED', 'VERIFIED']))
+    },
+
+    async insertAgreement(db: Db, row: AgreementRow) {
+      await db.insert(a).values(row)
+    },
+
+    async agreementsOf(db: Db, negotiationId: string) {
+      return db.select().from(a).where(eq(a.negotiationId, negotiationId))
+    },
+
+    /** Agreements of finalized negotiations: the ones that are in force. */
+    async listAgreements(db: Db, filter: { dataset?: string; limit: number; offset: number }) {
+      const conditions: SQL[] = [eq(t.state, 'FINALIZED')]
+      if (filter.dataset) conditions.push(eq(a.datasetId, filter.dataset))
+      const rows = await db
+        .select({ agreement: a, negotiation: { id: t.id, role: t.role, counterpartyId: t.counterpartyId, counterpartyAddress: t.counterpartyAddress } })
+        .from(a)
+        .innerJoin(t, eq(t.id, a.negotiationId))
+        .where(and(...conditions))
+        .orderBy(desc(a.signedAt), asc(a.id))
+        .limit(filter.limit)
+        .offset(filter.offset)
+      return rows
+    },
+
+    async findAgreement(db: Db, id: string) {
+      const [row] = await db
+        .select({ agreement: a, state: t.state })
+        .from(a)
+        .innerJoin(t, eq(t.id, a.negotiationId))
+        .where(eq(a.id, id))
+      return row
+    },
+  }
+
+  async function insertEvent(db: Db, negotiationId: string, seq: number, at: number, entry: TimelineEntry) {
+    await db.insert(e).values({
+      negotiationId,
+      seq,
+      at,
+      kind: entry.kind,
+      direction: entry.direction,
+      actor: entry.actor,
+      fromState: entry.fromState,
+      toState: entry.toState,
+      reason: entry.reason ?? null,
+      detail: entry.detail ?? null,
+    })
+  }
+}
+
+export type NegotiationRepository = ReturnType<typeof negotiationRepository>
