@@ -4,6 +4,7 @@ import type { AppEnv } from './http/env.ts'
 import type { ErrorRenderers } from './http/error-response.ts'
 import type { OpenApiRegistry } from './management/openapi.ts'
 import { participantArea } from './management/participant-routes.ts'
+import { catalogArea } from './catalog/routes.ts'
 
 /**
  * A functional area of the connector (catalog, negotiation, transfer, identity, federation…):
@@ -34,4 +35,5 @@ export interface Mounts {
 
 export const areas: Area[] = [
   participantArea,
+  catalogArea,
 ]
