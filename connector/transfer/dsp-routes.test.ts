@@ -6,7 +6,7 @@ import { transferDspRoutes } from './dsp-routes.ts'
 import { dspContext } from './messages.ts'
 import { repo } from './service.ts'
 import { tckTransferAgreements, tckTransferScripts, tckTransferTrigger } from './tck.ts'
-import { agreement, agreementBook, bearerFor, recordingMessenger, staticAuthenticator, transferTestCtx } from './testing.ts'
+import { agreement, agreementBook, answerWith, bearerFor, recordingMessenger, staticAuthenticator, transferTestCtx } from './testing.ts'
 
 const provider = 'did:web:provider.test'
 const consumer = 'did:web:consumer.test'
@@ -255,6 +255,7 @@ describe('consumer endpoints, mirroring the TCK consumer cases', () => {
     const trigger = await c.post('/tck/transfers', { providerId: tck, agreementId, format: 'HttpData-PULL', connectorAddress: 'http://tck.test/dsp' })
     expect(trigger.status).toBe(200)
     const { consumerPid } = (await trigger.json()) as { consumerPid: string }
+    await c.queue.settle()
     const request = c.messenger.sent[0]!
     expect(request.url).toBe('http://tck.test/dsp/transfers/request')
     expectDspValid(schemaOf.TransferRequestMessage!, request.body)
@@ -278,6 +279,7 @@ describe('consumer endpoints, mirroring the TCK consumer cases', () => {
   it('keeps the data address the provider sent with its start message', async () => {
     const c = consumerSide()
     const { consumerPid } = (await (await c.post('/tck/transfers', { providerId: tck, agreementId: 'ATPC0101', format: 'HttpData-PULL', connectorAddress: 'http://tck.test/dsp' })).json()) as { consumerPid: string }
+    await c.queue.settle()
     const address = { '@type': 'DataAddress', endpointType: 'https://w3id.org/idsa/v4.1/HTTP', endpoint: 'http://tck.test/data', endpointProperties: [{ '@type': 'EndpointProperty', name: 'authorization', value: 'secret' }] }
     await c.post(`/transfers/${consumerPid}/start`, { ...message('start', 'urn:uuid:tck-provider-1', consumerPid), dataAddress: address })
     expect((await repo(c.ctx).get(store.db, consumerPid))?.dataAddress).toEqual(address)
@@ -293,14 +295,28 @@ describe('consumer endpoints, mirroring the TCK consumer cases', () => {
     const t = transferTestCtx({ store, participantId: consumer, messenger })
     const app = tckTransferTrigger({ ctx: t.ctx })
     const res = await app.request('/tck/transfers', { method: 'POST', body: JSON.stringify({ providerId: tck, agreementId: 'ATPC0101', format: 'HttpData-PULL', connectorAddress: 'http://tck.test/dsp' }) })
-    expect(res.status).toBe(502)
+    expect(res.status).toBe(200)
+    await t.queue.settle()
     const [row] = await repo(t.ctx).list(store.db)
     expect(row?.state).toBe('TERMINATED')
+    expect(row?.reason).toContain('connection refused')
+  })
+
+  it('ends the process with the reason when the provider refuses the request', async () => {
+    const messenger = recordingMessenger(() => answerWith(400, { '@type': 'TransferError', reason: ['agreement not finalized'] }))
+    const t = transferTestCtx({ store, participantId: consumer, messenger })
+    const app = tckTransferTrigger({ ctx: t.ctx })
+    await app.request('/tck/transfers', { method: 'POST', body: JSON.stringify({ providerId: tck, agreementId: 'ATPC0101', format: 'HttpData-PULL', connectorAddress: 'http://tck.test/dsp' }) })
+    await t.queue.settle()
+    const [row] = await repo(t.ctx).list(store.db)
+    expect(row?.state).toBe('TERMINATED')
+    expect(row?.reason).toContain('agreement not finalized')
   })
 
   it('refuses the provider starting a transfer of another consumer process (404)', async () => {
     const c = consumerSide()
     const { consumerPid } = (await (await c.post('/tck/transfers', { providerId: tck, agreementId: 'ATPC0101', format: 'HttpData-PULL', connectorAddress: 'http://tck.test/dsp' })).json()) as { consumerPid: string }
+    await c.queue.settle()
     const res = await c.post(`/transfers/${consumerPid}/start`, message('start', 'urn:uuid:tck-provider-1', consumerPid), 'did:web:intruder.test')
     expect(res.status).toBe(404)
     expect((await repo(c.ctx).get(store.db, consumerPid))?.state).toBe('REQUESTED')

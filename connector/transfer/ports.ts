@@ -71,11 +71,6 @@ export interface DistributionSource {
   resolve(datasetId: string): Promise<DataSource | undefined>
 }
 
-/** Sends one DSP message to the other side of a transfer (bounded retries inside). Throws when it gave up. */
-export interface TransferMessenger {
-  send(input: { transfer: TransferRecord; url: string; body: object }): Promise<unknown>
-}
-
 /** The data plane, as the control plane sees it. */
 export interface DataPlaneControl {
   /** Provider, pull: the DataAddress (endpoint + fresh token) for a started transfer. */

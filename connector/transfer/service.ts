@@ -1,6 +1,7 @@
 import type { Clock, IdSource } from '../context.ts'
 import { PasserelleError } from '../errors.ts'
-import type { Store } from '../store/store.ts'
+import type { Db, Store } from '../store/store.ts'
+import type { DispatchHandler, Dispatcher } from '../dispatch/dispatcher.ts'
 import type { Logger } from '../telemetry/logger.ts'
 import {
   dspContext,
@@ -15,7 +16,6 @@ import type {
   DataPlaneControl,
   TransferScripts,
   TransferStep,
-  TransferMessenger,
   UsagePolicy,
 } from './ports.ts'
 import { transferRepository, type TransferRecord, type TransferRepository } from './repository.ts'
@@ -30,11 +30,37 @@ export interface TransferCtx {
   self: { participantId: string; dspUrl: string }
   agreements: AgreementLookup
   usage: UsagePolicy
-  messenger: TransferMessenger
+  /** Outbound DSP messages: written in the transaction of the state change, delivered with bounded retries. */
+  outbox: TransferOutbox
   dataPlane: DataPlaneControl
   scripts?: TransferScripts
   /** Runs follow-up work once the current answer has gone out (the next message of a flow never overtakes it). */
   later(task: () => Promise<void>): void
+}
+
+/** The part of the shared dispatcher transfers use. */
+export interface TransferOutbox {
+  enqueue(tx: Db, message: { transfer: TransferRecord; url: string; body: object }): Promise<void>
+  /** Delivers what is due; call once the answer that caused the messages has gone out. */
+  kick(): void
+}
+
+export const transferTopic = 'transfer'
+
+/** Adapts the connector's dispatcher to the transfer area. */
+export function dispatcherOutbox(dispatcher: Dispatcher): TransferOutbox {
+  return {
+    async enqueue(tx, { transfer, url, body }) {
+      await dispatcher.enqueue(tx, {
+        topic: transferTopic,
+        processId: transfer.id,
+        url,
+        body,
+        peer: { participantId: transfer.counterpartyId, dspUrl: transfer.counterpartyAddress },
+      })
+    },
+    kick: () => dispatcher.kick(),
+  }
 }
 
 export type LocalAction = 'start' | 'complete' | 'suspend' | 'terminate'
@@ -213,35 +239,66 @@ export async function act({
 }): Promise<TransferRecord> {
   const r = repo(ctx)
   const type = actionMessage[input.action]
-  const before = await ctx.store.transaction(async (tx) => {
+  const known = await r.get(ctx.store.db, input.id)
+  if (!known) throw new PasserelleError('not_found', `no transfer ${input.id}`)
+  // The pull address carries a fresh token; it is signed before the transaction (no I/O inside).
+  const dataAddress =
+    type === 'TransferStartMessage' && known.role === 'provider' && known.format === 'HttpData-PULL'
+      ? await ctx.dataPlane.pullAddress({ ...known, state: 'STARTED' })
+      : undefined
+  const updated = await ctx.store.transaction(async (tx) => {
     const current = await r.lock(tx, input.id)
     if (!current) throw new PasserelleError('not_found', `no transfer ${input.id}`)
     if (!current.providerPid) throw new PasserelleError('invalid_state', 'the provider has not answered this request yet', pidsOf(current))
     const next = transition(current.state, current.role, type)
     if (!next.ok) throw new PasserelleError('invalid_state', next.reason, pidsOf(current))
-    return r.setState(tx, current, next.to, { cause: type, actor: input.actor, reason: input.reason }, input.reason ? { reason: input.reason } : {})
+    const changed = await r.setState(tx, current, next.to, { cause: type, actor: input.actor, reason: input.reason }, input.reason ? { reason: input.reason } : {})
+    const body: Record<string, unknown> = { '@context': [...dspContext], '@type': type, ...pidsOf(changed) }
+    if (dataAddress) body.dataAddress = dataAddress
+    if (input.reason && (type === 'TransferTerminationMessage' || type === 'TransferSuspensionMessage')) {
+      body.code = input.actor
+      body.reason = [input.reason]
+    }
+    const peerPid = changed.role === 'provider' ? changed.consumerPid : changed.providerPid!
+    const url = `${changed.counterpartyAddress}/transfers/${encodeURIComponent(peerPid).replace(/%3A/gi, ':')}/${messagePath[type]}`
+    await ctx.outbox.enqueue(tx, { transfer: changed, url, body })
+    return changed
   })
-  const body: Record<string, unknown> = { '@context': [...dspContext], '@type': type, ...pidsOf(before) }
-  if (type === 'TransferStartMessage' && before.role === 'provider' && before.format === 'HttpData-PULL') {
-    body.dataAddress = await ctx.dataPlane.pullAddress(before)
+  ctx.outbox.kick()
+  return updated
+}
+
+/**
+ * What happens once the dispatcher delivered a transfer message or gave up on it: the provider's
+ * answer to our request names its pid; a delivered push start begins the push; a message that
+ * could not be delivered ends the process with the reason.
+ */
+export function transferDispatchHandler(ctx: TransferCtx): DispatchHandler {
+  return {
+    async delivered({ item, body }) {
+      const type = (item.body as { '@type'?: string })['@type']
+      const transfer = await repo(ctx).get(ctx.store.db, item.processId)
+      if (!transfer) return
+      if (type === 'TransferRequestMessage') {
+        const providerPid = (body as { providerPid?: unknown } | null)?.providerPid
+        if (typeof providerPid !== 'string' || !providerPid) {
+          await terminateLocally(ctx, transfer.id, 'the provider answered the request without a providerPid')
+          return
+        }
+        if (!transfer.providerPid) await repo(ctx).update(ctx.store.db, transfer.id, { providerPid })
+        runSteps(ctx, transfer.id, ctx.scripts?.consumer(transfer.agreementId)?.onRequested ?? [], { actor: 'local' })
+        return
+      }
+      if (type === 'TransferStartMessage' && transfer.role === 'provider' && transfer.format === 'HttpData-PUSH') {
+        ctx.later(() => pushAndComplete(ctx, transfer))
+      }
+    },
+    async failed({ item, reason }) {
+      const type = (item.body as { '@type'?: string })['@type']
+      if (type === 'TransferTerminationMessage') return
+      await terminateLocally(ctx, item.processId, reason)
+    },
   }
-  if (input.reason && (type === 'TransferTerminationMessage' || type === 'TransferSuspensionMessage')) {
-    body.code = input.actor
-    body.reason = [input.reason]
-  }
-  const peerPid = before.role === 'provider' ? before.consumerPid : before.providerPid!
-  const url = `${before.counterpartyAddress}/transfers/${encodeURIComponent(peerPid).replace(/%3A/gi, ":")}/${messagePath[type]}`
-  try {
-    await ctx.messenger.send({ transfer: before, url, body })
-  } catch (error) {
-    const reason = `the other side could not be reached: ${(error as Error).message}`
-    if (type !== 'TransferTerminationMessage') await terminateLocally(ctx, before.id, reason)
-    throw new PasserelleError('peer_failed', reason, pidsOf(before))
-  }
-  if (type === 'TransferStartMessage' && before.role === 'provider' && before.format === 'HttpData-PUSH') {
-    ctx.later(() => pushAndComplete(ctx, before))
-  }
-  return before
 }
 
 /** Ends a process without telling the other side (it could not be reached, or told us first). */
@@ -283,8 +340,17 @@ export async function requestTransfer({
   }
   const r = repo(ctx)
   const consumerPid = ctx.ids.next()
-  const created = await ctx.store.transaction((tx) =>
-    r.insert(
+  const body: TransferRequestMessage = {
+    '@context': [...dspContext],
+    '@type': 'TransferRequestMessage',
+    consumerPid,
+    agreementId: input.agreementId,
+    format: input.format,
+    callbackAddress: ctx.self.dspUrl,
+  }
+  if (input.format === 'HttpData-PUSH') body.dataAddress = await ctx.dataPlane.receiveAddress({ id: consumerPid, agreementId: input.agreementId })
+  const created = await ctx.store.transaction(async (tx) => {
+    const row = await r.insert(
       tx,
       {
         id: consumerPid,
@@ -299,35 +365,12 @@ export async function requestTransfer({
         state: 'REQUESTED',
       },
       { cause: 'TransferRequestMessage', actor: 'local' },
-    ),
-  )
-  const body: TransferRequestMessage = {
-    '@context': [...dspContext],
-    '@type': 'TransferRequestMessage',
-    consumerPid,
-    agreementId: input.agreementId,
-    format: input.format,
-    callbackAddress: ctx.self.dspUrl,
-  }
-  if (input.format === 'HttpData-PUSH') body.dataAddress = await ctx.dataPlane.receiveAddress(created)
-  let answer: unknown
-  try {
-    answer = await ctx.messenger.send({ transfer: created, url: `${created.counterpartyAddress}/transfers/request`, body })
-  } catch (error) {
-    const reason = `the provider refused or could not be reached: ${(error as Error).message}`
-    await terminateLocally(ctx, consumerPid, reason)
-    throw new PasserelleError('peer_failed', reason, { consumerPid })
-  }
-  const providerPid = (answer as { providerPid?: unknown } | null)?.providerPid
-  if (typeof providerPid !== 'string' || !providerPid) {
-    await terminateLocally(ctx, consumerPid, 'the provider answered without a providerPid')
-    throw new PasserelleError('peer_failed', 'the provider answered without a providerPid', { consumerPid })
-  }
-  // The provider's start may have arrived already and set it; only fill it in when still empty.
-  const current = (await r.get(ctx.store.db, consumerPid))!
-  if (!current.providerPid) await r.update(ctx.store.db, consumerPid, { providerPid })
-  runSteps(ctx, consumerPid, ctx.scripts?.consumer(input.agreementId)?.onRequested ?? [], { actor: 'local' })
-  return (await r.get(ctx.store.db, consumerPid))!
+    )
+    await ctx.outbox.enqueue(tx, { transfer: row, url: `${row.counterpartyAddress}/transfers/request`, body })
+    return row
+  })
+  ctx.outbox.kick()
+  return created
 }
 
 function reasonText(reason: unknown[] | undefined, code: string | undefined): string | undefined {

@@ -7,9 +7,10 @@ import type { Authenticator } from '../identity/types.ts'
 import type { Store } from '../store/store.ts'
 import { createLogger } from '../telemetry/logger.ts'
 import { httpDataAddress, type DataAddress } from './messages.ts'
-import type { Agreement, AgreementLookup, DataPlaneControl, TransferMessenger, TransferScripts, UsagePolicy } from './ports.ts'
+import { createDispatcher, type Send } from '../dispatch/dispatcher.ts'
+import type { Agreement, AgreementLookup, DataPlaneControl, TransferScripts, UsagePolicy } from './ports.ts'
 import type { TransferRecord } from './repository.ts'
-import type { TransferCtx } from './service.ts'
+import { dispatcherOutbox, transferDispatchHandler, transferTopic, type TransferCtx } from './service.ts'
 
 export function settableClock(start = Date.parse('2026-11-28T12:00:00Z')) {
   let now = start
@@ -54,18 +55,25 @@ export interface SentMessage {
   body: Record<string, unknown>
 }
 
-/** Records what would be sent; `answer` decides the reply (or throws to simulate an unreachable peer). */
-export function recordingMessenger(answer: (m: SentMessage) => unknown = () => ({})): TransferMessenger & { sent: SentMessage[] } {
+/**
+ * A peer as the dispatcher sees it: records what is sent; `answer` gives the reply body (200), or a
+ * `{ status, body }` via `answerWith`, or throws to simulate an unreachable peer.
+ */
+export function recordingPeer(answer: (m: SentMessage) => unknown = () => ({})) {
   const sent: SentMessage[] = []
-  return {
-    sent,
-    async send({ url, body }) {
-      const m = { url, body: body as Record<string, unknown> }
-      sent.push(m)
-      return answer(m)
-    },
+  const send: Send = async ({ url, body }) => {
+    const m = { url, body: body as Record<string, unknown> }
+    sent.push(m)
+    const reply = answer(m)
+    if (reply && typeof reply === 'object' && statusMark in reply) return reply as unknown as { status: number; body: unknown }
+    return { status: 200, body: reply }
   }
+  return { sent, send }
 }
+const statusMark = 'status'
+export const answerWith = (status: number, body: unknown = {}) => ({ status, body })
+/** Kept for readability in tests: the recording peer. */
+export const recordingMessenger = recordingPeer
 
 export const fakeDataPlane: DataPlaneControl = {
   pullAddress: async (t: TransferRecord) => httpDataAddress(`http://127.0.0.1:1/data/transfers/${t.id}`, `token-for-${t.id}`),
@@ -93,25 +101,42 @@ export function transferTestCtx(options: {
   dspUrl?: string
   agreements?: AgreementLookup
   usage?: UsagePolicy
-  messenger?: TransferMessenger
+  messenger?: ReturnType<typeof recordingPeer>
+  /** Dispatcher attempts per message (1: a failure is final at once). */
+  maxAttempts?: number
   dataPlane?: DataPlaneControl
   scripts?: TransferScripts
   clock?: ReturnType<typeof settableClock>
 }) {
   const queue = laterQueue()
   const clock = options.clock ?? settableClock()
+  const logger = createLogger({ level: 'error', write: () => {} })
+  const peer = options.messenger ?? recordingPeer()
+  const dispatcher = createDispatcher({ store: options.store, clock, logger, send: peer.send, maxAttempts: options.maxAttempts ?? 1, baseDelayMs: 1 })
   const ctx: TransferCtx = {
     store: options.store,
     clock,
     ids: countingIds(`urn:uuid:${options.participantId.length.toString(16).padStart(8, '0')}-0000-4000-8000-`),
-    logger: createLogger({ level: 'error', write: () => {} }),
+    logger,
     self: { participantId: options.participantId, dspUrl: options.dspUrl ?? 'http://127.0.0.1:1/dsp' },
     agreements: options.agreements ?? agreementBook([]),
     usage: options.usage ?? allowAll,
-    messenger: options.messenger ?? recordingMessenger(),
+    outbox: dispatcherOutbox(dispatcher),
     dataPlane: options.dataPlane ?? fakeDataPlane,
     scripts: options.scripts,
     later: queue.later,
   }
-  return { ctx, queue, clock }
+  dispatcher.handle(transferTopic, transferDispatchHandler(ctx))
+  dispatcher.start()
+  /** Runs follow-up work and delivers every due message until nothing is left. */
+  const settle = async () => {
+    for (let round = 0; round < 50; round++) {
+      await queue.settle()
+      dispatcher.kick()
+      await dispatcher.idle()
+      if (queue.pending === 0) return
+    }
+    throw new Error('transfer work did not settle')
+  }
+  return { ctx, queue: { ...queue, settle }, clock, dispatcher, sent: peer.sent }
 }
