@@ -4,7 +4,9 @@ import type { AppEnv } from './http/env.ts'
 import type { ErrorRenderers } from './http/error-response.ts'
 import type { OpenApiRegistry } from './management/openapi.ts'
 import { participantArea } from './management/participant-routes.ts'
+import { identityArea } from './identity/routes.ts'
 import { catalogArea } from './catalog/routes.ts'
+import { federationArea } from './federation/area.ts'
 
 /**
  * A functional area of the connector (catalog, negotiation, transfer, identity, federation…):
@@ -35,5 +37,7 @@ export interface Mounts {
 
 export const areas: Area[] = [
   participantArea,
+  identityArea,
   catalogArea,
+  federationArea,
 ]

@@ -20,8 +20,16 @@ export const commands: Record<string, Command> = {
     summary: 'create a new participant folder: configuration, Ed25519 key, did:web identifier',
     load: async () => (await import('./init-command.ts')).runInitCommand,
   },
+  credentials: {
+    summary: 'issue (as a data-space authority), hold, list and remove verifiable credentials',
+    load: async () => (await import('../identity/cli.ts')).runCredentialsCommand,
+  },
   version: {
     summary: 'print the version and the protocol versions spoken',
     load: async () => (await import('./version-command.ts')).runVersionCommand,
+  },
+  search: {
+    summary: 'search the datasets of every peer (the federated catalog) and print them with their terms',
+    load: async () => (await import('../federation/search-command.ts')).runSearchCommand,
   },
 }
