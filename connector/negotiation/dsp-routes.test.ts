@@ -1,0 +1,240 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { expectDspValid } from '../../test/support/dsp-schemas.ts'
+import type { Reaction, Reactions } from './reactions.ts'
+import { staticOffers } from './policy-check.ts'
+import { eventually, openOffer, schemaOf, startTestConnector, type TestConnector } from './test-support.ts'
+
+const providerId = 'did:web:provider.test'
+const consumerId = 'did:web:consumer.test'
+const strangerId = 'did:web:stranger.test'
+const tokens = { 'token-provider': providerId, 'token-consumer': consumerId, 'token-stranger': strangerId }
+const context = ['https://w3id.org/dspace/2025/1/context.jsonld']
+
+/** The provider offers on a request, agrees on ACCEPTED, finalizes on verification. */
+const offering: Reactions = {
+  async react({ negotiation, trigger }): Promise<Reaction[]> {
+    if (negotiation.role !== 'provider') return []
+    if (trigger === 'request') return [{ kind: 'counter-offer', offer: openOffer('offer-1') }]
+    if (trigger === 'accepted') return [{ kind: 'agreement' }]
+    if (trigger === 'verification') return [{ kind: 'finalized' }]
+    return []
+  },
+}
+
+let provider: TestConnector
+let outbound: Array<{ url: string; body: any }>
+beforeEach(async () => {
+  outbound = []
+  provider = await startTestConnector({
+    dialect: 'sqlite',
+    participantId: providerId,
+    tokens,
+    offers: () => staticOffers({ 'dataset-1': [{ offer: openOffer('offer-1') }] }),
+    reactions: () => offering,
+    send: async (input) => {
+      outbound.push({ url: input.url, body: input.body })
+      return { status: 200, body: {} }
+    },
+  })
+})
+afterEach(async () => {
+  await provider.stop()
+})
+
+const post = (path: string, body: unknown, token: string | null = 'token-consumer', type = 'application/json') =>
+  provider.app.request(`/dsp/2025-1/negotiations${path}`, {
+    method: 'POST',
+    headers: { 'content-type': type, ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  })
+const get = (pid: string, token = 'token-consumer') =>
+  provider.app.request(`/dsp/2025-1/negotiations/${pid}`, { headers: { authorization: `Bearer ${token}` } })
+
+const request = (consumerPid = 'urn:uuid:consumer-1', callbackAddress = 'http://127.0.0.1:9/callback/') => ({
+  '@context': context,
+  '@type': 'ContractRequestMessage',
+  consumerPid,
+  offer: { ...openOffer('offer-1'), target: 'dataset-1' },
+  callbackAddress,
+})
+const event = (providerPid: string, eventType: string, consumerPid = 'urn:uuid:consumer-1') => ({
+  '@context': context,
+  '@type': 'ContractNegotiationEventMessage',
+  providerPid,
+  consumerPid,
+  eventType,
+})
+const verification = (providerPid: string) => ({ '@context': context, '@type': 'ContractAgreementVerificationMessage', providerPid, consumerPid: 'urn:uuid:consumer-1' })
+const termination = (providerPid: string) => ({
+  '@context': context,
+  '@type': 'ContractNegotiationTerminationMessage',
+  providerPid,
+  consumerPid: 'urn:uuid:consumer-1',
+  code: 'C1',
+  reason: [{ message: 'changed our mind' }],
+})
+
+async function opened() {
+  const response = await post('/request', request())
+  const body = await response.json()
+  await eventually(async () => (outbound.length >= 1 ? true : undefined))
+  return body.providerPid as string
+}
+const timelineLength = async (pid: string) => (await provider.management('GET', `/negotiations/${pid}`)).body.timeline.length
+
+describe('provider endpoints: happy', () => {
+  it('POST /negotiations/request answers 201 with the ContractNegotiation, then offers to the callback (trailing / handled)', async () => {
+    const response = await post('/request', request())
+    expect(response.status).toBe(201)
+    const body = await response.json()
+    expectDspValid(schemaOf.ContractNegotiation!, body)
+    expect(body).toMatchObject({ consumerPid: 'urn:uuid:consumer-1', state: 'REQUESTED' })
+    await eventually(async () => (outbound.length === 1 ? true : undefined))
+    expect(outbound[0]!.url).toBe('http://127.0.0.1:9/callback/negotiations/urn%3Auuid%3Aconsumer-1/offers')
+    expectDspValid(schemaOf.ContractOfferMessage!, outbound[0]!.body)
+    const current = await (await get(body.providerPid)).json()
+    expect(current.state).toBe('OFFERED')
+  })
+
+  it('walks ACCEPTED, verification and reaches FINALIZED; each answer is a valid ContractNegotiation', async () => {
+    const pid = await opened()
+    const accepted = await post(`/${pid}/events`, event(pid, 'ACCEPTED'))
+    expect(accepted.status).toBe(200)
+    expectDspValid(schemaOf.ContractNegotiation!, await accepted.json())
+    await eventually(async () => (outbound.length === 2 ? true : undefined))
+    expect(outbound[1]!.body['@type']).toBe('ContractAgreementMessage')
+    expectDspValid(schemaOf.ContractAgreementMessage!, outbound[1]!.body)
+    const verified = await post(`/${pid}/agreement/verification`, verification(pid))
+    expect(verified.status).toBe(200)
+    await eventually(async () => (outbound.length === 3 ? true : undefined))
+    expect(outbound[2]!.body).toMatchObject({ '@type': 'ContractNegotiationEventMessage', eventType: 'FINALIZED' })
+    expect((await (await get(pid)).json()).state).toBe('FINALIZED')
+  })
+
+  it('a repeated request (same consumerPid and offer) returns the existing process', async () => {
+    const first = await (await post('/request', request())).json()
+    const second = await post('/request', request())
+    expect(second.status).toBe(201)
+    expect((await second.json()).providerPid).toBe(first.providerPid)
+    expect((await provider.management('GET', '/negotiations')).body.items).toHaveLength(1)
+  })
+
+  it('a repeated ACCEPTED (its answer was lost) gets the same answer again', async () => {
+    const pid = await opened()
+    await post(`/${pid}/events`, event(pid, 'ACCEPTED'))
+    await eventually(async () => (outbound.length === 2 ? true : undefined))
+    const again = await post(`/${pid}/events`, event(pid, 'ACCEPTED'))
+    expect(again.status).toBe(200)
+    expect((await again.json()).state).toBe('AGREED')
+  })
+
+  it('the consumer may terminate; the reason is kept in the timeline', async () => {
+    const pid = await opened()
+    const response = await post(`/${pid}/termination`, termination(pid))
+    expect(response.status).toBe(200)
+    const { body } = await provider.management('GET', `/negotiations/${pid}`)
+    expect(body.state).toBe('TERMINATED')
+    expect(body.reason).toBe(`terminated by ${consumerId} (code C1): changed our mind`)
+  })
+})
+
+describe('provider endpoints: errors', () => {
+  it('a message not allowed in the current state answers 400 ContractNegotiationError with both pids and changes nothing', async () => {
+    const pid = await opened()
+    const before = await timelineLength(pid)
+    const response = await post(`/${pid}/agreement/verification`, verification(pid))
+    expect(response.status).toBe(400)
+    const body = await response.json()
+    expectDspValid(schemaOf.ContractNegotiationError!, body)
+    expect(body).toMatchObject({ providerPid: pid, consumerPid: 'urn:uuid:consumer-1', reason: ['a ContractAgreementVerificationMessage is not allowed in state OFFERED'] })
+    expect(await timelineLength(pid)).toBe(before)
+  })
+
+  it('a FINALIZED or TERMINATED negotiation accepts nothing, termination included', async () => {
+    const pid = await opened()
+    await post(`/${pid}/termination`, termination(pid))
+    const response = await post(`/${pid}/termination`, termination(pid))
+    expect(response.status).toBe(400)
+    expect((await response.json()).reason).toEqual(['the negotiation is TERMINATED and accepts no further messages'])
+  })
+
+  it('a message only a provider sends is refused by the provider', async () => {
+    const pid = await opened()
+    const response = await post(`/${pid}/events`, event(pid, 'FINALIZED'))
+    expect(response.status).toBe(400)
+    expect((await response.json()).reason).toEqual(['a provider cannot receive a FINALIZED event'])
+  })
+
+  it('an unknown pid answers 404 ContractNegotiationError', async () => {
+    const response = await post('/urn:uuid:nothing/termination', termination('urn:uuid:nothing'))
+    expect(response.status).toBe(404)
+    expectDspValid(schemaOf.ContractNegotiationError!, await response.json())
+    expect((await get('urn:uuid:nothing')).status).toBe(404)
+  })
+
+  it('malformed, wrong-type, prefixed and ambiguous messages answer 400 (415 for a non-JSON type) and create nothing', async () => {
+    expect((await post('/request', '{not json')).status).toBe(400)
+    expect((await post('/request', request(), 'token-consumer', 'text/plain')).status).toBe(415)
+    expect((await post('/request', { ...request(), '@type': 'dspace:ContractRequestMessage' })).status).toBe(400)
+    expect((await post('/request', { ...request(), providerPid: 'urn:uuid:x' })).status).toBe(400)
+    expect((await post('/request', { ...request(), '@context': 'https://w3id.org/dspace/2025/1/context.jsonld' })).status).toBe(400)
+    const { offer: _offer, ...noOffer } = request()
+    const response = await post('/request', noOffer)
+    expect(response.status).toBe(400)
+    expectDspValid(schemaOf.ContractNegotiationError!, await response.json())
+    expect((await provider.management('GET', '/negotiations')).body.items).toHaveLength(0)
+  })
+
+  it('an oversized body answers 413 and creates nothing', async () => {
+    const huge = { ...request(), padding: 'x'.repeat(1024 * 1024 + 10) }
+    const response = await post('/request', huge)
+    expect(response.status).toBe(413)
+    expect((await provider.management('GET', '/negotiations')).body.items).toHaveLength(0)
+  })
+
+  it('a message whose pid does not match the path answers 400', async () => {
+    const pid = await opened()
+    const response = await post(`/${pid}/events`, event('urn:uuid:other', 'ACCEPTED'))
+    expect(response.status).toBe(400)
+  })
+
+  it('the first request without callbackAddress (a counter offer sent to the wrong path) answers 400', async () => {
+    const { callbackAddress: _c, ...rest } = request()
+    const response = await post('/request', { ...rest, providerPid: 'urn:uuid:x' })
+    expect(response.status).toBe(400)
+    expect((await response.json()).reason[0]).toMatch(/needs a callbackAddress/)
+  })
+})
+
+describe('provider endpoints: security', () => {
+  it('no token or an unknown token answers 401 and creates nothing', async () => {
+    expect((await post('/request', request(), null)).status).toBe(401)
+    expect((await post('/request', request(), 'forged')).status).toBe(401)
+    expect((await provider.management('GET', '/negotiations')).body.items).toHaveLength(0)
+  })
+
+  it("another participant's process answers 404 to every message and to GET, and does not change", async () => {
+    const pid = await opened()
+    const before = await timelineLength(pid)
+    for (const response of [
+      await post(`/${pid}/termination`, termination(pid), 'token-stranger'),
+      await post(`/${pid}/events`, event(pid, 'ACCEPTED'), 'token-stranger'),
+      await get(pid, 'token-stranger'),
+    ]) {
+      expect(response.status).toBe(404)
+    }
+    expect(await timelineLength(pid)).toBe(before)
+    expect((await (await get(pid)).json()).state).toBe('OFFERED')
+  })
+
+  it('the same consumerPid from another participant is another process', async () => {
+    const mine = await (await post('/request', request())).json()
+    const theirs = await (await post('/request', request(), 'token-stranger')).json()
+    expect(theirs.providerPid).not.toBe(mine.providerPid)
+  })
+
+  it('the management API needs its key', async () => {
+    const response = await provider.app.request('/management/v1/negotiations')
+    expect(response.status).toBe(401)
+  })
+})
