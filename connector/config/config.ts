@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import { dirname, isAbsolute, resolve } from 'node:path'
 import { parseDocument } from 'yaml'
 import { z } from 'zod'
+import { FederationConfig } from '../federation/settings.ts'
 
 /**
  * The connector's configuration: one YAML file (the participant folder's `passerelle.yaml`),
@@ -82,6 +83,8 @@ export const ConfigFile = z
       })
       .strict()
       .default({ datasetsDir: 'datasets', policiesDir: 'policies' }),
+    /** The federated catalog: peers to crawl, registry, schedule and limits. */
+    federation: FederationConfig.prefault({}),
     log: z
       .object({
         level: z.enum(['debug', 'info', 'warn', 'error']).default('info'),

@@ -5,46 +5,10 @@ import type { Clock } from '../context.ts'
 import type { PeerClient } from '../http/peer-client.ts'
 import type { Logger } from '../telemetry/logger.ts'
 import { nextLink } from './link-header.ts'
+import type { CrawlerOptions } from './settings.ts'
 import type { FederationRepository, PeerRow } from './repository.ts'
 
-export interface CrawlerOptions {
-  /** Time between two crawls of a peer, in milliseconds. */
-  intervalMs: number
-  /** Spread of the interval, as a fraction (0.1 = ±10 %), so peers are not all crawled at once. */
-  jitter: number
-  /** Peers crawled at the same time. */
-  concurrency: number
-  /** Longest time one peer's whole crawl (all pages) may take, in milliseconds. */
-  timeoutMs: number
-  /** Largest accepted catalog page, in bytes. */
-  maxPageBytes: number
-  /** Most pages and datasets read from one peer in one crawl. */
-  maxPages: number
-  maxDatasets: number
-  /** Backoff after failures: base × 2^(failures − 1), at most max (never more than the interval × 8). */
-  backoffBaseMs: number
-  backoffMaxMs: number
-  /** Ask peers for datasets modified since our last crawl (see README); a full crawl every `fullCrawlEvery`. */
-  incremental: boolean
-  fullCrawlEvery: number
-  /** How often the loop looks for due peers. */
-  tickMs: number
-}
-
-export const defaultCrawlerOptions: CrawlerOptions = {
-  intervalMs: 5 * 60_000,
-  jitter: 0.1,
-  concurrency: 4,
-  timeoutMs: 60_000,
-  maxPageBytes: 8 * 1024 * 1024,
-  maxPages: 1000,
-  maxDatasets: 100_000,
-  backoffBaseMs: 30_000,
-  backoffMaxMs: 60 * 60_000,
-  incremental: false,
-  fullCrawlEvery: 12,
-  tickMs: 1000,
-}
+export { defaultCrawlerOptions, type CrawlerOptions } from './settings.ts'
 
 export interface CrawlerDeps {
   repo: FederationRepository

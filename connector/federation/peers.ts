@@ -1,0 +1,117 @@
+import { z } from 'zod'
+import type { Ctx } from '../context.ts'
+import { PasserelleError } from '../errors.ts'
+import type { TokenIssuer } from '../identity/types.ts'
+import { fetchRegistry, normaliseDspUrl, resolveDspUrl, type DidResolverLike } from './peer-address.ts'
+import { federationRepository, isStale, type PeerRow, type PeerSource } from './repository.ts'
+import { defaultFederationConfig, type FederationConfig, type FederationPeerConfig } from './settings.ts'
+
+/** What federation needs of identity, once it is on the context (`ctx.identity`). */
+interface IdentityLike {
+  tokenIssuer: TokenIssuer
+  resolver: DidResolverLike
+}
+export const identityOf = (ctx: Ctx) => (ctx as Ctx & { identity?: IdentityLike }).identity
+export const federationConfigOf = (ctx: Ctx): FederationConfig =>
+  (ctx.config as { federation?: FederationConfig }).federation ?? defaultFederationConfig
+
+/** A peer as the management API shows it. */
+export const PeerStatus = z.object({
+  id: z.string(),
+  name: z.string().nullable(),
+  dspUrl: z.string(),
+  did: z.string().nullable(),
+  participantId: z.string().nullable(),
+  source: z.enum(['config', 'api', 'registry']),
+  status: z.enum(['active', 'paused']),
+  /** The last crawl failed: search shows this peer's last good copy. */
+  stale: z.boolean(),
+  datasetCount: z.number().int(),
+  rejectedCount: z.number().int(),
+  lastAttemptAt: z.string().nullable(),
+  lastSuccessAt: z.string().nullable(),
+  lastErrorAt: z.string().nullable(),
+  lastError: z.string().nullable(),
+  consecutiveFailures: z.number().int(),
+  lastDurationMs: z.number().int().nullable(),
+  nextCrawlAt: z.string().nullable(),
+  incremental: z.enum(['unknown', 'yes', 'no']),
+})
+export type PeerStatus = z.infer<typeof PeerStatus>
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString())
+
+export const peerStatus = (row: PeerRow): PeerStatus => ({
+  id: row.id,
+  name: row.name,
+  dspUrl: row.dspUrl,
+  did: row.did,
+  participantId: row.participantId,
+  source: row.source as PeerSource,
+  status: row.paused ? 'paused' : 'active',
+  stale: isStale(row),
+  datasetCount: row.datasetCount,
+  rejectedCount: row.rejectedCount,
+  lastAttemptAt: iso(row.lastAttemptAt),
+  lastSuccessAt: iso(row.lastSuccessAt),
+  lastErrorAt: iso(row.lastErrorAt),
+  lastError: row.lastError,
+  consecutiveFailures: row.failures,
+  lastDurationMs: row.lastDurationMs,
+  nextCrawlAt: row.paused ? null : iso(row.nextCrawlAt),
+  incremental: row.incremental as PeerStatus['incremental'],
+})
+
+export const AddPeerInput = z
+  .object({
+    dspUrl: z.url({ protocol: /^https?$/ }).max(2000).optional(),
+    did: z.string().regex(/^did:[a-z0-9]+:.+/, 'expected a DID (did:method:…)').max(500).optional(),
+    name: z.string().min(1).max(200).optional(),
+  })
+  .strict()
+  .refine((p) => p.dspUrl !== undefined || p.did !== undefined, { message: 'give dspUrl or did' })
+export type AddPeerInput = z.infer<typeof AddPeerInput>
+
+/** Adds a peer by DSP URL or by DID (resolved to its DSP service). Conflict when already known. */
+export async function addPeer({ ctx, input }: { ctx: Ctx; input: AddPeerInput & { source: PeerSource } }): Promise<{ peer: PeerRow; created: boolean }> {
+  const dspUrl = normaliseDspUrl(input.dspUrl ?? (await resolveDspUrl(input.did!, identityOf(ctx)?.resolver)))
+  return federationRepository(ctx.store).addPeer(
+    { id: ctx.ids.next(), dspUrl, did: input.did ?? null, name: input.name ?? null, source: input.source },
+    ctx.clock.now().getTime(),
+  )
+}
+
+/** Adds the configured peers that are not known yet (a peer removed through the API comes back at restart). */
+export async function syncConfiguredPeers({ ctx, input }: { ctx: Ctx; input: FederationPeerConfig[] }) {
+  for (const peer of input) {
+    try {
+      await addPeer({ ctx, input: { ...peer, source: 'config' } })
+    } catch (error) {
+      ctx.logger.warn('federation: configured peer skipped', { peer: peer.dspUrl ?? peer.did, error })
+    }
+  }
+}
+
+/** Adds the registry's participants that are not known yet. */
+export async function refreshRegistry({ ctx, input }: { ctx: Ctx; input: { registryUrl: string } }) {
+  const registry = await fetchRegistry(ctx.peers, input.registryUrl)
+  let added = 0
+  for (const p of registry.participants) {
+    if (p.participantId === ctx.config.participant.id) continue
+    try {
+      const did = p.participantId?.startsWith('did:') ? p.participantId : undefined
+      if (!p.dspUrl && !did) continue
+      const result = await addPeer({ ctx, input: { dspUrl: p.dspUrl, did, name: p.name, source: 'registry' } })
+      if (result.created) added++
+    } catch (error) {
+      ctx.logger.warn('federation: registry participant skipped', { participant: p.participantId ?? p.dspUrl, error })
+    }
+  }
+  return { listed: registry.participants.length, added }
+}
+
+export async function requirePeer(ctx: Ctx, id: string): Promise<PeerRow> {
+  const peer = await federationRepository(ctx.store).getPeer(id)
+  if (!peer) throw new PasserelleError('not_found', `no peer ${id}`)
+  return peer
+}

@@ -1,0 +1,91 @@
+import { parseArgs } from 'node:util'
+import { formatSearchTable } from '../../catalog/federation/search-table.ts'
+import type { SearchPage } from '../../catalog/federation/search-hit.ts'
+import { UsageError, type CliIo } from '../cli/io.ts'
+import { createManagementClient } from '../cli/management-client.ts'
+
+const help = `Usage: passerelle search [WORDS…] [options]
+
+Searches the datasets of every peer (the federated catalog of a running connector) and prints
+peer, dataset, title and the terms of the offer in plain language.
+
+Options:
+  --peer ID|URL          only this peer
+  --theme TEXT           theme contains TEXT
+  --license TEXT         license contains TEXT
+  --spatial TEXT         spatial coverage contains TEXT
+  --format TEXT          a distribution format contains TEXT
+  --action ACTION        some offer permits ACTION (use, read, …)
+  --from DATE --to DATE  temporal coverage overlaps [DATE, DATE]
+  --modified-since DATE  modified at or after DATE
+  --limit N --offset N   paging (default 20, 0)
+  --json                 print the page as JSON
+  --hit N                print hit N (1-based, of this page) as JSON, the input of \`passerelle negotiate --hit\`
+  --url URL --key KEY    the connector (default: from the participant's configuration)
+  --config FILE          the participant's configuration file`
+
+export async function runSearchCommand(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      peer: { type: 'string' },
+      theme: { type: 'string' },
+      license: { type: 'string' },
+      spatial: { type: 'string' },
+      format: { type: 'string' },
+      action: { type: 'string' },
+      from: { type: 'string' },
+      to: { type: 'string' },
+      'modified-since': { type: 'string' },
+      limit: { type: 'string' },
+      offset: { type: 'string' },
+      json: { type: 'boolean' },
+      hit: { type: 'string' },
+      url: { type: 'string' },
+      key: { type: 'string' },
+      config: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  })
+  if (values.help) {
+    io.stdout(help)
+    return 0
+  }
+  const query = new URLSearchParams()
+  const q = positionals.join(' ').trim()
+  if (q) query.set('q', q)
+  const pairs: Array<[string, string | undefined]> = [
+    ['peer', values.peer],
+    ['theme', values.theme],
+    ['license', values.license],
+    ['spatial', values.spatial],
+    ['format', values.format],
+    ['action', values.action],
+    ['temporalFrom', values.from],
+    ['temporalTo', values.to],
+    ['modifiedSince', values['modified-since']],
+    ['limit', values.limit],
+    ['offset', values.offset],
+  ]
+  for (const [key, value] of pairs) if (value !== undefined) query.set(key, value)
+  let hitIndex: number | undefined
+  if (values.hit !== undefined) {
+    hitIndex = Number(values.hit)
+    if (!Number.isInteger(hitIndex) || hitIndex < 1) throw new UsageError('--hit expects a number from 1')
+  }
+  const client = createManagementClient({ config: values.config, url: values.url, key: values.key }, io)
+  const page = await client.get<SearchPage>(`/federated-catalog${query.size > 0 ? `?${query}` : ''}`)
+  if (hitIndex !== undefined) {
+    const hit = page.hits[hitIndex - 1]
+    if (!hit) throw new UsageError(`no hit ${hitIndex} on this page (it has ${page.hits.length})`, 1)
+    io.stdout(JSON.stringify(hit, null, 2))
+    return 0
+  }
+  if (values.json) {
+    io.stdout(JSON.stringify(page, null, 2))
+    return 0
+  }
+  io.stdout(formatSearchTable(page, { width: Number(io.env.COLUMNS) || 160 }))
+  return 0
+}
