@@ -42,6 +42,15 @@ describe('identity keys', () => {
     expect((error as Error).message).toMatch(/readable by group or others \(mode 644\); run: chmod 600/)
   })
 
+  it('loads a key marked devOnly (published on purpose, like the seeds) whatever its file mode', async () => {
+    fresh()
+    const path = join(dir, 'seed.jwk')
+    const stored = await createKeyFile(path)
+    writeFileSync(path, JSON.stringify({ ...stored, devOnly: true }))
+    chmodSync(path, 0o644)
+    await expect(loadKeyFile(path)).resolves.toMatchObject({ kid: stored.kid })
+  })
+
   it('refuses a file that is not a private JWK', async () => {
     fresh()
     const path = join(dir, 'bad.jwk')

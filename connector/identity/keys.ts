@@ -23,6 +23,8 @@ export const PrivateJwk = z
     y: z.string().min(1).optional(),
     d: z.string().min(1),
     kid: z.string().regex(/^[A-Za-z0-9._~-]+$/, 'expected letters, digits, dot, dash, underscore or tilde').optional(),
+    /** A key published on purpose (development seeds): never use one for a real participant. */
+    devOnly: z.literal(true).optional(),
   })
   .loose()
 export type PrivateJwk = z.infer<typeof PrivateJwk>
@@ -55,24 +57,31 @@ export async function createKeyFile(path: string, kid?: string): Promise<Private
   return stored
 }
 
-/** Reads a private key file; refuses one that group or others could read. */
+/**
+ * Reads a private key file; refuses one that group or others could read. A key published on purpose
+ * (the development seeds, marked `"devOnly": true`) has no secret to protect and is exempt: git does not
+ * keep file modes, so a fresh checkout makes it readable by all.
+ */
 export async function loadKeyFile(path: string): Promise<SigningKey> {
   let mode: number
+  let text: string
   try {
     mode = statSync(path).mode
+    text = readFileSync(path, 'utf8')
   } catch (error) {
     throw new ConfigError(`cannot read identity key file ${path}: ${(error as NodeJS.ErrnoException).code ?? error}`)
   }
-  if (process.platform !== 'win32' && (mode & 0o077) !== 0) {
+  let raw: unknown
+  try {
+    raw = JSON.parse(text)
+  } catch {
+    throw new ConfigError(`identity key file ${path} is not a JSON Web Key`)
+  }
+  const devOnly = (raw as { devOnly?: unknown } | null)?.devOnly === true
+  if (!devOnly && process.platform !== 'win32' && (mode & 0o077) !== 0) {
     throw new ConfigError(
       `identity key file ${path} is readable by group or others (mode ${(mode & 0o777).toString(8)}); run: chmod 600 ${path}`,
     )
-  }
-  let raw: unknown
-  try {
-    raw = JSON.parse(readFileSync(path, 'utf8'))
-  } catch {
-    throw new ConfigError(`identity key file ${path} is not a JSON Web Key`)
   }
   return importPrivateJwk(raw, `identity key file ${path}`)
 }
