@@ -5,6 +5,8 @@ import { evaluate, loadPolicies, type CompiledPolicy, type LintError } from '../
 export interface CatalogPolicySource extends CatalogPolicies {
   ids: ReadonlySet<string>
   errors: LintError[]
+  /** The compiled policy behind an offer (what negotiation evaluates). */
+  policy(id: string): CompiledPolicy | undefined
   /** Credential types the visibility policies refer to: what to ask a requester for. */
   credentialTypes(policyIds: Iterable<string>): string[]
 }
@@ -13,6 +15,7 @@ export function catalogPoliciesFrom(policies: ReadonlyMap<string, CompiledPolicy
   return {
     ids: new Set(policies.keys()),
     errors,
+    policy: (id) => policies.get(id),
     offer: (id) => policies.get(id)?.odrl,
     visible(id, requester, now) {
       const policy = policies.get(id)

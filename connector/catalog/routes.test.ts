@@ -24,6 +24,9 @@ const hiddenId = 'urn:uuid:d9c7c33d-9423-4f98-9122-8c84794feb94'
 const iceId = 'urn:uuid:0f3cee7e-e077-4be0-9365-3a791567f70e'
 const request = (filter: unknown[] = []) => JSON.stringify({ '@context': ['https://w3id.org/dspace/2025/1/context.jsonld'], '@type': 'CatalogRequestMessage', filter })
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- test bodies are inspected freely
+type JsonResponse = Omit<Response, 'json'> & { json(): Promise<any> }
+
 const authenticator: Authenticator = {
   async authenticate({ authorization }) {
     if (authorization === 'Bearer member-token')
@@ -34,7 +37,7 @@ const authenticator: Authenticator = {
 }
 
 export function testPolicySource(): CatalogPolicySource {
-  return { ...fakePolicies(), ids: new Set(Object.keys(offerBodies)), errors: [], credentialTypes: () => ['MembershipCredential'] }
+  return { ...fakePolicies(), ids: new Set(Object.keys(offerBodies)), errors: [], policy: () => undefined, credentialTypes: () => ['MembershipCredential'] }
 }
 
 /** A participant folder with the seed datasets and files, plus extra dataset files. */
@@ -63,8 +66,9 @@ describe.each(dialects)('catalog routes on %s', (dialect) => {
     rmSync(root, { recursive: true, force: true })
   })
 
-  const catalogRequest = (headers = asMember, body = request(), query = '') => app.request(`${dsp}/catalog/request${query}`, { method: 'POST', headers, body })
-  const ids = async (response: Response) => ((await response.json()).dataset ?? []).map((d: { '@id': string }) => d['@id'])
+  const call = (url: string, init?: RequestInit) => app.request(url, init) as unknown as Promise<JsonResponse>
+  const catalogRequest = (headers = asMember, body = request(), query = '') => call(`${dsp}/catalog/request${query}`, { method: 'POST', headers, body })
+  const ids = async (response: JsonResponse) => ((await response.json()).dataset ?? []).map((d: { '@id': string }) => d['@id'])
 
   describe('POST <dsp>/catalog/request', () => {
     it('answers a valid DSP Catalog of the seed datasets', async () => {
@@ -84,9 +88,9 @@ describe.each(dialects)('catalog routes on %s', (dialect) => {
     it('walks every dataset exactly once through Link rel="next", and back through rel="previous"', async () => {
       const seen: string[] = []
       let url: string | undefined = `${dsp}/catalog/request?limit=2`
-      let last: Response | undefined
+      let last: JsonResponse | undefined
       while (url) {
-        last = await app.request(url, { method: 'POST', headers: asStranger, body: request() })
+        last = await call(url, { method: 'POST', headers: asStranger, body: request() })
         expect(last.status).toBe(200)
         const body = await last.json()
         expectDspValid('catalog/catalog-schema.json', body)
@@ -138,7 +142,7 @@ describe.each(dialects)('catalog routes on %s', (dialect) => {
 
   describe('GET <dsp>/catalog/datasets/:id', () => {
     it('answers a valid DSP Dataset, with a percent-encoded urn:uuid id', async () => {
-      const response = await app.request(`${dsp}/catalog/datasets/${encodeURIComponent(iceId)}`, { headers: asStranger })
+      const response = await call(`${dsp}/catalog/datasets/${encodeURIComponent(iceId)}`, { headers: asStranger })
       expect(response.status).toBe(200)
       const body = await response.json()
       expectDspValid('catalog/dataset-schema.json', body)
@@ -147,17 +151,17 @@ describe.each(dialects)('catalog routes on %s', (dialect) => {
 
     it('answers 404 with a CatalogError for an unknown dataset, and for a hidden one alike', async () => {
       for (const id of ['urn:uuid:00000000-0000-0000-0000-000000000000', hiddenId]) {
-        const response = await app.request(`${dsp}/catalog/datasets/${encodeURIComponent(id)}`, { headers: asStranger })
+        const response = await call(`${dsp}/catalog/datasets/${encodeURIComponent(id)}`, { headers: asStranger })
         expect(response.status).toBe(404)
         const body = await response.json()
         expectDspValid('catalog/catalog-error-schema.json', body)
         expect(body.reason[0]).toBe(`no dataset ${id}`)
       }
-      expect((await app.request(`${dsp}/catalog/datasets/${encodeURIComponent(hiddenId)}`, { headers: asMember })).status).toBe(200)
+      expect((await call(`${dsp}/catalog/datasets/${encodeURIComponent(hiddenId)}`, { headers: asMember })).status).toBe(200)
     })
 
     it('answers 401 without authentication', async () => {
-      const response = await app.request(`${dsp}/catalog/datasets/${encodeURIComponent(iceId)}`)
+      const response = await call(`${dsp}/catalog/datasets/${encodeURIComponent(iceId)}`)
       expect(response.status).toBe(401)
       expectDspValid('catalog/catalog-error-schema.json', await response.json())
     })
@@ -165,7 +169,7 @@ describe.each(dialects)('catalog routes on %s', (dialect) => {
 
   describe('GET /catalog.jsonld', () => {
     it('answers the DCAT-AP document without authentication, public datasets only', async () => {
-      const response = await app.request('/catalog.jsonld')
+      const response = await call('/catalog.jsonld')
       expect(response.status).toBe(200)
       expect(response.headers.get('content-type')).toMatch(/^application\/ld\+json/)
       const body = await response.json()
@@ -178,13 +182,13 @@ describe.each(dialects)('catalog routes on %s', (dialect) => {
     const created = generatedDataset(42, { policies: ['research-only'] })
 
     it('refuses requests without the management key', async () => {
-      expect((await app.request('/management/v1/datasets')).status).toBe(401)
-      expect((await app.request('/management/v1/datasets', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(created) })).status).toBe(401)
+      expect((await call('/management/v1/datasets')).status).toBe(401)
+      expect((await call('/management/v1/datasets', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(created) })).status).toBe(401)
       expect(await ids(await catalogRequest(asMember, request([{ keyword: 'station-42' }])))).toEqual([])
     })
 
     it('creates a dataset that peers see at once, and stores it', async () => {
-      const response = await app.request('/management/v1/datasets', { method: 'POST', headers: manage, body: JSON.stringify(created) })
+      const response = await call('/management/v1/datasets', { method: 'POST', headers: manage, body: JSON.stringify(created) })
       expect(response.status).toBe(201)
       expect(await response.json()).toMatchObject({ id: created.id, source: 'api', published: true })
       expect(await ids(await catalogRequest(asStranger, request([{ keyword: 'station-42' }])))).toEqual([created.id])
@@ -193,48 +197,48 @@ describe.each(dialects)('catalog routes on %s', (dialect) => {
     })
 
     it('refuses an invalid description naming the field, and publishes nothing', async () => {
-      const before = (await (await app.request('/management/v1/datasets', { headers: manage })).json()).total
+      const before = (await (await call('/management/v1/datasets', { headers: manage })).json()).total
       for (const [body, field] of [
         [{ ...created, id: 'urn:uuid:new-1', license: undefined }, 'license'],
         [{ ...created, id: 'urn:uuid:new-2', policies: ['no-such-policy'] }, 'policies.0'],
         [{ ...created, id: 'urn:uuid:new-3', surprise: true }, ''],
         [{ ...created, id: 'urn:uuid:new-4', distributions: [{ ...created.distributions[0], file: 'files/nope.csv', url: undefined }] }, 'distributions.0.file'],
       ] as const) {
-        const response = await app.request('/management/v1/datasets', { method: 'POST', headers: manage, body: JSON.stringify(body) })
+        const response = await call('/management/v1/datasets', { method: 'POST', headers: manage, body: JSON.stringify(body) })
         expect(response.status).toBe(400)
         expect((await response.json()).error.message).toContain(field)
       }
-      expect((await (await app.request('/management/v1/datasets', { headers: manage })).json()).total).toBe(before)
+      expect((await (await call('/management/v1/datasets', { headers: manage })).json()).total).toBe(before)
     })
 
     it('refuses a duplicate id with 409', async () => {
-      const again = await app.request('/management/v1/datasets', { method: 'POST', headers: manage, body: JSON.stringify(created) })
+      const again = await call('/management/v1/datasets', { method: 'POST', headers: manage, body: JSON.stringify(created) })
       expect(again.status).toBe(409)
-      const fileId = await app.request('/management/v1/datasets', { method: 'POST', headers: manage, body: JSON.stringify({ ...created, id: iceId }) })
+      const fileId = await call('/management/v1/datasets', { method: 'POST', headers: manage, body: JSON.stringify({ ...created, id: iceId }) })
       expect(fileId.status).toBe(409)
     })
 
     it('keeps file datasets read-only through the API', async () => {
       const path = `/management/v1/datasets/${encodeURIComponent(iceId)}`
-      const read = await app.request(path, { headers: manage })
+      const read = await call(path, { headers: manage })
       expect(await read.json()).toMatchObject({ source: 'file', file: 'datasets/arctic-sea-ice-extent.yaml' })
-      expect((await app.request(path, { method: 'PUT', headers: manage, body: JSON.stringify({ ...created, id: iceId }) })).status).toBe(409)
-      expect((await app.request(path, { method: 'DELETE', headers: manage })).status).toBe(409)
+      expect((await call(path, { method: 'PUT', headers: manage, body: JSON.stringify({ ...created, id: iceId }) })).status).toBe(409)
+      expect((await call(path, { method: 'DELETE', headers: manage })).status).toBe(409)
       expect(await ids(await catalogRequest(asStranger, request([{ keyword: 'sea ice' }])))).toEqual([iceId])
     })
 
     it('replaces a dataset and republishes it', async () => {
       const path = `/management/v1/datasets/${encodeURIComponent(created.id)}`
-      const response = await app.request(path, { method: 'PUT', headers: manage, body: JSON.stringify({ ...created, title: 'Renamed series' }) })
+      const response = await call(path, { method: 'PUT', headers: manage, body: JSON.stringify({ ...created, title: 'Renamed series' }) })
       expect(response.status).toBe(200)
-      const dataset = await (await app.request(`${dsp}/catalog/datasets/${encodeURIComponent(created.id)}`, { headers: asStranger })).json()
+      const dataset = await (await call(`${dsp}/catalog/datasets/${encodeURIComponent(created.id)}`, { headers: asStranger })).json()
       expect(dataset['dct:title']).toBe('Renamed series')
-      const mismatch = await app.request(path, { method: 'PUT', headers: manage, body: JSON.stringify({ ...created, id: 'urn:uuid:other' }) })
+      const mismatch = await call(path, { method: 'PUT', headers: manage, body: JSON.stringify({ ...created, id: 'urn:uuid:other' }) })
       expect(mismatch.status).toBe(400)
     })
 
     it('lists with paging and Link headers', async () => {
-      const response = await app.request('/management/v1/datasets?limit=2&offset=2', { headers: manage })
+      const response = await call('/management/v1/datasets?limit=2&offset=2', { headers: manage })
       const body = await response.json()
       expect(body).toMatchObject({ total: 6, offset: 2, limit: 2 })
       expect(body.items).toHaveLength(2)
@@ -244,10 +248,10 @@ describe.each(dialects)('catalog routes on %s', (dialect) => {
 
     it('deletes a dataset: gone from the catalog, 404 afterwards', async () => {
       const path = `/management/v1/datasets/${encodeURIComponent(created.id)}`
-      expect((await app.request(path, { method: 'DELETE', headers: manage })).status).toBe(204)
-      expect((await app.request(path, { headers: manage })).status).toBe(404)
-      expect((await app.request(path, { method: 'DELETE', headers: manage })).status).toBe(404)
-      expect((await app.request(`${dsp}/catalog/datasets/${encodeURIComponent(created.id)}`, { headers: asStranger })).status).toBe(404)
+      expect((await call(path, { method: 'DELETE', headers: manage })).status).toBe(204)
+      expect((await call(path, { headers: manage })).status).toBe(404)
+      expect((await call(path, { method: 'DELETE', headers: manage })).status).toBe(404)
+      expect((await call(`${dsp}/catalog/datasets/${encodeURIComponent(created.id)}`, { headers: asStranger })).status).toBe(404)
     })
   })
 })
