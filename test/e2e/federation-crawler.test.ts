@@ -194,7 +194,7 @@ describe('federation crawler against fixture peers', () => {
       const before = await repo.search({ peer: a.id, limit: 100 })
       peerA.behaviour = behaviour
       peerA.slowMs = 2000
-      const options = { ...deps.options, timeoutMs: 500, maxPageBytes: 1024 * 1024 }
+      const options = { ...deps.options, timeoutMs: behaviour === 'slow' ? 500 : 5000, maxPageBytes: 1024 * 1024 }
       const outcome = await crawlPeer({ ...deps, options }, (await repo.getPeer(a.id))!)
       expect(outcome).toMatchObject({ ok: false, error: expect.stringMatching(error) })
       const after = await repo.search({ peer: a.id, limit: 100 })

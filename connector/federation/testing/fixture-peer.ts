@@ -54,6 +54,7 @@ export async function startFixturePeer(input: {
     close: async () => {},
   }
   // Pages are built per request from the current dataset list, so tests can add and delete.
+  let oversized: string | undefined
   let cache: { datasets: unknown; key: string; body: string[] } | undefined
   app.post('/dsp/catalog/request', async (c) => {
     const authorization = c.req.header('authorization')
@@ -68,7 +69,7 @@ export async function startFixturePeer(input: {
       case 'not-a-catalog':
         return c.json({ '@context': ['https://w3id.org/dspace/2025/1/context.jsonld'], '@type': 'CatalogError', code: 'x' })
       case 'oversized':
-        return c.body(JSON.stringify({ padding: 'x'.repeat(20 * 1024 * 1024) }), 200, { 'content-type': 'application/json' })
+        return c.body((oversized ??= JSON.stringify({ padding: 'x'.repeat(20 * 1024 * 1024) })), 200, { 'content-type': 'application/json' })
       case 'slow':
         await new Promise((resolve) => setTimeout(resolve, peer.slowMs))
         break
