@@ -37,7 +37,7 @@ const mint = (types?: string[]) => consumer.identity.tokenIssuer.authorizationFo
 const clearDidCache = () => (provider.identity.resolver as unknown as { clear(): void }).clear()
 const clearClaims = () => provider.identity.dcp!.clearCaches()
 
-async function time(n: number, run: () => Promise<unknown>, before?: () => void | Promise<void>) {
+async function time(n: number, run: () => unknown, before?: () => void | Promise<void>) {
   const samples: number[] = []
   for (let i = 0; i < n; i++) {
     await before?.()
