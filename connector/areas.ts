@@ -7,6 +7,7 @@ import { participantArea } from './management/participant-routes.ts'
 import { identityArea } from './identity/routes.ts'
 import { catalogArea } from './catalog/routes.ts'
 import { federationArea } from './federation/area.ts'
+import { negotiation } from './negotiation/area.ts'
 
 /**
  * A functional area of the connector (catalog, negotiation, transfer, identity, federation…):
@@ -40,4 +41,5 @@ export const areas: Area[] = [
   identityArea,
   catalogArea,
   federationArea,
+  negotiation,
 ]

@@ -24,6 +24,10 @@ export const commands: Record<string, Command> = {
     summary: 'issue (as a data-space authority), hold, list and remove verifiable credentials',
     load: async () => (await import('../identity/cli.ts')).runCredentialsCommand,
   },
+  negotiate: {
+    summary: 'negotiate a contract with a peer for a dataset offer; --wait follows it to the end',
+    load: async () => (await import('../negotiation/cli.ts')).runNegotiateCommand,
+  },
   version: {
     summary: 'print the version and the protocol versions spoken',
     load: async () => (await import('./version-command.ts')).runVersionCommand,

@@ -41,14 +41,15 @@ afterEach(async () => {
   await provider.stop()
 })
 
-const post = (path: string, body: unknown, token: string | null = 'token-consumer', type = 'application/json') =>
-  provider.app.request(`/dsp/2025-1/negotiations${path}`, {
+type Answer = Omit<Response, 'json'> & { json(): Promise<any> }
+const post = async (path: string, body: unknown, token: string | null = 'token-consumer', type = 'application/json'): Promise<Answer> =>
+  await provider.app.request(`/dsp/2025-1/negotiations${path}`, {
     method: 'POST',
     headers: { 'content-type': type, ...(token ? { authorization: `Bearer ${token}` } : {}) },
     body: typeof body === 'string' ? body : JSON.stringify(body),
   })
-const get = (pid: string, token = 'token-consumer') =>
-  provider.app.request(`/dsp/2025-1/negotiations/${pid}`, { headers: { authorization: `Bearer ${token}` } })
+const get = async (pid: string, token = 'token-consumer'): Promise<Answer> =>
+  await provider.app.request(`/dsp/2025-1/negotiations/${pid}`, { headers: { authorization: `Bearer ${token}` } })
 
 const request = (consumerPid = 'urn:uuid:consumer-1', callbackAddress = 'http://127.0.0.1:9/callback/') => ({
   '@context': context,

@@ -1,0 +1,116 @@
+import { parseArgs } from 'node:util'
+import { createManagementClient, type ManagementClient } from '../cli/management-client.ts'
+import { UsageError, type CliIo } from '../cli/io.ts'
+
+/**
+ * `passerelle negotiate <peer-url> <dataset-id> [--offer ID] [--wait]`: asks the running connector
+ * (its management API) to negotiate with a peer, and with --wait prints each state change as it
+ * happens; exits 0 on FINALIZED, 1 with the reason otherwise.
+ */
+const help = `Usage: passerelle negotiate <peer-dsp-url> <dataset-id> [options]
+
+Starts a contract negotiation with a peer connector for one of its datasets.
+
+Options:
+  --offer ID        which of the dataset's offers (default: the first one in the peer's catalog)
+  --peer-id DID     the peer's participant id, when known
+  --manual          hold the offer and agreement for approval (management API) instead of deciding alone
+  --wait            follow the negotiation and print each state change; exit 0 on FINALIZED
+  --timeout SEC     with --wait: give up after SEC seconds (default 60)
+  --config FILE     the participant configuration (to find the connector and its management key)
+  --url URL         the connector's public URL (or PASSERELLE_URL)
+  --key KEY         the management API key (or PASSERELLE_MANAGEMENT_KEY)`
+
+interface TimelineEntry {
+  seq: number
+  at: string
+  kind: string
+  direction: string
+  actor: string
+  toState: string
+  reason: string | null
+}
+interface NegotiationView {
+  id: string
+  state: string
+  reason: string | null
+  pending: string | null
+  agreementId: string | null
+  timeline?: TimelineEntry[]
+}
+
+export async function runNegotiateCommand(args: string[], io: CliIo): Promise<number> {
+  if (args.includes('--help') || args.includes('-h')) {
+    io.stdout(help)
+    return 0
+  }
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      offer: { type: 'string' },
+      'peer-id': { type: 'string' },
+      manual: { type: 'boolean' },
+      wait: { type: 'boolean' },
+      timeout: { type: 'string' },
+      config: { type: 'string' },
+      url: { type: 'string' },
+      key: { type: 'string' },
+    },
+  })
+  const [peerUrl, datasetId, ...extra] = positionals
+  if (!peerUrl || !datasetId || extra.length > 0) throw new UsageError('expected <peer-dsp-url> <dataset-id> (see passerelle negotiate --help)')
+  if (!/^https?:\/\//.test(peerUrl)) throw new UsageError(`the peer URL must start with http:// or https://, got '${peerUrl}'`)
+  const timeoutSeconds = values.timeout === undefined ? 60 : Number(values.timeout)
+  if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) throw new UsageError(`--timeout expects a number of seconds, got '${values.timeout}'`)
+  const client = createManagementClient({ config: values.config, url: values.url, key: values.key }, io)
+  const started = await client.post<NegotiationView>('/negotiations', {
+    peerUrl,
+    datasetId,
+    ...(values.offer ? { offerId: values.offer } : {}),
+    ...(values['peer-id'] ? { peerId: values['peer-id'] } : {}),
+    ...(values.manual ? { mode: 'manual' } : {}),
+  })
+  io.stdout(`negotiation ${started.id} started`)
+  if (!values.wait) {
+    io.stdout(`${started.state}`)
+    return 0
+  }
+  return follow(client, started.id, io, timeoutSeconds * 1000)
+}
+
+async function follow(client: ManagementClient, id: string, io: CliIo, timeoutMs: number): Promise<number> {
+  const deadline = Date.now() + timeoutMs
+  let printed = 0
+  let heldNoticed = false
+  for (;;) {
+    const view = await client.get<NegotiationView>(`/negotiations/${encodeURIComponent(id)}`)
+    for (const entry of (view.timeline ?? []).filter((e) => e.seq > printed)) {
+      io.stdout(line(entry))
+      printed = entry.seq
+    }
+    if (view.state === 'FINALIZED') {
+      io.stdout(`FINALIZED: agreement ${view.agreementId}`)
+      return 0
+    }
+    if (view.state === 'TERMINATED') {
+      io.stderr(`TERMINATED: ${view.reason ?? 'no reason given'}`)
+      return 1
+    }
+    if (view.pending && !heldNoticed) {
+      io.stdout(`waiting for approval: ${view.pending} (passerelle management API: POST /negotiations/${id}/approve)`)
+      heldNoticed = true
+    }
+    if (Date.now() > deadline) {
+      io.stderr(`gave up waiting: the negotiation is still ${view.state}`)
+      return 1
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+}
+
+const line = (e: TimelineEntry) => {
+  const who = e.direction === 'inbound' ? `from ${e.actor}` : e.direction === 'outbound' ? 'sent' : e.actor
+  return `${e.at}  ${e.toState.padEnd(10)} ${e.kind} (${who})${e.reason ? `: ${e.reason}` : ''}`
+}
