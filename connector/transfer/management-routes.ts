@@ -1,0 +1,191 @@
+import { Hono } from 'hono'
+import { z } from 'zod'
+import { PasserelleError } from '../errors.ts'
+import type { AppEnv } from '../http/env.ts'
+import { parseInput, parseJsonBody, parseQuery } from '../http/validate.ts'
+import type { OpenApiRegistry } from '../management/openapi.ts'
+import { readHttpDataAddress, transferStates, type DataAddress } from './messages.ts'
+import type { TransferEvent, TransferRecord } from './repository.ts'
+import { act, repo, requestTransfer, type LocalAction, type TransferCtx } from './service.ts'
+
+/** `/management/v1/transfers`: start (as consumer), read, list, suspend, resume, complete, terminate, download. */
+export const StartTransfer = z
+  .object({
+    agreementId: z.string().min(1).max(512),
+    /** `pull` (default) or `push`; the DSP format names are accepted too. */
+    format: z.enum(['pull', 'push', 'HttpData-PULL', 'HttpData-PUSH']).default('pull'),
+    /** The provider's DSP base URL and participant id; taken from the agreement's negotiation when left out. */
+    providerUrl: z.url({ protocol: /^https?$/ }).optional(),
+    providerId: z.string().min(1).max(512).optional(),
+  })
+  .strict()
+
+const ListQuery = z.object({
+  state: z.enum(transferStates).optional(),
+  role: z.enum(['provider', 'consumer']).optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+})
+const IdParam = z.object({ id: z.string().min(1).max(512) })
+const Reason = z.object({ reason: z.string().min(1).max(2000).optional() }).strict()
+
+export const TransferView = z.object({
+  id: z.string(),
+  role: z.enum(['provider', 'consumer']),
+  state: z.enum(transferStates),
+  providerPid: z.string().nullable(),
+  consumerPid: z.string(),
+  agreementId: z.string(),
+  datasetId: z.string().nullable(),
+  counterpartyId: z.string(),
+  format: z.string(),
+  bytesMoved: z.number(),
+  accessCount: z.number(),
+  size: z.number().nullable(),
+  sha256: z.string().nullable(),
+  /** Consumer, push: where the received file is. */
+  outputPath: z.string().nullable(),
+  reason: z.string().nullable(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+})
+
+export const transferView = (t: TransferRecord) => ({
+  id: t.id,
+  role: t.role,
+  state: t.state,
+  providerPid: t.providerPid,
+  consumerPid: t.consumerPid,
+  agreementId: t.agreementId,
+  datasetId: t.datasetId,
+  counterpartyId: t.counterpartyId,
+  format: t.format,
+  bytesMoved: t.bytesMoved,
+  accessCount: t.accessCount,
+  size: t.size,
+  sha256: t.sha256,
+  outputPath: t.outputPath,
+  reason: t.reason,
+  createdAt: new Date(t.createdAt).toISOString(),
+  updatedAt: new Date(t.updatedAt).toISOString(),
+})
+const eventView = (e: TransferEvent) => ({ at: new Date(e.at).toISOString(), fromState: e.fromState, toState: e.toState, cause: e.cause, actor: e.actor, reason: e.reason })
+
+export interface ProviderOf {
+  providerOf(agreementId: string): Promise<{ providerId: string; providerAddress: string; datasetId: string } | undefined>
+}
+
+export function transferManagementRoutes(deps: { ctx: TransferCtx; agreements: ProviderOf; openapi?: OpenApiRegistry; fetch?: typeof fetch }) {
+  const { ctx } = deps
+  const doFetch = deps.fetch ?? fetch
+  const app = new Hono<AppEnv>()
+  const load = async (id: string) => {
+    const t = await repo(ctx).get(ctx.store.db, id)
+    if (!t) throw new PasserelleError('not_found', `no transfer ${id}`)
+    return t
+  }
+
+  app.post('/transfers', async (c) => {
+    const input = await parseJsonBody(c, StartTransfer)
+    const format = input.format === 'push' || input.format === 'HttpData-PUSH' ? 'HttpData-PUSH' : 'HttpData-PULL'
+    const known = await deps.agreements.providerOf(input.agreementId)
+    const providerAddress = input.providerUrl ?? known?.providerAddress
+    const providerId = input.providerId ?? known?.providerId
+    if (!providerAddress || !providerId) {
+      throw new PasserelleError('not_found', `no finalized agreement ${input.agreementId} where this participant is the consumer (or give providerUrl and providerId)`)
+    }
+    const transfer = await requestTransfer({ ctx, input: { agreementId: input.agreementId, providerId, providerAddress, format, datasetId: known?.datasetId ?? null } })
+    return c.json(transferView(transfer), 201)
+  })
+
+  app.get('/transfers', async (c) => {
+    const query = parseQuery(c, ListQuery)
+    const rows = await repo(ctx).list(ctx.store.db, query)
+    return c.json({ items: rows.map(transferView) })
+  })
+
+  app.get('/transfers/:id', async (c) => {
+    const { id } = parseInput(IdParam, c.req.param(), 'path')
+    const t = await load(id)
+    const timeline = await repo(ctx).timeline(ctx.store.db, id)
+    const accesses = await repo(ctx).accesses(ctx.store.db, id)
+    return c.json({
+      ...transferView(t),
+      timeline: timeline.map(eventView),
+      accesses: accesses.map((a) => ({ at: new Date(a.at).toISOString(), status: a.status, bytes: a.bytes, range: a.range, reason: a.reason })),
+    })
+  })
+
+  const action = (path: string, local: LocalAction) =>
+    app.post(`/transfers/:id/${path}`, async (c) => {
+      const { id } = parseInput(IdParam, c.req.param(), 'path')
+      const text = await c.req.text()
+      const { reason } = text ? parseInput(Reason, safeJson(text), 'body') : { reason: undefined }
+      await load(id)
+      const t = await act({ ctx, input: { id, action: local, actor: 'local', reason } })
+      return c.json(transferView(t))
+    })
+  action('suspend', 'suspend')
+  action('resume', 'start')
+  action('complete', 'complete')
+  action('terminate', 'terminate')
+
+  /** Consumer, pull: the data, fetched from the provider's endpoint with the token it sent. */
+  app.get('/transfers/:id/data', async (c) => {
+    const { id } = parseInput(IdParam, c.req.param(), 'path')
+    const t = await load(id)
+    if (t.role !== 'consumer' || t.format !== 'HttpData-PULL') throw new PasserelleError('bad_request', 'only pull transfers we consume have data to download')
+    if (t.state !== 'STARTED') throw new PasserelleError('invalid_state', `the transfer is ${t.state}`)
+    const address = readHttpDataAddress(t.dataAddress as DataAddress | undefined)
+    if (!address) throw new PasserelleError('invalid_state', 'the provider has not sent a usable data address')
+    const range = c.req.header('range')
+    let upstream: Response
+    try {
+      upstream = await doFetch(address.endpoint, { headers: { authorization: `Bearer ${address.token}`, ...(range ? { range } : {}) }, redirect: 'error' })
+    } catch (error) {
+      throw new PasserelleError('peer_failed', `the provider's data endpoint could not be reached: ${(error as Error).message}`)
+    }
+    if (!upstream.ok || !upstream.body) {
+      const detail = await upstream.text().catch(() => '')
+      throw new PasserelleError(upstream.status === 403 || upstream.status === 401 ? 'forbidden' : 'peer_failed', `the provider refused the download (${upstream.status}): ${detail.slice(0, 300)}`)
+    }
+    const headers: Record<string, string> = {}
+    for (const name of ['content-type', 'content-length', 'content-range', 'etag', 'accept-ranges', 'repr-digest', 'x-content-sha256']) {
+      const value = upstream.headers.get(name)
+      if (value) headers[name] = value
+    }
+    let moved = 0
+    const counted = upstream.body.pipeThrough(
+      new TransformStream<Uint8Array, Uint8Array>({
+        transform(chunk, controller) {
+          moved += chunk.byteLength
+          controller.enqueue(chunk)
+        },
+        flush() {
+          void repo(ctx).addBytes(ctx.store.db, t.id, moved).catch(() => {})
+        },
+      }),
+    )
+    return new Response(counted, { status: upstream.status, headers })
+  })
+
+  if (deps.openapi) {
+    const tags = ['transfers']
+    const view = { description: 'the transfer', schema: TransferView }
+    deps.openapi.add({ method: 'post', path: '/transfers', summary: 'Start a transfer (pull or push) for an agreement where we are the consumer', tags, body: StartTransfer, responses: { 201: view } })
+    deps.openapi.add({ method: 'get', path: '/transfers', summary: 'List transfers (filter by state and role)', tags, query: ListQuery, responses: { 200: { description: 'transfers', schema: z.object({ items: z.array(TransferView) }) } } })
+    deps.openapi.add({ method: 'get', path: '/transfers/{id}', summary: 'One transfer: state, timeline, bytes moved, data accesses', tags, params: IdParam, responses: { 200: view } })
+    for (const [path, summary] of [['suspend', 'Suspend a started transfer'], ['resume', 'Resume a suspended transfer'], ['complete', 'Complete a started transfer'], ['terminate', 'Terminate a transfer']] as const) {
+      deps.openapi.add({ method: 'post', path: `/transfers/{id}/${path}`, summary, tags, params: IdParam, body: Reason, responses: { 200: view } })
+    }
+    deps.openapi.add({ method: 'get', path: '/transfers/{id}/data', summary: "Download a pull transfer's data from the provider (Range supported)", tags, params: IdParam, responses: { 200: { description: 'the bytes' }, 206: { description: 'a range of the bytes' } } })
+  }
+  return app
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text)
+  } catch {
+    throw new PasserelleError('bad_request', 'the request body is not valid JSON')
+  }
+}
