@@ -1,0 +1,77 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { testIds } from '../../test/support/context.ts'
+import { freePort, spawnCli } from '../../test/support/processes.ts'
+import { createTestStore } from '../../test/support/stores.ts'
+import { systemClock } from '../context.ts'
+import type { Store } from '../store/store.ts'
+import { startParticipant, type TestParticipant } from './testing.ts'
+
+/**
+ * The development authority as its own process (the built CLI): created with `credentials authority
+ * init`, serving its DID document with `credentials authority serve`, issuing with `credentials issue`;
+ * a provider verifies a consumer's credential by resolving the authority over HTTP.
+ */
+describe('development authority process', () => {
+  const ids = testIds()
+  let dir: string
+  let port: number
+  let serving: ReturnType<typeof spawnCli>
+  const stores: Store[] = []
+  let provider: TestParticipant
+  let consumer: TestParticipant
+
+  async function run(args: string[]) {
+    const { output, exited } = spawnCli({ args, cwd: dir })
+    const code = await exited
+    return { code, output }
+  }
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'passerelle-authority-'))
+    port = await freePort()
+    expect((await run(['credentials', 'authority', 'init', 'authority', '--port', String(port)])).code).toBe(0)
+    serving = spawnCli({ args: ['credentials', 'authority', 'serve', 'authority'], cwd: dir })
+    for (let i = 0; ; i++) {
+      const ok = await fetch(`http://127.0.0.1:${port}/.well-known/did.json`).then((r) => r.ok, () => false)
+      if (ok) break
+      if (i > 200) throw new Error(`authority not serving:\n${serving.output.join('\n')}`)
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    stores.push(await createTestStore('sqlite'), await createTestStore('sqlite'))
+    const authorityDid = `did:web:127.0.0.1%3A${port}`
+    provider = await startParticipant({ store: stores[0]!, clock: systemClock, ids, trustedIssuers: [authorityDid] })
+    consumer = await startParticipant({ store: stores[1]!, clock: systemClock, ids })
+  })
+  afterAll(async () => {
+    if (serving) {
+      try {
+        process.kill(-serving.child.pid!, 'SIGTERM')
+      } catch {
+        // already gone
+      }
+      await serving.exited
+    }
+    await Promise.all([provider?.close(), consumer?.close()])
+    await Promise.all(stores.map((s) => s.close()))
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  it('issues a credential that a provider verifies against the served authority document', async () => {
+    const issued = await run(['credentials', 'issue', '--issuer', 'authority/private-key.jwk', '--subject', consumer.did, '--type', 'MembershipCredential', '--claim', 'country=CA'])
+    expect(issued.code).toBe(0)
+    await consumer.identity.credentials.add(issued.output.join('').trim())
+    const authorization = await consumer.identity.tokenIssuer.authorizationFor({ participantId: provider.did, dspUrl: provider.url }, ['MembershipCredential'])
+    const requester = await provider.identity.authenticator.authenticate({ authorization, credentialTypes: ['MembershipCredential'] })
+    expect(requester.credentials).toEqual([
+      { types: ['VerifiableCredential', 'MembershipCredential'], issuer: `did:web:127.0.0.1%3A${port}`, claims: { country: 'CA' }, expiresAt: expect.any(Number) },
+    ])
+  })
+
+  it('stops cleanly on SIGTERM', async () => {
+    process.kill(-serving.child.pid!, 'SIGTERM')
+    expect(await serving.exited).toBe(0)
+  })
+})
