@@ -4,7 +4,7 @@ import type { DatasetDescription, DatasetSource } from './dataset.ts'
 import type { DatasetFile, DatasetFileError, ReadResult } from './dataset-files.ts'
 import { dcatCatalog, dcatDataset, type DcatCatalogInfo } from './dcat-render.ts'
 import { catalogText, datasetText, dspDataset, type DspService } from './dsp-render.ts'
-import type { CatalogFilter } from './filter.ts'
+import { isEmptyFilter, type CatalogFilter } from './filter.ts'
 
 /** Who asks, as far as the catalog cares. */
 export interface CatalogRequester {
@@ -38,6 +38,8 @@ export interface PublishProblem {
 export interface CatalogPage {
   /** The DSP Catalog as JSON text. */
   body: string
+  /** The same, UTF-8 encoded once (pages served again are not re-encoded). */
+  bytes(): Uint8Array
   total: number
   count: number
 }
@@ -50,6 +52,8 @@ export class Catalog {
   readonly index = new CatalogIndex()
   #options: CatalogOptions
   #dcatCache: { version: number; text: string } | undefined
+  /** Rendered pages of unfiltered requests, by catalog version, hidden groups, offset and limit. */
+  #pageCache = new Map<string, CatalogPage>()
   /** File → ids it published, to replace a folder's datasets without touching the API's. */
   #fileIds = new Map<string, string>()
 
@@ -154,12 +158,28 @@ export class Catalog {
   }
 
   page(input: { requester: CatalogRequester; now: Date; filter: CatalogFilter; offset: number; limit: number }): CatalogPage {
-    const page = this.index.page({ allowed: this.decider(input.requester, input.now), filter: input.filter, offset: input.offset, limit: input.limit })
-    return {
-      body: catalogText(this.#header(), page.items.map((e) => e.json)),
+    const allowed = this.decider(input.requester, input.now)
+    const cacheable = isEmptyFilter(input.filter)
+    const key = cacheable
+      ? `${this.index.version}|${this.index.visibilityPolicies().filter((p) => !allowed(p)).sort().join(' ')}|${input.offset}|${input.limit}`
+      : ''
+    const cached = cacheable ? this.#pageCache.get(key) : undefined
+    if (cached) return cached
+    const page = this.index.page({ allowed, filter: input.filter, offset: input.offset, limit: input.limit })
+    const body = catalogText(this.#header(), page.items.map((e) => e.json))
+    let bytes: Uint8Array | undefined
+    const result: CatalogPage = {
+      body,
+      bytes: () => (bytes ??= new TextEncoder().encode(body)),
       total: page.total,
       count: page.items.length,
     }
+    if (cacheable) {
+      // Entries of older versions are never read again; a small bound keeps memory flat.
+      if (this.#pageCache.size >= 64) this.#pageCache.clear()
+      this.#pageCache.set(key, result)
+    }
+    return result
   }
 
   /** One dataset as a DSP `Dataset` text, or undefined when unknown or hidden from this requester. */

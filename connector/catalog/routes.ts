@@ -87,7 +87,7 @@ export function createCatalogArea(options: { policies?: CatalogPolicySource } = 
         const page = catalog.catalog.page({ requester: who, now: ctx.clock.now(), filter: filter.filter, ...paging })
         const link = linkHeader(requestUrl, paging.offset, paging.limit, page.total)
         if (link) c.header('Link', link)
-        return c.body(page.body, 200, { 'content-type': 'application/json' })
+        return c.body(page.bytes() as Uint8Array<ArrayBuffer>, 200, { 'content-type': 'application/json' })
       })
 
       dsp.get('/catalog/datasets/:id', async (c) => {
