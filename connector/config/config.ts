@@ -66,6 +66,8 @@ export const ConfigFile = z
         allowInsecureLoopback: z.boolean().default(false),
         /** First part of the DCP scopes we ask for (`<alias>:<CredentialType>:read`); EDC's default. */
         scopeAlias: z.string().regex(/^[A-Za-z0-9._-]+$/).default('org.eclipse.edc.vc.type'),
+        /** VC JWT files this participant holds besides those added through the API (relative to the participant folder). */
+        credentialFiles: z.array(z.string().min(1)).default([]),
       })
       .strict()
       .default({
@@ -75,6 +77,7 @@ export const ConfigFile = z
         staticTokens: {},
         allowInsecureLoopback: false,
         scopeAlias: 'org.eclipse.edc.vc.type',
+        credentialFiles: [],
       }),
     catalog: z
       .object({

@@ -6,7 +6,7 @@ import type { Logger } from '../telemetry/logger.ts'
 import { readCredentialJwt, verifyPresentation, credentialsContext } from './credentials.ts'
 import { serviceEndpoint, type DidResolver } from './did-resolver.ts'
 import { didWebForUrl, isLoopbackHost } from './did-web.ts'
-import type { IdentityRepository } from './identity-repository.ts'
+import type { HeldCredentialRow, IdentityRepository } from './identity-repository.ts'
 import { clockLeewaySeconds, signJwt, verifyDidJwt } from './jwt.ts'
 import type { KeyRing } from './keys.ts'
 import { limitedHttp, type LimitedHttp } from './limited-http.ts'
@@ -45,6 +45,8 @@ export interface DcpOptions {
   scopeAlias?: string
   allowInsecureLoopback?: boolean
   http?: LimitedHttp
+  /** Credentials held from files (configuration `identity.credentialFiles`), besides the store's. */
+  fileCredentials?: HeldCredentialRow[]
   /** Limits on calls to peers' credential services. */
   timeoutMs?: number
   maxResponseBytes?: number
@@ -80,11 +82,12 @@ export function createDcp(options: DcpOptions) {
   )
 
   const seconds = () => Math.floor(clock.now().getTime() / 1000)
+  const allHeld = async () => [...(options.fileCredentials ?? []), ...(await repository.listCredentials())]
 
   async function typesWeHold(): Promise<string[]> {
     const now = clock.now().getTime()
     if (heldTypes && now - heldTypes.at < 10_000) return heldTypes.types
-    const rows = await repository.listCredentials()
+    const rows = await allHeld()
     const types = [...new Set(rows.flatMap((row) => row.types).filter((t) => t !== 'VerifiableCredential'))].sort()
     heldTypes = { types, at: now }
     return types
@@ -244,7 +247,7 @@ export function createDcp(options: DcpOptions) {
     if (refused.length > 0) throw unauthorized(`access token does not grant ${refused.join(', ')}`)
     await recordToken(checked.replayKey, checked.expiresAt, 'ID token')
     const now = clock.now().getTime()
-    const held = (await repository.listCredentials()).filter(
+    const held = (await allHeld()).filter(
       (row) => row.subject === did && (row.expiresAt === null || row.expiresAt > now) && row.types.some((t) => asked.includes(t)),
     )
     const iat = seconds()

@@ -1,4 +1,5 @@
-import type { Config } from '../config/config.ts'
+import { readFileSync } from 'node:fs'
+import { absolute, ConfigError, type Config } from '../config/config.ts'
 import type { Clock, IdSource } from '../context.ts'
 import { PasserelleError } from '../errors.ts'
 import type { PeerClient } from '../http/peer-client.ts'
@@ -90,6 +91,7 @@ export async function createIdentity(deps: IdentityDeps, options: IdentityOption
   }
 
   const keys = options.keys ?? (await loadKeyRing({ root: config.root, keyFiles: settings.keyFiles, env: options.env }))
+  const fileCredentials = loadCredentialFiles(config, clock, logger)
   const dcp = createDcp({
     did: participantId,
     keys,
@@ -102,6 +104,7 @@ export async function createIdentity(deps: IdentityDeps, options: IdentityOption
     scopeAlias: settings.scopeAlias,
     allowInsecureLoopback: settings.allowInsecureLoopback,
     http,
+    fileCredentials,
   })
   return {
     mode: 'dcp',
@@ -118,7 +121,7 @@ export async function createIdentity(deps: IdentityDeps, options: IdentityOption
       : undefined,
     resolver,
     dcp,
-    credentials: heldCredentials(repository, clock, ids, (jwt) => dcp.checkHeldCredential(jwt)),
+    credentials: heldCredentials(repository, clock, ids, (jwt) => dcp.checkHeldCredential(jwt), fileCredentials),
   }
 }
 
@@ -127,10 +130,11 @@ function heldCredentials(
   clock: Clock,
   ids: IdSource,
   check: (jwt: string) => ReturnType<typeof readCredentialJwt>,
+  fromFiles: HeldCredentialRow[] = [],
 ): HeldCredentials {
   return {
     async list() {
-      return (await repository.listCredentials()).map(summaryOf)
+      return [...fromFiles, ...(await repository.listCredentials())].map(summaryOf)
     },
     async add(jwt) {
       const summary = check(jwt)
@@ -147,6 +151,9 @@ function heldCredentials(
       return summaryOf(row)
     },
     async remove(id) {
+      if (fromFiles.some((row) => row.id === id)) {
+        throw new PasserelleError('conflict', `credential ${id} is held from a file: remove it from identity.credentialFiles`)
+      }
       if (!(await repository.deleteCredential(id))) throw new PasserelleError('not_found', `no held credential ${id}`)
     },
   }
@@ -160,3 +167,36 @@ const summaryOf = (row: HeldCredentialRow): HeldCredentialSummary => ({
   expiresAt: row.expiresAt === null ? null : new Date(row.expiresAt).toISOString(),
   createdAt: new Date(row.createdAt).toISOString(),
 })
+
+/**
+ * The credentials of `identity.credentialFiles`. A file that is not a VC JWT stops start-up; one about
+ * another participant or already expired is skipped with a warning (a copied seed folder keeps running).
+ */
+function loadCredentialFiles(config: Config, clock: Clock, logger: Logger): HeldCredentialRow[] {
+  const rows: HeldCredentialRow[] = []
+  for (const file of config.identity.credentialFiles) {
+    const path = absolute(config.root, file)
+    let jwt: string
+    try {
+      jwt = readFileSync(path, 'utf8').trim()
+    } catch (error) {
+      throw new ConfigError(`invalid configuration key identity.credentialFiles: cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? error}`)
+    }
+    let summary: ReturnType<typeof readCredentialJwt>
+    try {
+      summary = readCredentialJwt(jwt)
+    } catch (error) {
+      throw new ConfigError(`invalid configuration key identity.credentialFiles: ${path}: ${(error as Error).message}`)
+    }
+    if (summary.subject !== config.participant.id) {
+      logger.warn('identity: credential file is about another participant; not held', { file: path, subject: summary.subject })
+      continue
+    }
+    if (summary.expiresAt !== undefined && summary.expiresAt <= clock.now().getTime()) {
+      logger.warn('identity: credential file has expired; not held', { file: path })
+      continue
+    }
+    rows.push({ id: `file:${file}`, jwt, types: summary.types, issuer: summary.issuer, subject: summary.subject, expiresAt: summary.expiresAt ?? null, createdAt: 0 })
+  }
+  return rows
+}
