@@ -28,6 +28,10 @@ export const commands: Record<string, Command> = {
     summary: 'negotiate a contract with a peer for a dataset offer; --wait follows it to the end',
     load: async () => (await import('../negotiation/cli.ts')).runNegotiateCommand,
   },
+  catalog: {
+    summary: 'check the dataset files (validate [DIR]) or see the catalog as a given peer would (show)',
+    load: async () => (await import('../catalog/cli.ts')).runCatalogCommand,
+  },
   version: {
     summary: 'print the version and the protocol versions spoken',
     load: async () => (await import('./version-command.ts')).runVersionCommand,

@@ -1,0 +1,105 @@
+import { existsSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { parseArgs } from 'node:util'
+import { textEntries } from '../../catalog/dataset.ts'
+import { formatFileError, readDatasetsDir } from '../../catalog/dataset-files.ts'
+import { emptyFilter } from '../../catalog/filter.ts'
+import { absolute, ConfigError, loadConfig } from '../config/config.ts'
+import { systemClock } from '../context.ts'
+import { UsageError, type CliIo } from '../cli/io.ts'
+import { configFileName, findConfigFile } from '../cli/participant-config.ts'
+import { openStore } from '../store/store.ts'
+import { silentLogger } from '../telemetry/logger.ts'
+import { createCatalogService } from './catalog-service.ts'
+import { loadCatalogPolicies } from './policy-source.ts'
+
+const help = `Usage: passerelle catalog <command>
+
+  validate [DIR]
+        Checks the dataset files of the participant folder DIR (default: the current folder):
+        syntax, fields, policy references, local files with their byte size and sha256.
+        Prints one line per problem (file:line: field: message); exits 1 when there is any.
+  show [--config FILE] [--as PARTICIPANT_ID] [--credential TYPE]... [--json]
+        What a given peer would see in this participant's catalog (files and API datasets,
+        filtered by the visibility policies), without a running connector.`
+
+export async function runCatalogCommand(args: string[], io: CliIo): Promise<number> {
+  const [command, ...rest] = args
+  switch (command) {
+    case 'validate':
+      return validate(rest, io)
+    case 'show':
+      return show(rest, io)
+    case undefined:
+    case '--help':
+    case '-h':
+      io.stdout(help)
+      return command ? 0 : 2
+    default:
+      throw new UsageError(`unknown catalog command '${command}'\n\n${help}`)
+  }
+}
+
+async function validate(args: string[], io: CliIo): Promise<number> {
+  const { positionals } = parseArgs({ args, allowPositionals: true, options: {} })
+  if (positionals.length > 1) throw new UsageError('expected at most one folder')
+  const root = resolve(io.cwd, positionals[0] ?? '.')
+  let datasetsDir = join(root, 'datasets')
+  let policiesDir = join(root, 'policies')
+  if (existsSync(join(root, configFileName))) {
+    try {
+      const config = loadConfig(join(root, configFileName), { env: {} })
+      datasetsDir = absolute(config.root, config.catalog.datasetsDir)
+      policiesDir = absolute(config.root, config.catalog.policiesDir)
+    } catch (error) {
+      if (error instanceof ConfigError) throw new UsageError(error.message)
+      throw error
+    }
+  }
+  if (!existsSync(datasetsDir)) throw new UsageError(`no datasets folder at ${datasetsDir}`)
+  const policies = await loadCatalogPolicies(policiesDir)
+  const policyCheck = policies.ids.size > 0
+  if (!policyCheck) io.stderr(`note: no policies could be loaded from ${policiesDir}; policy references are not checked`)
+  const result = await readDatasetsDir(datasetsDir, { root, verifyChecksums: true, ...(policyCheck ? { policyIds: policies.ids } : {}) })
+  for (const error of result.errors) io.stdout(formatFileError(error))
+  io.stdout(`${result.files.length} file${result.files.length === 1 ? '' : 's'}, ${result.datasets.length} valid, ${result.errors.length} problem${result.errors.length === 1 ? '' : 's'}`)
+  return result.errors.length > 0 ? 1 : 0
+}
+
+async function show(args: string[], io: CliIo): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: { config: { type: 'string' }, as: { type: 'string' }, credential: { type: 'string', multiple: true }, json: { type: 'boolean' } },
+  })
+  let config
+  try {
+    config = loadConfig(findConfigFile(values.config, io), { env: io.env })
+  } catch (error) {
+    if (error instanceof ConfigError) throw new UsageError(error.message)
+    throw error
+  }
+  const store = await openStore({ url: config.database.url, poolSize: 1 })
+  try {
+    const service = await createCatalogService({ config, store, clock: systemClock, logger: silentLogger })
+    const requester = {
+      participantId: values.as ?? 'did:web:anonymous.invalid',
+      credentials: (values.credential ?? []).map((type) => ({ types: ['VerifiableCredential', type], issuer: 'trusted', claims: {} })),
+    }
+    const page = service.catalog.page({ requester, now: systemClock.now(), filter: emptyFilter, offset: 0, limit: 1_000_000 })
+    if (values.json) {
+      io.stdout(page.body)
+      return 0
+    }
+    for (const problem of service.fileErrors()) io.stderr(`problem: ${formatFileError(problem)}`)
+    const body = JSON.parse(page.body) as { dataset?: Array<{ '@id': string; hasPolicy: Array<{ '@id': string }> }> }
+    io.stdout(`${requester.participantId} sees ${page.total} of ${service.catalog.index.size} datasets:`)
+    for (const dataset of body.dataset ?? []) {
+      const entry = service.catalog.index.get(dataset['@id'])!
+      const title = textEntries(entry.dataset.title).find(([language]) => language === 'en' || language === undefined)?.[1] ?? textEntries(entry.dataset.title)[0]![1]
+      io.stdout(`  ${dataset['@id']}  ${title}  [${entry.dataset.policies.join(', ')}]`)
+    }
+    return 0
+  } finally {
+    await store.close()
+  }
+}
