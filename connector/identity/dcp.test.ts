@@ -281,6 +281,43 @@ describe.each(dialects)('DCP between two participants (%s)', (dialect) => {
       }
     })
 
+    it('refuses a credential whose claims were changed after the issuer signed it, inside a validly signed presentation', async () => {
+      const otherStore = await createTestStore('sqlite')
+      const holder = await startParticipant({ store: otherStore, clock, ids })
+      try {
+        const genuine = await authority.issue(holder.did, 'MembershipCredential', { country: 'FR' })
+        const [h, p, sig] = genuine.split('.')
+        const payload = JSON.parse(Buffer.from(p!, 'base64url').toString())
+        payload.vc.credentialSubject.country = 'CA'
+        const forged = `${h}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}.${sig}`
+        await identityRepository(otherStore).addCredential({ id: 'forged', jwt: forged, types: ['VerifiableCredential', 'MembershipCredential'], issuer: authority.did, subject: holder.did, expiresAt: null, createdAt: 0 })
+        const authorization = await holder.identity.tokenIssuer.authorizationFor({ participantId: provider.did, dspUrl: provider.url }, ['MembershipCredential'])
+        await expectRefused(authorization, /credential signature is invalid/, ['MembershipCredential'])
+      } finally {
+        await holder.close()
+        await otherStore.close()
+      }
+    })
+
+    it("refuses a presentation signed by another participant than the token's subject", async () => {
+      const otherStore = await createTestStore('sqlite')
+      const iat = Math.floor(clock.now().getTime() / 1000)
+      // The holder's credential service answers with the consumer's presentation (e.g. one it intercepted).
+      const intercepted = await signRaw(
+        { iss: consumer.did, sub: consumer.did, aud: provider.did, jti: ids.next(), iat, exp: iat + 300, vp: { type: ['VerifiablePresentation'], verifiableCredential: [membership] } },
+        consumer.key,
+        { kid: `${consumer.did}#key-1` },
+      )
+      const holder = await startParticipant({ store: otherStore, clock, ids, tamperPresentation: (body) => ({ ...body, presentation: [intercepted] }) })
+      try {
+        const authorization = await holder.identity.tokenIssuer.authorizationFor({ participantId: provider.did, dspUrl: provider.url }, ['MembershipCredential'])
+        await expectRefused(authorization, /presentation holder .* is not the token subject/, ['MembershipCredential'])
+      } finally {
+        await holder.close()
+        await otherStore.close()
+      }
+    })
+
     it('refuses an expired credential', async () => {
       const otherStore = await createTestStore('sqlite')
       const holder = await startParticipant({ store: otherStore, clock, ids, trustedIssuers: [] })
