@@ -51,9 +51,12 @@ export async function startWithConfig(config: Config, options: { logger?: Logger
   const stop = () =>
     (stopping ??= (async () => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+      // Keep-alive connections become idle as their last request finishes: close them as they do.
+      const sweep = setInterval(() => server.closeIdleConnections(), 25)
       server.closeIdleConnections()
       const deadline = setTimeout(() => server.closeAllConnections(), config.server.shutdownTimeout)
       await closed
+      clearInterval(sweep)
       clearTimeout(deadline)
       await Promise.allSettled(services.map((s) => s.stop()))
       await ctx.peers.close()

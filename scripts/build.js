@@ -1,10 +1,12 @@
-// Bundles the CLI and connector into dist/ (fast cold starts; modules an area needs only on demand
-// stay in their own chunks). Dependencies stay in node_modules.
+// Bundles the CLI, the connector and its pure-JavaScript dependencies into dist/: loading one
+// bundle is much faster than resolving hundreds of module files at start-up. Native modules and
+// packages loaded only on demand stay in node_modules; so do chunks an area needs only later.
 import { build } from 'esbuild'
-import { rmSync } from 'node:fs'
+import { readdirSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
 
-rmSync(new URL('../dist', import.meta.url), { recursive: true, force: true })
-await build({
+const root = new URL('..', import.meta.url).pathname
+const result = await build({
   entryPoints: { passerelle: 'connector/cli/bin.ts' },
   outdir: 'dist',
   bundle: true,
@@ -12,9 +14,31 @@ await build({
   format: 'esm',
   platform: 'node',
   target: 'node20',
-  packages: 'external',
+  external: [
+    'better-sqlite3',
+    'pg',
+    'jsonld',
+    '@opentelemetry/sdk-*',
+    '@opentelemetry/exporter-*',
+    '@opentelemetry/resources',
+    'n3',
+    'rdf-validate-shacl',
+    'esbuild',
+  ],
+  // Bundled CommonJS dependencies may call require().
+  banner: { js: "import { createRequire as __passerelleCreateRequire } from 'node:module'; const require = __passerelleCreateRequire(import.meta.url);" },
   sourcemap: true,
   chunkNames: 'chunks/[name]-[hash]',
   logLevel: 'warning',
-  absWorkingDir: new URL('..', import.meta.url).pathname,
+  metafile: true,
+  absWorkingDir: root,
 })
+
+// Files are overwritten in place (a process may be starting from dist/ right now); chunks of
+// earlier builds are removed afterwards.
+const current = new Set(Object.keys(result.metafile.outputs).map((path) => join(root, path)))
+const chunks = join(root, 'dist', 'chunks')
+for (const name of readdirSync(chunks)) {
+  const path = join(chunks, name)
+  if (!current.has(path) && !current.has(path.replace(/\.map$/, ''))) rmSync(path, { force: true })
+}
