@@ -9,7 +9,7 @@ import type { Ctx } from '../context.ts'
 import { PasserelleError } from '../errors.ts'
 import { requireManagementKey } from '../management/auth.ts'
 import { createOpenApiRegistry } from '../management/openapi.ts'
-import { tracer } from '../telemetry/telemetry.ts'
+import { meter, tracer } from '../telemetry/telemetry.ts'
 import type { AppEnv } from './env.ts'
 import { createErrorRenderers } from './error-response.ts'
 import { versionDocument } from './version.ts'
@@ -23,6 +23,7 @@ export function createApp(ctx: Ctx, areas: Area[] = defaultAreas) {
   const errors = createErrorRenderers()
   const openapi = createOpenApiRegistry({ title: 'Passerelle management API', version: packageVersion })
 
+  const requestDuration = meter().createHistogram('http.server.request.duration', { unit: 's', description: 'Duration of inbound HTTP requests' })
   app.use('*', async (c, next) => {
     const inbound = c.req.header('x-request-id')
     const requestId = inbound && /^[\w.:-]{1,128}$/.test(inbound) ? inbound : randomUUID()
@@ -43,6 +44,7 @@ export function createApp(ctx: Ctx, areas: Area[] = defaultAreas) {
           span.setAttribute('http.response.status_code', c.res.status)
           if (c.res.status >= 500) span.setStatus({ code: SpanStatusCode.ERROR })
           span.end()
+          requestDuration.record((performance.now() - started) / 1000, { 'http.request.method': c.req.method, 'http.route': route, 'http.response.status_code': c.res.status })
           logger.debug('request', { method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(performance.now() - started) })
         }
       }),
