@@ -8,6 +8,7 @@ import { identityArea } from './identity/routes.ts'
 import { catalogArea } from './catalog/routes.ts'
 import { federationArea } from './federation/area.ts'
 import { negotiation } from './negotiation/area.ts'
+import { transfer } from './transfer/area.ts'
 
 /**
  * A functional area of the connector (catalog, negotiation, transfer, identity, federation…):
@@ -42,4 +43,5 @@ export const areas: Area[] = [
   catalogArea,
   federationArea,
   negotiation,
+  transfer,
 ]

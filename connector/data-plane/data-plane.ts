@@ -1,11 +1,9 @@
 import { createHash } from 'node:crypto'
 import { createReadStream, createWriteStream } from 'node:fs'
 import { mkdir, rename, rm } from 'node:fs/promises'
-import type { ServerResponse } from 'node:http'
 import { join } from 'node:path'
 import { Readable, Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response'
 import { Hono, type Context } from 'hono'
 import type { Clock, IdSource } from '../context.ts'
 import { errorStatus, PasserelleError } from '../errors.ts'
@@ -223,18 +221,15 @@ export function createDataPlane(deps: DataPlaneDeps) {
     return c.json({ bytes, sha256 }, 201)
   })
 
-  /** Streams a file: straight onto the Node response when there is one (fastest), else as a web stream. */
-  function streamFile(c: Context, transferId: string, path: string, range: ByteRange | undefined, status: number, headers: Record<string, string>) {
+  /**
+   * Streams a file as the response body. (Writing straight onto the Node response would skip a copy,
+   * but the app's middleware rebuilds responses to add headers, which that would bypass.)
+   */
+  function streamFile(_c: Context, transferId: string, path: string, range: ByteRange | undefined, status: number, headers: Record<string, string>) {
     const stream = range ? createReadStream(path, { start: range.start, end: range.end, highWaterMark: readChunkBytes }) : Readable.from([])
     let sent = 0
     stream.on('data', (chunk: Buffer) => (sent += chunk.length))
     const done = () => void repo.addBytes(deps.store.db, transferId, sent).catch((error) => deps.logger.warn('could not count bytes', { transferId, error }))
-    const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing
-    if (outgoing) {
-      outgoing.writeHead(status, { ...headers, 'x-request-id': c.res.headers.get('x-request-id') ?? '' })
-      pipeline(stream, outgoing).then(done, done)
-      return RESPONSE_ALREADY_SENT
-    }
     stream.on('close', done)
     return new Response(Readable.toWeb(stream) as ReadableStream, { status, headers })
   }

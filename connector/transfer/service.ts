@@ -311,7 +311,8 @@ export async function terminateLocally(ctx: TransferCtx, id: string, reason: str
   })
 }
 
-async function pushAndComplete(ctx: TransferCtx, transfer: TransferRecord) {
+/** Provider, push: sends the data, then completes; a failure terminates with the reason. */
+export async function pushAndComplete(ctx: TransferCtx, transfer: TransferRecord) {
   const address = transfer.dataAddress as DataAddress | null
   try {
     if (!address) throw new Error('no data address to push to')

@@ -1,0 +1,133 @@
+import type { Hono } from 'hono'
+import type { Area } from '../areas.ts'
+import { dspPath } from '../config/config.ts'
+import type { Ctx } from '../context.ts'
+import { createDataPlane, type DataPlane } from '../data-plane/data-plane.ts'
+import { digestCache } from '../data-plane/sources.ts'
+import { dataTokens, loadOrCreateTokenSecret, type DataTokens } from '../data-plane/tokens.ts'
+import { dispatcherFor } from '../dispatch/shared.ts'
+import { dspErrorRenderer } from '../dsp/errors.ts'
+import type { AppEnv } from '../http/env.ts'
+import { startPolicyMonitor, type PolicyMonitor } from '../monitor/monitor.ts'
+import { identityOf } from '../negotiation/identity.ts'
+import { catalogDistributions, enginePolicyUsage, storedAgreements } from './adapters.ts'
+import { transferDspRoutes } from './dsp-routes.ts'
+import { transferManagementRoutes, type ProviderOf } from './management-routes.ts'
+import type { AgreementLookup, DistributionSource, TransferScripts, UsagePolicy } from './ports.ts'
+import { dispatcherOutbox, pushAndComplete, repo, transferDispatchHandler, transferTopic, type TransferCtx } from './service.ts'
+import { tckTransferTrigger } from './tck.ts'
+
+/**
+ * The transfer area: DSP endpoints under `<dspUrl>/transfers` (both roles), the data plane under
+ * `/data/`, `/management/v1/transfers`, and the policy monitor. Collaborators can be replaced (the
+ * TCK profile brings its agreements and scripts; tests bring doubles).
+ */
+export interface TransferAreaOptions {
+  agreements?: (ctx: Ctx) => AgreementLookup & ProviderOf
+  usage?: UsagePolicy
+  sources?: (ctx: Ctx) => DistributionSource
+  scripts?: TransferScripts
+  /** Mounts `POST /tck/transfers` (TCK profile only). */
+  tckTrigger?: boolean
+  monitorIntervalMs?: number
+}
+
+export interface TransferRuntime {
+  ctx: TransferCtx
+  dataPlane: DataPlane
+  agreements: AgreementLookup & ProviderOf
+}
+
+export function transferArea(options: TransferAreaOptions = {}): Area & { runtimeFor(ctx: Ctx): TransferRuntime } {
+  const runtimes = new WeakMap<Ctx, TransferRuntime>()
+  const runtimeFor = (ctx: Ctx): TransferRuntime => {
+    const existing = runtimes.get(ctx)
+    if (existing) return existing
+    const identity = identityOf(ctx)
+    const dispatcher = dispatcherFor(ctx, { tokenIssuer: identity.tokenIssuer })
+    const agreements = options.agreements?.(ctx) ?? storedAgreements(ctx.store)
+    const usage = options.usage ?? enginePolicyUsage
+    const logger = ctx.logger.child({ area: 'transfer' })
+    const dataPlane = createDataPlane({
+      store: ctx.store,
+      clock: ctx.clock,
+      ids: ctx.ids,
+      logger,
+      agreements,
+      usage,
+      sources: options.sources?.(ctx) ?? catalogDistributions(ctx),
+      tokens: lazyTokens(ctx),
+      digests: digestCache(),
+      publicUrl: ctx.config.server.publicUrl,
+      dataDir: ctx.config.dataDir,
+    })
+    const transferCtx: TransferCtx = {
+      store: ctx.store,
+      clock: ctx.clock,
+      ids: ctx.ids,
+      logger,
+      self: { participantId: ctx.config.participant.id, dspUrl: ctx.config.dspUrl },
+      agreements,
+      usage,
+      outbox: dispatcherOutbox(dispatcher),
+      dataPlane: dataPlane.control,
+      ...(options.scripts ? { scripts: options.scripts } : {}),
+      // After the current answer has gone out (the dispatcher also retries a peer that is not ready).
+      later: (task) => void setTimeout(() => task().catch((error) => logger.warn('transfer follow-up failed', { error })), 5),
+    }
+    dispatcher.handle(transferTopic, transferDispatchHandler(transferCtx))
+    const runtime = { ctx: transferCtx, dataPlane, agreements }
+    runtimes.set(ctx, runtime)
+    return runtime
+  }
+
+  let monitor: PolicyMonitor | undefined
+  return {
+    name: 'transfer',
+    runtimeFor,
+    routes({ root, dsp, management, openapi, errors }, ctx) {
+      const rt = runtimeFor(ctx)
+      const identity = identityOf(ctx)
+      errors.register(`${dspPath}/transfers`, dspErrorRenderer('TransferError'))
+      dsp.route('/', transferDspRoutes({ ctx: rt.ctx, authenticator: identity.authenticator }) as unknown as Hono<AppEnv>)
+      root.route('/', rt.dataPlane.routes as unknown as Hono<AppEnv>)
+      management.route('/', transferManagementRoutes({ ctx: rt.ctx, agreements: rt.agreements, openapi }))
+      if (options.tckTrigger) root.route('/', tckTransferTrigger({ ctx: rt.ctx }) as unknown as Hono<AppEnv>)
+    },
+    async start(ctx) {
+      const rt = runtimeFor(ctx)
+      dispatcherFor(ctx).start()
+      await resumePushes(rt.ctx)
+      monitor = startPolicyMonitor({ ctx: rt.ctx, intervalMs: options.monitorIntervalMs ?? monitorInterval() })
+      return { stop: async () => void (await monitor?.stop()) }
+    },
+  }
+}
+
+/** Push transfers we provide that were STARTED when the process stopped: send them again (the consumer overwrites). */
+async function resumePushes(ctx: TransferCtx) {
+  const started = await repo(ctx).list(ctx.store.db, { role: 'provider', state: 'STARTED', limit: 10_000 })
+  for (const t of started) {
+    if (t.format !== 'HttpData-PUSH' || !t.dataAddress) continue
+    ctx.later(() => pushAndComplete(ctx, t))
+  }
+}
+
+const monitorInterval = () => {
+  const value = Number(process.env.PASSERELLE_MONITOR_INTERVAL_MS)
+  return Number.isInteger(value) && value > 0 ? value : 30_000
+}
+
+/** Data tokens whose secret is read from (or first written to) the store on first use. */
+function lazyTokens(ctx: Ctx): DataTokens {
+  let tokens: Promise<DataTokens> | undefined
+  const get = () =>
+    (tokens ??= loadOrCreateTokenSecret(ctx.store, ctx.clock).then((secret) => dataTokens({ secret, issuer: ctx.config.server.publicUrl, clock: ctx.clock, ids: ctx.ids })))
+  return {
+    issue: async (input) => (await get()).issue(input),
+    verify: async (token, scope) => (await get()).verify(token, scope),
+  }
+}
+
+/** The area as the connector runs it by default. */
+export const transfer = transferArea()
