@@ -255,7 +255,8 @@ export function evaluate(policy: CompiledPolicy | PolicyModel, context: Evaluati
     const first = granted[0]!
     const reason = `Allowed: ${first.label} of ${name} permits ${actionName(context.action)}${first.entries.some((e) => e.outcome === 'satisfied') ? ' and its conditions are met' : ''}.`
     explanation.push(reason)
-    for (const e of first.entries) if (e.outcome === 'satisfied' && !e.leftOperand.startsWith('(')) explanation.push(`${capital(findingText(e, registry))}.`)
+    const met = first.entries.filter((e) => e.outcome === 'satisfied' && !e.leftOperand.startsWith('(') && /^constraint \d+$/.test(e.constraint))
+    for (const e of met.slice(0, 8)) explanation.push(`${capital(findingText(e, registry))}.`)
     if (forbidding.length > 0) explanation.push(`${capital(forbidding[0]!.label)} also applies, but the conflict strategy \`perm\` lets permissions prevail.`)
     for (const o of obligations) explanation.push(`Duty: ${o.text}.`)
     deferredNote()
@@ -269,14 +270,33 @@ export function evaluate(policy: CompiledPolicy | PolicyModel, context: Evaluati
   }
   const first = applicable[0]!
   if (first.violatedDuty) return deny(`Refused: ${first.label} of ${name} no longer holds: ${first.violatedDuty}.`, [])
-  const failures = first.entries.filter((e) => (e.outcome === 'violated' || e.outcome === 'unknown') && !e.leftOperand.startsWith('('))
-  const reasonFinding = failures[0] ? findingText(failures[0], registry) : 'its conditions are not met'
-  const details = failures.slice(1).map((e) => `Also: ${findingText(e, registry)}.`)
+  const failures = topFailures(first.entries, registry)
+  const reasonFinding = failures[0] ?? 'its conditions are not met'
+  const details = failures.slice(1, 6).map((f) => `Also: ${f}.`)
+  if (failures.length > 6) details.push(`And ${failures.length - 6} more unmet conditions.`)
   for (const other of applicable.slice(1)) {
     const f = other.entries.find((e) => e.outcome === 'violated' || e.outcome === 'unknown')
     details.push(`${capital(other.label)} does not allow it either${f ? `: ${findingText(f, registry)}` : ''}.`)
   }
   return deny(`Refused: ${reasonFinding}; required by ${first.label} of ${name}.`, details)
+}
+
+const failed = (e: TraceEntry) => e.outcome === 'violated' || e.outcome === 'unknown'
+
+/** One sentence fragment per unmet top-level constraint of a rule; logical ones are summarised. */
+function topFailures(entries: TraceEntry[], registry: Registry): string[] {
+  return entries.filter((e) => failed(e) && /^constraint \d+$/.test(e.constraint) || (e.leftOperand.startsWith('(') && e.outcome === 'violated' && /^constraint \d+$/.test(e.constraint)))
+    .map((e) => {
+      if (!e.leftOperand.startsWith('(')) return findingText(e, registry)
+      const inner = entries.find((t) => t.constraint.startsWith(`${e.constraint}.`) && failed(t) && !t.leftOperand.startsWith('('))
+      const example = inner ? ` (for instance, ${findingText(inner, registry)})` : ''
+      const [met, total] = String(e.actual).split(' of ')
+      switch (e.operator) {
+        case 'or': return `none of the ${total} alternatives of ${e.constraint} is met${example}`
+        case 'xone': return `exactly one of the ${total} alternatives of ${e.constraint} must be met, ${met} are${example}`
+        default: return inner ? findingText(inner, registry) : `${e.constraint} is not met`
+      }
+    })
 }
 
 function firstFinding(entries: TraceEntry[], outcome: Outcome, registry: Registry): string | undefined {

@@ -4,7 +4,7 @@
  * other URL; processing runs with `safe: true`, so a term that does not resolve is an error.
  */
 import { readFileSync } from 'node:fs'
-import jsonldModule from 'jsonld'
+import { createRequire } from 'node:module'
 
 type Json = Record<string, unknown>
 
@@ -13,7 +13,9 @@ interface JsonLd {
   fromRDF(input: string, options: Json): Promise<unknown>
   flatten(input: unknown, context: unknown, options: Json): Promise<unknown>
 }
-const jsonld = jsonldModule as unknown as JsonLd
+// Loaded on first use (it costs ~80 ms at start-up and only raw JSON-LD policy files need it).
+let loadedJsonLd: JsonLd | undefined
+const jsonldLib = (): JsonLd => (loadedJsonLd ??= createRequire(import.meta.url)('jsonld') as JsonLd)
 
 const specFile = (path: string) => new URL(`../spec/${path}`, import.meta.url)
 
@@ -51,19 +53,19 @@ export function jsonldErrorMessage(error: unknown): string {
 
 /** N-Quads → the flattened graph, compacted with the ODRL context. */
 export async function graphFromNQuads(nquads: string): Promise<Json[]> {
-  const expanded = await jsonld.fromRDF(nquads, { format: 'application/n-quads', useNativeTypes: false })
+  const expanded = await jsonldLib().fromRDF(nquads, { format: 'application/n-quads', useNativeTypes: false })
   return flattenWithOdrl(expanded)
 }
 
 /** Any JSON-LD document → its flattened graph compacted with the ODRL context. Throws on any unresolvable term. */
 export async function graphFromJsonLd(document: unknown): Promise<Json[]> {
   // toRDF with safe: true is what refuses terms that do not resolve to absolute IRIs.
-  await jsonld.toRDF(document, { documentLoader, safe: true, format: 'application/n-quads' })
+  await jsonldLib().toRDF(document, { documentLoader, safe: true, format: 'application/n-quads' })
   return flattenWithOdrl(document)
 }
 
 async function flattenWithOdrl(input: unknown): Promise<Json[]> {
-  const flat = (await jsonld.flatten(input, odrlContextUrl, { documentLoader, safe: true })) as Json
+  const flat = (await jsonldLib().flatten(input, odrlContextUrl, { documentLoader, safe: true })) as Json
   const graph = flat['@graph']
   if (Array.isArray(graph)) return graph as Json[]
   const { '@context': _context, ...node } = flat

@@ -1,14 +1,26 @@
 import type { CompiledPolicy, OdrlAgreement, OdrlOffer, OdrlTargetedOffer } from './types.ts'
 
+const bodyOf = (policy: CompiledPolicy | OdrlOffer): OdrlOffer => ('model' in policy && 'registry' in policy ? (policy as CompiledPolicy).odrl : (policy as OdrlOffer))
+
 /** The offer for one dataset, as a ContractOfferMessage or ContractRequestMessage carries it. */
-export function offerFor(_policy: CompiledPolicy | OdrlOffer, _target: string): OdrlTargetedOffer {
-  throw new Error('not implemented yet')
+export function offerFor(policy: CompiledPolicy | OdrlOffer, target: string): OdrlTargetedOffer {
+  const { '@id': id, '@type': _type, ...rules } = bodyOf(policy)
+  return { '@id': id, '@type': 'Offer', target, ...rules }
 }
 
-/** The agreement body a ContractAgreementMessage carries (the offer's rules, bound to the parties). */
+/** The agreement body a ContractAgreementMessage carries: the offer's rules, bound to the parties. */
 export function agreementFor(
-  _policy: CompiledPolicy | OdrlOffer,
-  _input: { id: string; target: string; assigner: string; assignee: string; timestamp: Date },
+  policy: CompiledPolicy | OdrlOffer,
+  input: { id: string; target: string; assigner: string; assignee: string; timestamp: Date },
 ): OdrlAgreement {
-  throw new Error('not implemented yet')
+  const { '@id': _id, '@type': _type, target: _target, ...rules } = bodyOf(policy) as OdrlOffer & { target?: string }
+  return {
+    '@id': input.id,
+    '@type': 'Agreement',
+    target: input.target,
+    assigner: input.assigner,
+    assignee: input.assignee,
+    timestamp: input.timestamp.toISOString(),
+    ...rules,
+  }
 }

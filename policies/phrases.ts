@@ -78,7 +78,10 @@ export function requirement(constraint: Constraint, registry: Registry): string 
 
 function atomicRequirement(c: AtomicConstraint, registry: Registry): string {
   const entry = registry.get(c.leftOperand)
-  return `the ${operandLabel(c.leftOperand, entry)} ${operatorPhrase(c.operator, entry?.dataType, true)} ${formatValue(c.rightOperand, entry)}`
+  const value = Array.isArray(c.rightOperand) && c.operator !== 'isAllOf' && c.operator !== 'isAnyOf' && c.operator !== 'isNoneOf' && c.operator !== 'eq' && c.operator !== 'neq'
+    ? c.rightOperand.map((v) => formatValue(v, entry)).join(' or ')
+    : formatValue(c.rightOperand, entry)
+  return `the ${operandLabel(c.leftOperand, entry)} ${operatorPhrase(c.operator, entry?.dataType, true)} ${value}`
 }
 
 export const actionName = (action: string) => `\`${shortAction(action)}\``
@@ -105,7 +108,7 @@ export function dutyText(duty: Rule, registry: Registry): string {
   const action = shortAction(duty.action)
   const verb = dutyVerbs[action] ?? `perform \`${action}\``
   const when = duty.constraints.map((c) => requirement(c, registry)).join(' and ')
-  return when ? `${verb}, when ${when}` : verb
+  return when ? `${verb} (condition: ${when})` : verb
 }
 
 export const valueList = (value: Value | Value[]) => (Array.isArray(value) ? value : [value])
