@@ -38,6 +38,12 @@ describe('passerelle credentials', () => {
     })
   })
 
+  it('marks a development authority key as published with --dev-only', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'passerelle-cli-'))
+    expect(await runCredentialsCommand(['authority', 'init', 'dev', '--dev-only'], io().io)).toBe(0)
+    expect(JSON.parse(readFileSync(join(dir, 'dev', 'private-key.jwk'), 'utf8'))).toMatchObject({ devOnly: true, kid: 'authority-key-1' })
+  })
+
   it('answers usage errors with exit code 2 and one line', async () => {
     dir = mkdtempSync(join(tmpdir(), 'passerelle-cli-'))
     const run = io()

@@ -23,8 +23,9 @@ const help = `Usage: passerelle credentials <command>
         DID is --issuer-did, else the id of the did.json beside KEYFILE.
   list | add (JWT | --file FILE) | remove ID   [--config FILE] [--url URL] [--key KEY]
         The credentials a running connector holds (through its management API).
-  authority init DIR [--host HOST] [--port N]
-        Creates a development authority: DIR/private-key.jwk and DIR/did.json (did:web for HOST:PORT).
+  authority init DIR [--host HOST] [--port N] [--dev-only]
+        Creates an authority: DIR/private-key.jwk and DIR/did.json (did:web for HOST:PORT). --dev-only
+        marks the key as published (examples, seeds): never trust such an authority for real.
   authority serve DIR
         Serves DIR/did.json at the authority's did:web address, until interrupted. Development only.`
 
@@ -146,7 +147,7 @@ async function authority(args: string[], io: CredentialsCommandIo): Promise<numb
   const { values, positionals } = parseArgs({
     args: rest,
     allowPositionals: true,
-    options: { host: { type: 'string' }, port: { type: 'string' } },
+    options: { host: { type: 'string' }, port: { type: 'string' }, 'dev-only': { type: 'boolean' } },
     strict: true,
   })
   const dirArg = positionals[0]
@@ -160,6 +161,8 @@ async function authority(args: string[], io: CredentialsCommandIo): Promise<numb
     if (existsSync(join(dir, 'private-key.jwk'))) throw new UsageProblem(`${dir} already holds an authority key; nothing was changed`)
     const did = didWebForUrl(`http://${host}:${port}`)
     const jwk = await createKeyFile(join(dir, 'private-key.jwk'), 'authority-key-1')
+    // A development authority's key is published with the examples: mark it so, which also lets it load whatever its file mode.
+    if (values['dev-only']) writeFileSync(join(dir, 'private-key.jwk'), JSON.stringify({ ...jwk, devOnly: true }, null, 2) + '\n', { mode: 0o600 })
     const key = await loadKeyFile(join(dir, 'private-key.jwk'))
     writeFileSync(join(dir, 'did.json'), JSON.stringify(buildDidDocument({ did, keys: [key] }), null, 2) + '\n')
     io.stdout(`Created authority ${did} in ${dir} (key ${jwk.kid}); serve it with: passerelle credentials authority serve ${dir}\n`)

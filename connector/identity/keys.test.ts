@@ -4,7 +4,11 @@ import { join } from 'node:path'
 import { exportJWK, generateKeyPair } from 'jose'
 import { afterEach, describe, expect, it } from 'vitest'
 import { ConfigError } from '../config/config.ts'
-import { createKeyFile, identityKeyVariable, loadKeyFile, loadKeyRing } from './keys.ts'
+import { createKeyFile, identityKeyVariable, importPrivateJwk, loadKeyFile, loadKeyRing } from './keys.ts'
+import { buildDidDocument } from './did-document.ts'
+import { createDidResolver } from './did-resolver.ts'
+import { signJwt, verifyDidJwt } from './jwt.ts'
+import { testClock } from '../../test/support/context.ts'
 import { createParticipantKey } from './participant-key.ts'
 
 describe('identity keys', () => {
@@ -82,5 +86,19 @@ describe('identity keys', () => {
     await createKeyFile(join(dir, 'b.jwk'), 'same')
     await expect(loadKeyRing({ root: dir, keyFiles: ['a.jwk', 'b.jwk'], env: {} })).rejects.toThrow(/two keys have the id same/)
     await expect(loadKeyRing({ root: dir, keyFiles: [], env: { [identityKeyVariable]: '{not json' } })).rejects.toThrow(/is not JSON/)
+  })
+
+  it('signs with a P-256 key as ES256, verifiable through the DID document', async () => {
+    const { privateKey } = await generateKeyPair('ES256', { extractable: true })
+    const key = await importPrivateJwk({ ...(await exportJWK(privateKey)), kid: 'key-ec' }, 'test key')
+    expect(key.alg).toBe('ES256')
+    const did = 'did:web:ec.example'
+    const clock = testClock()
+    const document = buildDidDocument({ did, keys: [key] })
+    const resolver = createDidResolver({ clock, http: async () => ({ status: 200, json: document }) })
+    const iat = Math.floor(clock.now().getTime() / 1000)
+    const token = await signJwt({ iss: did, sub: did, iat, exp: iat + 60 }, key, did)
+    const verified = await verifyDidJwt(token, { resolver, clock, relationships: ['capabilityInvocation'], what: 'ID token' })
+    expect(verified).toMatchObject({ did, kid: `${did}#key-ec` })
   })
 })
