@@ -10,7 +10,10 @@ import { negotiationManagementRoutes } from './management-routes.ts'
 import { enginePolicyCheck, noOffers } from './policy-check.ts'
 import { defaultReactions, type Reactions } from './reactions.ts'
 import { createNegotiationRuntime, resumeReactions, type NegotiationRuntime } from './service.ts'
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
 import type { Hono } from 'hono'
+import { loadTckNegotiationScripts, tckNegotiationTrigger, tckOffers, tckReactions, type TckNegotiationScripts } from './tck.ts'
 import type { AppEnv } from '../http/env.ts'
 
 /**
@@ -25,18 +28,47 @@ export interface NegotiationAreaOptions {
   reactions?: (ctx: Ctx, defaults: Reactions) => Reactions
   identity?: (ctx: Ctx) => Identity
   consumerMode?: 'auto' | 'manual'
-  /** More routes at the server root (e.g. the TCK trigger). */
+  /** More routes at the server root. */
   rootRoutes?: (root: Hono<AppEnv>, rt: NegotiationRuntime) => void
+  /**
+   * Scripted reactions (the TCK profile): by default read from `negotiation/scripts.json` in the
+   * participant folder when that file exists; `false` never scripts.
+   */
+  scripts?: false
 }
 
-export function negotiationArea(options: NegotiationAreaOptions = {}): Area & { runtimeFor(ctx: Ctx): { rt: NegotiationRuntime; identity: Identity } } {
-  const runtimes = new WeakMap<Ctx, { rt: NegotiationRuntime; identity: Identity }>()
+/** A participant folder holding `negotiation/scripts.json` runs the scripted (TCK) profile. */
+function scriptsOf(ctx: Ctx): TckNegotiationScripts | undefined {
+  const file = join(ctx.config.root, 'negotiation', 'scripts.json')
+  return existsSync(file) ? loadTckNegotiationScripts(file) : undefined
+}
+
+const withScripts = (scripts: TckNegotiationScripts | undefined, reactions: Reactions) => (scripts ? tckReactions(scripts, reactions) : reactions)
+
+function withFallback(first: OfferLookup, second: OfferLookup): OfferLookup {
+  return {
+    find: async (input) => (await first.find(input)) ?? second.find(input),
+    offersOf: async (datasetId) => {
+      const own = await first.offersOf(datasetId)
+      return own.length ? own : second.offersOf(datasetId)
+    },
+  }
+}
+
+/** The catalog's published offers once the catalog area provides them; none until then. */
+const defaultOffers = (_ctx: Ctx): OfferLookup => noOffers
+
+export function negotiationArea(options: NegotiationAreaOptions = {}): Area & { runtimeFor(ctx: Ctx): { rt: NegotiationRuntime; identity: Identity; scripted: boolean } } {
+  const runtimes = new WeakMap<Ctx, { rt: NegotiationRuntime; identity: Identity; scripted: boolean }>()
   const runtimeFor = (ctx: Ctx) => {
     let entry = runtimes.get(ctx)
     if (!entry) {
       const identity = (options.identity ?? identityOf)(ctx)
+      const scripts = options.scripts === false ? undefined : scriptsOf(ctx)
+      const baseOffers = (options.offers ?? defaultOffers)(ctx)
+      const offers = scripts ? withFallback(tckOffers(scripts), baseOffers) : baseOffers
       const defaults = defaultReactions({
-        offers: (options.offers ?? (() => noOffers))(ctx),
+        offers,
         check: options.check ?? enginePolicyCheck,
         participantId: ctx.config.participant.id,
         now: () => ctx.clock.now(),
@@ -44,11 +76,11 @@ export function negotiationArea(options: NegotiationAreaOptions = {}): Area & { 
       const rt = createNegotiationRuntime({
         ctx,
         dispatcher: dispatcherFor(ctx, { tokenIssuer: identity.tokenIssuer }),
-        reactions: options.reactions ? options.reactions(ctx, defaults) : defaults,
+        reactions: withScripts(scripts, options.reactions ? options.reactions(ctx, defaults) : defaults),
         authenticator: identity.authenticator,
         consumerMode: options.consumerMode ?? 'auto',
       })
-      entry = { rt, identity }
+      entry = { rt, identity, scripted: scripts !== undefined }
       runtimes.set(ctx, entry)
     }
     return entry
@@ -62,6 +94,7 @@ export function negotiationArea(options: NegotiationAreaOptions = {}): Area & { 
       errors.register(`${dspPath}/negotiations`, dspErrorRenderer('ContractNegotiationError'))
       dsp.route('/negotiations', negotiationDspRoutes(rt))
       management.route('/', negotiationManagementRoutes(rt, identity, openapi))
+      if (runtimeFor(ctx).scripted) root.route('/', tckNegotiationTrigger(rt))
       options.rootRoutes?.(root, rt)
     },
     async start(ctx) {

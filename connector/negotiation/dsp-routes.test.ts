@@ -120,13 +120,23 @@ describe('provider endpoints: happy', () => {
     expect((await provider.management('GET', '/negotiations')).body.items).toHaveLength(1)
   })
 
-  it('a repeated ACCEPTED (its answer was lost) gets the same answer again', async () => {
+  it('a repeated counter offer (its answer was lost) gets the same answer again', async () => {
+    const pid = await opened()
+    const counter = { ...request(), providerPid: pid }
+    delete (counter as Record<string, unknown>).callbackAddress
+    expect((await post(`/${pid}/request`, counter)).status).toBe(200)
+    const again = await post(`/${pid}/request`, counter)
+    expect(again.status).toBe(200)
+    expect((await again.json()).state).toBe('REQUESTED')
+  })
+
+  it('error: a repeated ACCEPTED after we answered it with an agreement is out of order: 400', async () => {
     const pid = await opened()
     await post(`/${pid}/events`, event(pid, 'ACCEPTED'))
     await eventually(async () => (outbound.length === 2 ? true : undefined))
     const again = await post(`/${pid}/events`, event(pid, 'ACCEPTED'))
-    expect(again.status).toBe(200)
-    expect((await again.json()).state).toBe('AGREED')
+    expect(again.status).toBe(400)
+    expect((await again.json()).reason).toEqual(['an ACCEPTED event is not allowed in state AGREED'])
   })
 
   it('the consumer may terminate; the reason is kept in the timeline', async () => {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import type { Ctx } from '../context.ts'
 import type { Dispatcher, DispatchHandler } from '../dispatch/dispatcher.ts'
 import {
@@ -166,15 +167,16 @@ export async function receiveMessage({ rt, pid, kind, requester, message, receiv
       throw new PasserelleError('bad_request', `the message names ${n.role === 'provider' ? 'consumerPid' : 'providerPid'} ${otherPid}, this negotiation's is ${storedOther}`, pidsOf(n))
     }
     const step = transition({ role: n.role, state: n.state as NegotiationState, kind, direction: 'inbound' })
+    const hash = messageHash(message)
     if (!step.ok) {
-      if (await isRepeat(rt, tx, n, kind)) return { negotiation: n, repeated: true }
+      if (await isRepeat(rt, tx, n, kind, hash)) return { negotiation: n, repeated: true }
       throw new PasserelleError('invalid_state', step.reason, pidsOf(n))
     }
     const at = now(rt)
     const patch: Partial<Negotiation> = { state: step.to, updatedAt: at, pending: null }
     if (n.counterpartyId === null) patch.counterpartyId = requester.participantId
     if (n.role === 'consumer' && n.providerPid === null && message.providerPid) patch.providerPid = message.providerPid
-    const detail: Record<string, unknown> = {}
+    const detail: Record<string, unknown> = { hash }
     let reason: string | undefined
     if (kind === 'counter-request' && received) {
       // The consumer's new ask replaces the offer under negotiation.
@@ -211,24 +213,31 @@ export async function receiveMessage({ rt, pid, kind, requester, message, receiv
       fromState: n.state as NegotiationState,
       toState: step.to,
       reason,
-      detail: Object.keys(detail).length ? detail : undefined,
+      detail,
     })
     return { negotiation: saved, repeated: false }
   })
 }
 
 /**
- * A message that repeats the last one taken (its answer was lost and the peer retried) gets the
- * same answer again instead of an error.
+ * A message that repeats the last one taken, before this side answered it with a message of its
+ * own (its answer was lost and the peer retried), gets the same answer again instead of an error.
+ * Once we have moved on, a repeat is out of order and refused like any other.
  */
-async function isRepeat(rt: NegotiationRuntime, tx: Parameters<NegotiationRepository['find']>[0], n: Negotiation, kind: MessageKind) {
+async function isRepeat(rt: NegotiationRuntime, tx: Parameters<NegotiationRepository['find']>[0], n: Negotiation, kind: MessageKind, hash: string) {
   if (isTerminal(n.state as NegotiationState)) return false
   const timeline = await rt.repo.timeline(tx, n.id)
   for (let i = timeline.length - 1; i >= 0; i--) {
     const event = timeline[i]!
-    if (event.direction === 'inbound') return event.kind === kind
+    // Only the very same message is a repeat: a second counter offer is a new message (TCK CN:03-04).
+    if (event.direction !== 'local') return event.direction === 'inbound' && event.kind === kind && event.detail?.hash === hash
   }
   return false
+}
+
+/** Identifies a message by its content, to tell a retried message from a new one. */
+function messageHash(message: unknown) {
+  return createHash('sha256').update(JSON.stringify(message)).digest('base64url').slice(0, 22)
 }
 
 function terminationReason(message: Record<string, unknown>, sender: string) {

@@ -4,7 +4,7 @@ import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { getRequestListener } from '@hono/node-server'
-import { resolveConfig } from '../config/config.ts'
+import { loadConfig, resolveConfig } from '../config/config.ts'
 import { randomIds, systemClock, type Ctx } from '../context.ts'
 import { createDispatcher, type Send } from '../dispatch/dispatcher.ts'
 import { peerSend, provideDispatcher } from '../dispatch/shared.ts'
@@ -24,9 +24,11 @@ export const managementKey = 'test-management-key-0123456789'
 
 export interface TestConnectorOptions extends NegotiationAreaOptions {
   dialect: Dialect
-  participantId: string
+  participantId?: string
   /** token → participant id, shared by every connector of a test. */
-  tokens: Record<string, string>
+  tokens?: Record<string, string>
+  /** A participant configuration to run instead (its tokens, id and folder); port and dataDir are replaced. */
+  configFile?: string
   serve?: boolean
   /** Replaces the wire (captures outbound messages). */
   send?: Send
@@ -55,19 +57,22 @@ export async function startTestConnector(options: TestConnectorOptions): Promise
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
     port = (server.address() as AddressInfo).port
   }
-  const config = resolveConfig(
-    {
-      participant: { id: options.participantId, name: options.participantId },
-      server: { host: '127.0.0.1', port },
-      management: { apiKey: managementKey },
-      identity: { mode: 'static', staticTokens: options.tokens },
-    },
-    mkdtempSync(join(tmpdir(), 'passerelle-negotiation-')),
-    { env: {} },
-  )
+  const dataDir = mkdtempSync(join(tmpdir(), 'passerelle-negotiation-'))
+  const config = options.configFile
+    ? loadConfig(options.configFile, { env: {}, overrides: { 'server.port': port, 'server.host': '127.0.0.1', dataDir, 'management.apiKey': managementKey } })
+    : resolveConfig(
+        {
+          participant: { id: options.participantId, name: options.participantId },
+          server: { host: '127.0.0.1', port },
+          management: { apiKey: managementKey },
+          identity: { mode: 'static', staticTokens: options.tokens },
+        },
+        dataDir,
+        { env: {} },
+      )
   const peers = createPeerClient()
   const ctx: Ctx = { config, store, clock: systemClock, ids: randomIds, logger: silentLogger, peers }
-  const identity = staticTokenIdentity(options.tokens, options.participantId)
+  const identity = staticTokenIdentity(config.identity.staticTokens, config.participant.id)
   const dispatcher = createDispatcher({
     store,
     clock: ctx.clock,
