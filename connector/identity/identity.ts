@@ -9,6 +9,7 @@ import { readCredentialJwt } from './credentials.ts'
 import { createDcp, type Dcp } from './dcp.ts'
 import { buildDidDocument } from './did-document.ts'
 import { createDidResolver, type DidDocument, type DidResolver } from './did-resolver.ts'
+import { didWebForUrl } from './did-web.ts'
 import { identityRepository, type HeldCredentialRow, type IdentityRepository } from './identity-repository.ts'
 import { loadKeyRing, type KeyRing } from './keys.ts'
 import { limitedHttp, limitedHttpOver, type LimitedHttp } from './limited-http.ts'
@@ -92,6 +93,13 @@ export async function createIdentity(deps: IdentityDeps, options: IdentityOption
 
   const keys = options.keys ?? (await loadKeyRing({ root: config.root, keyFiles: settings.keyFiles, env: options.env }))
   const fileCredentials = loadCredentialFiles(config, clock, logger)
+  if (participantId.startsWith('did:web:') && participantId !== didWebForUrl(config.server.publicUrl)) {
+    // Peers fetch our document from the host the DID names: it must be this server.
+    logger.warn('identity: participant.id is not the did:web of server.publicUrl; peers may not find our DID document', {
+      participantId,
+      expected: didWebForUrl(config.server.publicUrl),
+    })
+  }
   const dcp = createDcp({
     did: participantId,
     keys,
