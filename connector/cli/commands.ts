@@ -28,6 +28,10 @@ export const commands: Record<string, Command> = {
     summary: 'negotiate a contract with a peer for a dataset offer; --wait follows it to the end',
     load: async () => (await import('../negotiation/cli.ts')).runNegotiateCommand,
   },
+  transfer: {
+    summary: 'transfer the data of an agreement (pull, or --push) with a progress bar and a sha256 check',
+    load: async () => (await import('../transfer/cli.ts')).runTransferCommand,
+  },
   catalog: {
     summary: 'check the dataset files (validate [DIR]) or see the catalog as a given peer would (show)',
     load: async () => (await import('../catalog/cli.ts')).runCatalogCommand,

@@ -17,6 +17,7 @@ import type { Store } from '../../connector/store/store.ts'
 import { transferArea, type TransferRuntime } from '../../connector/transfer/area.ts'
 import type { Agreement, UsagePolicy } from '../../connector/transfer/ports.ts'
 import { repo } from '../../connector/transfer/service.ts'
+import { runCli } from '../../connector/cli/main.ts'
 import { testConfig, testContext } from '../support/context.ts'
 import { freePort } from '../support/processes.ts'
 import { createTestStore } from '../support/stores.ts'
@@ -240,5 +241,52 @@ describe('transfer between two connectors over 127.0.0.1', () => {
     } finally {
       policy.ended = false
     }
+  })
+
+  describe('passerelle transfer', () => {
+    const run = async (args: string[]) => {
+      const out: string[] = []
+      const err: string[] = []
+      const code = await runCli(['transfer', ...args, '--url', consumer.url, '--key', managementKey, '--timeout', '20'], {
+        stdout: (t) => void out.push(t),
+        stderr: (t) => void err.push(t),
+        cwd: root,
+        env: { PASSERELLE_PROGRESS: 'lines' },
+      })
+      return { code, out: out.join('\n'), err: err.join('\n') }
+    }
+
+    it('pulls into --out, shows progress and verifies the sha256 (exit 0)', async () => {
+      const file = join(root, 'pulled.bin')
+      const result = await run([newAgreement(), '--out', file])
+      expect(result.code).toBe(0)
+      expect(result.out).toContain(`sha256 ${contentSha} verified`)
+      expect(result.err).toMatch(/100%/)
+      expect(readFileSync(file).equals(content)).toBe(true)
+    })
+
+    it('with --push, waits for the provider to push and verifies the copy (exit 0)', async () => {
+      const file = join(root, 'pushed.bin')
+      const result = await run([newAgreement(), '--push', '--out', file])
+      expect(result.code).toBe(0)
+      expect(readFileSync(file).equals(content)).toBe(true)
+    })
+
+    it('exits 1 with the reason when the provider refuses (the agreement does not hold)', async () => {
+      policy.ended = true
+      try {
+        const result = await run([newAgreement(), '--out', join(root, 'never.bin')])
+        expect(result.code).toBe(1)
+        expect(result.err).toContain('the agreement ended on 2026-11-28')
+      } finally {
+        policy.ended = false
+      }
+    })
+
+    it('exits 1 with the reason for an agreement this participant does not hold', async () => {
+      const result = await run(['urn:agreement:unknown'])
+      expect(result.code).toBe(1)
+      expect(result.err).toContain('no finalized agreement urn:agreement:unknown')
+    })
   })
 })
