@@ -1,11 +1,216 @@
+/**
+ * `policy lint [FILES]`, `policy explain FILE`, `policy eval FILE --as CONTEXT.yaml`, `policy test [DIR]`.
+ * Exit codes: 0 success (lint clean, tests pass, eval allowed); 1 lint errors, failing tests or a
+ * refused eval; 2 bad usage or unreadable input.
+ */
+import { existsSync } from 'node:fs'
+import { readFile } from 'node:fs/promises'
+import { isAbsolute, join, relative } from 'node:path'
+import { parse as parseYaml } from 'yaml'
+import type { Decision, LintError, TraceEntry } from './types.ts'
+import { loadPolicies } from './loader.ts'
+import { evaluate } from './evaluate.ts'
+import { contextFromData } from './context-file.ts'
+import { runStewardTests } from './steward-tests.ts'
+
 export interface PolicyCommandIo {
   stdout: (s: string) => void
   stderr: (s: string) => void
   cwd: string
 }
 
-/** `policy lint [FILES]`, `policy explain FILE`, `policy eval FILE --as CONTEXT.yaml`, `policy test [DIR]`. */
-export async function runPolicyCommand(_args: string[], io: PolicyCommandIo): Promise<number> {
-  io.stderr('policy commands are not implemented yet\n')
+const help: Record<string, string> = {
+  '': `Usage: passerelle policy <command>
+
+Commands:
+  lint [FILES|DIRS]                 check policy files (default: ./policies)
+  explain FILE [--json]             the policy in plain language (--json: the ODRL offer too)
+  eval FILE --as CONTEXT.yaml [--json] [--policy ID]
+                                    decide one request and show why
+  test [DIR]                        run the stewards' *.test.yaml cases (default: ./policies)
+
+Run \`passerelle policy <command> --help\` for details.
+`,
+  lint: `Usage: passerelle policy lint [FILES|DIRS]
+
+Checks policy files (YAML, or raw ODRL as .json/.jsonld) and prints each problem as
+FILE:LINE:COLUMN  FIELD  MESSAGE (suggestion). Folders are read without descending; a folder's
+registry.yaml adds operands. Default: ./policies. Exit 0 when clean, 1 with errors.
+`,
+  explain: `Usage: passerelle policy explain FILE [--json]
+
+Prints the policy in plain language. --json prints { id, title, plainText, odrl } instead.
+`,
+  eval: `Usage: passerelle policy eval FILE --as CONTEXT.yaml [--json] [--policy ID]
+
+Decides one request against the policy in FILE (or policy ID of a folder) and prints the decision,
+its reason, the explanation and the trace. CONTEXT.yaml holds the request:
+  scope: negotiation            # catalog | negotiation | transfer | monitor
+  action: use
+  assignee: did:web:lab.example
+  purpose: climate-research
+  spatial: CA-QC
+  now: 2026-06-01T12:00:00Z     # default: the current time
+  credentials:
+    - { type: MembershipCredential, issuer: did:web:authority.example, claims: {} }
+  agreement: { signedAt: 2026-05-01T00:00:00Z }
+  usage: { count: 3 }
+Exit 0 when allowed, 1 when refused, 2 on bad input. --json prints the decision as JSON.
+`,
+  test: `Usage: passerelle policy test [DIR]
+
+Runs the steward-written cases of DIR's *.test.yaml files (default: ./policies):
+  policy: research-only
+  context: { scope: negotiation, assignee: did:web:lab.example }
+  cases:
+    - { name: climate research is research, context: { purpose: climate-research }, expect: allow }
+    - { name: marketing is refused, context: { purpose: marketing }, expect: deny, reason: not a kind of }
+Exit 0 when all pass, 1 when any fails or a file has errors.
+`,
+}
+
+export async function runPolicyCommand(args: string[], io: PolicyCommandIo): Promise<number> {
+  const [command = '', ...rest] = args
+  if (command === '' || command === '--help' || command === '-h' || command === 'help') {
+    io.stdout(help[''])
+    return command === '' ? 2 : 0
+  }
+  if (!(command in help)) {
+    io.stderr(`unknown policy command \`${command}\`\n${help['']}`)
+    return 2
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    io.stdout(help[command]!)
+    return 0
+  }
+  const at = (p: string) => (isAbsolute(p) ? p : join(io.cwd, p))
+  const show = (p: string) => (isAbsolute(p) && p.startsWith(io.cwd) ? relative(io.cwd, p) || p : p)
+  const printErrors = (errors: LintError[], out: (s: string) => void) => {
+    for (const e of errors) {
+      out(`${show(e.file)}:${e.line}${e.column !== undefined ? `:${e.column}` : ''}  ${e.field}  ${e.message}${e.suggestion ? ` (${e.suggestion})` : ''}\n`)
+    }
+  }
+  const defaultFolder = () => (existsSync(join(io.cwd, 'policies')) ? join(io.cwd, 'policies') : io.cwd)
+  const { positional, flags } = parseArgs(rest)
+  const unknownFlag = Object.keys(flags).find((f) => !['as', 'json', 'policy'].includes(f))
+  if (unknownFlag) {
+    io.stderr(`unknown option --${unknownFlag}\n${help[command]}`)
+    return 2
+  }
+
+  switch (command) {
+    case 'lint': {
+      const paths = positional.length > 0 ? positional.map(at) : [defaultFolder()]
+      const result = await loadPolicies(paths)
+      if (result.errors.length > 0) {
+        printErrors(result.errors, io.stdout)
+        io.stdout(`${result.errors.length} error${result.errors.length === 1 ? '' : 's'}\n`)
+        return 1
+      }
+      io.stdout(`${result.policies.size} polic${result.policies.size === 1 ? 'y' : 'ies'} OK: ${[...result.policies.keys()].join(', ')}\n`)
+      return 0
+    }
+    case 'explain': {
+      if (positional.length !== 1) {
+        io.stderr(help.explain!)
+        return 2
+      }
+      const result = await loadPolicies(at(positional[0]!))
+      if (result.errors.length > 0) {
+        printErrors(result.errors, io.stderr)
+        return 1
+      }
+      const policies = [...result.policies.values()]
+      if (policies.length === 0) {
+        io.stderr('no policy to explain (an abstract baseline is only explained through the policies that extend it)\n')
+        return 1
+      }
+      if (flags.json) io.stdout(`${JSON.stringify(policies.map((p) => ({ id: p.id, title: p.title, plainText: p.plainText, odrl: p.odrl })), null, 2)}\n`)
+      else io.stdout(`${policies.map((p) => p.plainText).join('\n\n')}\n`)
+      return 0
+    }
+    case 'eval': {
+      const contextPath = typeof flags.as === 'string' ? flags.as : undefined
+      if (positional.length !== 1 || !contextPath) {
+        io.stderr(help.eval!)
+        return 2
+      }
+      const result = await loadPolicies(at(positional[0]!))
+      if (result.errors.length > 0) {
+        printErrors(result.errors, io.stderr)
+        return 2
+      }
+      const wanted = typeof flags.policy === 'string' ? flags.policy : undefined
+      const policy = wanted ? result.policies.get(wanted) : result.policies.size === 1 ? [...result.policies.values()][0] : undefined
+      if (!policy) {
+        io.stderr(wanted ? `no policy \`${wanted}\` in ${positional[0]}\n` : `${positional[0]} holds ${result.policies.size} policies: choose one with --policy ID\n`)
+        return 2
+      }
+      let data: unknown
+      try {
+        data = parseYaml(await readFile(at(contextPath), 'utf8'))
+      } catch (error) {
+        io.stderr(`cannot read the context ${contextPath}: ${(error as Error).message.split('\n')[0]}\n`)
+        return 2
+      }
+      const built = contextFromData(data, new Date())
+      if (!built.context) {
+        io.stderr(`${contextPath}: ${built.errors.join('\n')}\n`)
+        return 2
+      }
+      const decision = evaluate(policy, built.context)
+      io.stdout(flags.json ? `${JSON.stringify(decision, null, 2)}\n` : renderDecision(decision))
+      return decision.allowed ? 0 : 1
+    }
+    case 'test': {
+      const dir = positional.length > 0 ? at(positional[0]!) : defaultFolder()
+      const run = await runStewardTests(dir, new Date())
+      printErrors(run.errors, io.stdout)
+      for (const r of run.results) {
+        io.stdout(`${r.passed ? 'pass' : 'FAIL'}  ${r.policy}: ${r.name}${r.passed ? '' : `\n      ${r.message}\n      reason: ${r.reason}`}\n`)
+      }
+      const failed = run.results.filter((r) => !r.passed).length
+      io.stdout(`${run.results.length - failed} passed, ${failed} failed${run.errors.length > 0 ? `, ${run.errors.length} error${run.errors.length === 1 ? '' : 's'}` : ''}\n`)
+      if (run.results.length === 0 && run.errors.length === 0) {
+        io.stdout(`no *.test.yaml cases in ${show(dir)}\n`)
+      }
+      return failed > 0 || run.errors.length > 0 ? 1 : 0
+    }
+  }
   return 2
+}
+
+function parseArgs(args: string[]): { positional: string[]; flags: Record<string, string | true> } {
+  const positional: string[] = []
+  const flags: Record<string, string | true> = {}
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!
+    if (arg.startsWith('--')) {
+      const [name, inline] = arg.slice(2).split('=', 2) as [string, string | undefined]
+      if (inline !== undefined) flags[name] = inline
+      else if (name === 'as' || name === 'policy') flags[name] = args[++i] ?? ''
+      else flags[name] = true
+    } else positional.push(arg)
+  }
+  return { positional, flags }
+}
+
+const outcomeMark: Record<TraceEntry['outcome'], string> = { satisfied: 'ok', violated: 'NO', unknown: '??', deferred: '..' }
+
+/** A decision for a terminal: verdict, reason, explanation, trace. */
+export function renderDecision(decision: Decision): string {
+  const lines = [decision.allowed ? 'ALLOWED' : 'REFUSED', decision.reason, '']
+  for (const sentence of decision.explanation.slice(1)) lines.push(`  ${sentence}`)
+  if (decision.trace.length > 0) {
+    lines.push('', 'Trace:')
+    for (const t of decision.trace) {
+      const actual = t.actual === null || t.actual === undefined ? '-' : Array.isArray(t.actual) ? t.actual.join(', ') : String(t.actual)
+      lines.push(`  [${outcomeMark[t.outcome]}] ${t.rule}, ${t.constraint}: ${t.leftOperand} ${t.operator} ${JSON.stringify(t.expected)} (actual: ${actual})${t.note ? ` — ${t.note}` : ''}`)
+    }
+  }
+  if (decision.obligations.length > 0) {
+    lines.push('', 'Obligations:')
+    for (const o of decision.obligations) lines.push(`  - ${o.text} (${o.rule})`)
+  }
+  return `${lines.join('\n')}\n`
 }
