@@ -14,6 +14,7 @@ import type { Store } from '../store/store.ts'
 import { fromRoot } from '../paths.ts'
 import type { CatalogPolicySource } from './policy-source.ts'
 import { createCatalogArea } from './routes.ts'
+import { participantFolder, testPolicySource } from './test-support.ts'
 
 const dsp = '/dsp/2025-1'
 const key = 'test-management-key-0123456789'
@@ -34,19 +35,6 @@ const authenticator: Authenticator = {
     if (authorization === 'Bearer stranger-token') return { participantId: 'did:web:stranger.example', credentials: [] }
     throw new PasserelleError('unauthorized', 'invalid token')
   },
-}
-
-export function testPolicySource(): CatalogPolicySource {
-  return { ...fakePolicies(), ids: new Set(Object.keys(offerBodies)), errors: [], policy: () => undefined, credentialTypes: () => ['MembershipCredential'] }
-}
-
-/** A participant folder with the seed datasets and files, plus extra dataset files. */
-export function participantFolder(extra: Record<string, string> = {}) {
-  const root = mkdtempSync(join(tmpdir(), 'catalog-routes-'))
-  cpSync(fromRoot('seeds/datasets'), join(root, 'datasets'), { recursive: true })
-  cpSync(fromRoot('seeds/files'), join(root, 'files'), { recursive: true })
-  for (const [name, text] of Object.entries(extra)) writeFileSync(join(root, 'datasets', name), text)
-  return root
 }
 
 describe.each(dialects)('catalog routes on %s', (dialect) => {
