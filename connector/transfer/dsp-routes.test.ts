@@ -1,5 +1,5 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { createTestStore } from '../../test/support/stores.ts'
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { createTestStore, dialects } from '../../test/support/stores.ts'
 import { expectDspValid } from '../../test/support/dsp-schemas.ts'
 import type { Store } from '../store/store.ts'
 import { transferDspRoutes } from './dsp-routes.ts'
@@ -22,10 +22,16 @@ const pathOf = { start: 'TransferStartMessage', completion: 'TransferCompletionM
 type Path = keyof typeof pathOf
 
 let store: Store
-beforeEach(async () => {
-  store = await createTestStore('sqlite')
+describe.each(dialects)('transfer DSP endpoints on %s', (dialect) => {
+// One database per dialect; every test starts from empty tables.
+beforeAll(async () => {
+  store = await createTestStore(dialect)
 })
-afterEach(() => store.close())
+afterAll(() => store.close())
+beforeEach(async () => {
+  const t = store.tables
+  for (const table of [t.transfers, t.transferEvents, t.dataAccesses, t.dispatches]) await store.db.delete(table)
+})
 
 function providerSide(agreements = agreementBook(tckTransferAgreements({ self: provider, tck }))) {
   const messenger = recordingMessenger()
@@ -321,4 +327,5 @@ describe('consumer endpoints, mirroring the TCK consumer cases', () => {
     expect(res.status).toBe(404)
     expect((await repo(c.ctx).get(store.db, consumerPid))?.state).toBe('REQUESTED')
   })
+})
 })
