@@ -7,7 +7,8 @@ import type { OfferLookup, PolicyCheck } from './decision.ts'
 import { negotiationDspRoutes } from './dsp-routes.ts'
 import { identityOf, type Identity } from './identity.ts'
 import { negotiationManagementRoutes } from './management-routes.ts'
-import { enginePolicyCheck, noOffers } from './policy-check.ts'
+import { enginePolicyCheck } from './policy-check.ts'
+import { offerLookupFor } from '../catalog/offer-lookup.ts'
 import { defaultReactions, type Reactions } from './reactions.ts'
 import { createNegotiationRuntime, resumeReactions, type NegotiationRuntime } from './service.ts'
 import { existsSync } from 'node:fs'
@@ -55,8 +56,8 @@ function withFallback(first: OfferLookup, second: OfferLookup): OfferLookup {
   }
 }
 
-/** The catalog's published offers once the catalog area provides them; none until then. */
-const defaultOffers = (_ctx: Ctx): OfferLookup => noOffers
+/** The offers the catalog publishes. */
+const defaultOffers = (ctx: Ctx): OfferLookup => offerLookupFor(ctx)
 
 export function negotiationArea(options: NegotiationAreaOptions = {}): Area & { runtimeFor(ctx: Ctx): { rt: NegotiationRuntime; identity: Identity; scripted: boolean } } {
   const runtimes = new WeakMap<Ctx, { rt: NegotiationRuntime; identity: Identity; scripted: boolean }>()

@@ -190,7 +190,9 @@ async function offerFromPeerCatalog(rt: NegotiationRuntime, identity: Identity, 
   const authorization = await identity.tokenIssuer.authorizationFor({ dspUrl: input.peerUrl, ...(input.peerId ? { participantId: input.peerId } : {}) })
   const response = await rt.ctx.peers.request({ method: 'GET', url, headers: { authorization }, timeout: 10_000 })
   if (response.status === 404) throw new PasserelleError('not_found', `the peer's catalog has no dataset ${input.datasetId}`)
-  if (response.status !== 200) throw new PasserelleError('peer_failed', `the peer's catalog answered ${response.status} for dataset ${input.datasetId}`)
+  if (response.status !== 200) {
+    throw new PasserelleError('peer_failed', `the peer's catalog answered ${response.status} for dataset ${input.datasetId}: ${response.text.slice(0, 300)}`)
+  }
   const dataset = response.json<Record<string, unknown>>()
   const policies = ([] as unknown[]).concat(dataset.hasPolicy ?? dataset['odrl:hasPolicy'] ?? []) as Array<Record<string, unknown>>
   const offer = input.offerId ? policies.find((p) => p['@id'] === input.offerId) : policies[0]
