@@ -112,15 +112,25 @@ export const CatalogEnvelope: z.ZodType<CatalogEnvelope> = z.lazy(() =>
     .refine((c) => !('hasPolicy' in c), { message: 'a catalog must not have hasPolicy' }),
 )
 
-export const RootCatalogEnvelope = z.intersection(
-  CatalogEnvelope,
-  z.looseObject({
-    '@context': z
-      .array(z.string())
-      .refine((c) => c.includes(dspContextUrl), { message: `@context must contain ${dspContextUrl}` }),
-    participantId: z.string(),
-  }),
-)
+/** What the root catalog adds to a catalog: the DSP context and the participant id. */
+export const RootCatalogFields = z.object({
+  '@context': z
+    .array(z.string())
+    .refine((c) => c.includes(dspContextUrl), { message: `@context must contain ${dspContextUrl}` }),
+  participantId: z.string(),
+})
+
+/** A root catalog page (checked in two parts: a zod intersection would deep-compare every dataset). */
+export const RootCatalogEnvelope = {
+  safeParse(value: unknown): { success: true; data: RootCatalogEnvelope } | { success: false; error: z.ZodError } {
+    const envelope = CatalogEnvelope.safeParse(value)
+    if (!envelope.success) return envelope
+    const o = value as Record<string, unknown>
+    const root = RootCatalogFields.safeParse({ '@context': o['@context'], participantId: o.participantId })
+    if (!root.success) return root
+    return { success: true, data: { ...envelope.data, ...root.data } }
+  },
+}
 export type RootCatalogEnvelope = CatalogEnvelope & { '@context': string[]; participantId: string }
 
 /** zod issues as one short line: `dataset/0/hasPolicy: Too small…`. */

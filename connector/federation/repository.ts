@@ -1,4 +1,4 @@
-import { and, asc, eq, inArray, lte, sql, type SQL } from 'drizzle-orm'
+import { and, asc, eq, inArray, lte, or, sql, type SQL } from 'drizzle-orm'
 import type { CatalogEntry } from '../../catalog/federation/read-catalog-page.ts'
 import type { SearchHit, SearchPage, SearchQuery } from '../../catalog/federation/search-hit.ts'
 import { SearchQuery as SearchQuerySchema } from '../../catalog/federation/search-hit.ts'
@@ -197,12 +197,22 @@ export function federationRepository(store: Store) {
         .where(eq(peers.id, input.peerId))
     },
 
+    /**
+     * Full-text search with filters, ranked and paged. Two steps: rank and page over the narrow
+     * columns (the full-text index, filter columns), then read the stored hits of that page only.
+     */
     async search(query: SearchQuery): Promise<SearchPage> {
       const q = SearchQuerySchema.parse(query)
       const tokens = q.q ? queryTokens(q.q) : []
+      const peerRows = await store.db.select().from(peers)
+      const peerById = new Map(peerRows.map((p) => [p.id, p]))
       const filters: SQL[] = []
       const contains = (column: SQL, value: string) => filters.push(sql`${column} LIKE ${`%${likeEscape(value.toLowerCase())}%`} ESCAPE '\\'`)
-      if (q.peer) filters.push(sql`(p.id = ${q.peer} OR p.dsp_url = ${q.peer})`)
+      if (q.peer) {
+        const peer = peerRows.find((p) => p.id === q.peer || p.dspUrl === q.peer)
+        if (!peer) return { total: 0, offset: q.offset, limit: q.limit, hits: [] }
+        filters.push(sql`d.peer_id = ${peer.id}`)
+      }
       if (q.theme) contains(sql`d.themes`, q.theme)
       if (q.license) contains(sql`d.license`, q.license)
       if (q.spatial) contains(sql`d.spatial`, q.spatial)
@@ -214,44 +224,66 @@ export function federationRepository(store: Store) {
         if (q.temporalTo !== undefined) filters.push(sql`(d.temporal_start IS NULL OR d.temporal_start <= ${q.temporalTo})`)
       }
       if (q.modifiedSince !== undefined) filters.push(sql`d.modified_at >= ${q.modifiedSince}`)
+      const and_ = (list: SQL[]) => (list.length > 0 ? sql.join(list, sql` AND `) : sql`1 = 1`)
 
-      const columns = sql`d.entry AS entry, d.crawled_at AS crawled_at, p.id AS peer_id, p.name AS peer_name, p.dsp_url AS dsp_url, p.participant_id AS participant_id, p.last_error_at AS last_error_at, p.last_success_at AS last_success_at`
-      let from: SQL
-      let score: SQL
-      let order: SQL
+      // Step 1: the keys of the page, and the total.
+      type Key = { peer_id: string; dataset_id: string }
+      let keys: Key[]
+      let total: number
       if (tokens.length > 0 && store.dialect === 'sqlite') {
-        from = sql`federated_datasets_fts f JOIN federated_datasets d ON d.rowid = f.rowid JOIN federation_peers p ON p.id = d.peer_id`
-        filters.unshift(sql`federated_datasets_fts MATCH ${fts5Query(tokens)}`)
+        const match = fts5Query(tokens)
         // bm25 is lower for better matches; weights: title, keywords, description.
-        score = sql`bm25(federated_datasets_fts, 10.0, 4.0, 1.0)`
-        order = sql`score ASC, d.peer_id, d.dataset_id`
-      } else if (tokens.length > 0) {
-        from = sql`federated_datasets d JOIN federation_peers p ON p.id = d.peer_id`
-        filters.unshift(sql`d.search @@ to_tsquery('simple', ${tsQuery(tokens)})`)
-        score = sql`ts_rank(d.search, to_tsquery('simple', ${tsQuery(tokens)}))`
-        order = sql`score DESC, d.peer_id, d.dataset_id`
-      } else {
-        from = sql`federated_datasets d JOIN federation_peers p ON p.id = d.peer_id`
-        score = sql`0`
-        order = sql`d.modified_at DESC NULLS LAST, d.peer_id, d.dataset_id`
-      }
-      const where = filters.length > 0 ? sql`WHERE ${sql.join(filters, sql` AND `)}` : sql``
-      type Row = { entry: unknown; crawled_at: number | string; peer_id: string; peer_name: string | null; dsp_url: string; participant_id: string | null; last_error_at: number | string | null; last_success_at: number | string | null }
-      const [found, counted] = await Promise.all([
-        rows<Row>(store.db, sql`SELECT ${columns}, ${score} AS score FROM ${from} ${where} ORDER BY ${order} LIMIT ${q.limit} OFFSET ${q.offset}`),
-        rows<{ n: number | string }>(store.db, sql`SELECT count(*) AS n FROM ${from} ${where}`),
-      ])
-      const num = (v: number | string | null) => (v === null ? null : Number(v))
-      const hits: SearchHit[] = found.map((r) => {
-        const entry = (typeof r.entry === 'string' ? JSON.parse(r.entry) : r.entry) as Omit<SearchHit, 'peer' | 'stale' | 'crawledAt'>
-        return {
-          ...entry,
-          peer: { id: r.peer_id, name: r.peer_name, participantId: r.participant_id ?? '', dspUrl: r.dsp_url },
-          crawledAt: new Date(Number(r.crawled_at)).toISOString(),
-          stale: isStale({ lastErrorAt: num(r.last_error_at), lastSuccessAt: num(r.last_success_at) }),
+        const score = sql`bm25(federated_datasets_fts, 10.0, 4.0, 1.0)`
+        if (filters.length === 0) {
+          // Ranked inside the full-text index alone: no table row is read until the page is known.
+          const ranked = await rows<{ rid: number }>(store.db, sql`SELECT rowid AS rid FROM federated_datasets_fts WHERE federated_datasets_fts MATCH ${match} ORDER BY ${score}, rowid LIMIT ${q.limit} OFFSET ${q.offset}`)
+          const [counted] = await rows<{ n: number }>(store.db, sql`SELECT count(*) AS n FROM federated_datasets_fts WHERE federated_datasets_fts MATCH ${match}`)
+          total = Number(counted?.n ?? 0)
+          keys = ranked.length === 0 ? [] : await rows<Key & { rid: number }>(store.db, sql`SELECT rowid AS rid, peer_id, dataset_id FROM federated_datasets WHERE rowid IN (${sql.join(ranked.map((r) => sql`${r.rid}`), sql`, `)})`).then((found) => {
+            const byRowid = new Map(found.map((k) => [Number(k.rid), k]))
+            return ranked.map((r) => byRowid.get(Number(r.rid))!).filter(Boolean)
+          })
+        } else {
+          const from = sql`federated_datasets_fts JOIN federated_datasets d ON d.rowid = federated_datasets_fts.rowid WHERE federated_datasets_fts MATCH ${match} AND ${and_(filters)}`
+          keys = await rows<Key>(store.db, sql`SELECT d.peer_id AS peer_id, d.dataset_id AS dataset_id FROM ${from} ORDER BY ${score}, d.rowid LIMIT ${q.limit} OFFSET ${q.offset}`)
+          const [counted] = await rows<{ n: number }>(store.db, sql`SELECT count(*) AS n FROM ${from}`)
+          total = Number(counted?.n ?? 0)
         }
-      })
-      return { total: Number(counted[0]?.n ?? 0), offset: q.offset, limit: q.limit, hits }
+      } else {
+        let where = and_(filters)
+        let order = sql`d.modified_at DESC NULLS LAST, d.peer_id, d.dataset_id`
+        if (tokens.length > 0) {
+          const tsq = sql`to_tsquery('simple', ${tsQuery(tokens)})`
+          where = sql`d.search @@ ${tsq} AND ${where}`
+          order = sql`ts_rank(d.search, ${tsq}) DESC, d.peer_id, d.dataset_id`
+        }
+        // One pass over the matches gives the page and (as a window) the total.
+        const found = await rows<Key & { total: number | string }>(store.db, sql`SELECT d.peer_id AS peer_id, d.dataset_id AS dataset_id, count(*) OVER () AS total FROM federated_datasets d WHERE ${where} ORDER BY ${order} LIMIT ${q.limit} OFFSET ${q.offset}`)
+        keys = found
+        total = found.length > 0 ? Number(found[0]!.total) : q.offset === 0 ? 0 : Number((await rows<{ n: number | string }>(store.db, sql`SELECT count(*) AS n FROM federated_datasets d WHERE ${where}`))[0]?.n ?? 0)
+      }
+
+      // Step 2: the stored hits of this page, in rank order.
+      if (keys.length === 0) return { total, offset: q.offset, limit: q.limit, hits: [] }
+      const stored = await store.db
+        .select({ peerId: datasets.peerId, datasetId: datasets.datasetId, entry: datasets.entry, crawledAt: datasets.crawledAt })
+        .from(datasets)
+        .where(or(...keys.map((k) => and(eq(datasets.peerId, k.peer_id), eq(datasets.datasetId, k.dataset_id)))))
+      const byKey = new Map(stored.map((r) => [`${r.peerId}\n${r.datasetId}`, r]))
+      const hits: SearchHit[] = []
+      for (const k of keys) {
+        const r = byKey.get(`${k.peer_id}\n${k.dataset_id}`)
+        const peer = peerById.get(k.peer_id)
+        if (!r || !peer) continue
+        const entry = r.entry as Omit<SearchHit, 'peer' | 'stale' | 'crawledAt'>
+        hits.push({
+          ...entry,
+          peer: { id: peer.id, name: peer.name, participantId: peer.participantId ?? '', dspUrl: peer.dspUrl },
+          crawledAt: new Date(r.crawledAt).toISOString(),
+          stale: isStale(peer),
+        })
+      }
+      return { total, offset: q.offset, limit: q.limit, hits }
     },
   }
 }

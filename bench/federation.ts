@@ -1,0 +1,201 @@
+/**
+ * Federated catalog benchmark: a crawl of simulated peers (default 20 × 5,000 datasets, served by
+ * fixture DSP peers in a child process on 127.0.0.1, 100 datasets per page with Link paging),
+ * into SQLite and into PostgreSQL; then search latency over the resulting entries.
+ *
+ * Baselines measured in the same run: the raw fetch of every page (no parsing, no checks, no
+ * storage) for the crawl, and a plain `LIKE '%word%'` scan of the same columns for search.
+ *
+ *   node --import tsx bench/federation.ts [--peers 20] [--datasets 5000] [--dialects sqlite,postgres] [--queries 400]
+ */
+import { spawn } from 'node:child_process'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { and, count, like, or, type SQL } from 'drizzle-orm'
+import { Agent, request } from 'undici'
+import { fixtureDataset } from '../catalog/federation/fixtures.ts'
+import { queryTokens } from '../catalog/federation/text.ts'
+import { systemClock } from '../connector/context.ts'
+import { startCrawler } from '../connector/federation/crawler.ts'
+import { nextLink } from '../connector/federation/link-header.ts'
+import { federationRepository } from '../connector/federation/repository.ts'
+import { defaultCrawlerOptions } from '../connector/federation/settings.ts'
+import { startFixturePeer } from '../connector/federation/testing/fixture-peer.ts'
+import { createPeerClient } from '../connector/http/peer-client.ts'
+import { openStore, type Store } from '../connector/store/store.ts'
+import { silentLogger } from '../connector/telemetry/logger.ts'
+import { createTestDatabase, type Dialect } from '../test/support/stores.ts'
+import { median, percentile, printTable } from './stats.ts'
+
+const { values } = parseArgs({
+  options: {
+    peers: { type: 'string', default: '20' },
+    datasets: { type: 'string', default: '5000' },
+    page: { type: 'string', default: '100' },
+    concurrency: { type: 'string', default: String(defaultCrawlerOptions.concurrency) },
+    dialects: { type: 'string', default: 'sqlite,postgres' },
+    queries: { type: 'string', default: '400' },
+    serve: { type: 'boolean', default: false },
+  },
+})
+const peerCount = Number(values.peers)
+const perPeer = Number(values.datasets)
+const pageSize = Number(values.page)
+const concurrency = Number(values.concurrency)
+
+async function main() {
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--serve', '--peers', String(peerCount), '--datasets', String(perPeer), '--page', String(pageSize)], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  })
+  const firstLine = await new Promise<string>((resolve) => createInterface({ input: child.stdout! }).once('line', resolve))
+  const dspUrls = JSON.parse(firstLine) as string[]
+  console.log(`federation bench: ${peerCount} peers × ${perPeer} datasets (${pageSize} per page), crawl concurrency ${concurrency}, Node ${process.versions.node}`)
+  try {
+    // Warm the peers' page caches (their first answer builds the pages), then the raw-fetch baseline.
+    await rawFetchAll(dspUrls)
+    const raw = await rawFetchAll(dspUrls)
+    const crawlRows: string[][] = [['store', 'crawl (s)', 'datasets', 'pages', 'peak RSS (MB)', 'vs raw fetch']]
+    crawlRows.push(['raw fetch (baseline)', (raw.ms / 1000).toFixed(2), String(peerCount * perPeer), String(raw.pages), '', '1.0×'])
+    const searchRows: string[][] = [['store', 'query', 'median (ms)', 'p99 (ms)', 'LIKE scan median (ms)', 'LIKE p99 (ms)', 'speed-up']]
+    for (const dialect of values.dialects!.split(',') as Dialect[]) {
+      const database = await createTestDatabase(dialect)
+      const store = await openStore({ url: database.url, poolSize: 10 })
+      try {
+        const crawl = await crawlAll(store, dspUrls)
+        crawlRows.push([dialect, (crawl.ms / 1000).toFixed(2), String(crawl.datasets), String(crawl.pages), crawl.peakRssMb.toFixed(0), `${(crawl.ms / raw.ms).toFixed(1)}×`])
+        searchRows.push(...(await searchLatency(store, dialect)))
+      } finally {
+        await store.close()
+        await database.drop()
+      }
+    }
+    printTable('crawl (target: < 30 s)', crawlRows)
+    printTable('search (target: < 30 ms median)', searchRows)
+    console.log(`\nprocess peak RSS (whole run): ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`)
+  } finally {
+    child.stdin!.end()
+    child.kill('SIGTERM')
+  }
+}
+
+/** Every page of every peer, bodies read and dropped: the floor for any crawl. */
+async function rawFetchAll(dspUrls: string[]) {
+  const agent = new Agent({ connections: 64 })
+  const body = JSON.stringify({ '@context': ['https://w3id.org/dspace/2025/1/context.jsonld'], '@type': 'CatalogRequestMessage', filter: [] })
+  let pages = 0
+  const start = performance.now()
+  const queue = [...dspUrls]
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      for (let dsp = queue.shift(); dsp; dsp = queue.shift()) {
+        let url: string | null = `${dsp}/catalog/request`
+        while (url) {
+          const response = await request(url, { method: 'POST', dispatcher: agent, body, headers: { 'content-type': 'application/json' } })
+          await response.body.text()
+          pages++
+          url = nextLink(response.headers['link'] as string | undefined, url)
+        }
+      }
+    }),
+  )
+  const ms = performance.now() - start
+  await agent.close()
+  return { ms, pages }
+}
+
+async function crawlAll(store: Store, dspUrls: string[]) {
+  const repo = federationRepository(store)
+  for (const [i, dspUrl] of dspUrls.entries()) await repo.addPeer({ id: `peer-${i}`, dspUrl, source: 'config' }, 0)
+  const http = createPeerClient()
+  let peakRss = process.memoryUsage.rss()
+  const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 20)
+  const crawler = startCrawler({
+    repo,
+    http,
+    clock: systemClock,
+    logger: silentLogger,
+    options: { ...defaultCrawlerOptions, concurrency, timeoutMs: 120_000 },
+    autoStart: false,
+  })
+  const start = performance.now()
+  await crawler.crawlDue()
+  const ms = performance.now() - start
+  clearInterval(sampler)
+  await crawler.stop()
+  await http.close()
+  const peers = await repo.listPeers()
+  const failed = peers.filter((p) => p.lastError !== null)
+  if (failed.length > 0) throw new Error(`crawl failed for ${failed.length} peers: ${failed[0]!.lastError}`)
+  const datasets = peers.reduce((n, p) => n + p.datasetCount, 0)
+  return { ms, datasets, pages: Math.ceil(perPeer / pageSize) * peerCount, peakRssMb: peakRss / 1024 / 1024 }
+}
+
+const queries: Array<{ name: string; q: string; filters?: Record<string, string> }> = [
+  { name: 'two words', q: 'precipitation quebec' },
+  { name: 'French, accents', q: 'étendue glace' },
+  { name: 'prefix', q: 'wildf' },
+  { name: 'three words', q: 'snow depth nunavut' },
+  { name: 'word + filter', q: 'temperature', filters: { license: 'by-nc' } },
+  { name: 'common word (every entry)', q: 'climate' },
+]
+
+async function searchLatency(store: Store, dialect: Dialect): Promise<string[][]> {
+  const repo = federationRepository(store)
+  const rows: string[][] = []
+  const samples = Math.max(20, Math.floor(Number(values.queries) / queries.length))
+  const all: number[] = []
+  const allLike: number[] = []
+  for (const query of queries) {
+    const input = { q: query.q, limit: 20, ...query.filters }
+    const times: number[] = []
+    const likeTimes: number[] = []
+    for (let i = 0; i < samples + 5; i++) {
+      let start = performance.now()
+      const page = await repo.search(input)
+      const t = performance.now() - start
+      if (page.total === 0) throw new Error(`no result for ${query.q}`)
+      start = performance.now()
+      await likeScan(store, query.q, query.filters?.license)
+      const l = performance.now() - start
+      if (i >= 5) {
+        times.push(t)
+        likeTimes.push(l)
+      }
+    }
+    all.push(...times)
+    allLike.push(...likeTimes)
+    rows.push([dialect, `${query.name}: "${query.q}"`, median(times).toFixed(2), percentile(times, 99).toFixed(2), median(likeTimes).toFixed(2), percentile(likeTimes, 99).toFixed(2), `${(median(likeTimes) / median(times)).toFixed(1)}×`])
+  }
+  rows.push([dialect, 'all queries', median(all).toFixed(2), percentile(all, 99).toFixed(2), median(allLike).toFixed(2), percentile(allLike, 99).toFixed(2), `${(median(allLike) / median(all)).toFixed(1)}×`])
+  return rows
+}
+
+/** The baseline: every word as `LIKE '%word%'` on the same folded columns, first page and count. */
+async function likeScan(store: Store, q: string, license?: string) {
+  const d = store.tables.federatedDatasets
+  const conditions: SQL[] = queryTokens(q).map((t) => or(like(d.searchTitle, `%${t}%`), like(d.searchKeywords, `%${t}%`), like(d.searchDescription, `%${t}%`))!)
+  if (license) conditions.push(like(d.license, `%${license}%`))
+  const where = and(...conditions)
+  await Promise.all([store.db.select({ entry: d.entry }).from(d).where(where).limit(20), store.db.select({ n: count() }).from(d).where(where)])
+}
+
+if (values.serve) {
+  // Child process: the simulated peers, so that their memory and CPU are not the crawler's.
+  const peers = await Promise.all(
+    Array.from({ length: peerCount }, (_, p) =>
+      startFixturePeer({
+        participantId: `did:web:peer${p}.example`,
+        prefix: `peer${p}`,
+        pageSize,
+        datasets: Array.from({ length: perPeer }, (_, i) => fixtureDataset(i + p * 7, { prefix: `peer${p}` })),
+      }),
+    ),
+  )
+  process.stdout.write(JSON.stringify(peers.map((p) => p.dspUrl)) + '\n')
+  process.stdin.resume()
+  process.stdin.on('end', () => process.exit(0))
+  process.on('SIGTERM', () => process.exit(0))
+} else {
+  await main()
+}
