@@ -52,6 +52,7 @@ export class Catalog {
   readonly index = new CatalogIndex()
   #options: CatalogOptions
   #dcatCache: { version: number; text: string } | undefined
+  #publicCache: { version: number; entries: CatalogEntry[] } | undefined
   /** Rendered pages of unfiltered requests, by catalog version, hidden groups, offset and limit. */
   #pageCache = new Map<string, CatalogPage>()
   /** File → ids it published, to replace a folder's datasets without touching the API's. */
@@ -190,16 +191,27 @@ export class Catalog {
     return datasetText(dspDataset(entry.dataset, offers, this.#options.service, 'embedded'))
   }
 
-  /** The public DCAT-AP document: datasets without a visibility policy only. Cached per version. */
-  dcatText(): string {
-    if (this.#dcatCache?.version === this.index.version) return this.#dcatCache.text
+  /** Datasets the public DCAT-AP document lists: those without a visibility policy. */
+  publicEntries(): CatalogEntry[] {
+    if (this.#publicCache?.version !== this.index.version) {
+      this.#publicCache = { version: this.index.version, entries: this.index.all().filter((e) => e.visibility === '') }
+    }
+    return this.#publicCache.entries
+  }
+
+  /**
+   * The public DCAT-AP document: datasets without a visibility policy only. The whole document is
+   * cached per catalog version; a page (`offset`, `limit`) lists only its slice of the datasets.
+   */
+  dcatText(page?: { offset: number; limit: number }): string {
+    if (!page && this.#dcatCache?.version === this.index.version) return this.#dcatCache.text
     const service = { id: this.#options.service.id, endpointURL: this.#options.service.endpointURL, title: this.#options.dcat.serviceTitle }
-    const datasets = this.index
-      .all()
-      .filter((e) => e.visibility === '')
-      .map((e) => dcatDataset(e.dataset, e.dataset.policies.map((p) => this.#options.policies.offer(p)?.['@id'] ?? p), service))
+    const entries = this.publicEntries()
+    const datasets = (page ? entries.slice(page.offset, page.offset + page.limit) : entries).map((e) =>
+      dcatDataset(e.dataset, e.dataset.policies.map((p) => this.#options.policies.offer(p)?.['@id'] ?? p), service),
+    )
     const text = JSON.stringify(dcatCatalog({ ...this.#options.dcat, id: this.#options.catalogId, service }, datasets))
-    this.#dcatCache = { version: this.index.version, text }
+    if (!page) this.#dcatCache = { version: this.index.version, text }
     return text
   }
 

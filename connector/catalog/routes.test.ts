@@ -164,6 +164,22 @@ describe.each(dialects)('catalog routes on %s', (dialect) => {
       expect(body['@type']).toBe('dcat:Catalog')
       expect(body['dcat:dataset'].map((d: { '@id': string }) => d['@id'])).not.toContain(hiddenId)
     })
+
+    it('pages the DCAT-AP document with Link headers, every public dataset exactly once', async () => {
+      const seen: string[] = []
+      let url: string | undefined = '/catalog.jsonld?limit=3'
+      while (url) {
+        const response: JsonResponse = await call(url)
+        expect(response.status).toBe(200)
+        const body = await response.json()
+        expect(body['@type']).toBe('dcat:Catalog')
+        seen.push(...(body['dcat:dataset'] ?? []).map((d: { '@id': string }) => d['@id']))
+        url = /<([^>]+)>; rel="next"/.exec(response.headers.get('link') ?? '')?.[1]?.replace('http://127.0.0.1:8181', '')
+      }
+      const whole = (await (await call('/catalog.jsonld')).json())['dcat:dataset'].map((d: { '@id': string }) => d['@id'])
+      expect(seen).toEqual(whole)
+      expect((await call('/catalog.jsonld?limit=0')).status).toBe(400)
+    })
   })
 
   describe('management API /management/v1/datasets', () => {

@@ -17,7 +17,7 @@ import type { CatalogPolicySource } from './policy-source.ts'
  * - DSP (provider): `POST <dsp>/catalog/request`, `GET <dsp>/catalog/datasets/:id`, authenticated,
  *   answering only what the requester may see; errors are `CatalogError` bodies.
  * - `GET /catalog.jsonld`: the public DCAT-AP 3.0.1 document for open-data portals (datasets
- *   without a visibility policy only; no authentication).
+ *   without a visibility policy only; no authentication), whole or paged with `?offset=&limit=`.
  * - Management: `/management/v1/datasets` CRUD with paging, `/management/v1/catalog/problems`.
  *
  * Paging: `?offset=N&limit=M` (limit 1–1000, default 100) with `Link` headers `rel="next"` /
@@ -100,9 +100,17 @@ export function createCatalogArea(options: { policies?: CatalogPolicySource } = 
         return c.body(text, 200, { 'content-type': 'application/json' })
       })
 
+      // The whole document, or with ?offset=&limit= one page of datasets (Link rel next/previous),
+      // for portals harvesting large catalogs.
+      const jsonLdUrl = `${ctx.config.server.publicUrl}/catalog.jsonld`
       root.get('/catalog.jsonld', async (c) => {
         const catalog = await service()
-        return c.body(catalog.catalog.dcatText(), 200, { 'content-type': 'application/ld+json' })
+        const query = c.req.query()
+        if (Object.keys(query).length === 0) return c.body(catalog.catalog.dcatText(), 200, { 'content-type': 'application/ld+json' })
+        const paging = parseInput(Paging, query, 'query')
+        const link = linkHeader(jsonLdUrl, paging.offset, paging.limit, catalog.catalog.publicEntries().length)
+        if (link) c.header('Link', link)
+        return c.body(catalog.catalog.dcatText(paging), 200, { 'content-type': 'application/ld+json' })
       })
 
       const IdParam = z.object({ id: z.string() })
