@@ -10,6 +10,9 @@ import { createApp } from './app.ts'
 import { parseJsonBody } from './validate.ts'
 import { participantArea } from '../management/participant-routes.ts'
 
+/** Response bodies in tests are read loosely; assertions check their shape. */
+const json = (response: Response): Promise<any> => response.json()
+
 const key = 'test-management-key-0123456789'
 const auth = { authorization: `Bearer ${key}` }
 
@@ -42,7 +45,7 @@ describe('HTTP app', () => {
     it('answers 200 with the database status', async () => {
       const response = await app.request('/health')
       expect(response.status).toBe(200)
-      expect(await response.json()).toMatchObject({ status: 'ok', database: { dialect: 'sqlite', status: 'up' } })
+      expect(await json(response)).toMatchObject({ status: 'ok', database: { dialect: 'sqlite', status: 'up' } })
     })
 
     it('answers 503 when the database is unreachable', async () => {
@@ -51,7 +54,7 @@ describe('HTTP app', () => {
       await broken.close()
       const response = await brokenApp.request('/health')
       expect(response.status).toBe(503)
-      expect(await response.json()).toMatchObject({ status: 'unavailable', database: { status: 'down' } })
+      expect(await json(response)).toMatchObject({ status: 'unavailable', database: { status: 'down' } })
     })
   })
 
@@ -59,7 +62,7 @@ describe('HTTP app', () => {
     it('is plain JSON valid against the DSP 2025-1 version schema, without authentication', async () => {
       const response = await app.request('/.well-known/dspace-version')
       expect(response.status).toBe(200)
-      const body = await response.json()
+      const body = await json(response)
       expect(body).not.toHaveProperty('@context')
       expect(dspSchemaErrors('common/protocol-version-schema.json', body)).toEqual([])
       expect(body.protocolVersions).toEqual([expect.objectContaining({ version: '2025-1', path: '/dsp/2025-1', binding: 'HTTPS' })])
@@ -81,29 +84,29 @@ describe('HTTP app', () => {
 
   describe('management API', () => {
     it('answers 401 without a key, with a wrong key and with a malformed header', async () => {
-      for (const headers of [{}, { authorization: 'Bearer wrong-key-wrong-key-wrong' }, { authorization: key }]) {
+      for (const headers of [{}, { authorization: 'Bearer wrong-key-wrong-key-wrong' }, { authorization: key }] as Record<string, string>[]) {
         const response = await app.request('/management/v1/participant', { headers })
         expect(response.status).toBe(401)
-        expect((await response.json()).error.code).toBe('unauthorized')
+        expect((await json(response)).error.code).toBe('unauthorized')
       }
     })
 
     it('answers with the key', async () => {
       const response = await app.request('/management/v1/participant', { headers: auth })
       expect(response.status).toBe(200)
-      expect(await response.json()).toMatchObject({ participantId: 'did:web:127.0.0.1%3A8181', dspUrl: 'http://127.0.0.1:8181/dsp/2025-1' })
+      expect(await json(response)).toMatchObject({ participantId: 'did:web:127.0.0.1%3A8181', dspUrl: 'http://127.0.0.1:8181/dsp/2025-1' })
     })
 
     it('is disabled, with a message saying how to enable it, when no key is configured', async () => {
       const open = createApp(testContext(store, { config: testConfig({ management: {} }) }), [participantArea]).app
       const response = await open.request('/management/v1/participant', { headers: { authorization: 'Bearer anything-at-all-here' } })
       expect(response.status).toBe(401)
-      expect((await response.json()).error.message).toMatch(/disabled.*PASSERELLE_MANAGEMENT_KEY/)
+      expect((await json(response)).error.message).toMatch(/disabled.*PASSERELLE_MANAGEMENT_KEY/)
     })
 
     it('serves an OpenAPI 3.1 document generated from the route schemas', async () => {
       const response = await app.request('/management/v1/openapi.json', { headers: auth })
-      const document = await response.json()
+      const document = await json(response)
       expect(document.openapi).toBe('3.1.0')
       expect(document.paths['/participant'].get.responses['200'].content['application/json'].schema.properties).toHaveProperty('participantId')
       expect(document.paths['/echo'].post.requestBody.content['application/json'].schema.required).toEqual(['name', 'count'])
@@ -112,13 +115,13 @@ describe('HTTP app', () => {
     it('refuses malformed JSON with 400 and says why', async () => {
       const response = await app.request('/management/v1/echo', { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: '{"name":' })
       expect(response.status).toBe(400)
-      expect((await response.json()).error.message).toMatch(/not valid JSON/)
+      expect((await json(response)).error.message).toMatch(/not valid JSON/)
     })
 
     it('refuses a body of the wrong shape with 400 naming the field', async () => {
       const response = await app.request('/management/v1/echo', { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: '{"name":"x","count":"two"}' })
       expect(response.status).toBe(400)
-      expect((await response.json()).error.message).toMatch(/^body\.count: expected number/)
+      expect((await json(response)).error.message).toMatch(/^body\.count: expected number/)
     })
 
     it('refuses a body that is not JSON with 415', async () => {
@@ -130,25 +133,25 @@ describe('HTTP app', () => {
       const body = JSON.stringify({ name: 'x'.repeat(2000), count: 1 })
       const response = await app.request('/management/v1/echo', { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body })
       expect(response.status).toBe(413)
-      expect((await response.json()).error.message).toMatch(/larger than the limit of 1000 bytes/)
+      expect((await json(response)).error.message).toMatch(/larger than the limit of 1000 bytes/)
     })
 
     it('maps domain errors through the closed vocabulary', async () => {
       const response = await app.request('/management/v1/conflict', { headers: auth })
       expect(response.status).toBe(409)
-      expect((await response.json()).error).toMatchObject({ code: 'conflict', message: 'already there' })
+      expect((await json(response)).error).toMatchObject({ code: 'conflict', message: 'already there' })
     })
 
     it('answers 500 without leaking internal details', async () => {
       const response = await app.request('/management/v1/boom', { headers: auth })
       expect(response.status).toBe(500)
-      expect(JSON.stringify(await response.json())).not.toContain('secret internal detail')
+      expect(JSON.stringify(await json(response))).not.toContain('secret internal detail')
     })
   })
 
   it('answers unknown routes with 404 in JSON', async () => {
     const response = await app.request('/nowhere')
     expect(response.status).toBe(404)
-    expect((await response.json()).error.code).toBe('not_found')
+    expect((await json(response)).error.code).toBe('not_found')
   })
 })

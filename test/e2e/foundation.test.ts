@@ -8,6 +8,9 @@ import { dspSchemaErrors } from '../support/dsp-schemas.ts'
 import { copyParticipant, freePort, spawnCli, startConnectorProcess, type ParticipantFolder } from '../support/processes.ts'
 import { createTestDatabase } from '../support/stores.ts'
 
+/** Response bodies in tests are read loosely; assertions check their shape. */
+const json = (response: Response): Promise<any> => response.json()
+
 const cleanups: Array<() => unknown> = []
 afterAll(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup()
@@ -25,7 +28,7 @@ describe('passerelle start (real process)', () => {
     const connector = await startConnectorProcess(folder)
     const response = await fetch(`${connector.url}/.well-known/dspace-version`)
     expect(response.status).toBe(200)
-    expect(dspSchemaErrors('common/protocol-version-schema.json', await response.json())).toEqual([])
+    expect(dspSchemaErrors('common/protocol-version-schema.json', await json(response))).toEqual([])
     expect(existsSync(join(folder.dir, 'data', 'passerelle.db'))).toBe(true)
     const started = Date.now()
     expect(await connector.stop('SIGTERM')).toBe(0)
@@ -37,7 +40,7 @@ describe('passerelle start (real process)', () => {
     const database = await createTestDatabase('postgres')
     cleanups.push(database.drop)
     const connector = await startConnectorProcess(folder, { env: { PASSERELLE_DATABASE_URL: database.url } })
-    const health = await (await fetch(`${connector.url}/health`)).json()
+    const health = await json(await fetch(`${connector.url}/health`))
     expect(health.database).toEqual({ dialect: 'postgres', status: 'up' })
     expect(await connector.stop('SIGINT')).toBe(0)
   })
@@ -98,7 +101,7 @@ describe('passerelle init', () => {
 
     const connector = await startConnectorProcess({ dir, configFile: join(dir, 'passerelle.yaml'), port, did: config.participant.id, url: `http://127.0.0.1:${port}`, managementKey: config.management.apiKey, remove: () => {} })
     const response = await fetch(`${connector.url}/management/v1/participant`, { headers: { authorization: `Bearer ${config.management.apiKey}` } })
-    expect(await response.json()).toMatchObject({ participantId: `did:web:127.0.0.1%3A${port}`, name: 'Institut de test' })
+    expect(await json(response)).toMatchObject({ participantId: `did:web:127.0.0.1%3A${port}`, name: 'Institut de test' })
     expect(await connector.stop()).toBe(0)
   })
 
