@@ -1,5 +1,5 @@
 import { context, propagation, SpanKind, SpanStatusCode } from '@opentelemetry/api'
-import { Agent, request as undiciRequest } from 'undici'
+import type { Dispatcher } from 'undici'
 import { PasserelleError } from '../errors.ts'
 import { tracer } from '../telemetry/telemetry.ts'
 
@@ -34,8 +34,13 @@ export interface PeerClient {
   close(): Promise<void>
 }
 
+// undici is a large module: it is loaded on the first outbound call, not at start-up.
+let undici: Promise<typeof import('undici')> | undefined
+const loadUndici = () => (undici ??= import('undici'))
+
 export function createPeerClient(options: { connections?: number } = {}): PeerClient {
-  const dispatcher = new Agent({ connections: options.connections ?? 64, keepAliveTimeout: 10_000 })
+  let agent: Dispatcher | undefined
+  const dispatcher = async () => (agent ??= new (await loadUndici()).Agent({ connections: options.connections ?? 64, keepAliveTimeout: 10_000 }))
   return {
     async request(input) {
       const method = input.method ?? (input.body === undefined ? 'GET' : 'POST')
@@ -51,11 +56,12 @@ export function createPeerClient(options: { connections?: number } = {}): PeerCl
         const timeout = input.timeout ?? 10_000
         const maxBytes = input.maxBytes ?? 4 * 1024 * 1024
         try {
-          const response = await undiciRequest(url, {
+          const { request } = await loadUndici()
+          const response = await request(url, {
             method,
             headers,
             body,
-            dispatcher,
+            dispatcher: await dispatcher(),
             headersTimeout: timeout,
             bodyTimeout: timeout,
             signal: AbortSignal.timeout(timeout),
@@ -83,7 +89,7 @@ export function createPeerClient(options: { connections?: number } = {}): PeerCl
         }
       })
     },
-    close: () => dispatcher.close(),
+    close: async () => agent?.close(),
   }
 }
 
