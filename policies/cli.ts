@@ -72,7 +72,7 @@ Exit 0 when all pass, 1 when any fails or a file has errors.
 export async function runPolicyCommand(args: string[], io: PolicyCommandIo): Promise<number> {
   const [command = '', ...rest] = args
   if (command === '' || command === '--help' || command === '-h' || command === 'help') {
-    io.stdout(help[''])
+    io.stdout(help['']!)
     return command === '' ? 2 : 0
   }
   if (!(command in help)) {
@@ -199,7 +199,8 @@ const outcomeMark: Record<TraceEntry['outcome'], string> = { satisfied: 'ok', vi
 
 /** A decision for a terminal: verdict, reason, explanation, trace. */
 export function renderDecision(decision: Decision): string {
-  const lines = [decision.allowed ? 'ALLOWED' : 'REFUSED', decision.reason, '']
+  const lines = [decision.allowed ? 'ALLOWED' : 'REFUSED', decision.reason]
+  if (decision.explanation.length > 1) lines.push('')
   for (const sentence of decision.explanation.slice(1)) lines.push(`  ${sentence}`)
   if (decision.trace.length > 0) {
     lines.push('', 'Trace:')

@@ -36,6 +36,8 @@ export interface PolicySource {
   withValues: Record<string, unknown>
   /** Raw ODRL sources: their model, already read. */
   model?: PolicyModel
+  /** Errors were already reported for the file: check it, but do not compile it into a policy. */
+  hasErrors?: boolean
   locate: (path: Path, onKey?: boolean) => { line: number; column?: number }
 }
 
@@ -95,14 +97,23 @@ export async function parseSource(text: string, file: string, registry: Registry
       }),
     }
   }
-  const raw = doc.toJS() as unknown
   const lint = collector(file, locate)
+  let raw: unknown
+  try {
+    // yaml refuses alias expansion beyond its limit (a "billion laughs" file): that is a lint error too.
+    raw = doc.toJS({ maxAliasCount: 100 }) as unknown
+  } catch (error) {
+    lint.add([], `cannot read the YAML: ${(error as Error).message.split('\n')[0]}`)
+    return { errors: lint.errors }
+  }
   if (!isObject(raw)) {
     lint.add([], 'a policy file must be a mapping with at least `id`, `title` and `permissions` or `prohibitions`')
     return { errors: lint.errors }
   }
   checkStructure(raw, lint)
-  if (lint.errors.length > 0) return { errors: lint.errors }
+  // Unknown fields do not stop the meaning checks, so one lint run reports everything it can.
+  const blocking = lint.errors.some((e) => !e.message.startsWith('unknown field'))
+  if (blocking) return { errors: lint.errors }
   const parameters = (raw.parameters ?? {}) as Record<string, { default?: unknown }>
   return {
     source: {
@@ -116,8 +127,9 @@ export async function parseSource(text: string, file: string, registry: Registry
       parameters,
       withValues: (raw.with ?? {}) as Record<string, unknown>,
       locate,
+      hasErrors: lint.errors.length > 0,
     },
-    errors: [],
+    errors: lint.errors,
   }
 }
 
@@ -276,6 +288,11 @@ function checkConstraint(c: unknown, path: Path, lint: Collector) {
   }
 }
 
+const operatorAliases: Record<string, Operator> = {
+  equals: 'eq', '=': 'eq', '==': 'eq', is: 'eq', '!=': 'neq', notEquals: 'neq', ne: 'neq', '<': 'lt', '<=': 'lteq', '>': 'gt', '>=': 'gteq',
+  le: 'lteq', ge: 'gteq', in: 'isAnyOf', oneOf: 'isAnyOf', anyOf: 'isAnyOf', notIn: 'isNoneOf', noneOf: 'isNoneOf', allOf: 'isAllOf',
+  within: 'isPartOf', partOf: 'isPartOf', contains: 'hasPart', subClassOf: 'isA', kindOf: 'isA',
+}
 const listOperators: Operator[] = ['isAnyOf', 'isNoneOf', 'isAllOf']
 const orderedOperators: Operator[] = ['gt', 'gteq', 'lt', 'lteq']
 
@@ -314,7 +331,7 @@ function lintConstraint(c: Constraint, path: Path, registry: Registry, lint: Col
     return
   }
   if (!operators.includes(c.operator)) {
-    const near = closest(c.operator, operators)
+    const near = operatorAliases[c.operator] ?? closest(c.operator, operators)
     lint.add([...path, 'operator'], `unknown operator \`${c.operator}\``, near ? `did you mean \`${near}\`?` : `operators: ${operators.join(', ')}`)
     return
   }
@@ -474,7 +491,9 @@ export function compileSources(sources: PolicySource[], registry: Registry): { p
       // Errors in the baseline with these values are reported on this file's `with`/`extends`.
       const inner = collector(parent.file, parent.locate)
       const model = instantiate(parent, parentValues, inner, [...chain, parentId])
-      if (inner.errors.length > 0 && Object.keys(source.withValues).length === 0) {
+      const cycle = inner.errors.find((e) => e.message.startsWith('`extends` makes a cycle'))
+      if (cycle) lint.add(where, cycle.message)
+      else if (inner.errors.length > 0 && Object.keys(source.withValues).length === 0) {
         lint.add(where, `baseline \`${parentId}\` has errors`, `fix ${parent.file} first`)
       } else {
         for (const e of inner.errors) lint.add(['with'], `in baseline \`${parentId}\` (${e.field}): ${e.message}`, e.suggestion)
@@ -499,7 +518,7 @@ export function compileSources(sources: PolicySource[], registry: Registry): { p
       lint.add(['permissions'], 'the policy has no permission and no prohibition: a DSP offer needs at least one', 'add `permissions:` with `- action: use`')
     }
     errors.push(...lint.errors)
-    if (!model || lint.errors.length > 0 || source.abstract) continue
+    if (!model || lint.errors.length > 0 || source.abstract || source.hasErrors) continue
     if (model.conflict === undefined) delete model.conflict
     const odrl = offerBody(source.id, model, registry)
     const finalModel: PolicyModel = { ...model, uid: odrl['@id'], type: 'Offer' }

@@ -47,7 +47,8 @@ export const odrlContextUrl = 'http://www.w3.org/ns/odrl.jsonld'
 export function jsonldErrorMessage(error: unknown): string {
   const e = error as { message?: string; details?: { cause?: { message?: string }; event?: { message?: string; details?: Json } } }
   const detail = e.details?.event?.message ?? e.details?.cause?.message
-  const term = e.details?.event?.details?.['term'] ?? e.details?.event?.details?.['relativeIri'] ?? e.details?.event?.details?.['iri']
+  const d = e.details?.event?.details
+  const term = d?.['property'] ?? d?.['object'] ?? d?.['term'] ?? d?.['relativeIri'] ?? d?.['iri'] ?? d?.['value']
   return [detail ?? e.message ?? String(error), term ? `(\`${String(term)}\`)` : ''].filter(Boolean).join(' ')
 }
 

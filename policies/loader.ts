@@ -129,6 +129,6 @@ export async function compilePolicyText(
   const compiled = compileSources(sources, registry)
   return {
     ...(compiled.policies.has(parsed.source.id) ? { policy: compiled.policies.get(parsed.source.id)! } : {}),
-    errors: compiled.errors.filter((e) => e.file === file),
+    errors: [...parsed.errors, ...compiled.errors.filter((e) => e.file === file)],
   }
 }

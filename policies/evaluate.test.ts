@@ -1,0 +1,177 @@
+import { describe, expect, it } from 'vitest'
+import { evaluate, compare } from './evaluate.ts'
+import type { AtomicConstraint, Constraint, EvaluationContext, PolicyModel, Rule } from './types.ts'
+
+const now = new Date('2026-06-01T12:00:00Z')
+const base: EvaluationContext = { scope: 'negotiation', action: 'use', assignee: 'did:web:lab.example', credentials: [], now }
+const atom = (leftOperand: string, operator: AtomicConstraint['operator'], rightOperand: AtomicConstraint['rightOperand']): Constraint =>
+  ({ kind: 'atomic', leftOperand, operator, rightOperand })
+const rule = (action: string, constraints: Constraint[] = [], duties: Rule[] = []): Rule => ({ action, constraints, duties })
+const policy = (parts: Partial<PolicyModel>): PolicyModel => ({ uid: 'urn:test', type: 'Offer', permissions: [], prohibitions: [], obligations: [], ...parts })
+const permit = (...constraints: Constraint[]) => policy({ permissions: [rule('use', constraints)] })
+const decide = (p: PolicyModel, context: Partial<EvaluationContext> = {}) => evaluate(p, { ...base, ...context })
+
+describe('operators', () => {
+  it.each([
+    ['eq', ['a'], ['a'], true], ['eq', ['a'], ['b'], false],
+    ['neq', ['a'], ['b'], true], ['neq', ['a'], ['a'], false],
+    ['gt', [5], [4], true], ['gt', [4], [4], false],
+    ['gteq', [4], [4], true], ['gteq', [3], [4], false],
+    ['lt', [3], [4], true], ['lt', [4], [4], false],
+    ['lteq', [4], [4], true], ['lteq', [5], [4], false],
+    ['isAnyOf', ['b'], ['a', 'b'], true], ['isAnyOf', ['c'], ['a', 'b'], false],
+    ['isNoneOf', ['c'], ['a', 'b'], true], ['isNoneOf', ['a'], ['a', 'b'], false],
+    ['isAllOf', ['a', 'b', 'c'], ['a', 'b'], true], ['isAllOf', ['a'], ['a', 'b'], false],
+    ['hasPart', ['a', 'b'], ['b'], true], ['hasPart', ['a'], ['b'], false],
+    ['isPartOf', ['a'], ['a', 'b'], true], ['isPartOf', ['a', 'c'], ['a', 'b'], false],
+    ['isA', ['a'], ['a'], true], ['isA', ['a'], ['b'], false],
+  ] as const)('%s %j against %j is %s', (operator, actual, right, expected) => {
+    expect(compare(operator, [...actual], [...right])).toBe(expected)
+  })
+
+  it('isA follows the purpose taxonomy from narrower to broader, never the other way', () => {
+    expect(decide(permit(atom('purpose', 'isA', 'research')), { purpose: 'climate-research' }).allowed).toBe(true)
+    expect(decide(permit(atom('purpose', 'isA', 'climate-research')), { purpose: 'research' }).allowed).toBe(false)
+    const refused = decide(permit(atom('purpose', 'isA', 'research')), { purpose: 'marketing' })
+    expect(refused.reason).toBe('Refused: purpose `marketing` is not a kind of `research`; required by permission 1 (use) of policy `urn:test`.')
+  })
+
+  it('isPartOf follows places: subdivisions, countries and groupings', () => {
+    const p = permit(atom('spatial', 'isPartOf', 'EU'))
+    expect(decide(p, { spatial: 'DE' }).allowed).toBe(true)
+    expect(decide(p, { spatial: 'de-by' }).allowed).toBe(true)
+    expect(decide(p, { spatial: 'CH' }).allowed).toBe(false)
+    expect(decide(permit(atom('spatial', 'isPartOf', 'CA')), { spatial: 'CA-QC' }).allowed).toBe(true)
+    expect(decide(permit(atom('spatial', 'eq', 'CA')), { spatial: 'CA-QC' }).allowed).toBe(false)
+  })
+
+  it('set operators match narrower values of a taxonomy', () => {
+    expect(decide(permit(atom('purpose', 'isAnyOf', ['education', 'research'])), { purpose: 'climate-research' }).allowed).toBe(true)
+    expect(decide(permit(atom('purpose', 'isNoneOf', ['marketing'])), { purpose: 'targeted-advertising' }).allowed).toBe(false)
+    expect(decide(permit(atom('purpose', 'isNoneOf', ['marketing'])), { purpose: 'climate-research' }).allowed).toBe(true)
+  })
+
+  it('dateTime compares instants whatever the time zone', () => {
+    const p = permit(atom('dateTime', 'gteq', '2026-06-01T08:00:00-04:00'))
+    expect(decide(p).allowed).toBe(true)
+    expect(decide(p, { now: new Date('2026-06-01T11:59:59Z') }).allowed).toBe(false)
+  })
+
+  it('elapsedTime counts from the agreement; count includes the access being decided', () => {
+    const p = permit(atom('elapsedTime', 'lteq', 'P30D'), atom('count', 'lteq', 3))
+    const agreement = { signedAt: new Date('2026-05-15T12:00:00Z') }
+    expect(decide(p, { scope: 'transfer', agreement, usage: { count: 2 } }).allowed).toBe(true)
+    expect(decide(p, { scope: 'transfer', agreement, usage: { count: 3 } }).reason).toContain('number of accesses `4` (including this access) is more than `3`')
+    expect(decide(p, { scope: 'monitor', agreement, usage: { count: 3 } }).allowed).toBe(true)
+    expect(decide(p, { scope: 'transfer', agreement: { signedAt: new Date('2026-04-01T00:00:00Z') }, usage: { count: 0 } }).reason).toContain('time since the agreement `61.5 days` is more than `P30D`')
+  })
+
+  it('credential claims can be constrained by credential.<Type>.<claim>', () => {
+    const p = permit(atom('credential.ResearcherCredential.role', 'isAnyOf', ['principal-investigator']))
+    const credential = { types: ['VerifiableCredential', 'ResearcherCredential'], issuer: 'did:web:university.example', claims: { role: 'principal-investigator' } }
+    expect(decide(p, { credentials: [credential] }).allowed).toBe(true)
+    expect(decide(p, { credentials: [{ ...credential, claims: { role: 'student' } }] }).allowed).toBe(false)
+    expect(decide(p, { credentials: [{ ...credential, expiresAt: now.getTime() - 1 }] }).reason).toContain('does not say')
+  })
+})
+
+describe('logical constraints', () => {
+  const a = atom('purpose', 'isA', 'research')
+  const b = atom('spatial', 'isPartOf', 'EU')
+  const request = { purpose: 'climate-research', spatial: 'CA' } // a holds, b does not
+  it.each([
+    ['and', false], ['andSequence', false], ['or', true], ['xone', true],
+  ] as const)('%s over one true and one false constraint is %s', (operator, expected) => {
+    expect(decide(permit({ kind: 'logical', operator, constraints: [a, b] }), request).allowed).toBe(expected)
+  })
+
+  it('xone refuses when both alternatives hold', () => {
+    const d = decide(permit({ kind: 'logical', operator: 'xone', constraints: [a, b] }), { purpose: 'research', spatial: 'FR' })
+    expect(d.allowed).toBe(false)
+    expect(d.reason).toContain('exactly one of the 2 alternatives')
+  })
+})
+
+describe('rules', () => {
+  it('a permission to use covers read; a permission to read does not cover use', () => {
+    expect(decide(policy({ permissions: [rule('use')] }), { action: 'read' }).allowed).toBe(true)
+    const d = decide(policy({ permissions: [rule('read')] }), { action: 'use' })
+    expect(d.allowed).toBe(false)
+    expect(d.explanation).toContain('Permission 1 (read) does not apply: it is about `read`, not `use`.')
+  })
+
+  it('a prohibition overrides a permission by default, and says which rule refused', () => {
+    const p = policy({ permissions: [rule('use')], prohibitions: [rule('distribute')] })
+    expect(decide(p, { action: 'read' }).allowed).toBe(true)
+    const d = decide(p, { action: 'distribute' })
+    expect(d.allowed).toBe(false)
+    expect(d.reason).toContain('conflict strategy `invalid`')
+  })
+
+  it.each([['perm', true], ['prohibit', false], ['invalid', false]] as const)('conflict strategy %s gives allowed=%s', (conflict, allowed) => {
+    const p = policy({ conflict, permissions: [rule('use')], prohibitions: [rule('use', [atom('purpose', 'isA', 'commercial')])] })
+    expect(decide(p, { purpose: 'marketing' }).allowed).toBe(allowed)
+    expect(decide(p, { purpose: 'research' }).allowed).toBe(true)
+  })
+
+  it('an unknown value triggers a prohibition (fail closed)', () => {
+    const p = policy({ conflict: 'prohibit', permissions: [rule('use')], prohibitions: [rule('use', [atom('purpose', 'isA', 'commercial')])] })
+    const d = decide(p)
+    expect(d.allowed).toBe(false)
+    expect(d.reason).toContain('does not say what the purpose is')
+  })
+
+  it('an unknown operand denies and the trace says so', () => {
+    const d = decide(permit(atom('http://example.org/shoeSize', 'eq', '42')))
+    expect(d.allowed).toBe(false)
+    expect(d.trace[0]).toMatchObject({ outcome: 'unknown', note: 'the operand `http://example.org/shoeSize` is not known to this connector' })
+  })
+
+  it('an operand that cannot be known at the scope is deferred, not refused, and the trace says so', () => {
+    const p = permit(atom('count', 'lteq', 10), atom('purpose', 'isA', 'research'))
+    const d = decide(p, { scope: 'catalog' })
+    expect(d.allowed).toBe(true)
+    expect(d.trace.map((t) => t.outcome)).toEqual(['deferred', 'deferred'])
+    expect(d.explanation.at(-1)).toContain('Checked later')
+  })
+
+  it('a deferred constraint does not trigger a prohibition', () => {
+    const p = policy({ permissions: [rule('use')], prohibitions: [rule('use', [atom('count', 'gt', 5)])] })
+    expect(decide(p, { scope: 'negotiation' }).allowed).toBe(true)
+    expect(decide(p, { scope: 'transfer', usage: { count: 5 } }).allowed).toBe(false)
+  })
+
+  it('duties of the permission become obligations; a violated duty voids the permission', () => {
+    const duty: Rule = { uid: 'urn:duty:1', action: 'attribute', constraints: [], duties: [] }
+    const p = policy({ permissions: [rule('use', [], [duty])] })
+    expect(decide(p).obligations).toMatchObject([{ action: 'attribute', text: 'credit the provider (attribution)' }])
+    expect(decide(p, { duties: { 'urn:duty:1': 'violated' } }).allowed).toBe(false)
+  })
+
+  it('an agreement binds its assignee and target', () => {
+    const agreement = policy({ type: 'Agreement', assignee: 'did:web:lab.example', target: ['urn:dataset:1'], permissions: [rule('use')] })
+    expect(decide(agreement, { target: 'urn:dataset:1' }).allowed).toBe(true)
+    expect(decide(agreement, { target: 'urn:dataset:2' }).allowed).toBe(false)
+    expect(decide(agreement, { target: 'urn:dataset:1', assignee: 'did:web:other.example' }).allowed).toBe(false)
+  })
+
+  it('a party collection refined by constraints admits the parties that satisfy them', () => {
+    const members = { refinement: [atom('membership', 'eq', 'active')] }
+    const p = policy({ permissions: [{ ...rule('use'), assignee: members }] })
+    expect(decide(p).allowed).toBe(false)
+    expect(decide(p, { credentials: [{ types: ['MembershipCredential'], issuer: 'did:web:a', claims: {} }] }).allowed).toBe(true)
+  })
+
+  it('a policy without permissions refuses, with a reason', () => {
+    const d = decide(policy({}))
+    expect(d).toMatchObject({ allowed: false, reason: 'Refused: policy `urn:test` grants no permission to `use`.' })
+  })
+
+  it('is pure: the same input gives the same decision and the context is not changed', () => {
+    const p = permit(atom('purpose', 'isA', 'research'), atom('dateTime', 'lt', '2030-01-01T00:00:00Z'))
+    const context = { ...base, purpose: 'climate-research' }
+    const copy = structuredClone(context)
+    expect(evaluate(p, context)).toEqual(evaluate(p, context))
+    expect(context).toEqual(copy)
+  })
+})
