@@ -1,7 +1,7 @@
 import type { CredentialInfo, OdrlOffer } from '../policies/index.ts'
 import { CatalogIndex, searchFields, type CatalogEntry } from './catalog-index.ts'
 import type { DatasetDescription, DatasetSource } from './dataset.ts'
-import type { DatasetFile, DatasetFileError, ReadResult } from './dataset-files.ts'
+import type { DatasetFileError, ReadResult } from './dataset-files.ts'
 import { dcatCatalog, dcatDataset, type DcatCatalogInfo } from './dcat-render.ts'
 import { catalogText, datasetText, dspDataset, type DspService } from './dsp-render.ts'
 import { isEmptyFilter, type CatalogFilter } from './filter.ts'
@@ -103,35 +103,37 @@ export class Catalog {
 
   /**
    * Publishes what a read of the datasets folder found. A file that now has errors keeps what it
-   * published before; a file that is gone takes its dataset with it. Returns the problems found.
+   * published before; a file that is gone takes its dataset with it; an unchanged file changes
+   * nothing. Returns the problems found.
    */
   applyFiles(read: ReadResult): DatasetFileError[] {
+    const present = new Set(read.files)
+    for (const file of [...this.#fileIds.keys()]) if (!present.has(file)) this.applyFile(file, 'deleted')
     const errors = [...read.errors]
     const failed = new Set(read.errors.map((e) => e.file))
-    const present = new Set(read.files)
-    for (const [file, id] of [...this.#fileIds]) {
-      if (!present.has(file)) this.unpublish(id)
-    }
-    const accepted: DatasetFile[] = []
-    for (const one of read.datasets) {
-      if (failed.has(one.file)) continue
-      const problems = this.problems(one.dataset)
-      const other = this.index.get(one.dataset.id)
-      if (other && !(other.source.kind === 'file' && other.source.file === one.file)) {
-        problems.push({ field: 'id', message: `dataset id ${one.dataset.id} is already published by ${other.source.kind === 'file' ? other.source.file : 'the management API'}` })
-      }
-      if (problems.length > 0) {
-        errors.push(...problems.map((p) => ({ file: one.file, line: 1, field: p.field, message: p.message })))
-        continue
-      }
-      accepted.push(one)
-    }
-    for (const one of accepted) {
-      const previousId = this.#fileIds.get(one.file)
-      if (previousId !== undefined && previousId !== one.dataset.id) this.unpublish(previousId)
-      this.publish(one.dataset, { kind: 'file', file: one.file })
-    }
+    for (const one of read.datasets) if (!failed.has(one.file)) errors.push(...this.applyFile(one.file, { dataset: one.dataset }))
     return errors
+  }
+
+  /** One file changed (or is gone): republish its dataset alone, if it is valid and different. */
+  applyFile(file: string, change: 'deleted' | { dataset: DatasetDescription }): DatasetFileError[] {
+    if (change === 'deleted') {
+      const id = this.#fileIds.get(file)
+      if (id !== undefined) this.unpublish(id)
+      return []
+    }
+    const { dataset } = change
+    const problems = this.problems(dataset)
+    const other = this.index.get(dataset.id)
+    if (other && !(other.source.kind === 'file' && other.source.file === file)) {
+      problems.push({ field: 'id', message: `dataset id ${dataset.id} is already published by ${other.source.kind === 'file' ? other.source.file : 'the management API'}` })
+    }
+    if (problems.length > 0) return problems.map((p) => ({ file, line: 1, field: p.field, message: p.message }))
+    const previousId = this.#fileIds.get(file)
+    if (previousId !== undefined && previousId !== dataset.id) this.unpublish(previousId)
+    if (other && JSON.stringify(other.dataset) === JSON.stringify(dataset)) return []
+    this.publish(dataset, { kind: 'file', file })
+    return []
   }
 
   /** Rebuilds every entry (policies changed). */

@@ -74,4 +74,39 @@ describe('catalog service: files and database together', () => {
     expect(problems).toEqual([expect.objectContaining({ file: 'datasets/clash.yaml', field: 'id' })])
     expect((await service.get(api.id)).source).toBe('api')
   })
+
+  it('re-reads only the file that changed, and leaves the other entries untouched', async () => {
+    const others = service.catalog.index.all().filter((e) => e.id !== iceId)
+    const text = readFileSync(join(root, iceFile), 'utf8')
+    writeFileSync(join(root, iceFile), text.replace('version: "2024.2"', 'version: "2024.3"'))
+    expect(await service.reloadChanged(['arctic-sea-ice-extent.yaml'])).toEqual([])
+    expect(service.catalog.index.get(iceId)?.dataset.version).toBe('2024.3')
+    for (const entry of others) expect(service.catalog.index.get(entry.id)).toBe(entry)
+    writeFileSync(join(root, iceFile), text.replace('license:', 'licence:'))
+    expect((await service.reloadChanged(['arctic-sea-ice-extent.yaml'])).length).toBeGreaterThan(0)
+    expect(service.catalog.index.get(iceId)?.dataset.version).toBe('2024.3')
+    unlinkSync(join(root, iceFile))
+    expect(await service.reloadChanged(['arctic-sea-ice-extent.yaml'])).toEqual([])
+    expect(service.catalog.index.get(iceId)).toBeUndefined()
+    expect(service.fileErrors()).toEqual([])
+  })
+
+  it('does not touch the index when a full re-read finds nothing changed', async () => {
+    const version = service.catalog.index.version
+    expect(await service.reloadFiles()).toEqual([])
+    expect(service.catalog.index.version).toBe(version)
+  })
+
+  it('notices a changed file by itself while watching', async () => {
+    const stop = service.watch()
+    try {
+      const text = readFileSync(join(root, iceFile), 'utf8')
+      writeFileSync(join(root, iceFile), text.replace('version: "2024.2"', 'version: "2024.9"'))
+      const deadline = Date.now() + 10_000
+      while (service.catalog.index.get(iceId)?.dataset.version !== '2024.9' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+      expect(service.catalog.index.get(iceId)?.dataset.version).toBe('2024.9')
+    } finally {
+      stop()
+    }
+  })
 })

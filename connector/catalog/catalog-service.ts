@@ -1,7 +1,8 @@
-import { watch, type FSWatcher } from 'node:fs'
+import { existsSync, watch, type FSWatcher } from 'node:fs'
+import { join, relative } from 'node:path'
 import { Catalog } from '../../catalog/catalog.ts'
 import { DatasetDescription } from '../../catalog/dataset.ts'
-import { readDatasetsDir, referenceErrors, formatFileError, type DatasetFileError } from '../../catalog/dataset-files.ts'
+import { readDatasetFile, readDatasetsDir, referenceErrors, formatFileError, type DatasetFileError } from '../../catalog/dataset-files.ts'
 import { absolute, type Config } from '../config/config.ts'
 import type { Clock } from '../context.ts'
 import { PasserelleError } from '../errors.ts'
@@ -45,6 +46,8 @@ export interface CatalogService {
   /** Problems found in the files at the last read. */
   fileErrors(): DatasetFileError[]
   reloadFiles(): Promise<DatasetFileError[]>
+  /** Re-reads only these files (names inside the datasets folder); others stay as they are. */
+  reloadChanged(names: string[]): Promise<DatasetFileError[]>
   reloadPolicies(): Promise<void>
   /** Credential types to ask requesters for (those the visibility policies refer to). */
   credentialTypes(): string[]
@@ -79,7 +82,9 @@ export async function createCatalogService(deps: CatalogDeps): Promise<CatalogSe
     },
   })
   const rowTimes = new Map<string, { createdAt: number; updatedAt: number }>()
-  let fileErrors: DatasetFileError[] = []
+  /** Problems per file, as of the last read of each file. */
+  let fileErrors = new Map<string, DatasetFileError[]>()
+  const allFileErrors = () => [...fileErrors.values()].flat()
 
   // API datasets first, then files (a file cannot take an API dataset's id).
   for await (const batch of repository.all()) {
@@ -101,15 +106,40 @@ export async function createCatalogService(deps: CatalogDeps): Promise<CatalogSe
   const reloadFiles = () => {
     const run = reloading.then(async () => {
       const read = await readDatasetsDir(datasetsDir, { root: config.root, policyIds: policies.ids })
-      fileErrors = catalog.applyFiles(read)
-      for (const e of fileErrors) logger.warn('dataset file problem: what it published before stays published', { problem: formatFileError(e) })
-      return fileErrors
+      const errors = catalog.applyFiles(read)
+      fileErrors = new Map()
+      for (const e of errors) fileErrors.set(e.file, [...(fileErrors.get(e.file) ?? []), e])
+      logProblems(errors)
+      return errors
+    })
+    reloading = run.catch(() => undefined)
+    return run
+  }
+  const logProblems = (errors: DatasetFileError[]) => {
+    for (const e of errors) logger.warn('dataset file problem: what it published before stays published', { problem: formatFileError(e) })
+  }
+  /** Re-reads only the named files of the datasets folder (what the watcher saw change). */
+  const reloadChanged = (names: string[]) => {
+    const run = reloading.then(async () => {
+      const errors: DatasetFileError[] = []
+      for (const name of names.filter((n) => /\.ya?ml$/.test(n) && !n.includes('/') && !n.includes('\\'))) {
+        const path = join(datasetsDir, name)
+        const file = relative(config.root, path)
+        const found = existsSync(path)
+        const one = found ? await readDatasetFile(path, file, { root: config.root, policyIds: policies.ids }) : undefined
+        const problems = !one ? catalog.applyFile(file, 'deleted') : one.dataset ? catalog.applyFile(file, { dataset: one.dataset }) : one.errors
+        if (problems.length > 0) fileErrors.set(file, problems)
+        else fileErrors.delete(file)
+        errors.push(...problems)
+      }
+      logProblems(errors)
+      return errors
     })
     reloading = run.catch(() => undefined)
     return run
   }
   await reloadFiles()
-  logger.info('catalog published', { datasets: catalog.index.size, problems: fileErrors.length })
+  logger.info('catalog published', { datasets: catalog.index.size, problems: allFileErrors().length })
 
   const managed = (id: string): ManagedDataset | undefined => {
     const entry = catalog.index.get(id)
@@ -153,8 +183,9 @@ export async function createCatalogService(deps: CatalogDeps): Promise<CatalogSe
     get policies() {
       return policies
     },
-    fileErrors: () => fileErrors,
+    fileErrors: allFileErrors,
     reloadFiles,
+    reloadChanged,
     async reloadPolicies() {
       policies = await loadCatalogPolicies(policiesDir)
       catalog.setPolicies(policies)
@@ -217,16 +248,32 @@ export async function createCatalogService(deps: CatalogDeps): Promise<CatalogSe
     watch() {
       const watchers: FSWatcher[] = []
       let timer: NodeJS.Timeout | undefined
-      const schedule = (what: 'files' | 'policies') => {
+      // What changed since the last reload: file names, or everything (policies, or an unnamed event).
+      let changed = new Set<string>()
+      let everything: 'files' | 'policies' | undefined
+      const schedule = () => {
         clearTimeout(timer)
         timer = setTimeout(() => {
-          const run = what === 'policies' ? service.reloadPolicies() : reloadFiles()
+          const names = [...changed]
+          const what = everything
+          changed = new Set()
+          everything = undefined
+          const run = what === 'policies' ? service.reloadPolicies() : what === 'files' ? reloadFiles() : reloadChanged(names)
           run.catch((error) => logger.error('catalog reload failed; the published catalog is unchanged', { error }))
         }, 150)
       }
-      for (const [dir, what] of [[datasetsDir, 'files'], [policiesDir, 'policies']] as const) {
+      const onDatasets = (_event: string, name: string | Buffer | null) => {
+        if (typeof name === 'string' && name) changed.add(name)
+        else everything ??= 'files'
+        schedule()
+      }
+      const onPolicies = () => {
+        everything = 'policies'
+        schedule()
+      }
+      for (const [dir, listener] of [[datasetsDir, onDatasets], [policiesDir, onPolicies]] as const) {
         try {
-          const w = watch(dir, () => schedule(what))
+          const w = watch(dir, listener)
           w.on('error', () => w.close())
           watchers.push(w)
         } catch {
