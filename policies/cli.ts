@@ -107,7 +107,8 @@ export async function runPolicyCommand(args: string[], io: PolicyCommandIo): Pro
         io.stdout(`${result.errors.length} error${result.errors.length === 1 ? '' : 's'}\n`)
         return 1
       }
-      io.stdout(`${result.policies.size} polic${result.policies.size === 1 ? 'y' : 'ies'} OK: ${[...result.policies.keys()].join(', ')}\n`)
+      if (result.policies.size === 0) io.stdout(`no policy files in ${paths.map(show).join(', ')}\n`)
+      else io.stdout(`${result.policies.size} polic${result.policies.size === 1 ? 'y' : 'ies'} OK: ${[...result.policies.keys()].join(', ')}\n`)
       return 0
     }
     case 'explain': {
