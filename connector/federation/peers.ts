@@ -6,12 +6,12 @@ import { fetchRegistry, normaliseDspUrl, resolveDspUrl, type DidResolverLike } f
 import { federationRepository, isStale, type PeerRow, type PeerSource } from './repository.ts'
 import { defaultFederationConfig, type FederationConfig, type FederationPeerConfig } from './settings.ts'
 
-/** What federation needs of identity, once it is on the context (`ctx.identity`). */
+/** What federation needs of identity: tokens for outbound requests, DID resolution for peers. */
 interface IdentityLike {
   tokenIssuer: TokenIssuer
   resolver: DidResolverLike
 }
-export const identityOf = (ctx: Ctx) => (ctx as Ctx & { identity?: IdentityLike }).identity
+export const identityOf = (ctx: Ctx): IdentityLike | undefined => ctx.identity
 export const federationConfigOf = (ctx: Ctx): FederationConfig =>
   (ctx.config as { federation?: FederationConfig }).federation ?? defaultFederationConfig
 
