@@ -1,4 +1,3 @@
-import { request } from 'undici'
 import { PasserelleError } from '../errors.ts'
 import type { PeerClient, PeerResponse } from '../http/peer-client.ts'
 
@@ -69,8 +68,12 @@ function nextUrl(url: URL, location: unknown, input: LimitedRequest, redirects: 
   return next
 }
 
+// undici is large: loaded on the first call, not at start-up.
+let undici: Promise<typeof import('undici')> | undefined
+
 /** The limits applied with undici directly (tools and tests that have no peer client). */
 export const limitedHttp: LimitedHttp = async (input) => {
+  const { request } = await (undici ??= import('undici'))
   const signal = AbortSignal.timeout(input.timeoutMs)
   let url = input.url
   for (let redirects = 0; ; redirects++) {
