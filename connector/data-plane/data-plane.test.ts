@@ -10,7 +10,8 @@ import { httpDataAddress, readHttpDataAddress } from '../transfer/messages.ts'
 import type { DataSource, UsagePolicy } from '../transfer/ports.ts'
 import { transferRepository, type TransferRecord } from '../transfer/repository.ts'
 import { agreement, agreementBook, allowAll, countingIds, settableClock } from '../transfer/testing.ts'
-import { createDataPlane } from './data-plane.ts'
+import { Readable } from 'node:stream'
+import { createDataPlane, type Upload } from './data-plane.ts'
 import { digestCache, reprDigest } from './sources.ts'
 import { dataTokens } from './tokens.ts'
 
@@ -33,7 +34,7 @@ afterEach(async () => {
   rmSync(root, { recursive: true, force: true })
 })
 
-function setup(options: { usage?: UsagePolicy; source?: DataSource; fetch?: typeof fetch; secret?: Uint8Array } = {}) {
+function setup(options: { usage?: UsagePolicy; source?: DataSource; fetch?: typeof fetch; upload?: Upload; secret?: Uint8Array } = {}) {
   const clock = settableClock()
   const ids = countingIds()
   const tokens = dataTokens({ secret: options.secret ?? new Uint8Array(32).fill(7), issuer: 'http://provider.test', clock, ids, ttlMs: 60_000 })
@@ -51,6 +52,7 @@ function setup(options: { usage?: UsagePolicy; source?: DataSource; fetch?: type
     publicUrl: 'http://provider.test',
     dataDir: join(root, 'data'),
     fetch: options.fetch,
+    upload: options.upload,
     pushAttempts: 2,
   })
   const repo = transferRepository(store, { clock, ids })
@@ -241,8 +243,10 @@ describe('push and the receiving endpoint', () => {
     const consumerSide = consumerPlane()
     const receiving = await consumerSide.incoming('urn:uuid:c1')
     const address = await consumerSide.plane.control.receiveAddress(receiving)
-    const route = ((input: string | URL | Request, init?: RequestInit) => consumerSide.plane.routes.request(String(input), init)) as typeof fetch
-    const providerSide = setup({ fetch: route })
+    // The provider's upload goes straight into the consumer's routes.
+    const route: Upload = async ({ url, headers, body }) =>
+      (await consumerSide.plane.routes.request(url, { method: 'PUT', headers, body: Readable.toWeb(body) as ReadableStream, duplex: 'half' } as RequestInit)).status
+    const providerSide = setup({ upload: route })
     const sending = await providerSide.transfer('urn:uuid:p1', { format: 'HttpData-PUSH', dataAddress: address })
     const sent = await providerSide.plane.control.push(sending, address)
     expect(sent).toEqual({ bytes: content.length, sha256: sha })
@@ -281,11 +285,12 @@ describe('push and the receiving endpoint', () => {
 
   it('gives up a push after its bounded attempts with the reason', async () => {
     let calls = 0
-    const failing = (async () => {
+    const failing: Upload = async ({ body }) => {
       calls++
-      return new Response('no', { status: 503 })
-    }) as unknown as typeof fetch
-    const s = setup({ fetch: failing })
+      body.resume()
+      return 503
+    }
+    const s = setup({ upload: failing })
     const t = await s.transfer('urn:uuid:p1', { format: 'HttpData-PUSH' })
     await expect(s.plane.control.push(t, httpDataAddress('http://consumer.test/data/incoming/x', 'tok'))).rejects.toThrow(/503.*after 2 attempts/)
     expect(calls).toBe(2)

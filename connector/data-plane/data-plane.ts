@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto'
 import { createReadStream, createWriteStream } from 'node:fs'
 import { mkdir, rename, rm } from 'node:fs/promises'
+import { request as httpRequest } from 'node:http'
+import { request as httpsRequest } from 'node:https'
 import { join } from 'node:path'
-import { Readable, Transform } from 'node:stream'
+import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { Hono, type Context } from 'hono'
 import type { Clock, IdSource } from '../context.ts'
@@ -46,6 +48,8 @@ export interface DataPlaneDeps {
   dataDir: string
   /** Outbound HTTP for push and upstream sources; global fetch by default. */
   fetch?: typeof fetch
+  /** How a push goes on the wire (node:http by default: streams without extra copies); tests route it in-process. */
+  upload?: Upload
   /** Push attempts before the transfer terminates. */
   pushAttempts?: number
 }
@@ -53,6 +57,7 @@ export interface DataPlaneDeps {
 export function createDataPlane(deps: DataPlaneDeps) {
   const repo = transferRepository(deps.store, { clock: deps.clock, ids: deps.ids })
   const doFetch = deps.fetch ?? fetch
+  const upload = deps.upload ?? nodeUpload
   const base = deps.publicUrl.replace(/\/+$/, '')
 
   const fileOf = async (transfer: TransferRecord): Promise<{ source: DataSource; file?: LocalFile }> => {
@@ -190,18 +195,13 @@ export function createDataPlane(deps: DataPlaneDeps) {
     const hash = createHash('sha256')
     let bytes = 0
     const body = incomingBody(c)
+    // A data listener beside the pipe hashes and counts without an extra stream stage.
+    body.on('data', (chunk: Buffer) => {
+      hash.update(chunk)
+      bytes += chunk.length
+    })
     try {
-      await pipeline(
-        body,
-        new Transform({
-          transform(chunk: Buffer, _enc, done) {
-            hash.update(chunk)
-            bytes += chunk.length
-            done(null, chunk)
-          },
-        }),
-        createWriteStream(partPath, { highWaterMark: readChunkBytes }),
-      )
+      await pipeline(body, createWriteStream(partPath, { highWaterMark: readChunkBytes }))
     } catch (error) {
       await rm(partPath, { force: true })
       throw new PasserelleError('bad_request', `the upload broke off: ${(error as Error).message}`)
@@ -229,6 +229,8 @@ export function createDataPlane(deps: DataPlaneDeps) {
     const stream = range ? createReadStream(path, { start: range.start, end: range.end, highWaterMark: readChunkBytes }) : Readable.from([])
     let sent = 0
     stream.on('data', (chunk: Buffer) => (sent += chunk.length))
+    // A client that goes away, or a file that vanishes, ends this stream; it must not end the process.
+    stream.on('error', (error) => deps.logger.debug('data stream ended early', { transferId, error }))
     const done = () => void repo.addBytes(deps.store.db, transferId, sent).catch((error) => deps.logger.warn('could not count bytes', { transferId, error }))
     stream.on('close', done)
     return new Response(Readable.toWeb(stream) as ReadableStream, { status, headers })
@@ -272,7 +274,7 @@ export function createDataPlane(deps: DataPlaneDeps) {
       : { allowed: false, reason: 'the agreement no longer exists' }
     if (!decision.allowed) throw new PasserelleError('policy_refused', decision.reason)
     const { source, file } = await fileOf(current)
-    let body: ReadableStream<Uint8Array>
+    let body: Readable
     const headers: Record<string, string> = { authorization: `Bearer ${target.token}`, 'content-type': source.mediaType ?? 'application/octet-stream' }
     let size: number | undefined
     let sha256: string | undefined
@@ -281,37 +283,59 @@ export function createDataPlane(deps: DataPlaneDeps) {
       size = file.size
       headers['content-length'] = String(file.size)
       headers['repr-digest'] = reprDigest(sha256)
-      body = Readable.toWeb(createReadStream(file.path, { highWaterMark: readChunkBytes })) as ReadableStream<Uint8Array>
+      body = createReadStream(file.path, { highWaterMark: readChunkBytes })
     } else {
       const src = source as Extract<DataSource, { kind: 'http' }>
       const upstream = await doFetch(src.url, { headers: src.headers, redirect: 'error' })
       if (!upstream.ok || !upstream.body) throw new Error(`the upstream source answered ${upstream.status}`)
       const length = upstream.headers.get('content-length')
       if (length) headers['content-length'] = length
-      body = upstream.body
+      body = Readable.fromWeb(upstream.body as import('node:stream/web').ReadableStream)
     }
     const hash = createHash('sha256')
     let sent = 0
-    const counted = body.pipeThrough(
-      new TransformStream<Uint8Array, Uint8Array>({
-        transform(chunk, controller) {
-          sent += chunk.byteLength
-          if (!file) hash.update(chunk)
-          controller.enqueue(chunk)
-        },
-      }),
-    )
+    body.on('data', (chunk: Buffer) => {
+      sent += chunk.length
+      if (!file) hash.update(chunk)
+    })
+    // Read errors reach the upload through its pipe; this listener only keeps a late one (after a
+    // refused upload closed the stream) from ending the process.
+    body.on('error', (error) => deps.logger.debug('push source stream failed', { transferId: transfer.id, error }))
     await repo.countAccess(deps.store.db, transfer.id)
-    const res = await doFetch(target.endpoint, { method: 'PUT', headers, body: counted, duplex: 'half', redirect: 'error' } as RequestInit)
-    await res.arrayBuffer().catch(() => undefined)
-    await repo.recordAccess(deps.store.db, { transferId: transfer.id, requester: transfer.counterpartyId, range: null, status: res.status, bytes: sent, reason: res.ok ? undefined : `the consumer answered ${res.status}` })
-    if (!res.ok) throw new Error(`the consumer's endpoint answered ${res.status}`)
+    let status: number
+    try {
+      status = await upload({ url: target.endpoint, headers, body })
+    } finally {
+      // A refused or broken upload may leave the file stream open: close it.
+      body.destroy()
+    }
+    const ok = status >= 200 && status < 300
+    await repo.recordAccess(deps.store.db, { transferId: transfer.id, requester: transfer.counterpartyId, range: null, status, bytes: sent, reason: ok ? undefined : `the consumer answered ${status}` })
+    if (!ok) throw new Error(`the consumer's endpoint answered ${status}`)
     await repo.addBytes(deps.store.db, transfer.id, sent)
     return { bytes: size ?? sent, sha256: sha256 ?? hash.digest('hex') }
   }
 
   return { control, routes: app }
 }
+
+export type Upload = (input: { url: string; headers: Record<string, string>; body: Readable }) => Promise<number>
+
+/** PUTs a stream with node:http(s), never following redirects; resolves with the status. */
+export const nodeUpload: Upload = ({ url, headers, body }) =>
+  new Promise((resolvePromise, reject) => {
+    const target = new URL(url)
+    if (target.protocol !== 'http:' && target.protocol !== 'https:') return reject(new Error(`cannot push to ${target.protocol} URLs`))
+    const send = target.protocol === 'https:' ? httpsRequest : httpRequest
+    const req = send(target, { method: 'PUT', headers, timeout: 60_000 }, (res) => {
+      res.resume()
+      res.on('end', () => resolvePromise(res.statusCode ?? 0))
+      res.on('error', reject)
+    })
+    req.on('timeout', () => req.destroy(new Error('the consumer stopped answering')))
+    req.on('error', reject)
+    pipeline(body, req).catch(reject)
+  })
 
 /** The request body as a Node stream, straight from the socket when there is one. */
 function incomingBody(c: Context): Readable {

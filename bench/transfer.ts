@@ -1,0 +1,162 @@
+/**
+ * bench/transfer: a 1 GiB pull and a 1 GiB push over 127.0.0.1 through the connector's data plane,
+ * against a baseline measured in the same run: a minimal Node `http` server piping the same file,
+ * with `curl` as the client (pull: curl downloads; push: curl uploads to a server writing the file).
+ *
+ * Ours, pull: curl downloads from the provider's data endpoint (token check, state and usage check,
+ * access record, Range-capable streaming). Ours, push: the provider's push sender streams to the
+ * consumer's receiving endpoint, which verifies size and sha256 while writing (both in this process).
+ * Peak RSS growth of this process is sampled every 10 ms during each transfer. The file's sha256 is
+ * computed once per file version when a transfer starts (cached), so it is warmed before timing.
+ *
+ *   node --import tsx bench/transfer.ts            (BENCH_TRANSFER_MIB=256 for a quicker run)
+ */
+import { execFile } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { createReadStream, createWriteStream, mkdirSync, mkdtempSync, openSync, rmSync, writeSync, closeSync } from 'node:fs'
+import { createServer, type Server } from 'node:http'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { pipeline } from 'node:stream/promises'
+import { promisify } from 'node:util'
+import { getRequestListener } from '@hono/node-server'
+import { randomIds, systemClock } from '../connector/context.ts'
+import { createApp } from '../connector/http/app.ts'
+import { readHttpDataAddress } from '../connector/transfer/messages.ts'
+import { transferArea } from '../connector/transfer/area.ts'
+import { repo } from '../connector/transfer/service.ts'
+import { testConfig, testContext } from '../test/support/context.ts'
+import { createTestStore } from '../test/support/stores.ts'
+import { median, printTable } from './stats.ts'
+
+const run = promisify(execFile)
+const mib = Number(process.env.BENCH_TRANSFER_MIB ?? 1024)
+const size = mib * 1024 * 1024
+const runs = Number(process.env.BENCH_RUNS ?? 3)
+const dir = mkdtempSync(join(tmpdir(), 'passerelle-bench-transfer-'))
+const file = join(dir, 'files', 'payload.bin')
+
+function makeFile() {
+  mkdirSync(join(dir, 'files'), { recursive: true })
+  const block = randomBytes(1024 * 1024)
+  const fd = openSync(file, 'w')
+  for (let i = 0; i < mib; i++) writeSync(fd, block)
+  closeSync(fd)
+}
+
+/** Runs `work` while sampling this process's RSS; returns seconds taken and peak RSS growth in bytes. */
+async function measure(work: () => Promise<void>): Promise<{ seconds: number; rssGrowth: number }> {
+  ;(globalThis as { gc?: () => void }).gc?.()
+  const before = process.memoryUsage.rss()
+  let peak = before
+  const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 10)
+  const started = performance.now()
+  await work()
+  const seconds = (performance.now() - started) / 1000
+  clearInterval(timer)
+  peak = Math.max(peak, process.memoryUsage.rss())
+  return { seconds, rssGrowth: peak - before }
+}
+
+const listen = (server: Server) => new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)))
+const close = (server: Server) => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()) })
+
+async function curlDownload(url: string, headers: string[] = []) {
+  const args = ['-sS', '--fail', '-o', '/dev/null', ...headers.flatMap((h) => ['-H', h]), url]
+  await run('curl', args, { maxBuffer: 1024 * 1024 })
+}
+async function curlUpload(url: string, headers: string[] = []) {
+  await run('curl', ['-sS', '--fail', '-o', '/dev/null', ...headers.flatMap((h) => ['-H', h]), '-T', file, url], { maxBuffer: 1024 * 1024 })
+}
+
+async function main() {
+  makeFile()
+  const results: Record<string, Array<{ seconds: number; rssGrowth: number }>> = {}
+  const record = (name: string, m: { seconds: number; rssGrowth: number }) => (results[name] ??= []).push(m)
+
+  // Baselines: a minimal Node http server piping the same file; curl as the client.
+  const baselinePull = createServer((req, res) => {
+    res.writeHead(200, { 'content-length': String(size), 'content-type': 'application/octet-stream' })
+    createReadStream(file, { highWaterMark: 1024 * 1024 }).pipe(res)
+  })
+  const baselinePush = createServer((req, res) => {
+    pipeline(req, createWriteStream(join(dir, 'baseline-received.bin'))).then(() => res.end('ok'), () => res.writeHead(500).end())
+  })
+  const bpPort = await listen(baselinePull)
+  const bsPort = await listen(baselinePush)
+
+  // Ours: a provider and a consumer connector, each with the transfer area and its own database.
+  const sides = await Promise.all(['provider', 'consumer'].map(async (name) => {
+    const store = await createTestStore('sqlite')
+    const config = testConfig({ participant: { id: `did:web:${name}.bench`, name }, dataDir: join(dir, name, 'data') }, dir)
+    const ctx = testContext(store, { config, clock: systemClock, ids: randomIds })
+    const agreement = { id: 'urn:agreement:bench', state: 'FINALIZED', assigner: 'did:web:provider.bench', assignee: 'did:web:consumer.bench', target: 'urn:dataset:payload', signedAt: new Date(), policy: {} }
+    const area = transferArea({
+      agreements: () => ({ find: async () => agreement, providerOf: async () => undefined }),
+      usage: { check: () => ({ allowed: true, reason: 'allowed' }) },
+      sources: () => ({ resolve: async () => ({ kind: 'file', root: dir, path: 'files/payload.bin' }) }),
+      monitorIntervalMs: 3_600_000,
+    })
+    const { app } = createApp(ctx, [area])
+    const server = createServer(getRequestListener(app.fetch))
+    const port = await listen(server)
+    const service = await area.start!(ctx)
+    return { store, ctx, rt: area.runtimeFor(ctx), server, port, service }
+  }))
+  const [provider, consumer] = sides as [typeof sides[0], typeof sides[0]]
+  // Processes as they would be once STARTED; the pull address starts hashing the file (warmed below).
+  const insert = (side: typeof provider, id: string, role: 'provider' | 'consumer', format: string) =>
+    side.store.transaction((tx) =>
+      repo(side.rt.ctx).insert(tx, { id, role, providerPid: id, consumerPid: id, agreementId: 'urn:agreement:bench', datasetId: 'urn:dataset:payload', counterpartyId: role === 'provider' ? 'did:web:consumer.bench' : 'did:web:provider.bench', counterpartyAddress: 'http://127.0.0.1:1/dsp', format, state: 'STARTED' }, { cause: 'bench', actor: 'local' }),
+    )
+  const pullTransfer = await insert(provider, 'urn:uuid:bench-pull', 'provider', 'HttpData-PULL')
+  const pullAddress = readHttpDataAddress(await provider.rt.dataPlane.control.pullAddress(pullTransfer))!
+  const pullUrl = pullAddress.endpoint.replace(/^http:\/\/[^/]+/, `http://127.0.0.1:${provider.port}`)
+  const warm = await measure(() => curlDownload(pullUrl, [`Authorization: Bearer ${pullAddress.token}`]))
+  console.log(`warm-up pull (includes hashing ${mib} MiB once): ${warm.seconds.toFixed(2)} s`)
+
+  for (let i = 0; i < runs; i++) {
+    record('pull baseline (node http + curl)', await measure(() => curlDownload(`http://127.0.0.1:${bpPort}/`)))
+    record('pull passerelle (curl)', await measure(() => curlDownload(pullUrl, [`Authorization: Bearer ${pullAddress.token}`])))
+    record('push baseline (curl -T + node http)', await measure(() => curlUpload(`http://127.0.0.1:${bsPort}/`)))
+    const receiving = await insert(consumer, `urn:uuid:bench-receive-${i}`, 'consumer', 'HttpData-PUSH')
+    const sending = await insert(provider, `urn:uuid:bench-push-${i}`, 'provider', 'HttpData-PUSH')
+    const address = await consumer.rt.dataPlane.control.receiveAddress(receiving)
+    const target = readHttpDataAddress(address)!
+    const local = { ...address, endpoint: target.endpoint.replace(/^http:\/\/[^/]+/, `http://127.0.0.1:${consumer.port}`) }
+    const curlTarget = await insert(consumer, `urn:uuid:bench-curl-receive-${i}`, 'consumer', 'HttpData-PUSH')
+    const curlToken = readHttpDataAddress(await consumer.rt.dataPlane.control.receiveAddress(curlTarget))!.token
+    record('push receive (curl -T → passerelle)', await measure(() => curlUpload(`http://127.0.0.1:${consumer.port}/data/incoming/${curlTarget.id}`, [`Authorization: Bearer ${curlToken}`])))
+    record('push passerelle (sender → receiver)', await measure(async () => void (await provider.rt.dataPlane.control.push(sending, local))))
+  }
+
+  const mbps = (seconds: number) => size / 1024 / 1024 / seconds
+  const row = (name: string) => {
+    const r = results[name]!
+    return { throughput: median(r.map((m) => mbps(m.seconds))), rss: median(r.map((m) => m.rssGrowth)) / 1024 / 1024 }
+  }
+  const table: string[][] = [['case', `median MiB/s (${runs} runs of ${mib} MiB)`, 'median peak RSS growth MiB', 'ratio to baseline']]
+  for (const [base, ...ours] of [
+    ['pull baseline (node http + curl)', 'pull passerelle (curl)'],
+    ['push baseline (curl -T + node http)', 'push receive (curl -T → passerelle)', 'push passerelle (sender → receiver)'],
+  ] as const) {
+    const b = row(base)
+    table.push([base, b.throughput.toFixed(0), b.rss.toFixed(1), '1.00'])
+    for (const name of ours) {
+      const o = row(name)
+      table.push([name, o.throughput.toFixed(0), o.rss.toFixed(1), (o.throughput / b.throughput).toFixed(2)])
+    }
+  }
+  printTable(`bench/transfer: ${mib} MiB over 127.0.0.1 (target: ratio ≥ 0.80, RSS growth < 64 MiB)`, table)
+
+  await close(baselinePull)
+  await close(baselinePush)
+  for (const side of sides) {
+    await side.service.stop()
+    await close(side.server)
+    await side.store.close()
+  }
+  rmSync(dir, { recursive: true, force: true })
+}
+
+await main()
