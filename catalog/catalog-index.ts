@@ -5,10 +5,36 @@ import { isEmptyFilter, type CatalogFilter } from './filter.ts'
  * The published catalog, held in memory: one entry per dataset with its DSP JSON already built, kept
  * sorted by id. Built once at start, then changed one dataset at a time; requests only slice it.
  *
- * Visibility: datasets are grouped by their catalog-visibility policy (`''` = public). A request
- * decides each distinct policy once and gets the entries of the groups it may see; the list for a
- * given set of hidden groups is computed once per catalog version and reused.
+ * Visibility: a dataset, and each of its offers, may carry a catalog-visibility policy. Datasets
+ * are grouped by the combination they carry (`''` = none). A request decides each distinct policy
+ * once; the list of entries it may see for a given set of refused policies is computed once per
+ * catalog version and reused.
  */
+
+/** The visibility policies of one dataset: its own, and one per offer (aligned with its policies). */
+export interface Gate {
+  dataset?: string
+  offers: Array<string | undefined>
+}
+
+export const gateKey = (gate: Gate | undefined) =>
+  !gate || (gate.dataset === undefined && gate.offers.every((o) => o === undefined)) ? '' : `${gate.dataset ?? ''}|${gate.offers.map((o) => o ?? '').join(',')}`
+
+export const gatePolicies = (gate: Gate | undefined): string[] =>
+  gate ? [...new Set([gate.dataset, ...gate.offers].filter((p): p is string => p !== undefined))] : []
+
+/**
+ * What a requester sees of one dataset: nothing, everything, or the dataset with some offers left
+ * out (`refused` says which visibility policies this requester is refused).
+ */
+export function sight(entry: Pick<CatalogEntry, 'gate'>, refused: (policyId: string) => boolean): 'hidden' | 'all' | 'some' {
+  const gate = entry.gate
+  if (!gate) return 'all'
+  if (gate.dataset !== undefined && refused(gate.dataset)) return 'hidden'
+  let shown = 0
+  for (const o of gate.offers) if (o === undefined || !refused(o)) shown++
+  return shown === 0 ? 'hidden' : shown === gate.offers.length ? 'all' : 'some'
+}
 
 export interface CatalogEntry {
   id: string
@@ -16,7 +42,9 @@ export interface CatalogEntry {
   source: DatasetSource
   /** The DSP Dataset as it appears inside a catalog (no `@context`), as JSON text. */
   json: string
-  /** Its catalog-visibility policy id, `''` when public. */
+  /** Its visibility policies, if any. */
+  gate?: Gate
+  /** The group it belongs to: `gateKey(gate)`, `''` when it carries no visibility policy. */
   visibility: string
   /** Lowercase id, titles, descriptions and keywords, for full-text filters. */
   text: string
@@ -52,8 +80,9 @@ const byId = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
 export class CatalogIndex {
   #entries: CatalogEntry[] = []
   #byId = new Map<string, CatalogEntry>()
-  /** Visibility policy id → how many datasets it governs. */
-  #groups = new Map<string, number>()
+  /** Group key → how many datasets carry it, and their gate. */
+  #groups = new Map<string, { count: number; gate: Gate | undefined }>()
+  #policies: { version: number; ids: string[] } | undefined
   #visibleCache = new Map<string, CatalogEntry[]>()
   /** Bumped on every change. */
   version = 0
@@ -62,9 +91,14 @@ export class CatalogIndex {
     return this.#entries.length
   }
 
-  /** Visibility policies in use (not `''`). */
+  /** Visibility policies in use. */
   visibilityPolicies(): string[] {
-    return [...this.#groups.keys()].filter((k) => k !== '')
+    if (this.#policies?.version !== this.version) {
+      const ids = new Set<string>()
+      for (const { gate } of this.#groups.values()) for (const p of gatePolicies(gate)) ids.add(p)
+      this.#policies = { version: this.version, ids: [...ids].sort() }
+    }
+    return this.#policies.ids
   }
 
   get(id: string): CatalogEntry | undefined {
@@ -79,7 +113,7 @@ export class CatalogIndex {
     this.#entries = [...entries].sort((a, b) => byId(a.id, b.id))
     this.#byId = new Map(this.#entries.map((e) => [e.id, e]))
     this.#groups = new Map()
-    for (const e of this.#entries) this.#groups.set(e.visibility, (this.#groups.get(e.visibility) ?? 0) + 1)
+    for (const e of this.#entries) this.#count(e, 1)
     this.#changed()
   }
 
@@ -89,12 +123,12 @@ export class CatalogIndex {
     const at = this.#position(entry.id)
     if (previous) {
       this.#entries[at] = entry
-      this.#count(previous.visibility, -1)
+      this.#count(previous, -1)
     } else {
       this.#entries.splice(at, 0, entry)
     }
     this.#byId.set(entry.id, entry)
-    this.#count(entry.visibility, 1)
+    this.#count(entry, 1)
     this.#changed()
   }
 
@@ -103,14 +137,14 @@ export class CatalogIndex {
     if (!previous) return false
     this.#entries.splice(this.#position(id), 1)
     this.#byId.delete(id)
-    this.#count(previous.visibility, -1)
+    this.#count(previous, -1)
     this.#changed()
     return true
   }
 
   /** Whether a requester with these decisions may see this one dataset. */
   canSee(entry: CatalogEntry, allowed: (policyId: string) => boolean) {
-    return entry.visibility === '' || allowed(entry.visibility)
+    return sight(entry, (p) => !allowed(p)) !== 'hidden'
   }
 
   /** One page of what the requester may see. Decides each visibility policy at most once. */
@@ -126,8 +160,11 @@ export class CatalogIndex {
     const key = hidden.join('\n')
     let list = this.#visibleCache.get(key)
     if (!list) {
-      const set = new Set(hidden)
-      list = this.#entries.filter((e) => !set.has(e.visibility))
+      const refused = new Set(hidden)
+      const isRefused = (p: string) => refused.has(p)
+      // Decide per group, not per dataset: a handful of groups cover any number of datasets.
+      const hiddenGroups = new Set([...this.#groups].filter(([, g]) => sight({ gate: g.gate }, isRefused) === 'hidden').map(([key]) => key))
+      list = hiddenGroups.size === 0 ? this.#entries : this.#entries.filter((e) => !hiddenGroups.has(e.visibility))
       // A handful of combinations exist in practice; keep the cache bounded anyway.
       if (this.#visibleCache.size >= 16) this.#visibleCache.clear()
       this.#visibleCache.set(key, list)
@@ -146,10 +183,10 @@ export class CatalogIndex {
     return low
   }
 
-  #count(group: string, delta: number) {
-    const n = (this.#groups.get(group) ?? 0) + delta
-    if (n <= 0) this.#groups.delete(group)
-    else this.#groups.set(group, n)
+  #count(entry: CatalogEntry, delta: number) {
+    const n = (this.#groups.get(entry.visibility)?.count ?? 0) + delta
+    if (n <= 0) this.#groups.delete(entry.visibility)
+    else this.#groups.set(entry.visibility, { count: n, gate: entry.gate })
   }
 
   #changed() {

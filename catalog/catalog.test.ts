@@ -91,6 +91,53 @@ describe('per-requester visibility', () => {
   })
 })
 
+describe('offer-level visibility', () => {
+  const partly = generatedDataset(1, { policies: ['open-with-attribution', 'members-only'], offerVisibility: { 'members-only': 'members-only' } })
+  const wholly = generatedDataset(2, { policies: ['research-only'], offerVisibility: { 'research-only': 'members-only' } })
+  const open = generatedDataset(3)
+  const setup = () => {
+    const policies = fakePolicies()
+    const catalog = testCatalog(policies)
+    for (const d of [partly, wholly, open]) catalog.publish(d, { kind: 'api' })
+    return { catalog, policies }
+  }
+  const offersOf = (body: string, id: string) =>
+    JSON.parse(body).dataset.find((d: { '@id': string }) => d['@id'] === id)?.hasPolicy.map((o: { '@id': string }) => o['@id'])
+
+  it('leaves a gated offer out for a stranger, and the dataset too when no offer is left', () => {
+    const { catalog, policies } = setup()
+    const seen = page(catalog, stranger)
+    // one request, one decision for the one distinct policy
+    expect(policies.decisions).toEqual(['members-only'])
+    expectDspValid('catalog/catalog-schema.json', JSON.parse(seen.body))
+    expect(seen.total).toBe(2)
+    expect(offersOf(seen.body, partly.id)).toEqual(['urn:policy:open-with-attribution'])
+    expect(offersOf(seen.body, wholly.id)).toBeUndefined()
+    expect(catalog.dataset(wholly.id, stranger, now)).toBeUndefined()
+    expect(JSON.parse(catalog.dataset(partly.id, stranger, now)!).hasPolicy).toHaveLength(1)
+  })
+
+  it('shows every offer to a member', () => {
+    const { catalog } = setup()
+    const seen = page(catalog, member)
+    expect(seen.total).toBe(3)
+    expect(offersOf(seen.body, partly.id)).toEqual(['urn:policy:open-with-attribution', 'urn:policy:members-only'])
+    expect(offersOf(seen.body, wholly.id)).toEqual(['urn:policy:research-only'])
+  })
+
+  it('keeps gated offers and wholly gated datasets out of the public DCAT-AP document', () => {
+    const { catalog } = setup()
+    const doc = JSON.parse(catalog.dcatText())
+    const byId = new Map(doc['dcat:dataset'].map((d: { '@id': string }) => [d['@id'], d]))
+    expect(byId.has(wholly.id)).toBe(false)
+    expect((byId.get(partly.id) as Record<string, unknown>)['odrl:hasPolicy']).toEqual([{ '@id': 'urn:policy:open-with-attribution' }])
+  })
+
+  it('refuses an offer visibility for a policy the dataset does not have', () => {
+    expect(() => generatedDataset(4, { offerVisibility: { 'research-only': 'members-only' } })).toThrow(/not one of this dataset's policies/)
+  })
+})
+
 describe('paging', () => {
   it('walks every visible dataset exactly once', () => {
     const catalog = testCatalog()

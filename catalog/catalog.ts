@@ -1,5 +1,5 @@
 import type { CredentialInfo, OdrlOffer } from '../policies/index.ts'
-import { CatalogIndex, searchFields, type CatalogEntry } from './catalog-index.ts'
+import { CatalogIndex, gateKey, searchFields, sight, type CatalogEntry, type Gate } from './catalog-index.ts'
 import type { DatasetDescription, DatasetSource } from './dataset.ts'
 import type { DatasetFileError, ReadResult } from './dataset-files.ts'
 import { dcatCatalog, dcatDataset, type DcatCatalogInfo } from './dcat-render.ts'
@@ -74,19 +74,43 @@ export class Catalog {
     })
     if (dataset.visibility && !this.#options.policies.offer(dataset.visibility))
       problems.push({ field: 'visibility', message: `unknown policy ${dataset.visibility}` })
+    for (const [offer, gate] of Object.entries(dataset.offerVisibility ?? {}))
+      if (!this.#options.policies.offer(gate)) problems.push({ field: `offerVisibility.${offer}`, message: `unknown policy ${gate}` })
     return problems
   }
 
   entryFor(dataset: DatasetDescription, source: DatasetSource): CatalogEntry {
-    const offers = dataset.policies.map((id) => this.#options.policies.offer(id)).filter((o): o is OdrlOffer => o !== undefined)
+    const gate: Gate | undefined =
+      dataset.visibility !== undefined || dataset.offerVisibility !== undefined
+        ? { ...(dataset.visibility !== undefined ? { dataset: dataset.visibility } : {}), offers: dataset.policies.map((id) => dataset.offerVisibility?.[id]) }
+        : undefined
+    const visibility = gateKey(gate)
     return {
       id: dataset.id,
       dataset,
       source,
-      json: JSON.stringify(dspDataset(dataset, offers, this.#options.service)),
-      visibility: dataset.visibility ?? '',
+      json: JSON.stringify(dspDataset(dataset, this.#offers(dataset), this.#options.service)),
+      ...(visibility !== '' ? { gate } : {}),
+      visibility,
       ...searchFields(dataset),
     }
+  }
+
+  /** The dataset's offers, leaving out those whose visibility policy `refused` says no to. */
+  #offers(dataset: DatasetDescription, refused?: (policyId: string) => boolean): OdrlOffer[] {
+    return dataset.policies
+      .filter((id) => {
+        const gate = dataset.offerVisibility?.[id]
+        return !refused || gate === undefined || !refused(gate)
+      })
+      .map((id) => this.#options.policies.offer(id))
+      .filter((o): o is OdrlOffer => o !== undefined)
+  }
+
+  /** An entry's DSP JSON for a requester: the prebuilt text, or a rendering without refused offers. */
+  #jsonFor(entry: CatalogEntry, refused: (policyId: string) => boolean): string {
+    if (sight(entry, refused) !== 'some') return entry.json
+    return JSON.stringify(dspDataset(entry.dataset, this.#offers(entry.dataset, refused), this.#options.service))
   }
 
   /** Publishes (or replaces) one dataset. Callers check `problems()` first. */
@@ -169,7 +193,8 @@ export class Catalog {
     const cached = cacheable ? this.#pageCache.get(key) : undefined
     if (cached) return cached
     const page = this.index.page({ allowed, filter: input.filter, offset: input.offset, limit: input.limit })
-    const body = catalogText(this.#header(), page.items.map((e) => e.json))
+    const refused = (p: string) => !allowed(p)
+    const body = catalogText(this.#header(), page.items.map((e) => this.#jsonFor(e, refused)))
     let bytes: Uint8Array | undefined
     const result: CatalogPage = {
       body,
@@ -188,21 +213,22 @@ export class Catalog {
   /** One dataset as a DSP `Dataset` text, or undefined when unknown or hidden from this requester. */
   dataset(id: string, requester: CatalogRequester, now: Date): string | undefined {
     const entry = this.index.get(id)
-    if (!entry || !this.index.canSee(entry, this.decider(requester, now))) return undefined
-    const offers = entry.dataset.policies.map((p) => this.#options.policies.offer(p)).filter((o): o is OdrlOffer => o !== undefined)
-    return datasetText(dspDataset(entry.dataset, offers, this.#options.service, 'embedded'))
+    const allowed = this.decider(requester, now)
+    const refused = (p: string) => !allowed(p)
+    if (!entry || sight(entry, refused) === 'hidden') return undefined
+    return datasetText(dspDataset(entry.dataset, this.#offers(entry.dataset, refused), this.#options.service, 'embedded'))
   }
 
-  /** Datasets the public DCAT-AP document lists: those without a visibility policy. */
+  /** Datasets the public DCAT-AP document lists: what a requester refused every visibility policy sees. */
   publicEntries(): CatalogEntry[] {
     if (this.#publicCache?.version !== this.index.version) {
-      this.#publicCache = { version: this.index.version, entries: this.index.all().filter((e) => e.visibility === '') }
+      this.#publicCache = { version: this.index.version, entries: this.index.all().filter((e) => sight(e, refuseAll) !== 'hidden') }
     }
     return this.#publicCache.entries
   }
 
   /**
-   * The public DCAT-AP document: datasets without a visibility policy only. The whole document is
+   * The public DCAT-AP document: datasets and offers without a visibility policy only. The whole document is
    * cached per catalog version; a page (`offset`, `limit`) lists only its slice of the datasets.
    */
   dcatText(page?: { offset: number; limit: number }): string {
@@ -210,7 +236,7 @@ export class Catalog {
     const service = { id: this.#options.service.id, endpointURL: this.#options.service.endpointURL, title: this.#options.dcat.serviceTitle }
     const entries = this.publicEntries()
     const datasets = (page ? entries.slice(page.offset, page.offset + page.limit) : entries).map((e) =>
-      dcatDataset(e.dataset, e.dataset.policies.map((p) => this.#options.policies.offer(p)?.['@id'] ?? p), service),
+      dcatDataset(e.dataset, this.#offers(e.dataset, refuseAll).map((o) => o['@id']), service),
     )
     const text = JSON.stringify(dcatCatalog({ ...this.#options.dcat, id: this.#options.catalogId, service }, datasets))
     if (!page) this.#dcatCache = { version: this.index.version, text }
@@ -221,3 +247,5 @@ export class Catalog {
     return { id: this.#options.catalogId, participantId: this.#options.participantId, service: this.#options.service }
   }
 }
+
+const refuseAll = () => true

@@ -119,6 +119,8 @@ export async function referenceErrors(
     })
     if (dataset.visibility && !options.policyIds.has(dataset.visibility))
       errors.push({ ...at(['visibility']), message: `unknown policy ${dataset.visibility}` })
+    for (const [offer, gate] of Object.entries(dataset.offerVisibility ?? {}))
+      if (!options.policyIds.has(gate)) errors.push({ ...at(['offerVisibility', offer]), message: `unknown policy ${gate}` })
   }
   const root = resolve(options.root)
   for (const [i, d] of dataset.distributions.entries()) {

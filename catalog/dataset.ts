@@ -106,9 +106,18 @@ export const DatasetDescription = z
     policies: z.array(PolicyId).min(1, 'expected at least one policy id'),
     /** A catalog-visibility policy: requesters it does not allow never see the dataset. */
     visibility: PolicyId.optional(),
+    /**
+     * Catalog-visibility policies per offer (offer policy id → visibility policy id): requesters a
+     * visibility policy does not allow do not see that offer; with no offer left, not the dataset.
+     */
+    offerVisibility: z.record(PolicyId, PolicyId).optional(),
   })
   .strict()
   .refine((d) => Date.parse(d.modified) >= Date.parse(d.issued), { message: 'modified is before issued', path: ['modified'] })
+  .superRefine((d, ctx) => {
+    for (const offer of Object.keys(d.offerVisibility ?? {}))
+      if (!d.policies.includes(offer)) ctx.addIssue({ code: 'custom', message: `${offer} is not one of this dataset's policies`, path: ['offerVisibility', offer] })
+  })
 export type DatasetDescription = z.infer<typeof DatasetDescription>
 export type DatasetDescriptionInput = z.input<typeof DatasetDescription>
 
