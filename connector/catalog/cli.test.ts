@@ -47,3 +47,31 @@ describe('passerelle catalog validate', () => {
     await expect(runCatalogCommand(['publish'], io('/').io)).rejects.toThrow(/unknown catalog command/)
   })
 })
+
+describe('passerelle catalog show', () => {
+  function participant() {
+    const root = folder()
+    cpSync(fromRoot('seeds/policies'), join(root, 'policies'), { recursive: true })
+    writeFileSync(join(root, 'passerelle.yaml'), 'participant:\n  id: did:web:127.0.0.1%3A8181\n  name: Observatoire\n')
+    return root
+  }
+
+  it('shows a stranger the public datasets only, and a member all of them', async () => {
+    const root = participant()
+    const stranger = io(root)
+    expect(await runCatalogCommand(['show', '--as', 'did:web:stranger.example'], stranger.io)).toBe(0)
+    expect(stranger.out[0]).toBe('did:web:stranger.example sees 4 of 5 datasets:')
+    expect(stranger.out.join('\n')).not.toContain('urn:uuid:d9c7c33d-9423-4f98-9122-8c84794feb94')
+    const member = io(root)
+    expect(await runCatalogCommand(['show', '--as', 'did:web:member.example', '--credential', 'MembershipCredential'], member.io)).toBe(0)
+    expect(member.out[0]).toBe('did:web:member.example sees 5 of 5 datasets:')
+    expect(member.out.join('\n')).toContain('urn:uuid:d9c7c33d-9423-4f98-9122-8c84794feb94  Wildfire risk index')
+  })
+
+  it('prints the DSP catalog with --json', async () => {
+    const root = participant()
+    const cli = io(root)
+    expect(await runCatalogCommand(['show', '--json'], cli.io)).toBe(0)
+    expect(JSON.parse(cli.out[0]!)).toMatchObject({ '@type': 'Catalog', participantId: 'did:web:127.0.0.1%3A8181' })
+  })
+})
