@@ -1,6 +1,7 @@
 import { existsSync, watch, type FSWatcher } from 'node:fs'
 import { join, relative } from 'node:path'
 import { Catalog } from '../../catalog/catalog.ts'
+import type { CatalogEntry } from '../../catalog/catalog-index.ts'
 import { DatasetDescription } from '../../catalog/dataset.ts'
 import { readDatasetFile, readDatasetsDir, referenceErrors, formatFileError, type DatasetFileError } from '../../catalog/dataset-files.ts'
 import { absolute, type Config } from '../config/config.ts'
@@ -87,19 +88,26 @@ export async function createCatalogService(deps: CatalogDeps): Promise<CatalogSe
   const allFileErrors = () => [...fileErrors.values()].flat()
 
   // API datasets first, then files (a file cannot take an API dataset's id).
-  for await (const batch of repository.all()) {
-    const entries = []
-    for (const row of batch) {
-      rowTimes.set(row.id, { createdAt: row.createdAt, updatedAt: row.updatedAt })
-      const problems = catalog.problems(row.description)
-      if (problems.length > 0) {
-        logger.warn('stored dataset not published', { id: row.id, problems })
-        continue
+  const loadStored = async (initial: boolean) => {
+    // At start, sort once; later (policies reloaded) only a few are missing: insert those.
+    const collected: CatalogEntry[] = []
+    for await (const batch of repository.all()) {
+      for (const row of batch) {
+        rowTimes.set(row.id, { createdAt: row.createdAt, updatedAt: row.updatedAt })
+        if (catalog.index.get(row.id)) continue
+        const problems = catalog.problems(row.description)
+        if (problems.length > 0) {
+          logger.warn('stored dataset not published', { id: row.id, problems })
+          continue
+        }
+        const entry = catalog.entryFor(row.description, { kind: 'api' })
+        if (initial) collected.push(entry)
+        else catalog.index.upsert(entry)
       }
-      entries.push(catalog.entryFor(row.description, { kind: 'api' }))
     }
-    for (const entry of entries) catalog.index.upsert(entry)
+    if (initial) catalog.index.replaceAll(collected)
   }
+  await loadStored(true)
 
   // Serialised: two reloads never interleave.
   let reloading: Promise<unknown> = Promise.resolve()
@@ -189,6 +197,8 @@ export async function createCatalogService(deps: CatalogDeps): Promise<CatalogSe
     async reloadPolicies() {
       policies = await loadCatalogPolicies(policiesDir)
       catalog.setPolicies(policies)
+      // Stored datasets whose policies were missing may be publishable now.
+      await loadStored(false)
       await reloadFiles()
     },
     credentialTypes: () => policies.credentialTypes(catalog.index.visibilityPolicies()),

@@ -1,8 +1,9 @@
-import { cpSync, mkdtempSync, rmSync } from 'node:fs'
+import { cpSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { emptyFilter } from '../../catalog/filter.ts'
+import { generatedDataset } from '../../catalog/testing.ts'
 import { testClock, testConfig } from '../../test/support/context.ts'
 import { expectDspValid } from '../../test/support/dsp-schemas.ts'
 import { createTestStore } from '../../test/support/stores.ts'
@@ -55,5 +56,21 @@ describe('seed catalog with the seed policies', () => {
 
   it('answers each dataset as a valid DSP Dataset', () => {
     for (const entry of service.catalog.index.all()) expectDspValid('catalog/dataset-schema.json', JSON.parse(service.catalog.dataset(entry.id, member, new Date())!))
+  })
+
+  it('unpublishes what a removed policy governed, and publishes it again when the policy is back', async () => {
+    const api = generatedDataset(5, { policies: ['research-only'] })
+    await service.create({ input: api })
+    const policy = join(root, 'policies/research-only.yaml')
+    const text = readFileSync(policy, 'utf8')
+    unlinkSync(policy)
+    await service.reloadPolicies()
+    expect(service.catalog.index.get(api.id)).toBeUndefined()
+    expect(service.catalog.index.get('urn:uuid:37b4f568-20c5-486a-abff-1eaa42633253')).toBeUndefined()
+    expect((await service.get(api.id)).published).toBe(false)
+    writeFileSync(policy, text)
+    await service.reloadPolicies()
+    expect(service.catalog.index.get(api.id)?.source).toEqual({ kind: 'api' })
+    expect(service.catalog.index.get('urn:uuid:37b4f568-20c5-486a-abff-1eaa42633253')).toBeDefined()
   })
 })
