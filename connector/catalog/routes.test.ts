@@ -250,6 +250,15 @@ describe.each(dialects)('catalog routes on %s', (dialect) => {
       expect(response.headers.get('link')).toContain('rel="previous"')
     })
 
+    it('reads a dataset whose id is an http IRI (slashes percent-encoded) over DSP and the API', async () => {
+      const iri = generatedDataset(43, { id: 'https://observatoire-climatique.example/datasets/ice?v=2' })
+      expect((await call('/management/v1/datasets', { method: 'POST', headers: manage, body: JSON.stringify(iri) })).status).toBe(201)
+      const response = await call(`${dsp}/catalog/datasets/${encodeURIComponent(iri.id)}`, { headers: asStranger })
+      expect(response.status).toBe(200)
+      expect((await response.json())['@id']).toBe(iri.id)
+      expect((await call(`/management/v1/datasets/${encodeURIComponent(iri.id)}`, { method: 'DELETE', headers: manage })).status).toBe(204)
+    })
+
     it('deletes a dataset: gone from the catalog, 404 afterwards', async () => {
       const path = `/management/v1/datasets/${encodeURIComponent(created.id)}`
       expect((await call(path, { method: 'DELETE', headers: manage })).status).toBe(204)
