@@ -49,40 +49,57 @@ function prepare(constraint: AtomicConstraint, registry: Registry): Prepared {
   return prepared
 }
 
+const parseDurationValue = (v: unknown) => (typeof v === 'string' ? parseDuration(v) : undefined)
+const parsePlace = (v: unknown) => (typeof v === 'string' ? v.toUpperCase() : undefined)
+const parseText = (v: unknown) => (v === undefined || v === null ? undefined : String(v))
+
 function parserFor(entry: OperandEntry): (value: unknown) => unknown {
   switch (entry.dataType) {
     case 'dateTime': return parseDateTime
-    case 'duration': return (v) => (typeof v === 'string' ? parseDuration(v) : undefined)
+    case 'duration': return parseDurationValue
     case 'integer':
     case 'number': return parseNumber
-    case 'place': return (v) => (typeof v === 'string' ? v.toUpperCase() : undefined)
-    default: return (v) => (v === undefined || v === null ? undefined : String(v))
+    case 'place': return parsePlace
+    default: return parseText
   }
 }
 
 function actualFor(entry: OperandEntry, values: unknown[]): unknown[] | undefined {
-  const parse = parserFor(entry)
-  const parsed = entry.dataType === 'dateTime' || entry.dataType === 'duration' ? values.map(parseNumber) : values.map(parse)
+  const numeric = entry.dataType === 'dateTime' || entry.dataType === 'duration' || entry.dataType === 'integer' || entry.dataType === 'number'
+  // Fast path: values already of the operand's type are used as they are (no copy).
+  let typed = true
+  for (const v of values) {
+    if (numeric ? typeof v !== 'number' || !Number.isFinite(v) : typeof v !== 'string' || entry.dataType === 'place') {
+      typed = false
+      break
+    }
+  }
+  if (typed) return values
+  const parse = entry.dataType === 'dateTime' || entry.dataType === 'duration' ? parseNumber : parserFor(entry)
+  const parsed = values.map(parse)
   return parsed.some((v) => v === undefined) ? undefined : parsed
 }
 
 /** The twelve ODRL operators over a request's values (`actual`) and the policy's (`right`). */
+// Module-level helpers, not closures: the evaluator runs on every data access.
+function kindOf(a: unknown, b: unknown, within: ((a: string, b: string) => boolean) | undefined): boolean {
+  return a === b || (within !== undefined && within(String(a), String(b)))
+}
+
 export function compare(operator: AtomicConstraint['operator'], actual: unknown[], right: unknown[], within?: (a: string, b: string) => boolean): boolean {
-  const same = (a: unknown, b: unknown) => a === b
-  const kindOf = (a: unknown, b: unknown) => a === b || (within !== undefined && within(String(a), String(b)))
   switch (operator) {
-    case 'eq': return right.length === 1 ? actual.some((a) => same(a, right[0])) : sameSet(actual, right)
-    case 'neq': return right.length === 1 ? !actual.some((a) => same(a, right[0])) : !sameSet(actual, right)
+    case 'eq': return right.length === 1 ? actual.includes(right[0]) : sameSet(actual, right)
+    case 'neq': return right.length === 1 ? !actual.includes(right[0]) : !sameSet(actual, right)
     case 'gt': return actual.length > 0 && actual.every((a) => (a as number) > (right[0] as number))
     case 'gteq': return actual.length > 0 && actual.every((a) => (a as number) >= (right[0] as number))
     case 'lt': return actual.length > 0 && actual.every((a) => (a as number) < (right[0] as number))
     case 'lteq': return actual.length > 0 && actual.every((a) => (a as number) <= (right[0] as number))
-    case 'isA': return actual.some((a) => right.some((r) => kindOf(a, r)))
-    case 'isPartOf': return actual.length > 0 && actual.every((a) => right.some((r) => kindOf(a, r)))
-    case 'hasPart': return right.every((r) => actual.some((a) => kindOf(r, a)))
-    case 'isAnyOf': return actual.some((a) => right.some((r) => kindOf(a, r)))
-    case 'isNoneOf': return !actual.some((a) => right.some((r) => kindOf(a, r)))
-    case 'isAllOf': return right.every((r) => actual.some((a) => kindOf(a, r)))
+    case 'isA': return actual.some((a) => right.some((r) => kindOf(a, r, within)))
+    case 'isPartOf': return actual.length > 0 && actual.every((a) => right.some((r) => kindOf(a, r, within)))
+    case 'hasPart': return right.every((r) => actual.some((a) => kindOf(r, a, within)))
+    case 'isAnyOf': return actual.some((a) => right.some((r) => kindOf(a, r, within)))
+    case 'isNoneOf': return !actual.some((a) => right.some((r) => kindOf(a, r, within)))
+    case 'isAllOf': return right.every((r) => actual.some((a) => kindOf(a, r, within)))
   }
 }
 
@@ -99,28 +116,30 @@ interface Run {
 }
 
 /** Evaluates one atomic constraint, records it in the trace, and returns its outcome. */
+function record(run: Run, constraint: AtomicConstraint, entry: OperandEntry | undefined, rule: string, path: string, actual: unknown, outcome: Outcome, note?: string): Outcome {
+  const entryOut: TraceEntry = { rule, constraint: path, leftOperand: entry?.name ?? constraint.leftOperand, operator: constraint.operator, expected: constraint.rightOperand, actual, outcome }
+  if (note) entryOut.note = note
+  run.trace.push(entryOut)
+  return outcome
+}
+
 function atomic(run: Run, constraint: AtomicConstraint, rule: string, path: string): Outcome {
   const { entry, right, rightError } = prepare(constraint, run.registry)
-  const expected = constraint.rightOperand
-  const record = (actual: unknown, outcome: Outcome, note?: string) => {
-    run.trace.push({ rule, constraint: path, leftOperand: entry?.name ?? constraint.leftOperand, operator: constraint.operator, expected, actual, outcome, ...(note ? { note } : {}) })
-    return outcome
-  }
-  if (!entry) return record(null, 'unknown', `the operand \`${constraint.leftOperand}\` is not known to this connector`)
+  if (!entry) return record(run, constraint, entry, rule, path, null, 'unknown', `the operand \`${constraint.leftOperand}\` is not known to this connector`)
   if (!entry.scopes.includes(run.context.scope)) {
-    return record(null, 'deferred', `the ${entry.label} cannot be known at ${run.context.scope} time; it is checked at ${entry.scopes.join(', ')} time`)
+    return record(run, constraint, entry, rule, path, null, 'deferred', `the ${entry.label} cannot be known at ${run.context.scope} time; it is checked at ${entry.scopes.join(', ')} time`)
   }
   if (!entry.operators.includes(constraint.operator)) {
-    return record(null, 'unknown', `the operator \`${constraint.operator}\` does not apply to the ${entry.label}`)
+    return record(run, constraint, entry, rule, path, null, 'unknown', `the operator \`${constraint.operator}\` does not apply to the ${entry.label}`)
   }
-  if (!right) return record(null, 'unknown', rightError)
+  if (!right) return record(run, constraint, entry, rule, path, null, 'unknown', rightError)
   const reading = entry.read(run.context)
-  if (!reading) return record(null, 'unknown', `the request does not say what the ${entry.label} is`)
+  if (!reading) return record(run, constraint, entry, rule, path, null, 'unknown', `the request does not say what the ${entry.label} is`)
   const actual = actualFor(entry, reading.values)
   const shown = reading.values.length === 1 ? formatActual(reading.values, entry) : reading.values.map((v) => formatActual([v], entry))
-  if (!actual) return record(shown, 'unknown', `the request's ${entry.label} is not a valid ${entry.dataType}`)
+  if (!actual) return record(run, constraint, entry, rule, path, shown, 'unknown', `the request's ${entry.label} is not a valid ${entry.dataType}`)
   const holds = compare(constraint.operator, actual, right, entry.within)
-  return record(shown, holds ? 'satisfied' : 'violated', reading.note)
+  return record(run, constraint, entry, rule, path, shown, holds ? 'satisfied' : 'violated', reading.note)
 }
 
 function constraintHolds(run: Run, constraint: Constraint, rule: string, path: string, mode: Mode): boolean {
@@ -171,32 +190,30 @@ interface RuleResult {
 function evaluateRule(run: Run, policy: PolicyModel, rule: Rule, label: string, mode: Mode): RuleResult {
   const context = run.context
   const start = run.trace.length
-  const result = (active: boolean, extra: Partial<RuleResult> = {}): RuleResult => ({
-    label, rule, active, entries: run.trace.slice(start), ...extra,
-  })
+  const result: RuleResult = { label, rule, active: false, entries: [] }
   if (rule.action && !actionIncludedIn(context.action, rule.action)) {
-    return result(false, { notApplicable: `it is about ${actionName(rule.action)}, not ${actionName(context.action)}` })
+    result.notApplicable = `it is about ${actionName(rule.action)}, not ${actionName(context.action)}`
+  } else if (!assetMatches(context, rule.target ?? policy.target)) {
+    result.notApplicable = `it is about another dataset than \`${context.target}\``
+  } else if (!partyMatches(run, rule.assignee ?? policy.assignee, label, mode)) {
+    result.notApplicable = `it is granted to ${partyName((rule.assignee ?? policy.assignee)!)}, not \`${context.assignee}\``
+  } else if (context.assigner && policy.assigner && typeof policy.assigner === 'string' && policy.assigner !== context.assigner) {
+    result.notApplicable = `it was assigned by \`${policy.assigner}\`, not \`${context.assigner}\``
+  } else {
+    let holds = true
+    for (let i = 0; i < rule.constraints.length; i++) {
+      if (!constraintHolds(run, rule.constraints[i]!, label, constraintPath(i), mode)) holds = false
+    }
+    const violated = mode === 'permission' && context.duties ? rule.duties.find((d) => d.uid && context.duties?.[d.uid] === 'violated') : undefined
+    if (violated) result.violatedDuty = `its duty to ${dutyText(violated, run.registry)} was violated`
+    else result.active = holds
   }
-  if (!assetMatches(context, rule.target ?? policy.target)) {
-    return result(false, { notApplicable: `it is about another dataset than \`${context.target}\`` })
-  }
-  const assignee = rule.assignee ?? policy.assignee
-  if (!partyMatches(run, assignee, label, mode)) {
-    return result(false, { notApplicable: `it is granted to ${partyName(assignee!)}, not \`${context.assignee}\`` })
-  }
-  if (context.assigner && policy.assigner && typeof policy.assigner === 'string' && policy.assigner !== context.assigner) {
-    return result(false, { notApplicable: `it was assigned by \`${policy.assigner}\`, not \`${context.assigner}\`` })
-  }
-  let holds = true
-  rule.constraints.forEach((c, i) => {
-    if (!constraintHolds(run, c, label, `constraint ${i + 1}`, mode)) holds = false
-  })
-  if (mode === 'permission') {
-    const violated = rule.duties.find((d) => d.uid && context.duties?.[d.uid] === 'violated')
-    if (violated) return result(false, { violatedDuty: `its duty to ${dutyText(violated, run.registry)} was violated` })
-  }
-  return result(holds)
+  result.entries = run.trace.slice(start)
+  return result
 }
+
+const paths = Array.from({ length: 64 }, (_, i) => `constraint ${i + 1}`)
+const constraintPath = (i: number) => paths[i] ?? `constraint ${i + 1}`
 
 const ruleLabel = (kind: string, index: number, rule: Rule) => `${kind} ${index + 1} (${shortAction(rule.action || 'any action')})`
 
@@ -225,20 +242,8 @@ export function evaluate(policy: CompiledPolicy | PolicyModel, context: Evaluati
     action: shortAction(duty.action), rule: `obligation ${i + 1}`, constraints: duty.constraints, text: dutyText(duty, registry),
   }))
 
-  const deferred = run.trace.filter((t) => t.outcome === 'deferred')
-  const deferredNote = () => {
-    if (deferred.length > 0) {
-      explanation.push(`Checked later: ${[...new Set(deferred.map((t) => operandLabel(t.leftOperand, registry.get(t.leftOperand))))].join(', ')} (not known at ${context.scope} time).`)
-    }
-  }
-  const deny = (reason: string, details: string[]): Decision => {
-    explanation.push(reason, ...details)
-    deferredNote()
-    return { allowed: false, reason, explanation, trace: run.trace, obligations: [] }
-  }
-
   if (violatedObligation) {
-    return deny(`Refused: the obligation to ${dutyText(violatedObligation, registry)} was violated (${name}).`, [])
+    return denial(run, explanation, `Refused: the obligation to ${dutyText(violatedObligation, registry)} was violated (${name}).`, [])
   }
 
   const conflict = model.conflict ?? 'invalid'
@@ -248,7 +253,7 @@ export function evaluate(policy: CompiledPolicy | PolicyModel, context: Evaluati
     const lead = granted.length > 0 && conflict === 'invalid'
       ? `Refused: ${name} is void for this request because ${granted[0]!.label} and ${first.label} both apply (conflict strategy \`invalid\`)`
       : `Refused: ${first.label} of ${name} forbids ${actionName(context.action)}`
-    return deny(why ? `${lead}: ${why}.` : `${lead}.`, forbidding.slice(1).map((p) => `${capital(p.label)} also forbids it.`))
+    return denial(run, explanation, why ? `${lead}: ${why}.` : `${lead}.`, forbidding.slice(1).map((p) => `${capital(p.label)} also forbids it.`))
   }
 
   if (granted.length > 0) {
@@ -259,17 +264,17 @@ export function evaluate(policy: CompiledPolicy | PolicyModel, context: Evaluati
     for (const e of met.slice(0, 8)) explanation.push(`${capital(findingText(e, registry))}.`)
     if (forbidding.length > 0) explanation.push(`${capital(forbidding[0]!.label)} also applies, but the conflict strategy \`perm\` lets permissions prevail.`)
     for (const o of obligations) explanation.push(`Duty: ${o.text}.`)
-    deferredNote()
+    deferredNote(run, explanation)
     return { allowed: true, reason, explanation, trace: run.trace, obligations }
   }
 
   const applicable = permissions.filter((p) => !p.notApplicable)
   if (applicable.length === 0) {
     const details = permissions.map((p) => `${capital(p.label)} does not apply: ${p.notApplicable}.`)
-    return deny(`Refused: ${name} grants no permission to ${actionName(context.action)}${permissions.length === 0 ? '' : ' to this requester for this dataset'}.`, details)
+    return denial(run, explanation, `Refused: ${name} grants no permission to ${actionName(context.action)}${permissions.length === 0 ? '' : ' to this requester for this dataset'}.`, details)
   }
   const first = applicable[0]!
-  if (first.violatedDuty) return deny(`Refused: ${first.label} of ${name} no longer holds: ${first.violatedDuty}.`, [])
+  if (first.violatedDuty) return denial(run, explanation, `Refused: ${first.label} of ${name} no longer holds: ${first.violatedDuty}.`, [])
   const failures = topFailures(first.entries, registry)
   const reasonFinding = failures[0] ?? 'its conditions are not met'
   const details = failures.slice(1, 6).map((f) => `Also: ${f}.`)
@@ -278,7 +283,7 @@ export function evaluate(policy: CompiledPolicy | PolicyModel, context: Evaluati
     const f = other.entries.find((e) => e.outcome === 'violated' || e.outcome === 'unknown')
     details.push(`${capital(other.label)} does not allow it either${f ? `: ${findingText(f, registry)}` : ''}.`)
   }
-  return deny(`Refused: ${reasonFinding}; required by ${first.label} of ${name}.`, details)
+  return denial(run, explanation, `Refused: ${reasonFinding}; required by ${first.label} of ${name}.`, details)
 }
 
 const failed = (e: TraceEntry) => e.outcome === 'violated' || e.outcome === 'unknown'
@@ -297,6 +302,20 @@ function topFailures(entries: TraceEntry[], registry: Registry): string[] {
         default: return inner ? findingText(inner, registry) : `${e.constraint} is not met`
       }
     })
+}
+
+function deferredNote(run: Run, explanation: string[]) {
+  let labels: Set<string> | undefined
+  for (const t of run.trace) {
+    if (t.outcome === 'deferred') (labels ??= new Set()).add(operandLabel(t.leftOperand, run.registry.get(t.leftOperand)))
+  }
+  if (labels) explanation.push(`Checked later: ${[...labels].join(', ')} (not known at ${run.context.scope} time).`)
+}
+
+function denial(run: Run, explanation: string[], reason: string, details: string[]): Decision {
+  explanation.push(reason, ...details)
+  deferredNote(run, explanation)
+  return { allowed: false, reason, explanation, trace: run.trace, obligations: [] }
 }
 
 function firstFinding(entries: TraceEntry[], outcome: Outcome, registry: Registry): string | undefined {

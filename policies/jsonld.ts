@@ -3,8 +3,10 @@
  * Contexts come from the copies under spec/, through a static document loader that refuses every
  * other URL; processing runs with `safe: true`, so a term that does not resolve is an error.
  */
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 
 type Json = Record<string, unknown>
 
@@ -17,7 +19,23 @@ interface JsonLd {
 let loadedJsonLd: JsonLd | undefined
 const jsonldLib = (): JsonLd => (loadedJsonLd ??= createRequire(import.meta.url)('jsonld') as JsonLd)
 
-const specFile = (path: string) => new URL(`../spec/${path}`, import.meta.url)
+/**
+ * The bundled contexts live in the package's spec/ folder: found by walking up from this module,
+ * so that the same code works from sources and from any chunk of the built bundle.
+ */
+let specRoot: string | undefined
+function specFile(path: string): string {
+  if (!specRoot) {
+    let dir = dirname(fileURLToPath(import.meta.url))
+    while (!existsSync(join(dir, 'spec', 'odrl-2.2', 'odrl.jsonld'))) {
+      const parent = dirname(dir)
+      if (parent === dir) throw new Error('cannot find the bundled JSON-LD contexts (spec/)')
+      dir = parent
+    }
+    specRoot = join(dir, 'spec')
+  }
+  return join(specRoot, path)
+}
 
 const contextFiles: Record<string, string> = {
   'http://www.w3.org/ns/odrl.jsonld': 'odrl-2.2/odrl.jsonld',

@@ -52,12 +52,23 @@ export function formatValue(value: unknown, entry?: OperandEntry): string {
 
 /** An actual value read from the request, for the trace and explanations. */
 export function formatActual(values: unknown[], entry?: OperandEntry): string {
-  const one = (v: unknown) => {
-    if (entry?.dataType === 'dateTime' && typeof v === 'number') return new Date(v).toISOString()
-    if (entry?.dataType === 'duration' && typeof v === 'number') return formatDuration(v)
-    return String(v)
+  if (values.length === 1) return formatOne(values[0], entry)
+  return values.map((v) => formatOne(v, entry)).join(', ')
+}
+
+// The same instant is formatted for every dateTime constraint of a request: remember the last one.
+let lastInstant = Number.NaN
+let lastIso = ''
+function formatOne(v: unknown, entry: OperandEntry | undefined): string {
+  if (entry?.dataType === 'dateTime' && typeof v === 'number') {
+    if (v !== lastInstant) {
+      lastIso = new Date(v).toISOString()
+      lastInstant = v
+    }
+    return lastIso
   }
-  return values.map(one).join(', ')
+  if (entry?.dataType === 'duration' && typeof v === 'number') return formatDuration(v)
+  return String(v)
 }
 
 export const operandLabel = (leftOperand: string, entry?: OperandEntry) => entry?.label ?? `operand \`${leftOperand}\``

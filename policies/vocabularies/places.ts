@@ -43,8 +43,20 @@ export function knownPlace(value: string): string | undefined {
 
 export const listPlaces = (): string[] => [...Object.keys(placeGroups), ...countries, ...canadianSubdivisions]
 
+const ancestorsCache = new Map<string, Set<string>>()
+
 /** Every place `code` is part of, itself included (`CA-QC` → CA-QC, CA, G7, NORTH-AMERICA). */
 export function placeAncestors(code: string): Set<string> {
+  let cached = ancestorsCache.get(code)
+  if (!cached) {
+    cached = computeAncestors(code)
+    // Request values are not trusted to be few: the cache is bounded.
+    if (ancestorsCache.size < 10_000) ancestorsCache.set(code, cached)
+  }
+  return cached
+}
+
+function computeAncestors(code: string): Set<string> {
   const result = new Set<string>([code])
   const match = subdivisionPattern.exec(code)
   if (match) result.add(match[1]!)
@@ -57,7 +69,8 @@ export function placeAncestors(code: string): Set<string> {
 }
 
 /** True when `inner` lies within `outer` (or is it). */
-export const placeWithin = (inner: string, outer: string): boolean =>
-  placeAncestors(inner.toUpperCase()).has(outer.toUpperCase())
+export function placeWithin(inner: string, outer: string): boolean {
+  return placeAncestors(inner.toUpperCase()).has(outer.toUpperCase())
+}
 
 export const placeLabel = (code: string): string => placeGroups[code]?.label ?? code
