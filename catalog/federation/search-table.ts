@@ -9,14 +9,15 @@ export function formatSearchTable(page: SearchPage, options: { width?: number } 
   const width = Math.max(80, options.width ?? 160)
   const rows = page.hits.map((hit, i) => [
     String(page.offset + i + 1),
-    (hit.peer.name ?? hit.peer.participantId ?? hit.peer.dspUrl) + (hit.stale ? ' (stale)' : ''),
+    (hit.stale ? '(stale) ' : '') + (hit.peer.name ?? hit.peer.participantId ?? hit.peer.dspUrl),
     hit.datasetId,
     hit.title,
     hit.offers.length === 0 ? '' : hit.offers[0]!.summary + (hit.offers.length > 1 ? ` (+${hit.offers.length - 1} more offer${hit.offers.length > 2 ? 's' : ''})` : ''),
   ])
   const header = ['#', 'PEER', 'DATASET', 'TITLE', 'TERMS']
-  // Fixed shares of the width for the first columns; the terms get what is left.
-  const caps = [4, Math.floor(width * 0.16), Math.floor(width * 0.2), Math.floor(width * 0.28)]
+  // Fixed shares of the width for peer and title; dataset ids are never cut (they are what one
+  // copies to negotiate); the terms get what is left.
+  const caps = [4, Math.floor(width * 0.16), 120, Math.floor(width * 0.28)]
   const widths = header.slice(0, 4).map((h, c) => Math.min(caps[c]!, Math.max(h.length, ...rows.map((r) => [...r[c]!].length))))
   const last = Math.max(10, width - widths.reduce((a, b) => a + b, 0) - 2 * widths.length)
   const cut = (text: string, n: number) => {

@@ -1,6 +1,6 @@
 import type { Area } from '../areas.ts'
 import { startCrawler } from './crawler.ts'
-import { federationConfigOf, identityOf, refreshRegistry, syncConfiguredPeers } from './peers.ts'
+import { federationConfigOf, refreshRegistry, syncConfiguredPeers, tokenIssuerOf } from './peers.ts'
 import { federationRepository } from './repository.ts'
 import { federationRoutes } from './routes.ts'
 import { crawlerOptionsFrom } from './settings.ts'
@@ -17,6 +17,7 @@ export const federationArea: Area = {
     await syncConfiguredPeers({ ctx, input: config.peers })
     if (!config.enabled) return { stop: async () => {} }
     const options = crawlerOptionsFrom(config)
+    const tokens = tokenIssuerOf(ctx)
     let registryDueAt = 0
     const crawler = startCrawler({
       repo: federationRepository(ctx.store),
@@ -26,7 +27,7 @@ export const federationArea: Area = {
       options,
       // The audience is the configured DID, or the one derived from the URL: never the participant id a
       // peer claims in its catalog, or a hostile host could collect tokens minted for someone else.
-      authorization: async (peer) => identityOf(ctx)?.tokenIssuer.authorizationFor({ participantId: peer.did ?? undefined, dspUrl: peer.dspUrl }),
+      authorization: async (peer) => tokens?.authorizationFor({ participantId: peer.did ?? undefined, dspUrl: peer.dspUrl }),
       async beforeTick() {
         const now = ctx.clock.now().getTime()
         if (!config.registryUrl || now < registryDueAt) return

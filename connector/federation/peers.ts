@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import type { Ctx } from '../context.ts'
 import { PasserelleError } from '../errors.ts'
+import { createStaticIdentity } from '../identity/static-identity.ts'
 import type { TokenIssuer } from '../identity/types.ts'
 import { fetchRegistry, normaliseDspUrl, resolveDspUrl, type DidResolverLike } from './peer-address.ts'
 import { federationRepository, isStale, type PeerRow, type PeerSource } from './repository.ts'
@@ -12,6 +13,13 @@ interface IdentityLike {
   resolver: DidResolverLike
 }
 export const identityOf = (ctx: Ctx): IdentityLike | undefined => ctx.identity
+
+/** Who we are to peers: the identity on the context, else the configuration's static tokens (TCK, tests). */
+export function tokenIssuerOf(ctx: Ctx): TokenIssuer | undefined {
+  if (ctx.identity) return ctx.identity.tokenIssuer
+  if (ctx.config.identity.mode === 'static') return createStaticIdentity(ctx.config.identity.staticTokens, ctx.config.participant.id).tokenIssuer
+  return undefined
+}
 export const federationConfigOf = (ctx: Ctx): FederationConfig =>
   (ctx.config as { federation?: FederationConfig }).federation ?? defaultFederationConfig
 
