@@ -67,3 +67,23 @@ describe('credentials held from files', () => {
     await expect(identityWith(['missing.jwt'])).rejects.toThrow(/identity.credentialFiles: cannot read .*missing.jwt: ENOENT/)
   })
 })
+
+describe('identity on the context at start-up', () => {
+  it('adds the identity to a context, and stops with a ConfigError naming the key file when it is missing', async () => {
+    const { withIdentity } = await import('./identity.ts')
+    const store = await createTestStore('sqlite')
+    const dir = mkdtempSync(join(tmpdir(), 'passerelle-with-identity-'))
+    try {
+      const base = { config: testConfig({}, dir), store, clock: testClock(), ids: testIds(), logger: createLogger({ write: () => {} }) }
+      await expect(withIdentity(base)).rejects.toThrow(/cannot read identity key file .*identity\/private-key.jwk: ENOENT/)
+      const { createKeyFile } = await import('./keys.ts')
+      await createKeyFile(join(dir, 'identity', 'private-key.jwk'))
+      const ctx = await withIdentity(base)
+      expect(ctx.identity.didDocument?.id).toBe('did:web:127.0.0.1%3A8181')
+      expect(ctx.store).toBe(store)
+    } finally {
+      await store.close()
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})

@@ -133,6 +133,15 @@ export async function createIdentity(deps: IdentityDeps, options: IdentityOption
   }
 }
 
+/**
+ * The context with its identity, for the runtime's start-up:
+ * `const ctx = await withIdentity({ config, store, clock, ids, logger, peers })`.
+ * Throws `ConfigError` (one line naming the key) for a missing, unprotected or malformed key file.
+ */
+export async function withIdentity<T extends IdentityDeps>(ctx: T, options: IdentityOptions = {}): Promise<T & { identity: Identity }> {
+  return { ...ctx, identity: await createIdentity(ctx, options) }
+}
+
 function heldCredentials(
   repository: IdentityRepository,
   clock: Clock,
