@@ -256,9 +256,17 @@ describe('raw ODRL JSON-LD files', () => {
     expect(evaluate(policy!, context({ spatial: 'US' })).allowed).toBe(false)
   })
 
-  it('refuse terms that do not resolve, and contexts from the network', async () => {
+  it('are accepted in the DSP shape too: no @context, bare operand names, numbers', async () => {
+    const dspShape = { '@id': 'urn:uuid:1', '@type': 'Offer', permission: [{ action: 'use', constraint: [{ leftOperand: 'count', operator: 'lteq', rightOperand: 5 }] }] }
+    const { policy, errors } = await compilePolicyText(JSON.stringify(dspShape), 'five-downloads.json')
+    expect(errors).toEqual([])
+    expect(evaluate(policy!, context({ scope: 'transfer', usage: { count: 4 } })).allowed).toBe(true)
+    expect(evaluate(policy!, context({ scope: 'transfer', usage: { count: 5 } })).allowed).toBe(false)
+  })
+
+  it('refuse unknown terms, with a suggestion, and contexts from the network', async () => {
     const misspelt = { ...raw, permission: [{ action: 'use', constraint: [{ leftOperand: 'spatiall', operator: 'isPartOf', rightOperand: 'EU' }] }] }
-    expect((await compilePolicyText(JSON.stringify(misspelt), 'eu.jsonld')).errors[0]!.message).toMatch(/^not valid ODRL JSON-LD: .*`spatiall`/)
+    expect((await compilePolicyText(JSON.stringify(misspelt), 'eu.jsonld')).errors[0]).toMatchObject({ message: 'unknown left operand `spatiall`', suggestion: 'did you mean `spatial`?' })
     const remote = { ...raw, '@context': 'https://attacker.example/context.jsonld' }
     expect((await compilePolicyText(JSON.stringify(remote), 'eu.jsonld')).errors[0]!.message).toMatch(/^not valid ODRL JSON-LD/)
     expect((await compilePolicyText('{ not json', 'eu.json')).errors[0]!.message).toMatch(/^not valid JSON/)

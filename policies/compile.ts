@@ -13,7 +13,7 @@ import { closest } from './suggest.ts'
 import { offerBody } from './odrl-write.ts'
 import { explainPolicy } from './explain.ts'
 import { policyFromOdrl } from './odrl-read.ts'
-import { graphFromJsonLd, jsonldErrorMessage, nest } from './jsonld.ts'
+import { graphFromJsonLd, jsonldErrorMessage, knownContextUrls, nest } from './jsonld.ts'
 
 export type Path = (string | number)[]
 type Json = Record<string, unknown>
@@ -155,8 +155,13 @@ async function parseOdrlSource(text: string, file: string, registry: Registry): 
     const rootId = root ? ((root['uid'] ?? root['@id']) as string) : undefined
     nested = rootId ? nest(graph, rootId) : undefined
   } catch (error) {
-    lint.add([], `not valid ODRL JSON-LD: ${jsonldErrorMessage(error)}`, 'use terms of the ODRL or DSP context, `odrl:`-prefixed names (odrl:purpose) or full IRIs')
-    return { errors: lint.errors }
+    // Policies written the way DSP messages are (no @context, or the DSP context with bare
+    // operand names such as "spatial") are read as compact JSON; the registry checks the names.
+    if (!onlyKnownContexts(document['@context'])) {
+      lint.add([], `not valid ODRL JSON-LD: ${jsonldErrorMessage(error)}`, 'use the ODRL or DSP context (bundled), `odrl:`-prefixed names (odrl:purpose) or full IRIs')
+      return { errors: lint.errors }
+    }
+    nested = document
   }
   if (!nested) {
     lint.add([], 'no ODRL policy (Set, Offer, Agreement or Policy) in this document')
@@ -177,6 +182,11 @@ async function parseOdrlSource(text: string, file: string, registry: Registry): 
     },
     errors: [],
   }
+}
+
+function onlyKnownContexts(context: unknown): boolean {
+  if (context === undefined) return true
+  return (Array.isArray(context) ? context : [context]).every((c) => typeof c === 'string' && knownContextUrls.includes(c))
 }
 
 function checkKeys(node: Json, allowed: readonly string[], path: Path, lint: Collector) {

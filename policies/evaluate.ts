@@ -144,18 +144,30 @@ function atomic(run: Run, constraint: AtomicConstraint, rule: string, path: stri
 
 function constraintHolds(run: Run, constraint: Constraint, rule: string, path: string, mode: Mode): boolean {
   if (constraint.kind === 'atomic') return counts[mode][atomic(run, constraint, rule, path)]
-  const results = constraint.constraints.map((c, i) => constraintHolds(run, c, rule, `${path}.${constraint.operator}[${i + 1}]`, mode))
-  const satisfied = results.filter(Boolean).length
+  const paths = memberPaths(constraint, path)
+  const total = constraint.constraints.length
+  let satisfied = 0
+  for (let i = 0; i < total; i++) if (constraintHolds(run, constraint.constraints[i]!, rule, paths[i]!, mode)) satisfied++
   const holds =
     constraint.operator === 'or' ? satisfied > 0
       : constraint.operator === 'xone' ? satisfied === 1
-        : satisfied === results.length
+        : satisfied === total
   run.trace.push({
     rule, constraint: path, leftOperand: `(${constraint.operator})`, operator: constraint.operator,
-    expected: constraint.operator === 'or' ? 'at least 1' : constraint.operator === 'xone' ? 'exactly 1' : `all ${results.length}`,
-    actual: `${satisfied} of ${results.length}`, outcome: holds ? 'satisfied' : 'violated',
+    expected: constraint.operator === 'or' ? 'at least 1' : constraint.operator === 'xone' ? 'exactly 1' : `all ${total}`,
+    actual: `${satisfied} of ${total}`, outcome: holds ? 'satisfied' : 'violated',
   })
   return holds
+}
+
+/** Trace paths of a logical constraint's members (`constraint 3.or[1]`), built once per constraint. */
+const memberPathCache = new WeakMap<Constraint, { path: string; members: string[] }>()
+function memberPaths(constraint: Constraint & { kind: 'logical' }, path: string): string[] {
+  const cached = memberPathCache.get(constraint)
+  if (cached && cached.path === path) return cached.members
+  const members = constraint.constraints.map((_, i) => `${path}.${constraint.operator}[${i + 1}]`)
+  memberPathCache.set(constraint, { path, members })
+  return members
 }
 
 function partyMatches(run: Run, party: Party | undefined, rule: string, mode: Mode): boolean {
@@ -215,7 +227,16 @@ function evaluateRule(run: Run, policy: PolicyModel, rule: Rule, label: string, 
 const paths = Array.from({ length: 64 }, (_, i) => `constraint ${i + 1}`)
 const constraintPath = (i: number) => paths[i] ?? `constraint ${i + 1}`
 
-const ruleLabel = (kind: string, index: number, rule: Rule) => `${kind} ${index + 1} (${shortAction(rule.action || 'any action')})`
+const labelCache = new WeakMap<Rule, string>()
+function ruleLabel(kind: string, index: number, rule: Rule): string {
+  let label = labelCache.get(rule)
+  const fresh = `${kind} ${index + 1} (`
+  if (!label || !label.startsWith(fresh)) {
+    label = `${fresh}${shortAction(rule.action || 'any action')})`
+    labelCache.set(rule, label)
+  }
+  return label
+}
 
 /** The decision for one request. Pure: no I/O, no clock (the context carries `now`). */
 export function evaluate(policy: CompiledPolicy | PolicyModel, context: EvaluationContext, options: EvaluateOptions = {}): Decision {

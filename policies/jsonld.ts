@@ -44,6 +44,9 @@ const contextFiles: Record<string, string> = {
   'https://w3id.org/dspace/2025/1/odrl-profile.jsonld': 'dsp-2025-1/context/odrl.jsonld',
 }
 
+/** The context URLs this engine has bundled copies of. */
+export const knownContextUrls = Object.keys(contextFiles)
+
 const loaded = new Map<string, unknown>()
 function contextDocument(url: string): unknown {
   const file = contextFiles[url]
