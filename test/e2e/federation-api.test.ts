@@ -155,6 +155,13 @@ describe.each(dialects)('federation management API on %s', (dialect) => {
     })
   })
 
+  it('documents its operations in the OpenAPI document', async () => {
+    const document = (await (await app.request('/management/v1/openapi.json', { headers: manage })).json()) as any
+    expect(Object.keys(document.paths)).toEqual(expect.arrayContaining(['/peers', '/peers/{id}', '/peers/{id}/pause', '/peers/{id}/resume', '/peers/{id}/crawl', '/federated-catalog']))
+    const parameters = document.paths['/federated-catalog'].get.parameters.map((p: any) => p.name)
+    expect(parameters).toEqual(expect.arrayContaining(['q', 'peer', 'theme', 'license', 'spatial', 'format', 'action', 'temporalFrom', 'temporalTo', 'modifiedSince', 'limit', 'offset']))
+  })
+
   describe('the search command', () => {
     const io = () => {
       const out: string[] = []
