@@ -96,6 +96,14 @@ describe('credential service (presentation query)', () => {
     expect(await seen()).toEqual(before)
   })
 
+  it('answers an empty presentation for a type it does not hold, even when the access token does not grant it', async () => {
+    const token = await verifierToken(verifier, await accessTokenFor(verifier, ['MembershipCredential']))
+    const { status, body } = await query(message(['org.eclipse.edc.vc.type:UnheldCredential:read']), `Bearer ${token}`)
+    expect(status).toBe(200)
+    const vp = decodeJwt((body.presentation as string[])[0]!) as { vp: { verifiableCredential: string[] } }
+    expect(vp.vp.verifiableCredential).toEqual([])
+  })
+
   it('refuses an access token given to another verifier, and stores nothing', async () => {
     const token = await verifierToken(stranger, await accessTokenFor(verifier))
     const before = await seen()

@@ -76,6 +76,18 @@ describe.each(dialects)('DCP between two participants (%s)', (dialect) => {
       ])
     })
 
+    it('authenticates a participant that holds no credential of the asked type, with no credentials', async () => {
+      const otherStore = await createTestStore('sqlite')
+      const outsider = await startParticipant({ store: otherStore, clock, ids })
+      try {
+        const authorization = await outsider.identity.tokenIssuer.authorizationFor({ participantId: provider.did, dspUrl: provider.url })
+        await expect(provider.identity.authenticator.authenticate({ authorization, credentialTypes: ['MembershipCredential'] })).resolves.toEqual({ participantId: outsider.did, credentials: [] })
+      } finally {
+        await outsider.close()
+        await otherStore.close()
+      }
+    })
+
     it('answers an HTTP request through the routes with the verified requester', async () => {
       const response = await fetch(`${provider.url}/protected?types=MembershipCredential`, {
         headers: { authorization: await authorizationFor(['MembershipCredential']) },

@@ -68,12 +68,15 @@ function nextUrl(url: URL, location: unknown, input: LimitedRequest, redirects: 
   return next
 }
 
-// undici is large: loaded on the first call, not at start-up.
+// undici is large: loaded on the first call, not at start-up. Bundled (esbuild, splitting), the
+// CommonJS module comes back as `default` only; from sources Node also gives named exports.
 let undici: Promise<typeof import('undici')> | undefined
+const loadUndici = () =>
+  (undici ??= import('undici').then((module) => ((module as { default?: typeof module }).default ?? module) as typeof module))
 
 /** The limits applied with undici directly (tools and tests that have no peer client). */
 export const limitedHttp: LimitedHttp = async (input) => {
-  const { request } = await (undici ??= import('undici'))
+  const { request } = await loadUndici()
   const signal = AbortSignal.timeout(input.timeoutMs)
   let url = input.url
   for (let redirects = 0; ; redirects++) {
