@@ -230,7 +230,7 @@ export function createDataPlane(deps: DataPlaneDeps) {
     let sent = 0
     stream.on('data', (chunk: Buffer) => (sent += chunk.length))
     // A client that goes away, or a file that vanishes, ends this stream; it must not end the process.
-    stream.on('error', (error) => deps.logger.debug('data stream ended early', { transferId, error }))
+    stream.on('error', (error: Error) => deps.logger.debug('data stream ended early', { transferId, error }))
     const done = () => void repo.addBytes(deps.store.db, transferId, sent).catch((error) => deps.logger.warn('could not count bytes', { transferId, error }))
     stream.on('close', done)
     return new Response(Readable.toWeb(stream) as ReadableStream, { status, headers })

@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
 import type { Hono } from 'hono'
 import type { Area } from '../areas.ts'
 import { dspPath } from '../config/config.ts'
@@ -15,7 +17,7 @@ import { transferDspRoutes } from './dsp-routes.ts'
 import { transferManagementRoutes, type ProviderOf } from './management-routes.ts'
 import type { AgreementLookup, DistributionSource, TransferScripts, UsagePolicy } from './ports.ts'
 import { dispatcherOutbox, pushAndComplete, repo, transferDispatchHandler, transferTopic, type TransferCtx } from './service.ts'
-import { tckTransferTrigger } from './tck.ts'
+import { tckParticipantId, tckTransferAgreements, tckTransferScripts, tckTransferTrigger, withTckAgreements } from './tck.ts'
 
 /**
  * The transfer area: DSP endpoints under `<dspUrl>/transfers` (both roles), the data plane under
@@ -33,9 +35,23 @@ export interface TransferAreaOptions {
 }
 
 export interface TransferRuntime {
+  /** Set when the TCK profile runs: the participant id the TCK authenticates as. */
+  tckPeerId?: string
   ctx: TransferCtx
   dataPlane: DataPlane
   agreements: AgreementLookup & ProviderOf
+}
+
+/**
+ * A participant folder holding `transfer/scripts.json` runs the TCK profile's transfer part: the
+ * TCK's agreements (`transfer/agreements.json`), the scripted reactions, and `POST /tck/transfers`.
+ */
+function tckProfileOf(ctx: Ctx) {
+  const scriptsFile = join(ctx.config.root, 'transfer', 'scripts.json')
+  const agreementsFile = join(ctx.config.root, 'transfer', 'agreements.json')
+  if (!existsSync(scriptsFile) || !existsSync(agreementsFile)) return undefined
+  const tck = tckParticipantId(agreementsFile)
+  return { scripts: tckTransferScripts(scriptsFile), agreements: tckTransferAgreements({ self: ctx.config.participant.id, tck }, agreementsFile), tck }
 }
 
 export function transferArea(options: TransferAreaOptions = {}): Area & { runtimeFor(ctx: Ctx): TransferRuntime } {
@@ -45,7 +61,9 @@ export function transferArea(options: TransferAreaOptions = {}): Area & { runtim
     if (existing) return existing
     const identity = identityOf(ctx)
     const dispatcher = dispatcherFor(ctx, { tokenIssuer: identity.tokenIssuer })
-    const agreements = options.agreements?.(ctx) ?? storedAgreements(ctx.store)
+    const tck = tckProfileOf(ctx)
+    const stored = options.agreements?.(ctx) ?? storedAgreements(ctx.store)
+    const agreements = tck ? { ...withTckAgreements(tck.agreements, stored), providerOf: stored.providerOf } : stored
     const usage = options.usage ?? enginePolicyUsage
     const logger = ctx.logger.child({ area: 'transfer' })
     const dataPlane = createDataPlane({
@@ -71,12 +89,12 @@ export function transferArea(options: TransferAreaOptions = {}): Area & { runtim
       usage,
       outbox: dispatcherOutbox(dispatcher),
       dataPlane: dataPlane.control,
-      ...(options.scripts ? { scripts: options.scripts } : {}),
+      ...(options.scripts ?? tck?.scripts ? { scripts: (options.scripts ?? tck?.scripts)! } : {}),
       // After the current answer has gone out (the dispatcher also retries a peer that is not ready).
       later: (task) => void setTimeout(() => task().catch((error) => logger.warn('transfer follow-up failed', { error })), 5),
     }
     dispatcher.handle(transferTopic, transferDispatchHandler(transferCtx))
-    const runtime = { ctx: transferCtx, dataPlane, agreements }
+    const runtime = { ctx: transferCtx, dataPlane, agreements, ...(tck ? { tckPeerId: tck.tck } : {}) }
     runtimes.set(ctx, runtime)
     return runtime
   }
@@ -92,7 +110,7 @@ export function transferArea(options: TransferAreaOptions = {}): Area & { runtim
       dsp.route('/', transferDspRoutes({ ctx: rt.ctx, authenticator: identity.authenticator }) as unknown as Hono<AppEnv>)
       root.route('/', rt.dataPlane.routes as unknown as Hono<AppEnv>)
       management.route('/', transferManagementRoutes({ ctx: rt.ctx, agreements: rt.agreements, openapi }))
-      if (options.tckTrigger) root.route('/', tckTransferTrigger({ ctx: rt.ctx }) as unknown as Hono<AppEnv>)
+      if (options.tckTrigger || rt.tckPeerId) root.route('/', tckTransferTrigger({ ctx: rt.ctx, ...(rt.tckPeerId ? { peerId: rt.tckPeerId } : {}) }) as unknown as Hono<AppEnv>)
     },
     async start(ctx) {
       const rt = runtimeFor(ctx)

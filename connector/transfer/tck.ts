@@ -15,6 +15,8 @@ const ScriptsFile = z.object({
   consumer: z.record(z.string(), z.object({ onRequested: z.array(Step).optional(), onStarted: z.array(Step).optional() })),
 })
 const AgreementsFile = z.object({
+  /** The participant id the TCK authenticates as (its static token's). */
+  tck: z.string().min(1).optional(),
   agreements: z.array(
     z.object({ id: z.string(), state: z.string(), assigner: z.string(), assignee: z.string(), target: z.string(), signedAt: z.string() }),
   ),
@@ -28,6 +30,11 @@ export function tckTransferScripts(file = `${seedDir()}/scripts.json`): Transfer
     provider: (id) => scripts.provider[id] as TransferStep[] | undefined,
     consumer: (id) => scripts.consumer[id],
   }
+}
+
+/** The participant id the TCK authenticates as, from the agreements file. */
+export function tckParticipantId(file = `${seedDir()}/agreements.json`): string {
+  return AgreementsFile.parse(JSON.parse(readFileSync(file, 'utf8'))).tck ?? 'urn:connector:tck'
 }
 
 /** The TCK's agreements; `@self` and `@tck` become our participant id and the TCK's. */
@@ -54,11 +61,15 @@ const TriggerBody = z.object({
   providerId: z.string().min(1).max(512),
   agreementId: z.string().min(1).max(512),
   format: z.string().min(1).max(256),
-  connectorAddress: z.string().min(1).max(2048),
+  connectorAddress: z.url({ protocol: /^https?$/ }),
 })
 
-/** `POST /tck/transfers`: the TCK asks us, as consumer, to request a transfer from it. Plain JSON. */
-export function tckTransferTrigger(deps: { ctx: TransferCtx }) {
+/**
+ * `POST /tck/transfers`: the TCK asks us, as consumer, to request a transfer from it. Plain JSON.
+ * The TCK names itself `TCK_PARTICIPANT` in `providerId` but its callbacks authenticate with its
+ * static token: give that token's participant id as `peerId` to bind the process to it.
+ */
+export function tckTransferTrigger(deps: { ctx: TransferCtx; peerId?: string }) {
   const app = new Hono()
   app.onError((error, c) => {
     const known = toPasserelleError(error)
@@ -76,7 +87,7 @@ export function tckTransferTrigger(deps: { ctx: TransferCtx }) {
     const input = parsed.data
     const transfer = await requestTransfer({
       ctx: deps.ctx,
-      input: { agreementId: input.agreementId, providerId: input.providerId, providerAddress: input.connectorAddress, format: input.format },
+      input: { agreementId: input.agreementId, providerId: deps.peerId ?? input.providerId, providerAddress: input.connectorAddress, format: input.format },
     })
     return c.json(transferProcessBody({ providerPid: transfer.providerPid ?? '', consumerPid: transfer.consumerPid, state: transfer.state }), 200)
   })
