@@ -72,7 +72,7 @@ function nextUrl(url: URL, location: unknown, input: LimitedRequest, redirects: 
 // CommonJS module comes back as `default` only; from sources Node also gives named exports.
 let undici: Promise<typeof import('undici')> | undefined
 const loadUndici = () =>
-  (undici ??= import('undici').then((module) => ((module as { default?: typeof module }).default ?? module) as typeof module))
+  (undici ??= import('undici').then((module) => ((module as unknown as { default?: typeof module }).default ?? module)))
 
 /** The limits applied with undici directly (tools and tests that have no peer client). */
 export const limitedHttp: LimitedHttp = async (input) => {
