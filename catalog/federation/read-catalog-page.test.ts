@@ -91,6 +91,15 @@ describe('readCatalogPage: hostile and invalid input', () => {
     }
   })
 
+  it('refuses a dataset with too many or too large offers, keeping the others', () => {
+    const offer = (i: number, size = 10) => ({ '@id': `o${i}`, permission: [{ action: 'use', constraint: [{ leftOperand: 'purpose', operator: 'eq', rightOperand: 'x'.repeat(size) }] }] })
+    const many = { ...fixtureDataset(1), hasPolicy: Array.from({ length: 51 }, (_, i) => offer(i)) }
+    const huge = { ...fixtureDataset(2), hasPolicy: [offer(0, 70_000)] }
+    const page = readCatalogPage(fixtureCatalog('p', [fixtureDataset(0), many, huge]))
+    expect(page.entries.map((e) => e.datasetId)).toEqual(['urn:fixture:dataset:0'])
+    expect(page.rejected.map((r) => r.reason)).toEqual(['more than 50 offers', 'offers larger than 64 kB'])
+  })
+
   it('refuses a dataset id that appears twice', () => {
     const page = readCatalogPage(fixtureCatalog('p', [fixtureDataset(0), fixtureDataset(0)]))
     expect(page.entries).toHaveLength(1)

@@ -57,6 +57,11 @@ export function readCatalogPage(body: unknown): CatalogPage {
         rejected.push({ datasetId: id, reason: 'the same dataset id appears twice in the catalog' })
         continue
       }
+      const tooLarge = oversize(checked.data)
+      if (tooLarge) {
+        rejected.push({ datasetId: id, reason: tooLarge })
+        continue
+      }
       seen.add(checked.data['@id'])
       entries.push(toEntry(checked.data, services))
     }
@@ -64,6 +69,19 @@ export function readCatalogPage(body: unknown): CatalogPage {
   }
   walk(root, 0)
   return { participantId: root.participantId, entries, rejected }
+}
+
+/** Limits on what one dataset may make us store (the page size limit bounds the rest). */
+export const datasetLimits = { offers: 50, distributions: 100, offerBytes: 64 * 1024 }
+
+function oversize(dataset: CatalogDataset): string | null {
+  const offers = dataset.hasPolicy.length + dataset.distribution.reduce((n, d) => n + (d.hasPolicy?.length ?? 0), 0)
+  if (offers > datasetLimits.offers) return `more than ${datasetLimits.offers} offers`
+  if (dataset.distribution.length > datasetLimits.distributions) return `more than ${datasetLimits.distributions} distributions`
+  let bytes = 0
+  for (const offer of dataset.hasPolicy) bytes += JSON.stringify(offer).length
+  for (const d of dataset.distribution) for (const offer of d.hasPolicy ?? []) bytes += JSON.stringify(offer).length
+  return bytes > datasetLimits.offerBytes ? `offers larger than ${datasetLimits.offerBytes / 1024} kB` : null
 }
 
 // DCAT terms arrive compacted in several ways depending on the provider's context: bare, with the

@@ -31,7 +31,7 @@ export const defaultCrawlerOptions: CrawlerOptions = {
   timeoutMs: 60_000,
   maxPageBytes: 8 * 1024 * 1024,
   maxPages: 1000,
-  maxDatasets: 100_000,
+  maxDatasets: 50_000,
   backoffBaseMs: 30_000,
   backoffMaxMs: 60 * 60_000,
   incremental: false,
