@@ -1,7 +1,7 @@
 // PENDING: runs once the runtime puts the identity on the context (`withIdentity` in
 // connector/runtime.ts), the seed key is marked `"devOnly": true`, and the peer client takes undici's
-// default export when bundled. Then rename this file to `two-connectors.test.ts`. Checked passing on a
-// copy of the tree with those three changes.
+// default export when bundled. Then rename this file to `two-connectors.test.ts`; it passes with those
+// three changes.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
