@@ -91,7 +91,7 @@ describe('policy eval', () => {
   })
 
   it('--json prints the decision as JSON', async () => {
-    const dir = context('scope: transfer\nspatial: CA-QC\n')
+    const dir = context('scope: negotiation\nspatial: CA-QC\n')
     const r = await run(['eval', join(seeds, 'eu-or-canada-processing.yaml'), '--as', join(dir, 'context.yaml'), '--json'])
     const decision = JSON.parse(r.stdout)
     expect(decision).toMatchObject({ allowed: true, obligations: [] })

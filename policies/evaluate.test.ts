@@ -127,12 +127,12 @@ describe('rules', () => {
     expect(d.trace[0]).toMatchObject({ outcome: 'unknown', note: 'the operand `http://example.org/shoeSize` is not known to this connector' })
   })
 
-  it('an operand that cannot be known at the scope is deferred, not refused, and the trace says so', () => {
+  it('an operand that does not decide at the scope is deferred, not refused, and the trace says so', () => {
     const p = permit(atom('count', 'lteq', 10), atom('purpose', 'isA', 'research'))
     const d = decide(p, { scope: 'catalog' })
     expect(d.allowed).toBe(true)
     expect(d.trace.map((t) => t.outcome)).toEqual(['deferred', 'deferred'])
-    expect(d.explanation.at(-1)).toContain('Checked later')
+    expect(d.explanation.at(-1)).toBe('Not checked at catalog time: number of accesses, purpose.')
   })
 
   it('a deferred constraint does not trigger a prohibition', () => {

@@ -127,7 +127,7 @@ function atomic(run: Run, constraint: AtomicConstraint, rule: string, path: stri
   const { entry, right, rightError } = prepare(constraint, run.registry)
   if (!entry) return record(run, constraint, entry, rule, path, null, 'unknown', `the operand \`${constraint.leftOperand}\` is not known to this connector`)
   if (!entry.scopes.includes(run.context.scope)) {
-    return record(run, constraint, entry, rule, path, null, 'deferred', `the ${entry.label} cannot be known at ${run.context.scope} time; it is checked at ${entry.scopes.join(', ')} time`)
+    return record(run, constraint, entry, rule, path, null, 'deferred', `the ${entry.label} is not checked at ${run.context.scope} time (it decides at ${entry.scopes.join(' and ')} time)`)
   }
   if (!entry.operators.includes(constraint.operator)) {
     return record(run, constraint, entry, rule, path, null, 'unknown', `the operator \`${constraint.operator}\` does not apply to the ${entry.label}`)
@@ -330,7 +330,7 @@ function deferredNote(run: Run, explanation: string[]) {
   for (const t of run.trace) {
     if (t.outcome === 'deferred') (labels ??= new Set()).add(operandLabel(t.leftOperand, run.registry.get(t.leftOperand)))
   }
-  if (labels) explanation.push(`Checked later: ${[...labels].join(', ')} (not known at ${run.context.scope} time).`)
+  if (labels) explanation.push(`Not checked at ${run.context.scope} time: ${[...labels].join(', ')}.`)
 }
 
 function denial(run: Run, explanation: string[], reason: string, details: string[]): Decision {

@@ -25,9 +25,10 @@ export interface OperandEntry {
   /** Allowed right-operand values (a closed vocabulary), when there is one. */
   values?: string[]
   /**
-   * Scopes where the operand can be known. At other scopes its constraints are *deferred*: they do
-   * not decide there (a permission is not refused for them, a prohibition is not triggered by them)
-   * and the trace says so; they decide at the scopes listed here.
+   * Scopes where the operand decides. At other scopes its constraints are *deferred*: they do not
+   * decide there (a permission is not refused for them, a prohibition is not triggered by them),
+   * whatever the context holds, and the trace says so. Where the operand decides, a value the
+   * request does not give is unknown, and unknown denies.
    */
   scopes: Scope[]
   /** Reads the request's value(s). */
@@ -65,8 +66,16 @@ export interface Registry {
 /** Namespace of the operands ODRL does not define. */
 export const passerelleNamespace = 'https://w3id.org/passerelle/policy/'
 
+/*
+ * Where operands decide. What the requester declares (purpose, place of processing, sector) is
+ * decided when it negotiates: the agreement records the commitment, and transfers are not asked
+ * again. What it proves with credentials is decided in the catalog and at negotiation. Counters
+ * and time since the agreement exist only under an agreement (transfer, monitor). The date and the
+ * recipient decide everywhere.
+ */
 const everywhere: Scope[] = ['catalog', 'negotiation', 'transfer', 'monitor']
-const onceDeclared: Scope[] = ['negotiation', 'transfer', 'monitor']
+const declared: Scope[] = ['negotiation']
+const proven: Scope[] = ['catalog', 'negotiation']
 const underAgreement: Scope[] = ['transfer', 'monitor']
 const ordered: Operator[] = ['eq', 'neq', 'gt', 'gteq', 'lt', 'lteq']
 const sets: Operator[] = ['eq', 'neq', 'isAnyOf', 'isNoneOf', 'isAllOf', 'hasPart']
@@ -143,13 +152,13 @@ function builtIns(): OperandEntry[] {
     {
       name: 'purpose', iri: `${odrlNamespace}purpose`, label: 'purpose',
       description: 'The purpose the requester declared. `isA` follows the purpose taxonomy (climate-research is a kind of research); set operators match narrower purposes too.',
-      dataType: 'taxonomy', operators: ['eq', 'neq', 'isA', 'isAnyOf', 'isNoneOf'], values: purposes, scopes: onceDeclared,
+      dataType: 'taxonomy', operators: ['eq', 'neq', 'isA', 'isAnyOf', 'isNoneOf'], values: purposes, scopes: declared,
       read: (c) => present(c.purpose), within: taxonomyWithin(purposeParents), check: checkVocabulary(purposes, 'purpose'),
     },
     {
       name: 'spatial', iri: `${odrlNamespace}spatial`, label: 'processing location',
       description: 'Where the requester processes the data: an ISO 3166 country (CA) or subdivision (CA-QC); groupings such as EU and EEA. `isPartOf` follows containment.',
-      dataType: 'place', operators: ['eq', 'neq', 'isPartOf', 'isAnyOf', 'isNoneOf'], values: listPlaces(), scopes: onceDeclared,
+      dataType: 'place', operators: ['eq', 'neq', 'isPartOf', 'isAnyOf', 'isNoneOf'], values: listPlaces(), scopes: declared,
       read: (c) => present(c.spatial === undefined ? undefined : c.spatial.toUpperCase()), within: placeWithin,
       check: (v) => (typeof v === 'string' && knownPlace(v) ? undefined : `\`${String(v)}\` is not an ISO 3166 code or a known grouping (EU, EEA, …)`),
     },
@@ -181,13 +190,13 @@ function builtIns(): OperandEntry[] {
     {
       name: 'industry', iri: `${odrlNamespace}industry`, label: 'sector',
       description: 'The requester\'s sector; `isA` follows the sector taxonomy (hospital is a kind of health).',
-      dataType: 'taxonomy', operators: ['eq', 'neq', 'isA', 'isAnyOf', 'isNoneOf'], values: industries, scopes: onceDeclared,
+      dataType: 'taxonomy', operators: ['eq', 'neq', 'isA', 'isAnyOf', 'isNoneOf'], values: industries, scopes: declared,
       read: (c) => present(c.industry), within: taxonomyWithin(industryParents), check: checkVocabulary(industries, 'sector'),
     },
     {
       name: 'membership', iri: `${passerelleNamespace}membership`, label: 'data-space membership',
       description: 'Whether the requester holds an unexpired MembershipCredential from a trusted issuer (`active`), or not (`none`).',
-      dataType: 'string', operators: ['eq', 'neq'], values: ['active', 'none'], scopes: everywhere,
+      dataType: 'string', operators: ['eq', 'neq'], values: ['active', 'none'], scopes: proven,
       read: (c) => ({ values: [validCredentials(c, 'MembershipCredential').length > 0 ? 'active' : 'none'] }),
       check: checkVocabulary(['active', 'none'], 'membership state (active or none)'),
     },
@@ -202,7 +211,7 @@ function credentialOperand(name: string): OperandEntry | undefined {
   return {
     name, iri: `${passerelleNamespace}${name}`, label: `claim \`${claim}\` of the requester's ${type}`,
     description: `The claim \`${claim}\` of an unexpired ${type} from a trusted issuer.`,
-    dataType: 'string', operators: [...sets, 'gt', 'gteq', 'lt', 'lteq'], scopes: everywhere, read: readClaim(type, claim),
+    dataType: 'string', operators: [...sets, 'gt', 'gteq', 'lt', 'lteq'], scopes: proven, read: readClaim(type, claim),
   }
 }
 
@@ -221,7 +230,7 @@ function fromConfig(config: OperandConfig): OperandEntry {
     dataType: config.dataType,
     operators: config.operators ?? operatorsFor[config.dataType],
     ...(config.values ? { values: config.values } : {}),
-    scopes: config.scopes ?? everywhere,
+    scopes: config.scopes ?? (config.credential ? proven : declared),
     read: config.credential ? readClaim(config.credential.type, config.credential.claim) : (c) => present(c.attributes?.[config.name]),
     check: config.values ? checkVocabulary(config.values, config.label ?? config.name) : checks[config.dataType],
   }

@@ -12,6 +12,8 @@
  *       context: { purpose: marketing }
  *       expect: deny
  *       reason: not a kind of      # optional: a part of the expected reason
+ *
+ * `expect` may also be written `{ allowed: false, reason: …, obligations: [attribute] }`.
  */
 import { readFile, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -22,13 +24,19 @@ import { loadPolicies } from './loader.ts'
 import { evaluate } from './evaluate.ts'
 import { contextFromData } from './context-file.ts'
 
+/** `expect: allow` / `expect: deny`, or `expect: { allowed, reason?, obligations? }`. */
+const Expectation = z.union([
+  z.enum(['allow', 'deny']),
+  z.strictObject({ allowed: z.boolean(), reason: z.string().optional(), obligations: z.array(z.string()).optional() }),
+])
+
 export const StewardTestFile = z.strictObject({
   policy: z.string(),
   context: z.record(z.string(), z.unknown()).default({}),
   cases: z.array(z.strictObject({
     name: z.string(),
     context: z.record(z.string(), z.unknown()).default({}),
-    expect: z.enum(['allow', 'deny']),
+    expect: Expectation,
     reason: z.string().optional(),
     obligations: z.array(z.string()).optional(),
   })).min(1),
@@ -91,11 +99,14 @@ export async function runStewardTests(dir: string, now: Date): Promise<StewardTe
       }
       const decision = evaluate(policy, built.context)
       const got = decision.allowed ? 'allow' : 'deny'
+      const expected = typeof c.expect === 'string' ? c.expect : c.expect.allowed ? 'allow' : 'deny'
+      const reason = typeof c.expect === 'string' ? c.reason : c.expect.reason ?? c.reason
+      const obligations = typeof c.expect === 'string' ? c.obligations : c.expect.obligations ?? c.obligations
       const problems: string[] = []
-      if (got !== c.expect) problems.push(`expected ${c.expect}, got ${got}`)
-      if (c.reason && !decision.reason.toLowerCase().includes(c.reason.toLowerCase())) problems.push(`the reason does not contain "${c.reason}"`)
+      if (got !== expected) problems.push(`expected ${expected}, got ${got}`)
+      if (reason && !decision.reason.toLowerCase().includes(reason.toLowerCase())) problems.push(`the reason does not contain "${reason}"`)
       const duties = decision.obligations.map((o) => o.action)
-      for (const o of c.obligations ?? []) if (!duties.includes(o)) problems.push(`no obligation \`${o}\``)
+      for (const o of obligations ?? []) if (!duties.includes(o)) problems.push(`no obligation \`${o}\``)
       results.push({ file, policy: policy.id, name: c.name, passed: problems.length === 0, ...(problems.length > 0 ? { message: problems.join('; ') } : {}), reason: decision.reason })
     }
   }
