@@ -114,6 +114,20 @@ describe('provider endpoints, mirroring the TCK provider cases', () => {
     ])
   })
 
+  it('answers a retried message again (same message after our answer was lost), and nothing changes', async () => {
+    const p = providerSide()
+    const { providerPid } = (await (await p.request('ATP0201')).json()) as { providerPid: string }
+    await p.queue.settle()
+    const termination = message('termination', providerPid, 'urn:uuid:tck-consumer-1')
+    expect((await p.post(`/transfers/${providerPid}/termination`, termination)).status).toBe(200)
+    const again = await p.post(`/transfers/${providerPid}/termination`, termination)
+    expect(again.status).toBe(200)
+    expect(await again.json()).toMatchObject({ state: 'TERMINATED' })
+    expect(await repo(p.ctx).timeline(store.db, providerPid)).toHaveLength(3)
+    // A different message in that state is still refused.
+    expect((await p.post(`/transfers/${providerPid}/completion`, message('completion', providerPid, 'urn:uuid:tck-consumer-1'))).status).toBe(400)
+  })
+
   it('answers a repeated request with the process it already created', async () => {
     const p = providerSide()
     const first = (await (await p.request('ATP0301')).json()) as { providerPid: string }

@@ -203,6 +203,9 @@ export async function receiveTransferMessage({
     const sender = other(current.role)
     const next = transition(current.state, sender, type)
     if (!next.ok) {
+      // The same message again (the peer retried because our answer was lost): answer it again.
+      const [last] = (await r.timeline(tx, current.id)).slice(-1)
+      if (last && last.actor === 'peer' && last.cause === type && last.toState === current.state) return { updated: current, firstStart: false }
       throw new PasserelleError('invalid_state', next.reason, {
         providerPid: current.providerPid ?? message.providerPid,
         consumerPid: current.consumerPid,
