@@ -103,8 +103,12 @@ export function createDcp(options: DcpOptions) {
     )
   }
 
-  /** Checks an ID token's claims once its signature holds; returns the replay key. */
-  async function checkIdToken(token: string, what: string) {
+  /**
+   * Checks an ID token's claims once its signature holds; returns the replay key. `precheckReplay`
+   * looks the jti up first, for callers that do costly work (a presentation query) before recording it;
+   * the recording itself is atomic and refuses a replay in any case.
+   */
+  async function checkIdToken(token: string, what: string, precheckReplay: boolean) {
     const { payload } = await verifyDidJwt(token, { resolver, clock, relationships: ['capabilityInvocation'], what })
     if (payload.sub !== payload.iss) throw unauthorized(`${what} iss and sub differ`)
     const audience = Array.isArray(payload.aud) ? payload.aud : [payload.aud]
@@ -113,7 +117,7 @@ export function createDcp(options: DcpOptions) {
     if (typeof payload.exp !== 'number') throw unauthorized(`${what} has no exp`)
     if (payload.exp - seconds() > maxAcceptedLifetimeSeconds) throw unauthorized(`${what} lives longer than ${maxAcceptedLifetimeSeconds} s`)
     const replayKey = `${payload.iss} ${payload.jti}`
-    if (await repository.hasSeenToken(replayKey, clock.now().getTime())) throw unauthorized(`${what} jti was already used (replay)`)
+    if (precheckReplay && (await repository.hasSeenToken(replayKey, clock.now().getTime()))) throw unauthorized(`${what} jti was already used (replay)`)
     return { payload, issuer: payload.iss as string, replayKey, expiresAt: (payload.exp + clockLeewaySeconds) * 1000 }
   }
 
@@ -184,8 +188,8 @@ export function createDcp(options: DcpOptions) {
     async authenticate(input: AuthenticateInput): Promise<Requester> {
       const token = bearer(input.authorization)
       try {
-        const checked = await checkIdToken(token, 'ID token')
         const types = input.credentialTypes ?? []
+        const checked = await checkIdToken(token, 'ID token', types.length > 0)
         const credentials = types.length > 0 ? await fetchClaims(checked.issuer, checked.payload.token, types) : []
         // Recorded last: a request refused for its credentials leaves nothing behind.
         await recordToken(checked.replayKey, checked.expiresAt, 'ID token')
@@ -233,7 +237,7 @@ export function createDcp(options: DcpOptions) {
    */
   async function queryPresentations(input: { authorization: string | undefined; body: unknown }) {
     const token = bearer(input.authorization)
-    const checked = await checkIdToken(token, 'ID token')
+    const checked = await checkIdToken(token, 'ID token', false)
     const message = PresentationQueryMessage.safeParse(input.body)
     if (!message.success) throw new PasserelleError('bad_request', 'expected a PresentationQueryMessage with a scope list')
     if (message.data.presentationDefinition !== undefined) {
