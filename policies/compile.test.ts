@@ -1,4 +1,4 @@
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -309,5 +309,15 @@ permissions:
     expect((await loadPolicies(dir)).errors).toContainEqual(expect.objectContaining({ suggestion: 'did you mean `st-lawrence-flow`?' }))
     const broken = folder({ 'registry.yaml': 'operands:\n  - name: x\n    dataType: colour\n', 'projects.yaml': researchOnly })
     expect((await loadPolicies(broken)).errors).toContainEqual(expect.objectContaining({ file: expect.stringContaining('registry.yaml'), field: 'operands.0.dataType' }))
+  })
+})
+
+describe('the stewards\' guide', () => {
+  it('its policy example compiles without errors', async () => {
+    const guide = readFileSync(new URL('./README.md', import.meta.url), 'utf8')
+    const example = /```yaml\n(# yaml-language-server[^\n]*\nid: research-only[\s\S]*?)```/.exec(guide)![1]!
+    const { policy, errors } = await compilePolicyText(example, 'research-only.yaml')
+    expect(errors).toEqual([])
+    expect(policy!.plainText).toContain('Forbidden: `distribute`.')
   })
 })
