@@ -191,30 +191,37 @@ export function startCrawler(deps: CrawlerDeps & { beforeTick?: () => Promise<vo
   const running = new Map<string, Promise<CrawlOutcome>>()
   let stopped = false
   let timer: NodeJS.Timeout | undefined
+  let filling: Promise<void> = Promise.resolve()
 
   const launch = (peer: PeerRow) => {
-    const run = crawlPeer(deps, peer).finally(() => running.delete(peer.id))
+    const run = crawlPeer(deps, peer).finally(() => {
+      running.delete(peer.id)
+      // A free slot goes to the next due peer at once: a slow peer holds one slot, never the loop.
+      if (!stopped) void fill()
+    })
     running.set(peer.id, run)
     return run
   }
 
-  async function crawlDue(): Promise<void> {
+  /** Starts due peers in the free slots. Serialised, so a peer is never started twice. */
+  const fill = () =>
+    (filling = filling
+      .then(async () => {
+        const free = deps.options.concurrency - running.size
+        if (stopped || free <= 0) return
+        const due = (await deps.repo.duePeers(deps.clock.now().getTime())).filter((p) => !running.has(p.id))
+        for (const peer of due.slice(0, free)) launch(peer)
+      })
+      .catch((error) => deps.logger.error('federation: crawl loop failed', { error })))
+
+  const refresh = async () => {
     if (deps.beforeTick) await deps.beforeTick().catch((error) => deps.logger.warn('federation: peer list refresh failed', { error }))
-    const due = (await deps.repo.duePeers(deps.clock.now().getTime())).filter((p) => !running.has(p.id))
-    const free = Math.max(0, deps.options.concurrency - running.size)
-    const queue = due.slice()
-    // Workers take the next due peer as soon as one finishes, never more than `free` at once.
-    await Promise.all(
-      Array.from({ length: Math.min(free, queue.length) }, async () => {
-        for (let peer = queue.shift(); peer && !stopped; peer = queue.shift()) await launch(peer)
-      }),
-    )
   }
 
   const loop = () => {
     if (stopped) return
-    crawlDue()
-      .catch((error) => deps.logger.error('federation: crawl loop failed', { error }))
+    refresh()
+      .then(fill)
       .finally(() => {
         if (!stopped) timer = setTimeout(loop, deps.options.tickMs)
       })
@@ -222,7 +229,14 @@ export function startCrawler(deps: CrawlerDeps & { beforeTick?: () => Promise<vo
   if (deps.autoStart !== false) timer = setTimeout(loop, 0)
 
   return {
-    crawlDue,
+    async crawlDue() {
+      await refresh()
+      await fill()
+      while (running.size > 0) {
+        await Promise.race(running.values()).catch(() => undefined)
+        await filling
+      }
+    },
     async crawl(peerId) {
       const peer = await deps.repo.getPeer(peerId)
       if (!peer) return undefined
@@ -231,6 +245,7 @@ export function startCrawler(deps: CrawlerDeps & { beforeTick?: () => Promise<vo
     async stop() {
       stopped = true
       if (timer) clearTimeout(timer)
+      await filling
       await Promise.allSettled([...running.values()])
     },
   }

@@ -167,6 +167,26 @@ describe('federation crawler against fixture peers', () => {
       }
     })
 
+    it('gives a free slot to the next peer while a slow peer is still being crawled', async () => {
+      const slow = await startFixturePeer({ participantId: 'did:web:slow', datasets: datasets('s', 2) })
+      try {
+        slow.behaviour = 'slow'
+        slow.slowMs = 3000
+        const s = await add(slow)
+        const crawler = startCrawler({ ...deps, options: { ...deps.options, concurrency: 2, intervalMs: 60_000 } })
+        // The slow peer holds one slot; a peer added meanwhile is crawled in the other one.
+        await new Promise((r) => setTimeout(r, 200))
+        const b = await add(peerB)
+        for (let i = 0; i < 50 && !(await repo.getPeer(b.id))!.lastSuccessAt; i++) await new Promise((r) => setTimeout(r, 20))
+        expect(await repo.getPeer(b.id)).toMatchObject({ datasetCount: 12 })
+        expect(await repo.getPeer(s.id)).toMatchObject({ lastAttemptAt: null })
+        await crawler.stop()
+        expect(await repo.getPeer(s.id)).toMatchObject({ datasetCount: 2 })
+      } finally {
+        await slow.close()
+      }
+    })
+
     it('runs on its own, on schedule, until stopped', async () => {
       await add(peerB)
       const crawler = startCrawler({ ...deps, options: { ...deps.options, intervalMs: 60_000 } })
