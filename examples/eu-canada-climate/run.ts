@@ -115,8 +115,14 @@ async function main() {
     smoke: datasetId(agency, 'wildfire-smoke-forecast'),
   }
 
-  await story.step('Version discovery: which protocol do the connectors speak?', async () => {
+  await story.step('Discovery: who are the participants, and which protocol do they speak?', async () => {
     for (const p of members.map((k) => space.participants[k])) {
+      // did:web: the identifier names where its DID document is published, with keys and services.
+      const didResponse = await fetch(`${p.url}/.well-known/did.json`)
+      const did = (await didResponse.json().catch(() => ({}))) as { id?: string; verificationMethod?: unknown[]; service?: Array<{ type: string; serviceEndpoint: string }> }
+      say(`${p.name}: DID document ${did.id ?? '(none)'} with ${did.verificationMethod?.length ?? 0} key(s); services: ${(did.service ?? []).map((s) => s.type).join(', ') || 'none'}`)
+      expect(didResponse.status === 200 && did.id === p.did && (did.verificationMethod?.length ?? 0) > 0, `${p.url}/.well-known/did.json to publish ${p.did} with a key`, `${didResponse.status} ${JSON.stringify(did).slice(0, 200)}`)
+
       const response = await fetch(`${p.url}/.well-known/dspace-version`)
       const body = (await response.json()) as { protocolVersions?: Array<{ version: string; path: string; binding: string }> }
       const versions = body.protocolVersions ?? []
@@ -136,7 +142,11 @@ async function main() {
     )
     say(`GET /management/v1/federated-catalog?q=glacier on the agency's connector: ${value.total ?? 0} hit(s)`)
     for (const hit of value.hits ?? []) say(`• ${hit.title} — ${hit.peer.name ?? shortDid(hit.peer.participantId)}\n  ${dim(hit.offers.map((o) => o.summary).join(' | '))}`)
-    expect(ok, `the institute's glacier dataset ${ids.glaciers} among the hits`, value)
+    if (!ok) {
+      // Say why: the crawl status of each peer.
+      const status = (await agency.api<{ peers: Array<{ name: string | null; dspUrl: string; lastError: string | null; datasetCount: number }> }>('/peers')).body.peers ?? []
+      expect(false, `the institute's glacier dataset ${ids.glaciers} among the hits`, { hits: value.hits, peers: status.map((p) => ({ peer: p.name ?? p.dspUrl, datasets: p.datasetCount, lastError: p.lastError })) })
+    }
   })
 
   await story.step("Catalog: what the institute offers, as the agency's connector read it", async () => {

@@ -44,7 +44,7 @@ describe('npm run example', () => {
     const run = runExample()
     const code = await run.exited
     const output = run.output()
-    expect(output).toContain('Version discovery')
+    expect(output).toContain('1. Discovery')
     expect(output).toContain('Expiry')
     const urls = urlsIn(output)
     expect(urls).toHaveLength(4) // the authority and three connectors
@@ -55,7 +55,7 @@ describe('npm run example', () => {
 
   it('stops every process it started when interrupted with Ctrl-C', async () => {
     const run = runExample()
-    await waitForText(run.output, '1. Version discovery', 90_000)
+    await waitForText(run.output, '1. Discovery', 90_000)
     const urls = urlsIn(run.output())
     expect(urls).toHaveLength(4)
     run.child.kill('SIGINT')
