@@ -5,8 +5,10 @@ import { createStaticIdentity } from './static-identity.ts'
 describe('static identity (TCK profile, tests)', () => {
   const { authenticator, tokenIssuer } = createStaticIdentity({ 'consumer-token': 'urn:connector:consumer', 'own-token': 'urn:connector:self' }, 'urn:connector:self')
 
-  it('maps a configured token to its participant, without credentials', async () => {
-    await expect(authenticator.authenticate({ authorization: 'Bearer consumer-token' })).resolves.toEqual({ participantId: 'urn:connector:consumer', credentials: [] })
+  it('maps a configured token, bare (as the TCK sends it) or as a bearer token, to its participant, without credentials', async () => {
+    for (const authorization of ['Bearer consumer-token', 'consumer-token']) {
+      await expect(authenticator.authenticate({ authorization })).resolves.toEqual({ participantId: 'urn:connector:consumer', credentials: [] })
+    }
   })
 
   it('sends the token configured for its own participant id', async () => {
@@ -14,7 +16,7 @@ describe('static identity (TCK profile, tests)', () => {
   })
 
   it('refuses a missing or unknown token as unauthorized', async () => {
-    for (const authorization of [undefined, 'Bearer nope', 'consumer-token']) {
+    for (const authorization of [undefined, '', 'Bearer nope', 'nope', 'Bearer consumer-token extra']) {
       const error = await authenticator.authenticate({ authorization }).catch((e: unknown) => e)
       expect(isPasserelleError(error) && error.code, String(authorization)).toBe('unauthorized')
     }

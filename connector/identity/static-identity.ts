@@ -3,7 +3,7 @@ import { bearer } from './dcp.ts'
 import type { Authenticator, TokenIssuer } from './types.ts'
 
 /**
- * Fixed bearer tokens (configuration `identity.staticTokens`: token → participant id), for the TCK
+ * Fixed tokens (configuration `identity.staticTokens`: token → participant id), for the TCK
  * profile and tests. No credentials: requesters get none. Outbound, we send the token that maps to
  * our own participant id.
  */
@@ -12,8 +12,10 @@ export function createStaticIdentity(tokens: Record<string, string>, ownParticip
   const ownToken = [...byToken].find(([, participant]) => participant === ownParticipantId)?.[0]
   const authenticator: Authenticator = {
     async authenticate(input) {
-      const token = bearer(input.authorization)
-      const participantId = byToken.get(token)
+      if (!input.authorization) throw new PasserelleError('unauthorized', 'no token (Authorization header missing)')
+      // The DSP TCK sends its token bare; others send `Bearer <token>`.
+      const bare = input.authorization.trim()
+      const participantId = byToken.get(bare) ?? (/^Bearer\s/i.test(bare) ? byToken.get(bearer(bare)) : undefined)
       if (!participantId) throw new PasserelleError('unauthorized', 'unknown static token')
       return { participantId, credentials: [] }
     },
