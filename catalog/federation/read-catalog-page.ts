@@ -88,7 +88,12 @@ function oversize(dataset: CatalogDataset): string | null {
 // `dct:`/`dcat:` prefixes of the DSP context, or as full IRIs. Read them all.
 const dct = 'http://purl.org/dc/terms/'
 const dcat = 'http://www.w3.org/ns/dcat#'
-const aliases = (term: string) => [term, `dct:${term}`, `dcterms:${term}`, `dcat:${term}`, dct + term, dcat + term]
+const aliasCache = new Map<string, string[]>()
+const aliases = (term: string) => {
+  let list = aliasCache.get(term)
+  if (!list) aliasCache.set(term, (list = [term, `dct:${term}`, `dcterms:${term}`, `dcat:${term}`, dct + term, dcat + term]))
+  return list
+}
 
 interface Literal {
   value: string
@@ -99,7 +104,7 @@ function literals(node: unknown, term: string): Literal[] {
   if (!node || typeof node !== 'object') return []
   const o = node as Record<string, unknown>
   const out: Literal[] = []
-  for (const key of aliases(term)) if (key in o) out.push(...flatten(o[key]))
+  for (const key of aliases(term)) if (o[key] !== undefined) out.push(...flatten(o[key]))
   return out
 }
 
