@@ -39,9 +39,14 @@ export type DidDocument = z.infer<typeof DidDocument>
 
 export type VerificationRelationship = 'authentication' | 'assertionMethod' | 'capabilityInvocation'
 
+export interface ResolveOptions {
+  /** Fetch again when the cached copy is older than this (e.g. when it lacks a key a token names). */
+  maxAgeMs?: number
+}
+
 export interface DidResolver {
   /** The document of `did`; throws `PasserelleError('unauthorized', …)` saying why it cannot. */
-  resolve(did: string): Promise<DidDocument>
+  resolve(did: string, options?: ResolveOptions): Promise<DidDocument>
 }
 
 export interface DidResolverOptions {
@@ -60,7 +65,7 @@ export function createDidResolver(options: DidResolverOptions): DidResolver & { 
   const ttlMs = options.ttlMs ?? 5 * 60_000
   const maxEntries = options.maxEntries ?? 1000
   const http = options.http ?? limitedHttp
-  const cache = new Map<string, { document: DidDocument; expiresAt: number }>()
+  const cache = new Map<string, { document: DidDocument; fetchedAt: number; expiresAt: number }>()
   const inflight = new Map<string, Promise<DidDocument>>()
 
   async function fetchDocument(did: string): Promise<DidDocument> {
@@ -80,16 +85,18 @@ export function createDidResolver(options: DidResolverOptions): DidResolver & { 
   }
 
   return {
-    async resolve(did) {
+    async resolve(did, resolveOptions = {}) {
       const now = options.clock.now().getTime()
       const cached = cache.get(did)
-      if (cached && cached.expiresAt > now) return cached.document
+      const fresh = resolveOptions.maxAgeMs === undefined || now - (cached?.fetchedAt ?? 0) <= resolveOptions.maxAgeMs
+      if (cached && cached.expiresAt > now && fresh) return cached.document
       const pending = inflight.get(did)
       if (pending) return pending
       const started = fetchDocument(did)
         .then((document) => {
           cache.delete(did)
-          cache.set(did, { document, expiresAt: options.clock.now().getTime() + ttlMs })
+          const fetchedAt = options.clock.now().getTime()
+          cache.set(did, { document, fetchedAt, expiresAt: fetchedAt + ttlMs })
           while (cache.size > maxEntries) cache.delete(cache.keys().next().value!)
           return document
         })

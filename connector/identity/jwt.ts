@@ -62,8 +62,10 @@ export async function verifyDidJwt(token: string, options: VerifyOptions): Promi
   const kidDid = hash > 0 ? kid.slice(0, hash) : iss
   if (kidDid !== iss) throw unauthorized(`${what} kid names a key of another DID (${kidDid}) than its issuer (${iss})`)
   const keyId = hash >= 0 ? `${iss}${kid.slice(hash)}` : `${iss}#${kid}`
-  const document = await options.resolver.resolve(iss)
-  const method = findVerificationMethod(document, keyId, options.relationships)
+  let method = findVerificationMethod(await options.resolver.resolve(iss), keyId, options.relationships)
+  // A key we do not know may be newly added (rotation): read the document again, at most every 30 s
+  // per DID, so that unknown key ids cannot make us fetch on every request.
+  if (!method) method = findVerificationMethod(await options.resolver.resolve(iss, { maxAgeMs: 30_000 }), keyId, options.relationships)
   if (!method?.publicKeyJwk) throw unauthorized(`${what} kid ${keyId} is not a key listed under ${options.relationships.join(' or ')} in ${iss}'s DID document`)
   const key = await importPublicKey(keyId, method.publicKeyJwk, alg, what)
   try {

@@ -126,6 +126,41 @@ describe('key rotation', () => {
     }
   })
 
+  it('reads the document again for a key it has not seen (rotation), at most every 30 seconds', async () => {
+    const clock = testClock(new Date())
+    const ids = testIds()
+    const store = await createTestStore('sqlite')
+    const oldKey = await generateSigningKey('key-1')
+    const newKey = await generateSigningKey('key-2')
+    const provider = await startParticipant({ store, clock, ids })
+    const sender = await loopbackServer()
+    let published = [oldKey]
+    let fetches = 0
+    sender.handle((_req, res) => {
+      fetches++
+      res.writeHead(200, { 'content-type': 'application/json' })
+      res.end(JSON.stringify(buildDidDocument({ did: sender.did, keys: published })))
+    })
+    const token = async (signer: SigningKey) => {
+      const iat = Math.floor(clock.now().getTime() / 1000)
+      return `Bearer ${await signRaw({ iss: sender.did, sub: sender.did, aud: provider.did, jti: ids.next(), iat, exp: iat + 60 }, signer, { kid: `${sender.did}#${signer.kid}` })}`
+    }
+    try {
+      await provider.identity.authenticator.authenticate({ authorization: await token(oldKey) })
+      published = [newKey, oldKey]
+      // Within 30 s of the last fetch, an unknown key does not trigger another fetch.
+      await expect(provider.identity.authenticator.authenticate({ authorization: await token(newKey) })).rejects.toThrow(/key-2 is not a key listed/)
+      expect(fetches).toBe(1)
+      clock.advance(31_000)
+      await expect(provider.identity.authenticator.authenticate({ authorization: await token(newKey) })).resolves.toMatchObject({ participantId: sender.did })
+      expect(fetches).toBe(2)
+    } finally {
+      await sender.close()
+      await provider.close()
+      await store.close()
+    }
+  })
+
   it('signs with the newest key', async () => {
     const clock = testClock(new Date())
     const ids = testIds()
