@@ -1,9 +1,9 @@
 /**
  * Policy benchmark.
  *
- * 1. Evaluations per second, on one core, of a realistic 10-constraint policy (membership, purpose
- *    taxonomy, EU-or-Canada processing, a validity window, time since the agreement, download
- *    count, sector and recipient exclusions) with its full trace and explanation, against two
+ * 1. Evaluations per second, on one core, of a realistic 10-constraint negotiation decision
+ *    (membership and two of its claims, purpose taxonomy, EU-or-Canada processing, a validity
+ *    window, sector and recipient exclusions) with its full trace and explanation, against two
  *    baselines measured in the same run: a trivial one-constraint policy through the same
  *    evaluator, and a plain function doing the same ten comparisons with no trace.
  * 2. Lint time for 1,000 generated policy files (read, parse, check, compile to ODRL, render in
@@ -29,14 +29,14 @@ permissions:
   - action: use
     constraints:
       - { leftOperand: membership, operator: eq, rightOperand: active }
+      - { leftOperand: credential.MembershipCredential.memberOf, operator: eq, rightOperand: eu-canada-climate }
+      - { leftOperand: credential.MembershipCredential.role, operator: isAnyOf, rightOperand: [researcher, data-steward] }
       - { leftOperand: purpose, operator: isA, rightOperand: research }
       - or:
           - { leftOperand: spatial, operator: isPartOf, rightOperand: EU }
           - { leftOperand: spatial, operator: isPartOf, rightOperand: CA }
       - { leftOperand: dateTime, operator: gteq, rightOperand: "2026-01-01T00:00:00Z" }
       - { leftOperand: dateTime, operator: lt, rightOperand: "2028-01-01T00:00:00Z" }
-      - { leftOperand: elapsedTime, operator: lteq, rightOperand: P1Y }
-      - { leftOperand: count, operator: lteq, rightOperand: 1000 }
       - { leftOperand: industry, operator: isNoneOf, rightOperand: [insurance, banking] }
       - { leftOperand: recipient, operator: isNoneOf, rightOperand: ["did:web:blocked.example"] }
     duties:
@@ -46,9 +46,9 @@ const trivial = 'id: trivial\ntitle: Trivial\npermissions:\n  - action: use\n   
 
 const now = new Date('2026-06-01T12:00:00Z')
 const context: EvaluationContext = {
-  scope: 'transfer', action: 'read', assignee: 'did:web:lab.example', purpose: 'climate-research', spatial: 'CA-QC', industry: 'research-institute',
-  credentials: [{ types: ['VerifiableCredential', 'MembershipCredential'], issuer: 'did:web:authority.example', claims: {} }],
-  now, agreement: { signedAt: new Date('2026-03-01T00:00:00Z') }, usage: { count: 41 },
+  scope: 'negotiation', action: 'use', assignee: 'did:web:lab.example', purpose: 'climate-research', spatial: 'CA-QC', industry: 'research-institute',
+  credentials: [{ types: ['VerifiableCredential', 'MembershipCredential'], issuer: 'did:web:authority.example', claims: { memberOf: 'eu-canada-climate', role: 'researcher' } }],
+  now,
 }
 
 const purposeParent: Record<string, string> = { 'climate-research': 'scientific-research', 'scientific-research': 'research', research: 'any' }
@@ -63,28 +63,36 @@ function plainCheck(c: EvaluationContext): boolean {
     if (purpose === 'research') isResearch = true
     purpose = purposeParent[purpose]
   }
-  return c.credentials.some((x) => x.types.includes('MembershipCredential') && (x.expiresAt === undefined || x.expiresAt > now))
+  const membership = c.credentials.filter((x) => x.types.includes('MembershipCredential') && (x.expiresAt === undefined || x.expiresAt > now))
+  return membership.length > 0
+    && membership.some((x) => x.claims.memberOf === 'eu-canada-climate')
+    && membership.some((x) => ['researcher', 'data-steward'].includes(x.claims.role as string))
     && isResearch
     && (placeWithin(c.spatial!, 'EU') || placeWithin(c.spatial!, 'CA'))
     && now >= start2026 && now < end2027
-    && now - c.agreement!.signedAt.getTime() <= 365 * 86_400_000
-    && c.usage!.count + 1 <= 1000
-    && !["insurance", "banking"].includes(c.industry!)
+    && !['insurance', 'banking'].includes(c.industry!)
     && c.assignee !== 'did:web:blocked.example'
 }
 
-/** Operations per second: runs `fn` in 100 ms rounds and takes the median. */
+/**
+ * Operations per second of CPU time (user + system of this process): the machine is shared, and
+ * CPU time is what "per core" means. Runs `fn` in rounds of about 100 ms and takes the median.
+ */
 function perSecond(fn: () => unknown): number {
   const results: number[] = []
   for (let i = 0; i < 20_000; i++) fn() // warm-up
+  const cpu = () => {
+    const { user, system } = process.cpuUsage()
+    return (user + system) / 1000
+  }
   for (let round = 0; round < rounds; round++) {
     let count = 0
-    const start = performance.now()
+    const start = cpu()
     let elapsed = 0
     while (elapsed < 100) {
       for (let i = 0; i < 500; i++) fn()
       count += 500
-      elapsed = performance.now() - start
+      elapsed = cpu() - start
     }
     results.push((count / elapsed) * 1000)
   }
@@ -96,13 +104,13 @@ if (!compiledRealistic.policy) throw new Error(JSON.stringify(compiledRealistic.
 const realisticPolicy = compiledRealistic.policy
 const trivialPolicy = (await compilePolicyText(trivial, 'trivial.yaml')).policy!
 const check = evaluate(realisticPolicy, context)
-if (!check.allowed || check.trace.length !== 11 || !plainCheck(context)) throw new Error(`benchmark policy does not allow its context: ${check.reason}`)
+if (!check.allowed || check.trace.length !== 11 || check.trace.some((t) => t.outcome === 'unknown' || t.outcome === 'deferred') || !plainCheck(context)) throw new Error(`benchmark policy does not allow its context: ${check.reason}`)
 
 const realisticRate = perSecond(() => evaluate(realisticPolicy, context))
 const trivialRate = perSecond(() => evaluate(trivialPolicy, { ...context, purpose: 'research' }))
 const plainRate = perSecond(() => plainCheck(context))
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US')
-printTable(`Evaluations per second, one core (median of ${rounds} rounds of 100 ms)`, [
+printTable(`Evaluations per second of CPU time, one core (median of ${rounds} rounds of 100 ms)`, [
   ['case', 'per second', 'µs each', 'vs realistic'],
   ['realistic policy, 10 constraints, trace + explanation', fmt(realisticRate), (1e6 / realisticRate).toFixed(2), '1.00'],
   ['baseline: trivial 1-constraint policy, same evaluator', fmt(trivialRate), (1e6 / trivialRate).toFixed(2), (trivialRate / realisticRate).toFixed(2)],

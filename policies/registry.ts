@@ -126,6 +126,12 @@ function validCredentials(context: EvaluationContext, type: string) {
   return context.credentials.filter((c) => c.types.includes(type) && (c.expiresAt === undefined || c.expiresAt > now))
 }
 
+function hasValidCredential(context: EvaluationContext, type: string): boolean {
+  const now = context.now.getTime()
+  for (const c of context.credentials) if (c.types.includes(type) && (c.expiresAt === undefined || c.expiresAt > now)) return true
+  return false
+}
+
 function claimAt(claims: Record<string, unknown>, path: string): unknown {
   let current: unknown = claims
   for (const key of path.split('.')) {
@@ -136,14 +142,24 @@ function claimAt(claims: Record<string, unknown>, path: string): unknown {
 }
 
 function readClaim(type: string, claim: string) {
-  return (context: EvaluationContext): OperandReading => {
-    const found = validCredentials(context, type).flatMap((c) => {
+  return function readClaimOf(context: EvaluationContext): OperandReading {
+    const now = context.now.getTime()
+    let found: unknown[] | undefined
+    for (const c of context.credentials) {
+      if (!c.types.includes(type) || (c.expiresAt !== undefined && c.expiresAt <= now)) continue
       const value = claimAt(c.claims, claim)
-      return value === undefined ? [] : Array.isArray(value) ? value : [value]
-    })
-    return found.length > 0 ? { values: found } : undefined
+      if (value === undefined) continue
+      found ??= []
+      if (Array.isArray(value)) found.push(...value)
+      else found.push(value)
+    }
+    return found ? { values: found } : undefined
   }
 }
+
+// Readings are not modified by the evaluator: the two membership answers are shared.
+const membershipActive: OperandReading = { values: ['active'] }
+const membershipNone: OperandReading = { values: ['none'] }
 
 function builtIns(): OperandEntry[] {
   const purposes = Object.keys(purposeParents)
@@ -197,7 +213,7 @@ function builtIns(): OperandEntry[] {
       name: 'membership', iri: `${passerelleNamespace}membership`, label: 'data-space membership',
       description: 'Whether the requester holds an unexpired MembershipCredential from a trusted issuer (`active`), or not (`none`).',
       dataType: 'string', operators: ['eq', 'neq'], values: ['active', 'none'], scopes: proven,
-      read: (c) => ({ values: [validCredentials(c, 'MembershipCredential').length > 0 ? 'active' : 'none'] }),
+      read: (c) => (hasValidCredential(c, 'MembershipCredential') ? membershipActive : membershipNone),
       check: checkVocabulary(['active', 'none'], 'membership state (active or none)'),
     },
   ]
@@ -244,22 +260,25 @@ export function createRegistry(extensions: OperandConfig[] = []): Registry {
     byName.set(entry.name, entry)
     byIri.set(entry.iri, entry)
   }
-  const dynamic = new Map<string, OperandEntry>()
+  // Every name, IRI or prefixed form resolved once is remembered (bounded: names may come from peers).
+  const resolved = new Map<string, OperandEntry>()
+  const resolve = (nameOrIri: string): OperandEntry | undefined => {
+    const found = byName.get(nameOrIri) ?? byIri.get(nameOrIri)
+    if (found) return found
+    let name = nameOrIri
+    if (name.startsWith('odrl:')) return byName.get(name.slice(5))
+    if (name.startsWith(odrlNamespace)) return byName.get(name.slice(odrlNamespace.length))
+    if (name.startsWith(passerelleNamespace)) name = name.slice(passerelleNamespace.length)
+    if (!name.startsWith('credential.')) return byName.get(name)
+    return credentialOperand(name)
+  }
   return {
     list: () => [...byName.values()],
     get(nameOrIri) {
-      const found = byName.get(nameOrIri) ?? byIri.get(nameOrIri)
-      if (found) return found
-      let name = nameOrIri
-      if (name.startsWith('odrl:')) return byName.get(name.slice(5))
-      if (name.startsWith(odrlNamespace)) return byName.get(name.slice(odrlNamespace.length))
-      if (name.startsWith(passerelleNamespace)) name = name.slice(passerelleNamespace.length)
-      if (!name.startsWith('credential.')) return byName.get(name)
-      let entry = dynamic.get(name)
-      if (!entry) {
-        entry = credentialOperand(name)
-        if (entry && dynamic.size < 1000) dynamic.set(name, entry)
-      }
+      let entry = resolved.get(nameOrIri)
+      if (entry) return entry
+      entry = resolve(nameOrIri)
+      if (entry && resolved.size < 10_000) resolved.set(nameOrIri, entry)
       return entry
     },
   }
