@@ -194,6 +194,20 @@ describe('pull endpoint', () => {
     expect(res.status).toBe(403)
   })
 
+  it('exchanges a recently expired token for a fresh one, but not one expired beyond the grace period', async () => {
+    const s = setup()
+    const t = await s.transfer('urn:uuid:t1')
+    const token = await s.pullToken(t)
+    s.clock.advance(2 * 60 * 60 * 1000)
+    expect((await s.get(t.id, token)).status).toBe(401)
+    const refreshed = await s.plane.routes.request(`/data/transfers/${t.id}/token`, { method: 'POST', headers: { authorization: `Bearer ${token}` } })
+    expect(refreshed.status).toBe(200)
+    expect((await s.get(t.id, ((await refreshed.json()) as { token: string }).token)).status).toBe(200)
+    s.clock.advance(25 * 60 * 60 * 1000)
+    const stale = await s.plane.routes.request(`/data/transfers/${t.id}/token`, { method: 'POST', headers: { authorization: `Bearer ${token}` } })
+    expect(stale.status).toBe(401)
+  })
+
   it('refreshes a token while the transfer is STARTED, and not after', async () => {
     const s = setup()
     const t = await s.transfer('urn:uuid:t1')

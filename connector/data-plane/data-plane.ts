@@ -15,7 +15,7 @@ import type { Logger } from '../telemetry/logger.ts'
 import { httpDataAddress, readHttpDataAddress, type DataAddress } from '../transfer/messages.ts'
 import type { AgreementLookup, DataPlaneControl, DataSource, DistributionSource, UsagePolicy } from '../transfer/ports.ts'
 import { transferRepository, type TransferRecord } from '../transfer/repository.ts'
-import { bearerToken, type DataTokens } from './tokens.ts'
+import { bearerToken, refreshGraceMs, type DataTokens } from './tokens.ts'
 import {
   confinedFile,
   parseRange,
@@ -121,8 +121,8 @@ export function createDataPlane(deps: DataPlaneDeps) {
   }
 
   /** Reads the transfer a pull token names, refusing tokens of other transfers. */
-  async function pullTransfer(c: Context) {
-    const claims = await deps.tokens.verify(bearerToken(c.req.header('authorization')), 'pull')
+  async function pullTransfer(c: Context, verifyOptions?: { expiredGraceMs?: number }) {
+    const claims = await deps.tokens.verify(bearerToken(c.req.header('authorization')), 'pull', verifyOptions)
     if (claims.transferId !== c.req.param('id')) throw new PasserelleError('forbidden', 'this token belongs to another transfer')
     const transfer = await repo.get(deps.store.db, claims.transferId)
     if (!transfer || transfer.role !== 'provider') throw new PasserelleError('not_found', 'no such transfer')
@@ -171,9 +171,9 @@ export function createDataPlane(deps: DataPlaneDeps) {
     return streamFile(c, transfer.id, file!.path, length === 0 ? undefined : { start, end }, status, headers)
   })
 
-  /** A fresh token for a transfer that is still STARTED, in exchange for a valid one. */
+  /** A fresh token for a transfer that is still STARTED, in exchange for one of ours (even recently expired). */
   app.post('/data/transfers/:id/token', async (c) => {
-    const { transfer } = await pullTransfer(c)
+    const { transfer } = await pullTransfer(c, { expiredGraceMs: refreshGraceMs })
     if (transfer.state !== 'STARTED') throw new PasserelleError('forbidden', `the transfer is ${transfer.state}`)
     const { token, expiresAt } = await deps.tokens.issue({ transferId: transfer.id, agreementId: transfer.agreementId, scope: 'pull' })
     return c.json({ token, expiresAt: expiresAt.toISOString() })

@@ -26,11 +26,16 @@ export interface DataTokenClaims {
 
 export interface DataTokens {
   issue(input: { transferId: string; agreementId: string; scope: TokenScope }): Promise<{ token: string; expiresAt: Date }>
-  /** Throws `unauthorized` for anything not issued by us, expired, or for another scope. */
-  verify(token: string, scope: TokenScope): Promise<DataTokenClaims>
+  /**
+   * Throws `unauthorized` for anything not issued by us, expired, or for another scope.
+   * `expiredGraceMs` accepts a token that expired at most that long ago (refreshing only).
+   */
+  verify(token: string, scope: TokenScope, options?: { expiredGraceMs?: number }): Promise<DataTokenClaims>
 }
 
 export const defaultTokenTtlMs = 10 * 60 * 1000
+/** How long after expiry a token can still be exchanged for a fresh one (the transfer must still be STARTED). */
+export const refreshGraceMs = 24 * 60 * 60 * 1000
 const audience = 'passerelle-data-plane'
 
 export function dataTokens(options: { secret: Uint8Array; issuer: string; clock: Clock; ids: IdSource; ttlMs?: number }): DataTokens {
@@ -50,13 +55,14 @@ export function dataTokens(options: { secret: Uint8Array; issuer: string; clock:
         .sign(options.secret)
       return { token, expiresAt }
     },
-    async verify(token, scope) {
+    async verify(token, scope, verifyOptions = {}) {
       try {
         const { payload } = await jwtVerify(token, options.secret, {
           algorithms: ['HS256'],
           issuer: options.issuer,
           audience,
           currentDate: options.clock.now(),
+          ...(verifyOptions.expiredGraceMs ? { clockTolerance: Math.floor(verifyOptions.expiredGraceMs / 1000) } : {}),
           requiredClaims: ['sub', 'exp', 'agr', 'scope'],
         })
         if (payload.scope !== scope) throw new PasserelleError('unauthorized', `this token is not for ${scope}`)

@@ -143,7 +143,7 @@ function lazyTokens(ctx: Ctx): DataTokens {
     (tokens ??= loadOrCreateTokenSecret(ctx.store, ctx.clock).then((secret) => dataTokens({ secret, issuer: ctx.config.server.publicUrl, clock: ctx.clock, ids: ctx.ids })))
   return {
     issue: async (input) => (await get()).issue(input),
-    verify: async (token, scope) => (await get()).verify(token, scope),
+    verify: async (token, scope, verifyOptions) => (await get()).verify(token, scope, verifyOptions),
   }
 }
 

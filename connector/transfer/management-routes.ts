@@ -4,7 +4,7 @@ import { PasserelleError } from '../errors.ts'
 import type { AppEnv } from '../http/env.ts'
 import { parseInput, parseJsonBody, parseQuery } from '../http/validate.ts'
 import type { OpenApiRegistry } from '../management/openapi.ts'
-import { readHttpDataAddress, transferStates, type DataAddress } from './messages.ts'
+import { httpDataAddress, readHttpDataAddress, transferStates, type DataAddress } from './messages.ts'
 import type { TransferEvent, TransferRecord } from './repository.ts'
 import { act, repo, requestTransfer, type LocalAction, type TransferCtx } from './service.ts'
 
@@ -138,11 +138,22 @@ export function transferManagementRoutes(deps: { ctx: TransferCtx; agreements: P
     const address = readHttpDataAddress(t.dataAddress as DataAddress | undefined)
     if (!address) throw new PasserelleError('invalid_state', 'the provider has not sent a usable data address')
     const range = c.req.header('range')
-    let upstream: Response
-    try {
-      upstream = await doFetch(address.endpoint, { headers: { authorization: `Bearer ${address.token}`, ...(range ? { range } : {}) }, redirect: 'error' })
-    } catch (error) {
-      throw new PasserelleError('peer_failed', `the provider's data endpoint could not be reached: ${(error as Error).message}`)
+    const get = async (token: string) => {
+      try {
+        return await doFetch(address.endpoint, { headers: { authorization: `Bearer ${token}`, ...(range ? { range } : {}) }, redirect: 'error' })
+      } catch (error) {
+        throw new PasserelleError('peer_failed', `the provider's data endpoint could not be reached: ${(error as Error).message}`)
+      }
+    }
+    let upstream = await get(address.token)
+    if (upstream.status === 401) {
+      // The token expired: exchange it for a fresh one (the provider agrees while the transfer is STARTED).
+      await upstream.arrayBuffer().catch(() => undefined)
+      const fresh = await refreshToken(address)
+      if (fresh) {
+        await repo(ctx).update(ctx.store.db, t.id, { dataAddress: httpDataAddress(address.endpoint, fresh) })
+        upstream = await get(fresh)
+      }
     }
     if (!upstream.ok || !upstream.body) {
       const detail = await upstream.text().catch(() => '')
@@ -167,6 +178,17 @@ export function transferManagementRoutes(deps: { ctx: TransferCtx; agreements: P
     )
     return new Response(counted, { status: upstream.status, headers })
   })
+
+  async function refreshToken(address: { endpoint: string; token: string }): Promise<string | undefined> {
+    try {
+      const res = await doFetch(`${address.endpoint}/token`, { method: 'POST', headers: { authorization: `Bearer ${address.token}` }, redirect: 'error' })
+      if (!res.ok) return undefined
+      const body = (await res.json()) as { token?: unknown }
+      return typeof body.token === 'string' && body.token ? body.token : undefined
+    } catch {
+      return undefined
+    }
+  }
 
   if (deps.openapi) {
     const tags = ['transfers']
