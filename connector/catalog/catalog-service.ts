@@ -91,16 +91,23 @@ export async function createCatalogService(deps: CatalogDeps): Promise<CatalogSe
   const loadStored = async (initial: boolean) => {
     // At start, sort once; later (policies reloaded) only a few are missing: insert those.
     const collected: CatalogEntry[] = []
-    for await (const batch of repository.all()) {
+    const invalid = (id: string, message: string) => logger.error('stored dataset is not valid and is not published', { id, problem: message })
+    for await (const batch of repository.all(invalid)) {
       for (const row of batch) {
         rowTimes.set(row.id, { createdAt: row.createdAt, updatedAt: row.updatedAt })
-        if (catalog.index.get(row.id)) continue
-        const problems = catalog.problems(row.description)
-        if (problems.length > 0) {
-          logger.warn('stored dataset not published', { id: row.id, problems })
+        if (!initial && catalog.index.get(row.id)) continue
+        let entry: CatalogEntry | undefined
+        try {
+          const problems = catalog.problems(row.description)
+          if (problems.length > 0) {
+            logger.warn('stored dataset not published', { id: row.id, problems })
+            continue
+          }
+          entry = catalog.entryFor(row.description, { kind: 'api' })
+        } catch (error) {
+          logger.error('stored dataset cannot be published', { id: row.id, error })
           continue
         }
-        const entry = catalog.entryFor(row.description, { kind: 'api' })
         if (initial) collected.push(entry)
         else catalog.index.upsert(entry)
       }

@@ -46,4 +46,16 @@ describe.each(dialects)('dataset repository on %s', (dialect) => {
     expect(ids).toEqual([...ids].sort())
     expect(ids).toContain(generatedDataset(119).id)
   })
+
+  it('leaves out and reports a stored row that no longer validates, without throwing', async () => {
+    const repo = datasetRepository(store)
+    const bad = generatedDataset(200)
+    await store.db.insert(store.tables.catalogDatasets).values({ id: bad.id, description: { ...bad, title: undefined }, createdAt: 1, updatedAt: 1 })
+    const reported: string[] = []
+    const ids: string[] = []
+    for await (const batch of repo.all((id) => reported.push(id))) ids.push(...batch.map((r) => r.id))
+    expect(reported).toEqual([bad.id])
+    expect(ids).not.toContain(bad.id)
+    expect(ids.length).toBe((await repo.count()) - 1)
+  })
 })

@@ -1,4 +1,5 @@
 import { asc, eq, gt, sql } from 'drizzle-orm'
+import { z } from 'zod'
 import { DatasetDescription } from '../../catalog/dataset.ts'
 import type { Db, Store } from '../store/store.ts'
 
@@ -11,8 +12,11 @@ export interface DatasetRow {
 }
 
 export interface DatasetRepository {
-  /** Every stored dataset, in id order, read in batches (for building the catalog at start). */
-  all(): AsyncGenerator<DatasetRow[]>
+  /**
+   * Every stored dataset, in id order, read in batches (for building the catalog at start). A row
+   * that no longer validates is left out and reported to `onInvalid`, never thrown.
+   */
+  all(onInvalid?: (id: string, message: string) => void): AsyncGenerator<DatasetRow[]>
   get(id: string): Promise<DatasetRow | undefined>
   /** Inserts; false when the id exists. */
   insert(row: DatasetRow, tx?: Db): Promise<boolean>
@@ -32,12 +36,20 @@ export function datasetRepository(store: Store): DatasetRepository {
     updatedAt: r.updatedAt,
   })
   return {
-    async *all() {
+    async *all(onInvalid) {
       let after = ''
       for (;;) {
         const rows = await store.db.select().from(t).where(gt(t.id, after)).orderBy(asc(t.id)).limit(5000)
         if (rows.length === 0) return
-        yield rows.map(toRow)
+        const valid: DatasetRow[] = []
+        for (const row of rows) {
+          try {
+            valid.push(toRow(row))
+          } catch (error) {
+            onInvalid?.(row.id, error instanceof z.ZodError ? `${error.issues[0]?.path.join('.')}: ${error.issues[0]?.message}` : String(error))
+          }
+        }
+        yield valid
         after = rows.at(-1)!.id
       }
     },
