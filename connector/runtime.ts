@@ -6,6 +6,7 @@ import { loadConfig, type Config, type LoadConfigOptions } from './config/config
 import { randomIds, systemClock, type Ctx } from './context.ts'
 import { createApp } from './http/app.ts'
 import { createPeerClient } from './http/peer-client.ts'
+import { withIdentity } from './identity/identity.ts'
 import { openStore } from './store/store.ts'
 import { createLogger, type Logger } from './telemetry/logger.ts'
 import { startTelemetry } from './telemetry/telemetry.ts'
@@ -34,7 +35,13 @@ export async function startWithConfig(config: Config, options: { logger?: Logger
   const logger = options.logger ?? createLogger({ level: config.log.level, fields: { participant: config.participant.id } })
   const telemetry = await startTelemetry()
   const store = await openStore({ url: config.database.url, poolSize: config.database.poolSize })
-  const ctx: Ctx = { config, store, clock: systemClock, ids: randomIds, logger, peers: createPeerClient() }
+  let ctx: Ctx
+  try {
+    ctx = await withIdentity({ config, store, clock: systemClock, ids: randomIds, logger, peers: createPeerClient() })
+  } catch (error) {
+    await store.close()
+    throw error
+  }
   const areas = options.areas ?? defaultAreas
   const { app } = createApp(ctx, areas)
 

@@ -17,6 +17,7 @@ const result = await build({
   external: [
     'better-sqlite3',
     'pg',
+    'undici', // loaded on the first outbound call; kept as the package ships it
     'jsonld',
     '@opentelemetry/sdk-*',
     '@opentelemetry/exporter-*',
