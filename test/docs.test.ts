@@ -7,7 +7,7 @@
  * are run and must succeed. The CLI reference must cover every command and option.
  */
 import { execFileSync, spawnSync } from 'node:child_process'
-import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -115,6 +115,28 @@ describe('passerelle commands in the docs', () => {
       }
     })
   })
+})
+
+it('every relative link of the docs points to a file of the repository (and an anchor to a heading)', () => {
+  const broken: string[] = []
+  const anchorOf = (heading: string) => heading.trim().toLowerCase().replace(/[^\p{L}\p{N} _-]/gu, '').replace(/ /g, '-')
+  for (const file of docFiles) {
+    const text = readFileSync(join(docsDir, file), 'utf8')
+    for (const [, target] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+      if (/^[a-z]+:/.test(target!)) continue
+      const [path, anchor] = target!.split('#')
+      const resolved = path ? join(docsDir, path) : join(docsDir, file)
+      if (!existsSync(resolved)) {
+        broken.push(`${file}: ${target}`)
+        continue
+      }
+      if (anchor && resolved.endsWith('.md')) {
+        const headings = [...readFileSync(resolved, 'utf8').matchAll(/^#+\s+(.+)$/gm)].map((m) => anchorOf(m[1]!))
+        if (!headings.includes(anchor)) broken.push(`${file}: ${target} (no such heading)`)
+      }
+    }
+  }
+  expect(broken).toEqual([])
 })
 
 it('the CLI reference names every command and every option the CLI has', () => {
