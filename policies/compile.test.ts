@@ -321,3 +321,13 @@ describe('the stewards\' guide', () => {
     expect(policy!.plainText).toContain('Forbidden: `distribute`.')
   })
 })
+
+describe('ODRL names in YAML', () => {
+  it('accepts `permission`, `constraint`, `duty` for the plural keys, with the right lines', async () => {
+    const text = 'id: p\ntitle: P\npermission:\n  - action: use\n    constraint:\n      - { leftOperand: purpose, operator: isA, rightOperand: reserch }\n    duty: [{ action: attribute }]\n'
+    const { errors } = await compilePolicyText(text, 'p.yaml')
+    expect(errors).toEqual([expect.objectContaining({ line: 6, field: 'permissions[0].constraints[0].rightOperand', suggestion: 'did you mean `research`?' })])
+    const fixed = await compilePolicyText(text.replace('reserch', 'research'), 'p.yaml')
+    expect(fixed.policy!.odrl.permission![0]).toMatchObject({ action: 'use', duty: [{ action: 'odrl:attribute' }] })
+  })
+})

@@ -3,7 +3,7 @@
  * Every problem becomes a lint error with file, line, field and, when there is one, a suggestion;
  * nothing here throws for bad input.
  */
-import { LineCounter, parseDocument, isMap, isPair, isScalar, type Document } from 'yaml'
+import { LineCounter, parseDocument, isMap, isPair, isScalar, visit, type Document } from 'yaml'
 import type { CompiledPolicy, Constraint, LintError, Operator, PolicyModel, Rule, Value } from './types.ts'
 import { operators } from './types.ts'
 import type { Registry } from './registry.ts'
@@ -78,6 +78,18 @@ function yamlLocator(doc: Document, lines: LineCounter): PolicySource['locate'] 
   }
 }
 
+/** ODRL's own (singular) names are accepted for the plural keys of the format: `permission:` is `permissions:`. */
+const odrlNames: Record<string, string> = {
+  permission: 'permissions', prohibition: 'prohibitions', obligation: 'obligations', constraint: 'constraints', duty: 'duties', remedy: 'remedies',
+}
+function acceptOdrlNames(doc: Document) {
+  visit(doc, {
+    Pair(_, pair) {
+      if (isScalar(pair.key) && typeof pair.key.value === 'string' && pair.key.value in odrlNames) pair.key.value = odrlNames[pair.key.value]
+    },
+  })
+}
+
 const position = (lines: LineCounter, offset: number) => {
   const { line, col } = lines.linePos(offset)
   return { line, column: col }
@@ -98,6 +110,7 @@ export async function parseSource(text: string, file: string, registry: Registry
     }
   }
   const lint = collector(file, locate)
+  acceptOdrlNames(doc)
   let raw: unknown
   try {
     // yaml refuses alias expansion beyond its limit (a "billion laughs" file): that is a lint error too.

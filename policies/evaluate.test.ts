@@ -175,3 +175,25 @@ describe('rules', () => {
     expect(context).toEqual(copy)
   })
 })
+
+describe('requests with several values', () => {
+  it('every declared purpose must qualify', () => {
+    const p = permit(atom('purpose', 'isA', 'research'))
+    expect(decide(p, { purpose: ['climate-research', 'academic-research'] }).allowed).toBe(true)
+    expect(decide(p, { purpose: ['climate-research', 'marketing'] }).allowed).toBe(false)
+    expect(decide(permit(atom('purpose', 'isAnyOf', ['research', 'education'])), { purpose: ['teaching', 'climate-research'] }).allowed).toBe(true)
+    expect(decide(permit(atom('purpose', 'isAnyOf', ['research', 'education'])), { purpose: ['teaching', 'marketing'] }).allowed).toBe(false)
+  })
+
+  it('set operators over a claim that lists values', () => {
+    const credential = (roles: string[]) => [{ types: ['ResearcherCredential'], issuer: 'did:web:u', claims: { roles } }]
+    const all = permit(atom('credential.ResearcherCredential.roles', 'isAllOf', ['researcher', 'data-steward']))
+    expect(decide(all, { credentials: credential(['researcher', 'data-steward', 'admin']) }).allowed).toBe(true)
+    expect(decide(all, { credentials: credential(['researcher']) }).allowed).toBe(false)
+    const part = permit(atom('credential.ResearcherCredential.roles', 'hasPart', 'admin'))
+    expect(decide(part, { credentials: credential(['researcher', 'admin']) }).allowed).toBe(true)
+    const eq = permit(atom('credential.ResearcherCredential.roles', 'eq', ['admin', 'researcher']))
+    expect(decide(eq, { credentials: credential(['researcher', 'admin']) }).allowed).toBe(true)
+    expect(decide(eq, { credentials: credential(['researcher']) }).allowed).toBe(false)
+  })
+})

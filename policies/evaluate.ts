@@ -88,25 +88,33 @@ function kindOf(a: unknown, b: unknown, within: ((a: string, b: string) => boole
 
 export function compare(operator: AtomicConstraint['operator'], actual: unknown[], right: unknown[], within?: (a: string, b: string) => boolean): boolean {
   switch (operator) {
-    case 'eq': return right.length === 1 ? actual.includes(right[0]) : sameSet(actual, right)
-    case 'neq': return right.length === 1 ? !actual.includes(right[0]) : !sameSet(actual, right)
+    case 'eq': return sameSet(actual, right)
+    case 'neq': return !sameSet(actual, right)
     case 'gt': return actual.length > 0 && actual.every((a) => (a as number) > (right[0] as number))
     case 'gteq': return actual.length > 0 && actual.every((a) => (a as number) >= (right[0] as number))
     case 'lt': return actual.length > 0 && actual.every((a) => (a as number) < (right[0] as number))
     case 'lteq': return actual.length > 0 && actual.every((a) => (a as number) <= (right[0] as number))
-    case 'isA': return actual.some((a) => right.some((r) => kindOf(a, r, within)))
+    // With several values in the request (two declared purposes, a claim listing roles), every one
+    // must qualify: declaring research *and* marketing is not research only.
+    case 'isA': return actual.length > 0 && actual.every((a) => right.some((r) => kindOf(a, r, within)))
     case 'isPartOf': return actual.length > 0 && actual.every((a) => right.some((r) => kindOf(a, r, within)))
     case 'hasPart': return right.every((r) => actual.some((a) => kindOf(r, a, within)))
-    case 'isAnyOf': return actual.some((a) => right.some((r) => kindOf(a, r, within)))
+    case 'isAnyOf': return actual.length > 0 && actual.every((a) => right.some((r) => kindOf(a, r, within)))
     case 'isNoneOf': return !actual.some((a) => right.some((r) => kindOf(a, r, within)))
     case 'isAllOf': return right.every((r) => actual.some((a) => kindOf(a, r, within)))
   }
 }
 
-function sameSet(a: unknown[], b: unknown[]) {
-  const left = new Set(a)
-  const right = new Set(b)
-  return left.size === right.size && [...left].every((v) => right.has(v))
+/** The request's values are exactly the policy's (as sets; one value each in the common case). */
+function sameSet(a: unknown[], b: unknown[]): boolean {
+  if (a.length === 0) return false
+  if (b.length === 1) {
+    for (const v of a) if (v !== b[0]) return false
+    return true
+  }
+  for (const v of a) if (!b.includes(v)) return false
+  for (const v of b) if (!a.includes(v)) return false
+  return true
 }
 
 interface Run {

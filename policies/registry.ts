@@ -92,7 +92,7 @@ function taxonomyWithin(parents: Record<string, string | null>) {
 }
 
 const present = (value: unknown): OperandReading =>
-  value === undefined || value === null || value === '' ? undefined : { values: Array.isArray(value) ? value : [value] }
+  value === undefined || value === null || value === '' || (Array.isArray(value) && value.length === 0) ? undefined : { values: Array.isArray(value) ? value : [value] }
 
 const isValidDate = (value: unknown) =>
   typeof value === 'string' && /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?$/.test(value) && !Number.isNaN(Date.parse(value))
@@ -175,7 +175,7 @@ function builtIns(): OperandEntry[] {
       name: 'spatial', iri: `${odrlNamespace}spatial`, label: 'processing location',
       description: 'Where the requester processes the data: an ISO 3166 country (CA) or subdivision (CA-QC); groupings such as EU and EEA. `isPartOf` follows containment.',
       dataType: 'place', operators: ['eq', 'neq', 'isPartOf', 'isAnyOf', 'isNoneOf'], values: listPlaces(), scopes: declared,
-      read: (c) => present(c.spatial === undefined ? undefined : c.spatial.toUpperCase()), within: placeWithin,
+      read: (c) => present(c.spatial === undefined ? undefined : Array.isArray(c.spatial) ? c.spatial.map((p) => p.toUpperCase()) : c.spatial.toUpperCase()), within: placeWithin,
       check: (v) => (typeof v === 'string' && knownPlace(v) ? undefined : `\`${String(v)}\` is not an ISO 3166 code or a known grouping (EU, EEA, …)`),
     },
     {

@@ -94,12 +94,12 @@ export interface EvaluationContext {
   assigner?: string
   /** The dataset id. */
   target?: string
-  /** The purpose the requester declared (short name from the purpose taxonomy, or an IRI). */
-  purpose?: string
-  /** Where the requester will process the data: ISO 3166-1 alpha-2 or 3166-2 code (e.g. `CA-QC`). */
-  spatial?: string
-  /** The requester's sector (e.g. `research`, `health`). */
-  industry?: string
+  /** The purpose(s) the requester declared (short names from the purpose taxonomy). With several, each must qualify. */
+  purpose?: string | string[]
+  /** Where the requester will process the data: ISO 3166-1 alpha-2 or 3166-2 code(s) (e.g. `CA-QC`). */
+  spatial?: string | string[]
+  /** The requester's sector(s) (e.g. `research`, `health`). */
+  industry?: string | string[]
   credentials: CredentialInfo[]
   now: Date
   agreement?: { signedAt: Date }
