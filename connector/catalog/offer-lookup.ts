@@ -30,3 +30,12 @@ export function catalogOfferLookup(service: CatalogService | (() => Promise<Cata
 
 /** The lookup for a connector context (the catalog service is created on first use). */
 export const offerLookupFor = (ctx: Ctx) => catalogOfferLookup(() => catalogServiceFor(ctx))
+
+/**
+ * Credential types any of the participant's policies refers to: what the negotiation and transfer
+ * endpoints ask a requester's credential service for, so that offers can be decided on claims.
+ */
+export async function policyCredentialTypes(ctx: Ctx): Promise<string[]> {
+  const service = await catalogServiceFor(ctx)
+  return service.policies.credentialTypes(service.policies.ids)
+}

@@ -1,5 +1,6 @@
 import type { Ctx } from '../context.ts'
 import { PasserelleError } from '../errors.ts'
+import { policyCredentialTypes } from '../catalog/offer-lookup.ts'
 import type { Authenticator, TokenIssuer } from '../identity/types.ts'
 
 /**
@@ -13,8 +14,21 @@ export interface Identity {
 
 export function identityOf(ctx: Ctx): Identity {
   const provided = (ctx as Ctx & { identity?: Partial<Identity> }).identity
-  if (provided?.authenticator && provided.tokenIssuer) return provided as Identity
-  return staticTokenIdentity(ctx.config.identity.staticTokens, ctx.config.participant.id)
+  const identity =
+    provided?.authenticator && provided.tokenIssuer
+      ? (provided as Identity)
+      : staticTokenIdentity(ctx.config.identity.staticTokens, ctx.config.participant.id)
+  return { ...identity, authenticator: askingForPolicyCredentials(identity.authenticator, ctx) }
+}
+
+/** Requests that may lead to a policy decision present the credentials our policies refer to. */
+function askingForPolicyCredentials(authenticator: Authenticator, ctx: Ctx): Authenticator {
+  return {
+    async authenticate(input) {
+      const types = new Set([...(input.credentialTypes ?? []), ...(await policyCredentialTypes(ctx))])
+      return authenticator.authenticate({ ...input, credentialTypes: [...types] })
+    },
+  }
 }
 
 /** Token → participant id. The header may carry the token bare or as `Bearer <token>`. */
