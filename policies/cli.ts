@@ -207,6 +207,10 @@ export function renderDecision(decision: Decision): string {
     lines.push('', 'Trace:')
     for (const t of decision.trace) {
       const actual = t.actual === null || t.actual === undefined ? '-' : Array.isArray(t.actual) ? t.actual.join(', ') : String(t.actual)
+      if (t.leftOperand.startsWith('(')) {
+        lines.push(`  [${outcomeMark[t.outcome]}] ${t.rule}, ${t.constraint}: ${t.operator}, ${t.expected} of its constraints must hold (${actual} do)`)
+        continue
+      }
       lines.push(`  [${outcomeMark[t.outcome]}] ${t.rule}, ${t.constraint}: ${t.leftOperand} ${t.operator} ${JSON.stringify(t.expected)} (actual: ${actual})${t.note ? ` — ${t.note}` : ''}`)
     }
   }

@@ -5,7 +5,7 @@ import type {
 import { defaultRegistry, type OperandEntry, type Registry } from './registry.ts'
 import { actionIncludedIn, shortAction } from './vocabularies/actions.ts'
 import { parseDateTime, parseDuration, parseNumber } from './values.ts'
-import { actionName, dutyText, formatActual, formatValue, operandLabel, operatorPhrase, partyName } from './phrases.ts'
+import { actionName, dutyText, formatActual, formatExpected, formatValue, operandLabel, operatorPhrase, partyName } from './phrases.ts'
 
 export interface EvaluateOptions {
   registry?: Registry
@@ -322,12 +322,18 @@ function topFailures(entries: TraceEntry[], registry: Registry): string[] {
   return entries.filter((e) => failed(e) && /^constraint \d+$/.test(e.constraint) || (e.leftOperand.startsWith('(') && e.outcome === 'violated' && /^constraint \d+$/.test(e.constraint)))
     .map((e) => {
       if (!e.leftOperand.startsWith('(')) return findingText(e, registry)
-      const inner = entries.find((t) => t.constraint.startsWith(`${e.constraint}.`) && failed(t) && !t.leftOperand.startsWith('('))
-      const example = inner ? ` (for instance, ${findingText(inner, registry)})` : ''
+      const members = entries.filter((t) => t.constraint.startsWith(`${e.constraint}.`) && !t.leftOperand.startsWith('('))
+      const inner = members.find(failed)
       const [met, total] = String(e.actual).split(' of ')
       switch (e.operator) {
-        case 'or': return `none of the ${total} alternatives of ${e.constraint} is met${example}`
-        case 'xone': return `exactly one of the ${total} alternatives of ${e.constraint} must be met, ${met} are${example}`
+        case 'or': {
+          const shown = members.filter(failed).slice(0, 3).map((t) => findingText(t, registry))
+          return shown.length > 0 ? `none of the ${total} alternatives holds: ${shown.join('; ')}${members.filter(failed).length > 3 ? '; …' : ''}` : `none of the ${total} alternatives of ${e.constraint} holds`
+        }
+        case 'xone': {
+          const holding = members.filter((t) => t.outcome === 'satisfied').slice(0, 3).map((t) => findingText(t, registry))
+          return `exactly one of the ${total} alternatives must hold, ${met} do${holding.length > 0 ? ` (${holding.join('; ')})` : ''}`
+        }
         default: return inner ? findingText(inner, registry) : `${e.constraint} is not met`
       }
     })
@@ -361,7 +367,7 @@ export function findingText(e: TraceEntry, registry: Registry): string {
   const holds = e.outcome === 'satisfied'
   const actual = Array.isArray(e.actual) ? e.actual.join(', ') : String(e.actual)
   const note = e.note ? ` (${e.note})` : ''
-  return `${label} \`${actual}\`${note} ${operatorPhrase(e.operator as AtomicConstraint['operator'], entry?.dataType, holds)} ${formatValue(e.expected, entry)}`
+  return `${label} \`${actual}\`${note} ${operatorPhrase(e.operator as AtomicConstraint['operator'], entry?.dataType, holds)} ${formatExpected(e.operator, e.expected, entry)}`
 }
 
 const capital = (s: string) => s.charAt(0).toUpperCase() + s.slice(1)

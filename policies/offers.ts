@@ -2,10 +2,13 @@ import type { CompiledPolicy, OdrlAgreement, OdrlOffer, OdrlTargetedOffer } from
 
 const bodyOf = (policy: CompiledPolicy | OdrlOffer): OdrlOffer => ('model' in policy && 'registry' in policy ? (policy as CompiledPolicy).odrl : (policy as OdrlOffer))
 
-/** The offer for one dataset, as a ContractOfferMessage or ContractRequestMessage carries it. */
-export function offerFor(policy: CompiledPolicy | OdrlOffer, target: string): OdrlTargetedOffer {
+/**
+ * The offer for one dataset, as a ContractOfferMessage or ContractRequestMessage carries it. Some
+ * connectors expect the provider as `assigner` in offers: pass it to include it.
+ */
+export function offerFor(policy: CompiledPolicy | OdrlOffer, target: string, options: { assigner?: string } = {}): OdrlTargetedOffer {
   const { '@id': id, '@type': _type, ...rules } = bodyOf(policy)
-  return { '@id': id, '@type': 'Offer', target, ...rules }
+  return { '@id': id, '@type': 'Offer', target, ...(options.assigner ? { assigner: options.assigner } : {}), ...rules }
 }
 
 /** The agreement body a ContractAgreementMessage carries: the offer's rules, bound to the parties. */

@@ -3,6 +3,7 @@ import type { AtomicConstraint, Constraint, Operator, Party, Rule, Value } from 
 import type { OperandEntry, Registry } from './registry.ts'
 import { shortAction } from './vocabularies/actions.ts'
 import { placeLabel } from './vocabularies/places.ts'
+import { parseDuration } from './values.ts'
 
 const operatorWords: Record<Operator, [yes: string, no: string]> = {
   eq: ['is', 'is not'],
@@ -47,7 +48,20 @@ const plural = (n: number, unit: string) => `${n} ${unit}${n === 1 ? '' : 's'}`
 export function formatValue(value: unknown, entry?: OperandEntry): string {
   if (Array.isArray(value)) return value.map((v) => formatValue(v, entry)).join(', ')
   if (entry?.dataType === 'place' && typeof value === 'string' && value.length > 3) return `\`${value}\` (${placeLabel(value)})`
+  if (entry?.dataType === 'duration' && typeof value === 'string') {
+    const ms = parseDuration(value)
+    if (ms !== undefined) return `\`${value}\` (${formatDuration(ms)})`
+  }
   return `\`${String(value)}\``
+}
+
+/** The policy's side of a constraint: lists read "a or b" except for the set operators. */
+export function formatExpected(operator: string, value: unknown, entry?: OperandEntry): string {
+  if (Array.isArray(value) && !['isAllOf', 'isAnyOf', 'isNoneOf', 'eq', 'neq', 'hasPart'].includes(operator)) {
+    return value.map((v) => formatValue(v, entry)).join(' or ')
+  }
+  if (Array.isArray(value) && operator === 'isAllOf') return value.map((v) => formatValue(v, entry)).join(' and ')
+  return formatValue(value, entry)
 }
 
 /** An actual value read from the request, for the trace and explanations. */
@@ -89,10 +103,7 @@ export function requirement(constraint: Constraint, registry: Registry): string 
 
 function atomicRequirement(c: AtomicConstraint, registry: Registry): string {
   const entry = registry.get(c.leftOperand)
-  const value = Array.isArray(c.rightOperand) && c.operator !== 'isAllOf' && c.operator !== 'isAnyOf' && c.operator !== 'isNoneOf' && c.operator !== 'eq' && c.operator !== 'neq'
-    ? c.rightOperand.map((v) => formatValue(v, entry)).join(' or ')
-    : formatValue(c.rightOperand, entry)
-  return `the ${operandLabel(c.leftOperand, entry)} ${operatorPhrase(c.operator, entry?.dataType, true)} ${value}`
+  return `the ${operandLabel(c.leftOperand, entry)} ${operatorPhrase(c.operator, entry?.dataType, true)} ${formatExpected(c.operator, c.rightOperand, entry)}`
 }
 
 export const actionName = (action: string) => `\`${shortAction(action)}\``
