@@ -84,6 +84,8 @@ export class CatalogIndex {
   #groups = new Map<string, { count: number; gate: Gate | undefined }>()
   #policies: { version: number; ids: string[] } | undefined
   #visibleCache = new Map<string, CatalogEntry[]>()
+  /** Filtered lists, so that walking the pages of one filtered query filters once. */
+  #filteredCache = new Map<string, CatalogEntry[]>()
   /** Bumped on every change. */
   version = 0
 
@@ -151,7 +153,17 @@ export class CatalogIndex {
   page(query: PageQuery): Page {
     const hidden = this.visibilityPolicies().filter((p) => !query.allowed(p)).sort()
     let list = this.#visible(hidden)
-    if (!isEmptyFilter(query.filter)) list = list.filter((e) => matches(e, query.filter))
+    if (!isEmptyFilter(query.filter)) {
+      const key = `${hidden.join('\n')}|${JSON.stringify(query.filter)}`
+      let filtered = this.#filteredCache.get(key)
+      if (!filtered) {
+        const visible = list
+        filtered = visible.filter((e) => matches(e, query.filter))
+        if (this.#filteredCache.size >= 32) this.#filteredCache.clear()
+        this.#filteredCache.set(key, filtered)
+      }
+      list = filtered
+    }
     return { items: list.slice(query.offset, query.offset + query.limit), total: list.length }
   }
 
@@ -192,6 +204,7 @@ export class CatalogIndex {
   #changed() {
     this.version++
     this.#visibleCache.clear()
+    this.#filteredCache.clear()
   }
 }
 

@@ -172,6 +172,17 @@ describe('filters', () => {
     expect(ids([{ keyword: 'climate' }, { modifiedSince: '2024-03-01' }])).toEqual(['urn:uuid:37b4f568-20c5-486a-abff-1eaa42633253'])
   })
 
+  it('answers a filtered query again after a change with the change included', async () => {
+    const catalog = await seedCatalog()
+    const parsed = parseFilter([{ keyword: 'sea ice' }])
+    if (!parsed.ok) throw new Error(parsed.message)
+    expect(page(catalog, member, 0, 100, parsed.filter).total).toBe(1)
+    catalog.publish(generatedDataset(1, { keywords: ['sea ice'] }), { kind: 'api' })
+    expect(page(catalog, member, 0, 100, parsed.filter).total).toBe(2)
+    catalog.unpublish(generatedDataset(1).id)
+    expect(page(catalog, member, 0, 100, parsed.filter).total).toBe(1)
+  })
+
   it('refuses an unsupported filter instead of ignoring it', () => {
     expect(parseFilter([{ colour: 'blue' }])).toMatchObject({ ok: false, message: expect.stringContaining('supported filters are') })
     expect(parseFilter([{ keyword: 'a', theme: 'b' }]).ok).toBe(false)
