@@ -79,6 +79,8 @@ export function dcatDataService(service: DcatCatalogInfo['service']): Json {
     '@type': 'dcat:DataService',
     'dct:title': texts(service.title),
     'dcat:endpointURL': { '@id': service.endpointURL },
+    // The protocol peers speak to it: the Dataspace Protocol, 2025-1.
+    'dct:conformsTo': { '@id': 'https://w3id.org/dspace/2025/1/', '@type': 'dct:Standard' },
   }
 }
 
