@@ -331,3 +331,22 @@ describe('ODRL names in YAML', () => {
     expect(fixed.policy!.odrl.permission![0]).toMatchObject({ action: 'use', duty: [{ action: 'odrl:attribute' }] })
   })
 })
+
+describe('hostile ODRL from peers', () => {
+  it('deep nesting and huge policies are refused with a reason, never thrown', () => {
+    let deep: Record<string, unknown> = { leftOperand: 'purpose', operator: 'eq', rightOperand: 'research' }
+    for (let i = 0; i < 10_000; i++) deep = { and: [deep] }
+    const nested = policyFromOdrl({ '@id': 'urn:x', '@type': 'Offer', permission: [{ action: 'use', constraint: [deep] }] })
+    expect(nested.model).toBeUndefined()
+    expect(nested.errors[0]).toMatch(/nested more than 16 deep/)
+    const many = policyFromOdrl({ '@id': 'urn:x', '@type': 'Offer', permission: Array.from({ length: 600 }, () => ({ action: 'use' })) })
+    expect(many.errors).toEqual(['the policy has more than 500 rules'])
+  })
+
+  it('a deeply nested YAML policy is a lint error', async () => {
+    let text = '{ leftOperand: purpose, operator: eq, rightOperand: research }'
+    for (let i = 0; i < 30; i++) text = `{ and: [${text}] }`
+    const { errors } = await compilePolicyText(`id: deep\ntitle: Deep\npermissions: [{ action: use, constraints: [${text}] }]\n`, 'deep.yaml')
+    expect(errors.some((e) => e.message.startsWith('constraints are nested too deeply'))).toBe(true)
+  })
+})

@@ -284,6 +284,10 @@ function checkConstraintList(list: unknown, path: Path, lint: Collector) {
 }
 
 function checkConstraint(c: unknown, path: Path, lint: Collector) {
+  if (path.length > 40) {
+    lint.add(path, 'constraints are nested too deeply (more than 16 levels)')
+    return
+  }
   if (!isObject(c)) {
     lint.add(path, 'a constraint must be a mapping', '{ leftOperand: purpose, operator: isA, rightOperand: research }')
     return

@@ -44,8 +44,15 @@ function types(node: Json): string[] {
   return list(node['@type'] ?? node.type).filter((t): t is string => typeof t === 'string').map(shortTerm)
 }
 
+/** Peers' policies are untrusted input: bounded nesting and size. */
+const maxDepth = 16
+const maxConstraints = 2000
+const maxRules = 500
+
 class Reader {
   errors: string[] = []
+  count = 0
+  rules = 0
   constructor(private registry: Registry) {}
 
   policy(body: unknown): PolicyModel | undefined {
@@ -82,7 +89,11 @@ class Reader {
     }
   }
 
-  rule(node: unknown, where: string, dutiesField: string): Rule {
+  rule(node: unknown, where: string, dutiesField: string, depth = 0): Rule {
+    if (++this.rules > maxRules || depth > 2) {
+      if (this.rules === maxRules + 1 || depth > 2) this.errors.push(depth > 2 ? `${where}: duties nested too deep` : `the policy has more than ${maxRules} rules`)
+      return { action: '', constraints: [], duties: [] }
+    }
     if (!isObject(node)) {
       this.errors.push(`${where} must be an object`)
       return { action: '', constraints: [], duties: [] }
@@ -113,12 +124,20 @@ class Reader {
       ...(assigner !== undefined ? { assigner } : {}),
       ...(assignee !== undefined ? { assignee } : {}),
       constraints: list(field(node, 'constraint')).map((c, i) => this.constraint(c, `${where}.constraint[${i}]`)),
-      duties: list(field(node, dutiesField)).map((d, i) => this.rule(d, `${where}.${dutiesField}[${i}]`, 'consequence')),
+      duties: list(field(node, dutiesField)).map((d, i) => this.rule(d, `${where}.${dutiesField}[${i}]`, 'consequence', depth + 1)),
     }
   }
 
-  constraint(node: unknown, where: string): Constraint {
+  constraint(node: unknown, where: string, depth = 0): Constraint {
     const fallback: Constraint = { kind: 'logical', operator: 'and', constraints: [] }
+    if (depth > maxDepth) {
+      this.errors.push(`${where}: constraints nested more than ${maxDepth} deep`)
+      return fallback
+    }
+    if (++this.count > maxConstraints) {
+      if (this.count === maxConstraints + 1) this.errors.push(`the policy has more than ${maxConstraints} constraints`)
+      return fallback
+    }
     if (!isObject(node)) {
       this.errors.push(`${where} must be an object`)
       return fallback
@@ -128,7 +147,7 @@ class Reader {
     for (const op of logicalOperators) {
       const members = field(node, op)
       if (members !== undefined) {
-        return { kind: 'logical', ...withUid, operator: op, constraints: list(members).map((c, i) => this.constraint(c, `${where}.${op}[${i}]`)) }
+        return { kind: 'logical', ...withUid, operator: op, constraints: list(members).map((c, i) => this.constraint(c, `${where}.${op}[${i}]`, depth + 1)) }
       }
     }
     const left = iri(field(node, 'leftOperand'))
