@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { createTestStore } from '../../test/support/stores.ts'
 import type { Store } from '../store/store.ts'
 import { repo } from '../transfer/service.ts'
-import { agreement, agreementBook, transferTestCtx } from '../transfer/testing.ts'
+import { agreement, agreementBook, stopTestDispatchers, transferTestCtx } from '../transfer/testing.ts'
 import type { UsagePolicy } from '../transfer/ports.ts'
 import { lapsedTransfers, startPolicyMonitor } from './monitor.ts'
 
@@ -22,7 +22,10 @@ let store: Store
 beforeEach(async () => {
   store = await createTestStore('sqlite')
 })
-afterEach(() => store.close())
+afterEach(async () => {
+  await stopTestDispatchers()
+  await store.close()
+})
 
 async function running(t: ReturnType<typeof transferTestCtx>, id: string, over: { state?: 'STARTED' | 'SUSPENDED' | 'COMPLETED'; role?: 'provider' | 'consumer'; agreementId?: string } = {}) {
   return store.transaction((tx) =>

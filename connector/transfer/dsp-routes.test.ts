@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { createTestStore, dialects } from '../../test/support/stores.ts'
 import { expectDspValid } from '../../test/support/dsp-schemas.ts'
 import type { Store } from '../store/store.ts'
@@ -6,7 +6,7 @@ import { transferDspRoutes } from './dsp-routes.ts'
 import { dspContext } from './messages.ts'
 import { repo } from './service.ts'
 import { tckTransferAgreements, tckTransferScripts, tckTransferTrigger } from './tck.ts'
-import { agreement, agreementBook, answerWith, bearerFor, recordingMessenger, staticAuthenticator, transferTestCtx } from './testing.ts'
+import { agreement, agreementBook, answerWith, bearerFor, recordingMessenger, staticAuthenticator, stopTestDispatchers, transferTestCtx } from './testing.ts'
 
 const provider = 'did:web:provider.test'
 const consumer = 'did:web:consumer.test'
@@ -28,6 +28,7 @@ beforeAll(async () => {
   store = await createTestStore(dialect)
 })
 afterAll(() => store.close())
+afterEach(() => stopTestDispatchers())
 beforeEach(async () => {
   const t = store.tables
   for (const table of [t.transfers, t.transferEvents, t.dataAccesses, t.dispatches]) await store.db.delete(table)
@@ -309,6 +310,7 @@ describe('consumer endpoints, mirroring the TCK consumer cases', () => {
     const c = consumerSide()
     expect((await c.post('/tck/transfers', { agreementId: 'ATPC0101' })).status).toBe(400)
     expect(await repo(c.ctx).list(store.db)).toHaveLength(0)
+    await stopTestDispatchers()
     const messenger = recordingMessenger(() => {
       throw new Error('connection refused')
     })

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { Hono } from 'hono'
 import { createTestStore } from '../../test/support/stores.ts'
 import { createErrorRenderers } from '../http/error-response.ts'
@@ -6,7 +6,7 @@ import type { Store } from '../store/store.ts'
 import { httpDataAddress } from './messages.ts'
 import { transferManagementRoutes } from './management-routes.ts'
 import { repo } from './service.ts'
-import { recordingMessenger, transferTestCtx } from './testing.ts'
+import { recordingMessenger, stopTestDispatchers, transferTestCtx } from './testing.ts'
 
 const consumer = 'did:web:consumer.test'
 const provider = 'did:web:provider.test'
@@ -15,6 +15,7 @@ beforeAll(async () => {
   store = await createTestStore('sqlite')
 })
 afterAll(() => store.close())
+afterEach(() => stopTestDispatchers())
 beforeEach(async () => {
   const t = store.tables
   for (const table of [t.transfers, t.transferEvents, t.dataAccesses, t.dispatches]) await store.db.delete(table)

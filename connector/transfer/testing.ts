@@ -95,6 +95,14 @@ export function laterQueue() {
   }
 }
 
+/** Every dispatcher the helpers started; tests stop them between cases so none picks up another's messages. */
+const running = new Set<{ stop(): Promise<void> }>()
+export async function stopTestDispatchers() {
+  const all = [...running]
+  running.clear()
+  await Promise.all(all.map((d) => d.stop()))
+}
+
 export function transferTestCtx(options: {
   store: Store
   participantId: string
@@ -128,6 +136,7 @@ export function transferTestCtx(options: {
   }
   dispatcher.handle(transferTopic, transferDispatchHandler(ctx))
   dispatcher.start()
+  running.add(dispatcher)
   /** Runs follow-up work and delivers every due message until nothing is left. */
   const settle = async () => {
     for (let round = 0; round < 50; round++) {
