@@ -107,6 +107,14 @@ beforeAll(async () => {
     const created = await management(providerB, 'POST', '/datasets', body)
     expect(created.status, JSON.stringify(created.body)).toBe(201)
   }
+  // The providers must answer a catalog request from the consumer (this checks the wiring the
+  // crawl depends on, so that a failure says where it is).
+  const probe = await fetch(`${providerA.url}/dsp/2025-1/catalog/request`, {
+    method: 'POST',
+    headers: { authorization: 'Bearer consumer-token', 'content-type': 'application/json' },
+    body: JSON.stringify({ '@context': ['https://w3id.org/dspace/2025/1/context.jsonld'], '@type': 'CatalogRequestMessage', filter: [] }),
+  })
+  expect(probe.status, `provider A refuses the consumer's catalog request: ${await probe.clone().text()}`).toBe(200)
   const processC = await startConnectorProcess(consumer, { env: { ...env, PASSERELLE_DATABASE_URL: database.url } })
   cleanups.push(() => processC.stop('SIGKILL'))
   // Both providers crawled once.
