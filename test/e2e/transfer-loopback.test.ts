@@ -34,11 +34,12 @@ interface Side {
   store: Store
   rt: TransferRuntime
   server: Server
-  stop(): Promise<void>
+  stop(keepStore?: boolean): Promise<void>
   api(path: string, init?: RequestInit): Promise<Response>
 }
 
 let root: string
+let ids: { provider: string; consumer: string; providerDsp: string }
 let provider: Side
 let consumer: Side
 const agreements = new Map<string, Agreement>()
@@ -52,11 +53,11 @@ const usage: UsagePolicy = {
   },
 }
 
-async function startSide(name: 'provider' | 'consumer', port: number, ids: { provider: string; consumer: string; providerDsp: string }): Promise<Side> {
+async function startSide(name: 'provider' | 'consumer', port: number, ids: { provider: string; consumer: string; providerDsp: string }, existing?: Store): Promise<Side> {
   const folder = join(root, name)
   mkdirSync(join(folder, 'files'), { recursive: true })
   if (name === 'provider') writeFileSync(join(folder, 'files', 'observations.bin'), content)
-  const store = await createTestStore('sqlite')
+  const store = existing ?? (await createTestStore('sqlite'))
   const id = ids[name]
   const tokens = { 'token-of-provider': ids.provider, 'token-of-consumer': ids.consumer }
   const config = testConfig(
@@ -88,11 +89,11 @@ async function startSide(name: 'provider' | 'consumer', port: number, ids: { pro
     store,
     rt: area.runtimeFor(ctx),
     server,
-    async stop() {
+    async stop(keepStore = false) {
       await service.stop()
       server.closeAllConnections()
       await new Promise<void>((resolve) => server.close(() => resolve()))
-      await store.close()
+      if (!keepStore) await store.close()
     },
     api: (path, init = {}) =>
       fetch(`${url}/management/v1${path}`, { ...init, headers: { authorization: `Bearer ${managementKey}`, 'content-type': 'application/json', ...(init.headers as Record<string, string>) } }),
@@ -102,7 +103,7 @@ async function startSide(name: 'provider' | 'consumer', port: number, ids: { pro
 beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), 'passerelle-e2e-transfer-'))
   const [pp, cp] = [await freePort(), await freePort()]
-  const ids = { provider: `did:web:127.0.0.1%3A${pp}`, consumer: `did:web:127.0.0.1%3A${cp}`, providerDsp: `http://127.0.0.1:${pp}/dsp/2025-1` }
+  ids = { provider: `did:web:127.0.0.1%3A${pp}`, consumer: `did:web:127.0.0.1%3A${cp}`, providerDsp: `http://127.0.0.1:${pp}/dsp/2025-1` }
   provider = await startSide('provider', pp, ids)
   consumer = await startSide('consumer', cp, ids)
 })
@@ -241,6 +242,27 @@ describe('transfer between two connectors over 127.0.0.1', () => {
     } finally {
       policy.ended = false
     }
+  })
+
+  it('resumes a push that was under way when the provider stopped, once it starts again', async () => {
+    const agreementId = newAgreement()
+    const consumerPid = `urn:uuid:resume-c-${Date.now()}`
+    const providerPid = `urn:uuid:resume-p-${Date.now()}`
+    const receiving = await consumer.store.transaction((tx) =>
+      repo(consumer.rt.ctx).insert(tx, { id: consumerPid, role: 'consumer', providerPid, consumerPid, agreementId, counterpartyId: provider.id, counterpartyAddress: provider.dsp, format: 'HttpData-PUSH', state: 'STARTED' }, { cause: 'test', actor: 'local' }),
+    )
+    const address = await consumer.rt.dataPlane.control.receiveAddress(receiving)
+    // The provider stops with the push started but not sent; it finds it in its store when it starts again.
+    const port = Number(new URL(provider.url).port)
+    await provider.stop(true)
+    await provider.store.transaction((tx) =>
+      repo(provider.rt.ctx).insert(tx, { id: providerPid, role: 'provider', providerPid, consumerPid, agreementId, datasetId: 'urn:dataset:observations', counterpartyId: consumer.id, counterpartyAddress: consumer.dsp, format: 'HttpData-PUSH', state: 'STARTED', dataAddress: address }, { cause: 'test', actor: 'local' }),
+    )
+    provider = await startSide('provider', port, ids, provider.store)
+    const done = await stateOf(consumer, consumerPid, 'COMPLETED')
+    expect(done.sha256).toBe(contentSha)
+    expect(readFileSync(done.outputPath!).equals(content)).toBe(true)
+    await stateOf(provider, providerPid, 'COMPLETED')
   })
 
   describe('passerelle transfer', () => {
