@@ -197,3 +197,25 @@ describe('requests with several values', () => {
     expect(decide(eq, { credentials: credential(['researcher']) }).allowed).toBe(false)
   })
 })
+
+describe('operands outside the scopes where they must decide', () => {
+  const member = { types: ['MembershipCredential'], issuer: 'did:web:a', claims: {}, expiresAt: Date.parse('2026-07-01T00:00:00Z') }
+  const p = permit(atom('membership', 'eq', 'active'), atom('purpose', 'isA', 'research'))
+  const transfer = { scope: 'transfer' as const }
+
+  it('are deferred when the request does not carry them (a download has no declarations)', () => {
+    const d = decide(p, transfer)
+    expect(d.allowed).toBe(true)
+    expect(d.explanation.at(-1)).toBe('Not checked at transfer time: data-space membership, purpose.')
+  })
+
+  it('decide when the request carries them', () => {
+    expect(decide(p, { ...transfer, purpose: 'marketing' }).allowed).toBe(false)
+    expect(decide(p, { ...transfer, credentials: [member], purpose: 'research' }).allowed).toBe(true)
+    expect(decide(p, { scope: 'monitor', credentials: [member], now: new Date('2026-08-01T00:00:00Z') }).reason).toContain('data-space membership `none` is not `active`')
+  })
+
+  it('must decide where they belong: a missing declaration at negotiation refuses', () => {
+    expect(decide(p, { credentials: [member] }).reason).toBe('Refused: the request does not say what the purpose is; required by permission 1 (use) of policy `urn:test`.')
+  })
+})

@@ -134,15 +134,17 @@ function record(run: Run, constraint: AtomicConstraint, entry: OperandEntry | un
 function atomic(run: Run, constraint: AtomicConstraint, rule: string, path: string): Outcome {
   const { entry, right, rightError } = prepare(constraint, run.registry)
   if (!entry) return record(run, constraint, entry, rule, path, null, 'unknown', `the operand \`${constraint.leftOperand}\` is not known to this connector`)
-  if (!entry.scopes.includes(run.context.scope)) {
-    return record(run, constraint, entry, rule, path, null, 'deferred', `the ${entry.label} is not checked at ${run.context.scope} time (it decides at ${entry.scopes.join(' and ')} time)`)
-  }
   if (!entry.operators.includes(constraint.operator)) {
     return record(run, constraint, entry, rule, path, null, 'unknown', `the operator \`${constraint.operator}\` does not apply to the ${entry.label}`)
   }
   if (!right) return record(run, constraint, entry, rule, path, null, 'unknown', rightError)
-  const reading = entry.read(run.context)
-  if (!reading) return record(run, constraint, entry, rule, path, null, 'unknown', `the request does not say what the ${entry.label} is`)
+  const required = entry.scopes.includes(run.context.scope)
+  const reading = required || !entry.carried || entry.carried(run.context) ? entry.read(run.context) : undefined
+  if (!reading) {
+    return required
+      ? record(run, constraint, entry, rule, path, null, 'unknown', `the request does not say what the ${entry.label} is`)
+      : record(run, constraint, entry, rule, path, null, 'deferred', `the ${entry.label} is not checked at ${run.context.scope} time (it decides at ${entry.scopes.join(' and ')} time)`)
+  }
   const actual = actualFor(entry, reading.values)
   const shown = reading.values.length === 1 ? formatActual(reading.values, entry) : reading.values.map((v) => formatActual([v], entry))
   if (!actual) return record(run, constraint, entry, rule, path, shown, 'unknown', `the request's ${entry.label} is not a valid ${entry.dataType}`)

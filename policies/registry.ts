@@ -25,14 +25,16 @@ export interface OperandEntry {
   /** Allowed right-operand values (a closed vocabulary), when there is one. */
   values?: string[]
   /**
-   * Scopes where the operand decides. At other scopes its constraints are *deferred*: they do not
-   * decide there (a permission is not refused for them, a prohibition is not triggered by them),
-   * whatever the context holds, and the trace says so. Where the operand decides, a value the
-   * request does not give is unknown, and unknown denies.
+   * Scopes where the operand must decide: there, a value the request does not give is unknown, and
+   * unknown denies. At other scopes it decides only when the request carries its value; when it
+   * does not, the constraint is *deferred*: it neither refuses a permission nor triggers a
+   * prohibition there, and the trace says so.
    */
   scopes: Scope[]
   /** Reads the request's value(s). */
   read: (context: EvaluationContext) => OperandReading
+  /** Whether the request carries this information at all (default: `read` gives a value). */
+  carried?: (context: EvaluationContext) => boolean
   /** For taxonomies and places: is `narrower` a kind of / within `broader`? */
   within?: (narrower: string, broader: string) => boolean
   /** Lint check of one right-operand value; a message when it is not acceptable. */
@@ -126,6 +128,9 @@ function validCredentials(context: EvaluationContext, type: string) {
   return context.credentials.filter((c) => c.types.includes(type) && (c.expiresAt === undefined || c.expiresAt > now))
 }
 
+/** Credentials were presented with the request (the data plane, for one, has none to give). */
+const hasCredentials = (context: EvaluationContext) => context.credentials.length > 0
+
 function hasValidCredential(context: EvaluationContext, type: string): boolean {
   const now = context.now.getTime()
   for (const c of context.credentials) if (c.types.includes(type) && (c.expiresAt === undefined || c.expiresAt > now)) return true
@@ -214,6 +219,7 @@ function builtIns(): OperandEntry[] {
       description: 'Whether the requester holds an unexpired MembershipCredential from a trusted issuer (`active`), or not (`none`).',
       dataType: 'string', operators: ['eq', 'neq'], values: ['active', 'none'], scopes: proven,
       read: (c) => (hasValidCredential(c, 'MembershipCredential') ? membershipActive : membershipNone),
+      carried: hasCredentials,
       check: checkVocabulary(['active', 'none'], 'membership state (active or none)'),
     },
   ]
@@ -227,7 +233,7 @@ function credentialOperand(name: string): OperandEntry | undefined {
   return {
     name, iri: `${passerelleNamespace}${name}`, label: `claim \`${claim}\` of the requester's ${type}`,
     description: `The claim \`${claim}\` of an unexpired ${type} from a trusted issuer.`,
-    dataType: 'string', operators: [...sets, 'gt', 'gteq', 'lt', 'lteq'], scopes: proven, read: readClaim(type, claim),
+    dataType: 'string', operators: [...sets, 'gt', 'gteq', 'lt', 'lteq'], scopes: proven, read: readClaim(type, claim), carried: hasCredentials,
   }
 }
 
@@ -248,6 +254,7 @@ function fromConfig(config: OperandConfig): OperandEntry {
     ...(config.values ? { values: config.values } : {}),
     scopes: config.scopes ?? (config.credential ? proven : declared),
     read: config.credential ? readClaim(config.credential.type, config.credential.claim) : (c) => present(c.attributes?.[config.name]),
+    ...(config.credential ? { carried: hasCredentials } : {}),
     check: config.values ? checkVocabulary(config.values, config.label ?? config.name) : checks[config.dataType],
   }
 }

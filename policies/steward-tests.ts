@@ -92,7 +92,9 @@ export async function runStewardTests(dir: string, now: Date): Promise<StewardTe
       continue
     }
     for (const c of parsed.data.cases) {
-      const built = contextFromData({ ...parsed.data.context, ...c.context }, now)
+      // A case can remove a field of the shared context by setting it to null.
+      const merged = Object.fromEntries(Object.entries({ ...parsed.data.context, ...c.context }).filter(([, v]) => v !== null))
+      const built = contextFromData(merged, now)
       if (!built.context) {
         results.push({ file, policy: policy.id, name: c.name, passed: false, message: `bad context: ${built.errors.join('; ')}`, reason: '' })
         continue
