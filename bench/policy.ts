@@ -57,7 +57,7 @@ const end2027 = Date.parse('2028-01-01T00:00:00Z')
 /** The same ten comparisons, hand-written, no trace: what a hard-coded check would cost. */
 function plainCheck(c: EvaluationContext): boolean {
   const now = c.now.getTime()
-  let purpose: string | undefined = c.purpose
+  let purpose: string | undefined = c.purpose as string
   let isResearch = false
   while (purpose) {
     if (purpose === 'research') isResearch = true
@@ -68,9 +68,9 @@ function plainCheck(c: EvaluationContext): boolean {
     && membership.some((x) => x.claims.memberOf === 'eu-canada-climate')
     && membership.some((x) => ['researcher', 'data-steward'].includes(x.claims.role as string))
     && isResearch
-    && (placeWithin(c.spatial!, 'EU') || placeWithin(c.spatial!, 'CA'))
+    && (placeWithin(c.spatial as string, 'EU') || placeWithin(c.spatial as string, 'CA'))
     && now >= start2026 && now < end2027
-    && !['insurance', 'banking'].includes(c.industry!)
+    && !['insurance', 'banking'].includes(c.industry as string)
     && c.assignee !== 'did:web:blocked.example'
 }
 
