@@ -1,8 +1,4 @@
-// PENDING: runs once the runtime puts the identity on the context (`withIdentity` in
-// connector/runtime.ts), the seed key is marked `"devOnly": true`, and the peer client takes undici's
-// default export when bundled. Then rename this file to `two-connectors.test.ts`; it passes with those
-// three changes.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -42,6 +38,8 @@ describe('two connectors and an authority, as processes', () => {
     const identity = (extra: Record<string, unknown> = {}) => ({ mode: 'dcp', keyFiles: ['identity/private-key.jwk'], allowInsecureLoopback: true, trustedIssuers: [authorityDid], ...extra })
     provider = await copyParticipant({ config: { identity: identity() } })
     consumer = await copyParticipant({ config: { identity: identity({ credentialFiles: ['identity/membership.jwt'] }) } })
+    // As an operator would: a checkout does not keep file modes, and key files must be private.
+    for (const participant of [provider, consumer]) chmodSync(join(participant.dir, 'identity', 'private-key.jwk'), 0o600)
     const issued = spawnCli({ args: ['credentials', 'issue', '--issuer', 'authority/private-key.jwk', '--subject', consumer.did, '--type', 'MembershipCredential'], cwd: dir })
     expect(await issued.exited).toBe(0)
     writeFileSync(join(consumer.dir, 'identity', 'membership.jwt'), issued.output.join('').trim())
