@@ -179,6 +179,10 @@ describe('provider endpoints, mirroring the TCK provider cases', () => {
     expect(unknownFormat.status).toBe(400)
     const push = await p.post('/transfers/request', { '@context': [...dspContext], '@type': 'TransferRequestMessage', consumerPid: 'urn:uuid:z', agreementId: 'ATP0201', format: 'HttpData-PUSH', callbackAddress: 'http://tck.test/cb' })
     expect(push.status).toBe(400)
+    for (const callbackAddress of ['file:///etc/passwd', 'javascript:alert(1)', 'not a url']) {
+      const bad = await p.post('/transfers/request', { '@context': [...dspContext], '@type': 'TransferRequestMessage', consumerPid: 'urn:uuid:w', agreementId: 'ATP0201', format: 'HttpData-PULL', callbackAddress })
+      expect(bad.status).toBe(400)
+    }
     const state = await repo(p.ctx).get(store.db, providerPid)
     expect(state?.state).toBe('STARTED')
     expect(await repo(p.ctx).list(store.db)).toHaveLength(1)

@@ -43,7 +43,12 @@ export const TransferRequestMessage = z.object({
   consumerPid: Pid,
   agreementId: z.string().min(1).max(512),
   format: z.string().min(1).max(256),
-  callbackAddress: z.string().min(1).max(2048),
+  /** Where the provider sends its messages: an http(s) URL (never another scheme). */
+  callbackAddress: z
+    .string()
+    .min(1)
+    .max(2048)
+    .refine((value) => /^https?:\/\/[^\s/]+/i.test(value) && URL.canParse(value), { message: 'callbackAddress must be an http(s) URL' }),
   dataAddress: DataAddress.optional(),
 })
 export type TransferRequestMessage = z.infer<typeof TransferRequestMessage>
