@@ -1,5 +1,5 @@
 /** Plain-language fragments shared by policy rendering and decision explanations. */
-import type { AtomicConstraint, Constraint, Operator, Party, Rule, Value } from './types.ts'
+import type { AtomicConstraint, Constraint, Operator, Party, Rule } from './types.ts'
 import type { OperandEntry, Registry } from './registry.ts'
 import { shortAction } from './vocabularies/actions.ts'
 import { placeLabel } from './vocabularies/places.ts'
@@ -133,4 +133,3 @@ export function dutyText(duty: Rule, registry: Registry): string {
   return when ? `${verb} (condition: ${when})` : verb
 }
 
-export const valueList = (value: Value | Value[]) => (Array.isArray(value) ? value : [value])

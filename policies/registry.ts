@@ -122,12 +122,6 @@ function checkVocabulary(values: string[], what: string) {
   return (value: unknown) => (typeof value === 'string' && set.has(value) ? undefined : `\`${String(value)}\` is not a known ${what}`)
 }
 
-/** Credentials of a type, unexpired at `now`. */
-function validCredentials(context: EvaluationContext, type: string) {
-  const now = context.now.getTime()
-  return context.credentials.filter((c) => c.types.includes(type) && (c.expiresAt === undefined || c.expiresAt > now))
-}
-
 /** Credentials were presented with the request (the data plane, for one, has none to give). */
 const hasCredentials = (context: EvaluationContext) => context.credentials.length > 0
 
