@@ -126,6 +126,20 @@ describe.each(dialects)('DCP between two participants (%s)', (dialect) => {
       await expectRefused(`Bearer ${token}`, /expired/)
     })
 
+    it('refuses a token issued in the future, or not valid yet, beyond the leeway', async () => {
+      const later = Math.floor(clock.now().getTime() / 1000) + 600
+      const future = await signRaw({ ...claims(), iat: later, exp: later + 300 }, consumer.key, { kid: `${consumer.did}#key-1` })
+      await expectRefused(`Bearer ${future}`, /issued in the future/)
+      const notYet = await signRaw({ ...claims(), nbf: later }, consumer.key, { kid: `${consumer.did}#key-1` })
+      await expectRefused(`Bearer ${notYet}`, /claim nbf is invalid/)
+    })
+
+    it('refuses a token that claims to live longer than an hour', async () => {
+      const iat = Math.floor(clock.now().getTime() / 1000)
+      const token = await signRaw({ ...claims(), exp: iat + 7200 }, consumer.key, { kid: `${consumer.did}#key-1` })
+      await expectRefused(`Bearer ${token}`, /lives longer than 3600 s/)
+    })
+
     it('refuses a token issued for another audience', async () => {
       const token = await signRaw({ ...claims(), aud: 'did:web:elsewhere.example' }, consumer.key, { kid: `${consumer.did}#key-1` })
       await expectRefused(`Bearer ${token}`, /audience is not this participant/)
