@@ -1,11 +1,10 @@
 import { Hono, type Context } from 'hono'
-import { errorStatus, PasserelleError } from '../errors.ts'
-import { toPasserelleError } from '../http/error-response.ts'
+import { dspErrorHandler } from '../dsp/errors.ts'
+import { PasserelleError } from '../errors.ts'
 import type { Authenticator } from '../identity/types.ts'
 import {
   processMessages,
   TransferRequestMessage,
-  transferErrorBody,
   transferProcessBody,
   type ProcessMessageType,
 } from './messages.ts'
@@ -23,17 +22,7 @@ const pathMessage: Record<string, ProcessMessageType> = {
 }
 
 /** The body of every failed transfer request: a TransferError with both pids (empty when unknown). */
-export function renderTransferError(error: unknown, c: Context) {
-  const known = toPasserelleError(error)
-  const details = known.details ?? {}
-  const body = transferErrorBody({
-    providerPid: typeof details.providerPid === 'string' ? details.providerPid : '',
-    consumerPid: typeof details.consumerPid === 'string' ? details.consumerPid : '',
-    code: known.code,
-    reason: known.message,
-  })
-  return c.json(body, errorStatus[known.code])
-}
+export const renderTransferError = dspErrorHandler('TransferError')
 
 const processBody = (t: TransferRecord) =>
   transferProcessBody({ providerPid: t.providerPid ?? '', consumerPid: t.consumerPid, state: t.state })

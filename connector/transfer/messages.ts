@@ -1,11 +1,12 @@
 import { z } from 'zod'
+import { dspContext, dspContextUrl } from '../dsp/context.ts'
+import { dspErrorBody } from '../dsp/errors.ts'
 
 /**
  * DSP 2025-1 transfer messages as plain JSON (see the DSP notes in the design: no JSON-LD processing
  * on the request path). Terms are bare and `@context` is an array holding the DSP context.
  */
-export const dspContextUrl = 'https://w3id.org/dspace/2025/1/context.jsonld'
-export const dspContext = [dspContextUrl] as const
+export { dspContext, dspContextUrl }
 
 /** The endpoint type of an HTTP data address. */
 export const httpEndpointType = 'https://w3id.org/idsa/v4.1/HTTP'
@@ -115,14 +116,7 @@ export function transferProcessBody(p: { providerPid: string; consumerPid: strin
 }
 
 export function transferErrorBody(p: { providerPid: string; consumerPid: string; code: string; reason: string }): TransferError {
-  return {
-    '@context': [...dspContext],
-    '@type': 'TransferError',
-    providerPid: p.providerPid,
-    consumerPid: p.consumerPid,
-    code: p.code,
-    reason: [p.reason],
-  }
+  return dspErrorBody('TransferError', p) as TransferError
 }
 
 /** A DataAddress for HTTP with a bearer token. */
