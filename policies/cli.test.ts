@@ -98,6 +98,16 @@ describe('policy eval', () => {
     expect(decision.trace.map((t: { outcome: string }) => t.outcome)).toEqual(['violated', 'satisfied', 'satisfied'])
   })
 
+  it('accepts odrl: names for operators and credentials without an issuer', async () => {
+    const dir = scratch({
+      'p.yaml': 'id: p\ntitle: P\npermissions:\n  - action: odrl:use\n    constraints: [{ leftOperand: odrl:purpose, operator: odrl:isA, rightOperand: research }, { leftOperand: membership, operator: eq, rightOperand: active }]\n',
+      'context.yaml': 'purpose: climate-research\ncredentials: [{ types: [MembershipCredential] }]\n',
+    })
+    const r = await run(['eval', 'p.yaml', '--as', 'context.yaml'], dir)
+    expect(r.stderr).toBe('')
+    expect(r.code).toBe(0)
+  })
+
   it('a folder needs --policy to choose', async () => {
     const dir = context('purpose: research\n')
     expect((await run(['eval', seeds, '--as', join(dir, 'context.yaml')])).code).toBe(2)
@@ -145,8 +155,24 @@ describe('policy test', () => {
   })
 })
 
+describe('policy operands', () => {
+  it('lists the operands, with those a registry.yaml adds', async () => {
+    const dir = scratch({ 'registry.yaml': 'operands:\n  - { name: project, dataType: string, values: [arctic-ice] }\n' })
+    const r = await run(['operands', dir])
+    expect(r.code).toBe(0)
+    expect(r.stdout).toMatch(/^purpose +taxonomy +eq neq isA isAnyOf isNoneOf +\(required at: negotiation\)$/m)
+    expect(r.stdout).toMatch(/^project +string /m)
+  })
+
+  it('describes one operand, or suggests a name', async () => {
+    expect((await run(['operands', 'count'])).stdout).toContain('count — number of accesses')
+    const r = await run(['operands', 'purpos'])
+    expect(r).toMatchObject({ code: 1, stderr: 'no operand `purpos` (did you mean `purpose`?)\n' })
+  })
+})
+
 describe('help and usage', () => {
-  it.each(['lint', 'explain', 'eval', 'test'])('%s --help exits 0 with its usage', async (command) => {
+  it.each(['lint', 'explain', 'eval', 'test', 'operands'])('%s --help exits 0 with its usage', async (command) => {
     const r = await run([command, '--help'])
     expect(r.code).toBe(0)
     expect(r.stdout).toContain(`Usage: passerelle policy ${command}`)

@@ -8,7 +8,8 @@ import { readFile } from 'node:fs/promises'
 import { isAbsolute, join, relative } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import type { Decision, LintError, TraceEntry } from './types.ts'
-import { loadPolicies } from './loader.ts'
+import { loadPolicies, loadRegistry } from './loader.ts'
+import { closest } from './suggest.ts'
 import { evaluate } from './evaluate.ts'
 import { contextFromData } from './context-file.ts'
 import { runStewardTests } from './steward-tests.ts'
@@ -28,6 +29,7 @@ Commands:
   eval FILE --as CONTEXT.yaml [--json] [--policy ID]
                                     decide one request and show why
   test [DIR]                        run the stewards' *.test.yaml cases (default: ./policies)
+  operands [DIR] [NAME]             the left operands policies may use (with DIR's registry.yaml)
 
 Run \`passerelle policy <command> --help\` for details.
 `,
@@ -66,6 +68,12 @@ Runs the steward-written cases of DIR's *.test.yaml files (default: ./policies):
     - { name: climate research is research, context: { purpose: climate-research }, expect: allow }
     - { name: marketing is refused, context: { purpose: marketing }, expect: deny, reason: not a kind of }
 Exit 0 when all pass, 1 when any fails or a file has errors.
+`,
+  operands: `Usage: passerelle policy operands [DIR] [NAME]
+
+Lists the left operands policies may use: the built-in ones and those DIR's registry.yaml adds
+(default DIR: ./policies). With NAME, describes that operand: IRI, type, operators, values and the
+scopes where a value is required.
 `,
 }
 
@@ -162,6 +170,31 @@ export async function runPolicyCommand(args: string[], io: PolicyCommandIo): Pro
       const decision = evaluate(policy, built.context)
       io.stdout(flags.json ? `${JSON.stringify(decision, null, 2)}\n` : renderDecision(decision))
       return decision.allowed ? 0 : 1
+    }
+    case 'operands': {
+      const [first, second] = positional
+      const dirGiven = first !== undefined && existsSync(at(first))
+      const dir = dirGiven ? at(first!) : defaultFolder()
+      const name = dirGiven ? second : first
+      const { registry, errors } = await loadRegistry([dir])
+      printErrors(errors, io.stderr)
+      if (name) {
+        const entry = registry.get(name)
+        if (!entry) {
+          const near = closest(name, registry.list().map((e) => e.name))
+          io.stderr(`no operand \`${name}\`${near ? ` (did you mean \`${near}\`?)` : ''}\n`)
+          return 1
+        }
+        io.stdout([
+          `${entry.name} — ${entry.label}`, `  ${entry.description}`, `  IRI: ${entry.iri}`, `  type: ${entry.dataType}`,
+          `  operators: ${entry.operators.join(', ')}`, `  value required at: ${entry.scopes.join(', ')}`,
+          ...(entry.values ? [`  values: ${entry.values.join(', ')}`] : []),
+        ].join('\n') + '\n')
+        return 0
+      }
+      for (const entry of registry.list()) io.stdout(`${entry.name.padEnd(14)} ${entry.dataType.padEnd(9)} ${entry.operators.join(' ')}  (required at: ${entry.scopes.join(', ')})\n`)
+      io.stdout('credential.<Type>.<claim>  any claim of a verified credential, e.g. credential.MembershipCredential.memberOf\n')
+      return errors.length > 0 ? 1 : 0
     }
     case 'test': {
       const dir = positional.length > 0 ? at(positional[0]!) : defaultFolder()

@@ -421,7 +421,8 @@ export function modelFromRaw(raw: Json, registry: Registry): PolicyModel {
   const constraint = (c: Json): Constraint => {
     const logical = logicalKeys.find((k) => k in c)
     if (logical) return { kind: 'logical', operator: logical, constraints: (c[logical] as Json[]).map(constraint) }
-    const operator = c.operator as Operator
+    // ODRL IRIs and `odrl:` names are accepted for operators, as for operands and actions.
+    const operator = String(c.operator).replace(/^(odrl:|http:\/\/www\.w3\.org\/ns\/odrl\/2\/)/, '') as Operator
     const entry = registry.get(c.leftOperand as string)
     let right = c.rightOperand as Value | Value[]
     if (listOperators.includes(operator) && !Array.isArray(right)) right = [right]
