@@ -303,11 +303,14 @@ export function createDcp(options: DcpOptions) {
 
 export type Dcp = ReturnType<typeof createDcp>
 
+/** The token of an Authorization header: `Bearer <token>`, or the bare token as EDC's DSP client sends it. */
 export function bearer(authorization: string | undefined): string {
-  if (!authorization) throw unauthorized('no token (Authorization header missing)')
-  const match = /^Bearer\s+(\S+)$/i.exec(authorization.trim())
-  if (!match) throw unauthorized('Authorization is not a Bearer token')
-  return match[1]!
+  if (!authorization?.trim()) throw unauthorized('no token (Authorization header missing)')
+  const value = authorization.trim()
+  const match = /^Bearer\s+(\S+)$/i.exec(value)
+  if (match) return match[1]!
+  if (/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*$/.test(value)) return value
+  throw unauthorized('Authorization is not a Bearer token')
 }
 
 const unauthorized = (message: string) => new PasserelleError('unauthorized', message)

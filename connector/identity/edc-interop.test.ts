@@ -105,6 +105,11 @@ describe('interoperability with EDC-shaped tokens and presentations', () => {
     expect(requester).toEqual({ participantId: edc.did, credentials: [] })
   })
 
+  it("accepts the ID token bare in the Authorization header, as EDC's DSP client sends it", async () => {
+    const requester = await provider.identity.authenticator.authenticate({ authorization: await idToken() })
+    expect(requester.participantId).toBe(edc.did)
+  })
+
   it('queries an EDC credential service as EDC expects and verifies its presentation', async () => {
     const vc = await membershipVc()
     const vpFor = async (verifier: string) =>
