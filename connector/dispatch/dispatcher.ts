@@ -1,4 +1,4 @@
-import { and, asc, eq, inArray } from 'drizzle-orm'
+import { and, asc, eq, inArray, sql } from 'drizzle-orm'
 import type { Db, Store } from '../store/store.ts'
 import type { Clock } from '../context.ts'
 import type { Logger } from '../telemetry/logger.ts'
@@ -162,44 +162,84 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     timer.unref?.()
   }
 
+  // A scan reads the outbox; it is only needed when something may have become deliverable: a
+  // message was enqueued, a process's delivery ended while it had more waiting, or a retry is due.
+  let dirty = true
+  const blocked = new Set<string>()
+  let soon: NodeJS.Immediate | undefined
+
+  // A caller's kick follows a commit: what it enqueued is visible now even if a scan that ran
+  // meanwhile missed it.
   function kick() {
+    dirty = true
+    wake()
+  }
+
+  function wake() {
+    if (!running || !dirty) return checkIdle()
+    if (scanning) {
+      rescan = true
+      return
+    }
+    // Kicks within one turn of the event loop share one scan.
+    soon ??= setImmediate(() => {
+      soon = undefined
+      startScan()
+    })
+  }
+
+  function startScan() {
     if (!running) return
     if (scanning) {
       rescan = true
       return
     }
+    dirty = false
     scanning = scan()
       .catch((error) => logger.error('dispatch scan failed', { error }))
       .finally(() => {
         scanning = undefined
         if (rescan) {
           rescan = false
-          kick()
+          startScan()
         } else checkIdle()
       })
   }
 
+  // The worker's own statements, prepared once.
+  let statements: ReturnType<typeof prepare> | undefined
+  const prepare = () => ({
+    pending: store.db.select().from(t).where(eq(t.status, 'pending')).orderBy(asc(t.id)).limit(500).prepare(),
+    delivered: store.db
+      .update(t)
+      .set({ status: 'delivered', attempts: sql.placeholder('attempts') as unknown as number, updatedAt: sql.placeholder('at') as unknown as number, lastError: null })
+      .where(eq(t.id, sql.placeholder('id')))
+      .prepare(),
+  })
+  const prepared = () => (statements ??= prepare())
+
   async function scan() {
-    const rows = await store.db
-      .select()
-      .from(t)
-      .where(eq(t.status, 'pending'))
-      .orderBy(asc(t.id))
-      .limit(500)
+    const rows = await prepared().pending.execute()
     const now = clock.now().getTime()
     const seen = new Set<string>()
     let earliest = Infinity
+    if (rows.length === 500) dirty = true
     for (const row of rows) {
+      if (inFlight.has(row.processId)) blocked.add(row.processId)
       if (seen.has(row.processId) || inFlight.has(row.processId)) continue
       seen.add(row.processId)
       if (row.nextAttemptAt > now) {
         earliest = Math.min(earliest, row.nextAttemptAt)
         continue
       }
-      if (inFlight.size >= concurrency) break
+      if (inFlight.size >= concurrency) {
+        dirty = true
+        break
+      }
       const run = deliver(row).finally(() => {
         inFlight.delete(row.processId)
-        kick()
+        if (blocked.delete(row.processId)) dirty = true
+        wake()
       })
       inFlight.set(row.processId, run)
     }
@@ -216,12 +256,12 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
       const peer: PeerAudience = { dspUrl: row.peerAddress, ...(row.peerId ? { participantId: row.peerId } : {}) }
       const authorization = options.tokenIssuer ? await options.tokenIssuer.authorizationFor(peer) : undefined
       const handler = handlers.get(row.topic)
-      const prepared = handler?.prepare ? await handler.prepare(item) : { url: row.url, body: row.body }
-      item.url = prepared.url
-      item.body = prepared.body
-      answer = await send({ url: prepared.url, body: prepared.body, authorization, timeoutMs })
+      const outgoing = handler?.prepare ? await handler.prepare(item) : { url: row.url, body: row.body }
+      item.url = outgoing.url
+      item.body = outgoing.body
+      answer = await send({ url: outgoing.url, body: outgoing.body, authorization, timeoutMs })
       if (answer.status >= 200 && answer.status < 300) {
-        await store.db.update(t).set({ status: 'delivered', attempts, updatedAt: clock.now().getTime(), lastError: null }).where(eq(t.id, row.id))
+        await prepared().delivered.execute({ attempts, at: clock.now().getTime(), id: row.id })
         await handlers.get(row.topic)?.delivered?.({ item, status: answer.status, body: answer.body })
         return
       }
@@ -239,6 +279,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
         .set({ attempts, nextAttemptAt: next, lastError: problem, updatedAt: clock.now().getTime() })
         .where(and(eq(t.id, row.id), eq(t.status, 'pending')))
       logger.debug('dispatch retry scheduled', { id: row.id, attempts, problem })
+      schedule(next)
       return
     }
     const reason = retryable
@@ -254,7 +295,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
   }
 
   function checkIdle() {
-    if (scanning || inFlight.size > 0 || idleWaiters.length === 0) return
+    if (scanning || soon || inFlight.size > 0 || idleWaiters.length === 0) return
     // Nothing in flight: idle unless something is due before long (a retry timer).
     if (timerAt !== Infinity) return
     const waiters = idleWaiters
@@ -264,6 +305,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
 
   return {
     async enqueue(tx, message) {
+      dirty = true
       const id = nextId()
       const now = clock.now().getTime()
       await tx.insert(t).values({
@@ -295,10 +337,13 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     },
     start() {
       running = true
+      dirty = true
       kick()
     },
     async stop() {
       running = false
+      if (soon) clearImmediate(soon)
+      soon = undefined
       if (timer) clearTimeout(timer)
       timer = undefined
       timerAt = Infinity

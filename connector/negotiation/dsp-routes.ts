@@ -54,7 +54,7 @@ export function negotiationDspRoutes(rt: NegotiationRuntime) {
     const requester = await authenticate(c)
     const message = await parseJsonBody(c, ContractRequestMessage)
     const { negotiation, created } = await receiveRequest({ rt, requester, message })
-    if (created) afterAnswer(c, () => react({ rt, id: negotiation.id, trigger: 'request', requester }))
+    if (created) afterAnswer(c, () => react({ rt, id: negotiation.id, trigger: 'request', requester, known: negotiation }))
     return c.json(negotiationBody(negotiation), 201)
   })
 
@@ -62,7 +62,7 @@ export function negotiationDspRoutes(rt: NegotiationRuntime) {
     const requester = await authenticate(c)
     const message = await parseJsonBody(c, ContractOfferMessage)
     const { negotiation, created } = await receiveInitialOffer({ rt, requester, message })
-    if (created) afterAnswer(c, () => react({ rt, id: negotiation.id, trigger: 'offer', requester, received: message.offer }))
+    if (created) afterAnswer(c, () => react({ rt, id: negotiation.id, trigger: 'offer', requester, received: message.offer, known: negotiation }))
     return c.json(negotiationBody(negotiation), 201)
   })
 
@@ -72,7 +72,7 @@ export function negotiationDspRoutes(rt: NegotiationRuntime) {
     const messageKind = typeof kind === 'function' ? kind(message) : kind
     const carried = received?.(message)
     const { negotiation, repeated } = await receiveMessage({ rt, pid: c.req.param('pid')!, kind: messageKind, requester, message, received: carried })
-    if (!repeated) afterAnswer(c, () => react({ rt, id: negotiation.id, trigger: messageKind, requester, received: carried }))
+    if (!repeated) afterAnswer(c, () => react({ rt, id: negotiation.id, trigger: messageKind, requester, received: carried, known: negotiation }))
     return c.json(negotiationBody(negotiation), 200)
   }
 

@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, inArray, isNull, type SQL } from 'drizzle-orm'
+import { and, asc, desc, eq, inArray, isNull, sql, type SQL } from 'drizzle-orm'
 import type { Db, Store } from '../store/store.ts'
 import type { NegotiationState } from '../dsp/negotiation-messages.ts'
 import type { Role } from './state-machine.ts'
@@ -23,8 +23,33 @@ export function negotiationRepository(store: Store) {
   const t = store.tables.negotiations
   const e = store.tables.negotiationEvents
   const a = store.tables.agreements
+  // Hot statements are prepared once (building and preparing a query costs more than running it).
+  // They run on the store's own handle: inside a PostgreSQL transaction the plain query is used.
+  const prepared = lazy(() => ({
+    find: store.db.select().from(t).where(eq(t.id, sql.placeholder('id'))).prepare(),
+    insertEvent: store.db
+      .insert(e)
+      .values({
+        negotiationId: sql.placeholder('negotiationId'),
+        seq: sql.placeholder('seq'),
+        at: sql.placeholder('at'),
+        kind: sql.placeholder('kind'),
+        direction: sql.placeholder('direction'),
+        actor: sql.placeholder('actor'),
+        fromState: sql.placeholder('fromState'),
+        toState: sql.placeholder('toState'),
+        reason: sql.placeholder('reason'),
+        detail: sql.placeholder('detail'),
+      })
+      .prepare(),
+  }))
+  const own = (db: Db) => db === store.db
   return {
     async find(db: Db, id: string, options: { lock?: boolean } = {}): Promise<Negotiation | undefined> {
+      if (own(db) && (!options.lock || store.dialect === 'sqlite')) {
+        const [row] = await prepared().find.execute({ id })
+        return row
+      }
       const query = db.select().from(t).where(eq(t.id, id))
       const [row] = await (options.lock ? store.forUpdate(query) : query)
       return row
@@ -72,7 +97,7 @@ export function negotiationRepository(store: Store) {
         .set({ ...patch, version })
         .where(and(eq(t.id, current.id), eq(t.version, current.version)))
         .returning({ id: t.id })
-      if (updated.length !== 1) throw new Error(`negotiation ${current.id} changed concurrently`)
+      if (updated.length !== 1) throw new ConcurrentChange(current.id)
       await insertEvent(db, current.id, version, next.updatedAt, entry)
       return next
     },
@@ -140,7 +165,7 @@ export function negotiationRepository(store: Store) {
   }
 
   async function insertEvent(db: Db, negotiationId: string, seq: number, at: number, entry: TimelineEntry) {
-    await db.insert(e).values({
+    const values = {
       negotiationId,
       seq,
       at,
@@ -151,8 +176,23 @@ export function negotiationRepository(store: Store) {
       toState: entry.toState,
       reason: entry.reason ?? null,
       detail: entry.detail ?? null,
-    })
+    }
+    if (own(db)) await prepared().insertEvent.execute(values)
+    else await db.insert(e).values(values)
   }
 }
 
 export type NegotiationRepository = ReturnType<typeof negotiationRepository>
+
+/** A save lost against another change of the same process (its version moved on). */
+export class ConcurrentChange extends Error {
+  constructor(id: string) {
+    super(`negotiation ${id} changed concurrently`)
+    this.name = 'ConcurrentChange'
+  }
+}
+
+function lazy<T>(make: () => T): () => T {
+  let value: T | undefined
+  return () => (value ??= make())
+}

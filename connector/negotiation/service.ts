@@ -12,7 +12,7 @@ import type { Authenticator, Requester } from '../identity/types.ts'
 import { withTarget } from './decision.ts'
 import { buildMessage, unknownPid, withProviderPid } from './messages.ts'
 import type { Reaction, Reactions } from './reactions.ts'
-import { negotiationRepository, type Negotiation, type NegotiationRepository } from './repository.ts'
+import { ConcurrentChange, negotiationRepository, type Negotiation, type NegotiationRepository } from './repository.ts'
 import { isTerminal, transition, type MessageKind } from './state-machine.ts'
 
 /**
@@ -255,15 +255,32 @@ function reasonEntries(reason: unknown[]) {
 
 const requesterDetail = (requester: Requester) => ({ participantId: requester.participantId, credentials: requester.credentials })
 
-/** What this side does next; run once the answer to the triggering message has gone out. */
-export async function react({ rt, id, trigger, requester, received }: { rt: NegotiationRuntime; id: string; trigger: MessageKind | 'start'; requester?: Requester | undefined; received?: Record<string, unknown> | undefined }) {
+/**
+ * What this side does next; run once the answer to the triggering message has gone out. `known`
+ * is the process as the triggering operation stored it (saves reading it again).
+ */
+export async function react({ rt, id, trigger, requester, received, known }: { rt: NegotiationRuntime; id: string; trigger: MessageKind | 'start'; requester?: Requester | undefined; received?: Record<string, unknown> | undefined; known?: Negotiation | undefined }) {
   try {
-    await rt.ctx.store.transaction(async (tx) => {
-      let n = await rt.repo.find(tx, id, { lock: true })
-      if (!n || isTerminal(n.state as NegotiationState)) return
-      const reactions = await rt.reactions.react({ negotiation: n, trigger, requester, received })
-      for (const reaction of reactions) n = await applyReaction(rt, tx, n, reaction, 'local')
-    })
+    // Decide outside the transaction; most steps of a flow need no answer (no write at all then).
+    const current = known ?? (await rt.repo.find(rt.ctx.store.db, id))
+    if (!current || isTerminal(current.state as NegotiationState)) return
+    const planned = await rt.reactions.react({ negotiation: current, trigger, requester, received })
+    if (planned.length === 0) return
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await rt.ctx.store.transaction(async (tx) => {
+          // The first try trusts what we know: `save` checks the version, so a process that
+          // changed meanwhile makes it fail and we decide again on what it is now.
+          let n = attempt === 1 ? current : await rt.repo.find(tx, id, { lock: true })
+          if (!n || isTerminal(n.state as NegotiationState)) return
+          const reactions = attempt === 1 ? planned : await rt.reactions.react({ negotiation: n, trigger, requester, received })
+          for (const reaction of reactions) n = await applyReaction(rt, tx, n, reaction, 'local')
+        })
+        break
+      } catch (error) {
+        if (!(error instanceof ConcurrentChange) || attempt >= 3) throw error
+      }
+    }
   } catch (error) {
     rt.ctx.logger.error('negotiation reaction failed', { id, trigger, error })
   }
@@ -401,7 +418,7 @@ export async function startNegotiation({ rt, input, actor = 'management' }: { rt
     return created
   })
   rt.dispatcher.kick()
-  await react({ rt, id: negotiation.id, trigger: 'start' })
+  await react({ rt, id: negotiation.id, trigger: 'start', known: negotiation })
   return negotiation
 }
 
@@ -482,6 +499,6 @@ export async function resumeReactions(rt: NegotiationRuntime) {
     const last = await rt.repo.lastEvent(rt.ctx.store.db, n.id)
     if (!last || last.direction !== 'inbound') continue
     const detail = (last.detail ?? {}) as { requester?: Requester; offer?: Record<string, unknown>; agreement?: Record<string, unknown> }
-    await react({ rt, id: n.id, trigger: last.kind as MessageKind, requester: detail.requester, received: detail.offer ?? detail.agreement })
+    await react({ rt, id: n.id, trigger: last.kind as MessageKind, requester: detail.requester, received: detail.offer ?? detail.agreement, known: n })
   }
 }

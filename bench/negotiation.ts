@@ -1,0 +1,143 @@
+/**
+ * Contract negotiation between two connector processes (the built CLI, seed participant, static
+ * tokens) on 127.0.0.1: time from start to FINALIZED on both sides (from each side's timeline:
+ * consumer start → its FINALIZED, provider's REQUESTED → its FINALIZED), and completed negotiations
+ * per second at 1, 10 and 50 in flight, with both connectors on SQLite and then on PostgreSQL.
+ * Baseline in the same run: one authenticated DSP round trip (GET /negotiations/:pid).
+ *
+ *   node --import tsx bench/negotiation.ts [negotiations per level]
+ */
+import { existsSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { loadPolicies } from '../policies/index.ts'
+import { fromRoot } from '../connector/paths.ts'
+import { copyParticipant, freePort, startConnectorProcess, type ConnectorProcess, type ParticipantFolder } from '../test/support/processes.ts'
+import { createTestDatabase, type TestDatabase } from '../test/support/stores.ts'
+import { median, percentile, printTable } from './stats.ts'
+
+const perLevel = Number(process.argv[2] ?? 300)
+const levels = [1, 10, 50]
+const arctic = 'urn:uuid:0f3cee7e-e077-4be0-9365-3a791567f70e'
+
+if (!existsSync(fromRoot('dist/passerelle.js'))) execFileSync(process.execPath, [fromRoot('scripts/build.js')], { stdio: 'inherit' })
+
+interface Pair {
+  provider: ParticipantFolder
+  consumer: ParticipantFolder
+  processes: ConnectorProcess[]
+  databases: TestDatabase[]
+}
+
+async function startPair(dialect: 'sqlite' | 'postgres'): Promise<Pair> {
+  const [providerPort, consumerPort] = [await freePort(), await freePort()]
+  const did = (port: number) => `did:web:127.0.0.1%3A${port}`
+  const identity = { mode: 'static', staticTokens: { 'provider-token': did(providerPort), 'consumer-token': did(consumerPort) } }
+  const provider = await copyParticipant({ port: providerPort, config: { identity, log: { level: 'error' } } })
+  const consumer = await copyParticipant({ port: consumerPort, config: { identity, log: { level: 'error' } } })
+  const databases: TestDatabase[] = []
+  const envFor = async () => {
+    if (dialect === 'sqlite') return {}
+    const database = await createTestDatabase('postgres')
+    databases.push(database)
+    return { PASSERELLE_DATABASE_URL: database.url }
+  }
+  const processes = [await startConnectorProcess(provider, { env: await envFor() }), await startConnectorProcess(consumer, { env: await envFor() })]
+  return { provider, consumer, processes, databases }
+}
+
+async function stopPair(pair: Pair) {
+  for (const p of pair.processes) await p.stop('SIGTERM')
+  for (const d of pair.databases) await d.drop()
+  pair.provider.remove()
+  pair.consumer.remove()
+}
+
+async function management(folder: ParticipantFolder, method: string, path: string, body?: unknown): Promise<any> {
+  const response = await fetch(`${folder.url}/management/v1${path}`, {
+    method,
+    headers: { authorization: `Bearer ${folder.managementKey}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  })
+  if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${await response.text()}`)
+  return response.json()
+}
+
+/** One negotiation from start to an end state, as the consumer sees it. */
+async function negotiate(pair: Pair, offer: Record<string, unknown>, pollMs: number) {
+  const started = await management(pair.consumer, 'POST', '/negotiations', { peerUrl: `${pair.provider.url}/dsp/2025-1`, datasetId: arctic, offer })
+  for (;;) {
+    await new Promise((r) => setTimeout(r, pollMs))
+    const n = await management(pair.consumer, 'GET', `/negotiations/${encodeURIComponent(started.id)}`)
+    if (n.state === 'FINALIZED') return n
+    if (n.state === 'TERMINATED') throw new Error(`negotiation terminated: ${n.reason}`)
+  }
+}
+
+async function run(dialect: 'sqlite' | 'postgres', offer: Record<string, unknown>) {
+  const pair = await startPair(dialect)
+  try {
+    // warm up
+    for (let i = 0; i < 20; i++) await negotiate(pair, offer, 2)
+    const rows: string[][] = []
+    let baseline = Number.NaN
+    for (const inFlight of levels) {
+      const ids: string[] = []
+      const started = performance.now()
+      let next = 0
+      await Promise.all(
+        Array.from({ length: inFlight }, async () => {
+          while (next < perLevel) {
+            next++
+            // Polling is the bench's own load: keep it light when many are in flight.
+            ids.push((await negotiate(pair, offer, inFlight === 1 ? 2 : 5 * inFlight)).id)
+          }
+        }),
+      )
+      const seconds = (performance.now() - started) / 1000
+      // Start → FINALIZED from the timelines (the polling above does not count).
+      const consumerTimes: number[] = []
+      const providerTimes: number[] = []
+      const sample = ids.slice(0, 200)
+      for (const id of sample) {
+        const n = await management(pair.consumer, 'GET', `/negotiations/${encodeURIComponent(id)}`)
+        consumerTimes.push(Date.parse(n.timeline.at(-1).at) - Date.parse(n.timeline[0].at))
+      }
+      const provided = await management(pair.provider, 'GET', `/negotiations?role=provider&state=FINALIZED&limit=500`)
+      const mine = new Set(sample)
+      for (const n of provided.items.filter((p: any) => mine.has(p.consumerPid))) {
+        const full = await management(pair.provider, 'GET', `/negotiations/${encodeURIComponent(n.id)}`)
+        providerTimes.push(Date.parse(full.timeline.at(-1).at) - Date.parse(full.timeline[0].at))
+      }
+      if (Number.isNaN(baseline)) {
+        const pid = ids[0]!
+        const times: number[] = []
+        for (let i = 0; i < 200; i++) {
+          const t = performance.now()
+          const r = await fetch(`${pair.consumer.url}/dsp/2025-1/negotiations/${encodeURIComponent(pid)}`, { headers: { authorization: 'Bearer provider-token' } })
+          await r.arrayBuffer()
+          times.push(performance.now() - t)
+        }
+        baseline = median(times)
+      }
+      rows.push([
+        String(inFlight),
+        String(ids.length),
+        `${median(consumerTimes)} / ${percentile(consumerTimes, 99)}`,
+        `${median(providerTimes)} / ${percentile(providerTimes, 99)}`,
+        (ids.length / seconds).toFixed(0),
+        (median(consumerTimes) / baseline).toFixed(1),
+      ])
+    }
+    printTable(`${dialect}: baseline DSP round trip (GET /negotiations/:pid) median ${baseline.toFixed(2)} ms`, [
+      ['in flight', 'done', 'consumer ms median / p99', 'provider ms median / p99', 'per second', 'median ÷ baseline'],
+      ...rows,
+    ])
+  } finally {
+    await stopPair(pair)
+  }
+}
+
+const loaded = await loadPolicies(fromRoot('seeds/policies'))
+const offer = loaded.policies.get('open-with-attribution')!.odrl as unknown as Record<string, unknown>
+console.log(`negotiation: two connector processes on 127.0.0.1, ${perLevel} negotiations per level, offer open-with-attribution`)
+for (const dialect of ['sqlite', 'postgres'] as const) await run(dialect, offer)
