@@ -266,7 +266,9 @@ describe('raw ODRL JSON-LD files', () => {
 
   it('refuse unknown terms, with a suggestion, and contexts from the network', async () => {
     const misspelt = { ...raw, permission: [{ action: 'use', constraint: [{ leftOperand: 'spatiall', operator: 'isPartOf', rightOperand: 'EU' }] }] }
-    expect((await compilePolicyText(JSON.stringify(misspelt), 'eu.jsonld')).errors[0]).toMatchObject({ message: 'unknown left operand `spatiall`', suggestion: 'did you mean `spatial`?' })
+    expect((await compilePolicyText(JSON.stringify(misspelt, null, 2), 'eu.jsonld')).errors[0]).toMatchObject({
+      line: 11, field: 'permission[0].constraint[0].leftOperand', message: 'unknown left operand `spatiall`', suggestion: 'did you mean `spatial`?',
+    })
     const remote = { ...raw, '@context': 'https://attacker.example/context.jsonld' }
     expect((await compilePolicyText(JSON.stringify(remote), 'eu.jsonld')).errors[0]!.message).toMatch(/^not valid ODRL JSON-LD/)
     expect((await compilePolicyText('{ not json', 'eu.json')).errors[0]!.message).toMatch(/^not valid JSON/)

@@ -146,9 +146,30 @@ export async function parseSource(text: string, file: string, registry: Registry
   }
 }
 
+/** The ODRL (JSON) name of a step of a model path: `permissions` is `permission` there. */
+const jsonNames: Record<string, string> = {
+  permissions: 'permission', prohibitions: 'prohibition', obligations: 'obligation', constraints: 'constraint', duties: 'duty', remedies: 'remedy',
+}
+const jsonPath = (path: Path): Path => path.map((p) => (typeof p === 'string' ? jsonNames[p] ?? p : p))
+
+/** Lines of a JSON file's fields (JSON is YAML), found by the path in ODRL names; line 1 when not found. */
+function jsonLocator(text: string): PolicySource['locate'] {
+  const lines = new LineCounter()
+  const doc = parseDocument(text, { lineCounter: lines })
+  const inner = doc.errors.length === 0 ? yamlLocator(doc, lines) : undefined
+  return (path, onKey) => (inner ? inner(jsonPath(path), onKey) : { line: 1 })
+}
+
 async function parseOdrlSource(text: string, file: string, registry: Registry): Promise<{ source?: PolicySource; errors: LintError[] }> {
-  const locate: PolicySource['locate'] = () => ({ line: 1 })
-  const lint = collector(file, locate)
+  const locate = jsonLocator(text)
+  const errors: LintError[] = []
+  const lint: Collector = {
+    errors,
+    add(path, message, suggestion, onKey) {
+      const { line, column } = locate(path, onKey)
+      errors.push({ file, line, ...(column !== undefined ? { column } : {}), field: fieldName(jsonPath(path)), message, ...(suggestion ? { suggestion } : {}) })
+    },
+  }
   let document: unknown
   try {
     document = JSON.parse(text)
