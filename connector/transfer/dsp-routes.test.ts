@@ -179,6 +179,12 @@ describe('provider endpoints, mirroring the TCK provider cases', () => {
     expect(unknownFormat.status).toBe(400)
     const push = await p.post('/transfers/request', { '@context': [...dspContext], '@type': 'TransferRequestMessage', consumerPid: 'urn:uuid:z', agreementId: 'ATP0201', format: 'HttpData-PUSH', callbackAddress: 'http://tck.test/cb' })
     expect(push.status).toBe(400)
+    const elsewhere = await p.post('/transfers/request', {
+      '@context': [...dspContext], '@type': 'TransferRequestMessage', consumerPid: 'urn:uuid:v', agreementId: 'ATP0201', format: 'HttpData-PUSH', callbackAddress: 'http://tck.test/cb',
+      dataAddress: { '@type': 'DataAddress', endpointType: 'https://w3id.org/idsa/v4.1/HTTP', endpoint: 'http://169.254.169.254/latest', endpointProperties: [{ '@type': 'EndpointProperty', name: 'authorization', value: 't' }] },
+    })
+    expect(elsewhere.status).toBe(400)
+    expect(await elsewhere.text()).toContain('same host')
     for (const callbackAddress of ['file:///etc/passwd', 'javascript:alert(1)', 'not a url']) {
       const bad = await p.post('/transfers/request', { '@context': [...dspContext], '@type': 'TransferRequestMessage', consumerPid: 'urn:uuid:w', agreementId: 'ATP0201', format: 'HttpData-PULL', callbackAddress })
       expect(bad.status).toBe(400)

@@ -109,6 +109,23 @@ describe('management transfers', () => {
     expect(stored.endpointProperties.find((p) => p.name === 'authorization')?.value).toBe('fresh-token')
   })
 
+  it("refuses to fetch from a data endpoint that is not on the provider's host", async () => {
+    let fetched = false
+    const t = setup((async () => {
+      fetched = true
+      return new Response('x')
+    }) as unknown as typeof fetch)
+    await store.transaction((tx) =>
+      repo(t.ctx).insert(
+        tx,
+        { id: 'urn:uuid:c2', role: 'consumer', providerPid: 'urn:uuid:p2', consumerPid: 'urn:uuid:c2', agreementId: 'urn:agreement:mine', counterpartyId: provider, counterpartyAddress: 'http://provider.test/dsp', format: 'HttpData-PULL', state: 'STARTED', dataAddress: httpDataAddress('http://127.0.0.1:5432/', 't') },
+        { cause: 'test', actor: 'local' },
+      ),
+    )
+    expect((await t.json('/transfers/urn:uuid:c2/data')).status).toBe(403)
+    expect(fetched).toBe(false)
+  })
+
   it('refuses to download a transfer that is not a started pull we consume', async () => {
     const t = setup()
     await startedPull(t)

@@ -6,7 +6,7 @@ import { parseInput, parseJsonBody, parseQuery } from '../http/validate.ts'
 import type { OpenApiRegistry } from '../management/openapi.ts'
 import { httpDataAddress, readHttpDataAddress, transferStates, type DataAddress } from './messages.ts'
 import type { TransferEvent, TransferRecord } from './repository.ts'
-import { act, repo, requestTransfer, type LocalAction, type TransferCtx } from './service.ts'
+import { act, repo, requestTransfer, sameHost, type LocalAction, type TransferCtx } from './service.ts'
 
 /** `/management/v1/transfers`: start (as consumer), read, list, suspend, resume, complete, terminate, download. */
 export const StartTransfer = z
@@ -137,6 +137,10 @@ export function transferManagementRoutes(deps: { ctx: TransferCtx; agreements: P
     if (t.state !== 'STARTED') throw new PasserelleError('invalid_state', `the transfer is ${t.state}`)
     const address = readHttpDataAddress(t.dataAddress as DataAddress | undefined)
     if (!address) throw new PasserelleError('invalid_state', 'the provider has not sent a usable data address')
+    // We fetch from there: only from the provider's own host, never from a place it merely names.
+    if (!sameHost(address.endpoint, t.counterpartyAddress)) {
+      throw new PasserelleError('forbidden', `the provider's data endpoint ${address.endpoint} is not on its own host`)
+    }
     const range = c.req.header('range')
     const get = async (token: string) => {
       try {

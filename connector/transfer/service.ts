@@ -128,8 +128,14 @@ export async function receiveTransferRequest({
   if (agreement.state !== 'FINALIZED') {
     throw new PasserelleError('bad_request', `agreement ${message.agreementId} is ${agreement.state}, not FINALIZED`, pids)
   }
-  if (message.format === 'HttpData-PUSH' && !readHttpDataAddress(message.dataAddress)) {
-    throw new PasserelleError('bad_request', 'a push transfer needs an HTTP dataAddress with a bearer authorization', pids)
+  if (message.format === 'HttpData-PUSH') {
+    const target = readHttpDataAddress(message.dataAddress)
+    if (!target) throw new PasserelleError('bad_request', 'a push transfer needs an HTTP dataAddress with a bearer authorization', pids)
+    // We send data there: only to the consumer's own host, never to a place it merely names (our
+    // own network, a metadata service…).
+    if (!sameHost(target.endpoint, message.callbackAddress)) {
+      throw new PasserelleError('bad_request', "the push endpoint must be an http(s) URL on the same host as the consumer's callbackAddress", pids)
+    }
   }
   const providerPid = ctx.ids.next()
   const transfer = await ctx.store.transaction((tx) =>
@@ -384,3 +390,14 @@ function reasonText(reason: unknown[] | undefined, code: string | undefined): st
 }
 
 const stripSlash = (url: string) => url.replace(/\/+$/, '')
+
+/** Both http(s) URLs on the same host name. */
+export function sameHost(a: string, b: string): boolean {
+  try {
+    const x = new URL(a)
+    const y = new URL(b)
+    return /^https?:$/.test(x.protocol) && /^https?:$/.test(y.protocol) && x.hostname.toLowerCase() === y.hostname.toLowerCase()
+  } catch {
+    return false
+  }
+}
