@@ -1,3 +1,4 @@
+import { context, propagation } from '@opentelemetry/api'
 import type { Ctx } from '../context.ts'
 import type { PeerClient } from '../http/peer-client.ts'
 import type { TokenIssuer } from '../identity/types.ts'
@@ -42,7 +43,7 @@ export function dispatcherFor(ctx: Ctx, options: SharedDispatcherOptions = {}): 
       store: ctx.store,
       clock: ctx.clock,
       logger: ctx.logger.child({ area: 'dispatch' }),
-      send: peerSend(ctx.peers),
+      send: traceSend,
       ...(options.tokenIssuer ? { tokenIssuer: options.tokenIssuer } : {}),
       ...(settings.maxAttempts ? { maxAttempts: settings.maxAttempts } : {}),
       ...(settings.baseDelayMs !== undefined ? { baseDelayMs: settings.baseDelayMs } : {}),
@@ -52,7 +53,29 @@ export function dispatcherFor(ctx: Ctx, options: SharedDispatcherOptions = {}): 
   return dispatcher
 }
 
-/** Sends through the connector's peer client (trace context, timeouts, size limit). */
+/**
+ * Sends with the runtime's fetch, propagating the trace context; the answer is read up to 256 KiB
+ * (a DSP answer is a few hundred bytes).
+ */
+export const traceSend: Send = async ({ url, body, authorization, timeoutMs }) => {
+  const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' }
+  if (authorization) headers.authorization = authorization
+  propagation.inject(context.active(), headers)
+  const response = await fetch(url, { method: 'POST', headers, body: JSON.stringify(body), signal: AbortSignal.timeout(timeoutMs), redirect: 'manual' })
+  const text = await response.text()
+  let parsed: unknown = undefined
+  if (text.length > 256 * 1024) parsed = text.slice(0, 500)
+  else if (text) {
+    try {
+      parsed = JSON.parse(text)
+    } catch {
+      parsed = text.slice(0, 500)
+    }
+  }
+  return { status: response.status, body: parsed }
+}
+
+/** Sends through a peer client (timeouts, size limit, trace context). */
 export const peerSend =
   (peers: PeerClient): Send =>
   async ({ url, body, authorization, timeoutMs }) => {
