@@ -219,3 +219,12 @@ describe('operands outside the scopes where they must decide', () => {
     expect(decide(p, { credentials: [member] }).reason).toBe('Refused: the request does not say what the purpose is; required by permission 1 (use) of policy `urn:test`.')
   })
 })
+
+describe('incomplete requests', () => {
+  it('deny instead of throwing', () => {
+    const p = permit(atom('membership', 'eq', 'active'))
+    expect(evaluate(p, { ...base, now: undefined } as unknown as EvaluationContext)).toMatchObject({ allowed: false, reason: expect.stringContaining('incomplete') })
+    expect(evaluate(p, { ...base, credentials: undefined } as unknown as EvaluationContext)).toMatchObject({ allowed: false })
+    expect(evaluate(p, { ...base, now: new Date('not a date') })).toMatchObject({ allowed: false })
+  })
+})

@@ -255,6 +255,11 @@ export function evaluate(policy: CompiledPolicy | PolicyModel, context: Evaluati
   const registry = options.registry ?? compiled?.registry ?? defaultRegistry()
   const name = `policy \`${compiled?.id ?? model.uid}\``
   const run: Run = { context, registry, trace: [] }
+  // Callers outside TypeScript's reach (JSON, stored rows) may hand over half a context: deny, never throw.
+  if (!(context?.now instanceof Date) || Number.isNaN(context.now.getTime()) || typeof context.action !== 'string') {
+    const reason = 'Refused: the request is incomplete (it needs an action and the time of the request).'
+    return { allowed: false, reason, explanation: [reason], trace: [], obligations: [] }
+  }
 
   const permissions = model.permissions.map((r, i) => evaluateRule(run, model, r, ruleLabel('permission', i, r), 'permission'))
   const prohibitions = model.prohibitions.map((r, i) => evaluateRule(run, model, r, ruleLabel('prohibition', i, r), 'prohibition'))

@@ -123,11 +123,11 @@ function checkVocabulary(values: string[], what: string) {
 }
 
 /** Credentials were presented with the request (the data plane, for one, has none to give). */
-const hasCredentials = (context: EvaluationContext) => context.credentials.length > 0
+const hasCredentials = (context: EvaluationContext) => (context.credentials?.length ?? 0) > 0
 
 function hasValidCredential(context: EvaluationContext, type: string): boolean {
   const now = context.now.getTime()
-  for (const c of context.credentials) if (c.types.includes(type) && (c.expiresAt === undefined || c.expiresAt > now)) return true
+  for (const c of context.credentials ?? []) if (c.types?.includes(type) && (c.expiresAt === undefined || c.expiresAt > now)) return true
   return false
 }
 
@@ -144,8 +144,8 @@ function readClaim(type: string, claim: string) {
   return function readClaimOf(context: EvaluationContext): OperandReading {
     const now = context.now.getTime()
     let found: unknown[] | undefined
-    for (const c of context.credentials) {
-      if (!c.types.includes(type) || (c.expiresAt !== undefined && c.expiresAt <= now)) continue
+    for (const c of context.credentials ?? []) {
+      if (!c.types?.includes(type) || (c.expiresAt !== undefined && c.expiresAt <= now)) continue
       const value = claimAt(c.claims, claim)
       if (value === undefined) continue
       found ??= []
