@@ -99,6 +99,17 @@ describe('pull endpoint', () => {
     expect(await s.repo.accesses(store.db, t.id)).toEqual([expect.objectContaining({ status: 200, bytes: content.length, requester: consumer })])
   })
 
+  it('answers HEAD with the headers only, without counting an access', async () => {
+    const s = setup()
+    const t = await s.transfer('urn:uuid:t1')
+    const res = await s.plane.routes.request(`/data/transfers/${t.id}`, { method: 'HEAD', headers: { authorization: `Bearer ${await s.pullToken(t)}` } })
+    expect(res.status).toBe(200)
+    expect(res.headers.get('content-length')).toBe(String(content.length))
+    expect(res.headers.get('repr-digest')).toBe(reprDigest(sha))
+    expect(await res.text()).toBe('')
+    expect(await s.repo.get(store.db, t.id)).toMatchObject({ accessCount: 0 })
+  })
+
   it('serves byte ranges (206 with Content-Range), suffix ranges, and 416 past the end', async () => {
     const s = setup()
     const t = await s.transfer('urn:uuid:t1')

@@ -99,7 +99,8 @@ export function createDataPlane(deps: DataPlaneDeps) {
   }
 
   /** Checks state and usage, counts and records the access, all in one transaction. */
-  async function authorize(transferId: string, agreementId: string, requester: string | null, range: string | null, plannedBytes: number, status: number) {
+  /** `count: false` (HEAD) checks everything but neither counts nor records the access. */
+  async function authorize(transferId: string, agreementId: string, requester: string | null, range: string | null, plannedBytes: number, status: number, count = true) {
     const refusal = await deps.store.transaction(async (tx) => {
       const transfer = await repo.lock(tx, transferId)
       if (!transfer || transfer.role !== 'provider') return new PasserelleError('not_found', 'no such transfer')
@@ -113,6 +114,7 @@ export function createDataPlane(deps: DataPlaneDeps) {
       if (!agreement) return refuse(new PasserelleError('forbidden', 'the agreement no longer exists'))
       const decision = deps.usage.check({ agreement, scope: 'transfer', requester: transfer.counterpartyId, now: deps.clock.now(), accessCount: transfer.accessCount })
       if (!decision.allowed) return refuse(new PasserelleError('policy_refused', decision.reason))
+      if (!count) return undefined
       await repo.countAccess(tx, transferId)
       await repo.recordAccess(tx, { transferId, requester, range, status, bytes: plannedBytes })
       return undefined
@@ -157,7 +159,8 @@ export function createDataPlane(deps: DataPlaneDeps) {
     const length = file!.size === 0 ? 0 : end - start + 1
     const status = range ? 206 : 200
     if (c.req.header('if-none-match') === etag && !range) return c.body(null, 304, { etag })
-    await authorize(transfer.id, claims.agreementId, transfer.counterpartyId, rangeHeader, length, status)
+    const head = c.req.method === 'HEAD'
+    await authorize(transfer.id, claims.agreementId, transfer.counterpartyId, rangeHeader, length, status, !head)
     const headers: Record<string, string> = {
       'content-type': source.mediaType ?? 'application/octet-stream',
       'content-length': String(length),
@@ -168,6 +171,7 @@ export function createDataPlane(deps: DataPlaneDeps) {
       'cache-control': 'no-store',
     }
     if (range) headers['content-range'] = `bytes ${start}-${end}/${file!.size}`
+    if (head) return new Response(null, { status, headers })
     return streamFile(c, transfer.id, file!.path, length === 0 ? undefined : { start, end }, status, headers)
   })
 
