@@ -3,7 +3,10 @@
  * to know of a request is described here, and the connector fills it in.
  */
 
-/** Where a decision is taken. Operands that cannot be known at a scope are handled as the registry says. */
+/**
+ * Where a decision is taken. Each registry operand lists the scopes where a value is required;
+ * elsewhere it decides only when the request carries its value, and is deferred otherwise.
+ */
 export type Scope = 'catalog' | 'negotiation' | 'transfer' | 'monitor'
 export const scopes: readonly Scope[] = ['catalog', 'negotiation', 'transfer', 'monitor']
 
@@ -118,6 +121,11 @@ export interface EvaluationContext {
   duties?: Record<string, 'fulfilled' | 'violated' | 'pending'>
 }
 
+/**
+ * A constraint's outcome. `unknown`: the operand, operator or value could not be resolved (denies).
+ * `deferred`: the operand does not decide at this scope and the request did not carry its value
+ * (neither refuses a permission nor triggers a prohibition; see the registry's `scopes`).
+ */
 export type Outcome = 'satisfied' | 'violated' | 'unknown' | 'deferred'
 
 export interface TraceEntry {
