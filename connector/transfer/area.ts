@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
+import { and, eq } from 'drizzle-orm'
 import type { Hono } from 'hono'
 import type { Area } from '../areas.ts'
 import { dspPath } from '../config/config.ts'
@@ -122,11 +123,22 @@ export function transferArea(options: TransferAreaOptions = {}): Area & { runtim
   }
 }
 
-/** Push transfers we provide that were STARTED when the process stopped: send them again (the consumer overwrites). */
+/**
+ * Push transfers we provide that were STARTED when the process stopped: send them again (the
+ * consumer overwrites). One whose start message is still in the outbox is left to it: the push
+ * begins once that message is delivered.
+ */
 async function resumePushes(ctx: TransferCtx) {
   const started = await repo(ctx).list(ctx.store.db, { role: 'provider', state: 'STARTED', limit: 10_000 })
+  const { dispatches } = ctx.store.tables
   for (const t of started) {
     if (t.format !== 'HttpData-PUSH' || !t.dataAddress) continue
+    const pending = await ctx.store.db
+      .select({ id: dispatches.id })
+      .from(dispatches)
+      .where(and(eq(dispatches.processId, t.id), eq(dispatches.status, 'pending')))
+      .limit(1)
+    if (pending.length > 0) continue
     ctx.later(() => pushAndComplete(ctx, t))
   }
 }
