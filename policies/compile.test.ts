@@ -131,7 +131,8 @@ describe('lint', () => {
       { field: 'permissions[0].constraints[0].rightOperand', message: '`reserch` is not a known purpose', suggestion: 'did you mean `research`?' }],
     ['an unknown action', researchOnly.replace('action: use', 'action: uze'), { line: 4, column: 13, field: 'permissions[0].action', suggestion: 'did you mean `use`?' }],
     ['a misspelt field', researchOnly.replace('permissions:', 'permisions:'), { line: 3, column: 1, field: 'permisions', message: 'unknown field `permisions`', suggestion: 'did you mean `permissions`?' }],
-    ['a missing id', researchOnly.replace('id: research-only\n', ''), { field: 'id' }],
+    ['an id that is not a name', researchOnly.replace('id: research-only', 'id: research only!'), { field: 'id', message: '`id` must be letters, digits, `.`, `_` and `-`' }],
+    ['no id, and a file name that cannot be one', researchOnly.replace('id: research-only\n', ''), { field: 'id' }, 'my policy.yaml'],
     ['a malformed date', researchOnly.replace('{ leftOperand: purpose, operator: isA, rightOperand: research }', '{ leftOperand: dateTime, operator: lt, rightOperand: next-year }'),
       { message: '`next-year` is not a date-time (expected e.g. 2027-01-01T00:00:00Z)' }],
     ['a malformed duration', researchOnly.replace('{ leftOperand: purpose, operator: isA, rightOperand: research }', '{ leftOperand: elapsedTime, operator: lt, rightOperand: 30 days }'),
@@ -149,10 +150,16 @@ describe('lint', () => {
     ['an unknown parameter', researchOnly.replace('rightOperand: research', 'rightOperand: "${purposes}"'), { message: 'unknown parameter `purposes`' }],
     ['not YAML', 'id: [unclosed\n', { field: '(file)', message: expect.stringMatching(/^not valid YAML: /) }],
     ['not a mapping', '- just\n- a list\n', { message: 'a policy file must be a mapping with at least `id`, `title` and `permissions` or `prohibitions`' }],
-  ])('reports %s', async (_what, text, expected) => {
-    const errors = await lint(text)
+  ] as [string, string, Record<string, unknown>, string?][])('reports %s', async (_what, text, expected, file = 'policy.yaml') => {
+    const errors = await lint(text, file)
     expect(errors.length).toBeGreaterThan(0)
-    expect(errors).toContainEqual(expect.objectContaining({ file: 'policy.yaml', ...expected }))
+    expect(errors).toContainEqual(expect.objectContaining({ file, ...expected }))
+  })
+
+  it('takes the id from the file name and the title from the id when they are left out', async () => {
+    const { policy, errors } = await compilePolicyText('permissions: [{ action: use }]\n', 'open-data.yaml')
+    expect(errors).toEqual([])
+    expect(policy).toMatchObject({ id: 'open-data', title: 'open-data' })
   })
 
   it('reports every problem of a file in one run', async () => {

@@ -3,6 +3,7 @@
  * Every problem becomes a lint error with file, line, field and, when there is one, a suggestion;
  * nothing here throws for bad input.
  */
+import { basename } from 'node:path'
 import { LineCounter, parseDocument, isMap, isPair, isScalar, visit, type Document } from 'yaml'
 import type { CompiledPolicy, Constraint, LintError, Operator, PolicyModel, Rule, Value } from './types.ts'
 import { operators } from './types.ts'
@@ -123,7 +124,10 @@ export async function parseSource(text: string, file: string, registry: Registry
     lint.add([], 'a policy file must be a mapping with at least `id`, `title` and `permissions` or `prohibitions`')
     return { errors: lint.errors }
   }
-  checkStructure(raw, lint)
+  const defaultId = basename(file).replace(/\.(ya?ml)$/i, '')
+  if (raw.id === undefined && /^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(defaultId)) raw.id = defaultId
+  if (raw.title === undefined && typeof raw.id === 'string') raw.title = raw.id
+  checkStructure(raw, lint, defaultId)
   // Unknown fields do not stop the meaning checks, so one lint run reports everything it can.
   const blocking = lint.errors.some((e) => !e.message.startsWith('unknown field'))
   if (blocking) return { errors: lint.errors }
@@ -235,12 +239,13 @@ function checkKeys(node: Json, allowed: readonly string[], path: Path, lint: Col
 const isValue = (v: unknown) => typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean'
 
 /** The shape of a YAML policy: keys, types, required fields. */
-function checkStructure(raw: Json, lint: Collector) {
+function checkStructure(raw: Json, lint: Collector, defaultId: string) {
   checkKeys(raw, topLevelKeys, [], lint)
+  // Without `id`, the file name is the id; without `title`, the id is the title.
   if (typeof raw.id !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(raw.id)) {
-    lint.add(['id'], raw.id === undefined ? 'the policy needs an `id` (the name datasets use for it)' : '`id` must be letters, digits, `.`, `_` and `-`', 'e.g. `id: research-only`')
+    lint.add(['id'], raw.id === undefined ? `the file name \`${String(defaultId)}\` cannot be an id: give the policy an \`id\`` : '`id` must be letters, digits, `.`, `_` and `-`', 'e.g. `id: research-only`')
   }
-  if (typeof raw.title !== 'string' || raw.title.trim() === '') lint.add(['title'], 'the policy needs a `title` (one line, shown in the catalog)')
+  if (typeof raw.title !== 'string' || raw.title.trim() === '') lint.add(['title'], '`title` must be one line of text (shown in the catalog)')
   if (raw.description !== undefined && typeof raw.description !== 'string') lint.add(['description'], '`description` must be text')
   if (raw.abstract !== undefined && typeof raw.abstract !== 'boolean') lint.add(['abstract'], '`abstract` must be true or false')
   if (raw.extends !== undefined && typeof raw.extends !== 'string' && !(Array.isArray(raw.extends) && raw.extends.every((e) => typeof e === 'string'))) {

@@ -54,8 +54,8 @@ export const PolicyRule = z.strictObject({
 
 export const PolicyFile = z.strictObject({
   $schema: z.string().optional(),
-  id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/).describe('The id datasets name this policy by'),
-  title: z.string().min(1),
+  id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/).optional().describe('The id datasets name this policy by (default: the file name)'),
+  title: z.string().min(1).optional().describe('One line, shown in the catalog (default: the id)'),
   description: z.string().optional(),
   abstract: z.boolean().optional().describe('A baseline or template only: never offered by itself'),
   extends: z.union([z.string(), z.array(z.string())]).optional().describe('Baseline policies whose rules this one includes'),
