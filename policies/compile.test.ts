@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest'
 import { expectDspValid } from '../test/support/dsp-schemas.ts'
 import { agreementFor, compilePolicyText, evaluate, loadPolicies, offerFor, policyFromOdrl } from './index.ts'
 import type { EvaluationContext, LintError } from './index.ts'
+import { graphFromJsonLd } from './jsonld.ts'
 
 const seeds = new URL('../seeds/policies/', import.meta.url).pathname
 const now = new Date('2026-06-01T12:00:00Z')
@@ -69,6 +70,14 @@ describe('compiled offers in the DSP 2025-1 shape', async () => {
         agreement,
       })
     })
+
+  it('are sound JSON-LD: every term of a Dataset carrying them resolves under the DSP context (safe mode)', async () => {
+    for (const policy of policies.values()) {
+      const dataset = { '@context': ['https://w3id.org/dspace/2025/1/context.jsonld'], '@id': 'urn:uuid:1', '@type': 'Dataset', hasPolicy: [policy.odrl] }
+      const graph = await graphFromJsonLd(dataset)
+      expect(JSON.stringify(graph), policy.id).toContain('Offer')
+    }
+  })
 
   it('reads its own offers and agreements back to the same decisions', () => {
     const requests = [
