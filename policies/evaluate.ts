@@ -237,15 +237,16 @@ function evaluateRule(run: Run, policy: PolicyModel, rule: Rule, label: string, 
 const paths = Array.from({ length: 64 }, (_, i) => `constraint ${i + 1}`)
 const constraintPath = (i: number) => paths[i] ?? `constraint ${i + 1}`
 
-const labelCache = new WeakMap<Rule, string>()
-function ruleLabel(kind: string, index: number, rule: Rule): string {
-  let label = labelCache.get(rule)
-  const fresh = `${kind} ${index + 1} (`
-  if (!label || !label.startsWith(fresh)) {
-    label = `${fresh}${shortAction(rule.action || 'any action')})`
-    labelCache.set(rule, label)
+/** Rule labels (`permission 1 (use)`), built once per policy model. */
+const labelCache = new WeakMap<PolicyModel, { permissions: string[]; prohibitions: string[] }>()
+function labelsOf(model: PolicyModel) {
+  let labels = labelCache.get(model)
+  if (!labels) {
+    const label = (kind: string) => (rule: Rule, i: number) => `${kind} ${i + 1} (${shortAction(rule.action || 'any action')})`
+    labels = { permissions: model.permissions.map(label('permission')), prohibitions: model.prohibitions.map(label('prohibition')) }
+    labelCache.set(model, labels)
   }
-  return label
+  return labels
 }
 
 /** The decision for one request. Pure: no I/O, no clock (the context carries `now`). */
@@ -261,8 +262,9 @@ export function evaluate(policy: CompiledPolicy | PolicyModel, context: Evaluati
     return { allowed: false, reason, explanation: [reason], trace: [], obligations: [] }
   }
 
-  const permissions = model.permissions.map((r, i) => evaluateRule(run, model, r, ruleLabel('permission', i, r), 'permission'))
-  const prohibitions = model.prohibitions.map((r, i) => evaluateRule(run, model, r, ruleLabel('prohibition', i, r), 'prohibition'))
+  const labels = labelsOf(model)
+  const permissions = model.permissions.map((r, i) => evaluateRule(run, model, r, labels.permissions[i]!, 'permission'))
+  const prohibitions = model.prohibitions.map((r, i) => evaluateRule(run, model, r, labels.prohibitions[i]!, 'prohibition'))
   const granted = permissions.filter((p) => p.active)
   const forbidding = prohibitions.filter((p) => p.active && !p.notApplicable)
 
