@@ -212,7 +212,7 @@ async function main() {
     expect(n.state === 'TERMINATED' && /date and time/.test(n.reason ?? '') && /2027-01-01/.test(n.reason ?? ''), 'a refusal whose reason names the embargo date', `${n.state}: ${n.reason}`)
   })
 
-  await story.step('Refusal: the company asks for the Hudson Bay sea-ice series for commercial use', async () => {
+  await story.step('Refusal: the company, a member of the commercial sector, asks for the Hudson Bay sea-ice series', async () => {
     const n = await negotiate(company, agency, ids.seaIce)
     const full = (await company.api<Negotiation>(`/negotiations/${n.id}`)).body
     printTimeline(full, company)
