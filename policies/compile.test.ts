@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { expectDspValid } from '../test/support/dsp-schemas.ts'
-import { agreementFor, compilePolicyText, evaluate, loadPolicies, offerFor, policyFromOdrl } from './index.ts'
+import { agreementFor, compilePolicyText, createRegistry, evaluate, loadPolicies, offerFor, policyFromOdrl } from './index.ts'
 import type { EvaluationContext, LintError } from './index.ts'
 import { graphFromJsonLd } from './jsonld.ts'
 
@@ -331,6 +331,16 @@ permissions:
 })
 
 describe('the stewards\' guide', () => {
+  it('documents every built-in operand with the scopes where it is required', () => {
+    const guide = readFileSync(new URL('./README.md', import.meta.url), 'utf8')
+    for (const entry of createRegistry().list()) {
+      const row = guide.split('\n').find((line) => line.startsWith(`| \`${entry.name}\` |`))
+      expect(row, entry.name).toBeDefined()
+      const required = entry.scopes.length === 4 ? 'everywhere' : entry.scopes.join(', ')
+      expect(row!.endsWith(`| ${required} |`), `${entry.name}: ${row}`).toBe(true)
+    }
+  })
+
   it('its policy example compiles without errors', async () => {
     const guide = readFileSync(new URL('./README.md', import.meta.url), 'utf8')
     const example = /```yaml\n(# yaml-language-server[^\n]*\nid: research-only[\s\S]*?)```/.exec(guide)![1]!
