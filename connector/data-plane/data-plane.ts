@@ -298,14 +298,16 @@ export function createDataPlane(deps: DataPlaneDeps) {
     }
     const hash = createHash('sha256')
     let sent = 0
-    body.on('data', (chunk: Buffer) => {
-      sent += chunk.length
-      if (!file) hash.update(chunk)
-    })
     // Read errors reach the upload through its pipe; this listener only keeps a late one (after a
     // refused upload closed the stream) from ending the process.
     body.on('error', (error) => deps.logger.debug('push source stream failed', { transferId: transfer.id, error }))
     await repo.countAccess(deps.store.db, transfer.id)
+    // A data listener starts the flow: attach it in the same turn as the upload's pipe, or the
+    // first chunks would go to the listener alone.
+    body.on('data', (chunk: Buffer) => {
+      sent += chunk.length
+      if (!file) hash.update(chunk)
+    })
     let status: number
     try {
       status = await upload({ url: target.endpoint, headers, body })

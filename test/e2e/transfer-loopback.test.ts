@@ -1,6 +1,6 @@
 /**
  * Two connectors in one process, each with its own HTTP server on 127.0.0.1, its own database and
- * data folder, talking DSP and data-plane HTTP to each other: pull and push with identical bytes and
+ * data folder (provider on PostgreSQL, consumer on SQLite), talking DSP and data-plane HTTP to each other: pull and push with identical bytes and
  * sha256, suspend/resume/terminate from either side, usage limits and an agreement that lapses.
  */
 import { createHash, randomBytes } from 'node:crypto'
@@ -57,7 +57,8 @@ async function startSide(name: 'provider' | 'consumer', port: number, ids: { pro
   const folder = join(root, name)
   mkdirSync(join(folder, 'files'), { recursive: true })
   if (name === 'provider') writeFileSync(join(folder, 'files', 'observations.bin'), content)
-  const store = existing ?? (await createTestStore('sqlite'))
+  // The provider keeps its state in PostgreSQL, the consumer in SQLite.
+  const store = existing ?? (await createTestStore(name === 'provider' ? 'postgres' : 'sqlite'))
   const id = ids[name]
   const tokens = { 'token-of-provider': ids.provider, 'token-of-consumer': ids.consumer }
   const config = testConfig(
