@@ -2,7 +2,7 @@ import { readFile, readdir, stat } from 'node:fs/promises'
 import { basename, dirname, join, resolve } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import type { CompiledPolicy, LintError, LoadResult } from './types.ts'
-import { createRegistry, RegistryFile, type Registry } from './registry.ts'
+import { createRegistry, defaultRegistry, RegistryFile, type Registry } from './registry.ts'
 import { compileSources, parseSource, type PolicySource } from './compile.ts'
 
 export interface LoadOptions {
@@ -118,7 +118,7 @@ export async function compilePolicyText(
   file: string,
   options: { registry?: Registry; others?: { text: string; file: string }[] } = {},
 ): Promise<{ policy?: CompiledPolicy; errors: LintError[] }> {
-  const registry = options.registry ?? createRegistry()
+  const registry = options.registry ?? defaultRegistry()
   const parsed = await parseSource(text, file, registry)
   if (!parsed.source) return { errors: parsed.errors }
   const sources = [parsed.source]
