@@ -36,6 +36,10 @@ export const commands: Record<string, Command> = {
     summary: 'check the dataset files (validate [DIR]) or see the catalog as a given peer would (show)',
     load: async () => (await import('../catalog/cli.ts')).runCatalogCommand,
   },
+  policy: {
+    summary: "the data steward's tools: lint, explain, eval and test policy files, list operands",
+    load: async () => (await import('../../policies/cli.ts')).runPolicyCommand,
+  },
   version: {
     summary: 'print the version and the protocol versions spoken',
     load: async () => (await import('./version-command.ts')).runVersionCommand,
