@@ -1,5 +1,5 @@
 import type { Ctx } from '../context.ts'
-import { PasserelleError } from '../errors.ts'
+import { createStaticIdentity } from '../identity/static-identity.ts'
 import { policyCredentialTypes } from '../catalog/offer-lookup.ts'
 import type { Authenticator, TokenIssuer } from '../identity/types.ts'
 
@@ -31,25 +31,6 @@ function askingForPolicyCredentials(authenticator: Authenticator, ctx: Ctx): Aut
   }
 }
 
-/** Token → participant id. The header may carry the token bare or as `Bearer <token>`. */
-export function staticTokenIdentity(tokens: Record<string, string>, ownParticipantId: string): Identity {
-  const byToken = new Map(Object.entries(tokens))
-  const ownToken = [...byToken].find(([, participant]) => participant === ownParticipantId)?.[0]
-  return {
-    authenticator: {
-      async authenticate({ authorization }) {
-        if (!authorization) throw new PasserelleError('unauthorized', 'missing Authorization header')
-        const token = authorization.replace(/^Bearer\s+/i, '').trim()
-        const participantId = byToken.get(token) ?? byToken.get(authorization)
-        if (!participantId) throw new PasserelleError('unauthorized', 'unknown token')
-        return { participantId, credentials: [] }
-      },
-    },
-    tokenIssuer: {
-      async authorizationFor() {
-        if (!ownToken) throw new PasserelleError('internal', `identity.staticTokens has no token for ${ownParticipantId}`)
-        return `Bearer ${ownToken}`
-      },
-    },
-  }
-}
+/** Token → participant id (the configuration's `identity.staticTokens`): the identity area's static identity. */
+export const staticTokenIdentity = (tokens: Record<string, string>, ownParticipantId: string): Identity =>
+  createStaticIdentity(tokens, ownParticipantId)
