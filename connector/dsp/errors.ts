@@ -46,3 +46,14 @@ const stringDetail = (error: PasserelleError, key: string) => {
   const value = error.details?.[key]
   return typeof value === 'string' ? value : undefined
 }
+
+/**
+ * On the endpoints of an existing process (`…/negotiations/:pid…`, `…/transfers/:pid…`), a request
+ * that fails authentication is answered as an unknown process (404), so that process ids cannot be
+ * probed; the log keeps which check failed. Creating a process (`/request`, `/offers`) still
+ * answers 401.
+ */
+export const concealProcessesFromStrangers = (error: PasserelleError, c: Context): PasserelleError =>
+  error.code === 'unauthorized' && !/\/(negotiations|transfers)\/(request|offers)\/?$/.test(c.req.path)
+    ? new PasserelleError('not_found', 'no such process')
+    : error

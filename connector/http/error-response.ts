@@ -8,23 +8,27 @@ import { errorStatus, isPasserelleError, PasserelleError } from '../errors.ts'
  */
 export type ErrorBodyRenderer = (error: PasserelleError, c: Context) => unknown
 
+/** Replaces an error before it is answered (the log keeps the original). */
+export type ErrorConcealer = (error: PasserelleError, c: Context) => PasserelleError
+
 export interface ErrorRenderers {
   /** Longest matching prefix wins. */
-  register(pathPrefix: string, render: ErrorBodyRenderer): void
+  register(pathPrefix: string, render: ErrorBodyRenderer, conceal?: ErrorConcealer): void
   render(error: unknown, c: Context): Response
 }
 
 export function createErrorRenderers(): ErrorRenderers {
-  const renderers: Array<{ prefix: string; render: ErrorBodyRenderer }> = []
+  const renderers: Array<{ prefix: string; render: ErrorBodyRenderer; conceal?: ErrorConcealer | undefined }> = []
   return {
-    register(prefix, render) {
-      renderers.push({ prefix, render })
+    register(prefix, render, conceal) {
+      renderers.push({ prefix, render, conceal })
       renderers.sort((a, b) => b.prefix.length - a.prefix.length)
     },
     render(error, c) {
-      const known = toPasserelleError(error)
-      const status = errorStatus[known.code]
       const renderer = renderers.find((r) => c.req.path.startsWith(r.prefix))
+      const original = toPasserelleError(error)
+      const known = renderer?.conceal ? renderer.conceal(original, c) : original
+      const status = errorStatus[known.code]
       const body = renderer ? renderer.render(known, c) : plainErrorBody(known, c)
       return c.json(body as object, status)
     },

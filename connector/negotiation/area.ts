@@ -2,7 +2,7 @@ import type { Area } from '../areas.ts'
 import { dspPath } from '../config/config.ts'
 import type { Ctx } from '../context.ts'
 import { dispatcherFor } from '../dispatch/shared.ts'
-import { dspErrorRenderer } from '../dsp/errors.ts'
+import { concealProcessesFromStrangers, dspErrorRenderer } from '../dsp/errors.ts'
 import type { OfferLookup, PolicyCheck } from './decision.ts'
 import { negotiationDspRoutes } from './dsp-routes.ts'
 import { identityOf, type Identity } from './identity.ts'
@@ -92,7 +92,7 @@ export function negotiationArea(options: NegotiationAreaOptions = {}): Area & { 
     runtimeFor,
     routes({ root, dsp, management, openapi, errors }, ctx) {
       const { rt, identity } = runtimeFor(ctx)
-      errors.register(`${dspPath}/negotiations`, dspErrorRenderer('ContractNegotiationError'))
+      errors.register(`${dspPath}/negotiations`, dspErrorRenderer('ContractNegotiationError'), concealProcessesFromStrangers)
       dsp.route('/negotiations', negotiationDspRoutes(rt))
       management.route('/', negotiationManagementRoutes(rt, identity, openapi))
       if (runtimeFor(ctx).scripted) root.route('/', tckNegotiationTrigger(rt))

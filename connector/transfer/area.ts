@@ -9,7 +9,7 @@ import { createDataPlane, type DataPlane } from '../data-plane/data-plane.ts'
 import { digestCache } from '../data-plane/sources.ts'
 import { dataTokens, loadOrCreateTokenSecret, type DataTokens } from '../data-plane/tokens.ts'
 import { dispatcherFor } from '../dispatch/shared.ts'
-import { dspErrorRenderer } from '../dsp/errors.ts'
+import { concealProcessesFromStrangers, dspErrorRenderer } from '../dsp/errors.ts'
 import type { AppEnv } from '../http/env.ts'
 import { startPolicyMonitor, type PolicyMonitor } from '../monitor/monitor.ts'
 import { identityOf } from '../negotiation/identity.ts'
@@ -107,7 +107,7 @@ export function transferArea(options: TransferAreaOptions = {}): Area & { runtim
     routes({ root, dsp, management, openapi, errors }, ctx) {
       const rt = runtimeFor(ctx)
       const identity = identityOf(ctx)
-      errors.register(`${dspPath}/transfers`, dspErrorRenderer('TransferError'))
+      errors.register(`${dspPath}/transfers`, dspErrorRenderer('TransferError'), concealProcessesFromStrangers)
       dsp.route('/', transferDspRoutes({ ctx: rt.ctx, authenticator: identity.authenticator }) as unknown as Hono<AppEnv>)
       root.route('/', rt.dataPlane.routes as unknown as Hono<AppEnv>)
       management.route('/', transferManagementRoutes({ ctx: rt.ctx, agreements: rt.agreements, openapi }))

@@ -1,5 +1,6 @@
 import { Hono, type Context } from 'hono'
-import { dspErrorHandler } from '../dsp/errors.ts'
+import { concealProcessesFromStrangers, dspErrorHandler } from '../dsp/errors.ts'
+import { toPasserelleError } from '../http/error-response.ts'
 import { PasserelleError } from '../errors.ts'
 import type { Authenticator } from '../identity/types.ts'
 import {
@@ -34,7 +35,11 @@ const processBody = (t: TransferRecord) =>
 export function transferDspRoutes(deps: { ctx: TransferCtx; authenticator: Authenticator }) {
   const { ctx, authenticator } = deps
   const app = new Hono()
-  app.onError((error, c) => renderTransferError(error, c))
+  app.onError((error, c) => {
+    const known = toPasserelleError(error)
+    if (known.code === 'unauthorized') ctx.logger.info('request refused', { method: c.req.method, path: c.req.path, status: 404, reason: known.message })
+    return renderTransferError(concealProcessesFromStrangers(known, c), c)
+  })
 
   const requesterOf = async (c: Context) => {
     const requester = await authenticator.authenticate({ authorization: c.req.header('authorization') })
