@@ -217,14 +217,31 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
       .prepare(),
   })
   const prepared = () => (statements ??= prepare())
+  // On SQLite every flow shares one connection: a write outside a transaction would join whichever
+  // transaction is open at that moment (and vanish if it rolls back). Queue it as its own.
+  const write = (fn: (db: Db) => Promise<unknown>) => (store.dialect === 'sqlite' ? store.transaction(fn) : fn(store.db))
+
+  // Deliveries that end while a scan is between reading the outbox and walking it: that scan's
+  // rows are stale for them and must not send them again.
+  const activeScans = new Set<Set<string>>()
 
   async function scan() {
-    const rows = await prepared().pending.execute()
+    const finished = new Set<string>()
+    activeScans.add(finished)
+    try {
+      await walk(await prepared().pending.execute(), finished)
+    } finally {
+      activeScans.delete(finished)
+    }
+  }
+
+  async function walk(rows: Array<typeof t.$inferSelect>, finished: Set<string>) {
     const now = clock.now().getTime()
     const seen = new Set<string>()
     let earliest = Infinity
     if (rows.length === 500) dirty = true
     for (const row of rows) {
+      if (finished.has(row.id)) continue
       if (inFlight.has(row.processId)) blocked.add(row.processId)
       if (seen.has(row.processId) || inFlight.has(row.processId)) continue
       seen.add(row.processId)
@@ -237,6 +254,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
         break
       }
       const run = deliver(row).finally(() => {
+        for (const set of activeScans) set.add(row.id)
         inFlight.delete(row.processId)
         if (blocked.delete(row.processId)) dirty = true
         wake()
@@ -261,7 +279,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
       item.body = outgoing.body
       answer = await send({ url: outgoing.url, body: outgoing.body, authorization, timeoutMs })
       if (answer.status >= 200 && answer.status < 300) {
-        await prepared().delivered.execute({ attempts, at: clock.now().getTime(), id: row.id })
+        await write(async () => prepared().delivered.execute({ attempts, at: clock.now().getTime(), id: row.id }))
         await handlers.get(row.topic)?.delivered?.({ item, status: answer.status, body: answer.body })
         return
       }
@@ -274,10 +292,12 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     const limit = row.maxAttempts
     if (retryable && attempts < limit) {
       const next = clock.now().getTime() + retryDelay(attempts, baseDelayMs, maxDelayMs)
-      await store.db
-        .update(t)
-        .set({ attempts, nextAttemptAt: next, lastError: problem, updatedAt: clock.now().getTime() })
-        .where(and(eq(t.id, row.id), eq(t.status, 'pending')))
+      await write((db) =>
+        db
+          .update(t)
+          .set({ attempts, nextAttemptAt: next, lastError: problem, updatedAt: clock.now().getTime() })
+          .where(and(eq(t.id, row.id), eq(t.status, 'pending'))),
+      )
       logger.debug('dispatch retry scheduled', { id: row.id, attempts, problem })
       schedule(next)
       return
@@ -285,7 +305,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     const reason = retryable
       ? `delivery to ${row.url} failed after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${problem}`
       : `delivery to ${row.url} was refused: ${problem}`
-    await store.db.update(t).set({ status: 'failed', attempts, lastError: reason, updatedAt: clock.now().getTime() }).where(eq(t.id, row.id))
+    await write((db) => db.update(t).set({ status: 'failed', attempts, lastError: reason, updatedAt: clock.now().getTime() }).where(eq(t.id, row.id)))
     logger.warn('dispatch failed', { id: row.id, topic: row.topic, processId: row.processId, reason })
     try {
       await handlers.get(row.topic)?.failed({ item, reason })

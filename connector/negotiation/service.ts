@@ -468,7 +468,7 @@ function dispatchHandler(rt: NegotiationRuntime): DispatchHandler {
       const type = (item.body as { '@type'?: string })['@type']
       if (type !== 'ContractRequestMessage') return
       const answer = ContractNegotiation.safeParse(body)
-      if (answer.success) await rt.repo.setProviderPid(rt.ctx.store.db, item.processId, answer.data.providerPid)
+      if (answer.success) await rt.ctx.store.transaction((tx) => rt.repo.setProviderPid(tx, item.processId, answer.data.providerPid))
       else rt.ctx.logger.warn('the provider answered our request without a valid ContractNegotiation', { id: item.processId })
     },
     async failed({ item, reason }) {
