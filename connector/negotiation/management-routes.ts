@@ -1,3 +1,4 @@
+import { context, propagation } from '@opentelemetry/api'
 import { Hono } from 'hono'
 import { z } from 'zod'
 import type { AppEnv } from '../http/env.ts'
@@ -188,12 +189,25 @@ export function negotiationManagementRoutes(rt: NegotiationRuntime, identity: Id
 async function offerFromPeerCatalog(rt: NegotiationRuntime, identity: Identity, input: StartNegotiation) {
   const url = `${input.peerUrl.replace(/\/+$/, '')}/catalog/datasets/${encodeURIComponent(input.datasetId)}`
   const authorization = await identity.tokenIssuer.authorizationFor({ dspUrl: input.peerUrl, ...(input.peerId ? { participantId: input.peerId } : {}) })
-  const response = await rt.ctx.peers.request({ method: 'GET', url, headers: { authorization }, timeout: 10_000 })
-  if (response.status === 404) throw new PasserelleError('not_found', `the peer's catalog has no dataset ${input.datasetId}`)
-  if (response.status !== 200) {
-    throw new PasserelleError('peer_failed', `the peer's catalog answered ${response.status} for dataset ${input.datasetId}: ${response.text.slice(0, 300)}`)
+  const headers: Record<string, string> = { authorization, accept: 'application/json' }
+  propagation.inject(context.active(), headers)
+  let status: number
+  let text: string
+  try {
+    const response = await fetch(url, { headers, signal: AbortSignal.timeout(10_000), redirect: 'manual' })
+    status = response.status
+    text = await response.text()
+  } catch (error) {
+    throw new PasserelleError('peer_failed', `the peer's catalog at ${url} could not be reached: ${(error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message}`)
   }
-  const dataset = response.json<Record<string, unknown>>()
+  if (status === 404) throw new PasserelleError('not_found', `the peer's catalog has no dataset ${input.datasetId}`)
+  if (status !== 200) throw new PasserelleError('peer_failed', `the peer's catalog answered ${status} for dataset ${input.datasetId}: ${text.slice(0, 300)}`)
+  let dataset: Record<string, unknown>
+  try {
+    dataset = JSON.parse(text) as Record<string, unknown>
+  } catch {
+    throw new PasserelleError('peer_failed', `the peer's catalog answered for dataset ${input.datasetId} with a body that is not JSON`)
+  }
   const policies = ([] as unknown[]).concat(dataset.hasPolicy ?? dataset['odrl:hasPolicy'] ?? []) as Array<Record<string, unknown>>
   const offer = input.offerId ? policies.find((p) => p['@id'] === input.offerId) : policies[0]
   if (!offer || typeof offer['@id'] !== 'string') {
