@@ -221,6 +221,37 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
   // transaction is open at that moment (and vanish if it rolls back). Queue it as its own.
   const write = (fn: (db: Db) => Promise<unknown>) => (store.dialect === 'sqlite' ? store.transaction(fn) : fn(store.db))
 
+  // Delivered marks are written in batches, one transaction for all that end in one turn of the
+  // event loop; until written, their rows are known delivered here and never sent again.
+  const unflushed = new Map<string, { attempts: number; at: number; done: () => void; failed: (error: unknown) => void }>()
+  let flushSoon: NodeJS.Immediate | undefined
+  const markDelivered = (id: string, attempts: number) =>
+    new Promise<void>((done, failed) => {
+      unflushed.set(id, { attempts, at: clock.now().getTime(), done, failed })
+      flushSoon ??= setImmediate(flush)
+    })
+  function flush() {
+    flushSoon = undefined
+    const batch = [...unflushed]
+    write(async () => {
+      for (const [id, mark] of batch) await prepared().delivered.execute({ attempts: mark.attempts, at: mark.at, id })
+    }).then(
+      () => {
+        for (const [id, mark] of batch) {
+          unflushed.delete(id)
+          mark.done()
+        }
+      },
+      (error) => {
+        logger.error('dispatch: delivered marks not written; those messages may be sent again', { error })
+        for (const [id, mark] of batch) {
+          unflushed.delete(id)
+          mark.failed(error)
+        }
+      },
+    )
+  }
+
   // Deliveries that end while a scan is between reading the outbox and walking it: that scan's
   // rows are stale for them and must not send them again.
   const activeScans = new Set<Set<string>>()
@@ -241,7 +272,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     let earliest = Infinity
     if (rows.length === 500) dirty = true
     for (const row of rows) {
-      if (finished.has(row.id)) continue
+      if (finished.has(row.id) || unflushed.has(row.id)) continue
       if (inFlight.has(row.processId)) blocked.add(row.processId)
       if (seen.has(row.processId) || inFlight.has(row.processId)) continue
       seen.add(row.processId)
@@ -279,7 +310,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
       item.body = outgoing.body
       answer = await send({ url: outgoing.url, body: outgoing.body, authorization, timeoutMs })
       if (answer.status >= 200 && answer.status < 300) {
-        await write(async () => prepared().delivered.execute({ attempts, at: clock.now().getTime(), id: row.id }))
+        await markDelivered(row.id, attempts)
         await handlers.get(row.topic)?.delivered?.({ item, status: answer.status, body: answer.body })
         return
       }
