@@ -413,6 +413,8 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
 const errorText = (error: unknown) => {
   const cause = (error as { cause?: { code?: string; message?: string } })?.cause
   if (cause?.code) return cause.code
+  const code = (error as { code?: unknown })?.code
+  if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return code
   if ((error as Error)?.name === 'TimeoutError') return 'timed out'
   return (error as Error)?.message ?? String(error)
 }

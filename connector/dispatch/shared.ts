@@ -43,7 +43,7 @@ export function dispatcherFor(ctx: Ctx, options: SharedDispatcherOptions = {}): 
       store: ctx.store,
       clock: ctx.clock,
       logger: ctx.logger.child({ area: 'dispatch' }),
-      send: traceSend,
+      send: undiciSend,
       ...(options.tokenIssuer ? { tokenIssuer: options.tokenIssuer } : {}),
       ...(settings.maxAttempts ? { maxAttempts: settings.maxAttempts } : {}),
       ...(settings.baseDelayMs !== undefined ? { baseDelayMs: settings.baseDelayMs } : {}),
@@ -51,6 +51,55 @@ export function dispatcherFor(ctx: Ctx, options: SharedDispatcherOptions = {}): 
     dispatchers.set(ctx, dispatcher)
   }
   return dispatcher
+}
+
+type Undici = typeof import('undici')
+let undici: Promise<{ request: Undici['request']; agent: InstanceType<Undici['Agent']> }> | undefined
+// Loaded on the first message, not at start-up. A bundle gives CommonJS modules as `default` only.
+const loadUndici = () =>
+  (undici ??= import('undici').then((loaded) => {
+    const mod = ((loaded as unknown as { default?: Undici }).default ?? loaded) as Undici
+    return { request: mod.request, agent: new mod.Agent({ connections: 128, keepAliveTimeout: 10_000 }) }
+  }))
+
+/**
+ * Sends with undici on a keep-alive pool, propagating the trace context; the answer is read up to
+ * 256 KiB (a DSP answer is a few hundred bytes). No redirects are followed.
+ */
+export const undiciSend: Send = async ({ url, body, authorization, timeoutMs }) => {
+  const { request, agent } = await loadUndici()
+  const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' }
+  if (authorization) headers.authorization = authorization
+  propagation.inject(context.active(), headers)
+  const response = await request(url, {
+    method: 'POST',
+    headers,
+    body: JSON.stringify(body),
+    dispatcher: agent,
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
+    signal: AbortSignal.timeout(timeoutMs),
+  })
+  let size = 0
+  const chunks: Buffer[] = []
+  for await (const chunk of response.body) {
+    size += (chunk as Buffer).length
+    if (size > 256 * 1024) {
+      response.body.destroy()
+      break
+    }
+    chunks.push(chunk as Buffer)
+  }
+  const text = Buffer.concat(chunks).toString('utf8')
+  let parsed: unknown = undefined
+  if (text) {
+    try {
+      parsed = JSON.parse(text)
+    } catch {
+      parsed = text.slice(0, 500)
+    }
+  }
+  return { status: response.statusCode, body: parsed }
 }
 
 /**
