@@ -74,11 +74,11 @@ export function decideRequest(input: DecideInput): RequestDecision {
       return {
         action: 'counter-offer',
         offer: withTarget(alternative.offer, datasetId),
-        reason: `the requested offer's policy is not met (${verdict.reason}); offer ${alternative.offer['@id']} is open to you instead`,
+        reason: `the requested offer's policy is not met (${verdict.reason.replace(/^Refused:\s*/, '')}); offer ${alternative.offer['@id']} is open to you instead`,
       }
     }
   }
-  return { action: 'terminate', reason: `policy not met: ${verdict.reason}` }
+  return { action: 'terminate', reason: `policy not met: ${verdict.reason.replace(/^Refused:\s*/, '')}` }
 }
 
 export const withTarget = (offer: Record<string, unknown>, target: string): Record<string, unknown> & { target: string } => {
