@@ -22,6 +22,11 @@ export interface Requester {
   participantId: string
   /** The credentials verified for this request (empty when none were asked for). */
   credentials: VerifiedCredential[]
+  /**
+   * What the requester declared about its intended use in the message (purpose, place of
+   * processing, sector): its word, not a verified claim.
+   */
+  declared?: { purpose?: string | undefined; spatial?: string | undefined; industry?: string | undefined }
 }
 
 export interface AuthenticateInput {

@@ -10,6 +10,7 @@ import {
   ContractOfferMessage,
   ContractRequestMessage,
 } from '../dsp/negotiation-messages.ts'
+import { declaredUseOf } from '../dsp/declared-use.ts'
 import { PasserelleError } from '../errors.ts'
 import type { Requester } from '../identity/types.ts'
 import { negotiationBody } from './messages.ts'
@@ -51,8 +52,10 @@ export function negotiationDspRoutes(rt: NegotiationRuntime) {
   })
 
   app.post('/request', async (c) => {
-    const requester = await authenticate(c)
+    const authenticated = await authenticate(c)
     const message = await parseJsonBody(c, ContractRequestMessage)
+    const declared = declaredUseOf(message)
+    const requester: Requester = declared ? { ...authenticated, declared } : authenticated
     const { negotiation, created } = await receiveRequest({ rt, requester, message })
     if (created) afterAnswer(c, () => react({ rt, id: negotiation.id, trigger: 'request', requester, known: negotiation }))
     return c.json(negotiationBody(negotiation), 201)

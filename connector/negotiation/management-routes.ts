@@ -1,4 +1,5 @@
 import { context, propagation } from '@opentelemetry/api'
+import { DeclaredUse } from '../dsp/declared-use.ts'
 import { Hono } from 'hono'
 import { z } from 'zod'
 import type { AppEnv } from '../http/env.ts'
@@ -23,6 +24,8 @@ export const StartNegotiation = z
     /** The offer itself, when the caller already has it (otherwise read from the peer's catalog). */
     offer: z.looseObject({ '@id': z.string().min(1) }).optional(),
     mode: z.enum(['auto', 'manual']).optional(),
+    /** What we declare about our intended use: purpose, place of processing, sector. */
+    declaredUse: DeclaredUse.optional(),
   })
   .strict()
 export type StartNegotiation = z.infer<typeof StartNegotiation>
@@ -113,7 +116,7 @@ export function negotiationManagementRoutes(rt: NegotiationRuntime, identity: Id
     const input = await parseJsonBody(c, StartNegotiation)
     const offer = input.offer ?? (await offerFromPeerCatalog(rt, identity, input))
     if (input.offerId && offer['@id'] !== input.offerId) throw new PasserelleError('bad_request', `body.offer has @id ${offer['@id']}, body.offerId is ${input.offerId}`)
-    const negotiation = await startNegotiation({ rt, input: { peerUrl: input.peerUrl, peerId: input.peerId, datasetId: input.datasetId, offer, mode: input.mode } })
+    const negotiation = await startNegotiation({ rt, input: { peerUrl: input.peerUrl, peerId: input.peerId, datasetId: input.datasetId, offer, mode: input.mode, declaredUse: input.declaredUse } })
     return c.json(negotiationView(negotiation), 201)
   })
 

@@ -1,4 +1,5 @@
 import { dspContext } from '../dsp/context.ts'
+import { declaredUseKey, type DeclaredUse } from '../dsp/declared-use.ts'
 import type { MessageKind } from './state-machine.ts'
 import type { Negotiation } from './repository.ts'
 
@@ -19,6 +20,8 @@ export interface MessageExtras {
   code?: string
   /** Our own DSP base: the callback address a process-opening message carries. */
   ownDspUrl: string
+  /** What a consumer declares about its intended use, carried by its first request. */
+  declaredUse?: DeclaredUse | undefined
 }
 
 export function buildMessage(kind: MessageKind, n: Negotiation, extras: MessageExtras): { url: string; body: Record<string, unknown> } {
@@ -30,7 +33,14 @@ export function buildMessage(kind: MessageKind, n: Negotiation, extras: MessageE
     case 'request':
       return {
         url: `${peer}/negotiations/request`,
-        body: { ...head, '@type': 'ContractRequestMessage', consumerPid, offer: extras.offer ?? n.offer, callbackAddress: extras.ownDspUrl },
+        body: {
+          ...head,
+          '@type': 'ContractRequestMessage',
+          consumerPid,
+          offer: extras.offer ?? n.offer,
+          callbackAddress: extras.ownDspUrl,
+          ...(extras.declaredUse ? { [declaredUseKey]: extras.declaredUse } : {}),
+        },
       }
     case 'counter-request':
       return {

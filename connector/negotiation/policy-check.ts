@@ -16,6 +16,7 @@ export const enginePolicyCheck: PolicyCheck = ({ published, requester, datasetId
       assigner: providerId,
       target: datasetId,
       credentials: requester.credentials,
+      ...requester.declared,
       now,
     })
     return { allowed: decision.allowed, reason: decision.reason, explanation: decision.explanation }

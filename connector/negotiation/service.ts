@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import type { DeclaredUse } from '../dsp/declared-use.ts'
 import type { Ctx } from '../context.ts'
 import type { Dispatcher, DispatchHandler } from '../dispatch/dispatcher.ts'
 import {
@@ -375,6 +376,8 @@ export interface StartInput {
   datasetId: string
   offer: Record<string, unknown> & { '@id': string }
   mode?: 'auto' | 'manual' | undefined
+  /** What we declare about our intended use (sent with the request, kept in the timeline). */
+  declaredUse?: DeclaredUse | undefined
 }
 
 /** We open a negotiation as consumer: the request goes out at once. */
@@ -405,9 +408,9 @@ export async function startNegotiation({ rt, input, actor = 'management' }: { rt
         createdAt: at,
         updatedAt: at,
       },
-      { kind: 'request', direction: 'outbound', actor, fromState: null, toState: step.to, detail: { offer } },
+      { kind: 'request', direction: 'outbound', actor, fromState: null, toState: step.to, detail: { offer, ...(input.declaredUse ? { declaredUse: input.declaredUse } : {}) } },
     )
-    const message = buildMessage('request', created, { ownDspUrl: rt.ctx.config.dspUrl, offer })
+    const message = buildMessage('request', created, { ownDspUrl: rt.ctx.config.dspUrl, offer, declaredUse: input.declaredUse })
     await rt.dispatcher.enqueue(tx, {
       topic: negotiationTopic,
       processId: id,

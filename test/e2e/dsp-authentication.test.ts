@@ -20,14 +20,14 @@ describe('DSP endpoints without valid authentication', () => {
     fetch(dsp(path), { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) })
 
   it('answers 404 on a process endpoint, exactly as for an unknown process, so process ids cannot be probed', async () => {
-    for (const headers of [{}, { authorization: 'Bearer not-a-token' }]) {
+    for (const headers of [{}, { authorization: 'Bearer not-a-token' }] as Record<string, string>[]) {
       for (const [path, type, schema] of [
         ['/negotiations/urn:uuid:11111111-1111-4111-8111-111111111111', 'ContractNegotiationError', 'negotiation/contract-negotiation-error-schema.json'],
         ['/transfers/urn:uuid:11111111-1111-4111-8111-111111111111', 'TransferError', 'transfer/transfer-error-schema.json'],
       ] as const) {
         const response = await fetch(dsp(path), { headers })
         expect(response.status, path).toBe(404)
-        const body = await response.json()
+        const body = (await response.json()) as any
         expect(body['@type']).toBe(type)
         expect(dspSchemaErrors(schema, body)).toEqual([])
         expect(JSON.stringify(body)).not.toMatch(/token|Authorization/i)
@@ -47,6 +47,6 @@ describe('DSP endpoints without valid authentication', () => {
     expect((await post('/transfers/request', {})).status).toBe(401)
     const catalog = await post('/catalog/request', { '@context': ['https://w3id.org/dspace/2025/1/context.jsonld'], '@type': 'CatalogRequestMessage' })
     expect(catalog.status).toBe(401)
-    expect((await catalog.json())['@type']).toBe('CatalogError')
+    expect(((await catalog.json()) as any)['@type']).toBe('CatalogError')
   })
 })
