@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { createManagementClient, type ManagementClient } from '../cli/management-client.ts'
 import { UsageError, type CliIo } from '../cli/io.ts'
@@ -8,11 +10,18 @@ import { UsageError, type CliIo } from '../cli/io.ts'
  * happens; exits 0 on FINALIZED, 1 with the reason otherwise.
  */
 const help = `Usage: passerelle negotiate <peer-dsp-url> <dataset-id> [options]
+       passerelle negotiate --hit FILE [options]
 
 Starts a contract negotiation with a peer connector for one of its datasets.
 
 Options:
+  --hit FILE        a federated search hit as JSON (\`passerelle search WORDS --hit N > FILE\`, or - for
+                    standard input): peer, dataset and offer come from it
   --offer ID        which of the dataset's offers (default: the first one in the peer's catalog)
+  --purpose P       declare the purpose of use (e.g. climate-research), decided by purpose constraints
+  --processing-location CODE
+                    declare where the data will be processed (ISO 3166, e.g. CA, FR, CA-QC)
+  --sector S        declare the sector of your organisation (e.g. research, commercial)
   --peer-id DID     the peer's participant id, when known
   --manual          hold the offer and agreement for approval (management API) instead of deciding alone
   --wait            follow the negotiation and print each state change; exit 0 on FINALIZED
@@ -50,6 +59,10 @@ export async function runNegotiateCommand(args: string[], io: CliIo): Promise<nu
     strict: true,
     options: {
       offer: { type: 'string' },
+      hit: { type: 'string' },
+      purpose: { type: 'string' },
+      'processing-location': { type: 'string' },
+      sector: { type: 'string' },
       'peer-id': { type: 'string' },
       manual: { type: 'boolean' },
       wait: { type: 'boolean' },
@@ -59,8 +72,15 @@ export async function runNegotiateCommand(args: string[], io: CliIo): Promise<nu
       key: { type: 'string' },
     },
   })
-  const [peerUrl, datasetId, ...extra] = positionals
+  const hit = values.hit === undefined ? undefined : readHit(values.hit, io)
+  if (hit && positionals.length > 0) throw new UsageError('give either --hit FILE or <peer-dsp-url> <dataset-id>, not both')
+  const [peerUrl, datasetId, ...extra] = hit ? [hit.peerUrl, hit.datasetId] : positionals
   if (!peerUrl || !datasetId || extra.length > 0) throw new UsageError('expected <peer-dsp-url> <dataset-id> (see passerelle negotiate --help)')
+  const declaredUse = {
+    ...(values.purpose ? { purpose: values.purpose } : {}),
+    ...(values['processing-location'] ? { spatial: values['processing-location'] } : {}),
+    ...(values.sector ? { industry: values.sector } : {}),
+  }
   if (!/^https?:\/\//.test(peerUrl)) throw new UsageError(`the peer URL must start with http:// or https://, got '${peerUrl}'`)
   const timeoutSeconds = values.timeout === undefined ? 60 : Number(values.timeout)
   if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) throw new UsageError(`--timeout expects a number of seconds, got '${values.timeout}'`)
@@ -69,7 +89,9 @@ export async function runNegotiateCommand(args: string[], io: CliIo): Promise<nu
     peerUrl,
     datasetId,
     ...(values.offer ? { offerId: values.offer } : {}),
-    ...(values['peer-id'] ? { peerId: values['peer-id'] } : {}),
+    ...(hit?.offer && !values.offer ? { offer: hit.offer } : {}),
+    ...(values['peer-id'] ?? hit?.peerId ? { peerId: values['peer-id'] ?? hit?.peerId } : {}),
+    ...(Object.keys(declaredUse).length > 0 ? { declaredUse } : {}),
     ...(values.manual ? { mode: 'manual' } : {}),
   })
   io.stdout(`negotiation ${started.id} started`)
@@ -113,4 +135,30 @@ async function follow(client: ManagementClient, id: string, io: CliIo, timeoutMs
 const line = (e: TimelineEntry) => {
   const who = e.direction === 'inbound' ? `from ${e.actor}` : e.direction === 'outbound' ? 'sent' : e.actor
   return `${e.at}  ${e.toState.padEnd(10)} ${e.kind} (${who})${e.reason ? `: ${e.reason}` : ''}`
+}
+
+/** A federated search hit (the shape `passerelle search --hit N` prints): what a negotiation needs. */
+function readHit(file: string, io: CliIo): { peerUrl: string; peerId?: string; datasetId: string; offer?: Record<string, unknown> } {
+  let text: string
+  try {
+    text = readFileSync(file === '-' ? 0 : resolve(io.cwd, file), 'utf8')
+  } catch (error) {
+    throw new UsageError(`--hit: cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? error}`)
+  }
+  let hit: { peer?: { dspUrl?: unknown; participantId?: unknown }; datasetId?: unknown; offers?: Array<{ policy?: unknown }> }
+  try {
+    hit = JSON.parse(text)
+  } catch {
+    throw new UsageError(`--hit: ${file} is not JSON (expected one hit as printed by passerelle search --hit N)`)
+  }
+  if (typeof hit?.peer?.dspUrl !== 'string' || typeof hit.datasetId !== 'string') {
+    throw new UsageError(`--hit: ${file} has no peer.dspUrl and datasetId (expected one hit as printed by passerelle search --hit N)`)
+  }
+  const policy = hit.offers?.[0]?.policy
+  return {
+    peerUrl: hit.peer.dspUrl,
+    ...(typeof hit.peer.participantId === 'string' ? { peerId: hit.peer.participantId } : {}),
+    datasetId: hit.datasetId,
+    ...(policy && typeof policy === 'object' ? { offer: policy as Record<string, unknown> } : {}),
+  }
 }

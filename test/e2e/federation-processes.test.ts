@@ -1,4 +1,4 @@
-import { readFileSync, rmSync } from 'node:fs'
+import { readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
@@ -185,6 +185,16 @@ describe('a consumer crawls two provider processes', () => {
       return ['FINALIZED', 'TERMINATED'].includes(body.state) ? body : undefined
     })
     expect(done.state, done.reason).toBe('FINALIZED')
+  })
+
+  it('happy: passerelle negotiate --hit takes a hit printed by passerelle search --hit and reaches FINALIZED', async () => {
+    const search = spawnCli({ args: ['search', 'arctic', 'sea', 'ice', '--hit', '1', '--config', consumer.configFile] })
+    expect(await search.exited, search.output.join('\n')).toBe(0)
+    const hitFile = join(consumer.dir, 'hit.json')
+    writeFileSync(hitFile, search.output.join('\n'))
+    const negotiate = spawnCli({ args: ['negotiate', '--hit', hitFile, '--wait', '--config', consumer.configFile] })
+    expect(await negotiate.exited, negotiate.output.join('\n')).toBe(0)
+    expect(negotiate.output.join('\n')).toMatch(/FINALIZED/)
   })
 
   it('happy: drops a dataset the provider deleted, at the next crawl', async () => {
