@@ -46,8 +46,12 @@ function distributionSha(p: Participant, file: string): string {
 }
 
 /** Starts a negotiation as `consumer` with `provider` for a dataset, and follows it to its end. */
-async function negotiate(consumer: Participant, provider: Participant, dataset: string): Promise<Negotiation> {
-  const started = await consumer.api<Negotiation>('/negotiations', { method: 'POST', body: { peerUrl: provider.dspUrl, peerId: provider.did, datasetId: dataset } })
+/** `declaredUse`: what the consumer states about its intended use (purpose, place of processing, sector). */
+async function negotiate(consumer: Participant, provider: Participant, dataset: string, declaredUse?: { purpose?: string; spatial?: string; industry?: string }): Promise<Negotiation> {
+  const started = await consumer.api<Negotiation>('/negotiations', {
+    method: 'POST',
+    body: { peerUrl: provider.dspUrl, peerId: provider.did, datasetId: dataset, ...(declaredUse ? { declaredUse } : {}) },
+  })
   expect(started.status === 201, `POST /management/v1/negotiations to answer 201`, `${started.status} ${JSON.stringify(started.body)}`)
   const { value } = await waitFor(
     async () => (await consumer.api<Negotiation>(`/negotiations/${started.body.id}`)).body,
@@ -222,11 +226,22 @@ async function main() {
   })
 
   await story.step('Declared purpose and place: the agency asks for the heatwave series for climate research in Canada', async () => {
-    // The offer requires a research purpose processed in the EU or Canada. The requester's purpose and
-    // processing location have to reach the provider's decision for this to be agreed.
-    const n = await negotiate(agency, institute, ids.heatwaves)
+    // The offer requires a research purpose processed in the EU or Canada: the agency declares both
+    // with its contract request, and the institute's connector decides on that declaration.
+    const declaredUse = { purpose: 'climate-research', spatial: 'CA' }
+    say(`the agency declares: purpose ${bold(declaredUse.purpose)}, processing in ${bold(declaredUse.spatial)}`)
+    const n = await negotiate(agency, institute, ids.heatwaves, declaredUse)
     say(`negotiation ${n.state}${n.reason ? `: ${n.reason}` : ''}`)
     expect(n.state === 'FINALIZED', 'an agreement: the agency does climate research in Canada', `${n.state}: ${n.reason}`)
+  })
+
+  await story.step('Declared commercial purpose: the company asks for the same heatwave series to develop a product', async () => {
+    const declaredUse = { purpose: 'product-development', spatial: 'CA' }
+    say(`the company declares: purpose ${bold(declaredUse.purpose)}, processing in ${bold(declaredUse.spatial)}`)
+    const n = await negotiate(company, institute, ids.heatwaves, declaredUse)
+    say(`the institute's connector refused, and said why:\n${bold(n.reason ?? '(no reason given)')}`)
+    expect(n.state === 'TERMINATED', 'the negotiation to end TERMINATED', n.state)
+    expect(/purpose `product-development` is not a kind of `climate-research`/.test(n.reason ?? ''), 'a plain-language reason naming the declared purpose', n.reason)
   })
 
   await story.step('Expiry: a 20-second trial of the smoke forecast lapses and the policy monitor ends the running transfer', async () => {
