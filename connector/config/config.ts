@@ -88,6 +88,22 @@ export const ConfigFile = z
       .default({ datasetsDir: 'datasets', policiesDir: 'policies' }),
     /** The federated catalog: peers to crawl, registry, schedule and limits. */
     federation: FederationConfig.prefault({}),
+    /** Outbound DSP messages: bounded exponential retries, then the process ends TERMINATED. */
+    dispatch: z
+      .object({
+        maxAttempts: z.coerce.number().int().min(1).max(100).default(6),
+        /** Delay before the first retry, in milliseconds; it doubles at every attempt. */
+        baseDelayMs: z.coerce.number().int().min(0).max(3_600_000).default(200),
+      })
+      .strict()
+      .default({ maxAttempts: 6, baseDelayMs: 200 }),
+    /** The policy monitor: how often running transfers are checked against their agreement. */
+    monitor: z
+      .object({
+        intervalMs: z.coerce.number().int().min(100).max(86_400_000).default(30_000),
+      })
+      .strict()
+      .default({ intervalMs: 30_000 }),
     log: z
       .object({
         level: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
@@ -130,6 +146,9 @@ export const environmentOverrides = {
   PASSERELLE_MANAGEMENT_KEY: 'management.apiKey',
   PASSERELLE_DATA_DIR: 'dataDir',
   PASSERELLE_LOG_LEVEL: 'log.level',
+  PASSERELLE_DISPATCH_MAX_ATTEMPTS: 'dispatch.maxAttempts',
+  PASSERELLE_DISPATCH_BASE_DELAY_MS: 'dispatch.baseDelayMs',
+  PASSERELLE_MONITOR_INTERVAL_MS: 'monitor.intervalMs',
 } as const
 
 export interface LoadConfigOptions {

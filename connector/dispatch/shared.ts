@@ -15,21 +15,6 @@ export interface SharedDispatcherOptions {
   tokenIssuer?: TokenIssuer
 }
 
-/** Retry settings from the environment until the configuration file has a `dispatch` section. */
-export function dispatchSettings(env: Record<string, string | undefined> = process.env) {
-  const number = (name: string) => {
-    const value = env[name]
-    if (value === undefined || value === '') return undefined
-    const parsed = Number(value)
-    if (!Number.isInteger(parsed) || parsed < 0) throw new Error(`${name} must be a whole number, got '${value}'`)
-    return parsed
-  }
-  return {
-    maxAttempts: number('PASSERELLE_DISPATCH_MAX_ATTEMPTS'),
-    baseDelayMs: number('PASSERELLE_DISPATCH_BASE_DELAY_MS'),
-  }
-}
-
 /** Puts a dispatcher of the caller's making in place (tests). */
 export function provideDispatcher(ctx: Ctx, dispatcher: Dispatcher) {
   dispatchers.set(ctx, dispatcher)
@@ -38,15 +23,15 @@ export function provideDispatcher(ctx: Ctx, dispatcher: Dispatcher) {
 export function dispatcherFor(ctx: Ctx, options: SharedDispatcherOptions = {}): Dispatcher {
   let dispatcher = dispatchers.get(ctx)
   if (!dispatcher) {
-    const settings = dispatchSettings()
+    const settings = ctx.config.dispatch
     dispatcher = createDispatcher({
       store: ctx.store,
       clock: ctx.clock,
       logger: ctx.logger.child({ area: 'dispatch' }),
       send: undiciSend,
       ...(options.tokenIssuer ? { tokenIssuer: options.tokenIssuer } : {}),
-      ...(settings.maxAttempts ? { maxAttempts: settings.maxAttempts } : {}),
-      ...(settings.baseDelayMs !== undefined ? { baseDelayMs: settings.baseDelayMs } : {}),
+      maxAttempts: settings.maxAttempts,
+      baseDelayMs: settings.baseDelayMs,
     })
     dispatchers.set(ctx, dispatcher)
   }

@@ -117,7 +117,7 @@ export function transferArea(options: TransferAreaOptions = {}): Area & { runtim
       const rt = runtimeFor(ctx)
       dispatcherFor(ctx).start()
       await resumePushes(rt.ctx)
-      monitor = startPolicyMonitor({ ctx: rt.ctx, intervalMs: options.monitorIntervalMs ?? monitorInterval() })
+      monitor = startPolicyMonitor({ ctx: rt.ctx, intervalMs: options.monitorIntervalMs ?? ctx.config.monitor.intervalMs })
       return { stop: async () => void (await monitor?.stop()) }
     },
   }
@@ -143,10 +143,6 @@ async function resumePushes(ctx: TransferCtx) {
   }
 }
 
-const monitorInterval = () => {
-  const value = Number(process.env.PASSERELLE_MONITOR_INTERVAL_MS)
-  return Number.isInteger(value) && value > 0 ? value : 30_000
-}
 
 /** Data tokens whose secret is read from (or first written to) the store on first use. */
 function lazyTokens(ctx: Ctx): DataTokens {
