@@ -6,7 +6,7 @@ import { fixtureDataset } from '../../catalog/federation/fixtures.ts'
 import { SearchHit } from '../../catalog/federation/search-hit.ts'
 import { startFixturePeer, type FixturePeer } from '../../connector/federation/testing/fixture-peer.ts'
 import { fromRoot } from '../../connector/paths.ts'
-import { copyParticipant, freePort, spawnCli, startConnectorProcess, type ConnectorProcess, type ParticipantFolder } from '../support/processes.ts'
+import { until, management, copyParticipant, freePort, spawnCli, startConnectorProcess, type ConnectorProcess, type ParticipantFolder } from '../support/processes.ts'
 import { createTestDatabase } from '../support/stores.ts'
 
 /**
@@ -30,25 +30,7 @@ let processA: ConnectorProcess
 let hostile: FixturePeer
 const env = { PASSERELLE_LOG_LEVEL: 'warn' }
 
-async function management(folder: ParticipantFolder, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const response = await fetch(`${folder.url}/management/v1${path}`, {
-    method,
-    headers: { authorization: `Bearer ${folder.managementKey}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  })
-  const text = await response.text()
-  return { status: response.status, body: text ? JSON.parse(text) : undefined }
-}
 
-async function until<T>(check: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await check().catch(() => undefined)
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error('condition not met in time')
-    await new Promise((r) => setTimeout(r, 100))
-  }
-}
 
 const search = async (query: string) => (await management(consumer, 'GET', `/federated-catalog?${query}`)).body
 const peerOf = async (folder: ParticipantFolder | FixturePeer) => {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { copyParticipant, freePort, startConnectorProcess, type ConnectorProcess, type ParticipantFolder } from '../support/processes.ts'
+import { until, management, copyParticipant, freePort, startConnectorProcess, type ConnectorProcess, type ParticipantFolder } from '../support/processes.ts'
 import { createTestDatabase } from '../support/stores.ts'
 import { loadPolicies } from '../../policies/index.ts'
 import { fromRoot } from '../../connector/paths.ts'
@@ -43,24 +43,7 @@ afterAll(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup()
 })
 
-async function management(folder: ParticipantFolder, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const response = await fetch(`${folder.url}/management/v1${path}`, {
-    method,
-    headers: { authorization: `Bearer ${folder.managementKey}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  })
-  return { status: response.status, body: await response.json() }
-}
 
-async function until<T>(check: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await check().catch(() => undefined)
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error('condition not met in time')
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}
 const inState = (folder: ParticipantFolder, id: string, state: string) =>
   until(async () => {
     const { body } = await management(folder, 'GET', `/negotiations/${id}`)

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { fromRoot } from '../../connector/paths.ts'
 import { loadPolicies } from '../../policies/index.ts'
-import { copyParticipant, freePort, spawnCli, startConnectorProcess, type ConnectorProcess, type ParticipantFolder } from '../support/processes.ts'
+import { until, management, copyParticipant, freePort, spawnCli, startConnectorProcess, type ConnectorProcess, type ParticipantFolder } from '../support/processes.ts'
 
 /**
  * Two connector processes (the built CLI, the seed participant with static tokens) negotiate a
@@ -37,24 +37,7 @@ afterAll(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup()
 })
 
-async function management(folder: ParticipantFolder, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const response = await fetch(`${folder.url}/management/v1${path}`, {
-    method,
-    headers: { authorization: `Bearer ${folder.managementKey}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  })
-  return { status: response.status, body: await response.json() }
-}
 
-async function until<T>(check: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await check().catch(() => undefined)
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error('condition not met in time')
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}
 
 async function negotiate(): Promise<string> {
   const started = await management(consumer, 'POST', '/negotiations', { peerUrl: `${provider.url}/dsp/2025-1`, peerId: provider.did, datasetId: arctic, offer })

@@ -136,3 +136,25 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals) {
     // already gone
   }
 }
+
+/** Calls a participant's management API; the body is parsed JSON (undefined when empty). */
+export async function management(folder: Pick<ParticipantFolder, 'url' | 'managementKey'>, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+  const response = await fetch(`${folder.url}/management/v1${path}`, {
+    method,
+    headers: { authorization: `Bearer ${folder.managementKey}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  })
+  const text = await response.text()
+  return { status: response.status, body: text ? JSON.parse(text) : undefined }
+}
+
+/** Polls `check` until it gives a value (errors count as not yet), or fails after the timeout. */
+export async function until<T>(check: () => Promise<T | undefined>, timeoutMs = 20_000, intervalMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const value = await check().catch(() => undefined)
+    if (value !== undefined) return value
+    if (Date.now() > deadline) throw new Error('condition not met in time')
+    await new Promise((r) => setTimeout(r, intervalMs))
+  }
+}
