@@ -82,7 +82,8 @@ export interface DispatcherOptions {
   clock: Clock
   logger: Logger
   tokenIssuer?: TokenIssuer
-  send?: Send
+  /** How messages go out (the shared outbox sends through the connector's peer client). */
+  send: Send
   /** Attempts per message before it fails (default 6). */
   maxAttempts?: number
   /** First retry delay in milliseconds, doubled each attempt (default 200). */
@@ -95,26 +96,6 @@ export interface DispatcherOptions {
 
 export const retryableStatus = (status: number) => status === 404 || status === 408 || status === 425 || status === 429 || status >= 500
 
-export const fetchSend: Send = async ({ url, body, authorization, timeoutMs }) => {
-  const response = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...(authorization ? { authorization } : {}) },
-    body: JSON.stringify(body),
-    signal: AbortSignal.timeout(timeoutMs),
-    redirect: 'manual',
-  })
-  const text = await response.text()
-  let parsed: unknown = undefined
-  if (text) {
-    try {
-      parsed = JSON.parse(text)
-    } catch {
-      parsed = text.slice(0, 500)
-    }
-  }
-  return { status: response.status, body: parsed }
-}
-
 /** The delay before attempt `attempt + 1`: base × 2^(attempt-1), capped. */
 export const retryDelay = (attempt: number, baseDelayMs: number, maxDelayMs: number) =>
   Math.min(maxDelayMs, baseDelayMs * 2 ** Math.max(0, attempt - 1))
@@ -122,7 +103,7 @@ export const retryDelay = (attempt: number, baseDelayMs: number, maxDelayMs: num
 export function createDispatcher(options: DispatcherOptions): Dispatcher {
   const { store, clock, logger } = options
   const t = store.tables.dispatches
-  const send = options.send ?? fetchSend
+  const send = options.send
   const maxAttempts = options.maxAttempts ?? 6
   const baseDelayMs = options.baseDelayMs ?? 200
   const maxDelayMs = options.maxDelayMs ?? 30_000
