@@ -19,16 +19,22 @@ export interface ManagementClientOptions {
   key?: string
 }
 
-export function createManagementClient(options: ManagementClientOptions, io: CliIo): ManagementClient {
-  let baseUrl = options.url ?? io.env.PASSERELLE_URL
+/** Where the connector is and its management key: flags, then environment, then configuration. */
+export function resolveManagementConnection(options: ManagementClientOptions, io: CliIo): { url: string; key: string } {
+  let url = options.url ?? io.env.PASSERELLE_URL
   let key = options.key ?? io.env.PASSERELLE_MANAGEMENT_KEY
-  if (!baseUrl || !key) {
+  if (!url || !key) {
     const config = loadConfig(findConfigFile(options.config, io), { env: io.env })
-    baseUrl ??= config.server.publicUrl
+    url ??= config.server.publicUrl
     key ??= config.management.apiKey
   }
   if (!key) throw new UsageError('no management API key: pass --key, set PASSERELLE_MANAGEMENT_KEY, or set management.apiKey in the configuration')
-  const root = `${baseUrl.replace(/\/+$/, '')}/management/v1`
+  return { url: url.replace(/\/+$/, ''), key }
+}
+
+export function createManagementClient(options: ManagementClientOptions, io: CliIo): ManagementClient {
+  const { url: baseUrl, key } = resolveManagementConnection(options, io)
+  const root = `${baseUrl}/management/v1`
   const call = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
     let response: Response
     try {

@@ -5,10 +5,8 @@ import { resolve } from 'node:path'
 import { Readable, Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { parseArgs } from 'node:util'
-import { loadConfig } from '../config/config.ts'
 import { UsageError, type CliIo } from '../cli/io.ts'
-import { createManagementClient, type ManagementClient } from '../cli/management-client.ts'
-import { findConfigFile } from '../cli/participant-config.ts'
+import { createManagementClient, resolveManagementConnection, type ManagementClient } from '../cli/management-client.ts'
 import { sha256FromDigestHeader } from '../data-plane/sources.ts'
 
 /**
@@ -62,7 +60,7 @@ export async function runTransferCommand(args: string[], io: CliIo): Promise<num
   const timeoutSeconds = values.timeout === undefined ? 120 : Number(values.timeout)
   if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) throw new UsageError(`--timeout expects a number of seconds, got '${values.timeout}'`)
   const out = resolve(io.cwd, values.out ?? `${agreementId.replace(/[^A-Za-z0-9._-]/g, '_')}.data`)
-  const connection = resolveConnection(values, io)
+  const connection = resolveManagementConnection(values, io)
   const client = createManagementClient({ url: connection.url, key: connection.key }, io)
 
   const started = await client.post<TransferView>('/transfers', { agreementId, format: values.push ? 'push' : 'pull' })
@@ -97,18 +95,6 @@ export async function runTransferCommand(args: string[], io: CliIo): Promise<num
   await client.post(`/transfers/${encodeURIComponent(started.id)}/complete`).catch((error) => io.stderr(`could not mark the transfer completed: ${(error as Error).message}`))
   io.stdout(`downloaded ${result.bytes} bytes, sha256 ${result.sha256} verified → ${out}`)
   return 0
-}
-
-function resolveConnection(values: { config?: string; url?: string; key?: string }, io: CliIo) {
-  let url = values.url ?? io.env.PASSERELLE_URL
-  let key = values.key ?? io.env.PASSERELLE_MANAGEMENT_KEY
-  if (!url || !key) {
-    const config = loadConfig(findConfigFile(values.config, io), { env: io.env })
-    url ??= config.server.publicUrl
-    key ??= config.management.apiKey
-  }
-  if (!key) throw new UsageError('no management API key: pass --key, set PASSERELLE_MANAGEMENT_KEY, or set management.apiKey in the configuration')
-  return { url: url.replace(/\/+$/, ''), key }
 }
 
 async function follow(client: ManagementClient, id: string, io: CliIo, until: string[], timeoutMs: number): Promise<TransferView | undefined> {
