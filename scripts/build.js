@@ -29,6 +29,8 @@ const result = await build({
   // Bundled CommonJS dependencies may call require().
   banner: { js: "import { createRequire as __passerelleCreateRequire } from 'node:module'; const require = __passerelleCreateRequire(import.meta.url);" },
   sourcemap: true,
+  minify: true,
+  keepNames: true,
   chunkNames: 'chunks/[name]-[hash]',
   logLevel: 'warning',
   metafile: true,
