@@ -1,4 +1,5 @@
 import { and, asc, desc, eq, inArray, isNull, sql, type SQL } from 'drizzle-orm'
+import { recordTransition } from '../telemetry/transitions.ts'
 import type { Db, Store } from '../store/store.ts'
 import type { NegotiationState } from '../dsp/negotiation-messages.ts'
 import type { Role } from './state-machine.ts'
@@ -82,6 +83,7 @@ export function negotiationRepository(store: Store) {
       const created = { ...row, version: 1 } as Negotiation
       await db.insert(t).values(created)
       await insertEvent(db, created.id, 1, created.updatedAt, entry)
+      recordTransition('negotiation', { id: created.id, role: created.role, from: null, to: entry.toState, cause: entry.kind, actor: entry.actor })
       return created
     },
 
@@ -99,6 +101,7 @@ export function negotiationRepository(store: Store) {
         .returning({ id: t.id })
       if (updated.length !== 1) throw new ConcurrentChange(current.id)
       await insertEvent(db, current.id, version, next.updatedAt, entry)
+      recordTransition('negotiation', { id: current.id, role: current.role, from: entry.fromState, to: entry.toState, cause: entry.kind, actor: entry.actor })
       return next
     },
 

@@ -3,7 +3,7 @@ import type { Db, Store } from '../store/store.ts'
 import type { Clock, IdSource } from '../context.ts'
 import type { TransferState } from './messages.ts'
 import type { Role } from './state-machine.ts'
-import { recordBytes, recordTransition } from './telemetry.ts'
+import { recordBytes, recordTransition } from '../telemetry/transitions.ts'
 
 /** Event ids sort in timeline order (rows of one process are locked while an event is added). */
 const eventId = (transferId: string, seq: number) => `${transferId}#${String(seq).padStart(6, '0')}`
@@ -93,7 +93,7 @@ export function transferRepository(store: Store, deps: { clock: Clock; ids: IdSo
         actor: event.actor,
         reason: event.reason ?? null,
       })
-      recordTransition({ id: row.id, role: row.role, from: null, to: row.state, cause: event.cause, actor: event.actor })
+      recordTransition('transfer', { id: row.id, role: row.role, from: null, to: row.state, cause: event.cause, actor: event.actor })
       return (await this.get(tx, row.id))!
     },
 
@@ -146,7 +146,7 @@ export function transferRepository(store: Store, deps: { clock: Clock; ids: IdSo
         actor: event.actor,
         reason: event.reason ?? null,
       })
-      recordTransition({ id: current.id, role: current.role, from: current.state, to, cause: event.cause, actor: event.actor })
+      recordTransition('transfer', { id: current.id, role: current.role, from: current.state, to, cause: event.cause, actor: event.actor })
       return (await this.get(tx, current.id))!
     },
 
