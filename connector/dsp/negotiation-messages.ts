@@ -1,15 +1,11 @@
 import { z } from 'zod'
-import { dspContextUrl } from './context.ts'
+import { DspContext, Pid } from './context.ts'
 
 /**
  * Contract negotiation messages as plain JSON (terms bare, `@context` an array holding the DSP
  * context), parsed at the edge. Unknown members are kept (peers add `@id`, `callbackAddress`, …).
  */
-export const DspContext = z
-  .array(z.string())
-  .refine((context) => context.includes(dspContextUrl), { message: `@context must contain ${dspContextUrl}` })
-
-const pid = z.string().min(1).max(512)
+export { DspContext }
 const url = z.string().max(2048).regex(/^https?:\/\//, 'expected an http(s) URL')
 
 const Rule = z.looseObject({ action: z.union([z.string().min(1), z.looseObject({})]) })
@@ -46,8 +42,8 @@ export const ContractRequestMessage = z
   .looseObject({
     '@context': DspContext,
     '@type': z.literal('ContractRequestMessage'),
-    consumerPid: pid,
-    providerPid: pid.optional(),
+    consumerPid: Pid,
+    providerPid: Pid.optional(),
     offer: MessageOffer,
     callbackAddress: url.optional(),
   })
@@ -60,8 +56,8 @@ export const ContractOfferMessage = z
   .looseObject({
     '@context': DspContext,
     '@type': z.literal('ContractOfferMessage'),
-    providerPid: pid,
-    consumerPid: pid.optional(),
+    providerPid: Pid,
+    consumerPid: Pid.optional(),
     offer: MessageOffer,
     callbackAddress: url.optional(),
   })
@@ -73,8 +69,8 @@ export type ContractOfferMessage = z.infer<typeof ContractOfferMessage>
 export const ContractAgreementMessage = z.looseObject({
   '@context': DspContext,
   '@type': z.literal('ContractAgreementMessage'),
-  providerPid: pid,
-  consumerPid: pid,
+  providerPid: Pid,
+  consumerPid: Pid,
   agreement: Agreement,
 })
 export type ContractAgreementMessage = z.infer<typeof ContractAgreementMessage>
@@ -82,16 +78,16 @@ export type ContractAgreementMessage = z.infer<typeof ContractAgreementMessage>
 export const ContractAgreementVerificationMessage = z.looseObject({
   '@context': DspContext,
   '@type': z.literal('ContractAgreementVerificationMessage'),
-  providerPid: pid,
-  consumerPid: pid,
+  providerPid: Pid,
+  consumerPid: Pid,
 })
 export type ContractAgreementVerificationMessage = z.infer<typeof ContractAgreementVerificationMessage>
 
 export const ContractNegotiationEventMessage = z.looseObject({
   '@context': DspContext,
   '@type': z.literal('ContractNegotiationEventMessage'),
-  providerPid: pid,
-  consumerPid: pid,
+  providerPid: Pid,
+  consumerPid: Pid,
   eventType: z.enum(['ACCEPTED', 'FINALIZED']),
 })
 export type ContractNegotiationEventMessage = z.infer<typeof ContractNegotiationEventMessage>
@@ -99,8 +95,8 @@ export type ContractNegotiationEventMessage = z.infer<typeof ContractNegotiation
 export const ContractNegotiationTerminationMessage = z.looseObject({
   '@context': DspContext,
   '@type': z.literal('ContractNegotiationTerminationMessage'),
-  providerPid: pid,
-  consumerPid: pid,
+  providerPid: Pid,
+  consumerPid: Pid,
   code: z.string().max(256).optional(),
   reason: z.array(z.unknown()).min(1).max(64).optional(),
 })
@@ -113,8 +109,8 @@ export type NegotiationState = z.infer<typeof NegotiationState>
 export const ContractNegotiation = z.looseObject({
   '@context': DspContext,
   '@type': z.literal('ContractNegotiation'),
-  providerPid: pid,
-  consumerPid: pid,
+  providerPid: Pid,
+  consumerPid: Pid,
   state: NegotiationState,
 })
 export type ContractNegotiation = z.infer<typeof ContractNegotiation>

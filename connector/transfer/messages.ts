@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { dspContext, dspContextUrl } from '../dsp/context.ts'
+import { dspContext, dspContextUrl, DspContext as Context, Pid } from '../dsp/context.ts'
 import { dspErrorBody } from '../dsp/errors.ts'
 
 /**
@@ -13,13 +13,6 @@ export const httpEndpointType = 'https://w3id.org/idsa/v4.1/HTTP'
 export const transferFormats = ['HttpData-PULL', 'HttpData-PUSH'] as const
 export type TransferFormat = (typeof transferFormats)[number]
 
-const Context = z
-  .union([z.array(z.unknown()), z.string()])
-  .refine((value) => (Array.isArray(value) ? value.includes(dspContextUrl) : value === dspContextUrl), {
-    message: `@context must contain ${dspContextUrl}`,
-  })
-
-const Pid = z.string().min(1).max(512)
 /** Reasons are free JSON in the schema; we keep them short and readable. */
 const Reason = z.array(z.unknown()).min(1).max(32)
 
