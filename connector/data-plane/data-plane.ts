@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { relayResponse } from './relay.ts'
 import { createReadStream, createWriteStream } from 'node:fs'
 import { mkdir, rename, rm } from 'node:fs/promises'
 import { request as httpRequest } from 'node:http'
@@ -248,24 +249,11 @@ export function createDataPlane(deps: DataPlaneDeps) {
       throw new PasserelleError('peer_failed', `the upstream source could not be reached: ${(error as Error).message}`)
     }
     if (!upstream.ok || !upstream.body) throw new PasserelleError('peer_failed', `the upstream source answered ${upstream.status}`)
-    const headers: Record<string, string> = { 'cache-control': 'no-store' }
-    for (const name of ['content-type', 'content-length', 'content-range', 'etag', 'accept-ranges', 'repr-digest', 'last-modified']) {
-      const value = upstream.headers.get(name)
-      if (value) headers[name] = value
-    }
-    let sent = 0
-    const counted = upstream.body.pipeThrough(
-      new TransformStream<Uint8Array, Uint8Array>({
-        transform(chunk, controller) {
-          sent += chunk.byteLength
-          controller.enqueue(chunk)
-        },
-        flush() {
-          void repo.addBytes(deps.store.db, transfer.id, sent).catch(() => {})
-        },
-      }),
-    )
-    return new Response(counted, { status: upstream.status, headers })
+    return relayResponse(upstream as Response & { body: ReadableStream<Uint8Array> }, {
+      headers: ['content-type', 'content-length', 'content-range', 'etag', 'accept-ranges', 'repr-digest', 'last-modified'],
+      extra: { 'cache-control': 'no-store' },
+      onBytes: (bytes) => void repo.addBytes(deps.store.db, transfer.id, bytes).catch(() => {}),
+    })
   }
 
   /** Provider, push: one attempt at sending the whole dataset to the consumer's endpoint. */

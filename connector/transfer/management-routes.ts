@@ -1,4 +1,5 @@
 import { Hono } from 'hono'
+import { relayResponse } from '../data-plane/relay.ts'
 import { z } from 'zod'
 import { PasserelleError } from '../errors.ts'
 import type { AppEnv } from '../http/env.ts'
@@ -163,24 +164,10 @@ export function transferManagementRoutes(deps: { ctx: TransferCtx; agreements: P
       const detail = await upstream.text().catch(() => '')
       throw new PasserelleError(upstream.status === 403 || upstream.status === 401 ? 'forbidden' : 'peer_failed', `the provider refused the download (${upstream.status}): ${detail.slice(0, 300)}`)
     }
-    const headers: Record<string, string> = {}
-    for (const name of ['content-type', 'content-length', 'content-range', 'etag', 'accept-ranges', 'repr-digest', 'x-content-sha256']) {
-      const value = upstream.headers.get(name)
-      if (value) headers[name] = value
-    }
-    let moved = 0
-    const counted = upstream.body.pipeThrough(
-      new TransformStream<Uint8Array, Uint8Array>({
-        transform(chunk, controller) {
-          moved += chunk.byteLength
-          controller.enqueue(chunk)
-        },
-        flush() {
-          void repo(ctx).addBytes(ctx.store.db, t.id, moved).catch(() => {})
-        },
-      }),
-    )
-    return new Response(counted, { status: upstream.status, headers })
+    return relayResponse(upstream as Response & { body: ReadableStream<Uint8Array> }, {
+      headers: ['content-type', 'content-length', 'content-range', 'etag', 'accept-ranges', 'repr-digest', 'x-content-sha256'],
+      onBytes: (bytes) => void repo(ctx).addBytes(ctx.store.db, t.id, bytes).catch(() => {}),
+    })
   })
 
   async function refreshToken(address: { endpoint: string; token: string }): Promise<string | undefined> {
