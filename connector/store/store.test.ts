@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { eq } from 'drizzle-orm'
-import { dialects, createTestStore } from '../../test/support/stores.ts'
-import type { Store } from './store.ts'
+import { dialects, createTestDatabase, createTestStore } from '../../test/support/stores.ts'
+import { openStore, type Store } from './store.ts'
 import { sqliteSchema } from './schema.ts'
 import * as sqliteExports from './schema-sqlite.ts'
 import * as postgresExports from './schema-postgres.ts'
@@ -66,5 +66,50 @@ describe.each(dialects)('store on %s', (dialect) => {
     await Promise.all(Array.from({ length: 20 }, increment))
     const [row] = await store.db.select().from(settings).where(eq(settings.key, 'counter'))
     expect(row!.value).toBe(20)
+  })
+
+  it('rolls back only the failed one of concurrent transactions (they may share a commit)', async () => {
+    const { settings } = store.tables
+    const write = (key: string, fail: boolean) =>
+      store.transaction(async (tx) => {
+        await tx.insert(settings).values({ key, value: key, updatedAt: 1 })
+        await tx.update(settings).set({ value: `${key}!` }).where(eq(settings.key, key))
+        if (fail) throw new Error(`${key} failed`)
+        return key
+      })
+    const outcomes = await Promise.allSettled(Array.from({ length: 30 }, (_, i) => write(`burst-${i}`, i % 3 === 1)))
+    outcomes.forEach((outcome, i) => {
+      if (i % 3 === 1) expect(outcome).toMatchObject({ status: 'rejected', reason: { message: `burst-${i} failed` } })
+      else expect(outcome).toEqual({ status: 'fulfilled', value: `burst-${i}` })
+    })
+    const rows = await store.db.select().from(settings)
+    const burst = rows.filter((r) => r.key.startsWith('burst-')).map((r) => [r.key, r.value])
+    expect(burst.sort()).toEqual(Array.from({ length: 30 }, (_, i) => i).filter((i) => i % 3 !== 1).map((i) => [`burst-${i}`, `burst-${i}!`]).sort())
+  })
+
+  it('keeps what a committed transaction wrote when a later one fails on a constraint', async () => {
+    const { settings } = store.tables
+    const first = store.transaction((tx) => tx.insert(settings).values({ key: 'unique-1', value: 1, updatedAt: 1 }))
+    const duplicate = store.transaction((tx) => tx.insert(settings).values({ key: 'unique-1', value: 2, updatedAt: 2 }))
+    await expect(first).resolves.toBeDefined()
+    await expect(duplicate).rejects.toThrow()
+    const [row] = await store.db.select().from(settings).where(eq(settings.key, 'unique-1'))
+    expect(row!.value).toBe(1)
+  })
+
+  it('has stored every settled transaction when it is opened again', async () => {
+    const database = await createTestDatabase(dialect)
+    try {
+      const first = await openStore({ url: database.url, poolSize: 4 })
+      const { settings } = first.tables
+      await Promise.all(Array.from({ length: 25 }, (_, i) => first.transaction((tx) => tx.insert(settings).values({ key: `kept-${i}`, value: i, updatedAt: i }))))
+      await first.close()
+      const again = await openStore({ url: database.url, poolSize: 4 })
+      const rows = await again.db.select().from(again.tables.settings)
+      await again.close()
+      expect(rows.map((r) => r.key).sort()).toEqual(Array.from({ length: 25 }, (_, i) => `kept-${i}`).sort())
+    } finally {
+      await database.drop()
+    }
   })
 })

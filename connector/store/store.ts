@@ -4,6 +4,7 @@ import { sql } from 'drizzle-orm'
 import type { BetterSQLite3Database } from 'drizzle-orm/better-sqlite3'
 import { fromRoot } from '../paths.ts'
 import { postgresSchema, sqliteSchema, type Schema } from './schema.ts'
+import { cacheStatements, sqliteConnection } from './sqlite-connection.ts'
 
 /**
  * The database handle every repository is written against. Typed as the SQLite flavour of drizzle;
@@ -60,35 +61,19 @@ async function openSqlite(path: string): Promise<Store> {
   client.pragma('synchronous = NORMAL')
   client.pragma('foreign_keys = ON')
   client.pragma('busy_timeout = 5000')
-  const db = drizzle({ client, schema: sqliteSchema })
-  // better-sqlite3 transactions are synchronous; ours may await between statements, so we open
-  // them by hand and queue them: a single connection has a single writer.
-  let queue: Promise<unknown> = Promise.resolve()
+  const db = drizzle({ client: cacheStatements(client), schema: sqliteSchema })
+  const connection = sqliteConnection(client)
   return {
     dialect: 'sqlite',
     db,
     tables: sqliteSchema,
-    transaction<T>(fn: (tx: Db) => Promise<T>) {
-      const run = queue.then(async () => {
-        client.exec('BEGIN IMMEDIATE')
-        try {
-          const result = await fn(db)
-          client.exec('COMMIT')
-          return result
-        } catch (error) {
-          if (client.inTransaction) client.exec('ROLLBACK')
-          throw error
-        }
-      })
-      queue = run.catch(() => undefined)
-      return run
-    },
+    transaction: (fn) => connection.transaction(() => fn(db)),
     forUpdate: (query) => query,
     async ping() {
       client.prepare('select 1').get()
     },
     async close() {
-      await queue
+      await connection.drained()
       if (client.open) client.close()
     },
   }
