@@ -1,7 +1,9 @@
-import { createHash } from 'node:crypto'
-import { mkdirSync, mkdtempSync, readFileSync, existsSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { createHash, randomBytes } from 'node:crypto'
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, existsSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { getRequestListener } from '@hono/node-server'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { createTestStore } from '../../test/support/stores.ts'
 import type { Store } from '../store/store.ts'
@@ -293,6 +295,40 @@ describe('push and the receiving endpoint', () => {
     expect(existsSync(join(root, 'data', 'received', 'urn_uuid_c1'))).toBe(false)
     expect(existsSync(join(root, 'data', 'received', 'urn_uuid_c1.part'))).toBe(false)
     expect((await c.repo.get(store.db, t.id))?.sha256).toBeNull()
+  })
+
+  it('over a real connection, refuses a large upload whose sha256 does not match before answering, and keeps nothing', async () => {
+    const c = consumerPlane()
+    const t = await c.incoming('urn:uuid:c1')
+    const token = readHttpDataAddress(await c.plane.control.receiveAddress(t))!.token
+    const server = createServer(getRequestListener(c.plane.routes.fetch))
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    try {
+      // Many socket chunks, so the body goes through the streaming writer, not one buffer.
+      const payload = randomBytes(8 * 1024 * 1024 + 123)
+      const put = (digest: string) =>
+        fetch(`http://127.0.0.1:${(server.address() as { port: number }).port}/data/incoming/${t.id}`, {
+          method: 'PUT',
+          headers: { authorization: `Bearer ${token}`, 'repr-digest': reprDigest(digest) },
+          body: payload,
+        })
+      const refused = await put(createHash('sha256').update(payload.subarray(1)).digest('hex'))
+      expect(refused.status).toBe(400)
+      expect(((await refused.json()) as { error: { message: string } }).error.message).toBe('the sha256 of the received bytes does not match the digest sent')
+      const received = join(root, 'data', 'received')
+      expect(readdirSync(received)).toEqual([])
+      expect(await c.repo.get(store.db, t.id)).toMatchObject({ sha256: null, outputPath: null })
+      expect(await c.repo.accesses(store.db, t.id)).toMatchObject([{ status: 400, bytes: payload.length }])
+
+      const sha256 = createHash('sha256').update(payload).digest('hex')
+      const accepted = await put(sha256)
+      expect(accepted.status).toBe(201)
+      expect(await accepted.json()).toEqual({ bytes: payload.length, sha256 })
+      expect(readFileSync(join(received, 'urn_uuid_c1')).equals(payload)).toBe(true)
+    } finally {
+      server.closeAllConnections()
+      await new Promise((resolve) => server.close(resolve))
+    }
   })
 
   it('refuses uploads with a pull token, a token of another transfer, or to a transfer not STARTED', async () => {

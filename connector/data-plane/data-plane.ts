@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto'
-import { relayResponse } from './relay.ts'
-import { createReadStream, createWriteStream } from 'node:fs'
+import { createReadStream } from 'node:fs'
 import { mkdir, rename, rm } from 'node:fs/promises'
 import { request as httpRequest } from 'node:http'
 import { request as httpsRequest } from 'node:https'
@@ -16,6 +15,8 @@ import type { Logger } from '../telemetry/logger.ts'
 import { httpDataAddress, readHttpDataAddress, type DataAddress } from '../transfer/messages.ts'
 import type { AgreementLookup, DataPlaneControl, DataSource, DistributionSource, UsagePolicy } from '../transfer/ports.ts'
 import { transferRepository, type TransferRecord } from '../transfer/repository.ts'
+import { writeHashedFile } from './hashed-file.ts'
+import { relayResponse } from './relay.ts'
 import { bearerToken, refreshGraceMs, type DataTokens } from './tokens.ts'
 import {
   confinedFile,
@@ -197,21 +198,11 @@ export function createDataPlane(deps: DataPlaneDeps) {
     await mkdir(folder, { recursive: true })
     const finalPath = join(folder, safeName(transfer.id))
     const partPath = `${finalPath}.part`
-    const hash = createHash('sha256')
-    let bytes = 0
-    const body = incomingBody(c)
-    // A data listener beside the pipe hashes and counts without an extra stream stage.
-    body.on('data', (chunk: Buffer) => {
-      hash.update(chunk)
-      bytes += chunk.length
-    })
-    try {
-      await pipeline(body, createWriteStream(partPath, { highWaterMark: readChunkBytes }))
-    } catch (error) {
+    // Size and sha256 are known once the file is closed, and decide the answer below.
+    const { bytes, sha256 } = await writeHashedFile(incomingBody(c), partPath).catch(async (error: Error) => {
       await rm(partPath, { force: true })
-      throw new PasserelleError('bad_request', `the upload broke off: ${(error as Error).message}`)
-    }
-    const sha256 = hash.digest('hex')
+      throw new PasserelleError('bad_request', `the upload broke off: ${error.message}`)
+    })
     const refuse = async (message: string) => {
       await rm(partPath, { force: true })
       await repo.recordAccess(deps.store.db, { transferId: transfer.id, requester: transfer.counterpartyId, range: null, status: 400, bytes, reason: message })
