@@ -4,18 +4,21 @@
  * with `curl` as the client (pull: curl downloads; push: curl uploads to a server writing the file).
  *
  * Ours, pull: curl downloads from the provider's data endpoint (token check, state and usage check,
- * access record, Range-capable streaming). Ours, push: the provider's push sender streams to the
- * consumer's receiving endpoint, which verifies size and sha256 while writing (both in this process).
- * Peak RSS growth of this process is sampled every 10 ms during each transfer. The file's sha256 is
- * computed once per file version when a transfer starts (cached), so it is warmed before timing.
+ * access record, Range-capable streaming). Ours, push: `curl -T` uploads to the consumer's receiving
+ * endpoint, which verifies size and sha256 while writing; then the provider's push sender streams to
+ * that endpoint (both in this process). Each run measures every case once, baseline first, and the
+ * ratio is the median of the per-run ratios, so a burst of load on the machine weighs on both sides.
+ * Peak RSS growth and CPU time of this process (the servers' side; curl's is not in it) are measured
+ * during each transfer. The file's sha256 is computed once per file version when a transfer starts
+ * (cached), so it is warmed before timing.
  *
- *   node --import tsx bench/transfer.ts            (BENCH_TRANSFER_MIB=256 for a quicker run)
+ *   node --import tsx bench/transfer.ts            (BENCH_TRANSFER_MIB=256 for a quicker run, BENCH_RUNS=5)
  */
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { createReadStream, createWriteStream, mkdirSync, mkdtempSync, openSync, rmSync, writeSync, closeSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
-import { tmpdir } from 'node:os'
+import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import { promisify } from 'node:util'
@@ -35,6 +38,7 @@ const size = mib * 1024 * 1024
 const runs = Number(process.env.BENCH_RUNS ?? 3)
 const dir = mkdtempSync(join(tmpdir(), 'passerelle-bench-transfer-'))
 const file = join(dir, 'files', 'payload.bin')
+const baselineReceived = join(dir, 'baseline-received.bin')
 
 function makeFile() {
   mkdirSync(join(dir, 'files'), { recursive: true })
@@ -44,18 +48,27 @@ function makeFile() {
   closeSync(fd)
 }
 
-/** Runs `work` while sampling this process's RSS; returns seconds taken and peak RSS growth in bytes. */
-async function measure(work: () => Promise<void>): Promise<{ seconds: number; rssGrowth: number }> {
+interface Measure {
+  seconds: number
+  /** CPU time of this process (user + system, every thread): the servers' side of the transfer. */
+  cpuSeconds: number
+  rssGrowth: number
+}
+
+/** Runs `work` while sampling this process's RSS; returns seconds taken, CPU time and peak RSS growth in bytes. */
+async function measure(work: () => Promise<void>): Promise<Measure> {
   ;(globalThis as { gc?: () => void }).gc?.()
   const before = process.memoryUsage.rss()
   let peak = before
   const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 10)
+  const cpu = process.cpuUsage()
   const started = performance.now()
   await work()
   const seconds = (performance.now() - started) / 1000
+  const { user, system } = process.cpuUsage(cpu)
   clearInterval(timer)
   peak = Math.max(peak, process.memoryUsage.rss())
-  return { seconds, rssGrowth: peak - before }
+  return { seconds, cpuSeconds: (user + system) / 1e6, rssGrowth: peak - before }
 }
 
 const listen = (server: Server) => new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)))
@@ -70,9 +83,10 @@ async function curlUpload(url: string, headers: string[] = []) {
 }
 
 async function main() {
+  const loadBefore = loadavg().map((l) => l.toFixed(2)).join(' ')
   makeFile()
-  const results: Record<string, Array<{ seconds: number; rssGrowth: number }>> = {}
-  const record = (name: string, m: { seconds: number; rssGrowth: number }) => (results[name] ??= []).push(m)
+  const results: Record<string, Measure[]> = {}
+  const record = (name: string, m: Measure) => (results[name] ??= []).push(m)
 
   // Baselines: a minimal Node http server piping the same file; curl as the client.
   const baselinePull = createServer((req, res) => {
@@ -80,7 +94,7 @@ async function main() {
     createReadStream(file, { highWaterMark: 1024 * 1024 }).pipe(res)
   })
   const baselinePush = createServer((req, res) => {
-    pipeline(req, createWriteStream(join(dir, 'baseline-received.bin'))).then(() => res.end('ok'), () => res.writeHead(500).end())
+    pipeline(req, createWriteStream(baselineReceived)).then(() => res.end('ok'), () => res.writeHead(500).end())
   })
   const bpPort = await listen(baselinePull)
   const bsPort = await listen(baselinePush)
@@ -118,6 +132,8 @@ async function main() {
   for (let i = 0; i < runs; i++) {
     record('pull baseline (node http + curl)', await measure(() => curlDownload(`http://127.0.0.1:${bpPort}/`)))
     record('pull passerelle (curl)', await measure(() => curlDownload(pullUrl, [`Authorization: Bearer ${pullAddress.token}`])))
+    // Every push writes a new file, as the receiving endpoint does: no truncating of the last copy in the timing.
+    rmSync(baselineReceived, { force: true })
     record('push baseline (curl -T + node http)', await measure(() => curlUpload(`http://127.0.0.1:${bsPort}/`)))
     const receiving = await insert(consumer, `urn:uuid:bench-receive-${i}`, 'consumer', 'HttpData-PUSH')
     const sending = await insert(provider, `urn:uuid:bench-push-${i}`, 'provider', 'HttpData-PUSH')
@@ -128,26 +144,30 @@ async function main() {
     const curlToken = readHttpDataAddress(await consumer.rt.dataPlane.control.receiveAddress(curlTarget))!.token
     record('push receive (curl -T → passerelle)', await measure(() => curlUpload(`http://127.0.0.1:${consumer.port}/data/incoming/${curlTarget.id}`, [`Authorization: Bearer ${curlToken}`])))
     record('push passerelle (sender → receiver)', await measure(async () => void (await provider.rt.dataPlane.control.push(sending, local))))
+    // Received copies go before the next run, so their pages do not weigh on it (nor fill the disk).
+    rmSync(join(dir, 'consumer', 'data', 'received'), { recursive: true, force: true })
   }
 
   const mbps = (seconds: number) => size / 1024 / 1024 / seconds
   const row = (name: string) => {
     const r = results[name]!
-    return { throughput: median(r.map((m) => mbps(m.seconds))), rss: median(r.map((m) => m.rssGrowth)) / 1024 / 1024 }
+    return { throughput: median(r.map((m) => mbps(m.seconds))), cpu: median(r.map((m) => m.cpuSeconds)), rss: median(r.map((m) => m.rssGrowth)) / 1024 / 1024 }
   }
-  const table: string[][] = [['case', `median MiB/s (${runs} runs of ${mib} MiB)`, 'median peak RSS growth MiB', 'ratio to baseline']]
+  // Each run measures the baseline right before ours, so the load of the moment weighs on both alike.
+  const ratio = (name: string, base: string) => median(results[name]!.map((m, i) => results[base]![i]!.seconds / m.seconds))
+  const table: string[][] = [['case', `median MiB/s (${runs} runs of ${mib} MiB)`, 'median CPU s (this process)', 'median peak RSS growth MiB', 'ratio to baseline (median of per-run ratios)']]
   for (const [base, ...ours] of [
     ['pull baseline (node http + curl)', 'pull passerelle (curl)'],
     ['push baseline (curl -T + node http)', 'push receive (curl -T → passerelle)', 'push passerelle (sender → receiver)'],
   ] as const) {
     const b = row(base)
-    table.push([base, b.throughput.toFixed(0), b.rss.toFixed(1), '1.00'])
+    table.push([base, b.throughput.toFixed(0), b.cpu.toFixed(2), b.rss.toFixed(1), '1.00'])
     for (const name of ours) {
       const o = row(name)
-      table.push([name, o.throughput.toFixed(0), o.rss.toFixed(1), (o.throughput / b.throughput).toFixed(2)])
+      table.push([name, o.throughput.toFixed(0), o.cpu.toFixed(2), o.rss.toFixed(1), ratio(name, base).toFixed(2)])
     }
   }
-  printTable(`bench/transfer: ${mib} MiB over 127.0.0.1 (target: ratio ≥ 0.80, RSS growth < 64 MiB)`, table)
+  printTable(`bench/transfer: ${mib} MiB over 127.0.0.1 (target: ratio ≥ 0.80, RSS growth < 64 MiB); load average ${loadBefore} before, ${loadavg().map((l) => l.toFixed(2)).join(' ')} after`, table)
 
   await close(baselinePull)
   await close(baselinePush)
