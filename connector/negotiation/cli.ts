@@ -107,7 +107,9 @@ async function follow(client: ManagementClient, id: string, io: CliIo, timeoutMs
   let printed = 0
   let heldNoticed = false
   for (;;) {
-    const view = await client.get<NegotiationView>(`/negotiations/${encodeURIComponent(id)}`)
+    // Long poll: the connector answers as soon as the timeline goes past what we printed.
+    const wait = Math.max(0, Math.min(10, (deadline - Date.now()) / 1000)).toFixed(1)
+    const view = await client.get<NegotiationView>(`/negotiations/${encodeURIComponent(id)}?after=${printed}&wait=${wait}`)
     for (const entry of (view.timeline ?? []).filter((e) => e.seq > printed)) {
       io.stdout(line(entry))
       printed = entry.seq
@@ -128,7 +130,6 @@ async function follow(client: ManagementClient, id: string, io: CliIo, timeoutMs
       io.stderr(`gave up waiting: the negotiation is still ${view.state}`)
       return 1
     }
-    await new Promise((resolve) => setTimeout(resolve, 100))
   }
 }
 

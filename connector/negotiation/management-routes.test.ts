@@ -75,6 +75,37 @@ describe('management API: negotiations', () => {
     expect((await consumer.management('POST', `/negotiations/${started.body.id}/terminate`, {})).status).toBe(409)
   })
 
+  it('happy: a long poll answers once the timeline goes past `after`, or with the state as it is when the wait ends', async () => {
+    const started = await start({})
+    const id = started.body.id
+    // Already past: answers at once.
+    expect((await consumer.management('GET', `/negotiations/${id}?after=0&wait=5`)).body.timeline).toHaveLength(1)
+    // Nothing happens: the current state once the wait is over.
+    const quiet = await consumer.management('GET', `/negotiations/${id}?after=1&wait=0.2`)
+    expect(quiet.body).toMatchObject({ state: 'REQUESTED', timeline: [expect.objectContaining({ seq: 1 })] })
+    // A change wakes the waiting reader with what was committed.
+    let settled = false
+    const polled = consumer.management('GET', `/negotiations/${id}?after=1&wait=20`).finally(() => (settled = true))
+    await new Promise((resolve) => setTimeout(resolve, 150))
+    expect(settled).toBe(false)
+    await consumer.management('POST', `/negotiations/${id}/terminate`, { reason: 'woken' })
+    const woken = await polled
+    expect(woken.body).toMatchObject({ state: 'TERMINATED', reason: 'woken' })
+    expect(woken.body.timeline.map((e: any) => e.seq)).toEqual([1, 2])
+    // An ended negotiation never makes a reader wait.
+    expect((await consumer.management('GET', `/negotiations/${id}?after=2&wait=20`)).body.state).toBe('TERMINATED')
+  })
+
+  it('error: a long poll with a bad wait or after answers 400; on an unknown id 404', async () => {
+    const started = await start({})
+    for (const query of ['wait=31', 'wait=-1', 'wait=soon', 'after=-2', 'after=1.5']) {
+      const response = await consumer.management('GET', `/negotiations/${started.body.id}?${query}`)
+      expect(response.status, query).toBe(400)
+      expect(response.body.error.message).toMatch(/wait|after/)
+    }
+    expect((await consumer.management('GET', '/negotiations/urn:uuid:none?wait=1')).status).toBe(404)
+  })
+
   it('error: bad input answers 400 and creates nothing; unknown ids 404; nothing to approve 409', async () => {
     expect((await consumer.management('POST', '/negotiations', { peerUrl: 'ftp://x', datasetId: 'd', offer: openOffer('o') })).status).toBe(400)
     expect((await consumer.management('POST', '/negotiations', { peerUrl: 'http://127.0.0.1:9', datasetId: 'd', offer: openOffer('o'), surprise: 1 })).status).toBe(400)

@@ -5,10 +5,11 @@ import { z } from 'zod'
 import type { AppEnv } from '../http/env.ts'
 import { parseInput, parseJsonBody, parseQuery } from '../http/validate.ts'
 import type { OpenApiRegistry } from '../management/openapi.ts'
-import { negotiationStates } from '../dsp/negotiation-messages.ts'
+import { negotiationStates, type NegotiationState } from '../dsp/negotiation-messages.ts'
 import { PasserelleError } from '../errors.ts'
 import type { Identity } from './identity.ts'
 import type { Negotiation, NegotiationEvent } from './repository.ts'
+import { isTerminal } from './state-machine.ts'
 import { approveNegotiation, startNegotiation, terminateNegotiation, type NegotiationRuntime } from './service.ts'
 
 /** `/management/v1/negotiations` and `/management/v1/agreements`. */
@@ -42,6 +43,11 @@ const AgreementQuery = z.object({
   dataset: z.string().min(1).optional(),
   limit: z.coerce.number().int().min(1).max(500).default(50),
   offset: z.coerce.number().int().min(0).default(0),
+})
+/** Long polling: answer once the timeline goes past `after` (or the negotiation ends), waiting at most `wait` seconds. */
+const FollowQuery = z.object({
+  after: z.coerce.number().int().min(0).optional(),
+  wait: z.coerce.number().min(0).max(30).optional(),
 })
 const Reason = z.object({ reason: z.string().min(1).max(2000).optional() }).strict()
 const IdParam = z.object({ id: z.string().min(1) })
@@ -128,10 +134,26 @@ export function negotiationManagementRoutes(rt: NegotiationRuntime, identity: Id
 
   app.get('/negotiations/:id', async (c) => {
     const { id } = parseInput(IdParam, c.req.param(), 'path')
-    const n = await rt.repo.find(db, id)
-    if (!n) throw new PasserelleError('not_found', `no negotiation ${id}`)
-    const timeline = await rt.repo.timeline(db, id)
-    return c.json({ ...negotiationView(n), timeline: timeline.map(timelineView) })
+    const { after, wait = 0 } = parseQuery(c, FollowQuery)
+    const deadline = Date.now() + wait * 1000
+    let seen = after
+    for (;;) {
+      // Subscribe before reading: a change committed in between still wakes us.
+      const next = wait > 0 ? rt.repo.changes.subscribe(id) : undefined
+      const n = await rt.repo.find(db, id)
+      if (!n) {
+        next?.cancel()
+        throw new PasserelleError('not_found', `no negotiation ${id}`)
+      }
+      seen ??= n.version
+      const remaining = deadline - Date.now()
+      if (!next || n.version > seen || isTerminal(n.state as NegotiationState) || remaining <= 0) {
+        next?.cancel()
+        const timeline = await rt.repo.timeline(db, id)
+        return c.json({ ...negotiationView(n), timeline: timeline.map(timelineView) })
+      }
+      await next.wait(remaining)
+    }
   })
 
   app.post('/negotiations/:id/terminate', async (c) => {
@@ -178,7 +200,7 @@ export function negotiationManagementRoutes(rt: NegotiationRuntime, identity: Id
     const view = { description: 'the negotiation', schema: NegotiationView }
     openapi.add({ method: 'post', path: '/negotiations', summary: 'Start a negotiation with a peer for a dataset offer', tags, body: StartNegotiation, responses: { 201: view } })
     openapi.add({ method: 'get', path: '/negotiations', summary: 'List negotiations (filter by state, peer, dataset, role)', tags, query: ListQuery, responses: { 200: { description: 'negotiations', schema: z.object({ items: z.array(NegotiationView) }) } } })
-    openapi.add({ method: 'get', path: '/negotiations/{id}', summary: 'One negotiation with its full timeline', tags, params: IdParam, responses: { 200: { description: 'the negotiation', schema: NegotiationView.extend({ timeline: z.array(TimelineView) }) } } })
+    openapi.add({ method: 'get', path: '/negotiations/{id}', summary: 'One negotiation with its full timeline; with `wait`, answers once the timeline goes past `after` (default: as it is now) or the negotiation ends', tags, params: IdParam, query: FollowQuery, responses: { 200: { description: 'the negotiation', schema: NegotiationView.extend({ timeline: z.array(TimelineView) }) } } })
     openapi.add({ method: 'post', path: '/negotiations/{id}/terminate', summary: 'Terminate a negotiation', tags, params: IdParam, body: Reason, responses: { 200: view } })
     openapi.add({ method: 'post', path: '/negotiations/{id}/approve', summary: 'Approve the offer or agreement a manual-mode negotiation holds', tags, params: IdParam, responses: { 200: view } })
     openapi.add({ method: 'post', path: '/negotiations/{id}/reject', summary: 'Reject what a manual-mode negotiation holds (terminates it)', tags, params: IdParam, body: Reason, responses: { 200: view } })

@@ -1,6 +1,7 @@
 import { and, asc, desc, eq, inArray, isNull, sql, type SQL } from 'drizzle-orm'
 import { recordTransition } from '../telemetry/transitions.ts'
 import type { Db, Store } from '../store/store.ts'
+import { changeNotifier } from '../store/changes.ts'
 import type { NegotiationState } from '../dsp/negotiation-messages.ts'
 import type { Role } from './state-machine.ts'
 
@@ -45,7 +46,11 @@ export function negotiationRepository(store: Store) {
       .prepare(),
   }))
   const own = (db: Db) => db === store.db
+  const changes = changeNotifier()
   return {
+    /** Wakes the management API's long polls once a change of a negotiation is committed. */
+    changes,
+
     async find(db: Db, id: string, options: { lock?: boolean } = {}): Promise<Negotiation | undefined> {
       if (own(db) && (!options.lock || store.dialect === 'sqlite')) {
         const [row] = await prepared().find.execute({ id })
@@ -83,6 +88,7 @@ export function negotiationRepository(store: Store) {
       const created = { ...row, version: 1 } as Negotiation
       await db.insert(t).values(created)
       await insertEvent(db, created.id, 1, created.updatedAt, entry)
+      store.afterCommit(db, () => changes.notify(created.id))
       recordTransition('negotiation', { id: created.id, role: created.role, from: null, to: entry.toState, cause: entry.kind, actor: entry.actor })
       return created
     },
@@ -101,6 +107,7 @@ export function negotiationRepository(store: Store) {
         .returning({ id: t.id })
       if (updated.length !== 1) throw new ConcurrentChange(current.id)
       await insertEvent(db, current.id, version, next.updatedAt, entry)
+      store.afterCommit(db, () => changes.notify(current.id))
       recordTransition('negotiation', { id: current.id, role: current.role, from: entry.fromState, to: entry.toState, cause: entry.kind, actor: entry.actor })
       return next
     },

@@ -15,6 +15,8 @@ import type { Database, Statement } from 'better-sqlite3'
  */
 export interface SqliteConnection {
   transaction<T>(fn: () => Promise<T>): Promise<T>
+  /** Runs `fn` after the commit of the transaction running now (at once outside one). */
+  afterCommit(fn: () => void): void
   /** Settles once nothing is queued or running. */
   drained(): Promise<void>
 }
@@ -43,8 +45,18 @@ export function cacheStatements(client: Database): Database {
   return client
 }
 
+/** After-commit callbacks only wake readers: one that throws must not keep the others from running. */
+export const runQuietly = (callback: () => void) => {
+  try {
+    callback()
+  } catch {
+    // nothing to undo: the transaction is committed
+  }
+}
+
 interface Job {
   fn: () => Promise<unknown>
+  committed: Array<() => void>
   settle: (outcome: { ok: true; value: unknown } | { ok: false; error: unknown }) => void
   outcome?: { ok: true; value: unknown } | { ok: false; error: unknown }
 }
@@ -52,6 +64,8 @@ interface Job {
 export function sqliteConnection(client: Database): SqliteConnection {
   let waiting: Job[] = []
   let running: Promise<void> | undefined
+  // Jobs run one after the other: the one between its savepoint and its release is "current".
+  let current: Job | undefined
 
   const drain = async () => {
     while (waiting.length > 0) await runBatch()
@@ -60,13 +74,22 @@ export function sqliteConnection(client: Database): SqliteConnection {
 
   async function runBatch() {
     const done: Job[] = []
-    client.exec('BEGIN IMMEDIATE')
+    try {
+      client.exec('BEGIN IMMEDIATE')
+    } catch (error) {
+      // E.g. the connection was closed: every waiting transaction fails the same way.
+      const failed = waiting
+      waiting = []
+      for (const job of failed) job.settle({ ok: false, error })
+      return
+    }
     try {
       // Jobs that arrive while the batch runs join it; one turn of the event loop lets the
       // requests already received queue theirs before the commit.
       while (waiting.length > 0 && done.length < batchLimit) {
         const job = waiting.shift()!
-        job.outcome = await runInSavepoint(job.fn)
+        current = job
+        job.outcome = await runInSavepoint(job.fn).finally(() => (current = undefined))
         done.push(job)
         // SQLite ends the whole transaction on some errors (disk full, I/O): the batch is lost.
         if (!client.inTransaction) throw job.outcome.ok ? new Error('the database ended the transaction') : job.outcome.error
@@ -78,7 +101,10 @@ export function sqliteConnection(client: Database): SqliteConnection {
       if (client.inTransaction) client.exec('ROLLBACK')
       for (const job of done) job.outcome = { ok: false, error }
     }
-    for (const job of done) job.settle(job.outcome!)
+    for (const job of done) {
+      if (job.outcome!.ok) job.committed.forEach(runQuietly)
+      job.settle(job.outcome!)
+    }
   }
 
   async function runInSavepoint(fn: () => Promise<unknown>): Promise<Job['outcome'] & object> {
@@ -99,9 +125,13 @@ export function sqliteConnection(client: Database): SqliteConnection {
   return {
     transaction<T>(fn: () => Promise<T>): Promise<T> {
       return new Promise<T>((resolve, reject) => {
-        waiting.push({ fn, settle: (outcome) => (outcome.ok ? resolve(outcome.value as T) : reject(outcome.error)) })
+        waiting.push({ fn, committed: [], settle: (outcome) => (outcome.ok ? resolve(outcome.value as T) : reject(outcome.error)) })
         running ??= drain()
       })
+    },
+    afterCommit(fn) {
+      if (current) current.committed.push(fn)
+      else fn()
     },
     async drained() {
       while (running) await running

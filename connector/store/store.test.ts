@@ -87,14 +87,52 @@ describe.each(dialects)('store on %s', (dialect) => {
     expect(burst.sort()).toEqual(Array.from({ length: 30 }, (_, i) => i).filter((i) => i % 3 !== 1).map((i) => [`burst-${i}`, `burst-${i}!`]).sort())
   })
 
-  it('keeps what a committed transaction wrote when a later one fails on a constraint', async () => {
+  it('keeps what one transaction wrote when a concurrent one fails on a constraint', async () => {
     const { settings } = store.tables
-    const first = store.transaction((tx) => tx.insert(settings).values({ key: 'unique-1', value: 1, updatedAt: 1 }))
-    const duplicate = store.transaction((tx) => tx.insert(settings).values({ key: 'unique-1', value: 2, updatedAt: 2 }))
-    await expect(first).resolves.toBeDefined()
-    await expect(duplicate).rejects.toThrow()
+    const outcomes = await Promise.allSettled([1, 2].map((value) => store.transaction((tx) => tx.insert(settings).values({ key: 'unique-1', value, updatedAt: value }).then(() => value))))
+    const won = outcomes.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []))
+    expect(won).toHaveLength(1)
+    expect(outcomes.filter((o) => o.status === 'rejected')).toHaveLength(1)
     const [row] = await store.db.select().from(settings).where(eq(settings.key, 'unique-1'))
-    expect(row!.value).toBe(1)
+    expect(row!.value).toBe(won[0])
+  })
+
+  it('runs after-commit callbacks once the data is committed, and never for a rolled-back transaction', async () => {
+    const { settings } = store.tables
+    const seen: string[] = []
+    const readBack = async (key: string) => {
+      // Another handle's view on PostgreSQL: only committed rows.
+      const [row] = await store.db.select().from(settings).where(eq(settings.key, key))
+      seen.push(`${key}:${row ? 'stored' : 'missing'}`)
+    }
+    const pending: Promise<void>[] = []
+    await store.transaction(async (tx) => {
+      await tx.insert(settings).values({ key: 'after-commit', value: 1, updatedAt: 1 })
+      store.afterCommit(tx, () => pending.push(readBack('after-commit')))
+      expect(pending).toHaveLength(0)
+    })
+    expect(pending).toHaveLength(1)
+    await expect(
+      store.transaction(async (tx) => {
+        await tx.insert(settings).values({ key: 'never-committed', value: 1, updatedAt: 1 })
+        store.afterCommit(tx, () => pending.push(readBack('never-committed')))
+        throw new Error('rolled back')
+      }),
+    ).rejects.toThrow('rolled back')
+    store.afterCommit(store.db, () => seen.push('outside a transaction'))
+    await Promise.all(pending)
+    expect(seen.sort()).toEqual(['after-commit:stored', 'outside a transaction'])
+  })
+
+  it('rejects a transaction asked for after close', async () => {
+    const database = await createTestDatabase(dialect)
+    try {
+      const closed = await openStore({ url: database.url, poolSize: 2 })
+      await closed.close()
+      await expect(closed.transaction((tx) => tx.select().from(closed.tables.settings))).rejects.toThrow()
+    } finally {
+      await database.drop()
+    }
   })
 
   it('has stored every settled transaction when it is opened again', async () => {

@@ -4,7 +4,7 @@ import { sql } from 'drizzle-orm'
 import type { BetterSQLite3Database } from 'drizzle-orm/better-sqlite3'
 import { fromRoot } from '../paths.ts'
 import { postgresSchema, sqliteSchema, type Schema } from './schema.ts'
-import { cacheStatements, sqliteConnection } from './sqlite-connection.ts'
+import { cacheStatements, runQuietly, sqliteConnection } from './sqlite-connection.ts'
 
 /**
  * The database handle every repository is written against. Typed as the SQLite flavour of drizzle;
@@ -27,6 +27,12 @@ export interface Store {
    * transactions are already serialised). Use it for read-check-write sequences such as transitions.
    */
   forUpdate<Q>(query: Q): Q
+  /**
+   * Runs `fn` once the transaction `tx` belongs to has committed (not at all if it rolls back);
+   * at once when `tx` is the store's own handle outside a transaction. For wake-ups of readers
+   * that must see the change, never for writes.
+   */
+  afterCommit(tx: Db, fn: () => void): void
   /** Throws when the database cannot answer. */
   ping(): Promise<void>
   close(): Promise<void>
@@ -69,6 +75,7 @@ async function openSqlite(path: string): Promise<Store> {
     tables: sqliteSchema,
     transaction: (fn) => connection.transaction(() => fn(db)),
     forUpdate: (query) => query,
+    afterCommit: (_tx, fn) => connection.afterCommit(fn),
     async ping() {
       client.prepare('select 1').get()
     },
@@ -92,11 +99,26 @@ async function openPostgres(options: StoreOptions): Promise<Store> {
   // An idle client that loses its server must not crash the process; the next query reports it.
   pool.on('error', () => {})
   const db = drizzle({ client: pool, schema: postgresSchema }) as unknown as Db
+  // Each transaction has a handle of its own: what waits for its commit hangs on it.
+  const committed = new WeakMap<Db, Array<() => void>>()
   return {
     dialect: 'postgres',
     db,
     tables: postgresSchema,
-    transaction: (fn) => (db as unknown as { transaction<T>(f: (tx: Db) => Promise<T>): Promise<T> }).transaction(fn),
+    async transaction(fn) {
+      const callbacks: Array<() => void> = []
+      const result = await (db as unknown as { transaction<T>(f: (tx: Db) => Promise<T>): Promise<T> }).transaction((tx) => {
+        committed.set(tx, callbacks)
+        return fn(tx)
+      })
+      callbacks.forEach(runQuietly)
+      return result
+    },
+    afterCommit(tx, fn) {
+      const callbacks = committed.get(tx)
+      if (callbacks) callbacks.push(fn)
+      else fn()
+    },
     forUpdate: (query) => (query as unknown as { for(strength: 'update'): unknown }).for('update') as typeof query,
     async ping() {
       await (db as unknown as { execute(q: unknown): Promise<unknown> }).execute(sql`select 1`)

@@ -1,0 +1,55 @@
+/**
+ * Wakes readers that wait for a process to change (the management API's long polls), so that a
+ * client follows a negotiation or transfer without polling. Writers call `notify` after their
+ * commit (`store.afterCommit`); a reader subscribes *before* it reads, so a change committed
+ * between its read and its wait is not missed.
+ */
+export interface ChangeNotifier {
+  notify(id: string): void
+  /** A wake-up for the next change of `id`; `wait` settles then, or after `ms`; `cancel` if unused. */
+  subscribe(id: string): { wait(ms: number): Promise<void>; cancel(): void }
+}
+
+export function changeNotifier(): ChangeNotifier {
+  const waiters = new Map<string, Set<() => void>>()
+  const remove = (id: string, wake: () => void) => {
+    const set = waiters.get(id)
+    if (!set) return
+    set.delete(wake)
+    if (set.size === 0) waiters.delete(id)
+  }
+  return {
+    notify(id) {
+      const set = waiters.get(id)
+      if (!set) return
+      waiters.delete(id)
+      for (const wake of set) wake()
+    },
+    subscribe(id) {
+      let woken = false
+      let release: (() => void) | undefined
+      const wake = () => {
+        woken = true
+        release?.()
+      }
+      let set = waiters.get(id)
+      if (!set) waiters.set(id, (set = new Set()))
+      set.add(wake)
+      return {
+        wait: (ms) =>
+          new Promise<void>((resolve) => {
+            if (woken) return resolve()
+            const timer = setTimeout(() => {
+              remove(id, wake)
+              resolve()
+            }, ms)
+            release = () => {
+              clearTimeout(timer)
+              resolve()
+            }
+          }),
+        cancel: () => remove(id, wake),
+      }
+    },
+  }
+}
