@@ -15,6 +15,7 @@ import type { Logger } from '../telemetry/logger.ts'
 import { httpDataAddress, readHttpDataAddress, type DataAddress } from '../transfer/messages.ts'
 import type { AgreementLookup, DataPlaneControl, DataSource, DistributionSource, UsagePolicy } from '../transfer/ports.ts'
 import { transferRepository, type TransferRecord } from '../transfer/repository.ts'
+import { fileRangeStream } from './file-stream.ts'
 import { writeHashedFile } from './hashed-file.ts'
 import { relayResponse } from './relay.ts'
 import { bearerToken, refreshGraceMs, type DataTokens } from './tokens.ts'
@@ -218,18 +219,20 @@ export function createDataPlane(deps: DataPlaneDeps) {
   })
 
   /**
-   * Streams a file as the response body. (Writing straight onto the Node response would skip a copy,
-   * but the app's middleware rebuilds responses to add headers, which that would bypass.)
+   * Streams a file as the response body. (Writing straight onto the Node response would skip the web
+   * stream, but the app's middleware rebuilds responses to add headers, which that would bypass.)
    */
   function streamFile(_c: Context, transferId: string, path: string, range: ByteRange | undefined, status: number, headers: Record<string, string>) {
-    const stream = range ? createReadStream(path, { start: range.start, end: range.end, highWaterMark: readChunkBytes }) : Readable.from([])
-    let sent = 0
-    stream.on('data', (chunk: Buffer) => (sent += chunk.length))
-    // A client that goes away, or a file that vanishes, ends this stream; it must not end the process.
-    stream.on('error', (error: Error) => deps.logger.debug('data stream ended early', { transferId, error }))
-    const done = () => void repo.addBytes(deps.store.db, transferId, sent).catch((error) => deps.logger.warn('could not count bytes', { transferId, error }))
-    stream.on('close', done)
-    return new Response(Readable.toWeb(stream) as ReadableStream, { status, headers })
+    const done = (sent: number, error?: unknown) => {
+      // A client that goes away, or a file that vanishes, ends the stream; it must not end the process.
+      if (error) deps.logger.debug('data stream ended early', { transferId, error })
+      repo.addBytes(deps.store.db, transferId, sent).catch((error) => deps.logger.warn('could not count bytes', { transferId, error }))
+    }
+    if (!range) {
+      done(0)
+      return new Response(null, { status, headers })
+    }
+    return new Response(fileRangeStream(path, range, done), { status, headers })
   }
 
   async function proxyUpstream(c: Context, transfer: TransferRecord, source: Extract<DataSource, { kind: 'http' }>, range: string | null) {
