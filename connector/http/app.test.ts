@@ -136,6 +136,12 @@ describe('HTTP app', () => {
       expect((await json(response)).error.message).toMatch(/larger than the limit of 1000 bytes/)
     })
 
+    it('refuses a declared length over the limit with 413 before reading the body', async () => {
+      const response = await app.request('/management/v1/echo', { method: 'POST', headers: { ...auth, 'content-type': 'application/json', 'content-length': '1001' }, body: '{"name":"x","count":1}' })
+      expect(response.status).toBe(413)
+      expect((await json(response)).error.message).toMatch(/larger than the limit of 1000 bytes/)
+    })
+
     it('maps domain errors through the closed vocabulary', async () => {
       const response = await app.request('/management/v1/conflict', { headers: auth })
       expect(response.status).toBe(409)

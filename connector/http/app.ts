@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { context, propagation, SpanKind, SpanStatusCode } from '@opentelemetry/api'
 import { Hono } from 'hono'
-import { bodyLimit } from 'hono/body-limit'
 import { routePath } from 'hono/route'
 import { areas as defaultAreas, type Area } from '../areas.ts'
 import { dspPath } from '../config/config.ts'
@@ -11,6 +10,7 @@ import { requireManagementKey } from '../management/auth.ts'
 import { createOpenApiRegistry } from '../management/openapi.ts'
 import { meter, tracer } from '../telemetry/telemetry.ts'
 import type { AppEnv } from './env.ts'
+import { bodyTooLarge } from './validate.ts'
 import { createErrorRenderers } from './error-response.ts'
 import { versionDocument } from './version.ts'
 import { packageVersion } from '../version.ts'
@@ -51,13 +51,14 @@ export function createApp(ctx: Ctx, areas: Area[] = defaultAreas) {
     )
   })
 
-  const limit = bodyLimit({
-    maxSize: ctx.config.server.bodyLimit,
-    onError: () => {
-      throw new PasserelleError('payload_too_large', `the request body is larger than the limit of ${ctx.config.server.bodyLimit} bytes`)
-    },
+  // Message bodies: a declared length over the limit is refused before anything reads it; chunked
+  // bodies are counted as they are read (readText). Data paths stream and have their own checks.
+  const maxBody = ctx.config.server.bodyLimit
+  app.use('*', async (c, next) => {
+    c.set('bodyLimit', maxBody)
+    if (!streamingPathPrefixes.some((p) => c.req.path.startsWith(p)) && Number(c.req.header('content-length') ?? 0) > maxBody) throw bodyTooLarge(maxBody)
+    await next()
   })
-  app.use('*', async (c, next) => (streamingPathPrefixes.some((p) => c.req.path.startsWith(p)) ? next() : limit(c, next)))
 
   app.get('/health', async (c) => {
     try {

@@ -7,6 +7,8 @@ export type AppEnv = {
     requestId: string
     /** The logger bound to this request's id. */
     logger: Logger
+    /** The largest message body the server reads, in bytes. */
+    bodyLimit: number
   }
 }
 

@@ -6,17 +6,58 @@ import { PasserelleError } from '../errors.ts'
  * Parsing at the edge: request bodies, queries and parameters become typed values or a
  * `bad_request` naming the field and what was expected. Nothing behind a route sees raw input.
  */
-export async function readJson(c: Context): Promise<unknown> {
+export async function readJson(c: Context, options: { limit?: number; optional?: boolean } = {}): Promise<unknown> {
   const type = c.req.header('content-type') ?? ''
+  if (options.optional && !type && !hasBody(c)) return undefined
   if (!/^application\/(ld\+)?json\b/i.test(type)) {
     throw new PasserelleError('unsupported_media_type', `expected a JSON body (Content-Type: application/json), got ${type ? `'${type}'` : 'none'}`)
   }
-  const text = await c.req.text()
+  const text = await readText(c, options.limit)
+  if (options.optional && text === '') return undefined
   try {
     return JSON.parse(text)
   } catch (error) {
     throw new PasserelleError('bad_request', `the request body is not valid JSON: ${(error as Error).message}`)
   }
+}
+
+/** The default when no app set one (a route tested on its own). */
+const defaultBodyLimit = 1024 * 1024
+
+/**
+ * The request body as text, refused with 413 past `limit` bytes (default: the server's body limit).
+ * A declared length is checked before reading (the HTTP parser never reads past it, and the
+ * server's fast path reads the body without web streams); a chunked body is counted as it arrives.
+ */
+export async function readText(c: Context, limit = (c.get('bodyLimit') as number | undefined) ?? defaultBodyLimit): Promise<string> {
+  const declared = c.req.header('content-length')
+  if (declared !== undefined) {
+    if (Number(declared) > limit) throw bodyTooLarge(limit)
+    return c.req.text()
+  }
+  const body = c.req.raw.body
+  if (!body) return ''
+  const reader = body.getReader()
+  const chunks: Uint8Array[] = []
+  let size = 0
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) break
+    size += value.byteLength
+    if (size > limit) {
+      await reader.cancel()
+      throw bodyTooLarge(limit)
+    }
+    chunks.push(value)
+  }
+  return Buffer.concat(chunks, size).toString('utf8')
+}
+
+export const bodyTooLarge = (limit: number) => new PasserelleError('payload_too_large', `the request body is larger than the limit of ${limit} bytes`)
+
+const hasBody = (c: Context) => {
+  const length = c.req.header('content-length')
+  return length !== undefined ? length !== '0' : c.req.header('transfer-encoding') !== undefined
 }
 
 export async function parseJsonBody<S extends z.ZodType>(c: Context, schema: S): Promise<z.infer<S>> {

@@ -1,6 +1,7 @@
 import { Hono, type Context } from 'hono'
 import { concealProcessesFromStrangers, dspErrorHandler } from '../dsp/errors.ts'
 import { toPasserelleError } from '../http/error-response.ts'
+import { readText } from '../http/validate.ts'
 import { PasserelleError } from '../errors.ts'
 import type { Authenticator } from '../identity/types.ts'
 import {
@@ -48,7 +49,7 @@ export function transferDspRoutes(deps: { ctx: TransferCtx; authenticator: Authe
 
   app.post('/transfers/request', async (c) => {
     const requester = await requesterOf(c)
-    const message = parse(TransferRequestMessage, await readJson(c))
+    const message = parse(TransferRequestMessage, await readMessage(c))
     const { transfer } = await receiveTransferRequest({ ctx, input: { requester, message } })
     return c.json(processBody(transfer), 201)
   })
@@ -63,7 +64,7 @@ export function transferDspRoutes(deps: { ctx: TransferCtx; authenticator: Authe
     const type = pathMessage[c.req.param('action')]
     if (!type) throw new PasserelleError('not_found', 'no such transfer endpoint')
     const requester = await requesterOf(c)
-    const raw = await readJson(c)
+    const raw = await readMessage(c)
     const message = parse(processMessages[type] as unknown as typeof processMessages.TransferStartMessage, raw) as { '@type': string }
     if (message['@type'] !== type) throw new PasserelleError('bad_request', `expected a ${type}`, pidsIn(raw))
     const transfer = await receiveTransferMessage({
@@ -76,11 +77,9 @@ export function transferDspRoutes(deps: { ctx: TransferCtx; authenticator: Authe
   return app
 }
 
-async function readJson(c: Context): Promise<unknown> {
-  const length = Number(c.req.header('content-length') ?? 0)
-  if (length > maxBodyBytes) throw new PasserelleError('payload_too_large', `a transfer message is at most ${maxBodyBytes} bytes`)
-  const text = await c.req.text()
-  if (text.length > maxBodyBytes) throw new PasserelleError('payload_too_large', `a transfer message is at most ${maxBodyBytes} bytes`)
+/** Transfer messages are read whatever their declared type (some peers send none). */
+async function readMessage(c: Context): Promise<unknown> {
+  const text = await readText(c, maxBodyBytes)
   try {
     return JSON.parse(text)
   } catch {

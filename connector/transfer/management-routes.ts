@@ -3,7 +3,7 @@ import { relayResponse } from '../data-plane/relay.ts'
 import { z } from 'zod'
 import { PasserelleError } from '../errors.ts'
 import type { AppEnv } from '../http/env.ts'
-import { parseInput, parseJsonBody, parseQuery } from '../http/validate.ts'
+import { parseInput, parseJsonBody, parseQuery, readJson } from '../http/validate.ts'
 import type { OpenApiRegistry } from '../management/openapi.ts'
 import { httpDataAddress, readHttpDataAddress, transferStates, type DataAddress } from './messages.ts'
 import type { TransferEvent, TransferRecord } from './repository.ts'
@@ -119,8 +119,8 @@ export function transferManagementRoutes(deps: { ctx: TransferCtx; agreements: P
   const action = (path: string, local: LocalAction) =>
     app.post(`/transfers/:id/${path}`, async (c) => {
       const { id } = parseInput(IdParam, c.req.param(), 'path')
-      const text = await c.req.text()
-      const { reason } = text ? parseInput(Reason, safeJson(text), 'body') : { reason: undefined }
+      const raw = await readJson(c, { optional: true })
+      const { reason } = raw === undefined ? { reason: undefined } : parseInput(Reason, raw, 'body')
       await load(id)
       const t = await act({ ctx, input: { id, action: local, actor: 'local', reason } })
       return c.json(transferView(t))
@@ -195,10 +195,3 @@ export function transferManagementRoutes(deps: { ctx: TransferCtx; agreements: P
   return app
 }
 
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text)
-  } catch {
-    throw new PasserelleError('bad_request', 'the request body is not valid JSON')
-  }
-}

@@ -3,6 +3,7 @@ import { Hono } from 'hono'
 import { z } from 'zod'
 import { PasserelleError } from '../errors.ts'
 import { plainErrorBody, toPasserelleError } from '../http/error-response.ts'
+import { readText } from '../http/validate.ts'
 import { fromRoot } from '../paths.ts'
 import type { Agreement, AgreementLookup, TransferScripts, TransferStep } from './ports.ts'
 import { requestTransfer, type TransferCtx } from './service.ts'
@@ -76,9 +77,10 @@ export function tckTransferTrigger(deps: { ctx: TransferCtx; peerId?: string }) 
     return c.json(plainErrorBody(known, c), known.code === 'bad_request' ? 400 : known.code === 'peer_failed' ? 502 : 500)
   })
   app.post('/tck/transfers', async (c) => {
+    const text = await readText(c)
     let raw: unknown
     try {
-      raw = await c.req.json()
+      raw = JSON.parse(text)
     } catch {
       throw new PasserelleError('bad_request', 'the body is not JSON')
     }
