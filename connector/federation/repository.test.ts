@@ -92,8 +92,15 @@ describe.each(dialects)('federation repository on %s', (dialect) => {
     await repo.addPeer({ id: 'peer-c', dspUrl: 'http://c.example/dsp', source: 'api' }, 1003)
     const base = { peerId: 'peer-c', participantId: 'c', rejected: 0, incremental: 'yes' as const, durationMs: 1, nextCrawlAt: 9000 }
     await repo.recordSuccess({ ...base, entries: entries('c', 0, 10), mode: 'full', now: 3000 })
-    expect(await repo.recordSuccess({ ...base, entries: entries('c', 5, 12), mode: 'incremental', now: 4000 })).toBe(12)
+    const renamed = entries('c', 5, 12, (i) => (i === 5 ? { 'dct:title': 'Quokka census' } : {}))
+    expect(await repo.recordSuccess({ ...base, entries: renamed, mode: 'incremental', now: 4000 })).toBe(12)
+    // The full-text index follows: the new title is found, the old one is gone, nothing is counted twice.
+    expect((await repo.search({ q: 'quokka' })).hits.map((h) => h.datasetId)).toEqual(['urn:c:dataset:5'])
+    expect((await repo.search({ q: 'épaisseur', peer: 'peer-c' })).total).toBe(0)
+    expect((await repo.search({ q: 'climate', peer: 'peer-c' })).total).toBe(12)
     expect(await repo.recordSuccess({ ...base, entries: entries('c', 0, 3), mode: 'full', now: 5000 })).toBe(3)
+    expect((await repo.search({ q: 'quokka' })).total).toBe(0)
+    expect((await repo.search({ q: 'climate', peer: 'peer-c' })).total).toBe(3)
     const peer = await repo.getPeer('peer-c')
     expect(peer).toMatchObject({ datasetCount: 3, crawlsSinceFull: 0, lastSuccessAt: 5000 })
   })

@@ -66,6 +66,24 @@ export function federationRepository(store: Store) {
     return Number(row?.n ?? 0)
   }
 
+  /**
+   * After a crawl is stored, on PostgreSQL. New rows wait in the GIN index's pending list (bulk
+   * inserts stay fast), which every search then reads from end to end: merge it into the index now
+   * rather than at the next autovacuum. And when a crawl changed a tenth of the catalog (a new peer,
+   * say), refresh the statistics the planner reads how common a word is from, as autovacuum would,
+   * but before the next search. Only an optimisation: a failure leaves that work to autovacuum.
+   */
+  async function tidySearchIndex(change: number) {
+    if (store.dialect !== 'postgres') return
+    try {
+      await rows(store.db, sql`SELECT gin_clean_pending_list('federated_datasets_search_idx')`)
+      const [held] = await store.db.select({ n: sql<number | string>`coalesce(sum(${peers.datasetCount}), 0)` }).from(peers)
+      if (change > 0 && change * 10 >= Number(held?.n ?? 0)) await rows(store.db, sql`ANALYZE federated_datasets_search`)
+    } catch {
+      // autovacuum does the same work later
+    }
+  }
+
   return {
     async listPeers(): Promise<PeerRow[]> {
       return store.db.select().from(peers).orderBy(asc(peers.addedAt), asc(peers.id))
@@ -76,10 +94,18 @@ export function federationRepository(store: Store) {
       return row
     },
 
-    /** Adds a peer; returns the existing one (unchanged) when its DSP URL is already known. */
+    /**
+     * Adds a peer; returns the existing one when its DSP URL is already known, unchanged but for
+     * one thing: a peer the registry brought becomes the configuration's or the API's when they
+     * name it too, so that the registry dropping it later does not remove it.
+     */
     async addPeer(input: NewPeer, now: number): Promise<{ peer: PeerRow; created: boolean }> {
       return store.transaction(async (tx) => {
         const [existing] = await store.forUpdate(tx.select().from(peers).where(eq(peers.dspUrl, input.dspUrl)))
+        if (existing && existing.source === 'registry' && input.source !== 'registry') {
+          await tx.update(peers).set({ source: input.source }).where(eq(peers.id, existing.id))
+          return { peer: { ...existing, source: input.source }, created: false }
+        }
         if (existing) return { peer: existing, created: false }
         const row: PeerRow = {
           id: input.id,
@@ -113,11 +139,11 @@ export function federationRepository(store: Store) {
       return row
     },
 
-    /** Removes a peer and everything we hold from it. */
-    async removePeer(id: string): Promise<boolean> {
+    /** Removes a peer and everything we hold from it; with `source`, only a peer that came from there. */
+    async removePeer(id: string, options: { source?: PeerSource } = {}): Promise<boolean> {
       return store.transaction(async (tx) => {
         const [existing] = await store.forUpdate(tx.select().from(peers).where(eq(peers.id, id)))
-        if (!existing) return false
+        if (!existing || (options.source && existing.source !== options.source)) return false
         await tx.delete(datasets).where(eq(datasets.peerId, id))
         await tx.delete(peers).where(eq(peers.id, id))
         return true
@@ -149,9 +175,9 @@ export function federationRepository(store: Store) {
       durationMs: number
       nextCrawlAt: number
     }): Promise<number> {
-      return store.transaction(async (tx) => {
+      const stored = await store.transaction(async (tx) => {
         const [peer] = await store.forUpdate(tx.select().from(peers).where(eq(peers.id, input.peerId)))
-        if (!peer) return 0 // removed while we crawled: keep nothing
+        if (!peer) return { datasetCount: 0, change: 0 } // removed while we crawled: keep nothing
         if (input.mode === 'full') {
           await tx.delete(datasets).where(eq(datasets.peerId, input.peerId))
         } else {
@@ -177,8 +203,10 @@ export function federationRepository(store: Store) {
             crawlsSinceFull: input.mode === 'full' ? 0 : peer.crawlsSinceFull + 1,
           })
           .where(eq(peers.id, input.peerId))
-        return datasetCount
+        return { datasetCount, change: Math.abs(datasetCount - peer.datasetCount) }
       })
+      await tidySearchIndex(stored.change)
+      return stored.datasetCount
     },
 
     /** A failed crawl touches only the peer's status: its datasets stay as the last good copy. */
@@ -249,18 +277,40 @@ export function federationRepository(store: Store) {
           const [counted] = await rows<{ n: number }>(store.db, sql`SELECT count(*) AS n FROM ${from}`)
           total = Number(counted?.n ?? 0)
         }
+      } else if (tokens.length > 0) {
+        // PostgreSQL reads the narrow search table (tsvector and filter columns, kept in step with
+        // federated_datasets by triggers): it has everything step 1 needs, under the same names.
+        // One pass over the matches: each is ranked once and kept as a small row (key and rank),
+        // then counted, and only the best page is sorted (a top-N sort). Both come from the same
+        // snapshot. `count(*) OVER ()` would carry each match's tsvector through the window instead;
+        // a separate count statement would find every match a second time.
+        const tsq = sql`to_tsquery('simple', ${tsQuery(tokens)})`
+        const found = await rows<{ total: number | string; peer_id: string | null; dataset_id: string | null }>(
+          store.db,
+          sql`WITH matches AS MATERIALIZED (
+                SELECT d.peer_id, d.dataset_id, ts_rank(d.search, ${tsq}) AS rank
+                FROM federated_datasets_search d WHERE d.search @@ ${tsq} AND ${and_(filters)})
+              SELECT total.n AS total, page.peer_id, page.dataset_id
+              FROM (SELECT count(*) AS n FROM matches) total
+              LEFT JOIN LATERAL (
+                SELECT peer_id, dataset_id, rank FROM matches ORDER BY rank DESC, peer_id, dataset_id LIMIT ${q.limit} OFFSET ${q.offset}
+              ) page ON true
+              ORDER BY page.rank DESC, page.peer_id, page.dataset_id`,
+        )
+        total = Number(found[0]?.total ?? 0)
+        keys = found.filter((k): k is Key & { total: number | string } => k.peer_id !== null && k.dataset_id !== null)
       } else {
-        let where = and_(filters)
-        let order = sql`d.modified_at DESC NULLS LAST, d.peer_id, d.dataset_id`
-        if (tokens.length > 0) {
-          const tsq = sql`to_tsquery('simple', ${tsQuery(tokens)})`
-          where = sql`d.search @@ ${tsq} AND ${where}`
-          order = sql`ts_rank(d.search, ${tsq}) DESC, d.peer_id, d.dataset_id`
-        }
-        // One pass over the matches gives the page and (as a window) the total.
-        const found = await rows<Key & { total: number | string }>(store.db, sql`SELECT d.peer_id AS peer_id, d.dataset_id AS dataset_id, count(*) OVER () AS total FROM federated_datasets d WHERE ${where} ORDER BY ${order} LIMIT ${q.limit} OFFSET ${q.offset}`)
+        // No words: the most recently modified first, from the index on modified_at (PostgreSQL
+        // keeps it on the search table, SQLite on the dataset table). Page and total apart, so the
+        // page stops at its last row.
+        const table = store.dialect === 'postgres' ? sql`federated_datasets_search` : sql`federated_datasets`
+        const from = sql`FROM ${table} d WHERE ${and_(filters)}`
+        const [found, counted] = await Promise.all([
+          rows<Key>(store.db, sql`SELECT d.peer_id AS peer_id, d.dataset_id AS dataset_id ${from} ORDER BY d.modified_at DESC NULLS LAST, d.peer_id, d.dataset_id LIMIT ${q.limit} OFFSET ${q.offset}`),
+          rows<{ n: number | string }>(store.db, sql`SELECT count(*) AS n ${from}`),
+        ])
         keys = found
-        total = found.length > 0 ? Number(found[0]!.total) : q.offset === 0 ? 0 : Number((await rows<{ n: number | string }>(store.db, sql`SELECT count(*) AS n FROM federated_datasets d WHERE ${where}`))[0]?.n ?? 0)
+        total = Number(counted[0]?.n ?? 0)
       }
 
       // Step 2: the stored hits of this page, in rank order.

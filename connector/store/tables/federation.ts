@@ -7,8 +7,9 @@ import type { Builders } from '../dialect.ts'
  * (`drizzle-kit generate --custom`, one per dialect), next to the generated ones:
  * - SQLite: an FTS5 table `federated_datasets_fts` over `search_title`, `search_keywords` and
  *   `search_description`, whose rowid is the dataset row's rowid, kept in step by triggers.
- * - PostgreSQL: a generated, stored `tsvector` column `search` (weights A/B/C for the same three
- *   columns) with a GIN index.
+ * - PostgreSQL: a narrow table `federated_datasets_search` with a `tsvector` (weights A/B/C for the
+ *   same three columns, GIN index) and copies of the filter columns, kept in step by statement
+ *   triggers, so that ranking every match reads small rows rather than the stored hits.
  * The `search_*` columns hold text already folded by the connector (lower case, no diacritics), so
  * that both databases tokenise the same words and "Québec" matches "quebec" on either.
  */
