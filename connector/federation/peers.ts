@@ -100,9 +100,37 @@ export async function syncConfiguredPeers({ ctx, input }: { ctx: Ctx; input: Fed
   }
 }
 
-/** Adds the registry's participants that are not known yet. */
+/** A URL as a peer row holds it; one that could never be stored (credentials) stays as given. */
+const storedForm = (url: string) => {
+  try {
+    return normaliseDspUrl(url)
+  } catch {
+    return url
+  }
+}
+
+/**
+ * Brings the peer list in step with the registry: adds the participants that are not known yet,
+ * and removes, with everything held from them, the peers the registry brought and no longer lists
+ * (by DID or DSP URL). Peers from the configuration or the API are never removed. A registry that
+ * cannot be read or parsed changes nothing.
+ */
 export async function refreshRegistry({ ctx, input }: { ctx: Ctx; input: { registryUrl: string } }) {
   const registry = await fetchRegistry(ctx.peers, input.registryUrl)
+  const repo = federationRepository(ctx.store)
+  const listed = new Set<string>()
+  for (const p of registry.participants) {
+    if (p.participantId) listed.add(p.participantId)
+    if (p.dspUrl) listed.add(storedForm(p.dspUrl))
+  }
+  let removed = 0
+  for (const peer of await repo.listPeers()) {
+    if (peer.source !== 'registry' || listed.has(peer.dspUrl) || (peer.did !== null && listed.has(peer.did))) continue
+    if (await repo.removePeer(peer.id, { source: 'registry' })) {
+      removed++
+      ctx.logger.info('federation: peer left the registry, removed with its datasets', { peer: peer.id, dspUrl: peer.dspUrl })
+    }
+  }
   let added = 0
   for (const p of registry.participants) {
     if (p.participantId === ctx.config.participant.id) continue
@@ -115,7 +143,7 @@ export async function refreshRegistry({ ctx, input }: { ctx: Ctx; input: { regis
       ctx.logger.warn('federation: registry participant skipped', { participant: p.participantId ?? p.dspUrl, error })
     }
   }
-  return { listed: registry.participants.length, added }
+  return { listed: registry.participants.length, added, removed }
 }
 
 export async function requirePeer(ctx: Ctx, id: string): Promise<PeerRow> {
