@@ -1,5 +1,6 @@
 import { and, asc, eq, inArray, sql } from 'drizzle-orm'
 import type { Db, Store } from '../store/store.ts'
+import { rowPlaceholders } from '../store/prepared.ts'
 import type { Clock } from '../context.ts'
 import type { Logger } from '../telemetry/logger.ts'
 import type { PeerAudience, TokenIssuer } from '../identity/types.ts'
@@ -196,6 +197,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
       .set({ status: 'delivered', attempts: sql.placeholder('attempts') as unknown as number, updatedAt: sql.placeholder('at') as unknown as number, lastError: null })
       .where(eq(t.id, sql.placeholder('id')))
       .prepare(),
+    insert: store.db.insert(t).values(rowPlaceholders(t) as never).prepare(),
   })
   const prepared = () => (statements ??= prepare())
   // On SQLite every flow shares one connection: a write outside a transaction would join whichever
@@ -340,7 +342,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
       dirty = true
       const id = nextId()
       const now = clock.now().getTime()
-      await tx.insert(t).values({
+      const row = {
         id,
         topic: message.topic,
         processId: message.processId,
@@ -352,9 +354,13 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
         attempts: 0,
         maxAttempts: message.maxAttempts ?? maxAttempts,
         nextAttemptAt: now + (message.delayMs ?? 0),
+        lastError: null,
         createdAt: now,
         updatedAt: now,
-      })
+      }
+      // The prepared insert on the store's own handle; inside a PostgreSQL transaction, the built one.
+      if (tx === store.db) await prepared().insert.execute(row)
+      else await tx.insert(t).values(row)
       return id
     },
     async cancel(tx, processId) {

@@ -2,6 +2,7 @@ import { and, asc, desc, eq, inArray, isNull, sql, type SQL } from 'drizzle-orm'
 import { recordTransition } from '../telemetry/transitions.ts'
 import type { Db, Store } from '../store/store.ts'
 import { changeNotifier } from '../store/changes.ts'
+import { lazy, rowPlaceholders } from '../store/prepared.ts'
 import type { NegotiationState } from '../dsp/negotiation-messages.ts'
 import type { Role } from './state-machine.ts'
 
@@ -25,25 +26,30 @@ export function negotiationRepository(store: Store) {
   const t = store.tables.negotiations
   const e = store.tables.negotiationEvents
   const a = store.tables.agreements
-  // Hot statements are prepared once (building and preparing a query costs more than running it).
-  // They run on the store's own handle: inside a PostgreSQL transaction the plain query is used.
+  // Hot statements are prepared once (see store/prepared.ts).
   const prepared = lazy(() => ({
     find: store.db.select().from(t).where(eq(t.id, sql.placeholder('id'))).prepare(),
-    insertEvent: store.db
-      .insert(e)
-      .values({
-        negotiationId: sql.placeholder('negotiationId'),
-        seq: sql.placeholder('seq'),
-        at: sql.placeholder('at'),
-        kind: sql.placeholder('kind'),
-        direction: sql.placeholder('direction'),
-        actor: sql.placeholder('actor'),
-        fromState: sql.placeholder('fromState'),
-        toState: sql.placeholder('toState'),
-        reason: sql.placeholder('reason'),
-        detail: sql.placeholder('detail'),
-      })
+    byConsumerPid: store.db
+      .select()
+      .from(t)
+      .where(and(eq(t.role, 'provider'), eq(t.counterpartyId, sql.placeholder('counterpartyId')), eq(t.consumerPid, sql.placeholder('consumerPid'))))
       .prepare(),
+    insert: store.db.insert(t).values(rowPlaceholders(t) as never).prepare(),
+    // A save writes the whole row; the version it read must still be there.
+    update: store.db
+      .update(t)
+      .set(rowPlaceholders(t, ['id']) as never)
+      .where(and(eq(t.id, sql.placeholder('id')), eq(t.version, sql.placeholder('expectedVersion'))))
+      .returning({ id: t.id })
+      .prepare(),
+    setProviderPid: store.db
+      .update(t)
+      .set({ providerPid: sql.placeholder('providerPid') as never })
+      .where(and(eq(t.id, sql.placeholder('id')), isNull(t.providerPid)))
+      .prepare(),
+    insertEvent: store.db.insert(e).values(rowPlaceholders(e) as never).prepare(),
+    timeline: store.db.select().from(e).where(eq(e.negotiationId, sql.placeholder('id'))).orderBy(asc(e.seq)).prepare(),
+    insertAgreement: store.db.insert(a).values(rowPlaceholders(a) as never).prepare(),
   }))
   const own = (db: Db) => db === store.db
   const changes = changeNotifier()
@@ -62,6 +68,10 @@ export function negotiationRepository(store: Store) {
     },
 
     async findByConsumerPid(db: Db, counterpartyId: string, consumerPid: string, options: { lock?: boolean } = {}) {
+      if (own(db) && (!options.lock || store.dialect === 'sqlite')) {
+        const [row] = await prepared().byConsumerPid.execute({ counterpartyId, consumerPid })
+        return row
+      }
       const query = db
         .select()
         .from(t)
@@ -80,13 +90,15 @@ export function negotiationRepository(store: Store) {
 
     /** Records the provider's pid from its answer to our first request (no state change). */
     async setProviderPid(db: Db, id: string, providerPid: string) {
+      if (own(db)) return void (await prepared().setProviderPid.execute({ id, providerPid }))
       await db.update(t).set({ providerPid }).where(and(eq(t.id, id), isNull(t.providerPid)))
     },
 
     /** Creates a process with its first timeline entry. */
     async create(db: Db, row: Omit<NewNegotiation, 'version'>, entry: TimelineEntry): Promise<Negotiation> {
       const created = { ...row, version: 1 } as Negotiation
-      await db.insert(t).values(created)
+      if (own(db)) await prepared().insert.execute(created)
+      else await db.insert(t).values(created)
       await insertEvent(db, created.id, 1, created.updatedAt, entry)
       store.afterCommit(db, () => changes.notify(created.id))
       recordTransition('negotiation', { id: created.id, role: created.role, from: null, to: entry.toState, cause: entry.kind, actor: entry.actor })
@@ -100,11 +112,13 @@ export function negotiationRepository(store: Store) {
     async save(db: Db, current: Negotiation, patch: Partial<Negotiation>, entry: TimelineEntry): Promise<Negotiation> {
       const version = current.version + 1
       const next = { ...current, ...patch, version } as Negotiation
-      const updated = await db
-        .update(t)
-        .set({ ...patch, version })
-        .where(and(eq(t.id, current.id), eq(t.version, current.version)))
-        .returning({ id: t.id })
+      const updated = own(db)
+        ? await prepared().update.execute({ ...next, expectedVersion: current.version })
+        : await db
+            .update(t)
+            .set({ ...patch, version })
+            .where(and(eq(t.id, current.id), eq(t.version, current.version)))
+            .returning({ id: t.id })
       if (updated.length !== 1) throw new ConcurrentChange(current.id)
       await insertEvent(db, current.id, version, next.updatedAt, entry)
       store.afterCommit(db, () => changes.notify(current.id))
@@ -113,6 +127,7 @@ export function negotiationRepository(store: Store) {
     },
 
     async timeline(db: Db, id: string): Promise<NegotiationEvent[]> {
+      if (own(db)) return prepared().timeline.execute({ id })
       return db.select().from(e).where(eq(e.negotiationId, id)).orderBy(asc(e.seq))
     },
 
@@ -142,7 +157,8 @@ export function negotiationRepository(store: Store) {
     },
 
     async insertAgreement(db: Db, row: AgreementRow) {
-      await db.insert(a).values(row)
+      if (own(db)) await prepared().insertAgreement.execute(row)
+      else await db.insert(a).values(row)
     },
 
     async agreementsOf(db: Db, negotiationId: string) {
@@ -200,9 +216,4 @@ export class ConcurrentChange extends Error {
     super(`negotiation ${id} changed concurrently`)
     this.name = 'ConcurrentChange'
   }
-}
-
-function lazy<T>(make: () => T): () => T {
-  let value: T | undefined
-  return () => (value ??= make())
 }
