@@ -73,7 +73,7 @@ describe('DCAT-AP 3.0.1 document', () => {
 })
 
 describe('DSP templates equal JSON-LD compaction of the full DCAT', () => {
-  it('for every seed dataset: id, type, titles, descriptions, keywords and themes', async () => {
+  it('for every seed dataset: id, type, titles, descriptions, keywords, themes, places, time coverage, modification', async () => {
     const catalog = await seedCatalog()
     const full = JSON.parse(catalog.dcatText())
     const dsp = new Map<string, Record<string, unknown>>(
@@ -81,7 +81,7 @@ describe('DSP templates equal JSON-LD compaction of the full DCAT', () => {
         (d: Record<string, unknown>) => [d['@id'], d],
       ),
     )
-    const relevant = ['@id', '@type', 'dct:title', 'dct:description', 'dcat:keyword', 'dcat:theme']
+    const relevant = ['@id', '@type', 'dct:title', 'dct:description', 'dcat:keyword', 'dcat:theme', 'dct:spatial', 'dct:temporal', 'dct:modified']
     for (const node of full['dcat:dataset']) {
       const projected = Object.fromEntries(Object.entries(node).filter(([k]) => relevant.includes(k)))
       // Themes are typed skos:Concept in the full document; the DSP view names them only.
@@ -106,5 +106,7 @@ describe('DSP templates equal JSON-LD compaction of the full DCAT', () => {
     const distribution = (node['http://www.w3.org/ns/dcat#distribution'] as Array<Record<string, unknown>>)[0]!
     expect(distribution['http://www.w3.org/ns/dcat#accessService']).toBeDefined()
     expect(distribution['http://purl.org/dc/terms/format']).toBeDefined()
+    // The license where DCAT-AP puts it, on each distribution.
+    expect(distribution['http://purl.org/dc/terms/license']).toEqual([{ '@id': 'https://creativecommons.org/licenses/by/4.0/', '@type': ['http://purl.org/dc/terms/LicenseDocument'] }])
   })
 })

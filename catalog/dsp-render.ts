@@ -49,13 +49,33 @@ export interface DspDatasetJson {
   'dct:description': LiteralJson | LiteralJson[]
   'dcat:keyword'?: LiteralJson | LiteralJson[]
   'dcat:theme'?: { '@id': string } | Array<{ '@id': string }>
+  'dct:spatial'?: DspLocation | DspLocation[]
+  'dct:temporal'?: { '@type': 'dct:PeriodOfTime'; 'dcat:startDate': DateJson; 'dcat:endDate'?: DateJson }
+  'dct:modified': DateJson
   hasPolicy: OdrlOffer[]
-  distribution: Array<{ '@type': 'Distribution'; format: string; accessService: string | DspDataService }>
+  distribution: Array<{ '@type': 'Distribution'; format: string; accessService: string | DspDataService; 'dct:license': DspLicense }>
 }
+
+interface DspLicense {
+  '@id': string
+  '@type': 'dct:LicenseDocument'
+}
+interface DspLocation {
+  '@id': string
+  '@type': 'dct:Location'
+}
+interface DateJson {
+  '@value': string
+  '@type': 'xsd:date' | 'xsd:dateTime'
+}
+const dateJson = (value: string): DateJson => ({ '@value': value, '@type': value.length === 10 ? 'xsd:date' : 'xsd:dateTime' })
 
 /**
  * A DSP `Dataset`. Inside a catalog, `accessService` names the catalog's DataService by id; a
- * dataset answered alone embeds the DataService object.
+ * dataset answered alone embeds the DataService object. Besides what the DSP schema requires, it
+ * carries the DCAT terms peers filter on (places, time coverage, last modification, and the
+ * license on each distribution, where DCAT-AP puts it), so that a federated catalog can search
+ * them without reading the DCAT-AP document.
  */
 export function dspDataset(
   dataset: DatasetDescription,
@@ -65,6 +85,8 @@ export function dspDataset(
 ): DspDatasetJson {
   const keywords = keywordEntries(dataset.keywords)
   const themes = dataset.themes.map((id) => ({ '@id': id }))
+  const places = dataset.spatial.map((id): DspLocation => ({ '@id': id, '@type': 'dct:Location' }))
+  const license: DspLicense = { '@id': dataset.license, '@type': 'dct:LicenseDocument' }
   const access = accessService === 'reference' ? service.id : dataServiceFor(service)
   return {
     '@id': dataset.id,
@@ -73,8 +95,19 @@ export function dspDataset(
     'dct:description': localized(dataset.description),
     ...(keywords.length > 0 ? { 'dcat:keyword': literals(keywords) } : {}),
     ...(themes.length > 0 ? { 'dcat:theme': themes.length === 1 ? themes[0]! : themes } : {}),
+    ...(places.length > 0 ? { 'dct:spatial': places.length === 1 ? places[0]! : places } : {}),
+    ...(dataset.temporal
+      ? {
+          'dct:temporal': {
+            '@type': 'dct:PeriodOfTime',
+            'dcat:startDate': dateJson(dataset.temporal.start),
+            ...(dataset.temporal.end ? { 'dcat:endDate': dateJson(dataset.temporal.end) } : {}),
+          },
+        }
+      : {}),
+    'dct:modified': dateJson(dataset.modified),
     hasPolicy: offers,
-    distribution: transferFormats.map((format) => ({ '@type': 'Distribution' as const, format, accessService: access })),
+    distribution: transferFormats.map((format) => ({ '@type': 'Distribution' as const, format, accessService: access, 'dct:license': license })),
   }
 }
 

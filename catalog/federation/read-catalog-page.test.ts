@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { dspSchemaErrors, expectDspValid } from '../../test/support/dsp-schemas.ts'
 import { fromRoot } from '../../connector/paths.ts'
+import { dspDataset } from '../dsp-render.ts'
+import { generatedDataset, offerBodies } from '../testing.ts'
 import { CatalogDataset } from './dsp-catalog.ts'
 import { fixtureCatalog, fixtureDataset } from './fixtures.ts'
 import { InvalidCatalogError, readCatalogPage } from './read-catalog-page.ts'
@@ -33,6 +35,28 @@ describe('readCatalogPage: happy cases', () => {
     expect(entry!.temporalStartMs).toBe(Date.parse('1990-01-01'))
     expect(entry!.search.title).toContain('precipitations quotidiennes stations de quebec')
     expect(entry!.offers[0]!.summary).toBe('You may use it if the purpose is research. You may not share it.')
+  })
+
+  it('reads what this connector publishes: places, time coverage, modification and the license of its distributions', () => {
+    const description = generatedDataset(1, {
+      spatial: ['https://sws.geonames.org/2960860/', 'https://sws.geonames.org/6251999/'],
+      temporal: { start: '2015-01-01', end: '2024-12-31T12:00:00Z' },
+      modified: '2025-02-03T08:30:00Z',
+      license: 'https://creativecommons.org/licenses/by-nc/4.0/',
+    })
+    const published = dspDataset(description, [offerBodies['open-with-attribution']!], { id: 'urn:a:service', endpointURL: 'https://a.example/dsp' })
+    const catalog = fixtureCatalog('did:web:a.example', [published], 'a')
+    expectDspValid('catalog/catalog-schema.json', catalog)
+    const [entry] = readCatalogPage(catalog).entries
+    expect(entry).toMatchObject({
+      spatial: ['https://sws.geonames.org/2960860/', 'https://sws.geonames.org/6251999/'],
+      temporal: { start: '2015-01-01', end: '2024-12-31T12:00:00Z' },
+      temporalStartMs: Date.parse('2015-01-01'),
+      temporalEndMs: Date.parse('2024-12-31T12:00:00Z'),
+      modified: '2025-02-03T08:30:00Z',
+      modifiedMs: Date.parse('2025-02-03T08:30:00Z'),
+      licenses: ['https://creativecommons.org/licenses/by-nc/4.0/'],
+    })
   })
 
   it('flattens nested catalogs', () => {

@@ -145,7 +145,7 @@ function date(list: Literal[]): { text: string | null; ms: number | null } {
 function toEntry(dataset: CatalogDataset, _services: DataService[]): CatalogEntry {
   const titles = literals(dataset, 'title')
   const descriptions = literals(dataset, 'description')
-  const temporalNode = literals(dataset, 'temporal').length > 0 ? temporalObject(dataset) : null
+  const temporalNode = temporalObject(dataset)
   const start = temporalNode ? date(literals(temporalNode, 'startDate')) : { text: null, ms: null }
   const end = temporalNode ? date(literals(temporalNode, 'endDate')) : { text: null, ms: null }
   const modified = date(literals(dataset, 'modified'))

@@ -7,6 +7,7 @@ import { SearchHit } from '../../catalog/federation/search-hit.ts'
 import { startFixturePeer, type FixturePeer } from '../../connector/federation/testing/fixture-peer.ts'
 import { fromRoot } from '../../connector/paths.ts'
 import { until, management, copyParticipant, freePort, spawnCli, startConnectorProcess, type ConnectorProcess, type ParticipantFolder } from '../support/processes.ts'
+import { expectDspValid } from '../support/dsp-schemas.ts'
 import { createTestDatabase } from '../support/stores.ts'
 
 /**
@@ -139,6 +140,43 @@ describe('a consumer crawls two provider processes', () => {
     const peers = (await management(consumer, 'GET', '/peers')).body.peers
     expect(peers.map((p: any) => p.datasetCount).sort()).toEqual([2, 4])
     expect(all.total).toBe(6)
+  })
+
+  it('happy: a provider publishes license, places, time coverage and modification, and the consumer filters on them', async () => {
+    // Through the provider's DSP catalog endpoint, as the consumer asks it.
+    const answer = await fetch(`${providerA.url}/dsp/2025-1/catalog/request`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer consumer-token', 'content-type': 'application/json' },
+      body: JSON.stringify({ '@context': ['https://w3id.org/dspace/2025/1/context.jsonld'], '@type': 'CatalogRequestMessage', filter: [] }),
+    })
+    const catalog = (await answer.json()) as { dataset: any[] }
+    expectDspValid('catalog/catalog-schema.json', catalog)
+    const published = catalog.dataset.find((d: any) => d['@id'] === arctic)
+    expect(published).toMatchObject({
+      'dct:spatial': { '@id': 'https://sws.geonames.org/2960860/', '@type': 'dct:Location' },
+      'dct:temporal': { '@type': 'dct:PeriodOfTime', 'dcat:startDate': { '@value': '2015-01-01', '@type': 'xsd:date' }, 'dcat:endDate': { '@value': '2024-12-31', '@type': 'xsd:date' } },
+      'dct:modified': { '@value': '2025-02-03', '@type': 'xsd:date' },
+    })
+    for (const distribution of published.distribution) expect(distribution['dct:license']).toEqual({ '@id': 'https://creativecommons.org/licenses/by/4.0/', '@type': 'dct:LicenseDocument' })
+
+    // What the consumer's crawl made of it.
+    const hit = (await search('q=arctic%20sea%20ice')).hits[0]
+    expect(hit).toMatchObject({
+      datasetId: arctic,
+      licenses: ['https://creativecommons.org/licenses/by/4.0/'],
+      spatial: ['https://sws.geonames.org/2960860/'],
+      temporal: { start: '2015-01-01', end: '2024-12-31' },
+      modified: '2025-02-03',
+    })
+    const total = async (filter: string) => (await search(`q=arctic%20sea%20ice&${filter}`)).total
+    expect(await total('license=licenses/by/4.0')).toBe(1)
+    expect(await total('license=by-nc')).toBe(0)
+    expect(await total('spatial=geonames.org/2960860')).toBe(1)
+    expect(await total('spatial=geonames.org/6115047')).toBe(0)
+    expect(await total('temporalFrom=2020-01-01&temporalTo=2020-12-31')).toBe(1)
+    expect(await total('temporalFrom=2025-06-01')).toBe(0)
+    expect(await total('modifiedSince=2025-02-01')).toBe(1)
+    expect(await total('modifiedSince=2025-03-01')).toBe(0)
   })
 
   it('happy: the search command prints a table with peer, dataset, title and terms', async () => {
