@@ -52,6 +52,14 @@ describe.each(dialects)('negotiation repository on %s', (dialect) => {
     })
   }
 
+  it('binds the peer on a save that also changes the state', async () => {
+    const id = 'urn:uuid:unbound'
+    const created = await repo.create(store.db, { ...row(id), counterpartyId: null }, entry('REQUESTED'))
+    const saved = await repo.save(store.db, created, { state: 'AGREED', counterpartyId: 'did:web:late.test', updatedAt: 2000 }, entry('AGREED', 'REQUESTED'))
+    expect(await repo.find(store.db, id)).toEqual(saved)
+    expect(saved).toMatchObject({ counterpartyId: 'did:web:late.test', state: 'AGREED', version: 2 })
+  })
+
   it('records the provider pid once, never over an existing one', async () => {
     const id = 'urn:uuid:consumer-side'
     await repo.create(store.db, { ...row(id), role: 'consumer', providerPid: null }, entry('REQUESTED'))

@@ -22,6 +22,9 @@ export interface TimelineEntry {
   detail?: Record<string, unknown> | undefined
 }
 
+/** What a step of a negotiation may change (binding the peer's id is rarer and goes the long way). */
+const stepColumns = ['state', 'version', 'updatedAt', 'pending', 'reason', 'offer', 'offerId', 'agreementId', 'providerPid'] as const
+
 export function negotiationRepository(store: Store) {
   const t = store.tables.negotiations
   const e = store.tables.negotiationEvents
@@ -35,10 +38,11 @@ export function negotiationRepository(store: Store) {
       .where(and(eq(t.role, 'provider'), eq(t.counterpartyId, sql.placeholder('counterpartyId')), eq(t.consumerPid, sql.placeholder('consumerPid'))))
       .prepare(),
     insert: store.db.insert(t).values(rowPlaceholders(t) as never).prepare(),
-    // A save writes the whole row; the version it read must still be there.
+    // A step's save: the columns steps change (an indexed column in the list would make SQLite
+    // rewrite that index entry on every save); the version it read must still be there.
     update: store.db
       .update(t)
-      .set(rowPlaceholders(t, ['id']) as never)
+      .set(Object.fromEntries(stepColumns.map((key) => [key, sql.placeholder(key)])) as never)
       .where(and(eq(t.id, sql.placeholder('id')), eq(t.version, sql.placeholder('expectedVersion'))))
       .returning({ id: t.id })
       .prepare(),
@@ -112,13 +116,15 @@ export function negotiationRepository(store: Store) {
     async save(db: Db, current: Negotiation, patch: Partial<Negotiation>, entry: TimelineEntry): Promise<Negotiation> {
       const version = current.version + 1
       const next = { ...current, ...patch, version } as Negotiation
-      const updated = own(db)
-        ? await prepared().update.execute({ ...next, expectedVersion: current.version })
-        : await db
-            .update(t)
-            .set({ ...patch, version })
-            .where(and(eq(t.id, current.id), eq(t.version, current.version)))
-            .returning({ id: t.id })
+      const stepOnly = Object.keys(patch).every((key) => (stepColumns as readonly string[]).includes(key))
+      const updated =
+        own(db) && stepOnly
+          ? await prepared().update.execute({ ...next, expectedVersion: current.version })
+          : await db
+              .update(t)
+              .set({ ...patch, version })
+              .where(and(eq(t.id, current.id), eq(t.version, current.version)))
+              .returning({ id: t.id })
       if (updated.length !== 1) throw new ConcurrentChange(current.id)
       await insertEvent(db, current.id, version, next.updatedAt, entry)
       store.afterCommit(db, () => changes.notify(current.id))
