@@ -5,9 +5,10 @@
  * per second at 1, 10 and 50 in flight, with both connectors on SQLite and then on PostgreSQL.
  * Baseline in the same run: one authenticated DSP round trip (GET /negotiations/:pid).
  *
- *   node --import tsx bench/negotiation.ts [negotiations per level]
+ *   node --import tsx bench/negotiation.ts [negotiations per level]   (BENCH_STORES=sqlite: one store only)
  */
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
+import { Agent, request } from 'undici'
 import { execFileSync } from 'node:child_process'
 import { loadPolicies } from '../policies/index.ts'
 import { fromRoot } from '../connector/paths.ts'
@@ -52,24 +53,44 @@ async function stopPair(pair: Pair) {
   pair.consumer.remove()
 }
 
+// The bench's own client: undici with kept-alive connections (the global fetch costs several times
+// more CPU per request, and that CPU is taken from the two connectors on the same cores).
+const agent = new Agent({ connections: 128 })
+
 async function management(folder: ParticipantFolder, method: string, path: string, body?: unknown): Promise<any> {
-  const response = await fetch(`${folder.url}/management/v1${path}`, {
-    method,
+  const response = await request(`${folder.url}/management/v1${path}`, {
+    method: method as 'GET' | 'POST',
     headers: { authorization: `Bearer ${folder.managementKey}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    dispatcher: agent,
   })
-  if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${await response.text()}`)
-  return response.json()
+  const text = await response.body.text()
+  if (response.statusCode >= 300) throw new Error(`${method} ${path}: ${response.statusCode} ${text}`)
+  return JSON.parse(text)
 }
 
-/** One negotiation from start to an end state, as the consumer sees it. */
-async function negotiate(pair: Pair, offer: Record<string, unknown>, pollMs: number) {
+/** CPU time (user + system) a process has used so far, from /proc (Linux). */
+function processCpuMs(p: ConnectorProcess) {
+  const fields = readFileSync(`/proc/${p.child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicks
+}
+const clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100
+const benchCpuMs = () => {
+  const usage = process.cpuUsage()
+  return (usage.user + usage.system) / 1000
+}
+
+/** One negotiation from start to an end state, as the consumer sees it (long polls: no sleeping). */
+async function negotiate(pair: Pair, offer: Record<string, unknown>) {
   const started = await management(pair.consumer, 'POST', '/negotiations', { peerUrl: `${pair.provider.url}/dsp/2025-1`, datasetId: arctic, offer })
+  // A plain flow finalizes at the consumer's fourth timeline entry (request, agreement, verification,
+  // finalized): wait for it rather than for every step (an end before it answers at once).
+  let seen = 3
   for (;;) {
-    await new Promise((r) => setTimeout(r, pollMs))
-    const n = await management(pair.consumer, 'GET', `/negotiations/${encodeURIComponent(started.id)}`)
+    const n = await management(pair.consumer, 'GET', `/negotiations/${encodeURIComponent(started.id)}?after=${seen}&wait=10`)
     if (n.state === 'FINALIZED') return n
     if (n.state === 'TERMINATED') throw new Error(`negotiation terminated: ${n.reason}`)
+    seen = n.timeline.at(-1).seq
   }
 }
 
@@ -77,23 +98,24 @@ async function run(dialect: 'sqlite' | 'postgres', offer: Record<string, unknown
   const pair = await startPair(dialect)
   try {
     // warm up
-    for (let i = 0; i < 20; i++) await negotiate(pair, offer, 2)
+    for (let i = 0; i < 20; i++) await negotiate(pair, offer)
     const rows: string[][] = []
     let baseline = Number.NaN
     for (const inFlight of levels) {
       const ids: string[] = []
+      const cpuBefore = [...pair.processes.map(processCpuMs), benchCpuMs()]
       const started = performance.now()
       let next = 0
       await Promise.all(
         Array.from({ length: inFlight }, async () => {
           while (next < perLevel) {
             next++
-            // Polling is the bench's own load: keep it light when many are in flight.
-            ids.push((await negotiate(pair, offer, inFlight === 1 ? 2 : 5 * inFlight)).id)
+            ids.push((await negotiate(pair, offer)).id)
           }
         }),
       )
       const seconds = (performance.now() - started) / 1000
+      const cpu = [...pair.processes.map(processCpuMs), benchCpuMs()].map((ms, i) => (ms - cpuBefore[i]!) / ids.length)
       // Start → FINALIZED from the timelines (the polling above does not count).
       const consumerTimes: number[] = []
       const providerTimes: number[] = []
@@ -113,8 +135,8 @@ async function run(dialect: 'sqlite' | 'postgres', offer: Record<string, unknown
         const times: number[] = []
         for (let i = 0; i < 200; i++) {
           const t = performance.now()
-          const r = await fetch(`${pair.consumer.url}/dsp/2025-1/negotiations/${encodeURIComponent(pid)}`, { headers: { authorization: 'Bearer provider-token' } })
-          await r.arrayBuffer()
+          const r = await request(`${pair.consumer.url}/dsp/2025-1/negotiations/${encodeURIComponent(pid)}`, { headers: { authorization: 'Bearer provider-token' }, dispatcher: agent })
+          await r.body.arrayBuffer()
           times.push(performance.now() - t)
         }
         baseline = median(times)
@@ -126,10 +148,11 @@ async function run(dialect: 'sqlite' | 'postgres', offer: Record<string, unknown
         `${median(providerTimes)} / ${percentile(providerTimes, 99)}`,
         (ids.length / seconds).toFixed(0),
         (median(consumerTimes) / baseline).toFixed(1),
+        cpu.map((ms) => ms.toFixed(1)).join(' / '),
       ])
     }
     printTable(`${dialect}: baseline DSP round trip (GET /negotiations/:pid) median ${baseline.toFixed(2)} ms`, [
-      ['in flight', 'done', 'consumer ms median / p99', 'provider ms median / p99', 'per second', 'median ÷ baseline'],
+      ['in flight', 'done', 'consumer ms median / p99', 'provider ms median / p99', 'per second', 'median ÷ baseline', 'CPU ms each: provider / consumer / bench'],
       ...rows,
     ])
   } finally {
@@ -140,4 +163,6 @@ async function run(dialect: 'sqlite' | 'postgres', offer: Record<string, unknown
 const loaded = await loadPolicies(fromRoot('seeds/policies'))
 const offer = loaded.policies.get('open-with-attribution')!.odrl as unknown as Record<string, unknown>
 console.log(`negotiation: two connector processes on 127.0.0.1, ${perLevel} negotiations per level, offer open-with-attribution`)
-for (const dialect of ['sqlite', 'postgres'] as const) await run(dialect, offer)
+// BENCH_STORES=sqlite (or postgres) runs one store only.
+const stores = (process.env.BENCH_STORES ?? 'sqlite,postgres').split(',') as Array<'sqlite' | 'postgres'>
+for (const dialect of stores) await run(dialect, offer)
