@@ -19,6 +19,7 @@ import { parseArgs } from 'node:util'
 import { getRequestListener } from '@hono/node-server'
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
+import { defaultRegistry } from '../policies/index.ts'
 import { fromRoot } from '../connector/paths.ts'
 import { Hono } from 'hono'
 import { Agent, request } from 'undici'
@@ -48,7 +49,7 @@ const identity = {
     },
   },
 } as unknown as Identity
-const policies: CatalogPolicySource = { ...fakePolicies(), ids: new Set(Object.keys(offerBodies)), errors: [], policy: () => undefined, credentialTypes: () => [] }
+const policies: CatalogPolicySource = { ...fakePolicies(), ids: new Set(Object.keys(offerBodies)), errors: [], policy: () => undefined, credentialTypes: () => [], registry: defaultRegistry() }
 const requestBody = JSON.stringify({ '@context': ['https://w3id.org/dspace/2025/1/context.jsonld'], '@type': 'CatalogRequestMessage', filter: [] })
 
 const run = promisify(execFile)

@@ -1,5 +1,5 @@
 import type { CatalogPolicies } from '../../catalog/catalog.ts'
-import { evaluate, loadPolicies, type CompiledPolicy, type LintError } from '../../policies/index.ts'
+import { defaultRegistry, evaluate, loadPolicies, type CompiledPolicy, type LintError, type Registry } from '../../policies/index.ts'
 
 /** The stewards' policy folder, compiled by the policy engine and seen the way the catalog needs it. */
 export interface CatalogPolicySource extends CatalogPolicies {
@@ -9,10 +9,13 @@ export interface CatalogPolicySource extends CatalogPolicies {
   policy(id: string): CompiledPolicy | undefined
   /** Credential types the visibility policies refer to: what to ask a requester for. */
   credentialTypes(policyIds: Iterable<string>): string[]
+  /** The operand registry the policies were compiled with (built-ins plus the folder's registry.yaml). */
+  registry: Registry
 }
 
-export function catalogPoliciesFrom(policies: ReadonlyMap<string, CompiledPolicy>, errors: LintError[] = []): CatalogPolicySource {
+export function catalogPoliciesFrom(policies: ReadonlyMap<string, CompiledPolicy>, errors: LintError[] = [], registry: Registry = defaultRegistry()): CatalogPolicySource {
   return {
+    registry,
     ids: new Set(policies.keys()),
     errors,
     policy: (id) => policies.get(id),
@@ -38,7 +41,7 @@ export function catalogPoliciesFrom(policies: ReadonlyMap<string, CompiledPolicy
 export async function loadCatalogPolicies(dir: string): Promise<CatalogPolicySource> {
   try {
     const result = await loadPolicies(dir)
-    return catalogPoliciesFrom(result.policies, result.errors)
+    return catalogPoliciesFrom(result.policies, result.errors, result.registry)
   } catch (error) {
     return catalogPoliciesFrom(new Map(), [{ file: dir, line: 1, field: '', message: `the policy engine could not load this folder: ${(error as Error).message}` }])
   }

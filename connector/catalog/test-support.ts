@@ -2,12 +2,13 @@ import { cpSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fakePolicies, offerBodies } from '../../catalog/testing.ts'
+import { defaultRegistry } from '../../policies/index.ts'
 import { fromRoot } from '../paths.ts'
 import type { CatalogPolicySource } from './policy-source.ts'
 
 /** Test helpers for the catalog area. */
 export function testPolicySource(): CatalogPolicySource {
-  return { ...fakePolicies(), ids: new Set(Object.keys(offerBodies)), errors: [], policy: () => undefined, credentialTypes: () => ['MembershipCredential'] }
+  return { ...fakePolicies(), ids: new Set(Object.keys(offerBodies)), errors: [], policy: () => undefined, credentialTypes: () => ['MembershipCredential'], registry: defaultRegistry() }
 }
 
 /** A participant folder with the seed datasets and files, plus extra dataset files. */

@@ -3,6 +3,7 @@ import { testConfig, testContext } from '../../test/support/context.ts'
 import { createTestStore, dialects } from '../../test/support/stores.ts'
 import { fromRoot } from '../paths.ts'
 import type { Store } from '../store/store.ts'
+import { createRegistry } from '../../policies/index.ts'
 import { catalogDistributions, enginePolicyUsage, storedAgreements } from './adapters.ts'
 import { agreement } from './testing.ts'
 
@@ -49,6 +50,30 @@ describe('the policy engine as the transfer usage policy', () => {
     expect(other.allowed).toBe(false)
   })
 
+  it("evaluates with the stewards' registry the agreement carries, and names the offer in refusals", () => {
+    const project = agreement('urn:agreement:p', {
+      assigner: 'did:web:p',
+      assignee: 'did:web:c',
+      target: 'urn:dataset:d',
+      offerId: 'arctic-project-only',
+      policy: body([
+        { leftOperand: 'project', operator: 'eq', rightOperand: 'arctic-ice' },
+        { leftOperand: 'count', operator: 'lteq', rightOperand: 1 },
+      ]),
+    })
+    const registry = createRegistry([{ name: 'project', dataType: 'string', values: ['arctic-ice'], scopes: ['negotiation'] }])
+    const at = (a: typeof project, accessCount: number) => enginePolicyUsage.check({ agreement: a, scope: 'transfer', requester: 'did:web:c', now: new Date('2026-11-28T00:00:00Z'), accessCount })
+    // Without the registry the operand is unknown: unknown means deny.
+    expect(at(project, 0).allowed).toBe(false)
+    // With it, the negotiation-time operand was settled by the negotiation; the count still holds.
+    const withRegistry = { ...project, registry }
+    expect(at(withRegistry, 0)).toMatchObject({ allowed: true })
+    const refused = at(withRegistry, 1)
+    expect(refused.allowed).toBe(false)
+    expect(refused.reason).toContain('agreement urn:agreement:p')
+    expect(refused.reason).toContain('arctic-project-only')
+  })
+
   it('refuses an agreement whose policy cannot be read (unknown means deny)', () => {
     const broken = enginePolicyUsage.check({ agreement: agreement('urn:agreement:y', { policy: 'not a policy' }), scope: 'transfer', requester: 'did:web:c', now: new Date(), accessCount: 0 })
     expect(broken.allowed).toBe(false)
@@ -70,9 +95,12 @@ describe.each(dialects)('agreements stored by the negotiation area, on %s', (dia
   })
   afterAll(() => store?.close())
 
-  it('reads an agreement with the state of its negotiation', async () => {
-    const lookup = storedAgreements(store)
-    expect(await lookup.find('urn:agreement:1')).toMatchObject({ id: 'urn:agreement:1', state: 'FINALIZED', assigner: 'did:web:p', assignee: 'did:web:c', target: 'urn:dataset:d' })
+  it('reads an agreement with the state of its negotiation, the offer it came from and the registry to evaluate it with', async () => {
+    const registry = createRegistry()
+    const lookup = storedAgreements(store, async () => registry)
+    const found = await lookup.find('urn:agreement:1')
+    expect(found).toMatchObject({ id: 'urn:agreement:1', state: 'FINALIZED', assigner: 'did:web:p', assignee: 'did:web:c', target: 'urn:dataset:d', offerId: 'urn:offer:1' })
+    expect(found?.registry).toBe(registry)
     expect((await lookup.find('urn:agreement:2'))?.state).toBe('AGREED')
     expect(await lookup.find('urn:agreement:nope')).toBeUndefined()
   })

@@ -1,5 +1,5 @@
 import { and, eq } from 'drizzle-orm'
-import { evaluate, policyFromOdrl } from '../../policies/index.ts'
+import { evaluate, policyFromOdrl, type Registry } from '../../policies/index.ts'
 import { catalogServiceFor } from '../catalog/routes.ts'
 import type { Ctx } from '../context.ts'
 import { PasserelleError } from '../errors.ts'
@@ -12,14 +12,18 @@ import type { Agreement, AgreementLookup, DataSource, DistributionSource, UsageP
  */
 
 /** Agreements from the negotiation tables; the negotiation's state tells whether it is FINALIZED. */
-export function storedAgreements(store: Store): AgreementLookup & {
+export function storedAgreements(
+  store: Store,
+  /** The stewards' operand registry (loaded with their policy folder), attached to each agreement. */
+  registryOf: () => Promise<Registry | undefined> = async () => undefined,
+): AgreementLookup & {
   /** For a consumer: the provider to ask, from the negotiation that produced the agreement. */
   providerOf(agreementId: string): Promise<{ providerId: string; providerAddress: string; datasetId: string } | undefined>
 } {
   const { agreements, negotiations } = store.tables
   const row = async (id: string) => {
     const [found] = await store.db
-      .select({ agreement: agreements, state: negotiations.state, counterpartyId: negotiations.counterpartyId, counterpartyAddress: negotiations.counterpartyAddress })
+      .select({ agreement: agreements, state: negotiations.state, offerId: negotiations.offerId })
       .from(agreements)
       .innerJoin(negotiations, eq(negotiations.id, agreements.negotiationId))
       .where(eq(agreements.id, id))
@@ -30,7 +34,8 @@ export function storedAgreements(store: Store): AgreementLookup & {
       const found = await row(id)
       if (!found) return undefined
       const a = found.agreement
-      return { id: a.id, state: found.state, assigner: a.assigner, assignee: a.assignee, target: a.datasetId, signedAt: new Date(a.signedAt), policy: a.body }
+      const registry = await registryOf().catch(() => undefined)
+      return { id: a.id, state: found.state, assigner: a.assigner, assignee: a.assignee, target: a.datasetId, signedAt: new Date(a.signedAt), policy: a.body, offerId: found.offerId, registry }
     },
     async providerOf(id) {
       const [found] = await store.db
@@ -45,28 +50,37 @@ export function storedAgreements(store: Store): AgreementLookup & {
 }
 
 /**
- * The agreement's ODRL policy evaluated by the policy engine. Anything it cannot read or decide is a
- * refusal carrying the engine's words (unknown means deny).
+ * The agreement's ODRL policy evaluated by the policy engine, with the operand registry the
+ * agreement carries (the stewards' `registry.yaml` operands included). Anything it cannot read or
+ * decide is a refusal carrying the engine's words (unknown means deny), naming the offer the
+ * agreement was made from.
  */
 export const enginePolicyUsage: UsagePolicy = {
   check({ agreement, scope, requester, now, accessCount }) {
     try {
-      const { model, errors } = policyFromOdrl(agreement.policy)
-      if (!model) return { allowed: false, reason: `the agreement's policy cannot be read: ${errors.join('; ') || 'unknown problem'}` }
-      const decision = evaluate(model, {
-        scope,
-        action: 'use',
-        assignee: requester,
-        assigner: agreement.assigner,
-        target: agreement.target,
-        credentials: [],
-        now,
-        agreement: { signedAt: agreement.signedAt },
-        usage: { count: accessCount },
-      })
-      return { allowed: decision.allowed, reason: decision.reason }
+      const options = agreement.registry ? { registry: agreement.registry } : {}
+      const { model, errors } = policyFromOdrl(agreement.policy, options)
+      if (!model) return { allowed: false, reason: `the policy of agreement ${agreement.id} cannot be read: ${errors.join('; ') || 'unknown problem'}` }
+      // The steward knows the policy by the offer's id, not by the agreement's generated one.
+      if (agreement.offerId) model.uid = agreement.offerId
+      const decision = evaluate(
+        model,
+        {
+          scope,
+          action: 'use',
+          assignee: requester,
+          assigner: agreement.assigner,
+          target: agreement.target,
+          credentials: [],
+          now,
+          agreement: { signedAt: agreement.signedAt },
+          usage: { count: accessCount },
+        },
+        options,
+      )
+      return { allowed: decision.allowed, reason: decision.allowed ? decision.reason : `agreement ${agreement.id}: ${decision.reason}` }
     } catch (error) {
-      return { allowed: false, reason: `the agreement's policy could not be evaluated: ${(error as Error).message}` }
+      return { allowed: false, reason: `the policy of agreement ${agreement.id} could not be evaluated: ${(error as Error).message}` }
     }
   },
 }

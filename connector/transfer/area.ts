@@ -13,6 +13,7 @@ import { concealProcessesFromStrangers, dspErrorRenderer } from '../dsp/errors.t
 import type { AppEnv } from '../http/env.ts'
 import { startPolicyMonitor, type PolicyMonitor } from '../monitor/monitor.ts'
 import { identityOf } from '../negotiation/identity.ts'
+import { catalogServiceFor } from '../catalog/routes.ts'
 import { catalogDistributions, enginePolicyUsage, storedAgreements } from './adapters.ts'
 import { transferDspRoutes } from './dsp-routes.ts'
 import { transferManagementRoutes, type ProviderOf } from './management-routes.ts'
@@ -63,7 +64,8 @@ export function transferArea(options: TransferAreaOptions = {}): Area & { runtim
     const identity = identityOf(ctx)
     const dispatcher = dispatcherFor(ctx, { tokenIssuer: identity.tokenIssuer })
     const tck = tckProfileOf(ctx)
-    const stored = options.agreements?.(ctx) ?? storedAgreements(ctx.store)
+    // Agreements are evaluated with the stewards' operand registry (their registry.yaml included).
+    const stored = options.agreements?.(ctx) ?? storedAgreements(ctx.store, async () => (await catalogServiceFor(ctx)).policies.registry)
     const agreements = tck ? { ...withTckAgreements(tck.agreements, stored), providerOf: stored.providerOf } : stored
     const usage = options.usage ?? enginePolicyUsage
     const logger = ctx.logger.child({ area: 'transfer' })

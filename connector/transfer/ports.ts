@@ -1,3 +1,4 @@
+import type { Registry } from '../../policies/index.ts'
 import type { DataAddress } from './messages.ts'
 import type { TransferRecord } from './repository.ts'
 
@@ -22,6 +23,10 @@ export interface Agreement {
   signedAt: Date
   /** The ODRL Agreement body. */
   policy: unknown
+  /** The offer it was agreed from, when known: how a data steward knows the policy in refusals. */
+  offerId?: string | undefined
+  /** The operand registry to evaluate its policy with (the built-in one when absent). */
+  registry?: Registry | undefined
 }
 
 export interface AgreementLookup {
