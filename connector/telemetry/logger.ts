@@ -34,11 +34,14 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   }
 }
 
-/** Errors serialise as their message (and code), never as `{}`. */
+/**
+ * Errors serialise as their message (and code), never as `{}`, with their cause: a failed query's
+ * error names the query, its cause says what the database objected to.
+ */
 function errorReplacer(_key: string, value: unknown) {
   if (value instanceof Error) {
     const code = (value as { code?: unknown }).code
-    return code === undefined ? { message: value.message } : { message: value.message, code }
+    return { message: value.message, ...(code === undefined ? {} : { code }), ...(value.cause instanceof Error ? { cause: value.cause } : {}) }
   }
   return value
 }
