@@ -54,11 +54,13 @@ export const runQuietly = (callback: () => void) => {
   }
 }
 
+type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown }
+
 interface Job {
   fn: () => Promise<unknown>
   committed: Array<() => void>
-  settle: (outcome: { ok: true; value: unknown } | { ok: false; error: unknown }) => void
-  outcome?: { ok: true; value: unknown } | { ok: false; error: unknown }
+  settle: (outcome: Outcome) => void
+  outcome?: Outcome
 }
 
 export function sqliteConnection(client: Database): SqliteConnection {
@@ -68,8 +70,11 @@ export function sqliteConnection(client: Database): SqliteConnection {
   let current: Job | undefined
 
   const drain = async () => {
-    while (waiting.length > 0) await runBatch()
-    running = undefined
+    try {
+      while (waiting.length > 0) await runBatch()
+    } finally {
+      running = undefined
+    }
   }
 
   async function runBatch() {
@@ -98,7 +103,11 @@ export function sqliteConnection(client: Database): SqliteConnection {
       client.exec('COMMIT')
     } catch (error) {
       // Nothing of the batch is stored.
-      if (client.inTransaction) client.exec('ROLLBACK')
+      try {
+        if (client.inTransaction) client.exec('ROLLBACK')
+      } catch {
+        // the connection is gone; so is the transaction
+      }
       for (const job of done) job.outcome = { ok: false, error }
     }
     for (const job of done) {
@@ -107,7 +116,7 @@ export function sqliteConnection(client: Database): SqliteConnection {
     }
   }
 
-  async function runInSavepoint(fn: () => Promise<unknown>): Promise<Job['outcome'] & object> {
+  async function runInSavepoint(fn: () => Promise<unknown>): Promise<Outcome> {
     client.exec('SAVEPOINT job')
     try {
       const value = await fn()
