@@ -220,7 +220,17 @@ async function serverCpu(store: Store): Promise<{ ms(): number } | undefined> {
     }
   }
   if (pids.length === 0 || pids.every((pid) => ticks(pid) === undefined)) return undefined
-  return { ms: () => (pids.reduce((sum, pid) => sum + (ticks(pid) ?? 0), 0) * 1000) / ticksPerSecond }
+  // A connection the pool closes when idle takes its backend along: keep its last reading.
+  const last = new Map<number, number>()
+  return {
+    ms() {
+      for (const pid of pids) {
+        const t = ticks(pid)
+        if (t !== undefined) last.set(pid, t)
+      }
+      return ([...last.values()].reduce((a, b) => a + b, 0) * 1000) / ticksPerSecond
+    },
+  }
 }
 
 /** The baseline: every word as `LIKE '%word%'` on the same folded columns, first page and count. */
