@@ -70,8 +70,8 @@ export function federationRepository(store: Store) {
    * After a crawl is stored, on PostgreSQL. New rows wait in the GIN index's pending list (bulk
    * inserts stay fast), which every search then reads from end to end: merge it into the index now
    * rather than at the next autovacuum. And when a crawl changed a tenth of the catalog (a new peer,
-   * say), refresh the statistics the planner reads how common a word is from, as autovacuum would,
-   * but before the next search. Only an optimisation: a failure leaves that work to autovacuum.
+   * say), refresh the planner's statistics (how common each word is), as autovacuum would, but
+   * before the next search. Only an optimisation: a failure leaves that work to autovacuum.
    */
   async function tidySearchIndex(change: number) {
     if (store.dialect !== 'postgres') return
