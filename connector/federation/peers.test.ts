@@ -35,7 +35,7 @@ describe('peer addresses from DID documents', () => {
 
 describe('the example registry', () => {
   it('parses as a registry and lists each participant of the example as its configuration names it', () => {
-    const registry = RegistryDocument.parse(JSON.parse(readFileSync(fromRoot('examples/eu-canada-climate/registry.json'), 'utf8')))
+    const registry = RegistryDocument.parse(JSON.parse(readFileSync(fromRoot('examples/eu-canada-climate/authority/registry.json'), 'utf8')))
     const participants = ['institute', 'agency', 'company'].map((name) => loadConfig(fromRoot('examples/eu-canada-climate', name, 'passerelle.yaml'), { env: {} }))
     expect(registry.participants).toEqual(participants.map((c) => ({ participantId: c.participant.id, name: c.participant.name, dspUrl: c.dspUrl })))
   })

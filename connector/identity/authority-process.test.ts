@@ -70,6 +70,11 @@ describe('development authority process', () => {
     ])
   })
 
+  it('answers 404 for a registry when its folder has none', async () => {
+    const response = await fetch(`http://127.0.0.1:${port}/registry.json`)
+    expect(response.status).toBe(404)
+  })
+
   it('stops cleanly on SIGTERM', async () => {
     process.kill(-serving.child.pid!, 'SIGTERM')
     expect(await serving.exited).toBe(0)

@@ -27,7 +27,9 @@ const help = `Usage: passerelle credentials <command>
         Creates an authority: DIR/private-key.jwk and DIR/did.json (did:web for HOST:PORT). --dev-only
         marks the key as published (examples, seeds): never trust such an authority for real.
   authority serve DIR
-        Serves DIR/did.json at the authority's did:web address, until interrupted. Development only.`
+        Serves DIR/did.json at the authority's did:web address, and DIR/registry.json (the data
+        space's participant list, when there is one) at /registry.json, until interrupted.
+        Development only.`
 
 /** `passerelle credentials …`; returns the exit code (0 ok, 1 failed, 2 usage). */
 export async function runCredentialsCommand(args: string[], io: CredentialsCommandIo): Promise<number> {
@@ -174,10 +176,13 @@ async function authority(args: string[], io: CredentialsCommandIo): Promise<numb
     const { hostname, host } = parseDidWeb(did)
     const port = Number(host.split(':')[1] ?? 443)
     const path = didWebDocumentPath(did)
+    // The authority of a data space is where its members find each other: its participant list.
+    const registryFile = join(dir, 'registry.json')
+    const registry = existsSync(registryFile) ? readFileSync(registryFile, 'utf8') : undefined
     const server = createServer((req, res) => {
-      const ok = req.method === 'GET' && (req.url === path || req.url === '/.well-known/did.json')
-      res.writeHead(ok ? 200 : 404, { 'content-type': 'application/json' })
-      res.end(ok ? document : '{"error":"not found"}')
+      const body = req.method !== 'GET' ? undefined : req.url === path || req.url === '/.well-known/did.json' ? document : req.url === '/registry.json' ? registry : undefined
+      res.writeHead(body === undefined ? 404 : 200, { 'content-type': 'application/json' })
+      res.end(body ?? '{"error":"not found"}')
     })
     await new Promise<void>((done, fail) => {
       server.once('error', fail)

@@ -96,7 +96,7 @@ export class DataSpace {
       const from = join(exampleDir, folder)
       const to = join(this.root, folder)
       cpSync(from, to, { recursive: true, filter: (source) => !/[\\/]data([\\/]|$)/.test(source.slice(from.length)) })
-      for (const file of ['passerelle.yaml', 'did.json']) {
+      for (const file of ['passerelle.yaml', 'did.json', 'registry.json']) {
         const path = join(to, file)
         if (existsSync(path)) writeFileSync(path, rewritePorts(readFileSync(path, 'utf8'), ports))
       }
