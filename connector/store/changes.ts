@@ -1,6 +1,6 @@
 /**
- * Wakes readers that wait for a process to change (the management API's long polls), so that a
- * client follows a negotiation or transfer without polling. Writers call `notify` after their
+ * Wakes readers that wait for a process to change (the management API's long polls, today on
+ * negotiations), so that a client follows it without polling. Writers call `notify` after their
  * commit (`store.afterCommit`); a reader subscribes *before* it reads, so a change committed
  * between its read and its wait is not missed.
  */
