@@ -12,7 +12,9 @@ import { fromRoot } from '../../connector/paths.ts'
 const arctic = 'urn:uuid:0f3cee7e-e077-4be0-9365-3a791567f70e' // open-with-attribution
 const wildfire = 'urn:uuid:d9c7c33d-9423-4f98-9122-8c84794feb94' // members-only first
 const maxAttempts = 6
-const env = { PASSERELLE_DISPATCH_MAX_ATTEMPTS: String(maxAttempts), PASSERELLE_DISPATCH_BASE_DELAY_MS: '100', PASSERELLE_LOG_LEVEL: 'warn' }
+// Retries over about 8 s (250 ms, doubling): long enough for a killed provider to restart on a
+// busy machine, short enough for the dead-peer case to end within its wait.
+const env = { PASSERELLE_DISPATCH_MAX_ATTEMPTS: String(maxAttempts), PASSERELLE_DISPATCH_BASE_DELAY_MS: '250', PASSERELLE_LOG_LEVEL: 'warn' }
 
 const cleanups: Array<() => unknown> = []
 let provider: ParticipantFolder
@@ -100,7 +102,11 @@ describe('two connector processes negotiate (provider on PostgreSQL, consumer on
     expect(approved.body.state).toBe('VERIFIED')
     await new Promise((r) => setTimeout(r, 300))
     providerProcess = await startConnectorProcess(provider, { env: { ...env, PASSERELLE_DATABASE_URL: providerDatabaseUrl } })
-    const done = await inState(consumer, started.body.id, 'FINALIZED')
+    const done = await until(async () => {
+      const { body } = await management(consumer, 'GET', `/negotiations/${started.body.id}`)
+      return body.state === 'FINALIZED' || body.state === 'TERMINATED' ? body : undefined
+    })
+    expect(done.state, done.reason).toBe('FINALIZED')
     const other = await providerSide(started.body.id, 'FINALIZED')
     expect(other.agreementId).toBe(done.agreementId)
   })
