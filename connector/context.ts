@@ -36,4 +36,6 @@ export interface Ctx {
    * `identity.tokenIssuer` signs outbound ones. Created at start-up with `createIdentity`.
    */
   identity?: Identity
+  /** Aborted when the connector starts to stop: long-running answers (long polls) end at once. */
+  stopping?: AbortSignal
 }

@@ -36,8 +36,9 @@ export async function startWithConfig(config: Config, options: { logger?: Logger
   const telemetry = await startTelemetry()
   const store = await openStore({ url: config.database.url, poolSize: config.database.poolSize })
   let ctx: Ctx
+  const stopSignal = new AbortController()
   try {
-    ctx = await withIdentity({ config, store, clock: systemClock, ids: randomIds, logger, peers: createPeerClient() })
+    ctx = await withIdentity({ config, store, clock: systemClock, ids: randomIds, logger, peers: createPeerClient(), stopping: stopSignal.signal })
   } catch (error) {
     await store.close()
     throw error
@@ -57,6 +58,8 @@ export async function startWithConfig(config: Config, options: { logger?: Logger
   let stopping: Promise<void> | undefined
   const stop = () =>
     (stopping ??= (async () => {
+      // Long polls answer now rather than hold the shutdown for their whole wait.
+      stopSignal.abort()
       const closed = new Promise<void>((resolve) => server.close(() => resolve()))
       // Keep-alive connections become idle as their last request finishes: close them as they do.
       const sweep = setInterval(() => server.closeIdleConnections(), 25)

@@ -147,12 +147,12 @@ export function negotiationManagementRoutes(rt: NegotiationRuntime, identity: Id
       }
       seen ??= n.version
       const remaining = deadline - Date.now()
-      if (!next || n.version > seen || isTerminal(n.state as NegotiationState) || remaining <= 0) {
+      if (!next || n.version > seen || isTerminal(n.state as NegotiationState) || remaining <= 0 || rt.ctx.stopping?.aborted) {
         next?.cancel()
         const timeline = await rt.repo.timeline(db, id)
         return c.json({ ...negotiationView(n), timeline: timeline.map(timelineView) })
       }
-      await next.wait(remaining)
+      await next.wait(remaining, rt.ctx.stopping)
     }
   })
 

@@ -6,8 +6,11 @@
  */
 export interface ChangeNotifier {
   notify(id: string): void
-  /** A wake-up for the next change of `id`; `wait` settles then, or after `ms`; `cancel` if unused. */
-  subscribe(id: string): { wait(ms: number): Promise<void>; cancel(): void }
+  /**
+   * A wake-up for the next change of `id`; `wait` settles then, after `ms`, or when `signal` aborts
+   * (the connector stopping); `cancel` if unused.
+   */
+  subscribe(id: string): { wait(ms: number, signal?: AbortSignal): Promise<void>; cancel(): void }
 }
 
 export function changeNotifier(): ChangeNotifier {
@@ -36,17 +39,21 @@ export function changeNotifier(): ChangeNotifier {
       if (!set) waiters.set(id, (set = new Set()))
       set.add(wake)
       return {
-        wait: (ms) =>
+        wait: (ms, signal) =>
           new Promise<void>((resolve) => {
-            if (woken) return resolve()
-            const timer = setTimeout(() => {
+            if (woken || signal?.aborted) {
+              remove(id, wake)
+              return resolve()
+            }
+            const end = () => {
+              clearTimeout(timer)
+              signal?.removeEventListener('abort', end)
               remove(id, wake)
               resolve()
-            }, ms)
-            release = () => {
-              clearTimeout(timer)
-              resolve()
             }
+            const timer = setTimeout(end, ms)
+            signal?.addEventListener('abort', end, { once: true })
+            release = end
           }),
         cancel: () => remove(id, wake),
       }

@@ -56,6 +56,26 @@ describe('passerelle start (real process)', () => {
     for (const status of statuses) if (status.status === 'fulfilled') expect(status.value).toBe(200)
   })
 
+  it('answers a long poll at once when it stops, instead of holding the shutdown for the wait', async () => {
+    const folder = await participant()
+    const connector = await startConnectorProcess(folder)
+    const auth = { authorization: `Bearer ${folder.managementKey}`, 'content-type': 'application/json' }
+    // A negotiation with a peer that is not there stays REQUESTED while its request is retried.
+    const started = await json(
+      await fetch(`${connector.url}/management/v1/negotiations`, {
+        method: 'POST',
+        headers: auth,
+        body: JSON.stringify({ peerUrl: `http://127.0.0.1:${await freePort()}/dsp/2025-1`, datasetId: 'urn:uuid:x', offer: { '@id': 'urn:offer:x', '@type': 'Offer', permission: [{ action: 'use' }] } }),
+      }),
+    )
+    const polled = fetch(`${connector.url}/management/v1/negotiations/${started.id}?after=1&wait=30`, { headers: auth }).then(async (r) => ({ status: r.status, body: await json(r) }))
+    await new Promise((r) => setTimeout(r, 300))
+    const stopping = Date.now()
+    expect(await connector.stop('SIGTERM')).toBe(0)
+    expect(Date.now() - stopping).toBeLessThan(2000)
+    expect(await polled).toMatchObject({ status: 200, body: { id: started.id, state: 'REQUESTED' } })
+  })
+
   it('exits 2 with one line naming the key when the configuration has a wrong type', async () => {
     const folder = await participant()
     writeFileSync(folder.configFile, readFileSync(folder.configFile, 'utf8').replace(/port: \d+/, 'port: eighty-one'))
