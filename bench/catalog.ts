@@ -1,12 +1,15 @@
 /**
- * Catalog benchmark: 10,000 and 100,000 generated datasets stored in SQLite and in PostgreSQL,
- * served over HTTP on 127.0.0.1.
+ * Catalog benchmark: 10,000 and 100,000 (or 1,000,000) generated datasets stored in SQLite and in
+ * PostgreSQL, served over HTTP on 127.0.0.1. The datasets are written with bulk inserts straight into
+ * the catalog's rows.
  *
- * Per configuration: time to build the catalog from the database; latency (median, p99) of the
- * first and the last 100-item page (`POST <dsp>/catalog/request`) and of a dataset GET; requests
- * per second at 50 concurrent connections for the first page, against a ceiling measured in the
- * same run (a plain Hono route answering a precomputed JSON of the same size); time to re-publish
- * after one dataset changes through the management operation (database write + index update).
+ * Per configuration: start to first page and the RSS after it, in a fresh process (`--start-only`:
+ * open the store, create the catalog service, serve the first page over HTTP, print both); latency
+ * (median, p99) of the first and the last 100-item page (`POST <dsp>/catalog/request`, the last one
+ * by its keyset cursor) and of a dataset GET; requests per second at 50 concurrent connections for
+ * the first page, against a ceiling measured in the same run (a plain Hono route answering a
+ * precomputed JSON of the same size); time to re-publish one dataset through the management
+ * operation (one row written, unchanged content and changed title).
  *
  *   node --import tsx bench/catalog.ts [--sizes 10000,100000] [--dialects sqlite,postgres] [--duration 5]
  */
@@ -19,22 +22,27 @@ import { parseArgs } from 'node:util'
 import { getRequestListener } from '@hono/node-server'
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
-import { defaultRegistry } from '../policies/index.ts'
 import { fromRoot } from '../connector/paths.ts'
 import { Hono } from 'hono'
 import { Agent, request } from 'undici'
-import { fakePolicies, generatedDataset, offerBodies } from '../catalog/testing.ts'
-import type { CatalogPolicySource } from '../connector/catalog/policy-source.ts'
-import { catalogServiceFor, createCatalogArea } from '../connector/catalog/routes.ts'
+import { generatedDataset } from '../test/support/catalog-fixtures.ts'
+import { benchPolicies, fillCatalog } from './catalog-fill.ts'
+import { createCatalog, createCatalogArea } from '../connector/catalog/routes.ts'
 import { createApp } from '../connector/http/app.ts'
 import type { Identity } from '../connector/identity/identity.ts'
-import { openStore, type Store } from '../connector/store/store.ts'
+import { openStore } from '../connector/store/store.ts'
 import { silentLogger } from '../connector/telemetry/logger.ts'
 import { createTestDatabase, type Dialect } from '../test/support/stores.ts'
 import { testConfig, testContext } from '../test/support/context.ts'
 
 const { values } = parseArgs({
-  options: { sizes: { type: 'string', default: '10000,100000' }, dialects: { type: 'string', default: 'sqlite,postgres' }, duration: { type: 'string', default: '5' } },
+  options: {
+    sizes: { type: 'string', default: '10000,100000' },
+    dialects: { type: 'string', default: 'sqlite,postgres' },
+    duration: { type: 'string', default: '5' },
+    /** Child mode: the database URL to start on. */
+    'start-only': { type: 'string' },
+  },
 })
 const sizes = values.sizes!.split(',').map(Number)
 const dialects = values.dialects!.split(',') as Dialect[]
@@ -49,7 +57,7 @@ const identity = {
     },
   },
 } as unknown as Identity
-const policies: CatalogPolicySource = { ...fakePolicies(), ids: new Set(Object.keys(offerBodies)), errors: [], policy: () => undefined, credentialTypes: () => [], registry: defaultRegistry() }
+const policies = benchPolicies
 const requestBody = JSON.stringify({ '@context': ['https://w3id.org/dspace/2025/1/context.jsonld'], '@type': 'CatalogRequestMessage', filter: [] })
 
 const run = promisify(execFile)
@@ -61,7 +69,12 @@ async function latency(agent: Agent, url: string, init: { method: 'GET' | 'POST'
   const times: number[] = []
   for (let i = 0; i < samples + 20; i++) {
     const start = performance.now()
-    const response = await request(url, { dispatcher: agent, method: init.method, headers: { ...token, 'content-type': 'application/json' }, ...(init.body ? { body: init.body } : {}) })
+    const response = await request(url, {
+      dispatcher: agent,
+      method: init.method,
+      headers: { ...token, 'content-type': 'application/json' },
+      ...(init.body ? { body: init.body } : {}),
+    })
     const text = await response.body.text()
     if (response.statusCode !== 200) throw new Error(`${url}: ${response.statusCode} ${text.slice(0, 200)}`)
     if (i >= 20) times.push(performance.now() - start)
@@ -86,19 +99,38 @@ function listen(server: Server) {
   return new Promise<string>((resolve) => server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)))
 }
 
-async function fill(store: Store, count: number) {
-  const t = store.tables.catalogDatasets
-  const now = Date.now()
-  for (let start = 0; start < count; start += 1000) {
-    const rows: Array<typeof t.$inferInsert> = []
-    for (let n = start; n < Math.min(count, start + 1000); n++) {
-      const dataset = generatedDataset(n)
-      rows.push({ id: dataset.id, description: dataset, createdAt: now, updatedAt: now })
-    }
-    await store.transaction(async (tx) => {
-      await tx.insert(t).values(rows)
+/** Child mode: start the catalog on an existing database, serve one page, report time and RSS. */
+async function startOnly(url: string) {
+  const started = performance.now()
+  const store = await openStore({ url, poolSize: 10 })
+  const root = mkdtempSync(join(tmpdir(), 'bench-catalog-start-'))
+  try {
+    const config = testConfig({ dataDir: join(root, 'data') }, root)
+    const ctx = testContext(store, { config, identity, logger: silentLogger })
+    const { app } = createApp(ctx, [createCatalogArea(await createCatalog(ctx, { policies }))])
+    const server = createServer(getRequestListener(app.fetch))
+    const base = await listen(server)
+    const response = await request(`${base}/dsp/2025-1/catalog/request?limit=100`, {
+      method: 'POST',
+      headers: { ...token, 'content-type': 'application/json' },
+      body: requestBody,
     })
+    const text = await response.body.text()
+    if (response.statusCode !== 200 || (JSON.parse(text).dataset ?? []).length !== 100)
+      throw new Error(`first page: ${response.statusCode} ${text.slice(0, 200)}`)
+    const firstPage = performance.now() - started
+    globalThis.gc?.()
+    console.log(JSON.stringify({ firstPage, rss: process.memoryUsage().rss, heap: process.memoryUsage().heapUsed }))
+    await new Promise((resolve) => server.close(resolve))
+  } finally {
+    await store.close()
+    rmSync(root, { recursive: true, force: true })
   }
+}
+
+if (values['start-only']) {
+  await startOnly(values['start-only'])
+  process.exit(0)
 }
 
 const lines: string[] = []
@@ -107,8 +139,10 @@ const print = (line: string) => {
   console.log(line)
 }
 
-print('| datasets | database | build (ms) | first page median / p99 (ms) | last page median / p99 (ms) | dataset GET median / p99 (ms) | page req/s (50 conn) | ceiling req/s | ratio | re-publish median / max (ms) |')
-print('|---|---|---|---|---|---|---|---|---|---|')
+print(
+  '| datasets | database | fill (s) | start to first page (ms) | RSS after start (MB) | first page median / p99 (ms) | last page median / p99 (ms) | dataset GET median / p99 (ms) | page req/s (50 conn) | ceiling req/s | ratio | re-publish unchanged / changed, median (ms) |',
+)
+print('|---|---|---|---|---|---|---|---|---|---|---|---|')
 
 for (const size of sizes) {
   for (const dialect of dialects) {
@@ -116,22 +150,33 @@ for (const size of sizes) {
     const store = await openStore({ url: database.url, poolSize: 10 })
     const root = mkdtempSync(join(tmpdir(), 'bench-catalog-'))
     try {
-      await fill(store, size)
+      const fillStart = performance.now()
+      await fillCatalog(store, size)
+      const filled = (performance.now() - fillStart) / 1000
+      // A fresh process starts on the filled database: its start to first page and its RSS.
+      const { stdout: startOut } = await run(process.execPath, ['--expose-gc', '--import', 'tsx', fromRoot('bench/catalog.ts'), '--start-only', database.url], {
+        maxBuffer: 1 << 20,
+      })
+      const start = JSON.parse(startOut.trim().split('\n').at(-1)!) as { firstPage: number; rss: number }
       const config = testConfig({ dataDir: join(root, 'data') }, root)
       const ctx = testContext(store, { config, identity, logger: silentLogger })
-      const buildStart = performance.now()
-      // The service the routes use (one per context): built here so that its build time is measured.
-      const service = await catalogServiceFor(ctx, policies)
-      const build = performance.now() - buildStart
-      if (service.catalog.index.size !== size) throw new Error(`expected ${size} datasets, got ${service.catalog.index.size}`)
+      const catalog = await createCatalog(ctx, { policies })
+      const service = catalog.service
+      const stored = await service.catalog.rows.size()
+      if (stored !== size) throw new Error(`expected ${size} datasets, got ${stored}`)
 
-      const area = createCatalogArea({ policies })
+      const area = createCatalogArea(catalog)
       const { app } = createApp(ctx, [area])
       const server = createServer(getRequestListener(app.fetch))
       const base = await listen(server)
       const agent = new Agent({ connections: 4 })
       const pageUrl = `${base}/dsp/2025-1/catalog/request`
-      const warm = await request(`${pageUrl}?offset=0&limit=100`, { dispatcher: agent, method: 'POST', headers: { ...token, 'content-type': 'application/json' }, body: requestBody })
+      const warm = await request(`${pageUrl}?offset=0&limit=100`, {
+        dispatcher: agent,
+        method: 'POST',
+        headers: { ...token, 'content-type': 'application/json' },
+        body: requestBody,
+      })
       const firstPage = await warm.body.text()
 
       // The ceiling: a plain route answering a precomputed body of the same size.
@@ -141,7 +186,10 @@ for (const size of sizes) {
       const ceilingBase = await listen(ceilingServer)
 
       const first = await latency(agent, `${pageUrl}?offset=0&limit=100`, { method: 'POST', body: requestBody })
-      const last = await latency(agent, `${pageUrl}?offset=${size - 100}&limit=100`, { method: 'POST', body: requestBody })
+      const last = await latency(agent, `${pageUrl}?offset=${size - 100}&limit=100&after=${encodeURIComponent(generatedDataset(size - 101).id)}`, {
+        method: 'POST',
+        body: requestBody,
+      })
       const id = generatedDataset(Math.floor(size / 2)).id
       const get = await latency(agent, `${base}/dsp/2025-1/catalog/datasets/${encodeURIComponent(id)}`, { method: 'GET' })
 
@@ -155,18 +203,25 @@ for (const size of sizes) {
       const pageRps = Math.max(...pageRuns)
       const ceilingRps = Math.max(...ceilingRuns)
 
-      // Re-publish: one dataset changes through the management operation (database + index).
-      const republish: number[] = []
-      for (let i = 0; i < 30; i++) {
-        const n = (i * 7919) % size
-        const start = performance.now()
-        await service.replace({ id: generatedDataset(n).id, input: generatedDataset(n, { title: `Changed ${i}` }) })
-        republish.push(performance.now() - start)
+      // Re-publish: one dataset through the management operation (one row written), unchanged and changed.
+      const republish = async (changed: boolean) => {
+        const times: number[] = []
+        for (let i = 0; i < 30; i++) {
+          const n = (i * 7919) % size
+          const begin = performance.now()
+          await service.replace({ id: generatedDataset(n).id, input: changed ? generatedDataset(n, { title: `Changed ${i}` }) : generatedDataset(n) })
+          times.push(performance.now() - begin)
+        }
+        return quantile(
+          times.sort((a, b) => a - b),
+          0.5,
+        )
       }
-      republish.sort((a, b) => a - b)
+      const unchanged = await republish(false)
+      const changed = await republish(true)
 
       print(
-        `| ${size.toLocaleString('en')} | ${dialect} | ${build.toFixed(0)} | ${ms(first.median)} / ${ms(first.p99)} | ${ms(last.median)} / ${ms(last.p99)} | ${ms(get.median)} / ${ms(get.p99)} | ${pageRps.toFixed(0)} | ${ceilingRps.toFixed(0)} | ${(pageRps / ceilingRps).toFixed(2)} | ${ms(quantile(republish, 0.5))} / ${ms(republish.at(-1)!)} |`,
+        `| ${size.toLocaleString('en')} | ${dialect} | ${filled.toFixed(0)} | ${start.firstPage.toFixed(0)} | ${(start.rss / 2 ** 20).toFixed(0)} | ${ms(first.median)} / ${ms(first.p99)} | ${ms(last.median)} / ${ms(last.p99)} | ${ms(get.median)} / ${ms(get.p99)} | ${pageRps.toFixed(0)} | ${ceilingRps.toFixed(0)} | ${(pageRps / ceilingRps).toFixed(2)} | ${ms(unchanged)} / ${ms(changed)} |`,
       )
       await agent.close()
       await new Promise((resolve) => server.close(resolve))

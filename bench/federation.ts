@@ -11,7 +11,13 @@
  * Baselines measured in the same run: the raw fetch of every page (no parsing, no checks, no
  * storage) for the crawl, and a plain `LIKE '%word%'` scan of the same columns for search.
  *
- *   node --import tsx bench/federation.ts [--peers 20] [--datasets 5000] [--dialects sqlite,postgres] [--queries 400]
+ * Each query is also run with facet counts (`facets: true`), whose own cost is printed beside.
+ * `--bulk` skips the peers and the crawl: the entries (checked like a crawl's) are stored straight
+ * through the repository, one peer at a time, which is how the million-entry search is measured
+ * (`--peers 20 --datasets 50000 --bulk --skip-like --queries 36`: at least 5 samples per query after 2 warm-ups in bulk mode); `--skip-like` leaves out the
+ * LIKE baseline, which takes seconds per query at that size.
+ *
+ *   node --import tsx bench/federation.ts [--peers 20] [--datasets 5000] [--dialects sqlite,postgres] [--queries 400] [--bulk] [--skip-like]
  */
 import { spawn } from 'node:child_process'
 import { createInterface } from 'node:readline'
@@ -19,15 +25,17 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { and, count, like, or, sql, type SQL } from 'drizzle-orm'
 import { Agent, request } from 'undici'
-import { fixtureDataset } from '../catalog/federation/fixtures.ts'
+import { fixtureCatalog, fixtureDataset } from '../catalog/federation/fixtures.ts'
+import { readCatalogPage } from '../catalog/federation/read-catalog-page.ts'
 import { queryTokens } from '../catalog/federation/text.ts'
-import { systemClock } from '../connector/context.ts'
+import { systemClock } from '../connector/clock.ts'
 import { startCrawler } from '../connector/federation/crawler.ts'
 import { nextLink } from '../connector/federation/link-header.ts'
 import { federationRepository } from '../connector/federation/repository.ts'
 import { defaultCrawlerOptions } from '../connector/federation/settings.ts'
-import { startFixturePeer } from '../connector/federation/testing/fixture-peer.ts'
+import { startFixturePeer } from '../test/support/fixture-peer.ts'
 import { createPeerClient } from '../connector/http/peer-client.ts'
+import { fixtureEgress } from '../test/support/context.ts'
 import { openStore, type Store } from '../connector/store/store.ts'
 import { silentLogger } from '../connector/telemetry/logger.ts'
 import { createTestDatabase, type Dialect } from '../test/support/stores.ts'
@@ -42,6 +50,8 @@ const { values } = parseArgs({
     dialects: { type: 'string', default: 'sqlite,postgres' },
     queries: { type: 'string', default: '400' },
     serve: { type: 'boolean', default: false },
+    bulk: { type: 'boolean', default: false },
+    'skip-like': { type: 'boolean', default: false },
   },
 })
 const peerCount = Number(values.peers)
@@ -49,26 +59,109 @@ const perPeer = Number(values.datasets)
 const pageSize = Number(values.page)
 const concurrency = Number(values.concurrency)
 
+/** The million-entry path: entries stored straight through the repository, no peers, no crawl. */
+async function bulkMain() {
+  console.log(`federation bench (bulk fill): ${peerCount} peers × ${perPeer} datasets, Node ${process.versions.node}`)
+  const fillRows: string[][] = [['store', 'fill (s)', 'entries', 'peak RSS (MB)']]
+  const searchRows: string[][] = [searchHeader]
+  for (const dialect of values.dialects!.split(',') as Dialect[]) {
+    const database = await createTestDatabase(dialect)
+    const store = await openStore({ url: database.url, poolSize: 10 })
+    try {
+      const repo = federationRepository(store)
+      const start = performance.now()
+      for (let p = 0; p < peerCount; p++) {
+        const { peer } = await repo.addPeer({ id: `peer-${p}`, dspUrl: `http://127.0.0.1:9/peer${p}/dsp`, source: 'config', name: `Participant ${p}` }, 0)
+        const participantId = `did:web:peer${p}.example`
+        const entries = []
+        for (let i = 0; i < perPeer; i += 1000) {
+          const batch = Array.from({ length: Math.min(1000, perPeer - i) }, (_, k) => fixtureDataset(i + k + p * 7, { prefix: `peer${p}` }))
+          entries.push(...readCatalogPage(fixtureCatalog(participantId, batch, `peer${p}`)).entries)
+        }
+        const now = Date.now()
+        await repo.recordSuccess({
+          peerId: peer.id,
+          entries,
+          mode: 'full',
+          participantId,
+          rejected: 0,
+          incremental: 'unknown',
+          now,
+          durationMs: 0,
+          nextCrawlAt: now + 3_600_000,
+        })
+      }
+      const ms = performance.now() - start
+      fillRows.push([dialect, (ms / 1000).toFixed(1), String(peerCount * perPeer), (process.resourceUsage().maxRSS / 1024).toFixed(0)])
+      console.log(`${dialect}: ${peerCount * perPeer} entries stored in ${(ms / 1000).toFixed(1)} s`)
+      const rows = await searchLatency(store, dialect)
+      searchRows.push(...rows)
+      // Each store's figures as soon as they are known: a million-entry run is long.
+      printTable(`${dialect} search`, [searchHeader, ...rows])
+    } finally {
+      await store.close()
+      await database.drop()
+    }
+  }
+  printTable('bulk fill', fillRows)
+  printTable('search (target: < 30 ms median); facets: the same search with facet counts', searchRows)
+  console.log(
+    `\nload average ${(await import('node:os'))
+      .loadavg()
+      .map((n) => n.toFixed(1))
+      .join(' ')}`,
+  )
+}
+
+const searchHeader = [
+  'store',
+  'query',
+  'matches',
+  'median (ms)',
+  'p99 (ms)',
+  'CPU median (ms)',
+  'server CPU mean (ms)',
+  'with facets median (ms)',
+  'facets p99 (ms)',
+  'LIKE scan median (ms)',
+  'LIKE p99 (ms)',
+  'speed-up',
+]
+
 async function main() {
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--serve', '--peers', String(peerCount), '--datasets', String(perPeer), '--page', String(pageSize)], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  })
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', fileURLToPath(import.meta.url), '--serve', '--peers', String(peerCount), '--datasets', String(perPeer), '--page', String(pageSize)],
+    {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    },
+  )
   const firstLine = await new Promise<string>((resolve) => createInterface({ input: child.stdout! }).once('line', resolve))
   const dspUrls = JSON.parse(firstLine) as string[]
-  console.log(`federation bench: ${peerCount} peers × ${perPeer} datasets (${pageSize} per page), crawl concurrency ${concurrency}, Node ${process.versions.node}`)
+  console.log(
+    `federation bench: ${peerCount} peers × ${perPeer} datasets (${pageSize} per page), crawl concurrency ${concurrency}, Node ${process.versions.node}`,
+  )
   try {
     // Warm the peers' page caches (their first answer builds the pages), then the raw-fetch baseline.
     await rawFetchAll(dspUrls)
     const raw = await rawFetchAll(dspUrls)
     const crawlRows: string[][] = [['store', 'crawl (s)', 'crawler CPU (s)', 'datasets', 'pages', 'peak RSS (MB)', 'vs raw fetch']]
     crawlRows.push(['raw fetch (baseline)', (raw.ms / 1000).toFixed(2), '', String(peerCount * perPeer), String(raw.pages), '', '1.0×'])
-    const searchRows: string[][] = [['store', 'query', 'median (ms)', 'p99 (ms)', 'CPU median (ms)', 'server CPU mean (ms)', 'LIKE scan median (ms)', 'LIKE p99 (ms)', 'speed-up']]
+    const searchRows: string[][] = [searchHeader]
     for (const dialect of values.dialects!.split(',') as Dialect[]) {
       const database = await createTestDatabase(dialect)
       const store = await openStore({ url: database.url, poolSize: 10 })
       try {
         const crawl = await crawlAll(store, dspUrls)
-        crawlRows.push([dialect, (crawl.ms / 1000).toFixed(2), (crawl.cpuMs / 1000).toFixed(2), String(crawl.datasets), String(crawl.pages), crawl.peakRssMb.toFixed(0), `${(crawl.ms / raw.ms).toFixed(1)}×`])
+        crawlRows.push([
+          dialect,
+          (crawl.ms / 1000).toFixed(2),
+          (crawl.cpuMs / 1000).toFixed(2),
+          String(crawl.datasets),
+          String(crawl.pages),
+          crawl.peakRssMb.toFixed(0),
+          `${(crawl.ms / raw.ms).toFixed(1)}×`,
+        ])
         searchRows.push(...(await searchLatency(store, dialect)))
       } finally {
         await store.close()
@@ -77,7 +170,12 @@ async function main() {
     }
     printTable('crawl (target: < 30 s)', crawlRows)
     printTable('search (target: < 30 ms median)', searchRows)
-    console.log(`\nprocess peak RSS (whole run): ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB; load average ${(await import('node:os')).loadavg().map((n) => n.toFixed(1)).join(' ')}`)
+    console.log(
+      `\nprocess peak RSS (whole run): ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB; load average ${(await import('node:os'))
+        .loadavg()
+        .map((n) => n.toFixed(1))
+        .join(' ')}`,
+    )
   } finally {
     child.stdin!.end()
     child.kill('SIGTERM')
@@ -99,7 +197,7 @@ async function rawFetchAll(dspUrls: string[]) {
           const response = await request(url, { method: 'POST', dispatcher: agent, body, headers: { 'content-type': 'application/json' } })
           await response.body.text()
           pages++
-          url = nextLink(response.headers['link'] as string | undefined, url)
+          url = nextLink(response.headers.link as string | undefined, url)
         }
       }
     }),
@@ -112,7 +210,7 @@ async function rawFetchAll(dspUrls: string[]) {
 async function crawlAll(store: Store, dspUrls: string[]) {
   const repo = federationRepository(store)
   for (const [i, dspUrl] of dspUrls.entries()) await repo.addPeer({ id: `peer-${i}`, dspUrl, source: 'config' }, 0)
-  const http = createPeerClient()
+  const http = createPeerClient({ egress: fixtureEgress })
   let peakRss = process.memoryUsage.rss()
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 20)
   const crawler = startCrawler({
@@ -150,10 +248,13 @@ const queries: Array<{ name: string; q: string; filters?: Record<string, string>
 async function searchLatency(store: Store, dialect: Dialect): Promise<string[][]> {
   const repo = federationRepository(store)
   const rows: string[][] = []
-  const samples = Math.max(20, Math.floor(Number(values.queries) / queries.length))
+  const samples = Math.max(values.bulk ? 5 : 20, Math.floor(Number(values.queries) / queries.length))
+  const warmup = values.bulk ? 2 : 5
   const all: number[] = []
   const allCpu: number[] = []
   const allLike: number[] = []
+  const allFacets: number[] = []
+  const skipLike = values['skip-like']
   const server = dialect === 'postgres' ? await serverCpu(store) : undefined
   let allServerMs = 0
   for (const query of queries) {
@@ -161,34 +262,69 @@ async function searchLatency(store: Store, dialect: Dialect): Promise<string[][]
     const times: number[] = []
     const cpuTimes: number[] = []
     const likeTimes: number[] = []
+    const facetTimes: number[] = []
+    let matches = 0
     let serverMs = 0
-    for (let i = 0; i < samples + 5; i++) {
+    for (let i = 0; i < samples + warmup; i++) {
       const cpu = process.cpuUsage()
       const serverBefore = server?.ms()
       let start = performance.now()
       const page = await repo.search(input)
       const t = performance.now() - start
       const used = process.cpuUsage(cpu)
-      if (i >= 5 && server) serverMs += server.ms() - serverBefore!
+      if (i >= warmup && server) serverMs += server.ms() - serverBefore!
       if (page.total === 0) throw new Error(`no result for ${query.q}`)
+      matches = page.total
       start = performance.now()
-      await likeScan(store, query.q, query.filters?.license)
+      const faceted = await repo.search({ ...input, facets: true })
+      const f = performance.now() - start
+      if (faceted.facets!.publisher.reduce((n, v) => n + v.count, 0) !== page.total) throw new Error(`facet counts do not add up for ${query.q}`)
+      start = performance.now()
+      if (!skipLike) await likeScan(store, query.q, query.filters?.license)
       const l = performance.now() - start
-      if (i >= 5) {
+      if (i >= warmup) {
         times.push(t)
         cpuTimes.push((used.user + used.system) / 1000)
-        likeTimes.push(l)
+        facetTimes.push(f)
+        if (!skipLike) likeTimes.push(l)
       }
     }
     all.push(...times)
     allCpu.push(...cpuTimes)
     allLike.push(...likeTimes)
+    allFacets.push(...facetTimes)
     allServerMs += serverMs
     const serverCell = server ? (serverMs / times.length).toFixed(1) : ''
-    rows.push([dialect, `${query.name}: "${query.q}"`, median(times).toFixed(2), percentile(times, 99).toFixed(2), median(cpuTimes).toFixed(2), serverCell, median(likeTimes).toFixed(2), percentile(likeTimes, 99).toFixed(2), `${(median(likeTimes) / median(times)).toFixed(1)}×`])
+    const likeCells = skipLike
+      ? ['', '', '']
+      : [median(likeTimes).toFixed(2), percentile(likeTimes, 99).toFixed(2), `${(median(likeTimes) / median(times)).toFixed(1)}×`]
+    rows.push([
+      dialect,
+      `${query.name}: "${query.q}"`,
+      String(matches),
+      median(times).toFixed(2),
+      percentile(times, 99).toFixed(2),
+      median(cpuTimes).toFixed(2),
+      serverCell,
+      median(facetTimes).toFixed(2),
+      percentile(facetTimes, 99).toFixed(2),
+      ...likeCells,
+    ])
   }
   const serverCell = server ? (allServerMs / all.length).toFixed(1) : ''
-  rows.push([dialect, 'all queries', median(all).toFixed(2), percentile(all, 99).toFixed(2), median(allCpu).toFixed(2), serverCell, median(allLike).toFixed(2), percentile(allLike, 99).toFixed(2), `${(median(allLike) / median(all)).toFixed(1)}×`])
+  const likeCells = skipLike ? ['', '', ''] : [median(allLike).toFixed(2), percentile(allLike, 99).toFixed(2), `${(median(allLike) / median(all)).toFixed(1)}×`]
+  rows.push([
+    dialect,
+    'all queries',
+    '',
+    median(all).toFixed(2),
+    percentile(all, 99).toFixed(2),
+    median(allCpu).toFixed(2),
+    serverCell,
+    median(allFacets).toFixed(2),
+    percentile(allFacets, 99).toFixed(2),
+    ...likeCells,
+  ])
   return rows
 }
 
@@ -254,10 +390,12 @@ if (values.serve) {
       }),
     ),
   )
-  process.stdout.write(JSON.stringify(peers.map((p) => p.dspUrl)) + '\n')
+  process.stdout.write(`${JSON.stringify(peers.map((p) => p.dspUrl))}\n`)
   process.stdin.resume()
   process.stdin.on('end', () => process.exit(0))
   process.on('SIGTERM', () => process.exit(0))
+} else if (values.bulk) {
+  await bulkMain()
 } else {
   await main()
 }

@@ -7,8 +7,9 @@
  *   node --import tsx bench/identity.ts [iterations]
  */
 import { Hono } from 'hono'
-import { randomIds, systemClock } from '../connector/context.ts'
-import { startAuthority, startParticipant } from '../connector/identity/testing.ts'
+import { systemClock } from '../connector/clock.ts'
+import { randomIds } from '../connector/ids.ts'
+import { startAuthority, startParticipant } from '../test/support/identity.ts'
 import { createTestStore } from '../test/support/stores.ts'
 import { median, percentile, printTable } from './stats.ts'
 
@@ -58,29 +59,50 @@ const results: Array<[string, number[]]> = []
 results.push(['baseline: request without identity', await time(iterations, () => app.request('/plain', { method: 'POST' }))])
 results.push(['mint ID token + access token (sender)', await time(iterations, () => mint())])
 let token = ''
-results.push(['verify, warm DID cache, no credentials', await time(iterations, () => provider.identity.authenticator.authenticate({ authorization: token }), async () => void (token = await mint()))])
+results.push([
+  'verify, warm DID cache, no credentials',
+  await time(
+    iterations,
+    () => provider.identity.authenticator.authenticate({ authorization: token }),
+    async () => void (token = await mint()),
+  ),
+])
 results.push([
   'verify, warm DID + claims cache, 1 credential',
-  await time(iterations, () => provider.identity.authenticator.authenticate({ authorization: token, credentialTypes: ['MembershipCredential'] }), async () => void (token = await mint(['MembershipCredential']))),
+  await time(
+    iterations,
+    () => provider.identity.authenticator.authenticate({ authorization: token, credentialTypes: ['MembershipCredential'] }),
+    async () => void (token = await mint(['MembershipCredential'])),
+  ),
 ])
 results.push([
   'request with identity, warm (mint + verify + answer)',
-  await time(iterations, async () => app.request('/authenticated?types=MembershipCredential', { method: 'POST', headers: { authorization: await mint(['MembershipCredential']) } })),
+  await time(iterations, async () =>
+    app.request('/authenticated?types=MembershipCredential', { method: 'POST', headers: { authorization: await mint(['MembershipCredential']) } }),
+  ),
 ])
 results.push([
   'verify, cold DID cache, no credentials',
-  await time(coldIterations, () => provider.identity.authenticator.authenticate({ authorization: token }), async () => {
-    clearDidCache()
-    token = await mint()
-  }),
+  await time(
+    coldIterations,
+    () => provider.identity.authenticator.authenticate({ authorization: token }),
+    async () => {
+      clearDidCache()
+      token = await mint()
+    },
+  ),
 ])
 results.push([
   'verify, cold DID + claims cache, 1 credential',
-  await time(coldIterations, () => provider.identity.authenticator.authenticate({ authorization: token, credentialTypes: ['MembershipCredential'] }), async () => {
-    clearDidCache()
-    clearClaims()
-    token = await mint(['MembershipCredential'])
-  }),
+  await time(
+    coldIterations,
+    () => provider.identity.authenticator.authenticate({ authorization: token, credentialTypes: ['MembershipCredential'] }),
+    async () => {
+      clearDidCache()
+      clearClaims()
+      token = await mint(['MembershipCredential'])
+    },
+  ),
 ])
 
 const baseline = median(results[0]![1])

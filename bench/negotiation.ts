@@ -135,7 +135,10 @@ async function run(dialect: 'sqlite' | 'postgres', offer: Record<string, unknown
         const times: number[] = []
         for (let i = 0; i < 200; i++) {
           const t = performance.now()
-          const r = await request(`${pair.consumer.url}/dsp/2025-1/negotiations/${encodeURIComponent(pid)}`, { headers: { authorization: 'Bearer provider-token' }, dispatcher: agent })
+          const r = await request(`${pair.consumer.url}/dsp/2025-1/negotiations/${encodeURIComponent(pid)}`, {
+            headers: { authorization: 'Bearer provider-token' },
+            dispatcher: agent,
+          })
           await r.body.arrayBuffer()
           times.push(performance.now() - t)
         }
@@ -152,7 +155,15 @@ async function run(dialect: 'sqlite' | 'postgres', offer: Record<string, unknown
       ])
     }
     printTable(`${dialect}: baseline DSP round trip (GET /negotiations/:pid) median ${baseline.toFixed(2)} ms`, [
-      ['in flight', 'done', 'consumer ms median / p99', 'provider ms median / p99', 'per second', 'median ÷ baseline', 'CPU ms each: provider / consumer / bench'],
+      [
+        'in flight',
+        'done',
+        'consumer ms median / p99',
+        'provider ms median / p99',
+        'per second',
+        'median ÷ baseline',
+        'CPU ms each: provider / consumer / bench',
+      ],
       ...rows,
     ])
   } finally {

@@ -14,25 +14,24 @@
  *
  *   node --import tsx bench/transfer.ts            (BENCH_TRANSFER_MIB=256 for a quicker run, BENCH_RUNS=5)
  */
-import { execFile } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
-import { createReadStream, createWriteStream, mkdirSync, mkdtempSync, openSync, rmSync, writeSync, closeSync } from 'node:fs'
-import { createServer, type Server } from 'node:http'
+import { createReadStream, createWriteStream, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { createServer } from 'node:http'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pipeline } from 'node:stream/promises'
-import { promisify } from 'node:util'
 import { getRequestListener } from '@hono/node-server'
-import { randomIds, systemClock } from '../connector/context.ts'
+import { systemClock } from '../connector/clock.ts'
+import { randomIds } from '../connector/ids.ts'
 import { createApp } from '../connector/http/app.ts'
 import { readHttpDataAddress } from '../connector/transfer/messages.ts'
 import { transferArea } from '../connector/transfer/area.ts'
 import { repo } from '../connector/transfer/service.ts'
 import { testConfig, testContext } from '../test/support/context.ts'
+import { sharedDispatcher } from '../test/support/areas.ts'
 import { createTestStore } from '../test/support/stores.ts'
 import { median, printTable } from './stats.ts'
+import { close, curlDownload, listen, measure, type Measure, run, writeRandomFile } from './transfer-support.ts'
 
-const run = promisify(execFile)
 const mib = Number(process.env.BENCH_TRANSFER_MIB ?? 1024)
 const size = mib * 1024 * 1024
 const runs = Number(process.env.BENCH_RUNS ?? 3)
@@ -42,86 +41,86 @@ const baselineReceived = join(dir, 'baseline-received.bin')
 
 function makeFile() {
   mkdirSync(join(dir, 'files'), { recursive: true })
-  const block = randomBytes(1024 * 1024)
-  const fd = openSync(file, 'w')
-  for (let i = 0; i < mib; i++) writeSync(fd, block)
-  closeSync(fd)
+  writeRandomFile(file, mib)
 }
 
-interface Measure {
-  seconds: number
-  /** CPU time of this process (user + system, every thread): the servers' side of the transfer. */
-  cpuSeconds: number
-  rssGrowth: number
-}
-
-/** Runs `work` while sampling this process's RSS; returns seconds taken, CPU time and peak RSS growth in bytes. */
-async function measure(work: () => Promise<void>): Promise<Measure> {
-  ;(globalThis as { gc?: () => void }).gc?.()
-  const before = process.memoryUsage.rss()
-  let peak = before
-  const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 10)
-  const cpu = process.cpuUsage()
-  const started = performance.now()
-  await work()
-  const seconds = (performance.now() - started) / 1000
-  const { user, system } = process.cpuUsage(cpu)
-  clearInterval(timer)
-  peak = Math.max(peak, process.memoryUsage.rss())
-  return { seconds, cpuSeconds: (user + system) / 1e6, rssGrowth: peak - before }
-}
-
-const listen = (server: Server) => new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)))
-const close = (server: Server) => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()) })
-
-async function curlDownload(url: string, headers: string[] = []) {
-  const args = ['-sS', '--fail', '-o', '/dev/null', ...headers.flatMap((h) => ['-H', h]), url]
-  await run('curl', args, { maxBuffer: 1024 * 1024 })
-}
 async function curlUpload(url: string, headers: string[] = []) {
   await run('curl', ['-sS', '--fail', '-o', '/dev/null', ...headers.flatMap((h) => ['-H', h]), '-T', file, url], { maxBuffer: 1024 * 1024 })
 }
 
 async function main() {
-  const loadBefore = loadavg().map((l) => l.toFixed(2)).join(' ')
+  const loadBefore = loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')
   makeFile()
   const results: Record<string, Measure[]> = {}
   const record = (name: string, m: Measure) => (results[name] ??= []).push(m)
 
   // Baselines: a minimal Node http server piping the same file; curl as the client.
-  const baselinePull = createServer((req, res) => {
+  const baselinePull = createServer((_req, res) => {
     res.writeHead(200, { 'content-length': String(size), 'content-type': 'application/octet-stream' })
     createReadStream(file, { highWaterMark: 1024 * 1024 }).pipe(res)
   })
   const baselinePush = createServer((req, res) => {
-    pipeline(req, createWriteStream(baselineReceived)).then(() => res.end('ok'), () => res.writeHead(500).end())
+    pipeline(req, createWriteStream(baselineReceived)).then(
+      () => res.end('ok'),
+      () => res.writeHead(500).end(),
+    )
   })
   const bpPort = await listen(baselinePull)
   const bsPort = await listen(baselinePush)
 
   // Ours: a provider and a consumer connector, each with the transfer area and its own database.
-  const sides = await Promise.all(['provider', 'consumer'].map(async (name) => {
-    const store = await createTestStore('sqlite')
-    const config = testConfig({ participant: { id: `did:web:${name}.bench`, name }, dataDir: join(dir, name, 'data') }, dir)
-    const ctx = testContext(store, { config, clock: systemClock, ids: randomIds })
-    const agreement = { id: 'urn:agreement:bench', state: 'FINALIZED', assigner: 'did:web:provider.bench', assignee: 'did:web:consumer.bench', target: 'urn:dataset:payload', signedAt: new Date(), policy: {} }
-    const area = transferArea({
-      agreements: () => ({ find: async () => agreement, providerOf: async () => undefined }),
-      usage: { check: () => ({ allowed: true, reason: 'allowed' }) },
-      sources: () => ({ resolve: async () => ({ kind: 'file', root: dir, path: 'files/payload.bin' }) }),
-      monitorIntervalMs: 3_600_000,
-    })
-    const { app } = createApp(ctx, [area])
-    const server = createServer(getRequestListener(app.fetch))
-    const port = await listen(server)
-    const service = await area.start!(ctx)
-    return { store, ctx, rt: area.runtimeFor(ctx), server, port, service }
-  }))
-  const [provider, consumer] = sides as [typeof sides[0], typeof sides[0]]
+  const sides = await Promise.all(
+    ['provider', 'consumer'].map(async (name) => {
+      const store = await createTestStore('sqlite')
+      const config = testConfig({ participant: { id: `did:web:${name}.bench`, name }, dataDir: join(dir, name, 'data') }, dir)
+      const ctx = testContext(store, { config, clock: systemClock, ids: randomIds })
+      const agreement = {
+        id: 'urn:agreement:bench',
+        state: 'FINALIZED',
+        assigner: 'did:web:provider.bench',
+        assignee: 'did:web:consumer.bench',
+        target: 'urn:dataset:payload',
+        signedAt: new Date(),
+        policy: {},
+      }
+      const area = transferArea(
+        { ctx, dispatcher: sharedDispatcher(ctx) },
+        {
+          agreements: () => ({ find: async () => agreement, providerOf: async () => undefined }),
+          usage: { check: () => ({ allowed: true, reason: 'allowed' }) },
+          sources: () => ({ resolve: async () => ({ kind: 'file', root: dir, path: 'files/payload.bin' }) }),
+          monitorIntervalMs: 3_600_000,
+        },
+      )
+      const { app } = createApp(ctx, [area])
+      const server = createServer(getRequestListener(app.fetch))
+      const port = await listen(server)
+      const service = await area.start!(ctx)
+      return { store, ctx, rt: area.runtime, server, port, service }
+    }),
+  )
+  const [provider, consumer] = sides as [(typeof sides)[0], (typeof sides)[0]]
   // Processes as they would be once STARTED; the pull address starts hashing the file (warmed below).
   const insert = (side: typeof provider, id: string, role: 'provider' | 'consumer', format: string) =>
     side.store.transaction((tx) =>
-      repo(side.rt.ctx).insert(tx, { id, role, providerPid: id, consumerPid: id, agreementId: 'urn:agreement:bench', datasetId: 'urn:dataset:payload', counterpartyId: role === 'provider' ? 'did:web:consumer.bench' : 'did:web:provider.bench', counterpartyAddress: 'http://127.0.0.1:1/dsp', format, state: 'STARTED' }, { cause: 'bench', actor: 'local' }),
+      repo(side.rt.ctx).insert(
+        tx,
+        {
+          id,
+          role,
+          providerPid: id,
+          consumerPid: id,
+          agreementId: 'urn:agreement:bench',
+          datasetId: 'urn:dataset:payload',
+          counterpartyId: role === 'provider' ? 'did:web:consumer.bench' : 'did:web:provider.bench',
+          counterpartyAddress: 'http://127.0.0.1:1/dsp',
+          format,
+          state: 'STARTED',
+        },
+        { cause: 'bench', actor: 'local' },
+      ),
     )
   const pullTransfer = await insert(provider, 'urn:uuid:bench-pull', 'provider', 'HttpData-PULL')
   const pullAddress = readHttpDataAddress(await provider.rt.dataPlane.control.pullAddress(pullTransfer))!
@@ -142,7 +141,10 @@ async function main() {
     const local = { ...address, endpoint: target.endpoint.replace(/^http:\/\/[^/]+/, `http://127.0.0.1:${consumer.port}`) }
     const curlTarget = await insert(consumer, `urn:uuid:bench-curl-receive-${i}`, 'consumer', 'HttpData-PUSH')
     const curlToken = readHttpDataAddress(await consumer.rt.dataPlane.control.receiveAddress(curlTarget))!.token
-    record('push receive (curl -T → passerelle)', await measure(() => curlUpload(`http://127.0.0.1:${consumer.port}/data/incoming/${curlTarget.id}`, [`Authorization: Bearer ${curlToken}`])))
+    record(
+      'push receive (curl -T → passerelle)',
+      await measure(() => curlUpload(`http://127.0.0.1:${consumer.port}/data/incoming/${curlTarget.id}`, [`Authorization: Bearer ${curlToken}`])),
+    )
     record('push passerelle (sender → receiver)', await measure(async () => void (await provider.rt.dataPlane.control.push(sending, local))))
     // Received copies go before the next run, so their pages do not weigh on it (nor fill the disk).
     rmSync(join(dir, 'consumer', 'data', 'received'), { recursive: true, force: true })
@@ -155,7 +157,15 @@ async function main() {
   }
   // Each run measures the baseline right before ours, so the load of the moment weighs on both alike.
   const ratio = (name: string, base: string) => median(results[name]!.map((m, i) => results[base]![i]!.seconds / m.seconds))
-  const table: string[][] = [['case', `median MiB/s (${runs} runs of ${mib} MiB)`, 'median CPU s (this process)', 'median peak RSS growth MiB', 'ratio to baseline (median of per-run ratios)']]
+  const table: string[][] = [
+    [
+      'case',
+      `median MiB/s (${runs} runs of ${mib} MiB)`,
+      'median CPU s (this process)',
+      'median peak RSS growth MiB',
+      'ratio to baseline (median of per-run ratios)',
+    ],
+  ]
   for (const [base, ...ours] of [
     ['pull baseline (node http + curl)', 'pull passerelle (curl)'],
     ['push baseline (curl -T + node http)', 'push receive (curl -T → passerelle)', 'push passerelle (sender → receiver)'],
@@ -167,7 +177,12 @@ async function main() {
       table.push([name, o.throughput.toFixed(0), o.cpu.toFixed(2), o.rss.toFixed(1), ratio(name, base).toFixed(2)])
     }
   }
-  printTable(`bench/transfer: ${mib} MiB over 127.0.0.1 (target: ratio ≥ 0.80, RSS growth < 64 MiB); load average ${loadBefore} before, ${loadavg().map((l) => l.toFixed(2)).join(' ')} after`, table)
+  printTable(
+    `bench/transfer: ${mib} MiB over 127.0.0.1 (target: ratio ≥ 0.80, RSS growth < 64 MiB); load average ${loadBefore} before, ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')} after`,
+    table,
+  )
 
   await close(baselinePull)
   await close(baselinePush)

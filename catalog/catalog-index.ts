@@ -1,14 +1,15 @@
 import { keywordEntries, textEntries, type DatasetDescription, type DatasetSource } from './dataset.ts'
-import { isEmptyFilter, type CatalogFilter } from './filter.ts'
+import type { CatalogFilter } from './filter.ts'
+import { likeExpression, type PropertyCondition } from './query-spec.ts'
 
 /**
- * The published catalog, held in memory: one entry per dataset with its DSP JSON already built, kept
- * sorted by id. Built once at start, then changed one dataset at a time; requests only slice it.
+ * Where the published catalog lives, and how it is queried. The catalog answers from rows (the
+ * database in the connector, memory in tests and tools): nothing is rebuilt at start, a page is one
+ * keyset query in id order, and a change writes one row.
  *
  * Visibility: a dataset, and each of its offers, may carry a catalog-visibility policy. Datasets
  * are grouped by the combination they carry (`''` = none). A request decides each distinct policy
- * once; the list of entries it may see for a given set of refused policies is computed once per
- * catalog version and reused.
+ * once, turns the decisions into the groups it may not see, and the query leaves those groups out.
  */
 
 /** The visibility policies of one dataset: its own, and one per offer (aligned with its policies). */
@@ -23,11 +24,20 @@ export const gateKey = (gate: Gate | undefined) =>
 export const gatePolicies = (gate: Gate | undefined): string[] =>
   gate ? [...new Set([gate.dataset, ...gate.offers].filter((p): p is string => p !== undefined))] : []
 
+export function gateOf(dataset: DatasetDescription): Gate | undefined {
+  if (dataset.visibility === undefined && dataset.offerVisibility === undefined) return undefined
+  const gate: Gate = {
+    ...(dataset.visibility !== undefined ? { dataset: dataset.visibility } : {}),
+    offers: dataset.policies.map((id) => dataset.offerVisibility?.[id]),
+  }
+  return gateKey(gate) === '' ? undefined : gate
+}
+
 /**
  * What a requester sees of one dataset: nothing, everything, or the dataset with some offers left
  * out (`refused` says which visibility policies this requester is refused).
  */
-export function sight(entry: Pick<CatalogEntry, 'gate'>, refused: (policyId: string) => boolean): 'hidden' | 'all' | 'some' {
+export function sight(entry: { gate?: Gate | undefined }, refused: (policyId: string) => boolean): 'hidden' | 'all' | 'some' {
   const gate = entry.gate
   if (!gate) return 'all'
   if (gate.dataset !== undefined && refused(gate.dataset)) return 'hidden'
@@ -36,182 +46,249 @@ export function sight(entry: Pick<CatalogEntry, 'gate'>, refused: (policyId: str
   return shown === 0 ? 'hidden' : shown === gate.offers.length ? 'all' : 'some'
 }
 
+/** One published (or stored but unpublished) dataset. */
 export interface CatalogEntry {
   id: string
   dataset: DatasetDescription
   source: DatasetSource
-  /** The DSP Dataset as it appears inside a catalog (no `@context`), as JSON text. */
-  json: string
   /** Its visibility policies, if any. */
   gate?: Gate
-  /** The group it belongs to: `gateKey(gate)`, `''` when it carries no visibility policy. */
-  visibility: string
-  /** Lowercase id, titles, descriptions and keywords, for full-text filters. */
-  text: string
-  keywords: ReadonlySet<string>
-  themes: ReadonlySet<string>
-  modified: number
+  /** The catalog version of its last change: cached renderings are keyed by it. */
+  seq: number
+  /** False while a policy it names is unknown (it is kept, but nobody sees it). */
+  published: boolean
+  createdAt: number
+  updatedAt: number
 }
 
-export function searchFields(dataset: DatasetDescription) {
-  const keywords = new Set(keywordEntries(dataset.keywords).map(([, k]) => k.toLowerCase()))
-  const text = [dataset.id, ...textEntries(dataset.title).map(([, t]) => t), ...textEntries(dataset.description).map(([, t]) => t), ...keywords]
+/** The columns derived from a description for queries (see the catalog tables). */
+export interface EntryFields {
+  visibility: string
+  gate?: Gate
+  /** Lowercase id, titles, descriptions and keywords, for full-text filters. */
+  search: string
+  /** `\n`-delimited, with a `\n` at each end, lowercase. */
+  keywords: string
+  themes: string
+  /** Titles in every language, delimited like `keywords`, lowercase. */
+  titles: string
+  /** The publisher's IRI and its names in every language, delimited like `keywords`, lowercase. */
+  publishers: string
+  modified: number
+  policyRefs: string[]
+}
+
+export function entryFields(dataset: DatasetDescription): EntryFields {
+  const keywords = [...new Set(keywordEntries(dataset.keywords).map(([, k]) => k.toLowerCase()))]
+  const search = [dataset.id, ...textEntries(dataset.title).map(([, t]) => t), ...textEntries(dataset.description).map(([, t]) => t), ...keywords]
     .join('\n')
     .toLowerCase()
-  return { keywords, text, themes: new Set(dataset.themes), modified: Date.parse(dataset.modified) }
+  const gate = gateOf(dataset)
+  return {
+    visibility: gateKey(gate),
+    ...(gate ? { gate } : {}),
+    search,
+    keywords: delimited(keywords),
+    themes: delimited(dataset.themes),
+    titles: delimited([...new Set(textEntries(dataset.title).map(([, t]) => t.toLowerCase()))]),
+    publishers: delimited([
+      ...new Set(
+        [...(dataset.publisher.id ? [dataset.publisher.id] : []), ...textEntries(dataset.publisher.name).map(([, t]) => t)].map((v) => v.toLowerCase()),
+      ),
+    ]),
+    modified: Date.parse(dataset.modified),
+    policyRefs: [...new Set([...dataset.policies, ...(dataset.visibility ? [dataset.visibility] : []), ...Object.values(dataset.offerVisibility ?? {})])],
+  }
 }
 
-export interface PageQuery {
-  /** Whether the requester may see datasets governed by this visibility policy (never called for `''`). */
-  allowed: (policyId: string) => boolean
+const delimited = (values: string[]) => (values.length === 0 ? '' : `\n${values.join('\n')}\n`)
+
+export interface RowsQuery {
+  /** Visibility groups left out (what the requester may not see). */
+  hiddenGroups: readonly string[]
   filter: CatalogFilter
+  /** Keyset: only ids after this one. Takes precedence over `offset`. */
+  after?: string
   offset: number
   limit: number
+  /** Every row, published or not, whatever its group (the management list). */
+  all?: boolean
 }
 
-export interface Page {
-  items: CatalogEntry[]
-  /** How many datasets this requester can see with this filter (never counts hidden ones). */
-  total: number
+export interface Group {
+  gate: Gate | undefined
+  count: number
 }
 
-const byId = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
+export interface WrittenEntry {
+  dataset: DatasetDescription
+  source: DatasetSource
+  fields: EntryFields
+  published: boolean
+  /** Epoch ms; kept from the existing row when it exists. */
+  now: number
+}
 
-export class CatalogIndex {
-  #entries: CatalogEntry[] = []
-  #byId = new Map<string, CatalogEntry>()
-  /** Group key → how many datasets carry it, and their gate. */
-  #groups = new Map<string, { count: number; gate: Gate | undefined }>()
-  #policies: { version: number; ids: string[] } | undefined
-  #visibleCache = new Map<string, CatalogEntry[]>()
-  /** Filtered lists, so that walking the pages of one filtered query filters once. */
-  #filteredCache = new Map<string, CatalogEntry[]>()
-  /** Bumped on every change. */
-  version = 0
+/** The catalog's storage. Every write bumps `version()` (in the same transaction, for databases). */
+export interface CatalogRows {
+  /** A counter every change anywhere bumps: one cheap read tells whether caches are current. */
+  version(): Promise<number>
+  /** Published datasets per visibility group. */
+  groups(): Promise<Map<string, Group>>
+  get(id: string): Promise<CatalogEntry | undefined>
+  /** Published datasets, in id order. */
+  page(query: RowsQuery): Promise<CatalogEntry[]>
+  /** How many published datasets match (only asked with a filter: the groups count the rest). */
+  count(query: Pick<RowsQuery, 'hiddenGroups' | 'filter'>): Promise<number>
+  /** Inserts or replaces; `onlyIfAbsent` refuses (false) an existing id. */
+  put(entry: WrittenEntry, options?: { onlyIfAbsent?: boolean; onlyIfExists?: boolean }): Promise<boolean>
+  remove(id: string): Promise<boolean>
+  /** Datasets published from files: file → id. */
+  files(): Promise<Map<string, string>>
+  /** Every row in id order, in batches (published or not). */
+  scan(): AsyncGenerator<CatalogEntry[]>
+  /** Sets `published` of these ids (policies changed). */
+  setPublished(ids: string[], published: boolean): Promise<void>
+  /** The fingerprint of the policy set the `published` flags were computed with. */
+  policiesFingerprint(): Promise<string | undefined>
+  setPoliciesFingerprint(fingerprint: string): Promise<void>
+  /** All rows (published or not). */
+  size(): Promise<number>
+}
 
-  get size() {
-    return this.#entries.length
+type FilterFields = Pick<EntryFields, 'search' | 'keywords' | 'themes' | 'titles' | 'publishers' | 'modified'> & { id: string }
+
+export function matchesFilter(fields: FilterFields, filter: CatalogFilter): boolean {
+  if (filter.modifiedSince !== undefined && fields.modified < filter.modifiedSince) return false
+  for (const k of filter.keywords) if (!fields.keywords.includes(`\n${k}\n`)) return false
+  for (const t of filter.themes) if (!fields.themes.includes(`\n${t}\n`)) return false
+  for (const w of filter.words) if (!fields.search.includes(w)) return false
+  for (const c of filter.conditions ?? []) if (!matchesCondition(fields, c)) return false
+  return true
+}
+
+/**
+ * How a criterion compares, the same in the database: ids and themes (IRIs) exactly, titles,
+ * keywords and publishers case-insensitively; `like` is case-insensitive on every property.
+ */
+export function conditionColumn(property: PropertyCondition['property']): { column: 'id' | 'keywords' | 'themes' | 'titles' | 'publishers'; folded: boolean } {
+  switch (property) {
+    case 'id':
+      return { column: 'id', folded: false }
+    case 'theme':
+      return { column: 'themes', folded: false }
+    case 'keyword':
+      return { column: 'keywords', folded: true }
+    case 'title':
+      return { column: 'titles', folded: true }
+    case 'publisher':
+      return { column: 'publishers', folded: true }
   }
+}
 
-  /** Visibility policies in use. */
-  visibilityPolicies(): string[] {
-    if (this.#policies?.version !== this.version) {
-      const ids = new Set<string>()
-      for (const { gate } of this.#groups.values()) for (const p of gatePolicies(gate)) ids.add(p)
-      this.#policies = { version: this.version, ids: [...ids].sort() }
+function matchesCondition(fields: FilterFields, condition: PropertyCondition): boolean {
+  const { column, folded } = conditionColumn(condition.property)
+  const text = column === 'id' ? `\n${fields.id}\n` : fields[column]
+  if ('like' in condition) return likeExpression(condition.like).test(text)
+  return condition.anyOf.some((v) => text.includes(`\n${folded ? v.toLowerCase() : v}\n`))
+}
+
+type MemoryRow = CatalogEntry & { fields: EntryFields }
+
+/** The catalog's rows in memory, for tests and command-line tools (same semantics as the database). */
+export class MemoryCatalogRows implements CatalogRows {
+  #rows: MemoryRow[] = []
+  #byId = new Map<string, MemoryRow>()
+  #version = 0
+  #fingerprint: string | undefined
+
+  async version() {
+    return this.#version
+  }
+  async groups() {
+    const groups = new Map<string, Group>()
+    for (const r of this.#rows) {
+      if (!r.published) continue
+      const g = groups.get(r.fields.visibility)
+      if (g) g.count++
+      else groups.set(r.fields.visibility, { gate: r.gate, count: 1 })
     }
-    return this.#policies.ids
+    return groups
   }
-
-  get(id: string): CatalogEntry | undefined {
+  async get(id: string) {
     return this.#byId.get(id)
   }
-
-  all(): readonly CatalogEntry[] {
-    return this.#entries
+  #matching(query: Pick<RowsQuery, 'hiddenGroups' | 'filter'>) {
+    const hidden = new Set(query.hiddenGroups)
+    return this.#rows.filter((r) => r.published && !hidden.has(r.fields.visibility) && matchesFilter({ ...r.fields, id: r.id }, query.filter))
   }
-
-  replaceAll(entries: CatalogEntry[]) {
-    this.#entries = [...entries].sort((a, b) => byId(a.id, b.id))
-    this.#byId = new Map(this.#entries.map((e) => [e.id, e]))
-    this.#groups = new Map()
-    for (const e of this.#entries) this.#count(e, 1)
-    this.#changed()
+  async page(query: RowsQuery) {
+    const list = query.all ? this.#rows : this.#matching(query)
+    const start = query.after !== undefined ? list.findIndex((r) => r.id > query.after!) : query.offset
+    return start < 0 ? [] : list.slice(start, start + query.limit)
   }
-
-  /** Adds or replaces one dataset: a binary search and one splice, no rebuild. */
-  upsert(entry: CatalogEntry) {
-    const previous = this.#byId.get(entry.id)
-    const at = this.#position(entry.id)
-    if (previous) {
-      this.#entries[at] = entry
-      this.#count(previous, -1)
-    } else {
-      this.#entries.splice(at, 0, entry)
-    }
-    this.#byId.set(entry.id, entry)
-    this.#count(entry, 1)
-    this.#changed()
+  async count(query: Pick<RowsQuery, 'hiddenGroups' | 'filter'>) {
+    return this.#matching(query).length
   }
-
-  remove(id: string): boolean {
+  async put(entry: WrittenEntry, options: { onlyIfAbsent?: boolean; onlyIfExists?: boolean } = {}) {
+    const id = entry.dataset.id
     const previous = this.#byId.get(id)
-    if (!previous) return false
-    this.#entries.splice(this.#position(id), 1)
-    this.#byId.delete(id)
-    this.#count(previous, -1)
-    this.#changed()
+    if ((previous && options.onlyIfAbsent) || (!previous && options.onlyIfExists)) return false
+    const row: MemoryRow = {
+      id,
+      dataset: entry.dataset,
+      source: entry.source,
+      ...(entry.fields.gate ? { gate: entry.fields.gate } : {}),
+      seq: ++this.#version,
+      published: entry.published,
+      createdAt: previous?.createdAt ?? entry.now,
+      updatedAt: entry.now,
+      fields: entry.fields,
+    }
+    if (previous) this.#rows[this.#position(id)] = row
+    else this.#rows.splice(this.#position(id), 0, row)
+    this.#byId.set(id, row)
     return true
   }
-
-  /** Whether a requester with these decisions may see this one dataset. */
-  canSee(entry: CatalogEntry, allowed: (policyId: string) => boolean) {
-    return sight(entry, (p) => !allowed(p)) !== 'hidden'
+  async remove(id: string) {
+    if (!this.#byId.has(id)) return false
+    this.#rows.splice(this.#position(id), 1)
+    this.#byId.delete(id)
+    this.#version++
+    return true
   }
-
-  /** One page of what the requester may see. Decides each visibility policy at most once. */
-  page(query: PageQuery): Page {
-    const hidden = this.visibilityPolicies().filter((p) => !query.allowed(p)).sort()
-    let list = this.#visible(hidden)
-    if (!isEmptyFilter(query.filter)) {
-      const key = `${hidden.join('\n')}|${JSON.stringify(query.filter)}`
-      let filtered = this.#filteredCache.get(key)
-      if (!filtered) {
-        const visible = list
-        filtered = visible.filter((e) => matches(e, query.filter))
-        if (this.#filteredCache.size >= 32) this.#filteredCache.clear()
-        this.#filteredCache.set(key, filtered)
-      }
-      list = filtered
+  async files() {
+    const files = new Map<string, string>()
+    for (const r of this.#rows) if (r.source.kind === 'file') files.set(r.source.file, r.id)
+    return files
+  }
+  async *scan() {
+    yield [...this.#rows]
+  }
+  async setPublished(ids: string[], published: boolean) {
+    for (const id of ids) {
+      const row = this.#byId.get(id)
+      if (row) row.published = published
     }
-    return { items: list.slice(query.offset, query.offset + query.limit), total: list.length }
+    if (ids.length > 0) this.#version++
   }
-
-  #visible(hidden: string[]): CatalogEntry[] {
-    if (hidden.length === 0) return this.#entries
-    const key = hidden.join('\n')
-    let list = this.#visibleCache.get(key)
-    if (!list) {
-      const refused = new Set(hidden)
-      const isRefused = (p: string) => refused.has(p)
-      // Decide per group, not per dataset: a handful of groups cover any number of datasets.
-      const hiddenGroups = new Set([...this.#groups].filter(([, g]) => sight({ gate: g.gate }, isRefused) === 'hidden').map(([key]) => key))
-      list = hiddenGroups.size === 0 ? this.#entries : this.#entries.filter((e) => !hiddenGroups.has(e.visibility))
-      // A handful of combinations exist in practice; keep the cache bounded anyway.
-      if (this.#visibleCache.size >= 16) this.#visibleCache.clear()
-      this.#visibleCache.set(key, list)
-    }
-    return list
+  async policiesFingerprint() {
+    return this.#fingerprint
   }
-
+  async setPoliciesFingerprint(fingerprint: string) {
+    this.#fingerprint = fingerprint
+  }
+  async size() {
+    return this.#rows.length
+  }
   #position(id: string) {
     let low = 0
-    let high = this.#entries.length
+    let high = this.#rows.length
     while (low < high) {
       const mid = (low + high) >>> 1
-      if (this.#entries[mid]!.id < id) low = mid + 1
+      if (this.#rows[mid]!.id < id) low = mid + 1
       else high = mid
     }
     return low
   }
-
-  #count(entry: CatalogEntry, delta: number) {
-    const n = (this.#groups.get(entry.visibility)?.count ?? 0) + delta
-    if (n <= 0) this.#groups.delete(entry.visibility)
-    else this.#groups.set(entry.visibility, { count: n, gate: entry.gate })
-  }
-
-  #changed() {
-    this.version++
-    this.#visibleCache.clear()
-    this.#filteredCache.clear()
-  }
-}
-
-export function matches(entry: CatalogEntry, filter: CatalogFilter): boolean {
-  if (filter.modifiedSince !== undefined && entry.modified < filter.modifiedSince) return false
-  for (const k of filter.keywords) if (!entry.keywords.has(k)) return false
-  for (const t of filter.themes) if (!entry.themes.has(t)) return false
-  for (const w of filter.words) if (!entry.text.includes(w)) return false
-  return true
 }

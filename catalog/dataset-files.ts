@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto'
 import { readdir, readFile, stat } from 'node:fs/promises'
-import { join, relative, resolve, sep } from 'node:path'
+import { join, relative, resolve } from 'node:path'
 import { isMap, isPair, isScalar, LineCounter, parseDocument, type Document, type Node } from 'yaml'
 import type { z } from 'zod'
 import { DatasetDescription } from './dataset.ts'
+import { locateDistributionFile, type FilesRoot } from './files-root.ts'
 
 /**
  * Reads the stewards' `datasets/*.yaml` files. Every problem is reported with the file, the line and
@@ -27,8 +28,12 @@ export interface ReadOptions {
   root: string
   /** Known policy ids; when given, every reference must be one of them. */
   policyIds?: ReadonlySet<string>
+  /** Where distribution files may be (default: `files/` under root, nothing private declared). */
+  files?: FilesRoot
   /** Also compute each local file's sha256 (the byte size is always checked). */
   verifyChecksums?: boolean
+  /** Whether the connector may reach an S3 endpoint (the egress policy); a problem to report, or undefined. */
+  checkEndpoint?: (url: string) => Promise<string | undefined>
 }
 
 export interface ReadResult {
@@ -42,7 +47,10 @@ export interface ReadResult {
 export const formatFileError = (e: DatasetFileError) => `${e.file}:${e.line}: ${e.field ? `${e.field}: ` : ''}${e.message}`
 
 /** Parses and validates one file's text (no file-system checks). */
-export function parseDatasetText(text: string, file: string): { dataset?: DatasetDescription; errors: DatasetFileError[]; locate: (path: PropertyKey[]) => number } {
+export function parseDatasetText(
+  text: string,
+  file: string,
+): { dataset?: DatasetDescription; errors: DatasetFileError[]; locate: (path: PropertyKey[]) => number } {
   const lineCounter = new LineCounter()
   const document = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true })
   const lineAt = (offset: number | undefined) => (offset === undefined ? 1 : lineCounter.linePos(offset).line)
@@ -114,28 +122,44 @@ export async function referenceErrors(
 ): Promise<DatasetFileError[]> {
   const errors: DatasetFileError[] = []
   if (options.policyIds) {
+    const known = options.policyIds
+    const unknown = (id: string) =>
+      `unknown policy ${id}: no policy file with that id${known.size === 0 ? ' (no policy could be loaded)' : ` (known: ${[...known].sort().slice(0, 12).join(', ')}${known.size > 12 ? ', …' : ''})`}`
     dataset.policies.forEach((id, i) => {
-      if (!options.policyIds!.has(id)) errors.push({ ...at(['policies', i]), message: `unknown policy ${id}` })
+      if (!known.has(id)) errors.push({ ...at(['policies', i]), message: unknown(id) })
     })
-    if (dataset.visibility && !options.policyIds.has(dataset.visibility))
-      errors.push({ ...at(['visibility']), message: `unknown policy ${dataset.visibility}` })
+    if (dataset.visibility && !known.has(dataset.visibility)) errors.push({ ...at(['visibility']), message: unknown(dataset.visibility) })
     for (const [offer, gate] of Object.entries(dataset.offerVisibility ?? {}))
-      if (!options.policyIds.has(gate)) errors.push({ ...at(['offerVisibility', offer]), message: `unknown policy ${gate}` })
+      if (!known.has(gate)) errors.push({ ...at(['offerVisibility', offer]), message: unknown(gate) })
   }
   const root = resolve(options.root)
+  const files = options.files ?? { root: join(root, 'files'), private: [] }
   for (const [i, d] of dataset.distributions.entries()) {
+    if (d.s3?.endpoint !== undefined && options.checkEndpoint) {
+      const problem = await options.checkEndpoint(d.s3.endpoint)
+      if (problem) errors.push({ ...at(['distributions', i, 's3', 'endpoint']), message: problem })
+    }
+    if (d.folder !== undefined) {
+      const located = await locateDistributionFile(files, root, d.folder)
+      if ('problem' in located) errors.push({ ...at(['distributions', i, 'folder']), message: located.problem })
+      else if (!(await stat(located.path)).isDirectory()) errors.push({ ...at(['distributions', i, 'folder']), message: `${d.folder} is not a folder` })
+    }
     if (d.file === undefined) continue
-    const path = resolve(root, d.file)
-    if (!path.startsWith(root + sep)) {
-      errors.push({ ...at(['distributions', i, 'file']), message: 'expected a path inside the participant folder' })
+    const located = await locateDistributionFile(files, root, d.file)
+    if ('problem' in located) {
+      errors.push({ ...at(['distributions', i, 'file']), message: located.problem })
       continue
     }
+    const path = located.path
     try {
       const info = await stat(path)
       if (!info.isFile()) errors.push({ ...at(['distributions', i, 'file']), message: `${d.file} is not a file` })
-      else if (info.size !== d.byteSize) errors.push({ ...at(['distributions', i, 'byteSize']), message: `${d.file} has ${info.size} bytes, not ${d.byteSize}` })
+      else if (info.size !== d.byteSize)
+        errors.push({ ...at(['distributions', i, 'byteSize']), message: `${d.file} has ${info.size} bytes, not ${d.byteSize}` })
       else if (options.verifyChecksums) {
-        const actual = createHash('sha256').update(await readFile(path)).digest('hex')
+        const actual = createHash('sha256')
+          .update(await readFile(path))
+          .digest('hex')
         if (actual !== d.sha256) errors.push({ ...at(['distributions', i, 'sha256']), message: `${d.file} has sha256 ${actual}` })
       }
     } catch {

@@ -1,5 +1,6 @@
 import type { OdrlOffer } from '../policies/index.ts'
 import { keywordEntries, textEntries, type DatasetDescription, type LocalizedText } from './dataset.ts'
+import { apiSchemaJson } from './http-api.ts'
 
 /**
  * DSP 2025-1 catalog objects as plain JSON, built from typed templates (never by JSON-LD processing
@@ -52,8 +53,30 @@ export interface DspDatasetJson {
   'dct:spatial'?: DspLocation | DspLocation[]
   'dct:temporal'?: { '@type': 'dct:PeriodOfTime'; 'dcat:startDate': DateJson; 'dcat:endDate'?: DateJson }
   'dct:modified': DateJson
+  [tdmReservation]?: 0 | 1
+  [tdmPolicy]?: { '@id': string }
   hasPolicy: OdrlOffer[]
   distribution: Array<{ '@type': 'Distribution'; format: string; accessService: string | DspDataService; 'dct:license': DspLicense }>
+}
+
+/*
+ * TDMRep names its properties `tdm-reservation` and `tdm-policy` (HTTP headers, HTML meta, the
+ * well-known JSON file) and, in RDF metadata (its EPUB binding), `tdm:reservation` and `tdm:policy`
+ * under http://www.w3.org/ns/tdmrep#. DCAT has no property of its own for mining rights, so the
+ * catalog carries TDMRep's: the reservation as the integer 0 or 1, the policy as an IRI. The DSP
+ * context has no `tdm` prefix: the DSP entry writes them as full IRIs, the DCAT-AP export prefixed.
+ */
+export const tdmNamespace = 'http://www.w3.org/ns/tdmrep#'
+export const tdmReservation = `${tdmNamespace}reservation` as const
+export const tdmPolicy = `${tdmNamespace}policy` as const
+
+/** A dataset's TDMRep properties, under the given names (full IRIs in DSP, `tdm:` in DCAT-AP). */
+export function tdmProperties<R extends string, P extends string>(dataset: DatasetDescription, reservation: R, policy: P) {
+  if (!dataset.tdm) return {}
+  return {
+    [reservation]: dataset.tdm.reservation ? 1 : 0,
+    ...(dataset.tdm.policy ? { [policy]: { '@id': dataset.tdm.policy } } : {}),
+  } as { [K in R]?: 0 | 1 } & { [K in P]?: { '@id': string } }
 }
 
 interface DspLicense {
@@ -106,9 +129,21 @@ export function dspDataset(
         }
       : {}),
     'dct:modified': dateJson(dataset.modified),
+    ...tdmProperties(dataset, tdmReservation, tdmPolicy),
+    ...apiProperty(dataset),
     hasPolicy: offers,
     distribution: transferFormats.map((format) => ({ '@type': 'Distribution' as const, format, accessService: access, 'dct:license': license })),
   }
+}
+
+/** Our own terms, for what DCAT has no property for. */
+export const passerelleNamespace = 'https://w3id.org/passerelle/ns#'
+export const httpApiTerm = `${passerelleNamespace}httpApi` as const
+
+/** The query parameters and path suffixes a consumer may pass when pulling (a JSON literal), when the distribution declares them. */
+function apiProperty(dataset: DatasetDescription) {
+  const api = dataset.distributions[0]?.api
+  return api ? { [httpApiTerm]: { '@type': '@json' as const, '@value': apiSchemaJson(api) } } : {}
 }
 
 export interface CatalogHeader {

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { isQuerySpec, parseQuerySpec, type PropertyCondition } from './query-spec.ts'
 
 /**
  * The catalog filter: the `filter` array of a CatalogRequestMessage (and the management API's query
@@ -9,7 +10,9 @@ import { z } from 'zod'
  * - `{ "text": "sea ice" }`: every word appears in the id, titles, descriptions or keywords
  * - `{ "modifiedSince": "2025-01-01" }`: modified on or after this date
  *
- * Anything else is refused (400 CatalogError), never silently ignored.
+ * An Eclipse EDC query (`QuerySpec`: offset, limit, filterExpression; see query-spec.ts) is taken
+ * too, as the whole `filter` or as one entry of the array. Anything else is refused (400
+ * CatalogError), never silently ignored.
  */
 export const FilterEntry = z.union([
   z.object({ keyword: z.string().trim().min(1).max(200) }).strict(),
@@ -24,25 +27,44 @@ export interface CatalogFilter {
   themes: string[]
   words: string[]
   modifiedSince?: number
+  /** Criteria from an EDC query (`=`, `in`, `like` on id, title, keyword, theme, publisher). */
+  conditions?: PropertyCondition[]
 }
 
 export const emptyFilter: CatalogFilter = { keywords: [], themes: [], words: [] }
 
-export const isEmptyFilter = (f: CatalogFilter) => f.keywords.length + f.themes.length + f.words.length === 0 && f.modifiedSince === undefined
+export const isEmptyFilter = (f: CatalogFilter) =>
+  f.keywords.length + f.themes.length + f.words.length + (f.conditions?.length ?? 0) === 0 && f.modifiedSince === undefined
 
-export type FilterResult = { ok: true; filter: CatalogFilter } | { ok: false; message: string }
+/** `paging`: the offset and limit an EDC query asked for (the request's query string, when it has them, wins). */
+export type FilterResult = { ok: true; filter: CatalogFilter; paging: { offset?: number; limit?: number } } | { ok: false; message: string }
 
-/** Validates a DSP `filter` array. */
-export function parseFilter(entries: unknown): FilterResult {
-  if (entries === undefined) return { ok: true, filter: emptyFilter }
-  if (!Array.isArray(entries)) return { ok: false, message: 'filter must be an array' }
+/** Validates a DSP `filter`: an array of entries, or an EDC query alone. */
+export function parseFilter(value: unknown): FilterResult {
+  if (value === undefined || value === null) return { ok: true, filter: emptyFilter, paging: {} }
+  const entries = Array.isArray(value) ? value : isQuerySpec(value) ? [value] : undefined
+  if (!entries) return { ok: false, message: 'filter must be an array (of filter entries or one EDC QuerySpec)' }
   if (entries.length > 20) return { ok: false, message: 'at most 20 filter entries' }
   const filter: CatalogFilter = { keywords: [], themes: [], words: [] }
+  const paging: { offset?: number; limit?: number } = {}
+  let specs = 0
   for (const [i, entry] of entries.entries()) {
+    if (isQuerySpec(entry)) {
+      if (++specs > 1) return { ok: false, message: 'at most one QuerySpec in filter' }
+      const spec = parseQuerySpec(entry)
+      if (!spec.ok) return spec
+      if (spec.query.offset !== undefined) paging.offset = spec.query.offset
+      if (spec.query.limit !== undefined) paging.limit = spec.query.limit
+      if (spec.query.conditions.length > 0) filter.conditions = spec.query.conditions
+      continue
+    }
     const parsed = FilterEntry.safeParse(entry)
     if (!parsed.success) {
       const keys = entry && typeof entry === 'object' ? Object.keys(entry).join(', ') : JSON.stringify(entry)
-      return { ok: false, message: `unsupported filter entry ${i} (${keys}): supported filters are keyword, theme, text and modifiedSince` }
+      return {
+        ok: false,
+        message: `unsupported filter entry ${i} (${keys.slice(0, 200)}): supported filters are keyword, theme, text, modifiedSince and an EDC QuerySpec`,
+      }
     }
     const e = parsed.data
     if ('keyword' in e) filter.keywords.push(e.keyword.toLowerCase())
@@ -53,5 +75,5 @@ export function parseFilter(entries: unknown): FilterResult {
       filter.modifiedSince = Math.max(filter.modifiedSince ?? since, since)
     }
   }
-  return { ok: true, filter }
+  return { ok: true, filter, paging }
 }

@@ -11,6 +11,8 @@ export const errorStatus = {
   conflict: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
+  /** Too many requests at once (e.g. on one data token): answered with `Retry-After`. */
+  too_many_requests: 429,
   policy_refused: 403,
   peer_failed: 502,
   unavailable: 503,
@@ -33,5 +35,4 @@ export class PasserelleError extends Error {
   }
 }
 
-export const isPasserelleError = (error: unknown): error is PasserelleError =>
-  error instanceof PasserelleError
+export const isPasserelleError = (error: unknown): error is PasserelleError => error instanceof PasserelleError

@@ -1,13 +1,14 @@
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { getRequestListener } from '@hono/node-server'
-import { areas as defaultAreas, type Area, type Service } from './areas.ts'
+import type { Area, Service } from './area.ts'
+import { composeConnector, type ConnectorParts } from './composition.ts'
 import { loadConfig, type Config, type LoadConfigOptions } from './config/config.ts'
-import { randomIds, systemClock, type Ctx } from './context.ts'
+import type { Ctx } from './context.ts'
 import { createApp } from './http/app.ts'
-import { createPeerClient } from './http/peer-client.ts'
-import { withIdentity } from './identity/identity.ts'
-import { openStore } from './store/store.ts'
+import { drainOnClose } from './http/drain.ts'
+import type { WorkerState } from './http/health.ts'
+import { octal, securePrivatePlaces, type ModeChange } from './private-places.ts'
 import { createLogger, type Logger } from './telemetry/logger.ts'
 import { startTelemetry } from './telemetry/telemetry.ts'
 
@@ -23,7 +24,8 @@ export interface RunningConnector {
 export interface StartOptions extends LoadConfigOptions {
   configFile: string
   logger?: Logger
-  areas?: Area[]
+  /** Replaces the areas the composition root builds (tests). */
+  areas?: (parts: ConnectorParts) => Area[]
 }
 
 export async function startConnector(options: StartOptions): Promise<RunningConnector> {
@@ -31,51 +33,52 @@ export async function startConnector(options: StartOptions): Promise<RunningConn
   return startWithConfig(config, options)
 }
 
-export async function startWithConfig(config: Config, options: { logger?: Logger; areas?: Area[] } = {}): Promise<RunningConnector> {
+export async function startWithConfig(config: Config, options: { logger?: Logger; areas?: (parts: ConnectorParts) => Area[] } = {}): Promise<RunningConnector> {
   const logger = options.logger ?? createLogger({ level: config.log.level, fields: { participant: config.participant.id } })
   const telemetry = await startTelemetry()
-  const store = await openStore({ url: config.database.url, poolSize: config.database.poolSize })
-  let ctx: Ctx
-  const stopSignal = new AbortController()
-  try {
-    ctx = await withIdentity({ config, store, clock: systemClock, ids: randomIds, logger, peers: createPeerClient(), stopping: stopSignal.signal })
-  } catch (error) {
-    await store.close()
-    throw error
+  for (const change of securePrivatePlaces(config)) {
+    if (change.error) logger.warn('a private file or folder is readable by others and could not be fixed', modeFields(change))
+    else logger.warn('file mode narrowed: it was readable by others', modeFields(change))
   }
-  const areas = options.areas ?? defaultAreas
-  const { app } = createApp(ctx, areas)
+  const stopSignal = new AbortController()
+  const connector = await composeConnector(config, { logger, stopping: stopSignal.signal, ...(options.areas ? { areas: options.areas } : {}) })
+  const { ctx, areas } = connector
+  let workers: WorkerState = 'starting'
+  const { app } = createApp(ctx, areas, { workers: () => workers })
 
-  const server = createServer(getRequestListener(app.fetch))
+  const server = createServer()
+  const drain = drainOnClose(server, getRequestListener(app.fetch))
   await listen(server, config.server.port, config.server.host).catch(async (error) => {
-    await store.close()
+    await connector.close()
     throw error
   })
   const port = (server.address() as AddressInfo).port
   const services: Service[] = []
   for (const area of areas) if (area.start) services.push(await area.start(ctx))
+  workers = 'running'
 
   let stopping: Promise<void> | undefined
   const stop = () =>
     (stopping ??= (async () => {
+      workers = 'stopping'
       // Long polls answer now rather than hold the shutdown for their whole wait.
       stopSignal.abort()
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()))
-      // Keep-alive connections become idle as their last request finishes: close them as they do.
-      const sweep = setInterval(() => server.closeIdleConnections(), 25)
-      server.closeIdleConnections()
-      const deadline = setTimeout(() => server.closeAllConnections(), config.server.shutdownTimeout)
-      await closed
-      clearInterval(sweep)
-      clearTimeout(deadline)
+      await drain(config.server.shutdownTimeout)
       await Promise.allSettled(services.map((s) => s.stop()))
-      await ctx.peers.close()
-      await store.close()
+      await connector.close()
       await telemetry.shutdown()
     })())
 
   return { ctx, url: `http://${config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host}:${port}`, port, stop }
 }
+
+const modeFields = (change: ModeChange) => ({
+  path: change.path,
+  what: change.what,
+  from: octal(change.from),
+  to: octal(change.to),
+  ...(change.error ? { error: change.error, fix: `chmod ${octal(change.to).slice(1)} ${change.path} (as its owner)` } : {}),
+})
 
 function listen(server: Server, port: number, host: string) {
   return new Promise<void>((resolve, reject) => {

@@ -31,10 +31,28 @@ describe('policy lint', () => {
   })
 
   it('prints file:line:column, field, message and suggestion, and exits 1', async () => {
-    const dir = scratch({ 'bad.yaml': 'id: bad\ntitle: Bad\npermissions:\n  - action: use\n    constraints:\n      - { leftOperand: purpos, operator: isA, rightOperand: research }\n' })
+    const dir = scratch({
+      'bad.yaml':
+        'id: bad\ntitle: Bad\npermissions:\n  - action: use\n    constraints:\n      - { leftOperand: purpos, operator: isA, rightOperand: research }\n',
+    })
     const r = await run(['lint', 'bad.yaml'], dir)
     expect(r.code).toBe(1)
     expect(r.stdout).toBe('bad.yaml:6:24  permissions[0].constraints[0].leftOperand  unknown left operand `purpos` (did you mean `purpose`?)\n1 error\n')
+  })
+
+  it('warns, and passes, when a policy can never be met any more (an end date in the past)', async () => {
+    const dir = scratch({
+      'ended.yaml':
+        'id: ended\ntitle: Ended\npermissions:\n  - action: use\n    constraints:\n      - { leftOperand: dateTime, operator: lt, rightOperand: "2020-01-01T00:00:00Z" }\n',
+      'embargo.yaml':
+        'id: embargo\ntitle: Embargo\npermissions:\n  - action: use\n    constraints:\n      - { leftOperand: dateTime, operator: gteq, rightOperand: "2020-01-01T00:00:00Z" }\n',
+    })
+    const r = await run(['lint', '.'], dir)
+    expect(r.code).toBe(0)
+    expect(r.stdout).toContain(
+      'ended.yaml  permissions[0].constraints[0]  warning: permission 1 (use) can never be met: the date and time must be before 2020-01-01T00:00:00Z, which has passed',
+    )
+    expect(r.stdout).not.toContain('embargo.yaml')
   })
 
   it('reports a missing file instead of failing', async () => {
@@ -43,7 +61,7 @@ describe('policy lint', () => {
     expect(r.stdout).toContain('no-such.yaml:1  (file)  no such file or folder')
   })
 
-  it('lints the participant folder\'s policies/ by default', async () => {
+  it("lints the participant folder's policies/ by default", async () => {
     const dir = scratch({})
     const r = await run(['lint'], join(root, 'seeds'))
     expect(r.code).toBe(0)
@@ -79,15 +97,59 @@ describe('policy eval', () => {
     const dir = context('scope: negotiation\nassignee: did:web:lab.example\npurpose: climate-research\nnow: 2026-06-01T00:00:00Z\n')
     const r = await run(['eval', join(seeds, 'research-only.yaml'), '--as', join(dir, 'context.yaml')])
     expect(r.code).toBe(0)
-    expect(r.stdout).toMatch(/^ALLOWED\nAllowed: permission 1 \(use\) of policy `research-only` permits `use`/)
-    expect(r.stdout).toContain('[ok] permission 1 (use), constraint 1: purpose isA "research" (actual: climate-research)')
+    expect(r.stdout).toMatch(/^ALLOWED\nAllowed: permission 1 \(use\) of policy `research-only` \(“Research use only”\) permits `use`/)
+    expect(r.stdout).toContain('Trace:\n  permission 1 (use)\n    [ok] constraint 1: purpose isA "research" (actual: climate-research)')
+  })
+
+  it("explain --as prints the policy, then the decision's trace as a tree: members of a logical constraint under it, duties under their rule", async () => {
+    const dir = scratch({
+      'tree.yaml':
+        'id: tree\ntitle: Tree\npermissions:\n  - action: use\n    constraints:\n      - or:\n          - { leftOperand: spatial, operator: isPartOf, rightOperand: EU }\n          - { leftOperand: purpose, operator: isA, rightOperand: research }\n    duties:\n      - action: attribute\n',
+      'context.yaml': 'purpose: marketing\nspatial: CA\nnow: 2026-06-01T00:00:00Z\n',
+    })
+    const r = await run(['explain', 'tree.yaml', '--as', 'context.yaml'], dir)
+    expect(r.code).toBe(1)
+    expect(r.stdout).toContain('Permitted: `use`')
+    expect(r.stdout).toContain(
+      [
+        'Trace:',
+        '  permission 1 (use)',
+        '    [NO] constraint 1: or, at least 1 of its constraints must hold (0 of 2 do)',
+        '      [NO] or[1]: spatial isPartOf "EU" (actual: CA)',
+        '      [NO] or[2]: purpose isA "research" (actual: marketing)',
+      ].join('\n'),
+    )
+  })
+
+  it('an invalid policy read from a peer is shown as invalid, every problem in the trace', async () => {
+    const { renderDecision } = await import('./cli.ts')
+    const { evaluate } = await import('./evaluate.ts')
+    const text = renderDecision(
+      evaluate(
+        {
+          uid: 'urn:p',
+          type: 'Set',
+          profile: ['https://example.org/p'],
+          permissions: [{ action: 'frobnicate', constraints: [], duties: [] }],
+          prohibitions: [],
+          obligations: [],
+        },
+        { scope: 'negotiation', action: 'use', assignee: 'did:web:a', credentials: [], now: new Date() },
+      ),
+    )
+    expect(text).toMatch(
+      /^REFUSED \(the policy is invalid\)\nRefused: policy `urn:p` is invalid, so it permits nothing: profile: the profile `https:\/\/example.org\/p` is not one/,
+    )
+    expect(text).toContain('[??] permission[0].action: unknown action `frobnicate`')
   })
 
   it('exit 1 when refused, with the reason a peer would get', async () => {
     const dir = context('purpose: marketing\n')
     const r = await run(['eval', join(seeds, 'research-only.yaml'), '--as', join(dir, 'context.yaml')])
     expect(r.code).toBe(1)
-    expect(r.stdout).toContain('REFUSED\nRefused: purpose `marketing` is not a kind of `research`; required by permission 1 (use) of policy `research-only`.')
+    expect(r.stdout).toContain(
+      'REFUSED\nRefused: purpose `marketing` is not a kind of `research`; required by permission 1 (use) of policy `research-only` (“Research use only”).',
+    )
   })
 
   it('--json prints the decision as JSON', async () => {
@@ -100,7 +162,8 @@ describe('policy eval', () => {
 
   it('accepts odrl: names for operators and credentials without an issuer', async () => {
     const dir = scratch({
-      'p.yaml': 'id: p\ntitle: P\npermissions:\n  - action: odrl:use\n    constraints: [{ leftOperand: odrl:purpose, operator: odrl:isA, rightOperand: research }, { leftOperand: membership, operator: eq, rightOperand: active }]\n',
+      'p.yaml':
+        'id: p\ntitle: P\npermissions:\n  - action: odrl:use\n    constraints: [{ leftOperand: odrl:purpose, operator: odrl:isA, rightOperand: research }, { leftOperand: membership, operator: eq, rightOperand: active }]\n',
       'context.yaml': 'purpose: climate-research\ncredentials: [{ types: [MembershipCredential] }]\n',
     })
     const r = await run(['eval', 'p.yaml', '--as', 'context.yaml'], dir)
@@ -130,7 +193,7 @@ describe('policy eval', () => {
 })
 
 describe('policy test', () => {
-  it('runs the stewards\' cases beside the seed policies', async () => {
+  it("runs the stewards' cases beside the seed policies", async () => {
     const r = await run(['test', 'seeds/policies'])
     expect(r.code).toBe(0)
     expect(r.stdout).toMatch(/\n\d+ passed, 0 failed\n$/)
@@ -156,11 +219,36 @@ describe('policy test', () => {
 })
 
 describe('policy operands', () => {
+  it('shows a taxonomy as a tree: what each purpose is a kind of', async () => {
+    const r = await run(['operands', 'seeds/policies', 'purpose'])
+    expect(r.code).toBe(0)
+    const lines = r.stdout.split('\n').filter((l) => / {4}\S/.test(l.slice(0, 5)) || /^ {6,}\S/.test(l))
+    /** Every chain of broader concepts a name is printed under. */
+    const chains = (name: string) => {
+      const out: string[][] = []
+      const stack: string[] = []
+      for (const line of lines) {
+        const depth = (line.length - line.trimStart().length - 4) / 2
+        const concept = line.trim().split(' — ')[0]!
+        stack.length = depth
+        if (concept === name) out.push([...stack])
+        stack[depth] = concept
+      }
+      return out
+    }
+    expect(chains('market-research').some((c) => c.includes('commercial-research') && c.includes('commercial'))).toBe(true)
+    expect(chains('climate-research').length).toBeGreaterThan(0)
+    expect(chains('climate-research').some((c) => c.includes('scientific-research'))).toBe(true)
+    expect(chains('climate-research').some((c) => c.includes('non-commercial-research'))).toBe(false)
+    // Places are too many to print.
+    expect((await run(['operands', 'seeds/policies', 'spatial'])).stdout).toMatch(/\d+ concepts \(too many to print as a tree\)/)
+  })
+
   it('lists the operands, with those a registry.yaml adds', async () => {
     const dir = scratch({ 'registry.yaml': 'operands:\n  - { name: project, dataType: string, values: [arctic-ice] }\n' })
     const r = await run(['operands', dir])
     expect(r.code).toBe(0)
-    expect(r.stdout).toMatch(/^purpose +taxonomy +eq neq isA isAnyOf isNoneOf +\(required at: negotiation\)$/m)
+    expect(r.stdout).toMatch(/^purpose +taxonomy +eq neq isA hasPart isAnyOf isAllOf isNoneOf +\(required at: negotiation\)$/m)
     expect(r.stdout).toMatch(/^project +string /m)
   })
 

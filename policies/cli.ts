@@ -7,12 +7,14 @@ import { existsSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { isAbsolute, join, relative } from 'node:path'
 import { parse as parseYaml } from 'yaml'
-import type { Decision, LintError, TraceEntry } from './types.ts'
+import type { Decision, EvaluationContext, LintError, TraceEntry } from './types.ts'
 import { loadPolicies, loadRegistry } from './loader.ts'
 import { closest } from './suggest.ts'
 import { evaluate } from './evaluate.ts'
 import { contextFromData } from './context-file.ts'
 import { runStewardTests } from './steward-tests.ts'
+import { timeWarnings } from './time-lint.ts'
+import { taxonomyTree } from './taxonomy-tree.ts'
 
 export interface PolicyCommandIo {
   stdout: (s: string) => void
@@ -39,9 +41,10 @@ Checks policy files (YAML, or raw ODRL as .json/.jsonld) and prints each problem
 FILE:LINE:COLUMN  FIELD  MESSAGE (suggestion). Folders are read without descending; a folder's
 registry.yaml adds operands. Default: ./policies. Exit 0 when clean, 1 with errors.
 `,
-  explain: `Usage: passerelle policy explain FILE [--json]
+  explain: `Usage: passerelle policy explain FILE [--json] [--as CONTEXT.yaml [--policy ID]]
 
 Prints the policy in plain language. --json prints { id, title, plainText, odrl } instead.
+With --as, also decides that request and prints the decision's trace as a tree.
 `,
   eval: `Usage: passerelle policy eval FILE --as CONTEXT.yaml [--json] [--policy ID]
 
@@ -115,6 +118,9 @@ export async function runPolicyCommand(args: string[], io: PolicyCommandIo): Pro
         io.stdout(`${result.errors.length} error${result.errors.length === 1 ? '' : 's'}\n`)
         return 1
       }
+      // Valid, yet refusing everything for ever: said, without failing the lint.
+      const warnings = [...result.policies.values()].flatMap((p) => timeWarnings(p, new Date()))
+      for (const w of warnings) io.stdout(`${show(w.file)}  ${w.field}  warning: ${w.message}\n`)
       if (result.policies.size === 0) io.stdout(`no policy files in ${paths.map(show).join(', ')}\n`)
       else io.stdout(`${result.policies.size} polic${result.policies.size === 1 ? 'y' : 'ies'} OK: ${[...result.policies.keys()].join(', ')}\n`)
       return 0
@@ -134,7 +140,29 @@ export async function runPolicyCommand(args: string[], io: PolicyCommandIo): Pro
         io.stderr('no policy to explain (an abstract baseline is only explained through the policies that extend it)\n')
         return 1
       }
-      if (flags.json) io.stdout(`${JSON.stringify(policies.map((p) => ({ id: p.id, title: p.title, plainText: p.plainText, odrl: p.odrl })), null, 2)}\n`)
+      if (typeof flags.as === 'string') {
+        const wanted = typeof flags.policy === 'string' ? flags.policy : undefined
+        const policy = wanted ? result.policies.get(wanted) : policies.length === 1 ? policies[0] : undefined
+        if (!policy) {
+          io.stderr(
+            wanted ? `no policy \`${wanted}\` in ${positional[0]}\n` : `${positional[0]} holds ${policies.length} policies: choose one with --policy ID\n`,
+          )
+          return 2
+        }
+        const built = await readContext(at(flags.as), flags.as, io)
+        if (!built) return 2
+        const decision = evaluate(policy, built)
+        io.stdout(flags.json ? `${JSON.stringify(decision, null, 2)}\n` : `${policy.plainText}\n\n${renderDecision(decision)}`)
+        return decision.allowed ? 0 : 1
+      }
+      if (flags.json)
+        io.stdout(
+          `${JSON.stringify(
+            policies.map((p) => ({ id: p.id, title: p.title, plainText: p.plainText, odrl: p.odrl })),
+            null,
+            2,
+          )}\n`,
+        )
       else io.stdout(`${policies.map((p) => p.plainText).join('\n\n')}\n`)
       return 0
     }
@@ -152,22 +180,14 @@ export async function runPolicyCommand(args: string[], io: PolicyCommandIo): Pro
       const wanted = typeof flags.policy === 'string' ? flags.policy : undefined
       const policy = wanted ? result.policies.get(wanted) : result.policies.size === 1 ? [...result.policies.values()][0] : undefined
       if (!policy) {
-        io.stderr(wanted ? `no policy \`${wanted}\` in ${positional[0]}\n` : `${positional[0]} holds ${result.policies.size} policies: choose one with --policy ID\n`)
+        io.stderr(
+          wanted ? `no policy \`${wanted}\` in ${positional[0]}\n` : `${positional[0]} holds ${result.policies.size} policies: choose one with --policy ID\n`,
+        )
         return 2
       }
-      let data: unknown
-      try {
-        data = parseYaml(await readFile(at(contextPath), 'utf8'))
-      } catch (error) {
-        io.stderr(`cannot read the context ${contextPath}: ${(error as Error).message.split('\n')[0]}\n`)
-        return 2
-      }
-      const built = contextFromData(data, new Date())
-      if (!built.context) {
-        io.stderr(`${contextPath}: ${built.errors.join('\n')}\n`)
-        return 2
-      }
-      const decision = evaluate(policy, built.context)
+      const context = await readContext(at(contextPath), contextPath, io)
+      if (!context) return 2
+      const decision = evaluate(policy, context)
       io.stdout(flags.json ? `${JSON.stringify(decision, null, 2)}\n` : renderDecision(decision))
       return decision.allowed ? 0 : 1
     }
@@ -181,18 +201,37 @@ export async function runPolicyCommand(args: string[], io: PolicyCommandIo): Pro
       if (name) {
         const entry = registry.get(name)
         if (!entry) {
-          const near = closest(name, registry.list().map((e) => e.name))
+          const near = closest(
+            name,
+            registry.list().map((e) => e.name),
+          )
           io.stderr(`no operand \`${name}\`${near ? ` (did you mean \`${near}\`?)` : ''}\n`)
           return 1
         }
-        io.stdout([
-          `${entry.name} — ${entry.label}`, `  ${entry.description}`, `  IRI: ${entry.iri}`, `  type: ${entry.dataType}`,
-          `  operators: ${entry.operators.join(', ')}`, `  value required at: ${entry.scopes.join(', ')}`,
-          ...(entry.values ? [`  values: ${entry.values.join(', ')}`] : []),
-        ].join('\n') + '\n')
+        io.stdout(
+          `${[
+            `${entry.name} — ${entry.label}`,
+            `  ${entry.description}`,
+            `  IRI: ${entry.iri}`,
+            `  type: ${entry.dataType}`,
+            `  operators: ${entry.operators.join(', ')}`,
+            `  value required at: ${entry.scopes.join(', ')}`,
+            ...(entry.values ? [`  values: ${entry.values.join(', ')}`] : []),
+          ].join('\n')}\n`,
+        )
+        if (entry.taxonomy) {
+          // What is a kind of what: `isA` follows these lines upwards, never downwards.
+          const tree = taxonomyTree(entry.taxonomy)
+          io.stdout(
+            tree
+              ? `  concepts (each under the broader ones it is a kind of):\n${tree.map((l) => `    ${l}`).join('\n')}\n`
+              : `  ${entry.taxonomy.size} concepts (too many to print as a tree)\n`,
+          )
+        }
         return 0
       }
-      for (const entry of registry.list()) io.stdout(`${entry.name.padEnd(14)} ${entry.dataType.padEnd(9)} ${entry.operators.join(' ')}  (required at: ${entry.scopes.join(', ')})\n`)
+      for (const entry of registry.list())
+        io.stdout(`${entry.name.padEnd(14)} ${entry.dataType.padEnd(9)} ${entry.operators.join(' ')}  (required at: ${entry.scopes.join(', ')})\n`)
       io.stdout('credential.<Type>.<claim>  any claim of a verified credential, e.g. credential.MembershipCredential.memberOf\n')
       return errors.length > 0 ? 1 : 0
     }
@@ -204,7 +243,9 @@ export async function runPolicyCommand(args: string[], io: PolicyCommandIo): Pro
         io.stdout(`${r.passed ? 'pass' : 'FAIL'}  ${r.policy}: ${r.name}${r.passed ? '' : `\n      ${r.message}\n      reason: ${r.reason}`}\n`)
       }
       const failed = run.results.filter((r) => !r.passed).length
-      io.stdout(`${run.results.length - failed} passed, ${failed} failed${run.errors.length > 0 ? `, ${run.errors.length} error${run.errors.length === 1 ? '' : 's'}` : ''}\n`)
+      io.stdout(
+        `${run.results.length - failed} passed, ${failed} failed${run.errors.length > 0 ? `, ${run.errors.length} error${run.errors.length === 1 ? '' : 's'}` : ''}\n`,
+      )
       if (run.results.length === 0 && run.errors.length === 0) {
         io.stdout(`no *.test.yaml cases in ${show(dir)}\n`)
       }
@@ -212,6 +253,19 @@ export async function runPolicyCommand(args: string[], io: PolicyCommandIo): Pro
     }
   }
   return 2
+}
+
+async function readContext(path: string, shown: string, io: PolicyCommandIo): Promise<EvaluationContext | undefined> {
+  let data: unknown
+  try {
+    data = parseYaml(await readFile(path, 'utf8'))
+  } catch (error) {
+    io.stderr(`cannot read the context ${shown}: ${(error as Error).message.split('\n')[0]}\n`)
+    return undefined
+  }
+  const built = contextFromData(data, new Date())
+  if (!built.context) io.stderr(`${shown}: ${built.errors.join('\n')}\n`)
+  return built.context
 }
 
 function parseArgs(args: string[]): { positional: string[]; flags: Record<string, string | true> } {
@@ -231,25 +285,63 @@ function parseArgs(args: string[]): { positional: string[]; flags: Record<string
 
 const outcomeMark: Record<TraceEntry['outcome'], string> = { satisfied: 'ok', violated: 'NO', unknown: '??', deferred: '..' }
 
-/** A decision for a terminal: verdict, reason, explanation, trace. */
+/** One trace entry as a line (without its place in the tree). */
+function traceLine(t: TraceEntry): string {
+  const actual = t.actual === null || t.actual === undefined ? '-' : Array.isArray(t.actual) ? t.actual.join(', ') : String(t.actual)
+  const step = t.constraint.split('.').pop()
+  const mark = `[${outcomeMark[t.outcome]}]`
+  if (t.leftOperand === '(invalid)') return `${mark} ${t.constraint}: ${t.note}`
+  if (t.leftOperand === '(applies)') return `${mark} ${t.operator}: ${t.note}`
+  if (t.leftOperand === '(duty)') return `${mark} ${step}: ${t.operator}, ${actual}${t.note ? ` — ${t.note}` : ''}`
+  if (t.leftOperand.startsWith('(')) return `${mark} ${step}: ${t.operator}, ${t.expected} of its constraints must hold (${actual} do)`
+  return `${mark} ${step}: ${t.leftOperand} ${t.operator} ${JSON.stringify(t.expected)} (actual: ${actual})${t.note ? ` — ${t.note}` : ''}`
+}
+
+/**
+ * The trace as a tree: rules, then their constraints, the members of logical constraints under
+ * them (\`constraint 2.or[1]\` under \`constraint 2\`), duties with their own conditions.
+ */
+export function traceTree(trace: TraceEntry[]): string[] {
+  const lines: string[] = []
+  const rules = new Map<string, TraceEntry[]>()
+  for (const t of trace) rules.set(t.rule, [...(rules.get(t.rule) ?? []), t])
+  for (const [rule, entries] of rules) {
+    lines.push(`  ${rule}`)
+    const byPath = new Map(entries.map((e) => [e.constraint, e]))
+    const children = new Map<string, string[]>()
+    const roots: string[] = []
+    const parentOf = (path: string) => {
+      const cut = path.lastIndexOf('.')
+      return cut > 0 && byPath.has(path.slice(0, cut)) ? path.slice(0, cut) : undefined
+    }
+    for (const e of entries) {
+      const parent = parentOf(e.constraint)
+      const list = parent ? (children.get(parent) ?? children.set(parent, []).get(parent)!) : roots
+      if (!list.includes(e.constraint)) list.push(e.constraint)
+    }
+    // Members are traced before their logical constraint: order roots by their first appearance.
+    const walk = (path: string, depth: number) => {
+      lines.push(`${'  '.repeat(depth + 2)}${traceLine(byPath.get(path)!)}`)
+      for (const child of children.get(path) ?? []) walk(child, depth + 1)
+    }
+    for (const root of roots) walk(root, 0)
+  }
+  return lines
+}
+
+/** A decision for a terminal: verdict, reason, explanation, trace (as a tree), obligations. */
 export function renderDecision(decision: Decision): string {
-  const lines = [decision.allowed ? 'ALLOWED' : 'REFUSED', decision.reason]
+  const lines = [decision.allowed ? 'ALLOWED' : decision.invalid ? 'REFUSED (the policy is invalid)' : 'REFUSED', decision.reason]
   if (decision.explanation.length > 1) lines.push('')
   for (const sentence of decision.explanation.slice(1)) lines.push(`  ${sentence}`)
-  if (decision.trace.length > 0) {
-    lines.push('', 'Trace:')
-    for (const t of decision.trace) {
-      const actual = t.actual === null || t.actual === undefined ? '-' : Array.isArray(t.actual) ? t.actual.join(', ') : String(t.actual)
-      if (t.leftOperand.startsWith('(')) {
-        lines.push(`  [${outcomeMark[t.outcome]}] ${t.rule}, ${t.constraint}: ${t.operator}, ${t.expected} of its constraints must hold (${actual} do)`)
-        continue
-      }
-      lines.push(`  [${outcomeMark[t.outcome]}] ${t.rule}, ${t.constraint}: ${t.leftOperand} ${t.operator} ${JSON.stringify(t.expected)} (actual: ${actual})${t.note ? ` — ${t.note}` : ''}`)
-    }
-  }
+  if (decision.trace.length > 0) lines.push('', 'Trace:', ...traceTree(decision.trace))
   if (decision.obligations.length > 0) {
     lines.push('', 'Obligations:')
-    for (const o of decision.obligations) lines.push(`  - ${o.text} (${o.rule})`)
+    for (const o of decision.obligations) {
+      lines.push(
+        `  - \`${o.id}\`: ${o.text} (${o.rule}; ${o.state}, ${o.checkedBy === 'consumer' ? 'performed by the requester' : 'checked by the connector'}${o.blocking ? ', BLOCKS' : ''})`,
+      )
+    }
   }
   return `${lines.join('\n')}\n`
 }

@@ -6,22 +6,19 @@
 import { basename } from 'node:path'
 import { LineCounter, parseDocument, isMap, isPair, isScalar, visit, type Document } from 'yaml'
 import type { CompiledPolicy, Constraint, LintError, Operator, PolicyModel, Rule, Value } from './types.ts'
-import { operators } from './types.ts'
 import type { Registry } from './registry.ts'
 import { atomicKeys, dutyKeys, logicalKeys, parameterKeys, ruleKeys, topLevelKeys } from './file-format.ts'
-import { actionIncludedIn, isKnownAction, knownActions, shortAction } from './vocabularies/actions.ts'
+import { actionIncludedIn, shortAction } from './vocabularies/actions.ts'
 import { closest } from './suggest.ts'
 import { offerBody } from './odrl-write.ts'
 import { explainPolicy } from './explain.ts'
-import { policyFromOdrl } from './odrl-read.ts'
+import { readPolicy } from './odrl-read.ts'
+import { policyProblems, fieldName, type Path } from './validate.ts'
 import { graphFromJsonLd, jsonldErrorMessage, knownContextUrls, nest } from './jsonld.ts'
 
-export type Path = (string | number)[]
+export { fieldName, type Path }
 type Json = Record<string, unknown>
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v)
-
-export const fieldName = (path: Path) =>
-  path.reduce<string>((s, p) => (typeof p === 'number' ? `${s}[${p}]` : s ? `${s}.${p}` : p), '') || '(file)'
 
 /** A parsed source file, before `extends` is resolved. */
 export interface PolicySource {
@@ -81,7 +78,12 @@ function yamlLocator(doc: Document, lines: LineCounter): PolicySource['locate'] 
 
 /** ODRL's own (singular) names are accepted for the plural keys of the format: `permission:` is `permissions:`. */
 const odrlNames: Record<string, string> = {
-  permission: 'permissions', prohibition: 'prohibitions', obligation: 'obligations', constraint: 'constraints', duty: 'duties', remedy: 'remedies',
+  permission: 'permissions',
+  prohibition: 'prohibitions',
+  obligation: 'obligations',
+  constraint: 'constraints',
+  duty: 'duties',
+  remedy: 'remedies',
 }
 function acceptOdrlNames(doc: Document) {
   visit(doc, {
@@ -152,9 +154,14 @@ export async function parseSource(text: string, file: string, registry: Registry
 
 /** The ODRL (JSON) name of a step of a model path: `permissions` is `permission` there. */
 const jsonNames: Record<string, string> = {
-  permissions: 'permission', prohibitions: 'prohibition', obligations: 'obligation', constraints: 'constraint', duties: 'duty', remedies: 'remedy',
+  permissions: 'permission',
+  prohibitions: 'prohibition',
+  obligations: 'obligation',
+  constraints: 'constraint',
+  duties: 'duty',
+  remedies: 'remedy',
 }
-const jsonPath = (path: Path): Path => path.map((p) => (typeof p === 'string' ? jsonNames[p] ?? p : p))
+const jsonPath = (path: Path): Path => path.map((p) => (typeof p === 'string' ? (jsonNames[p] ?? p) : p))
 
 /** Lines of a JSON file's fields (JSON is YAML), found by the path in ODRL names; line 1 when not found. */
 function jsonLocator(text: string): PolicySource['locate'] {
@@ -189,14 +196,18 @@ async function parseOdrlSource(text: string, file: string, registry: Registry): 
   try {
     const graph = await graphFromJsonLd(document)
     const policyTypes = ['Set', 'Offer', 'Agreement', 'Policy', 'odrl:Set', 'odrl:Offer', 'odrl:Agreement', 'odrl:Policy']
-    const root = graph.find((n) => [n['type'], n['@type']].flat().some((t) => typeof t === 'string' && policyTypes.includes(t)))
-    const rootId = root ? ((root['uid'] ?? root['@id']) as string) : undefined
+    const root = graph.find((n) => [n.type, n['@type']].flat().some((t) => typeof t === 'string' && policyTypes.includes(t)))
+    const rootId = root ? ((root.uid ?? root['@id']) as string) : undefined
     nested = rootId ? nest(graph, rootId) : undefined
   } catch (error) {
     // Policies written the way DSP messages are (no @context, or the DSP context with bare
     // operand names such as "spatial") are read as compact JSON; the registry checks the names.
     if (!onlyKnownContexts(document['@context'])) {
-      lint.add([], `not valid ODRL JSON-LD: ${jsonldErrorMessage(error)}`, 'use the ODRL or DSP context (bundled), `odrl:`-prefixed names (odrl:purpose) or full IRIs')
+      lint.add(
+        [],
+        `not valid ODRL JSON-LD: ${jsonldErrorMessage(error)}`,
+        'use the ODRL or DSP context (bundled), `odrl:`-prefixed names (odrl:purpose) or full IRIs',
+      )
       return { errors: lint.errors }
     }
     nested = document
@@ -205,18 +216,32 @@ async function parseOdrlSource(text: string, file: string, registry: Registry): 
     lint.add([], 'no ODRL policy (Set, Offer, Agreement or Policy) in this document')
     return { errors: lint.errors }
   }
-  const read = policyFromOdrl(nested, { registry })
-  for (const message of read.errors) lint.add([], message)
-  if (!read.model) return { errors: lint.errors }
+  // Structure here; meaning (with suggestions and lines) by lintModel below.
+  const read = readPolicy(nested, { registry, structureOnly: true })
+  if (!read.model) {
+    for (const message of read.errors) lint.add([], message)
+    return { errors: lint.errors }
+  }
   lintModel(read.model, registry, lint)
   if (lint.errors.length > 0) return { errors: lint.errors }
-  const name = file.split(/[\\/]/).pop()!.replace(/\.(json|jsonld)$/i, '')
-  const title = [document['title'], document['dct:title'], document['http://purl.org/dc/terms/title']].find((t) => typeof t === 'string') as string | undefined
-  const description = [document['description'], document['dct:description']].find((t) => typeof t === 'string') as string | undefined
+  const name = file
+    .split(/[\\/]/)
+    .pop()!
+    .replace(/\.(json|jsonld)$/i, '')
+  const title = [document.title, document['dct:title'], document['http://purl.org/dc/terms/title']].find((t) => typeof t === 'string') as string | undefined
+  const description = [document.description, document['dct:description']].find((t) => typeof t === 'string') as string | undefined
   return {
     source: {
-      file, id: name, title: title ?? name, ...(description ? { description } : {}), abstract: false, extends: [],
-      parameters: {}, withValues: {}, model: read.model, locate,
+      file,
+      id: name,
+      title: title ?? name,
+      ...(description ? { description } : {}),
+      abstract: false,
+      extends: [],
+      parameters: {},
+      withValues: {},
+      model: read.model,
+      locate,
     },
     errors: [],
   }
@@ -231,7 +256,12 @@ function checkKeys(node: Json, allowed: readonly string[], path: Path, lint: Col
   for (const key of Object.keys(node)) {
     if (!allowed.includes(key)) {
       const near = closest(key, allowed)
-      lint.add([...path, key], `unknown field \`${key}\``, near ? `did you mean \`${near}\`?` : `allowed here: ${allowed.filter((k) => k !== '$schema').join(', ')}`, true)
+      lint.add(
+        [...path, key],
+        `unknown field \`${key}\``,
+        near ? `did you mean \`${near}\`?` : `allowed here: ${allowed.filter((k) => k !== '$schema').join(', ')}`,
+        true,
+      )
     }
   }
 }
@@ -243,7 +273,13 @@ function checkStructure(raw: Json, lint: Collector, defaultId: string) {
   checkKeys(raw, topLevelKeys, [], lint)
   // Without `id`, the file name is the id; without `title`, the id is the title.
   if (typeof raw.id !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(raw.id)) {
-    lint.add(['id'], raw.id === undefined ? `the file name \`${String(defaultId)}\` cannot be an id: give the policy an \`id\`` : '`id` must be letters, digits, `.`, `_` and `-`', 'e.g. `id: research-only`')
+    lint.add(
+      ['id'],
+      raw.id === undefined
+        ? `the file name \`${String(defaultId)}\` cannot be an id: give the policy an \`id\``
+        : '`id` must be letters, digits, `.`, `_` and `-`',
+      'e.g. `id: research-only`',
+    )
   }
   if (typeof raw.title !== 'string' || raw.title.trim() === '') lint.add(['title'], '`title` must be one line of text (shown in the catalog)')
   if (raw.description !== undefined && typeof raw.description !== 'string') lint.add(['description'], '`description` must be text')
@@ -259,13 +295,15 @@ function checkStructure(raw: Json, lint: Collector, defaultId: string) {
   }
   if (raw.parameters !== undefined) {
     if (!isObject(raw.parameters)) lint.add(['parameters'], '`parameters` must map names to `{ description, default }`')
-    else for (const [name, p] of Object.entries(raw.parameters)) {
-      if (!isObject(p)) lint.add(['parameters', name], `parameter \`${name}\` must be \`{ description, default }\``)
-      else checkKeys(p, parameterKeys, ['parameters', name], lint)
-    }
+    else
+      for (const [name, p] of Object.entries(raw.parameters)) {
+        if (!isObject(p)) lint.add(['parameters', name], `parameter \`${name}\` must be \`{ description, default }\``)
+        else checkKeys(p, parameterKeys, ['parameters', name], lint)
+      }
   }
   if (raw.with !== undefined && !isObject(raw.with)) lint.add(['with'], '`with` must map parameter names to values')
-  if (raw.with !== undefined && raw.extends === undefined) lint.add(['with'], '`with` gives parameters to extended policies, but this policy extends none', 'add `extends: <policy id>`')
+  if (raw.with !== undefined && raw.extends === undefined)
+    lint.add(['with'], '`with` gives parameters to extended policies, but this policy extends none', 'add `extends: <policy id>`')
   for (const kind of ['permissions', 'prohibitions', 'obligations'] as const) {
     const rules = raw[kind]
     if (rules === undefined) continue
@@ -286,8 +324,10 @@ function checkRule(r: unknown, path: Path, allowed: readonly string[], lint: Col
     return
   }
   checkKeys(r, allowed, path, lint)
-  if (kind === 'permissions' && r.remedies !== undefined) lint.add([...path, 'remedies'], 'only prohibitions have remedies', 'use `duties` for what a permission requires', true)
-  if (kind === 'prohibitions' && r.duties !== undefined) lint.add([...path, 'duties'], 'prohibitions have no duties', 'use `remedies`, or move the duty to a permission', true)
+  if (kind === 'permissions' && r.remedies !== undefined)
+    lint.add([...path, 'remedies'], 'only prohibitions have remedies', 'use `duties` for what a permission requires', true)
+  if (kind === 'prohibitions' && r.duties !== undefined)
+    lint.add([...path, 'duties'], 'prohibitions have no duties', 'use `remedies`, or move the duty to a permission', true)
   if (typeof r.action !== 'string') lint.add([...path, 'action'], 'every rule needs an `action`', `e.g. use, read, distribute`)
   if (r.assignee !== undefined && typeof r.assignee !== 'string') lint.add([...path, 'assignee'], '`assignee` must be a participant id')
   if (r.note !== undefined && typeof r.note !== 'string') lint.add([...path, 'note'], '`note` must be text')
@@ -341,73 +381,38 @@ function checkConstraint(c: unknown, path: Path, lint: Collector) {
   }
 }
 
-const operatorAliases: Record<string, Operator> = {
-  equals: 'eq', '=': 'eq', '==': 'eq', is: 'eq', '!=': 'neq', notEquals: 'neq', ne: 'neq', '<': 'lt', '<=': 'lteq', '>': 'gt', '>=': 'gteq',
-  le: 'lteq', ge: 'gteq', in: 'isAnyOf', oneOf: 'isAnyOf', anyOf: 'isAnyOf', notIn: 'isNoneOf', noneOf: 'isNoneOf', allOf: 'isAllOf',
-  within: 'isPartOf', partOf: 'isPartOf', contains: 'hasPart', subClassOf: 'isA', kindOf: 'isA',
-}
 const listOperators: Operator[] = ['isAnyOf', 'isNoneOf', 'isAllOf']
-const orderedOperators: Operator[] = ['gt', 'gteq', 'lt', 'lteq']
 
-/** Meaning: actions, operands, operators and values against the registry. Paths follow the YAML layout. */
+/**
+ * Meaning, against the registry (the checks every door makes, see validate.ts), plus what a
+ * published offer cannot carry: DSP 2025-1 actions are plain names, so an action refinement would
+ * not reach the wire; the steward writes it as a constraint of the rule instead.
+ */
 export function lintModel(model: PolicyModel, registry: Registry, lint: Collector, parameterPaths: Set<string> = new Set()) {
-  const rules: [string, Rule[]][] = [['permissions', model.permissions], ['prohibitions', model.prohibitions], ['obligations', model.obligations]]
+  for (const p of policyProblems(model, registry, { parameterPaths })) lint.add(p.path, p.message, p.suggestion)
+  const rules: [string, Rule[]][] = [
+    ['permissions', model.permissions],
+    ['prohibitions', model.prohibitions],
+    ['obligations', model.obligations],
+  ]
   for (const [kind, list] of rules) {
     list.forEach((rule, i) => {
-      lintRule(rule, [kind, i], registry, lint, parameterPaths)
-      rule.duties.forEach((duty, j) => lintRule(duty, [kind, i, kind === 'prohibitions' ? 'remedies' : 'duties', j], registry, lint, parameterPaths))
+      if (rule.actionRefinement)
+        lint.add(
+          [kind, i, 'action'],
+          'an action refinement cannot be published in a DSP offer (its actions are plain names)',
+          'write the refinement as a constraint of the rule',
+        )
+      rule.duties.forEach((duty, j) => {
+        if (duty.actionRefinement)
+          lint.add(
+            [kind, i, kind === 'prohibitions' ? 'remedies' : 'duties', j, 'action'],
+            'an action refinement cannot be published in a DSP offer (its actions are plain names)',
+            'write the refinement as a constraint of the duty',
+          )
+      })
     })
   }
-}
-
-function lintRule(rule: Rule, path: Path, registry: Registry, lint: Collector, parameterPaths: Set<string>) {
-  if (rule.action && !isKnownAction(rule.action)) {
-    const near = closest(shortAction(rule.action), knownActions())
-    lint.add([...path, 'action'], `unknown action \`${rule.action}\``, near ? `did you mean \`${near}\`?` : `use an ODRL action such as use, read, distribute, modify, aggregate`)
-  }
-  rule.constraints.forEach((c, i) => lintConstraint(c, [...path, 'constraints', i], registry, lint, parameterPaths))
-}
-
-function lintConstraint(c: Constraint, path: Path, registry: Registry, lint: Collector, parameterPaths: Set<string>) {
-  if (c.kind === 'logical') {
-    c.constraints.forEach((m, i) => lintConstraint(m, [...path, c.operator, i], registry, lint, parameterPaths))
-    return
-  }
-  const entry = registry.get(c.leftOperand)
-  if (!entry) {
-    const names = registry.list().map((e) => e.name)
-    const near = closest(c.leftOperand, names)
-    const hint = c.leftOperand.startsWith('credential')
-      ? 'credential operands are written credential.<CredentialType>.<claim>, e.g. credential.MembershipCredential.role'
-      : near ? `did you mean \`${near}\`?` : `known operands: ${names.join(', ')}`
-    lint.add([...path, 'leftOperand'], `unknown left operand \`${c.leftOperand}\``, hint)
-    return
-  }
-  if (!operators.includes(c.operator)) {
-    const near = operatorAliases[c.operator] ?? closest(c.operator, operators)
-    lint.add([...path, 'operator'], `unknown operator \`${c.operator}\``, near ? `did you mean \`${near}\`?` : `operators: ${operators.join(', ')}`)
-    return
-  }
-  if (!entry.operators.includes(c.operator)) {
-    const better = c.operator === 'isPartOf' && entry.operators.includes('isA') ? 'isA' : c.operator === 'isA' && entry.operators.includes('isPartOf') ? 'isPartOf' : undefined
-    lint.add([...path, 'operator'], `operator \`${c.operator}\` does not fit the ${entry.label} (${entry.dataType})`,
-      better ? `use \`${better}\`` : `use one of: ${entry.operators.join(', ')}`)
-    return
-  }
-  if (parameterPaths.has(fieldName([...path, 'rightOperand']))) return
-  const values: Value[] = Array.isArray(c.rightOperand) ? c.rightOperand : [c.rightOperand]
-  if (Array.isArray(c.rightOperand) && orderedOperators.includes(c.operator)) {
-    lint.add([...path, 'rightOperand'], `\`${c.operator}\` compares with one value, not a list`)
-    return
-  }
-  values.forEach((v, i) => {
-    const problem = entry.check?.(v)
-    if (problem) {
-      const near = typeof v === 'string' && entry.values ? closest(v, entry.values) : undefined
-      lint.add(Array.isArray(c.rightOperand) ? [...path, 'rightOperand', i] : [...path, 'rightOperand'], problem,
-        near ? `did you mean \`${near}\`?` : entry.values && entry.values.length <= 40 ? `known values: ${entry.values.join(', ')}` : undefined)
-    }
-  })
 }
 
 /** `${name}` values replaced by parameters; paths of values that came from a parameter without value. */
@@ -417,7 +422,11 @@ export function substitute(raw: unknown, values: Record<string, unknown>, lint: 
     if (!match) return raw
     const name = match[1]!
     if (!(name in values)) {
-      lint.add(path, `unknown parameter \`${name}\``, closest(name, Object.keys(values)) ? `did you mean \`${closest(name, Object.keys(values))}\`?` : 'declare it under `parameters:`')
+      lint.add(
+        path,
+        `unknown parameter \`${name}\``,
+        closest(name, Object.keys(values)) ? `did you mean \`${closest(name, Object.keys(values))}\`?` : 'declare it under `parameters:`',
+      )
       return raw
     }
     const value = values[name]
@@ -453,7 +462,8 @@ export function modelFromRaw(raw: Json, registry: Registry): PolicyModel {
     let right = c.rightOperand as Value | Value[]
     if (listOperators.includes(operator) && !Array.isArray(right)) right = [right]
     if (Array.isArray(right) && right.length === 1 && !listOperators.includes(operator)) right = right[0]!
-    return { kind: 'atomic', leftOperand: entry?.name ?? (c.leftOperand as string), operator, rightOperand: right }
+    const unit = typeof c.unit === 'string' ? { unit: c.unit } : {}
+    return { kind: 'atomic', leftOperand: entry?.name ?? (c.leftOperand as string), operator, rightOperand: right, ...unit }
   }
   const rule = (r: Json): Rule => ({
     action: shortAction(r.action as string),
@@ -485,10 +495,15 @@ function mergePermissions(baselines: Rule[][], own: Rule[]): Rule[] {
     const inherited: Constraint[] = []
     const duties: Rule[] = []
     for (const baseline of baselines) {
-      const covering = baseline.filter((b) => !b.action || actionIncludedIn(rule.action, b.action))
+      const covering = baseline.filter((b) => actionIncludedIn(rule.action, b.action))
       if (covering.length === 1) inherited.push(...covering[0]!.constraints)
       // Several permissions of one baseline are alternatives.
-      if (covering.length > 1) inherited.push({ kind: 'logical', operator: 'or', constraints: covering.map((b) => ({ kind: 'logical', operator: 'and', constraints: b.constraints }) as Constraint) })
+      if (covering.length > 1)
+        inherited.push({
+          kind: 'logical',
+          operator: 'or',
+          constraints: covering.map((b) => ({ kind: 'logical', operator: 'and', constraints: b.constraints }) as Constraint),
+        })
       duties.push(...covering.flatMap((b) => b.duties))
     }
     return { ...rule, constraints: [...inherited, ...rule.constraints], duties: [...duties, ...rule.duties] }
@@ -499,14 +514,21 @@ function mergePermissions(baselines: Rule[][], own: Rule[]): Rule[] {
  * Compiles parsed sources together (so `extends` can name any of them). Returns the compiled
  * policies (abstract ones are checked but not returned) and every error.
  */
-export function compileSources(sources: PolicySource[], registry: Registry): { policies: Map<string, CompiledPolicy>; errors: LintError[] } {
+export function compileSources(sources: PolicySource[], registry: Registry, assigner?: string): { policies: Map<string, CompiledPolicy>; errors: LintError[] } {
   const errors: LintError[] = []
   const byId = new Map<string, PolicySource>()
   for (const source of sources) {
     const existing = byId.get(source.id)
     if (existing) {
       const { line, column } = source.locate(['id'])
-      errors.push({ file: source.file, line, ...(column !== undefined ? { column } : {}), field: 'id', message: `policy id \`${source.id}\` is already used by ${existing.file}`, suggestion: 'give each policy its own id' })
+      errors.push({
+        file: source.file,
+        line,
+        ...(column !== undefined ? { column } : {}),
+        field: 'id',
+        message: `policy id \`${source.id}\` is already used by ${existing.file}`,
+        suggestion: 'give each policy its own id',
+      })
       continue
     }
     byId.set(source.id, source)
@@ -523,6 +545,7 @@ export function compileSources(sources: PolicySource[], registry: Registry): { p
       lintModel(own, registry, lint, open)
     }
     const inherited: PolicyModel[] = []
+    const inheritedFrom: number[] = []
     source.extends.forEach((parentId, i) => {
       const where: Path = Array.isArray(source.raw?.extends) ? ['extends', i] : ['extends']
       if (chain.includes(parentId)) {
@@ -539,7 +562,12 @@ export function compileSources(sources: PolicySource[], registry: Registry): { p
       for (const [name, p] of Object.entries(parent.parameters)) parentValues[name] = source.withValues[name] ?? p.default
       for (const name of Object.keys(source.withValues)) {
         if (!(name in parent.parameters) && !source.extends.some((other) => other !== parentId && byId.get(other)?.parameters[name])) {
-          lint.add(['with', name], `\`${parentId}\` has no parameter \`${name}\``, Object.keys(parent.parameters).length ? `its parameters: ${Object.keys(parent.parameters).join(', ')}` : undefined, true)
+          lint.add(
+            ['with', name],
+            `\`${parentId}\` has no parameter \`${name}\``,
+            Object.keys(parent.parameters).length ? `its parameters: ${Object.keys(parent.parameters).join(', ')}` : undefined,
+            true,
+          )
         }
       }
       // Errors in the baseline with these values are reported on this file's `with`/`extends`.
@@ -552,12 +580,31 @@ export function compileSources(sources: PolicySource[], registry: Registry): { p
       } else {
         for (const e of inner.errors) lint.add(['with'], `in baseline \`${parentId}\` (${e.field}): ${e.message}`, e.suggestion)
       }
-      if (model) inherited.push(model)
+      if (model) {
+        inherited.push(model)
+        inheritedFrom.push(i)
+      }
+    })
+    // A baseline whose permissions cover none of this policy's would silently not apply.
+    inherited.forEach((baseline, k) => {
+      const i = inheritedFrom[k]!
+      if (own.permissions.length === 0 || baseline.permissions.length === 0) return
+      const covers = own.permissions.some((rule) => baseline.permissions.some((b) => actionIncludedIn(rule.action, b.action)))
+      if (!covers) {
+        lint.add(
+          Array.isArray(source.raw?.extends) ? ['extends', i] : ['extends'],
+          `baseline \`${source.extends[i]}\` permits ${baseline.permissions.map((b) => `\`${b.action}\``).join(', ')}, which covers none of this policy's permissions (${own.permissions.map((r) => `\`${r.action}\``).join(', ')}), so its conditions would not apply`,
+          'give the baseline a permission for a broader action (use), or this policy one the baseline covers',
+        )
+      }
     })
     return {
       ...own,
       conflict: own.conflict ?? inherited.find((m) => m.conflict)?.conflict,
-      permissions: mergePermissions(inherited.map((m) => m.permissions), own.permissions),
+      permissions: mergePermissions(
+        inherited.map((m) => m.permissions),
+        own.permissions,
+      ),
       prohibitions: [...inherited.flatMap((m) => m.prohibitions), ...own.prohibitions],
       obligations: [...inherited.flatMap((m) => m.obligations), ...own.obligations],
     } as PolicyModel
@@ -574,8 +621,9 @@ export function compileSources(sources: PolicySource[], registry: Registry): { p
     errors.push(...lint.errors)
     if (!model || lint.errors.length > 0 || source.abstract || source.hasErrors) continue
     if (model.conflict === undefined) delete model.conflict
-    const odrl = offerBody(source.id, model, registry)
-    const finalModel: PolicyModel = { ...model, uid: odrl['@id'], type: 'Offer' }
+    const offer = offerBody(source.id, model, registry, source.title)
+    const odrl = assigner ? { ...offer, assigner } : offer
+    const finalModel: PolicyModel = { ...model, uid: odrl['@id'], type: 'Offer', ...(assigner ? { assigner } : {}) }
     const compiled: CompiledPolicy = {
       id: source.id,
       title: source.title,

@@ -12,19 +12,21 @@ const When = z.union([z.string(), z.number(), z.date()]).transform((value, ctx) 
   return date
 })
 
-const Credential = z.strictObject({
-  types: z.array(z.string()).optional(),
-  type: z.string().optional(),
-  /** Only credentials from trusted issuers reach a decision; the issuer is informative here. */
-  issuer: z.string().default('did:web:issuer.example'),
-  claims: z.record(z.string(), z.unknown()).default({}),
-  expiresAt: When.optional(),
-}).transform(({ types, type, issuer, claims, expiresAt }) => ({
-  types: [...new Set(['VerifiableCredential', ...(types ?? []), ...(type ? [type] : [])])],
-  issuer,
-  claims,
-  ...(expiresAt ? { expiresAt: expiresAt.getTime() } : {}),
-}))
+const Credential = z
+  .strictObject({
+    types: z.array(z.string()).optional(),
+    type: z.string().optional(),
+    /** Only credentials from trusted issuers reach a decision; the issuer is informative here. */
+    issuer: z.string().default('did:web:issuer.example'),
+    claims: z.record(z.string(), z.unknown()).default({}),
+    expiresAt: When.optional(),
+  })
+  .transform(({ types, type, issuer, claims, expiresAt }) => ({
+    types: [...new Set(['VerifiableCredential', ...(types ?? []), ...(type ? [type] : [])])],
+    issuer,
+    claims,
+    ...(expiresAt ? { expiresAt: expiresAt.getTime() } : {}),
+  }))
 
 export const ContextFile = z.strictObject({
   scope: z.enum(scopes as unknown as ['catalog', 'negotiation', 'transfer', 'monitor']).default('negotiation'),
@@ -42,7 +44,7 @@ export const ContextFile = z.strictObject({
   attributes: z.record(z.string(), z.unknown()).optional(),
   assigneeCollections: z.array(z.string()).optional(),
   targetCollections: z.array(z.string()).optional(),
-  duties: z.record(z.string(), z.enum(['fulfilled', 'violated', 'pending'])).optional(),
+  duties: z.record(z.string(), z.enum(['fulfilled', 'acknowledged', 'violated', 'pending'])).optional(),
 })
 export type ContextFile = z.input<typeof ContextFile>
 

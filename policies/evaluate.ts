@@ -1,14 +1,28 @@
 import type {
-  Asset, AtomicConstraint, CompiledPolicy, Constraint, Decision, EvaluationContext, Obligation, Outcome, Party,
-  PolicyModel, Rule, TraceEntry,
+  Asset,
+  AtomicConstraint,
+  CompiledPolicy,
+  Constraint,
+  Decision,
+  EvaluationContext,
+  Obligation,
+  Outcome,
+  Party,
+  PolicyModel,
+  Rule,
+  TraceEntry,
 } from './types.ts'
 import { defaultRegistry, type OperandEntry, type Registry } from './registry.ts'
-import { actionIncludedIn, shortAction } from './vocabularies/actions.ts'
+import { actionIncludedIn, currentAction, shortAction } from './vocabularies/actions.ts'
 import { parseDateTime, parseDuration, parseNumber } from './values.ts'
+import { policyProblems, type Problem } from './validate.ts'
+import { policyPhrase, type PolicyLabel } from './policy-label.ts'
 import { actionName, dutyText, formatActual, formatExpected, formatValue, operandLabel, operatorPhrase, partyName } from './phrases.ts'
 
 export interface EvaluateOptions {
   registry?: Registry
+  /** How refusals name the policy, when it is not a compiled one (e.g. a stored agreement's). */
+  label?: PolicyLabel
 }
 
 /**
@@ -40,10 +54,9 @@ function prepare(constraint: AtomicConstraint, registry: Registry): Prepared {
   if (entry) {
     const parse = parserFor(entry)
     const right = raw.map(parse)
-    const bad = right.findIndex((v) => v === undefined)
-    prepared = bad >= 0
-      ? { entry, right: undefined, rightError: `the policy's value ${formatValue(raw[bad])} is not a valid ${entry.dataType}` }
-      : { entry, right }
+    const bad = right.indexOf(undefined)
+    prepared =
+      bad >= 0 ? { entry, right: undefined, rightError: `the policy's value ${formatValue(raw[bad])} is not a valid ${entry.dataType}` } : { entry, right }
   }
   preparedCache.set(constraint, { registry, prepared })
   return prepared
@@ -54,13 +67,19 @@ const parsePlace = (v: unknown) => (typeof v === 'string' ? v.toUpperCase() : un
 const parseText = (v: unknown) => (v === undefined || v === null ? undefined : String(v))
 
 function parserFor(entry: OperandEntry): (value: unknown) => unknown {
+  if (entry.parse) return entry.parse
   switch (entry.dataType) {
-    case 'dateTime': return parseDateTime
-    case 'duration': return parseDurationValue
+    case 'dateTime':
+      return parseDateTime
+    case 'duration':
+      return parseDurationValue
     case 'integer':
-    case 'number': return parseNumber
-    case 'place': return parsePlace
-    default: return parseText
+    case 'number':
+      return parseNumber
+    case 'place':
+      return parsePlace
+    default:
+      return parseText
   }
 }
 
@@ -69,7 +88,7 @@ function actualFor(entry: OperandEntry, values: unknown[]): unknown[] | undefine
   // Fast path: values already of the operand's type are used as they are (no copy).
   let typed = true
   for (const v of values) {
-    if (numeric ? typeof v !== 'number' || !Number.isFinite(v) : typeof v !== 'string' || entry.dataType === 'place') {
+    if (numeric ? typeof v !== 'number' || !Number.isFinite(v) : typeof v !== 'string' || entry.dataType === 'place' || entry.parse !== undefined) {
       typed = false
       break
     }
@@ -83,25 +102,37 @@ function actualFor(entry: OperandEntry, values: unknown[]): unknown[] | undefine
 /** The twelve ODRL operators over a request's values (`actual`) and the policy's (`right`). */
 // Module-level helpers, not closures: the evaluator runs on every data access.
 function kindOf(a: unknown, b: unknown, within: ((a: string, b: string) => boolean) | undefined): boolean {
-  return a === b || (within !== undefined && within(String(a), String(b)))
+  return a === b || within?.(String(a), String(b)) === true
 }
 
 export function compare(operator: AtomicConstraint['operator'], actual: unknown[], right: unknown[], within?: (a: string, b: string) => boolean): boolean {
   switch (operator) {
-    case 'eq': return sameSet(actual, right)
-    case 'neq': return !sameSet(actual, right)
-    case 'gt': return actual.length > 0 && actual.every((a) => (a as number) > (right[0] as number))
-    case 'gteq': return actual.length > 0 && actual.every((a) => (a as number) >= (right[0] as number))
-    case 'lt': return actual.length > 0 && actual.every((a) => (a as number) < (right[0] as number))
-    case 'lteq': return actual.length > 0 && actual.every((a) => (a as number) <= (right[0] as number))
+    case 'eq':
+      return sameSet(actual, right)
+    case 'neq':
+      return !sameSet(actual, right)
+    case 'gt':
+      return actual.length > 0 && actual.every((a) => (a as number) > (right[0] as number))
+    case 'gteq':
+      return actual.length > 0 && actual.every((a) => (a as number) >= (right[0] as number))
+    case 'lt':
+      return actual.length > 0 && actual.every((a) => (a as number) < (right[0] as number))
+    case 'lteq':
+      return actual.length > 0 && actual.every((a) => (a as number) <= (right[0] as number))
     // With several values in the request (two declared purposes, a claim listing roles), every one
     // must qualify: declaring research *and* marketing is not research only.
-    case 'isA': return actual.length > 0 && actual.every((a) => right.some((r) => kindOf(a, r, within)))
-    case 'isPartOf': return actual.length > 0 && actual.every((a) => right.some((r) => kindOf(a, r, within)))
-    case 'hasPart': return right.every((r) => actual.some((a) => kindOf(r, a, within)))
-    case 'isAnyOf': return actual.length > 0 && actual.every((a) => right.some((r) => kindOf(a, r, within)))
-    case 'isNoneOf': return !actual.some((a) => right.some((r) => kindOf(a, r, within)))
-    case 'isAllOf': return right.every((r) => actual.some((a) => kindOf(a, r, within)))
+    case 'isA':
+      return actual.length > 0 && actual.every((a) => right.some((r) => kindOf(a, r, within)))
+    case 'isPartOf':
+      return actual.length > 0 && actual.every((a) => right.some((r) => kindOf(a, r, within)))
+    case 'hasPart':
+      return right.every((r) => actual.some((a) => kindOf(r, a, within)))
+    case 'isAnyOf':
+      return actual.length > 0 && actual.every((a) => right.some((r) => kindOf(a, r, within)))
+    case 'isNoneOf':
+      return !actual.some((a) => right.some((r) => kindOf(a, r, within)))
+    case 'isAllOf':
+      return right.every((r) => actual.some((a) => kindOf(a, r, within)))
   }
 }
 
@@ -121,11 +152,35 @@ interface Run {
   context: EvaluationContext
   registry: Registry
   trace: TraceEntry[]
+  /** The requested action by its current ODRL name. */
+  action: string
+  duties: Duties
+  /** How refusals name the policy: `policy \`id\``. */
+  name: string
+  /** While deciding a permission's own constraints at negotiation: a condition that only time will meet is left to the accesses. */
+  signing?: boolean
 }
 
 /** Evaluates one atomic constraint, records it in the trace, and returns its outcome. */
-function record(run: Run, constraint: AtomicConstraint, entry: OperandEntry | undefined, rule: string, path: string, actual: unknown, outcome: Outcome, note?: string): Outcome {
-  const entryOut: TraceEntry = { rule, constraint: path, leftOperand: entry?.name ?? constraint.leftOperand, operator: constraint.operator, expected: constraint.rightOperand, actual, outcome }
+function record(
+  run: Run,
+  constraint: AtomicConstraint,
+  entry: OperandEntry | undefined,
+  rule: string,
+  path: string,
+  actual: unknown,
+  outcome: Outcome,
+  note?: string,
+): Outcome {
+  const entryOut: TraceEntry = {
+    rule,
+    constraint: path,
+    leftOperand: entry?.name ?? constraint.leftOperand,
+    operator: constraint.operator,
+    expected: constraint.rightOperand,
+    actual,
+    outcome,
+  }
   if (note) entryOut.note = note
   run.trace.push(entryOut)
   return outcome
@@ -143,31 +198,100 @@ function atomic(run: Run, constraint: AtomicConstraint, rule: string, path: stri
   if (!reading) {
     return required
       ? record(run, constraint, entry, rule, path, null, 'unknown', `the request does not say what the ${entry.label} is`)
-      : record(run, constraint, entry, rule, path, null, 'deferred', `the ${entry.label} is not checked at ${run.context.scope} time (it decides at ${entry.scopes.join(' and ')} time)`)
+      : record(
+          run,
+          constraint,
+          entry,
+          rule,
+          path,
+          null,
+          'deferred',
+          `the ${entry.label} is not checked at ${run.context.scope} time (it decides at ${entry.scopes.join(' and ')} time)`,
+        )
   }
   const actual = actualFor(entry, reading.values)
   const shown = reading.values.length === 1 ? formatActual(reading.values, entry) : reading.values.map((v) => formatActual([v], entry))
   if (!actual) return record(run, constraint, entry, rule, path, shown, 'unknown', `the request's ${entry.label} is not a valid ${entry.dataType}`)
   const holds = compare(constraint.operator, actual, right, entry.within)
+  if (!holds && run.signing && holdsLater(entry, constraint.operator, path)) {
+    return record(
+      run,
+      constraint,
+      entry,
+      rule,
+      path,
+      shown,
+      'deferred',
+      `${embargoNote(entry, constraint.rightOperand)}; it is decided at each access, not when the agreement is signed`,
+    )
+  }
   return record(run, constraint, entry, rule, path, shown, holds ? 'satisfied' : 'violated', reading.note)
 }
 
+/**
+ * An embargo: the time of the request can only grow, so a lower bound on it that does not hold yet
+ * will hold later. Signing such an agreement today opens nothing (each access decides the date
+ * again); only a condition every alternative of which must hold (not inside `or`, `xone`) qualifies,
+ * so a later date never stands in for another condition that is not met.
+ */
+const holdsLater = (entry: OperandEntry, operator: string, path: string) =>
+  entry.name === 'dateTime' && (operator === 'gt' || operator === 'gteq') && !path.includes('.or[') && !path.includes('.xone[')
+
+const embargoNote = (entry: OperandEntry, value: unknown) => `the ${entry.label} is before ${formatValue(value, entry)}, from when the data may be used`
+
 function constraintHolds(run: Run, constraint: Constraint, rule: string, path: string, mode: Mode): boolean {
-  if (constraint.kind === 'atomic') return counts[mode][atomic(run, constraint, rule, path)]
+  return counts[mode][constraintOutcome(run, constraint, rule, path)]
+}
+
+/**
+ * A constraint's outcome, in three-valued logic: a logical constraint is unknown (or deferred) when
+ * its members leave it undecided, whatever the rule it belongs to. So an unknown member never
+ * silently counts as true or false: `or` holds if one member holds; `and` fails if one member fails;
+ * `xone` is decided only when every member is.
+ */
+function constraintOutcome(run: Run, constraint: Constraint, rule: string, path: string): Outcome {
+  if (constraint.kind === 'atomic') return atomic(run, constraint, rule, path)
   const paths = memberPaths(constraint, path)
   const total = constraint.constraints.length
   let satisfied = 0
-  for (let i = 0; i < total; i++) if (constraintHolds(run, constraint.constraints[i]!, rule, paths[i]!, mode)) satisfied++
-  const holds =
-    constraint.operator === 'or' ? satisfied > 0
-      : constraint.operator === 'xone' ? satisfied === 1
-        : satisfied === total
+  let violated = 0
+  let unknown = 0
+  for (let i = 0; i < total; i++) {
+    const outcome = constraintOutcome(run, constraint.constraints[i]!, rule, paths[i]!)
+    if (outcome === 'satisfied') satisfied++
+    else if (outcome === 'violated') violated++
+    else if (outcome === 'unknown') unknown++
+  }
+  const undecided = unknown > 0 ? 'unknown' : 'deferred'
+  const open = total - satisfied - violated
+  const outcome: Outcome =
+    constraint.operator === 'or'
+      ? satisfied > 0
+        ? 'satisfied'
+        : open > 0
+          ? undecided
+          : 'violated'
+      : constraint.operator === 'xone'
+        ? open > 0
+          ? undecided
+          : satisfied === 1
+            ? 'satisfied'
+            : 'violated'
+        : violated > 0
+          ? 'violated'
+          : open > 0
+            ? undecided
+            : 'satisfied'
   run.trace.push({
-    rule, constraint: path, leftOperand: `(${constraint.operator})`, operator: constraint.operator,
+    rule,
+    constraint: path,
+    leftOperand: `(${constraint.operator})`,
+    operator: constraint.operator,
     expected: constraint.operator === 'or' ? 'at least 1' : constraint.operator === 'xone' ? 'exactly 1' : `all ${total}`,
-    actual: `${satisfied} of ${total}`, outcome: holds ? 'satisfied' : 'violated',
+    actual: `${satisfied} of ${total}`,
+    outcome,
   })
-  return holds
+  return outcome
 }
 
 /** Trace paths of a logical constraint's members (`constraint 3.or[1]`), built once per constraint. */
@@ -193,13 +317,15 @@ function partyMatches(run: Run, party: Party | undefined, rule: string, mode: Mo
 function assetMatches(context: EvaluationContext, assets: Asset[] | undefined): boolean {
   if (!assets || assets.length === 0 || context.target === undefined) return true
   return assets.some((asset) => {
-    const id = typeof asset === 'string' ? asset : asset.uid ?? asset.partOf
+    const id = typeof asset === 'string' ? asset : (asset.uid ?? asset.partOf)
     return id === context.target || (id !== undefined && (context.targetCollections?.includes(id) ?? false))
   })
 }
 
 interface RuleResult {
   label: string
+  /** Position among the policy's rules of its kind (0-based). */
+  index: number
   rule: Rule
   /** Why the rule does not concern this request (action, party, target), if it does not. */
   notApplicable?: string
@@ -209,30 +335,110 @@ interface RuleResult {
   violatedDuty?: string
 }
 
-function evaluateRule(run: Run, policy: PolicyModel, rule: Rule, label: string, mode: Mode): RuleResult {
+/** "(given by the policy for all its rules)" when a compact policy gave the rule this field. */
+const given = (rule: Rule, field: 'action' | 'target' | 'assigner' | 'assignee') =>
+  rule.inherited?.includes(field) ? ' (given by the policy for all its rules)' : ''
+
+function evaluateRule(run: Run, policy: PolicyModel, rule: Rule, label: string, index: number, mode: Mode): RuleResult {
   const context = run.context
   const start = run.trace.length
-  const result: RuleResult = { label, rule, active: false, entries: [] }
-  if (rule.action && !actionIncludedIn(context.action, rule.action)) {
-    result.notApplicable = `it is about ${actionName(rule.action)}, not ${actionName(context.action)}`
-  } else if (!assetMatches(context, rule.target ?? policy.target)) {
-    result.notApplicable = `it is about another dataset than \`${context.target}\``
-  } else if (!partyMatches(run, rule.assignee ?? policy.assignee, label, mode)) {
-    result.notApplicable = `it is granted to ${partyName((rule.assignee ?? policy.assignee)!)}, not \`${context.assignee}\``
-  } else if (context.assigner && policy.assigner && typeof policy.assigner === 'string' && policy.assigner !== context.assigner) {
-    result.notApplicable = `it was assigned by \`${policy.assigner}\`, not \`${context.assigner}\``
+  const result: RuleResult = { label, index, rule, active: false, entries: [] }
+  const assigner = rule.assigner ?? policy.assigner
+  const assignee = rule.assignee ?? policy.assignee
+  const target = rule.target ?? policy.target
+  if (!actionIncludedIn(run.action, rule.action)) {
+    skip(
+      run,
+      result,
+      'action',
+      rule.action,
+      context.action,
+      `it is about ${actionName(rule.action)}${given(rule, 'action')}, not ${actionName(context.action)}`,
+    )
+  } else if (!assetMatches(context, target)) {
+    skip(run, result, 'target', target, context.target, `it is about another dataset than \`${context.target}\`${given(rule, 'target')}`)
+  } else if (!partyMatches(run, assignee, label, mode)) {
+    skip(run, result, 'assignee', assignee, context.assignee, `it is granted to ${partyName(assignee!)}${given(rule, 'assignee')}, not \`${context.assignee}\``)
+  } else if (context.assigner && typeof assigner === 'string' && assigner !== context.assigner) {
+    skip(run, result, 'assigner', assigner, context.assigner, `it was assigned by \`${assigner}\`${given(rule, 'assigner')}, not \`${context.assigner}\``)
   } else {
     let holds = true
+    // An action refinement narrows the action: the rule concerns the request only when it holds.
+    const refinement = rule.actionRefinement ?? []
+    for (let i = 0; i < refinement.length; i++) {
+      if (!constraintHolds(run, refinement[i]!, label, `action refinement ${i + 1}`, mode)) holds = false
+    }
+    run.signing = mode === 'permission' && context.scope === 'negotiation' && context.decideDatesNow !== true
     for (let i = 0; i < rule.constraints.length; i++) {
       if (!constraintHolds(run, rule.constraints[i]!, label, constraintPath(i), mode)) holds = false
     }
-    const violated = mode === 'permission' && context.duties ? rule.duties.find((d) => d.uid && context.duties?.[d.uid] === 'violated') : undefined
-    if (violated) result.violatedDuty = `its duty to ${dutyText(violated, run.registry)} was violated`
-    else result.active = holds
+    run.signing = false
+    if (mode === 'permission' && holds && rule.duties.length > 0) {
+      const infos = run.duties.permissions[index]!
+      for (let i = 0; i < rule.duties.length; i++) {
+        const why = dutyState(run, rule.duties[i]!, infos[i]!, label, true)
+        if (why && !result.violatedDuty) result.violatedDuty = `duty ${i + 1} of ${label} of ${run.name}: \`${infos[i]!.action}\` (${infos[i]!.text}) ${why}`
+      }
+    }
+    result.active = holds && !result.violatedDuty
   }
   result.entries = run.trace.slice(start)
   return result
 }
+
+/** A rule that does not concern the request: why, in words and in the trace (which field, the rule's and the request's values). */
+function skip(run: Run, result: RuleResult, field: 'action' | 'target' | 'assignee' | 'assigner', expected: unknown, actual: unknown, why: string) {
+  result.notApplicable = why
+  run.trace.push({
+    rule: result.label,
+    constraint: 'applies',
+    leftOperand: '(applies)',
+    operator: field,
+    expected: expected ?? null,
+    actual: actual ?? null,
+    outcome: 'violated',
+    note: `the rule does not apply: ${why}`,
+  })
+}
+
+/**
+ * Whether a duty stands in the way, and why (undefined when it does not). ODRL 2.2: a permission's
+ * duty is a pre-condition of the permission. It permits when the duty is `fulfilled`, or
+ * `acknowledged` (taken on, due later) and not overdue (a deadline of its own that the connector
+ * can see has passed). A duty recorded as violated blocks; so does one with no record at all when
+ * the permission is exercised (a transfer, the monitor, or any request that states what is known
+ * of duties). In the catalog and in a negotiation without duty records, the duty is what the
+ * agreement will bind: it does not block there, and the decision lists it as an obligation.
+ * A policy-level obligation is no pre-condition (`precondition` false): only violated or overdue blocks.
+ */
+function dutyState(run: Run, duty: Rule, info: DutyInfo, rule: string, precondition: boolean): string | undefined {
+  const { id, path } = info
+  const recorded = run.context.duties?.[id]
+  let why: string | undefined
+  if (recorded === 'violated') why = 'was violated'
+  else if (precondition && recorded !== 'fulfilled' && recorded !== 'acknowledged' && bindsNow(run.context)) why = 'has not been fulfilled or acknowledged'
+  else if (recorded !== 'fulfilled' && duty.constraints.length > 0) {
+    const start = run.trace.length
+    for (let i = 0; i < duty.constraints.length; i++) constraintHolds(run, duty.constraints[i]!, rule, `${path}.constraint ${i + 1}`, 'permission')
+    // Only a condition seen to fail counts: one the request cannot tell (unknown, deferred) leaves the duty due.
+    if (run.trace.slice(start).some((e) => e.outcome === 'violated' && !e.leftOperand.startsWith('(')))
+      why = 'is overdue (its conditions no longer hold and it is not recorded as fulfilled)'
+  }
+  run.trace.push({
+    rule,
+    constraint: path,
+    leftOperand: '(duty)',
+    operator: info.action,
+    expected: 'fulfilled or acknowledged',
+    actual: recorded ?? 'no record',
+    outcome: why ? 'violated' : 'satisfied',
+    note: why ? `${info.note} ${why}` : info.note,
+  })
+  return why
+}
+
+/** Whether duties must already be fulfilled or acknowledged: the permission is exercised, or the request says what is known of duties. */
+const bindsNow = (context: EvaluationContext) => context.scope === 'transfer' || context.scope === 'monitor' || context.duties !== undefined
 
 const paths = Array.from({ length: 64 }, (_, i) => `constraint ${i + 1}`)
 const constraintPath = (i: number) => paths[i] ?? `constraint ${i + 1}`
@@ -242,7 +448,7 @@ const labelCache = new WeakMap<PolicyModel, { permissions: string[]; prohibition
 function labelsOf(model: PolicyModel) {
   let labels = labelCache.get(model)
   if (!labels) {
-    const label = (kind: string) => (rule: Rule, i: number) => `${kind} ${i + 1} (${shortAction(rule.action || 'any action')})`
+    const label = (kind: string) => (rule: Rule, i: number) => `${kind} ${i + 1} (${shortAction(rule.action || 'no action')})`
     labels = { permissions: model.permissions.map(label('permission')), prohibitions: model.prohibitions.map(label('prohibition')) }
     labelCache.set(model, labels)
   }
@@ -254,54 +460,68 @@ export function evaluate(policy: CompiledPolicy | PolicyModel, context: Evaluati
   const compiled = 'model' in policy ? policy : undefined
   const model = compiled ? compiled.model : (policy as PolicyModel)
   const registry = options.registry ?? compiled?.registry ?? defaultRegistry()
-  const name = `policy \`${compiled?.id ?? model.uid}\``
-  const run: Run = { context, registry, trace: [] }
+  const name = policyPhrase(compiled ? { id: compiled.id, title: compiled.title } : (options.label ?? { id: model.uid }))
+  const run: Run = { context, registry, trace: [], action: '', duties: noDuties, name }
   // Callers outside TypeScript's reach (JSON, stored rows) may hand over half a context: deny, never throw.
   if (!(context?.now instanceof Date) || Number.isNaN(context.now.getTime()) || typeof context.action !== 'string') {
     const reason = 'Refused: the request is incomplete (it needs an action and the time of the request).'
     return { allowed: false, reason, explanation: [reason], trace: [], obligations: [] }
   }
 
+  const problems = problemsOf(model, registry)
+  if (problems.length > 0) return invalid(run, name, problems)
+
   const labels = labelsOf(model)
-  const permissions = model.permissions.map((r, i) => evaluateRule(run, model, r, labels.permissions[i]!, 'permission'))
-  const prohibitions = model.prohibitions.map((r, i) => evaluateRule(run, model, r, labels.prohibitions[i]!, 'prohibition'))
+  run.action = currentAction(context.action)
+  run.duties = dutiesOf(model, registry, labels.permissions)
+  const permissions = model.permissions.map((r, i) => evaluateRule(run, model, r, labels.permissions[i]!, i, 'permission'))
+  const prohibitions = model.prohibitions.map((r, i) => evaluateRule(run, model, r, labels.prohibitions[i]!, i, 'prohibition'))
   const granted = permissions.filter((p) => p.active)
   const forbidding = prohibitions.filter((p) => p.active && !p.notApplicable)
 
   const obligations: Obligation[] = []
   const explanation: string[] = []
   for (const p of granted) {
-    p.rule.duties.forEach((duty, i) => obligations.push({
-      action: shortAction(duty.action), rule: `${p.label}, duty ${i + 1}`, constraints: duty.constraints, text: dutyText(duty, registry),
-    }))
+    p.rule.duties.forEach((duty, i) => obligations.push(obligationOf(duty, run.duties.permissions[p.index]![i]!, context)))
   }
-  const violatedObligation = model.obligations.find((o) => o.uid && context.duties?.[o.uid] === 'violated')
-  model.obligations.forEach((duty, i) => obligations.push({
-    action: shortAction(duty.action), rule: `obligation ${i + 1}`, constraints: duty.constraints, text: dutyText(duty, registry),
-  }))
+  let broken: { duty: Rule; why: string } | undefined
+  model.obligations.forEach((duty, i) => {
+    const info = run.duties.obligations[i]!
+    const why = dutyState(run, duty, info, info.rule, false)
+    if (why && !broken) broken = { duty, why }
+    obligations.push(obligationOf(duty, info, context, why !== undefined, false))
+  })
 
-  if (violatedObligation) {
-    return denial(run, explanation, `Refused: the obligation to ${dutyText(violatedObligation, registry)} was violated (${name}).`, [])
+  if (broken) {
+    return denial(run, explanation, `Refused: the obligation to ${dutyText(broken.duty, registry)} ${broken.why} (${name}).`, [])
   }
 
   const conflict = model.conflict ?? 'invalid'
   if (forbidding.length > 0 && !(granted.length > 0 && conflict === 'perm')) {
     const first = forbidding[0]!
     const why = firstFinding(first.entries, 'satisfied', registry) ?? firstFinding(first.entries, 'unknown', registry)
-    const lead = granted.length > 0 && conflict === 'invalid'
-      ? `Refused: ${name} is void for this request because ${granted[0]!.label} and ${first.label} both apply (conflict strategy \`invalid\`)`
-      : `Refused: ${first.label} of ${name} forbids ${actionName(context.action)}`
-    return denial(run, explanation, why ? `${lead}: ${why}.` : `${lead}.`, forbidding.slice(1).map((p) => `${capital(p.label)} also forbids it.`))
+    const lead =
+      granted.length > 0 && conflict === 'invalid'
+        ? `Refused: ${name} is void for this request because ${granted[0]!.label} and ${first.label} both apply (conflict strategy \`invalid\`${model.conflict ? '' : ", ODRL's default"})`
+        : granted.length > 0
+          ? `Refused: ${first.label} of ${name} forbids ${actionName(context.action)}, and prevails over ${granted[0]!.label} (conflict strategy \`prohibit\`)`
+          : `Refused: ${first.label} of ${name} forbids ${actionName(context.action)}`
+    const remedies = first.rule.duties.map((r) => `If it happens anyway, the requester must ${dutyText(r, registry)} (remedy of ${first.label}).`)
+    return denial(run, explanation, why ? `${lead}: ${why}.` : `${lead}.`, [
+      ...remedies,
+      ...forbidding.slice(1).map((p) => `${capital(p.label)} also forbids it.`),
+    ])
   }
 
   if (granted.length > 0) {
     const first = granted[0]!
-    const reason = `Allowed: ${first.label} of ${name} permits ${actionName(context.action)}${first.entries.some((e) => e.outcome === 'satisfied') ? ' and its conditions are met' : ''}.`
+    const reason = `Allowed: ${first.label} of ${name} permits ${actionName(context.action)}${first.entries.some((e) => e.outcome === 'satisfied' && e.leftOperand !== '(duty)') ? ' and its conditions are met' : ''}.`
     explanation.push(reason)
     const met = first.entries.filter((e) => e.outcome === 'satisfied' && !e.leftOperand.startsWith('(') && /^constraint \d+$/.test(e.constraint))
     for (const e of met.slice(0, 8)) explanation.push(`${capital(findingText(e, registry))}.`)
     if (forbidding.length > 0) explanation.push(`${capital(forbidding[0]!.label)} also applies, but the conflict strategy \`perm\` lets permissions prevail.`)
-    for (const o of obligations) explanation.push(`Duty: ${o.text}.`)
+    for (const o of obligations)
+      explanation.push(`Duty \`${o.id}\` (${o.state}${o.checkedBy === 'consumer' ? ', the requester performs it' : ', the connector checks it'}): ${o.text}.`)
     deferredNote(run, explanation)
     return { allowed: true, reason, explanation, trace: run.trace, obligations }
   }
@@ -309,10 +529,15 @@ export function evaluate(policy: CompiledPolicy | PolicyModel, context: Evaluati
   const applicable = permissions.filter((p) => !p.notApplicable)
   if (applicable.length === 0) {
     const details = permissions.map((p) => `${capital(p.label)} does not apply: ${p.notApplicable}.`)
-    return denial(run, explanation, `Refused: ${name} grants no permission to ${actionName(context.action)}${permissions.length === 0 ? '' : ' to this requester for this dataset'}.`, details)
+    return denial(
+      run,
+      explanation,
+      `Refused: ${name} grants no permission to ${actionName(context.action)}${permissions.length === 0 ? '' : ' to this requester for this dataset'}.`,
+      details,
+    )
   }
   const first = applicable[0]!
-  if (first.violatedDuty) return denial(run, explanation, `Refused: ${first.label} of ${name} no longer holds: ${first.violatedDuty}.`, [])
+  if (first.violatedDuty) return denial(run, explanation, `Refused: ${first.violatedDuty}.`, [])
   const failures = topFailures(first.entries, registry)
   const reasonFinding = failures[0] ?? 'its conditions are not met'
   const details = failures.slice(1, 6).map((f) => `Also: ${f}.`)
@@ -324,26 +549,140 @@ export function evaluate(policy: CompiledPolicy | PolicyModel, context: Evaluati
   return denial(run, explanation, `Refused: ${reasonFinding}; required by ${first.label} of ${name}.`, details)
 }
 
+/**
+ * Duties only the consumer can perform (attribution, payment, obtaining consent, …): the connector
+ * records them and learns their state from `context.duties`. The others it can tell itself: a
+ * deletion or a count it enforces, a notification through its own events.
+ */
+const consumerDuties = new Set([
+  'attribute',
+  'compensate',
+  'obtainConsent',
+  'acceptTracking',
+  'reviewPolicy',
+  'ensureExclusivity',
+  'nextPolicy',
+  'watermark',
+  'anonymize',
+])
+
+/** A stable id for a duty: its uid, or its position (`permission-1-duty-2`, `obligation-3`). */
+export function dutyId(duty: Rule, permission: number | undefined, index: number): string {
+  return duty.uid ?? (permission === undefined ? `obligation-${index + 1}` : `permission-${permission + 1}-duty-${index + 1}`)
+}
+
+/** What is fixed about a duty for a given policy and registry: found once per model. */
+interface DutyInfo {
+  id: string
+  action: string
+  text: string
+  checkedBy: Obligation['checkedBy']
+  /** The rule it belongs to (`permission 1 (use), duty 2`), and its trace path. */
+  rule: string
+  path: string
+  note: string
+}
+interface Duties {
+  permissions: DutyInfo[][]
+  obligations: DutyInfo[]
+}
+const noDuties: Duties = { permissions: [], obligations: [] }
+const dutyCache = new WeakMap<PolicyModel, { registry: Registry; duties: Duties }>()
+
+function dutiesOf(model: PolicyModel, registry: Registry, labels: string[]): Duties {
+  const cached = dutyCache.get(model)
+  if (cached && cached.registry === registry) return cached.duties
+  const info = (duty: Rule, id: string, rule: string, path: string): DutyInfo => {
+    const action = shortAction(duty.action)
+    return { id, action, text: dutyText(duty, registry), checkedBy: consumerDuties.has(action) ? 'consumer' : 'connector', rule, path, note: `duty \`${id}\`` }
+  }
+  const duties: Duties = {
+    permissions: model.permissions.map((p, i) => p.duties.map((d, j) => info(d, dutyId(d, i, j), `${labels[i]}, duty ${j + 1}`, `duty ${j + 1}`))),
+    obligations: model.obligations.map((o, i) => info(o, dutyId(o, undefined, i), `obligation ${i + 1}`, `obligation ${i + 1}`)),
+  }
+  dutyCache.set(model, { registry, duties })
+  return duties
+}
+
+function obligationOf(duty: Rule, info: DutyInfo, context: EvaluationContext, blocking = false, precondition = true): Obligation {
+  const state = context.duties?.[info.id] ?? 'pending'
+  const due = precondition && state === 'pending' && bindsNow(context)
+  return {
+    id: info.id,
+    action: info.action,
+    rule: info.rule,
+    constraints: duty.constraints,
+    text: info.text,
+    checkedBy: info.checkedBy,
+    state,
+    blocking: blocking || due || state === 'violated',
+  }
+}
+
+/** The policy's problems against this registry, found once per model (evaluation runs on every access). */
+const problemCache = new WeakMap<PolicyModel, { registry: Registry; problems: Problem[] }>()
+function problemsOf(model: PolicyModel, registry: Registry): Problem[] {
+  const cached = problemCache.get(model)
+  if (cached && cached.registry === registry) return cached.problems
+  const problems = policyProblems(model, registry)
+  problemCache.set(model, { registry, problems })
+  return problems
+}
+
+/** An invalid policy never allows: the refusal names every problem, in sentences and in the trace. */
+function invalid(run: Run, name: string, problems: Problem[]): Decision {
+  const texts = problems.map((p) => `${p.where}: ${p.message}${p.suggestion ? ` (${p.suggestion})` : ''}`)
+  for (const p of problems) {
+    run.trace.push({
+      rule: p.where.split('.')[0] ?? 'policy',
+      constraint: p.where,
+      leftOperand: '(invalid)',
+      operator: '',
+      expected: null,
+      actual: null,
+      outcome: 'unknown',
+      note: p.message,
+    })
+  }
+  const reason = `Refused: ${name} is invalid, so it permits nothing: ${texts[0]}${texts.length > 1 ? ` (and ${texts.length - 1} more problem${texts.length > 2 ? 's' : ''})` : ''}.`
+  return { allowed: false, invalid: texts, reason, explanation: [reason, ...texts.slice(1).map((t) => `Also: ${t}.`)], trace: run.trace, obligations: [] }
+}
+
 const failed = (e: TraceEntry) => e.outcome === 'violated' || e.outcome === 'unknown'
 
 /** One sentence fragment per unmet top-level constraint of a rule; logical ones are summarised. */
 function topFailures(entries: TraceEntry[], registry: Registry): string[] {
-  return entries.filter((e) => failed(e) && /^constraint \d+$/.test(e.constraint) || (e.leftOperand.startsWith('(') && e.outcome === 'violated' && /^constraint \d+$/.test(e.constraint)))
+  const top = /^(constraint|action refinement) \d+$/
+  return entries
+    .filter((e) => e.leftOperand !== '(applies)' && (failed(e) || (e.leftOperand.startsWith('(') && e.outcome === 'violated')) && top.test(e.constraint))
     .map((e) => {
       if (!e.leftOperand.startsWith('(')) return findingText(e, registry)
       const members = entries.filter((t) => t.constraint.startsWith(`${e.constraint}.`) && !t.leftOperand.startsWith('('))
+      if (e.outcome === 'unknown') {
+        const open = members.find((t) => t.outcome === 'unknown')
+        return `${e.constraint} (${e.operator}) cannot be decided${open ? `: ${findingText(open, registry)}` : ''}`
+      }
       const inner = members.find(failed)
       const [met, total] = String(e.actual).split(' of ')
       switch (e.operator) {
         case 'or': {
-          const shown = members.filter(failed).slice(0, 3).map((t) => findingText(t, registry))
-          return shown.length > 0 ? `none of the ${total} alternatives holds: ${shown.join('; ')}${members.filter(failed).length > 3 ? '; …' : ''}` : `none of the ${total} alternatives of ${e.constraint} holds`
+          const shown = members
+            .filter(failed)
+            .slice(0, 3)
+            .map((t) => findingText(t, registry))
+          return shown.length > 0
+            ? `none of the ${total} alternatives holds: ${shown.join('; ')}${members.filter(failed).length > 3 ? '; …' : ''}`
+            : `none of the ${total} alternatives of ${e.constraint} holds`
         }
         case 'xone': {
-          const holding = members.filter((t) => t.outcome === 'satisfied').slice(0, 3).map((t) => findingText(t, registry))
+          const holding = members
+            .filter((t) => t.outcome === 'satisfied')
+            .slice(0, 3)
+            .map((t) => findingText(t, registry))
           return `exactly one of the ${total} alternatives must hold, ${met} do${holding.length > 0 ? ` (${holding.join('; ')})` : ''}`
         }
-        default: return inner ? findingText(inner, registry) : `${e.constraint} is not met`
+        default:
+          return inner ? findingText(inner, registry) : `${e.constraint} is not met`
       }
     })
 }

@@ -8,7 +8,21 @@ import { z } from 'zod'
 import { knownActions } from './vocabularies/actions.ts'
 import { operators } from './types.ts'
 
-export const topLevelKeys = ['$schema', 'id', 'title', 'description', 'abstract', 'extends', 'with', 'parameters', 'conflict', 'profile', 'permissions', 'prohibitions', 'obligations'] as const
+export const topLevelKeys = [
+  '$schema',
+  'id',
+  'title',
+  'description',
+  'abstract',
+  'extends',
+  'with',
+  'parameters',
+  'conflict',
+  'profile',
+  'permissions',
+  'prohibitions',
+  'obligations',
+] as const
 export const ruleKeys = ['action', 'constraints', 'duties', 'remedies', 'assignee', 'note'] as const
 export const dutyKeys = ['action', 'constraints', 'note'] as const
 export const atomicKeys = ['leftOperand', 'operator', 'rightOperand', 'unit'] as const
@@ -20,20 +34,29 @@ const Value = z.union([Scalar, z.array(Scalar)]).describe('A value, a list of va
 
 type ConstraintShape =
   | { leftOperand: string; operator: string; rightOperand: unknown; unit?: string }
-  | { and: ConstraintShape[] } | { or: ConstraintShape[] } | { xone: ConstraintShape[] } | { andSequence: ConstraintShape[] }
+  | { and: ConstraintShape[] }
+  | { or: ConstraintShape[] }
+  | { xone: ConstraintShape[] }
+  | { andSequence: ConstraintShape[] }
 
-export const PolicyConstraint: z.ZodType<ConstraintShape> = z.lazy(() => z.union([
-  z.strictObject({
-    leftOperand: z.string().describe('An operand of the registry: purpose, spatial, dateTime, elapsedTime, count, recipient, industry, membership, credential.<Type>.<claim>, or one added by configuration'),
-    operator: z.enum(operators as unknown as [string, ...string[]]),
-    rightOperand: Value,
-    unit: z.string().optional(),
-  }),
-  z.strictObject({ and: z.array(PolicyConstraint).min(1) }),
-  z.strictObject({ or: z.array(PolicyConstraint).min(1) }),
-  z.strictObject({ xone: z.array(PolicyConstraint).min(1) }),
-  z.strictObject({ andSequence: z.array(PolicyConstraint).min(1) }),
-]))
+export const PolicyConstraint: z.ZodType<ConstraintShape> = z.lazy(() =>
+  z.union([
+    z.strictObject({
+      leftOperand: z
+        .string()
+        .describe(
+          'An operand of the registry: purpose, spatial, dateTime, elapsedTime, count, recipient, industry, membership, credential.<Type>.<claim>, or one added by configuration',
+        ),
+      operator: z.enum(operators as unknown as [string, ...string[]]),
+      rightOperand: Value,
+      unit: z.string().optional(),
+    }),
+    z.strictObject({ and: z.array(PolicyConstraint).min(1) }),
+    z.strictObject({ or: z.array(PolicyConstraint).min(1) }),
+    z.strictObject({ xone: z.array(PolicyConstraint).min(1) }),
+    z.strictObject({ andSequence: z.array(PolicyConstraint).min(1) }),
+  ]),
+)
 
 const Action = z.string().describe(`An ODRL action: ${knownActions().join(', ')}`)
 
@@ -54,13 +77,22 @@ export const PolicyRule = z.strictObject({
 
 export const PolicyFile = z.strictObject({
   $schema: z.string().optional(),
-  id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/).optional().describe('The id datasets name this policy by (default: the file name)'),
+  id: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/)
+    .optional()
+    .describe('The id datasets name this policy by (default: the file name)'),
   title: z.string().min(1).optional().describe('One line, shown in the catalog (default: the id)'),
   description: z.string().optional(),
   abstract: z.boolean().optional().describe('A baseline or template only: never offered by itself'),
-  extends: z.union([z.string(), z.array(z.string())]).optional().describe('Baseline policies whose rules this one includes'),
+  extends: z
+    .union([z.string(), z.array(z.string())])
+    .optional()
+    .describe('Baseline policies whose rules this one includes'),
   with: z.record(z.string(), Value).optional().describe('Values for the parameters of the extended policies'),
-  parameters: z.record(z.string(), z.strictObject({ description: z.string().optional(), default: Value.optional() })).optional()
+  parameters: z
+    .record(z.string(), z.strictObject({ description: z.string().optional(), default: Value.optional() }))
+    .optional()
     .describe('Template parameters, used in values as `${name}`'),
   conflict: z.enum(['perm', 'prohibit', 'invalid']).optional().describe('When a permission and a prohibition both apply (default: invalid, which refuses)'),
   profile: z.union([z.string(), z.array(z.string())]).optional(),

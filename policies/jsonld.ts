@@ -48,7 +48,8 @@ const contextFiles: Record<string, string> = {
 export const knownContextUrls = Object.keys(contextFiles)
 
 const loaded = new Map<string, unknown>()
-function contextDocument(url: string): unknown {
+/** A bundled context by its URL (parsed once; callers must not change it). Throws for any other URL. */
+export function contextDocument(url: string): unknown {
   const file = contextFiles[url]
   if (!file) throw new Error(`refusing to load ${url}: only bundled contexts are available`)
   let document = loaded.get(url)
@@ -69,7 +70,7 @@ export function jsonldErrorMessage(error: unknown): string {
   const e = error as { message?: string; details?: { cause?: { message?: string }; event?: { message?: string; details?: Json } } }
   const detail = e.details?.event?.message ?? e.details?.cause?.message
   const d = e.details?.event?.details
-  const term = d?.['property'] ?? d?.['object'] ?? d?.['term'] ?? d?.['relativeIri'] ?? d?.['iri'] ?? d?.['value']
+  const term = d?.property ?? d?.object ?? d?.term ?? d?.relativeIri ?? d?.iri ?? d?.value
   return [detail ?? e.message ?? String(error), term ? `(\`${String(term)}\`)` : ''].filter(Boolean).join(' ')
 }
 
@@ -95,14 +96,28 @@ async function flattenWithOdrl(input: unknown): Promise<Json[]> {
 }
 
 const nestedFields = [
-  'permission', 'prohibition', 'obligation', 'duty', 'remedy', 'consequence', 'constraint', 'refinement',
-  'and', 'or', 'xone', 'andSequence', 'target', 'assignee', 'assigner', 'action',
+  'permission',
+  'prohibition',
+  'obligation',
+  'duty',
+  'remedy',
+  'consequence',
+  'constraint',
+  'refinement',
+  'and',
+  'or',
+  'xone',
+  'andSequence',
+  'target',
+  'assignee',
+  'assigner',
+  'action',
 ]
 
 /** Re-nests a flattened graph from one node: references to nodes of the graph become the nodes. */
 export function nest(graph: Json[], rootId: string): Json | undefined {
   // The ODRL context aliases `@id` to `uid` and `@type` to `type`.
-  const idOf = (node: Json) => (node['@id'] ?? node['uid']) as string | undefined
+  const idOf = (node: Json) => (node['@id'] ?? node.uid) as string | undefined
   const byId = new Map(graph.map((node) => [idOf(node), node]))
   const seen = new Set<string>()
   const resolve = (value: unknown, depth: number): unknown => {

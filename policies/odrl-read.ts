@@ -1,53 +1,158 @@
-import type { Asset, Constraint, ConflictStrategy, LogicalOperator, Operator, Party, PolicyModel, Rule, Value } from './types.ts'
+import type { Asset, Constraint, ConflictStrategy, InheritedField, LogicalOperator, Operator, Party, PolicyModel, Rule, Value } from './types.ts'
 import { operators } from './types.ts'
 import { defaultRegistry, type Registry } from './registry.ts'
 import { odrlNamespace, shortAction } from './vocabularies/actions.ts'
+import { knownContextUrls } from './jsonld.ts'
+import { policyProblems } from './validate.ts'
+import { policyLabelTerms } from './policy-label.ts'
 
 /**
- * Reads a compact ODRL policy into the evaluator's model: an Offer or Agreement as DSP messages
- * carry it, or any ODRL policy compacted with the W3C ODRL context. Terms may be bare
- * (`permission`), `odrl:`-prefixed or full IRIs; values may be plain or `{ "@id" }` / `{ "@value" }`.
- * Errors are plain sentences naming the field; when there is any, there is no model.
+ * The one strict reading of ODRL JSON(-LD): offers and agreements from peers, stored agreements,
+ * raw ODRL policy files. Comparison (`samePolicy`), storage and evaluation all work on the model it
+ * gives; nothing compares raw JSON.
+ *
+ * Reading rules:
+ * - A term may be written bare (`permission`), `odrl:`-prefixed or as its full ODRL IRI; `@id` may be
+ *   written `uid` and `@type` `type` (the W3C ODRL context's aliases). A node that spells one term
+ *   twice is refused, naming the term, even when one spelling is an empty array: which one would
+ *   count is exactly what an attacker chooses.
+ * - Values may be plain, `{ "@id" }`, `{ "@value", "@type" }` or `{ "@list": [...] }`; a one-element
+ *   array is the element. An empty array means "none" (Eclipse EDC sends `"permission": []`).
+ * - `@context` may only name the bundled ODRL and DSP contexts: a context of the sender's own could
+ *   redefine `constraint` or add a `@vocab`, and a JSON-LD reader would then see another policy than
+ *   ours. Annotations are ignored: properties in the Dublin Core terms (`dct:`, `dcterms:`,
+ *   `http://purl.org/dc/terms/`), RDF Schema (`rdfs:`) and SKOS (`skos:`) namespaces, whatever their
+ *   value (titles, descriptions, notes). Any other property, ODRL term or not, that the engine does
+ *   not understand at that place is an error: fail closed.
+ * - Compact policies (ODRL 2.2 Information Model §2.7.1): `action`, `target`, `assigner` and
+ *   `assignee` given on the policy apply to each of its rules (`permission`, `prohibition`,
+ *   `obligation`); `target`, `assigner` and `assignee` also to their duties, remedies and
+ *   consequences, which always name their own action. A rule that gives another value than the
+ *   policy for the same property is refused (two readings are possible; we take neither).
+ * - Meaning (actions, operands, operators, values, profiles, the parties an Offer or Agreement
+ *   needs) is then checked against the registry by `policyProblems`: a policy the engine does not
+ *   understand is an error here too, never a model.
  */
-export function policyFromOdrl(body: unknown, options: { registry?: Registry } = {}): { model?: PolicyModel; errors: string[] } {
-  const reader = new Reader(options.registry ?? defaultRegistry())
-  const model = reader.policy(body)
-  return reader.errors.length > 0 || !model ? { errors: reader.errors.length > 0 ? reader.errors : ['not an ODRL policy'] } : { model, errors: [] }
+export interface ReadOptions {
+  registry?: Registry
+  /** The policy type the caller expects (a ContractAgreementMessage carries an Agreement). */
+  expect?: 'Offer' | 'Agreement' | 'Set'
+  /**
+   * Check structure only, not meaning against the registry (for tools that report meaning
+   * problems themselves, such as lint). Never for input that will be evaluated or signed.
+   */
+  structureOnly?: boolean
+}
+
+export type ReadResult = { model: PolicyModel; errors?: undefined } | { model?: undefined; errors: string[] }
+
+export function readPolicy(json: unknown, options: ReadOptions = {}): ReadResult {
+  const registry = options.registry ?? defaultRegistry()
+  const reader = new Reader(registry)
+  const model = reader.policy(json, options.expect)
+  if (reader.errors.length > 0 || !model) return { errors: reader.errors.length > 0 ? reader.errors : ['not an ODRL policy'] }
+  if (!options.structureOnly) {
+    const problems = policyProblems(model, registry)
+    if (problems.length > 0) return { errors: problems.map((p) => `${p.where}: ${p.message}`) }
+  }
+  return { model }
+}
+
+/** Earlier name of `readPolicy` (same strict reading), with the errors always present. */
+export function policyFromOdrl(body: unknown, options: ReadOptions = {}): { model?: PolicyModel; errors: string[] } {
+  const read = readPolicy(body, options)
+  return read.model ? { model: read.model, errors: [] } : { errors: read.errors }
 }
 
 type Json = Record<string, unknown>
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v)
 const logicalOperators: LogicalOperator[] = ['and', 'or', 'xone', 'andSequence']
+const rdfNamespace = 'http://www.w3.org/1999/02/22-rdf-syntax-ns#'
+const annotationPrefixes = [
+  'dct:',
+  'dcterms:',
+  'http://purl.org/dc/terms/',
+  'rdfs:',
+  'http://www.w3.org/2000/01/rdf-schema#',
+  'skos:',
+  'http://www.w3.org/2004/02/skos/core#',
+]
 
-function field(node: Json, name: string): unknown {
-  return node[name] ?? node[`odrl:${name}`] ?? node[`${odrlNamespace}${name}`]
-}
+/** A `@context` naming only contexts whose meaning of the terms is the one this reader gives them. */
+const onlyKnownContexts = (context: unknown) =>
+  (Array.isArray(context) ? context : [context]).every((c) => typeof c === 'string' && knownContextUrls.includes(c))
 
-function list(value: unknown): unknown[] {
-  if (value === undefined || value === null) return []
-  if (isObject(value) && Array.isArray(value['@list'])) return value['@list']
-  return Array.isArray(value) ? value : [value]
-}
-
-/** An IRI or term from `"x"` or `{ "@id": "x" }`. */
-function iri(value: unknown): string | undefined {
-  if (typeof value === 'string') return value
-  if (isObject(value) && typeof value['@id'] === 'string') return value['@id']
-  // The W3C ODRL context aliases `@id` to `uid`.
-  if (isObject(value) && typeof value['uid'] === 'string' && Object.keys(value).length === 1) return value['uid']
-  return undefined
+/** The term a key spells, or `annotation`, or undefined when it is no term we know how to name. */
+function termOf(key: string): string | 'annotation' | undefined {
+  if (key === '@context') return 'annotation'
+  if (key === '@id' || key === 'uid' || key === 'odrl:uid' || key === `${odrlNamespace}uid`) return '@id'
+  if (key === '@type' || key === 'type' || key === 'rdf:type' || key === `${rdfNamespace}type`) return '@type'
+  if (key === 'rdf:value' || key === `${rdfNamespace}value`) return 'value'
+  // DSP writes the agreement's timestamp in its own namespace.
+  if (key === 'dspace:timestamp' || key === 'https://w3id.org/dspace/2025/1/timestamp') return 'timestamp'
+  if (annotationPrefixes.some((p) => key.startsWith(p)) || policyLabelTerms.includes(key)) return 'annotation'
+  if (key.startsWith('odrl:')) return key.slice(5)
+  if (key.startsWith(odrlNamespace)) return key.slice(odrlNamespace.length)
+  if (key.startsWith('@') || key.includes(':')) return undefined
+  return key
 }
 
 const shortTerm = (term: string) => (term.startsWith(odrlNamespace) ? term.slice(odrlNamespace.length) : term.startsWith('odrl:') ? term.slice(5) : term)
-
-function types(node: Json): string[] {
-  return list(node['@type'] ?? node.type).filter((t): t is string => typeof t === 'string').map(shortTerm)
-}
 
 /** Peers' policies are untrusted input: bounded nesting and size. */
 const maxDepth = 16
 const maxConstraints = 2000
 const maxRules = 500
+
+const policyTerms = [
+  '@id',
+  '@type',
+  'profile',
+  'conflict',
+  'permission',
+  'prohibition',
+  'obligation',
+  'action',
+  'target',
+  'assigner',
+  'assignee',
+  'timestamp',
+] as const
+const ruleTerms = ['@id', '@type', 'action', 'target', 'assigner', 'assignee', 'constraint'] as const
+const atomicTerms = ['@id', '@type', 'leftOperand', 'operator', 'rightOperand', 'rightOperandReference', 'dataType', 'unit'] as const
+const ruleTypes: Record<RuleKind, string[]> = {
+  permission: ['Permission', 'Rule'],
+  prohibition: ['Prohibition', 'Rule'],
+  obligation: ['Duty', 'Rule'],
+  duty: ['Duty', 'Rule'],
+  remedy: ['Duty', 'Rule'],
+  consequence: ['Duty', 'Rule'],
+}
+type RuleKind = 'permission' | 'prohibition' | 'obligation' | 'duty' | 'remedy' | 'consequence'
+const nestedRules: Record<RuleKind, RuleKind | undefined> = {
+  permission: 'duty',
+  prohibition: 'remedy',
+  obligation: 'consequence',
+  duty: 'consequence',
+  remedy: undefined,
+  consequence: undefined,
+}
+
+const idText = (v: unknown): unknown => (isObject(v) && Object.keys(v).length === 1 && termOf(Object.keys(v)[0]!) === '@id' ? Object.values(v)[0] : v)
+const sameId = (a: unknown, b: unknown) => typeof idText(a) === 'string' && idText(a) === idText(b)
+
+interface Fields {
+  get(term: string): unknown
+  has(term: string): boolean
+}
+
+/** Inherited values, as the policy gives them. */
+interface Shared {
+  action?: string
+  target?: Asset[]
+  assigner?: Party
+  assignee?: Party
+}
 
 class Reader {
   errors: string[] = []
@@ -55,26 +160,127 @@ class Reader {
   rules = 0
   constructor(private registry: Registry) {}
 
-  policy(body: unknown): PolicyModel | undefined {
+  /** The node's terms, each spelled once and understood here; errors otherwise. */
+  fields(node: Json, where: string, allowed: readonly string[]): Fields {
+    const found = new Map<string, { key: string; value: unknown }>()
+    for (const [key, value] of Object.entries(node)) {
+      const term = termOf(key)
+      if (key === '@context' && !onlyKnownContexts(value)) {
+        this.errors.push(
+          `${where}: \`@context\` may only name the ODRL or DSP context (${knownContextUrls.join(', ')}); a context of its own could give these terms another meaning than the one read here`,
+        )
+        continue
+      }
+      if (term === 'annotation') continue
+      if (term === undefined || !allowed.includes(term)) {
+        this.errors.push(`${where}: \`${key}\` is not a term this connector understands here (allowed: ${allowed.join(', ')})`)
+        continue
+      }
+      const earlier = found.get(term)
+      // RDF sources state ODRL's `uid` property beside the node's id: harmless when it names the same node.
+      if (earlier && term === '@id' && sameId(earlier.value, value)) continue
+      if (earlier) {
+        this.errors.push(`${where}: \`${term}\` is given twice (as \`${earlier.key}\` and \`${key}\`); give each term once`)
+        continue
+      }
+      found.set(term, { key, value })
+    }
+    return { get: (term) => found.get(term)?.value, has: (term) => found.has(term) }
+  }
+
+  /** The members of a value: an array, an `@list`, or one value. Empty arrays are "none". */
+  list(value: unknown, where: string): unknown[] {
+    if (value === undefined || value === null) return []
+    if (isObject(value) && '@list' in value) {
+      if (Object.keys(value).length !== 1 || !Array.isArray(value['@list'])) this.errors.push(`${where}: an \`@list\` object has only \`@list\`, an array`)
+      return Array.isArray(value['@list']) ? value['@list'] : []
+    }
+    return Array.isArray(value) ? value : [value]
+  }
+
+  /** One value of a single-valued term (a one-element array is the element). */
+  one(value: unknown, where: string): unknown {
+    const members = this.list(value, where)
+    if (members.length > 1) this.errors.push(`${where}: one value expected, found ${members.length}`)
+    return members[0]
+  }
+
+  /** An IRI or term from `"x"` or `{ "@id": "x" }` (or `{ "uid": "x" }`). */
+  iri(value: unknown, where: string): string | undefined {
+    const v = this.one(value, where)
+    if (v === undefined) return undefined
+    if (typeof v === 'string' && v !== '') return v
+    if (isObject(v)) {
+      const keys = Object.keys(v)
+      if (keys.length === 1 && termOf(keys[0]!) === '@id' && typeof v[keys[0]!] === 'string' && v[keys[0]!] !== '') return v[keys[0]!] as string
+    }
+    this.errors.push(`${where}: expected an IRI or name, found ${JSON.stringify(v)?.slice(0, 80)}`)
+    return undefined
+  }
+
+  types(fields: Fields, where: string): string[] {
+    return this.list(fields.get('@type'), `${where}.@type`).map((t) => {
+      if (typeof t !== 'string') this.errors.push(`${where}.@type must be a name`)
+      return typeof t === 'string' ? shortTerm(t) : ''
+    })
+  }
+
+  checkTypes(fields: Fields, where: string, allowed: string[]) {
+    for (const t of this.types(fields, where)) {
+      if (t && !allowed.includes(t)) this.errors.push(`${where}: type \`${t}\` is not ${allowed.map((a) => `\`${a}\``).join(' or ')}`)
+    }
+  }
+
+  uid(fields: Fields, where: string): { uid?: string } {
+    const uid = this.iri(fields.get('@id'), `${where}.@id`)
+    return uid && !uid.startsWith('_:') ? { uid } : {}
+  }
+
+  policy(body: unknown, expect: 'Offer' | 'Agreement' | 'Set' | undefined): PolicyModel | undefined {
     if (!isObject(body)) {
       this.errors.push('the policy must be a JSON object')
       return undefined
     }
-    const kinds = types(body)
-    const type = (['Agreement', 'Offer', 'Set', 'Policy'] as const).find((t) => kinds.includes(t)) ?? 'Set'
-    const uid = iri(body['@id']) ?? iri(field(body, 'uid'))
-    if (!uid) this.errors.push('the policy has no `@id`')
-    const conflictTerm = iri(field(body, 'conflict'))
+    const f = this.fields(body, 'policy', policyTerms)
+    const kinds = this.types(f, 'policy')
+    const known = kinds.filter((k) => k === 'Agreement' || k === 'Offer' || k === 'Set' || k === 'Policy')
+    for (const k of kinds) if (k && !known.includes(k as never)) this.errors.push(`policy: type \`${k}\` is not Set, Offer, Agreement or Policy`)
+    if (known.length > 1) this.errors.push(`policy: one policy type, not ${known.join(' and ')}`)
+    // ODRL: a policy of no subclass is a Set.
+    const type = (known[0] === 'Policy' || known[0] === undefined ? 'Set' : known[0]) as PolicyModel['type']
+    if (expect && type !== expect) this.errors.push(`policy: expected an ${expect}, found ${known[0] ? `an ${known[0]}` : 'no type'}`)
+    const uid = this.iri(f.get('@id'), 'policy.@id')
+    if (!uid) this.errors.push('policy: no `@id`')
     let conflict: ConflictStrategy | undefined
+    const conflictTerm = this.iri(f.get('conflict'), 'policy.conflict')
     if (conflictTerm !== undefined) {
       const short = shortTerm(conflictTerm)
       if (short === 'perm' || short === 'prohibit' || short === 'invalid') conflict = short
-      else this.errors.push(`conflict: \`${conflictTerm}\` is not perm, prohibit or invalid`)
+      else this.errors.push(`policy.conflict: \`${conflictTerm}\` is not perm, prohibit or invalid`)
     }
-    const profile = list(field(body, 'profile')).map(iri).filter((p): p is string => p !== undefined)
-    const target = this.assets(field(body, 'target'), 'target')
-    const assigner = this.party(field(body, 'assigner'), 'assigner')
-    const assignee = this.party(field(body, 'assignee'), 'assignee')
+    const profile = this.list(f.get('profile'), 'policy.profile')
+      .map((p, i) => this.iri(p, `policy.profile[${i}]`))
+      .filter((p): p is string => p !== undefined)
+    const shared: Shared = {}
+    const action = this.action(f.get('action'), 'policy.action')
+    if (action?.refinement) this.errors.push('policy.action: a policy-level action cannot be refined; refine it on each rule')
+    if (action?.name) shared.action = action.name
+    const target = this.assets(f.get('target'), 'policy.target')
+    const assigner = this.party(f.get('assigner'), 'policy.assigner')
+    const assignee = this.party(f.get('assignee'), 'policy.assignee')
+    if (target) shared.target = target
+    if (assigner !== undefined) shared.assigner = assigner
+    if (assignee !== undefined) shared.assignee = assignee
+    const timestamp = f.get('timestamp')
+    let stamp: string | undefined
+    if (timestamp !== undefined) {
+      const v = this.one(timestamp, 'policy.timestamp')
+      const text = typeof v === 'string' ? v : isObject(v) && typeof v['@value'] === 'string' ? v['@value'] : undefined
+      if (text === undefined || Number.isNaN(Date.parse(text))) this.errors.push('policy.timestamp is not a date-time')
+      else stamp = text
+    }
+    const rules = (kind: 'permission' | 'prohibition' | 'obligation') =>
+      this.list(f.get(kind), `policy.${kind}`).map((r, i) => this.rule(r, `${kind}[${i}]`, kind, shared, 0))
     return {
       uid: uid ?? '',
       type,
@@ -83,52 +289,92 @@ class Reader {
       ...(target ? { target } : {}),
       ...(assigner !== undefined ? { assigner } : {}),
       ...(assignee !== undefined ? { assignee } : {}),
-      permissions: list(field(body, 'permission')).map((r, i) => this.rule(r, `permission[${i}]`, 'duty')),
-      prohibitions: list(field(body, 'prohibition')).map((r, i) => this.rule(r, `prohibition[${i}]`, 'remedy')),
-      obligations: list(field(body, 'obligation')).map((r, i) => this.rule(r, `obligation[${i}]`, 'consequence')),
+      ...(stamp ? { timestamp: stamp } : {}),
+      permissions: rules('permission'),
+      prohibitions: rules('prohibition'),
+      obligations: rules('obligation'),
     }
   }
 
-  rule(node: unknown, where: string, dutiesField: string, depth = 0): Rule {
-    if (++this.rules > maxRules || depth > 2) {
-      if (this.rules === maxRules + 1 || depth > 2) this.errors.push(depth > 2 ? `${where}: duties nested too deep` : `the policy has more than ${maxRules} rules`)
-      return { action: '', constraints: [], duties: [] }
+  rule(node: unknown, where: string, kind: RuleKind, shared: Shared, depth: number): Rule {
+    const empty: Rule = { action: '', constraints: [], duties: [] }
+    if (++this.rules > maxRules) {
+      if (this.rules === maxRules + 1) this.errors.push(`the policy has more than ${maxRules} rules`)
+      return empty
+    }
+    if (depth > 2) {
+      this.errors.push(`${where}: duties nested too deep`)
+      return empty
     }
     if (!isObject(node)) {
       this.errors.push(`${where} must be an object`)
-      return { action: '', constraints: [], duties: [] }
+      return empty
     }
-    const actionValue = field(node, 'action')
-    let action = ''
-    let actionRefinement: Constraint[] | undefined
-    const actions = list(actionValue)
-    if (actions.length > 1) this.errors.push(`${where}.action: one action per rule`)
-    const first = actions[0]
-    if (isObject(first) && (first['rdf:value'] !== undefined || field(first, 'refinement') !== undefined)) {
-      action = shortAction(iri(first['rdf:value']) ?? iri(first['http://www.w3.org/1999/02/22-rdf-syntax-ns#value']) ?? iri(first) ?? '')
-      actionRefinement = list(field(first, 'refinement')).map((c, i) => this.constraint(c, `${where}.action.refinement[${i}]`))
-    } else if (first !== undefined) {
-      const term = iri(first)
-      if (term === undefined) this.errors.push(`${where}.action is not an action name`)
-      else action = shortAction(term)
+    const nested = nestedRules[kind]
+    const f = this.fields(node, where, nested ? [...ruleTerms, nested] : ruleTerms)
+    this.checkTypes(f, where, ruleTypes[kind])
+    const inherited: InheritedField[] = []
+    const topLevel = kind === 'permission' || kind === 'prohibition' || kind === 'obligation'
+    const own = this.action(f.get('action'), `${where}.action`)
+    let action = own?.name ?? ''
+    if (topLevel && shared.action !== undefined) {
+      if (!own) {
+        action = shared.action
+        inherited.push('action')
+      } else if (own.name !== shared.action)
+        this.errors.push(`${where}.action: \`${own.name}\` differs from the policy's action \`${shared.action}\`; give the action once`)
     }
-    const target = this.assets(field(node, 'target'), `${where}.target`)
-    const assigner = this.party(field(node, 'assigner'), `${where}.assigner`)
-    const assignee = this.party(field(node, 'assignee'), `${where}.assignee`)
-    const uid = iri(node['@id']) ?? iri(field(node, 'uid'))
-    return {
-      ...(uid && !uid.startsWith('_:') ? { uid } : {}),
-      action,
-      ...(actionRefinement && actionRefinement.length > 0 ? { actionRefinement } : {}),
-      ...(target ? { target } : {}),
-      ...(assigner !== undefined ? { assigner } : {}),
-      ...(assignee !== undefined ? { assignee } : {}),
-      constraints: list(field(node, 'constraint')).map((c, i) => this.constraint(c, `${where}.constraint[${i}]`)),
-      duties: list(field(node, dutiesField)).map((d, i) => this.rule(d, `${where}.${dutiesField}[${i}]`, 'consequence', depth + 1)),
+    const result: Rule = { ...this.uid(f, where), action, constraints: [], duties: [] }
+    if (own?.refinement) result.actionRefinement = own.refinement
+    const target = this.assets(f.get('target'), `${where}.target`)
+    const assigner = this.party(f.get('assigner'), `${where}.assigner`)
+    const assignee = this.party(f.get('assignee'), `${where}.assignee`)
+    const take = <K extends 'target' | 'assigner' | 'assignee'>(field: K, value: Rule[K] | undefined) => {
+      const policyValue = shared[field] as Rule[K] | undefined
+      if (value !== undefined) {
+        if (policyValue !== undefined && JSON.stringify(value) !== JSON.stringify(policyValue)) {
+          this.errors.push(`${where}.${field} differs from the policy's ${field}; give it once`)
+        }
+        result[field] = value
+      } else if (policyValue !== undefined) {
+        result[field] = policyValue
+        inherited.push(field)
+      }
     }
+    take('target', target)
+    take('assigner', assigner)
+    take('assignee', assignee)
+    result.constraints = this.list(f.get('constraint'), `${where}.constraint`).map((c, i) => this.constraint(c, `${where}.constraint[${i}]`, 0))
+    if (nested) {
+      // Duties name their own action; the parties and the target still come from the policy.
+      const inner: Shared = { ...shared }
+      delete inner.action
+      result.duties = this.list(f.get(nested), `${where}.${nested}`).map((d, i) => this.rule(d, `${where}.${nested}[${i}]`, nested, inner, depth + 1))
+    }
+    if (inherited.length > 0) result.inherited = inherited
+    return result
   }
 
-  constraint(node: unknown, where: string, depth = 0): Constraint {
+  /** A rule's action: a name, or `{ "rdf:value": name, "refinement": [...] }`. */
+  action(value: unknown, where: string): { name: string; refinement?: Constraint[] } | undefined {
+    const v = this.one(value, where)
+    if (v === undefined) return undefined
+    if (isObject(v) && Object.keys(v).some((k) => termOf(k) !== '@id')) {
+      const f = this.fields(v, where, ['@id', '@type', 'value', 'refinement'])
+      this.checkTypes(f, where, ['Action'])
+      const name = this.iri(f.get('value'), `${where}.value`) ?? this.iri(f.get('@id'), `${where}.@id`)
+      if (!name) {
+        this.errors.push(`${where} has no action name`)
+        return undefined
+      }
+      const refinement = this.list(f.get('refinement'), `${where}.refinement`).map((c, i) => this.constraint(c, `${where}.refinement[${i}]`, 0))
+      return { name: shortAction(name), ...(refinement.length > 0 ? { refinement } : {}) }
+    }
+    const name = this.iri(v, where)
+    return name ? { name: shortAction(name) } : undefined
+  }
+
+  constraint(node: unknown, where: string, depth: number): Constraint {
     const fallback: Constraint = { kind: 'logical', operator: 'and', constraints: [] }
     if (depth > maxDepth) {
       this.errors.push(`${where}: constraints nested more than ${maxDepth} deep`)
@@ -142,76 +388,113 @@ class Reader {
       this.errors.push(`${where} must be an object`)
       return fallback
     }
-    const uid = iri(node['@id']) ?? iri(field(node, 'uid'))
-    const withUid = uid && !uid.startsWith('_:') ? { uid } : {}
-    for (const op of logicalOperators) {
-      const members = field(node, op)
-      if (members !== undefined) {
-        return { kind: 'logical', ...withUid, operator: op, constraints: list(members).map((c, i) => this.constraint(c, `${where}.${op}[${i}]`, depth + 1)) }
-      }
+    const logical = Object.keys(node)
+      .map(termOf)
+      .filter((t): t is LogicalOperator => logicalOperators.includes(t as LogicalOperator))
+    if (logical.length > 0) {
+      const f = this.fields(node, where, ['@id', '@type', ...logicalOperators])
+      this.checkTypes(f, where, ['LogicalConstraint', 'Constraint'])
+      const present = logicalOperators.filter((op) => f.has(op))
+      if (present.length > 1) this.errors.push(`${where}: a logical constraint has one operator, not ${present.join(' and ')}`)
+      const op = present[0] ?? 'and'
+      const members = this.list(f.get(op), `${where}.${op}`)
+      if (members.length === 0) this.errors.push(`${where}.${op} has no constraints`)
+      return { kind: 'logical', ...this.uid(f, where), operator: op, constraints: members.map((c, i) => this.constraint(c, `${where}.${op}[${i}]`, depth + 1)) }
     }
-    const left = iri(field(node, 'leftOperand'))
-    const operatorTerm = iri(field(node, 'operator'))
-    const rightRaw = field(node, 'rightOperand') ?? field(node, 'rightOperandReference')
+    const f = this.fields(node, where, atomicTerms)
+    this.checkTypes(f, where, ['Constraint'])
+    const left = this.iri(f.get('leftOperand'), `${where}.leftOperand`)
+    const operatorTerm = this.iri(f.get('operator'), `${where}.operator`)
+    if (f.has('rightOperandReference')) this.errors.push(`${where}.rightOperandReference: references to values elsewhere are not supported; give the value`)
+    const rightRaw = f.get('rightOperand')
     if (!left) this.errors.push(`${where}.leftOperand is missing`)
     const operator = operatorTerm ? (shortTerm(operatorTerm) as Operator) : undefined
     if (!operator || !operators.includes(operator)) this.errors.push(`${where}.operator \`${operatorTerm ?? ''}\` is not an ODRL operator`)
     if (rightRaw === undefined) this.errors.push(`${where}.rightOperand is missing`)
-    const values = list(rightRaw).map((v) => this.value(v, `${where}.rightOperand`))
-    const entry = left ? this.registry.get(left) : undefined
-    const dataType = isObject(rightRaw) && typeof rightRaw['@type'] === 'string' ? rightRaw['@type'] : undefined
-    const unit = iri(field(node, 'unit'))
+    const ordered = isObject(rightRaw) && '@list' in rightRaw
+    const members = this.list(rightRaw, `${where}.rightOperand`)
+    if (rightRaw !== undefined && members.length === 0) this.errors.push(`${where}.rightOperand is empty`)
+    const types = new Set<string>()
+    const values = members.map((v, i) => this.value(v, `${where}.rightOperand${members.length > 1 ? `[${i}]` : ''}`, types))
+    const declared = this.iri(f.get('dataType'), `${where}.dataType`)
+    if (declared) types.add(declared)
+    if (types.size > 1) this.errors.push(`${where}: the right operand has several datatypes (${[...types].join(', ')})`)
+    const dataType = [...types][0]
+    const unit = this.iri(f.get('unit'), `${where}.unit`)
     return {
       kind: 'atomic',
-      ...withUid,
-      leftOperand: entry?.name ?? left ?? '',
+      ...this.uid(f, where),
+      // The registry's name for an operand however it was spelled (`odrl:purpose`, its IRI, `purpose`).
+      leftOperand: left ? (this.registry.get(left)?.name ?? shortTerm(left)) : '',
       operator: operator ?? 'eq',
-      rightOperand: Array.isArray(rightRaw) || (isObject(rightRaw) && Array.isArray(rightRaw['@list'])) ? values : values[0] ?? '',
+      rightOperand: Array.isArray(rightRaw) || ordered ? values : (values[0] ?? ''),
+      ...(ordered ? { ordered: true as const } : {}),
       ...(dataType ? { dataType } : {}),
       ...(unit ? { unit } : {}),
     }
   }
 
-  value(v: unknown, where: string): Value {
-    if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') return v
+  value(v: unknown, where: string, types: Set<string>): Value {
+    if (typeof v === 'string' || typeof v === 'boolean') return v
+    if (typeof v === 'number' && Number.isFinite(v)) return v
     if (isObject(v)) {
-      const literal = v['@value']
-      if (typeof literal === 'string' || typeof literal === 'number' || typeof literal === 'boolean') return literal
-      const id = iri(v)
-      if (id) return id
+      const keys = Object.keys(v)
+      if ('@value' in v) {
+        const literal = v['@value']
+        // The W3C ODRL context aliases `@type` to `type`, in literals too.
+        const typeKeys = keys.filter((k) => termOf(k) === '@type')
+        if (keys.some((k) => k !== '@value' && k !== '@language' && termOf(k) !== '@type') || typeKeys.length > 1)
+          this.errors.push(`${where}: a literal has only \`@value\`, \`@type\` and \`@language\``)
+        const type = typeKeys[0] !== undefined ? v[typeKeys[0]] : undefined
+        if (type !== undefined) {
+          if (typeof type !== 'string') this.errors.push(`${where}.@type must be a datatype IRI`)
+          else types.add(type)
+        }
+        if (typeof literal === 'string' || typeof literal === 'boolean' || (typeof literal === 'number' && Number.isFinite(literal))) return literal
+      } else {
+        const id = keys.length === 1 && termOf(keys[0]!) === '@id' ? v[keys[0]!] : undefined
+        if (typeof id === 'string' && id !== '') return id
+      }
     }
-    this.errors.push(`${where} is not a value`)
+    this.errors.push(`${where} is not a value (a string, number, boolean, \`{ "@value" }\` or \`{ "@id" }\`)`)
     return ''
   }
 
   party(value: unknown, where: string): Party | undefined {
     if (value === undefined || value === null) return undefined
-    const first = list(value)[0]
-    if (isObject(first) && (types(first).includes('PartyCollection') || field(first, 'refinement') !== undefined || field(first, 'source') !== undefined)) {
-      const uid = iri(first['@id']) ?? iri(field(first, 'uid'))
-      const source = iri(field(first, 'source'))
-      return {
-        ...(uid && !uid.startsWith('_:') ? { uid } : {}),
-        ...(source ? { source } : {}),
-        refinement: list(field(first, 'refinement')).map((c, i) => this.constraint(c, `${where}.refinement[${i}]`)),
-      }
+    const v = this.one(value, where)
+    if (isObject(v) && Object.keys(v).some((k) => termOf(k) !== '@id')) {
+      const f = this.fields(v, where, ['@id', '@type', 'source', 'refinement'])
+      this.checkTypes(f, where, ['PartyCollection', 'Party'])
+      const uid = this.iri(f.get('@id'), `${where}.@id`)
+      const source = this.iri(f.get('source'), `${where}.source`)
+      const refinement = this.list(f.get('refinement'), `${where}.refinement`).map((c, i) => this.constraint(c, `${where}.refinement[${i}]`, 0))
+      if (!uid && !source && refinement.length === 0) this.errors.push(`${where} names no party`)
+      // A plain party written as an object is the party's id.
+      if (!source && refinement.length === 0 && uid) return uid
+      return { ...(uid && !uid.startsWith('_:') ? { uid } : {}), ...(source ? { source } : {}), refinement }
     }
-    const id = iri(first)
-    if (!id) this.errors.push(`${where} is not a party`)
+    const id = this.iri(v, where)
+    if (!id && v !== undefined) this.errors.push(`${where} is not a party`)
     return id
   }
 
   assets(value: unknown, where: string): Asset[] | undefined {
     if (value === undefined || value === null) return undefined
-    return list(value).map((a) => {
-      if (isObject(a) && (types(a).includes('AssetCollection') || field(a, 'partOf') !== undefined || field(a, 'refinement') !== undefined)) {
-        const uid = iri(a['@id']) ?? iri(field(a, 'uid'))
-        const partOf = iri(field(a, 'partOf'))
-        return { ...(uid ? { uid } : {}), ...(partOf ? { partOf } : {}) }
+    const members = this.list(value, where)
+    if (members.length === 0) return undefined
+    return members.map((a, i) => {
+      const at = members.length > 1 ? `${where}[${i}]` : where
+      if (isObject(a) && Object.keys(a).some((k) => termOf(k) !== '@id')) {
+        const f = this.fields(a, at, ['@id', '@type', 'source', 'partOf'])
+        this.checkTypes(f, at, ['AssetCollection', 'Asset'])
+        const uid = this.iri(f.get('@id'), `${at}.@id`)
+        const partOf = this.iri(f.get('partOf'), `${at}.partOf`) ?? this.iri(f.get('source'), `${at}.source`)
+        if (!uid && !partOf) this.errors.push(`${at} names no asset`)
+        if (!partOf && uid) return uid
+        return { ...(uid && !uid.startsWith('_:') ? { uid } : {}), ...(partOf ? { partOf } : {}) }
       }
-      const id = iri(a)
-      if (!id) this.errors.push(`${where} is not an asset`)
-      return id ?? ''
+      return this.iri(a, at) ?? ''
     })
   }
 }

@@ -92,10 +92,14 @@ export function requirement(constraint: Constraint, registry: Registry): string 
   if (constraint.kind === 'logical') {
     const parts = constraint.constraints.map((c) => requirement(c, registry))
     switch (constraint.operator) {
-      case 'and': return parts.join(' and ')
-      case 'andSequence': return `in this order: ${parts.join(', then ')}`
-      case 'or': return `at least one of: ${parts.join('; or ')}`
-      case 'xone': return `exactly one of: ${parts.join('; or ')}`
+      case 'and':
+        return parts.join(' and ')
+      case 'andSequence':
+        return `in this order: ${parts.join(', then ')}`
+      case 'or':
+        return `at least one of: ${parts.join('; or ')}`
+      case 'xone':
+        return `exactly one of: ${parts.join('; or ')}`
     }
   }
   return atomicRequirement(constraint, registry)
@@ -132,4 +136,3 @@ export function dutyText(duty: Rule, registry: Registry): string {
   const when = duty.constraints.map((c) => requirement(c, registry)).join(' and ')
   return when ? `${verb} (condition: ${when})` : verb
 }
-

@@ -1,45 +1,15 @@
 import { z } from 'zod'
-import { industryParents } from './vocabularies/industries.ts'
-import { purposeParents } from './vocabularies/purposes.ts'
-import { knownPlace, listPlaces, placeWithin } from './vocabularies/places.ts'
+import { industryTaxonomy } from './vocabularies/industries.ts'
+import { purposeTaxonomy } from './vocabularies/purposes.ts'
+import { placeTaxonomy } from './vocabularies/places.ts'
+import { Taxonomy } from './taxonomy.ts'
 import { odrlNamespace } from './vocabularies/actions.ts'
 import { parseDuration } from './values.ts'
-import type { EvaluationContext, Operator, Scope } from './types.ts'
+import type { EvaluationContext, OperandEntry, OperandReading, Operator, Registry, Scope } from './types.ts'
 import { operators as allOperators, scopes as allScopes } from './types.ts'
 
-export type OperandType = 'string' | 'integer' | 'number' | 'dateTime' | 'duration' | 'place' | 'taxonomy' | 'boolean'
-
-/** What the evaluator reads for an operand: a list of values, or `undefined` when it cannot be known. */
-export type OperandReading = { values: unknown[]; note?: string } | undefined
-
-/** One left operand the engine understands. */
-export interface OperandEntry {
-  /** Short name used in policy files (`purpose`). */
-  name: string
-  /** Full IRI used in ODRL JSON-LD. */
-  iri: string
-  label: string
-  description: string
-  dataType: OperandType
-  operators: Operator[]
-  /** Allowed right-operand values (a closed vocabulary), when there is one. */
-  values?: string[]
-  /**
-   * Scopes where the operand must decide: there, a value the request does not give is unknown, and
-   * unknown denies. At other scopes it decides only when the request carries its value; when it
-   * does not, the constraint is *deferred*: it neither refuses a permission nor triggers a
-   * prohibition there, and the trace says so.
-   */
-  scopes: Scope[]
-  /** Reads the request's value(s). */
-  read: (context: EvaluationContext) => OperandReading
-  /** Whether the request carries this information at all (default: `read` gives a value). */
-  carried?: (context: EvaluationContext) => boolean
-  /** For taxonomies and places: is `narrower` a kind of / within `broader`? */
-  within?: (narrower: string, broader: string) => boolean
-  /** Lint check of one right-operand value; a message when it is not acceptable. */
-  check?: (value: unknown) => string | undefined
-}
+// The operand types live with the engine's other public types (types.ts refers to Registry).
+export type { OperandEntry, OperandReading, OperandType, Registry } from './types.ts'
 
 /** An operand added by configuration (YAML). */
 export const OperandConfig = z.strictObject({
@@ -47,7 +17,8 @@ export const OperandConfig = z.strictObject({
   iri: z.string().url().optional(),
   label: z.string().optional(),
   description: z.string().optional(),
-  dataType: z.enum(['string', 'integer', 'number', 'dateTime', 'duration', 'boolean']),
+  /** `taxonomy`: values are concepts of the taxonomies the registry file declares for this operand. */
+  dataType: z.enum(['string', 'integer', 'number', 'dateTime', 'duration', 'boolean', 'taxonomy']),
   operators: z.array(z.enum(allOperators as [Operator, ...Operator[]])).optional(),
   values: z.array(z.string()).optional(),
   scopes: z.array(z.enum(allScopes as [Scope, ...Scope[]])).optional(),
@@ -56,14 +27,20 @@ export const OperandConfig = z.strictObject({
 })
 export type OperandConfig = z.infer<typeof OperandConfig>
 
-export const RegistryFile = z.strictObject({ operands: z.array(OperandConfig) })
-export type RegistryFile = z.infer<typeof RegistryFile>
+/** A taxonomy file (SKOS as Turtle, JSON-LD or YAML) whose concepts an operand's values may name. */
+export const TaxonomyConfig = z.strictObject({
+  /** The operand: `purpose`, `spatial`, `industry` (added to their shipped taxonomies) or a configured taxonomy operand. */
+  operand: z.string().min(1),
+  /** The file, relative to the registry file's folder. */
+  file: z.string().min(1),
+})
+export type TaxonomyConfig = z.infer<typeof TaxonomyConfig>
 
-export interface Registry {
-  list(): OperandEntry[]
-  /** By short name, by full IRI, by `odrl:` name, or a `credential.<Type>.<claim>` operand. */
-  get(nameOrIri: string): OperandEntry | undefined
-}
+export const RegistryFile = z.strictObject({
+  operands: z.array(OperandConfig).default([]),
+  taxonomies: z.array(TaxonomyConfig).default([]),
+})
+export type RegistryFile = z.infer<typeof RegistryFile>
 
 /** Namespace of the operands ODRL does not define. */
 export const passerelleNamespace = 'https://w3id.org/passerelle/policy/'
@@ -82,25 +59,42 @@ const underAgreement: Scope[] = ['transfer', 'monitor']
 const ordered: Operator[] = ['eq', 'neq', 'gt', 'gteq', 'lt', 'lteq']
 const sets: Operator[] = ['eq', 'neq', 'isAnyOf', 'isNoneOf', 'isAllOf', 'hasPart']
 
-function taxonomyWithin(parents: Record<string, string | null>) {
-  return (narrower: string, broader: string) => {
-    let current: string | null | undefined = narrower
-    for (let depth = 0; current && depth < 16; depth++) {
-      if (current === broader) return true
-      current = parents[current]
-    }
-    return false
+// Kinds (purposes, sectors) take `isA`; places `isPartOf`; a steward's taxonomy may be either.
+const kindOperators: Operator[] = ['eq', 'neq', 'isA', 'hasPart', 'isAnyOf', 'isAllOf', 'isNoneOf']
+const taxonomyOperators: Operator[] = ['eq', 'neq', 'isA', 'isPartOf', 'hasPart', 'isAnyOf', 'isAllOf', 'isNoneOf']
+
+/** What a taxonomy operand needs: reading any spelling of a concept, containment, and lint with a suggestion. */
+function overTaxonomy(taxonomy: Taxonomy, what: string) {
+  // Short lists (short and prefixed names) are given to lint, which suggests from them; long ones
+  // (5,000 places) suggest here. Full IRIs are always suggested here, in the same namespace.
+  const aliases = taxonomy.aliases()
+  const listed = aliases.length <= 100
+  return {
+    taxonomy,
+    ...(listed ? { values: [...aliases, ...taxonomy.prefixedNames()] } : {}),
+    parse: (value: unknown) => (typeof value === 'string' ? taxonomy.canonical(value.trim()) : undefined),
+    within: (narrower: string, broader: string) => taxonomy.within(narrower, broader),
+    check(value: unknown) {
+      if (typeof value === 'string' && taxonomy.indexOf(value.trim()) !== undefined) return undefined
+      const text = String(value)
+      const near = typeof value === 'string' && (!listed || text.includes('://')) ? taxonomy.suggest(text) : undefined
+      return `\`${text}\` is not a known ${what}${near ? `; did you mean \`${near}\`?` : ''}`
+    },
   }
 }
 
+/** The shipped taxonomies of the built-in operands; a registry file may extend them. */
+export const shippedTaxonomies = (): Record<string, Taxonomy> => ({ purpose: purposeTaxonomy(), spatial: placeTaxonomy(), industry: industryTaxonomy() })
+
 const present = (value: unknown): OperandReading =>
-  value === undefined || value === null || value === '' || (Array.isArray(value) && value.length === 0) ? undefined : { values: Array.isArray(value) ? value : [value] }
+  value === undefined || value === null || value === '' || (Array.isArray(value) && value.length === 0)
+    ? undefined
+    : { values: Array.isArray(value) ? value : [value] }
 
 const isValidDate = (value: unknown) =>
   typeof value === 'string' && /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?$/.test(value) && !Number.isNaN(Date.parse(value))
 
-const checkDate = (value: unknown) =>
-  isValidDate(value) ? undefined : `\`${String(value)}\` is not a date-time (expected e.g. 2027-01-01T00:00:00Z)`
+const checkDate = (value: unknown) => (isValidDate(value) ? undefined : `\`${String(value)}\` is not a date-time (expected e.g. 2027-01-01T00:00:00Z)`)
 
 const checkDuration = (value: unknown) =>
   typeof value === 'string' && parseDuration(value) !== undefined
@@ -160,58 +154,99 @@ function readClaim(type: string, claim: string) {
 const membershipActive: OperandReading = { values: ['active'] }
 const membershipNone: OperandReading = { values: ['none'] }
 
-function builtIns(): OperandEntry[] {
-  const purposes = Object.keys(purposeParents)
-  const industries = Object.keys(industryParents)
+function builtIns(taxonomies: Record<string, Taxonomy>): OperandEntry[] {
   return [
     {
-      name: 'purpose', iri: `${odrlNamespace}purpose`, label: 'purpose',
-      description: 'The purpose the requester declared. `isA` follows the purpose taxonomy (climate-research is a kind of research); set operators match narrower purposes too.',
-      dataType: 'taxonomy', operators: ['eq', 'neq', 'isA', 'isAnyOf', 'isNoneOf'], values: purposes, scopes: declared,
-      read: (c) => present(c.purpose), within: taxonomyWithin(purposeParents), check: checkVocabulary(purposes, 'purpose'),
+      name: 'purpose',
+      iri: `${odrlNamespace}purpose`,
+      label: 'purpose',
+      description:
+        'The purpose the requester declared: a DPV purpose (https://w3id.org/dpv#ScientificResearch, dpv:Marketing), one of ours (ai-model-training, text-and-data-mining) or a short name. `isA` follows the purpose taxonomy (climate-research is a kind of research); set operators match narrower purposes too.',
+      dataType: 'taxonomy',
+      operators: kindOperators,
+      scopes: declared,
+      read: (c) => present(c.purpose),
+      ...overTaxonomy(taxonomies.purpose ?? purposeTaxonomy(), 'purpose'),
     },
     {
-      name: 'spatial', iri: `${odrlNamespace}spatial`, label: 'processing location',
-      description: 'Where the requester processes the data: an ISO 3166 country (CA) or subdivision (CA-QC); groupings such as EU and EEA. `isPartOf` follows containment.',
-      dataType: 'place', operators: ['eq', 'neq', 'isPartOf', 'isAnyOf', 'isNoneOf'], values: listPlaces(), scopes: declared,
-      read: (c) => present(c.spatial === undefined ? undefined : Array.isArray(c.spatial) ? c.spatial.map((p) => p.toUpperCase()) : c.spatial.toUpperCase()), within: placeWithin,
-      check: (v) => (typeof v === 'string' && knownPlace(v) ? undefined : `\`${String(v)}\` is not an ISO 3166 code or a known grouping (EU, EEA, …)`),
+      name: 'spatial',
+      iri: `${odrlNamespace}spatial`,
+      label: 'processing location',
+      description:
+        'Where the requester processes the data: an ISO 3166 country (CA) or subdivision (CA-QC), also as IRI (https://w3id.org/dpv/loc#CA-QC); groupings EU, EEA, EFTA, G7, NORTH-AMERICA, CA-PROVINCES, CA-TERRITORIES. `isPartOf` follows containment, `hasPart` the other way.',
+      dataType: 'place',
+      operators: ['eq', 'neq', 'isPartOf', 'hasPart', 'isAnyOf', 'isAllOf', 'isNoneOf'],
+      scopes: declared,
+      read: (c) => present(c.spatial),
+      ...overTaxonomy(taxonomies.spatial ?? placeTaxonomy(), 'ISO 3166 place or grouping'),
     },
     {
-      name: 'dateTime', iri: `${odrlNamespace}dateTime`, label: 'date and time',
+      name: 'dateTime',
+      iri: `${odrlNamespace}dateTime`,
+      label: 'date and time',
       description: 'The time of the request (for embargoes and validity windows).',
-      dataType: 'dateTime', operators: ordered, scopes: everywhere,
-      read: (c) => ({ values: [c.now.getTime()] }), check: checkDate,
+      dataType: 'dateTime',
+      operators: ordered,
+      scopes: everywhere,
+      read: (c) => ({ values: [c.now.getTime()] }),
+      check: checkDate,
     },
     {
-      name: 'elapsedTime', iri: `${odrlNamespace}elapsedTime`, label: 'time since the agreement',
+      name: 'elapsedTime',
+      iri: `${odrlNamespace}elapsedTime`,
+      label: 'time since the agreement',
       description: 'Time elapsed since the agreement was signed, as an ISO 8601 duration (P30D).',
-      dataType: 'duration', operators: ordered, scopes: underAgreement,
-      read: (c) => (c.agreement ? { values: [c.now.getTime() - c.agreement.signedAt.getTime()] } : undefined), check: checkDuration,
+      dataType: 'duration',
+      operators: ordered,
+      scopes: underAgreement,
+      read: (c) => (c.agreement ? { values: [c.now.getTime() - c.agreement.signedAt.getTime()] } : undefined),
+      check: checkDuration,
     },
     {
-      name: 'count', iri: `${odrlNamespace}count`, label: 'number of accesses',
-      description: 'Accesses under the agreement. At transfer scope the access being decided is counted (usage.count + 1); at monitor scope the accesses made so far (usage.count).',
-      dataType: 'integer', operators: ordered, scopes: underAgreement,
-      read: (c) => (c.usage ? { values: [c.scope === 'transfer' ? c.usage.count + 1 : c.usage.count], note: c.scope === 'transfer' ? 'including this access' : undefined } : undefined),
+      name: 'count',
+      iri: `${odrlNamespace}count`,
+      label: 'number of accesses',
+      description:
+        'Accesses under the agreement. At transfer scope the access being decided is counted (usage.count + 1); at monitor scope the accesses made so far (usage.count).',
+      dataType: 'integer',
+      operators: ordered,
+      scopes: underAgreement,
+      read: (c) =>
+        c.usage
+          ? { values: [c.scope === 'transfer' ? c.usage.count + 1 : c.usage.count], note: c.scope === 'transfer' ? 'including this access' : undefined }
+          : undefined,
       check: checkInteger,
     },
     {
-      name: 'recipient', iri: `${odrlNamespace}recipient`, label: 'recipient',
+      name: 'recipient',
+      iri: `${odrlNamespace}recipient`,
+      label: 'recipient',
       description: 'The requesting participant (its participant id, a DID).',
-      dataType: 'string', operators: ['eq', 'neq', 'isAnyOf', 'isNoneOf'], scopes: everywhere,
+      dataType: 'string',
+      operators: ['eq', 'neq', 'isAnyOf', 'isNoneOf'],
+      scopes: everywhere,
       read: (c) => present(c.assignee),
     },
     {
-      name: 'industry', iri: `${odrlNamespace}industry`, label: 'sector',
-      description: 'The requester\'s sector; `isA` follows the sector taxonomy (hospital is a kind of health).',
-      dataType: 'taxonomy', operators: ['eq', 'neq', 'isA', 'isAnyOf', 'isNoneOf'], values: industries, scopes: declared,
-      read: (c) => present(c.industry), within: taxonomyWithin(industryParents), check: checkVocabulary(industries, 'sector'),
+      name: 'industry',
+      iri: `${odrlNamespace}industry`,
+      label: 'sector',
+      description: "The requester's sector; `isA` follows the sector taxonomy (hospital is a kind of health).",
+      dataType: 'taxonomy',
+      operators: kindOperators,
+      scopes: declared,
+      read: (c) => present(c.industry),
+      ...overTaxonomy(taxonomies.industry ?? industryTaxonomy(), 'sector'),
     },
     {
-      name: 'membership', iri: `${passerelleNamespace}membership`, label: 'data-space membership',
+      name: 'membership',
+      iri: `${passerelleNamespace}membership`,
+      label: 'data-space membership',
       description: 'Whether the requester holds an unexpired MembershipCredential from a trusted issuer (`active`), or not (`none`).',
-      dataType: 'string', operators: ['eq', 'neq'], values: ['active', 'none'], scopes: proven,
+      dataType: 'string',
+      operators: ['eq', 'neq'],
+      values: ['active', 'none'],
+      scopes: proven,
       read: (c) => (hasValidCredential(c, 'MembershipCredential') ? membershipActive : membershipNone),
       carried: hasCredentials,
       check: checkVocabulary(['active', 'none'], 'membership state (active or none)'),
@@ -225,18 +260,33 @@ function credentialOperand(name: string): OperandEntry | undefined {
   if (!match) return undefined
   const [, type, claim] = match as unknown as [string, string, string]
   return {
-    name, iri: `${passerelleNamespace}${name}`, label: `claim \`${claim}\` of the requester's ${type}`,
+    name,
+    iri: `${passerelleNamespace}${name}`,
+    label: `claim \`${claim}\` of the requester's ${type}`,
     description: `The claim \`${claim}\` of an unexpired ${type} from a trusted issuer.`,
-    dataType: 'string', operators: [...sets, 'gt', 'gteq', 'lt', 'lteq'], scopes: proven, read: readClaim(type, claim), carried: hasCredentials,
+    dataType: 'string',
+    operators: [...sets, 'gt', 'gteq', 'lt', 'lteq'],
+    scopes: proven,
+    read: readClaim(type, claim),
+    carried: hasCredentials,
   }
 }
 
-function fromConfig(config: OperandConfig): OperandEntry {
+function fromConfig(config: OperandConfig, taxonomy: Taxonomy | undefined): OperandEntry {
   const operatorsFor: Record<OperandConfig['dataType'], Operator[]> = {
-    string: sets, boolean: ['eq', 'neq'], integer: [...ordered, 'isAnyOf', 'isNoneOf'], number: ordered, dateTime: ordered, duration: ordered,
+    string: sets,
+    boolean: ['eq', 'neq'],
+    integer: [...ordered, 'isAnyOf', 'isNoneOf'],
+    number: ordered,
+    dateTime: ordered,
+    duration: ordered,
+    taxonomy: taxonomyOperators,
   }
   const checks: Partial<Record<OperandConfig['dataType'], (v: unknown) => string | undefined>> = {
-    integer: checkInteger, number: checkNumber, dateTime: checkDate, duration: checkDuration,
+    integer: checkInteger,
+    number: checkNumber,
+    dateTime: checkDate,
+    duration: checkDuration,
   }
   return {
     name: config.name,
@@ -250,14 +300,23 @@ function fromConfig(config: OperandConfig): OperandEntry {
     read: config.credential ? readClaim(config.credential.type, config.credential.claim) : (c) => present(c.attributes?.[config.name]),
     ...(config.credential ? { carried: hasCredentials } : {}),
     check: config.values ? checkVocabulary(config.values, config.label ?? config.name) : checks[config.dataType],
+    // A taxonomy operand without concepts knows no value: every value is refused (fail closed).
+    ...(config.dataType === 'taxonomy' ? overTaxonomy(taxonomy ?? emptyTaxonomy(), config.label ?? config.name) : {}),
   }
 }
 
-/** The built-in operands plus those configuration adds (a configured name replaces a built-in one). */
-export function createRegistry(extensions: OperandConfig[] = []): Registry {
+let empty: Taxonomy | undefined
+const emptyTaxonomy = () => (empty ??= Taxonomy.build([]).taxonomy!)
+
+/**
+ * The built-in operands plus those configuration adds (a configured name replaces a built-in one).
+ * `taxonomies` (by operand name) replace the shipped ones of `purpose`, `spatial` and `industry` and
+ * give configured `taxonomy` operands their concepts.
+ */
+export function createRegistry(extensions: OperandConfig[] = [], taxonomies: Record<string, Taxonomy> = {}): Registry {
   const byName = new Map<string, OperandEntry>()
   const byIri = new Map<string, OperandEntry>()
-  for (const entry of [...builtIns(), ...extensions.map(fromConfig)]) {
+  for (const entry of [...builtIns(taxonomies), ...extensions.map((e) => fromConfig(e, taxonomies[e.name]))]) {
     byName.set(entry.name, entry)
     byIri.set(entry.iri, entry)
   }

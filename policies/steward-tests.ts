@@ -33,13 +33,17 @@ const Expectation = z.union([
 export const StewardTestFile = z.strictObject({
   policy: z.string(),
   context: z.record(z.string(), z.unknown()).default({}),
-  cases: z.array(z.strictObject({
-    name: z.string(),
-    context: z.record(z.string(), z.unknown()).default({}),
-    expect: Expectation,
-    reason: z.string().optional(),
-    obligations: z.array(z.string()).optional(),
-  })).min(1),
+  cases: z
+    .array(
+      z.strictObject({
+        name: z.string(),
+        context: z.record(z.string(), z.unknown()).default({}),
+        expect: Expectation,
+        reason: z.string().optional(),
+        obligations: z.array(z.string()).optional(),
+      }),
+    )
+    .min(1),
 })
 export type StewardTestFile = z.infer<typeof StewardTestFile>
 
@@ -88,7 +92,13 @@ export async function runStewardTests(dir: string, now: Date): Promise<StewardTe
     }
     const policy: CompiledPolicy | undefined = loaded.policies.get(parsed.data.policy)
     if (!policy) {
-      errors.push({ file, line: 1, field: 'policy', message: `no policy \`${parsed.data.policy}\` compiled in ${dir}`, suggestion: 'check its id, and fix its lint errors first' })
+      errors.push({
+        file,
+        line: 1,
+        field: 'policy',
+        message: `no policy \`${parsed.data.policy}\` compiled in ${dir}`,
+        suggestion: 'check its id, and fix its lint errors first',
+      })
       continue
     }
     for (const c of parsed.data.cases) {
@@ -102,14 +112,21 @@ export async function runStewardTests(dir: string, now: Date): Promise<StewardTe
       const decision = evaluate(policy, built.context)
       const got = decision.allowed ? 'allow' : 'deny'
       const expected = typeof c.expect === 'string' ? c.expect : c.expect.allowed ? 'allow' : 'deny'
-      const reason = typeof c.expect === 'string' ? c.reason : c.expect.reason ?? c.reason
-      const obligations = typeof c.expect === 'string' ? c.obligations : c.expect.obligations ?? c.obligations
+      const reason = typeof c.expect === 'string' ? c.reason : (c.expect.reason ?? c.reason)
+      const obligations = typeof c.expect === 'string' ? c.obligations : (c.expect.obligations ?? c.obligations)
       const problems: string[] = []
       if (got !== expected) problems.push(`expected ${expected}, got ${got}`)
       if (reason && !decision.reason.toLowerCase().includes(reason.toLowerCase())) problems.push(`the reason does not contain "${reason}"`)
       const duties = decision.obligations.map((o) => o.action)
       for (const o of obligations ?? []) if (!duties.includes(o)) problems.push(`no obligation \`${o}\``)
-      results.push({ file, policy: policy.id, name: c.name, passed: problems.length === 0, ...(problems.length > 0 ? { message: problems.join('; ') } : {}), reason: decision.reason })
+      results.push({
+        file,
+        policy: policy.id,
+        name: c.name,
+        passed: problems.length === 0,
+        ...(problems.length > 0 ? { message: problems.join('; ') } : {}),
+        reason: decision.reason,
+      })
     }
   }
   return { results, errors }

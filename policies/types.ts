@@ -2,6 +2,7 @@
  * The policy engine's public types. The engine never imports from the connector: whatever it needs
  * to know of a request is described here, and the connector fills it in.
  */
+import type { Taxonomy } from './taxonomy.ts'
 
 /**
  * Where a decision is taken. Each registry operand lists the scopes where a value is required;
@@ -11,12 +12,8 @@ export type Scope = 'catalog' | 'negotiation' | 'transfer' | 'monitor'
 export const scopes: readonly Scope[] = ['catalog', 'negotiation', 'transfer', 'monitor']
 
 /** The twelve ODRL 2.2 operators. */
-export type Operator =
-  | 'eq' | 'neq' | 'gt' | 'gteq' | 'lt' | 'lteq'
-  | 'isA' | 'hasPart' | 'isPartOf' | 'isAllOf' | 'isAnyOf' | 'isNoneOf'
-export const operators: readonly Operator[] = [
-  'eq', 'neq', 'gt', 'gteq', 'lt', 'lteq', 'isA', 'hasPart', 'isPartOf', 'isAllOf', 'isAnyOf', 'isNoneOf',
-]
+export type Operator = 'eq' | 'neq' | 'gt' | 'gteq' | 'lt' | 'lteq' | 'isA' | 'hasPart' | 'isPartOf' | 'isAllOf' | 'isAnyOf' | 'isNoneOf'
+export const operators: readonly Operator[] = ['eq', 'neq', 'gt', 'gteq', 'lt', 'lteq', 'isA', 'hasPart', 'isPartOf', 'isAllOf', 'isAnyOf', 'isNoneOf']
 
 export type LogicalOperator = 'and' | 'or' | 'xone' | 'andSequence'
 export type ConflictStrategy = 'perm' | 'prohibit' | 'invalid'
@@ -32,6 +29,8 @@ export interface AtomicConstraint {
   leftOperand: string
   operator: Operator
   rightOperand: Value | Value[]
+  /** The right operand is an ordered list (`@list`): order matters when policies are compared. */
+  ordered?: true
   /** xsd datatype IRI of the right operand, when the source said (e.g. xsd:dateTime). */
   dataType?: string
   unit?: string
@@ -51,6 +50,9 @@ export type Party = string | { uid?: string; source?: string; refinement: Constr
 /** An asset: one IRI, or a collection (`partOf`). */
 export type Asset = string | { uid?: string; partOf?: string; refinement?: Constraint[] }
 
+/** The rule properties a compact policy gives once, on the policy, for all its rules (ODRL 2.2 §2.7.1). */
+export type InheritedField = 'action' | 'target' | 'assigner' | 'assignee'
+
 export interface Rule {
   uid?: string
   /** Action short name (`use`, `read`, …) or a full IRI for foreign actions. */
@@ -60,8 +62,10 @@ export interface Rule {
   assigner?: Party
   assignee?: Party
   constraints: Constraint[]
-  /** Permissions: duties that come with the permission. Prohibitions: remedies. */
+  /** Permissions: duties that come with the permission. Prohibitions: remedies. Duties: consequences. */
   duties: Rule[]
+  /** Fields this rule took from the policy (a compact policy), for explanations; not part of its meaning. */
+  inherited?: InheritedField[]
 }
 
 export interface PolicyModel {
@@ -72,6 +76,8 @@ export interface PolicyModel {
   target?: Asset[]
   assigner?: Party
   assignee?: Party
+  /** When an Agreement was concluded (xsd:dateTime, as the wire said it). */
+  timestamp?: string
   permissions: Rule[]
   prohibitions: Rule[]
   obligations: Rule[]
@@ -89,6 +95,12 @@ export interface CredentialInfo {
 /** Everything a decision may look at. Pure data: the engine does no I/O. */
 export interface EvaluationContext {
   scope: Scope
+  /**
+   * At negotiation, a start date not reached yet (an embargo) is left to the accesses, since signing
+   * opens nothing before it. `true` decides it as of `now` instead: "is this permitted at this
+   * instant", the question ODRL's own test suite asks.
+   */
+  decideDatesNow?: boolean
   /** The requested action, short name (`use`) or IRI. */
   action: string
   /** The requester's participant id. */
@@ -117,8 +129,12 @@ export interface EvaluationContext {
   assigneeCollections?: string[]
   /** Asset collections the target belongs to (for rules whose target is a collection). */
   targetCollections?: string[]
-  /** What is known of duties, by the duty's `uid`: a violated duty voids its permission. */
-  duties?: Record<string, 'fulfilled' | 'violated' | 'pending'>
+  /**
+   * What is known of duties, by the duty's `uid`. A permission permits only when each of its duties
+   * is `fulfilled`, or `acknowledged` (taken on, due later) and not overdue; `violated`, `pending`
+   * or no record blocks when the permission is exercised (see `dutyState` in the evaluator).
+   */
+  duties?: Record<string, DutyState>
 }
 
 /**
@@ -143,7 +159,16 @@ export interface TraceEntry {
 }
 
 /** A duty the requester takes on when the decision allows. */
+/** What is known of a duty: `pending` is the same as no record (neither fulfilled nor taken on). */
+export type DutyState = 'fulfilled' | 'acknowledged' | 'violated' | 'pending'
+export const dutyStates: readonly DutyState[] = ['fulfilled', 'acknowledged', 'violated', 'pending']
+
 export interface Obligation {
+  /**
+   * Stable id: the duty's `uid`, or one derived from its position (`permission 1, duty 2` →
+   * `permission-1-duty-2`), the same for the same policy, so it can be recorded on an agreement.
+   */
+  id: string
   /** The duty's action (e.g. `attribute`, `delete`, `inform`). */
   action: string
   /** The rule it comes from, e.g. `permission 1 (use)` or `obligation 1`. */
@@ -151,10 +176,25 @@ export interface Obligation {
   constraints: Constraint[]
   /** The duty in plain language. */
   text: string
+  /**
+   * `connector`: the connector can tell itself whether it is met (a count, a deletion deadline, a
+   * notification through its own events). `consumer`: only the consumer can perform it
+   * (attribution, payment); the connector records it and learns its state from `context.duties`.
+   */
+  checkedBy: 'connector' | 'consumer'
+  /** What is known of it (from `context.duties`; `pending` when nothing is). */
+  state: DutyState
+  /** A permission does not permit while this duty is not fulfilled. */
+  blocking: boolean
 }
 
 export interface Decision {
   allowed: boolean
+  /**
+   * Why the policy itself is invalid (an unknown action, operand, operator, profile or datatype, a
+   * value that does not parse, …): an invalid policy never allows. Absent when the policy is valid.
+   */
+  invalid?: string[]
   /** One plain sentence, fit for a DSP `reason`. */
   reason: string
   /** Plain sentences, most important first. */
@@ -221,12 +261,60 @@ export interface CompiledPolicy {
   /** The normalised model the evaluator runs on. */
   model: PolicyModel
   /** The operand registry the policy was checked against (and is evaluated with). */
-  registry: import('./registry.ts').Registry
+  registry: Registry
 }
 
 export interface LoadResult {
   policies: Map<string, CompiledPolicy>
   errors: LintError[]
   /** The registry (built-ins plus any `registry.yaml` of the folder) the policies were compiled with. */
-  registry: import('./registry.ts').Registry
+  registry: Registry
+}
+
+export type OperandType = 'string' | 'integer' | 'number' | 'dateTime' | 'duration' | 'place' | 'taxonomy' | 'boolean'
+
+/** What the evaluator reads for an operand: a list of values, or `undefined` when it cannot be known. */
+export type OperandReading = { values: unknown[]; note?: string } | undefined
+
+/** One left operand the engine understands. */
+export interface OperandEntry {
+  /** Short name used in policy files (`purpose`). */
+  name: string
+  /** Full IRI used in ODRL JSON-LD. */
+  iri: string
+  label: string
+  description: string
+  dataType: OperandType
+  operators: Operator[]
+  /** Allowed right-operand values (a closed vocabulary), when there is one. */
+  values?: string[]
+  /**
+   * Scopes where the operand must decide: there, a value the request does not give is unknown, and
+   * unknown denies. At other scopes it decides only when the request carries its value; when it
+   * does not, the constraint is *deferred*: it neither refuses a permission nor triggers a
+   * prohibition there, and the trace says so.
+   */
+  scopes: Scope[]
+  /** Reads the request's value(s). */
+  read: (context: EvaluationContext) => OperandReading
+  /** Whether the request carries this information at all (default: `read` gives a value). */
+  carried?: (context: EvaluationContext) => boolean
+  /** For taxonomies and places: is `narrower` a kind of / within `broader`? Both are `parse`d values. */
+  within?: (narrower: string, broader: string) => boolean
+  /**
+   * Reads one value (of the policy or of the request) into the form the operators compare, or
+   * undefined when it cannot be read. Taxonomies map every spelling of a concept (IRI, prefixed
+   * name, short name) to one name, so `eq` and `isA` compare concepts, not spellings.
+   */
+  parse?: (value: unknown) => unknown
+  /** The concepts of a taxonomy operand. */
+  taxonomy?: Taxonomy
+  /** Lint check of one right-operand value; a message when it is not acceptable. */
+  check?: (value: unknown) => string | undefined
+}
+
+export interface Registry {
+  list(): OperandEntry[]
+  /** By short name, by full IRI, by `odrl:` name, or a `credential.<Type>.<claim>` operand. */
+  get(nameOrIri: string): OperandEntry | undefined
 }

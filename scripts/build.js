@@ -28,6 +28,9 @@ const result = await build({
   ],
   // Bundled CommonJS dependencies may call require().
   banner: { js: "import { createRequire as __passerelleCreateRequire } from 'node:module'; const require = __passerelleCreateRequire(import.meta.url);" },
+  // The console's pages are server-rendered JSX (hono/jsx).
+  jsx: 'automatic',
+  jsxImportSource: 'hono/jsx',
   sourcemap: true,
   minify: true,
   keepNames: true,

@@ -9,9 +9,7 @@ import { z } from 'zod'
 
 export const dspContextUrl = 'https://w3id.org/dspace/2025/1/context.jsonld'
 
-const operators = [
-  'eq', 'gt', 'gteq', 'lteq', 'hasPart', 'isA', 'isAllOf', 'isAnyOf', 'isNoneOf', 'isPartOf', 'lt', 'term-lteq', 'neq',
-] as const
+const operators = ['eq', 'gt', 'gteq', 'lteq', 'hasPart', 'isA', 'isAllOf', 'isAnyOf', 'isNoneOf', 'isPartOf', 'lt', 'term-lteq', 'neq'] as const
 
 export const AtomicConstraint = z.looseObject({
   leftOperand: z.string(),
@@ -114,9 +112,7 @@ export const CatalogEnvelope: z.ZodType<CatalogEnvelope> = z.lazy(() =>
 
 /** What the root catalog adds to a catalog: the DSP context and the participant id. */
 export const RootCatalogFields = z.object({
-  '@context': z
-    .array(z.string())
-    .refine((c) => c.includes(dspContextUrl), { message: `@context must contain ${dspContextUrl}` }),
+  '@context': z.array(z.string()).refine((c) => c.includes(dspContextUrl), { message: `@context must contain ${dspContextUrl}` }),
   participantId: z.string(),
 })
 

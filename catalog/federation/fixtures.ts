@@ -22,7 +22,11 @@ const places = [
   ['British Columbia', 'Colombie-Britannique', 'http://sws.geonames.org/5909050/'],
   ['Brittany', 'Bretagne', 'http://sws.geonames.org/3030293/'],
 ] as const
-const themes = ['http://publications.europa.eu/resource/authority/data-theme/ENVI', 'http://publications.europa.eu/resource/authority/data-theme/AGRI', 'http://publications.europa.eu/resource/authority/data-theme/HEAL']
+const themes = [
+  'http://publications.europa.eu/resource/authority/data-theme/ENVI',
+  'http://publications.europa.eu/resource/authority/data-theme/AGRI',
+  'http://publications.europa.eu/resource/authority/data-theme/HEAL',
+]
 const licenses = ['http://creativecommons.org/licenses/by/4.0/', 'http://creativecommons.org/licenses/by-nc/4.0/']
 const formats = ['HttpData-PULL', 'HttpData-PUSH']
 

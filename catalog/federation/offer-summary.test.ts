@@ -25,13 +25,28 @@ describe('summarizeOffer', () => {
   it('renders logical constraints and unknown operands readably', () => {
     const text = summarizeOffer({
       '@id': 'o',
-      permission: [{ action: 'read', constraint: [{ or: [{ leftOperand: 'purpose', operator: 'eq', rightOperand: 'research' }, { leftOperand: 'ex:tier', operator: 'gteq', rightOperand: 'gold' }] }] }],
+      permission: [
+        {
+          action: 'read',
+          constraint: [
+            {
+              or: [
+                { leftOperand: 'purpose', operator: 'eq', rightOperand: 'research' },
+                { leftOperand: 'ex:tier', operator: 'gteq', rightOperand: 'gold' },
+              ],
+            },
+          ],
+        },
+      ],
     })
     expect(text).toBe('You may read it if either the purpose is research or "tier" is at least gold.')
   })
 
   it('lists permitted actions by local name, once', () => {
-    expect(permittedActions({ '@id': 'o', permission: [{ action: 'odrl:use' }, { action: 'use' }, { action: 'http://www.w3.org/ns/odrl/2/read' }] })).toEqual(['use', 'read'])
+    expect(permittedActions({ '@id': 'o', permission: [{ action: 'odrl:use' }, { action: 'use' }, { action: 'http://www.w3.org/ns/odrl/2/read' }] })).toEqual([
+      'use',
+      'read',
+    ])
     expect(localName('use')).toBe('use')
   })
 })

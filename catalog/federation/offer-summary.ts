@@ -109,8 +109,7 @@ function constraintText(c: Constraint): string {
   return 'an unreadable condition'
 }
 
-const conditions = (rule: Rule) =>
-  rule.constraint && rule.constraint.length > 0 ? ` if ${rule.constraint.map(constraintText).join(' and ')}` : ''
+const conditions = (rule: Rule) => (rule.constraint && rule.constraint.length > 0 ? ` if ${rule.constraint.map(constraintText).join(' and ')}` : '')
 
 function duties(rule: Rule): string {
   const duty = (rule as { duty?: unknown }).duty

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { dspSchemaErrors, expectDspValid } from '../../test/support/dsp-schemas.ts'
 import { fromRoot } from '../../connector/paths.ts'
 import { dspDataset } from '../dsp-render.ts'
-import { generatedDataset, offerBodies } from '../testing.ts'
+import { generatedDataset, offerBodies } from '../../test/support/catalog-fixtures.ts'
 import { CatalogDataset } from './dsp-catalog.ts'
 import { fixtureCatalog, fixtureDataset } from './fixtures.ts'
 import { InvalidCatalogError, readCatalogPage } from './read-catalog-page.ts'
@@ -90,11 +90,20 @@ describe('readCatalogPage: hostile and invalid input', () => {
     const good = fixtureDataset(0)
     const noPolicy = { ...fixtureDataset(1), hasPolicy: undefined }
     const withTarget = { ...fixtureDataset(2), hasPolicy: [{ '@id': 'o', permission: [{ action: 'use' }], target: 'x' }] }
-    const badOperator = { ...fixtureDataset(3), hasPolicy: [{ '@id': 'o', permission: [{ action: 'use', constraint: [{ leftOperand: 'a', operator: 'like', rightOperand: 'b' }] }] }] }
+    const badOperator = {
+      ...fixtureDataset(3),
+      hasPolicy: [{ '@id': 'o', permission: [{ action: 'use', constraint: [{ leftOperand: 'a', operator: 'like', rightOperand: 'b' }] }] }],
+    }
     const noDistribution = { ...fixtureDataset(4), distribution: [] }
     const page = readCatalogPage(fixtureCatalog('p', [good, JSON.parse(JSON.stringify(noPolicy)), withTarget, badOperator, noDistribution, 42]))
     expect(page.entries.map((e) => e.datasetId)).toEqual(['urn:fixture:dataset:0'])
-    expect(page.rejected.map((r) => r.datasetId)).toEqual(['urn:fixture:dataset:1', 'urn:fixture:dataset:2', 'urn:fixture:dataset:3', 'urn:fixture:dataset:4', null])
+    expect(page.rejected.map((r) => r.datasetId)).toEqual([
+      'urn:fixture:dataset:1',
+      'urn:fixture:dataset:2',
+      'urn:fixture:dataset:3',
+      'urn:fixture:dataset:4',
+      null,
+    ])
     for (const r of page.rejected) expect(r.reason.length).toBeGreaterThan(5)
   })
 
@@ -106,17 +115,24 @@ describe('readCatalogPage: hostile and invalid input', () => {
       { ...fixtureDataset(3), hasPolicy: [{ '@id': 'o' }] },
       { ...fixtureDataset(4), distribution: [{ format: 'x' }] },
       { ...fixtureDataset(5), distribution: [{ format: 'x', accessService: { '@id': 's', '@type': 'DataService', endpointURL: 'https://x' } }] },
-      { ...fixtureDataset(6), hasPolicy: [{ '@id': 'o', permission: [{ action: 'use', constraint: [{ and: [{ leftOperand: 'a', operator: 'eq', rightOperand: 'b' }] }] }] }] },
+      {
+        ...fixtureDataset(6),
+        hasPolicy: [{ '@id': 'o', permission: [{ action: 'use', constraint: [{ and: [{ leftOperand: 'a', operator: 'eq', rightOperand: 'b' }] }] }] }],
+      },
     ]
     for (const dataset of cases) {
       const ours = CatalogDataset.safeParse(dataset).success
-      const published = dspSchemaErrors('catalog/dataset-schema.json', { '@context': ['https://w3id.org/dspace/2025/1/context.jsonld'], ...(dataset as object) }).length === 0
+      const published =
+        dspSchemaErrors('catalog/dataset-schema.json', { '@context': ['https://w3id.org/dspace/2025/1/context.jsonld'], ...(dataset as object) }).length === 0
       expect({ dataset, ours }).toEqual({ dataset, ours: published })
     }
   })
 
   it('refuses a dataset with too many or too large offers, keeping the others', () => {
-    const offer = (i: number, size = 10) => ({ '@id': `o${i}`, permission: [{ action: 'use', constraint: [{ leftOperand: 'purpose', operator: 'eq', rightOperand: 'x'.repeat(size) }] }] })
+    const offer = (i: number, size = 10) => ({
+      '@id': `o${i}`,
+      permission: [{ action: 'use', constraint: [{ leftOperand: 'purpose', operator: 'eq', rightOperand: 'x'.repeat(size) }] }],
+    })
     const many = { ...fixtureDataset(1), hasPolicy: Array.from({ length: 51 }, (_, i) => offer(i)) }
     const huge = { ...fixtureDataset(2), hasPolicy: [offer(0, 70_000)] }
     const page = readCatalogPage(fixtureCatalog('p', [fixtureDataset(0), many, huge]))

@@ -1,5 +1,5 @@
 import { CatalogDataset, RootCatalogEnvelope, describeIssues, type CatalogEnvelope, type CatalogOffer, type DataService } from './dsp-catalog.ts'
-import { localName, permittedActions, summarizeOffer } from './offer-summary.ts'
+import { permittedActions, summarizeOffer } from './offer-summary.ts'
 import type { SearchHit } from './search-hit.ts'
 import { fold } from './text.ts'
 
@@ -48,7 +48,7 @@ export function readCatalogPage(body: unknown): CatalogPage {
     const services = catalog.service ?? []
     for (const raw of catalog.dataset ?? []) {
       const checked = CatalogDataset.safeParse(raw)
-      const id = typeof (raw as { '@id'?: unknown })?.['@id'] === 'string' ? ((raw as { '@id': string })['@id']) : null
+      const id = typeof (raw as { '@id'?: unknown })?.['@id'] === 'string' ? (raw as { '@id': string })['@id'] : null
       if (!checked.success) {
         rejected.push({ datasetId: id, reason: describeIssues(checked.error) })
         continue
@@ -193,4 +193,3 @@ function temporalObject(dataset: CatalogDataset): Record<string, unknown> | null
   }
   return null
 }
-

@@ -41,12 +41,32 @@ export const SearchHit = z.object({
 })
 export type SearchHit = z.infer<typeof SearchHit>
 
-/** A search page. */
+/** One value of a facet and how many matches have it; `label` names a publisher. */
+export const FacetValue = z.object({ value: z.string(), label: z.string().optional(), count: z.number().int() })
+export type FacetValue = z.infer<typeof FacetValue>
+
+/**
+ * Counts over every match of a search (not only the page), the most frequent values first (at
+ * most 20 per facet): the publisher (the participant whose catalog lists the dataset), themes,
+ * licences and places (IRIs in lower case; a dataset with two themes counts under both), and the
+ * decade its temporal coverage starts in (`"2010"` for 2010–2019).
+ */
+export const SearchFacets = z.object({
+  publisher: z.array(FacetValue),
+  theme: z.array(FacetValue),
+  license: z.array(FacetValue),
+  spatial: z.array(FacetValue),
+  temporal: z.array(FacetValue),
+})
+export type SearchFacets = z.infer<typeof SearchFacets>
+
+/** A search page; `facets` when they were asked for. */
 export const SearchPage = z.object({
   total: z.number().int(),
   offset: z.number().int(),
   limit: z.number().int(),
   hits: z.array(SearchHit),
+  facets: SearchFacets.optional(),
 })
 export type SearchPage = z.infer<typeof SearchPage>
 
@@ -70,5 +90,7 @@ export const SearchQuery = z.object({
   modifiedSince: z.number().optional(),
   limit: z.number().int().min(1).max(200).default(20),
   offset: z.number().int().min(0).max(100_000).default(0),
+  /** Count publishers, themes, licences, places and decades over every match. */
+  facets: z.boolean().default(false),
 })
 export type SearchQuery = z.input<typeof SearchQuery>

@@ -33,7 +33,9 @@ describe('formatSearchTable', () => {
     expect(lines[2]).toContain('(stale)')
     for (const line of lines.slice(0, 3)) expect([...line].length).toBeLessThanOrEqual(120)
     expect(text).toContain('1–2 of 3')
-    expect(formatSearchTable({ total: 1, offset: 0, limit: 20, hits: [hit(1)] }, { width: 400 })).toContain('You may use it if the purpose is research. (+1 more offer)')
+    expect(formatSearchTable({ total: 1, offset: 0, limit: 20, hits: [hit(1)] }, { width: 400 })).toContain(
+      'You may use it if the purpose is research. (+1 more offer)',
+    )
   })
 
   it('says when nothing is found', () => {

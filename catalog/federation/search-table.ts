@@ -12,7 +12,9 @@ export function formatSearchTable(page: SearchPage, options: { width?: number } 
     (hit.stale ? '(stale) ' : '') + (hit.peer.name ?? hit.peer.participantId ?? hit.peer.dspUrl),
     hit.datasetId,
     hit.title,
-    hit.offers.length === 0 ? '' : hit.offers[0]!.summary + (hit.offers.length > 1 ? ` (+${hit.offers.length - 1} more offer${hit.offers.length > 2 ? 's' : ''})` : ''),
+    hit.offers.length === 0
+      ? ''
+      : hit.offers[0]!.summary + (hit.offers.length > 1 ? ` (+${hit.offers.length - 1} more offer${hit.offers.length > 2 ? 's' : ''})` : ''),
   ])
   const header = ['#', 'PEER', 'DATASET', 'TITLE', 'TERMS']
   // Fixed shares of the width for peer and title; dataset ids are never cut (they are what one
@@ -22,7 +24,7 @@ export function formatSearchTable(page: SearchPage, options: { width?: number } 
   const last = Math.max(10, width - widths.reduce((a, b) => a + b, 0) - 2 * widths.length)
   const cut = (text: string, n: number) => {
     const chars = [...text.replace(/\s+/g, ' ')]
-    return chars.length <= n ? chars.join('') : chars.slice(0, n - 1).join('') + '…'
+    return chars.length <= n ? chars.join('') : `${chars.slice(0, n - 1).join('')}…`
   }
   const line = (cells: string[]) =>
     cells

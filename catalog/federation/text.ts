@@ -15,7 +15,9 @@ export function fold(text: string): string {
 
 /** The words of a query, folded; at most `max` (a query is a few words, not a document). */
 export function queryTokens(q: string, max = 12): string[] {
-  const tokens = fold(q).split(' ').filter((t) => t.length > 0)
+  const tokens = fold(q)
+    .split(' ')
+    .filter((t) => t.length > 0)
   return [...new Set(tokens)].slice(0, max)
 }
 

@@ -1,15 +1,25 @@
+import { endpointCheck, egressPolicy } from '../http/egress.ts'
 import { existsSync, watch, type FSWatcher } from 'node:fs'
 import { join, relative } from 'node:path'
-import { Catalog } from '../../catalog/catalog.ts'
-import type { CatalogEntry } from '../../catalog/catalog-index.ts'
-import { DatasetDescription } from '../../catalog/dataset.ts'
-import { readDatasetFile, readDatasetsDir, referenceErrors, formatFileError, type DatasetFileError } from '../../catalog/dataset-files.ts'
+import {
+  Catalog,
+  type CatalogEntry,
+  DatasetDescription,
+  emptyFilter,
+  readDatasetFile,
+  readDatasetsDir,
+  referenceErrors,
+  formatFileError,
+  type DatasetFileError,
+} from '../../catalog/index.ts'
+import type { TaxonomySource } from '../../policies/index.ts'
 import { absolute, type Config } from '../config/config.ts'
-import type { Clock } from '../context.ts'
+import { distributionFiles } from '../private-places.ts'
+import type { Clock } from '../clock.ts'
 import { PasserelleError } from '../errors.ts'
 import type { Store } from '../store/store.ts'
 import type { Logger } from '../telemetry/logger.ts'
-import { datasetRepository, type DatasetRepository } from './dataset-repository.ts'
+import { databaseCatalogRows } from './catalog-repository.ts'
 import { loadCatalogPolicies, type CatalogPolicySource } from './policy-source.ts'
 
 /**
@@ -27,6 +37,8 @@ export interface CatalogDeps {
   logger: Logger
   /** The compiled policies; loaded from `catalog.policiesDir` when not given. */
   policies?: CatalogPolicySource
+  /** The data space's vocabularies in force, given to the policies at every (re)load. */
+  vocabularies?: () => TaxonomySource[]
 }
 
 export interface ManagedDataset {
@@ -51,12 +63,13 @@ export interface CatalogService {
   reloadChanged(names: string[]): Promise<DatasetFileError[]>
   reloadPolicies(): Promise<void>
   /** Credential types to ask requesters for (those the visibility policies refer to). */
-  credentialTypes(): string[]
+  credentialTypes(): Promise<string[]>
   create(input: { input: unknown }): Promise<ManagedDataset>
   replace(input: { id: string; input: unknown }): Promise<ManagedDataset>
   remove(input: { id: string }): Promise<void>
   get(id: string): Promise<ManagedDataset>
-  list(input: { offset: number; limit: number }): { items: ManagedDataset[]; total: number }
+  /** Every dataset, published or not, in id order. */
+  list(input: { offset: number; limit: number; after?: string }): Promise<{ items: ManagedDataset[]; total: number }>
   /** Watches the datasets and policies folders; returns a function that stops watching. */
   watch(): () => void
 }
@@ -65,14 +78,22 @@ export async function createCatalogService(deps: CatalogDeps): Promise<CatalogSe
   const { config, logger } = deps
   const datasetsDir = absolute(config.root, config.catalog.datasetsDir)
   const policiesDir = absolute(config.root, config.catalog.policiesDir)
-  let policies = deps.policies ?? (await loadCatalogPolicies(policiesDir))
+  const files = distributionFiles(config)
+  // Storage endpoints are judged by the egress policy when a dataset is read, not first at transfer time.
+  const checkEndpoint = endpointCheck(egressPolicy(config.egress))
+  const loadOwnPolicies = () => loadCatalogPolicies(policiesDir, { assigner: config.participant.id, taxonomies: deps.vocabularies?.() })
+  let policies = deps.policies ?? (await loadOwnPolicies())
   for (const e of policies.errors) logger.warn('policy file problem', { file: e.file, line: e.line, field: e.field, message: e.message })
-  const repository: DatasetRepository = datasetRepository(deps.store)
+  const rows = databaseCatalogRows(deps.store, {
+    onInvalid: (id, message) => logger.error('stored dataset is not valid and is not published', { id, problem: message }),
+  })
   const catalog = new Catalog({
     participantId: config.participant.id,
     catalogId: `${config.dspUrl}/catalog`,
     service: { id: `${config.dspUrl}#data-service`, endpointURL: config.dspUrl },
     policies,
+    rows,
+    cache: config.catalog.cache,
     dcat: {
       title: config.participant.name,
       description: `Datasets published by ${config.participant.name} over the Dataspace Protocol.`,
@@ -82,46 +103,23 @@ export async function createCatalogService(deps: CatalogDeps): Promise<CatalogSe
       serviceTitle: `${config.participant.name}: Dataspace Protocol endpoint`,
     },
   })
-  const rowTimes = new Map<string, { createdAt: number; updatedAt: number }>()
   /** Problems per file, as of the last read of each file. */
   let fileErrors = new Map<string, DatasetFileError[]>()
   const allFileErrors = () => [...fileErrors.values()].flat()
 
-  // API datasets first, then files (a file cannot take an API dataset's id).
-  const loadStored = async (initial: boolean) => {
-    // At start, sort once; later (policies reloaded) only a few are missing: insert those.
-    const collected: CatalogEntry[] = []
-    const invalid = (id: string, message: string) => logger.error('stored dataset is not valid and is not published', { id, problem: message })
-    for await (const batch of repository.all(invalid)) {
-      for (const row of batch) {
-        rowTimes.set(row.id, { createdAt: row.createdAt, updatedAt: row.updatedAt })
-        if (!initial && catalog.index.get(row.id)) continue
-        let entry: CatalogEntry | undefined
-        try {
-          const problems = catalog.problems(row.description)
-          if (problems.length > 0) {
-            logger.warn('stored dataset not published', { id: row.id, problems })
-            continue
-          }
-          entry = catalog.entryFor(row.description, { kind: 'api' })
-        } catch (error) {
-          logger.error('stored dataset cannot be published', { id: row.id, error })
-          continue
-        }
-        if (initial) collected.push(entry)
-        else catalog.index.upsert(entry)
-      }
-    }
-    if (initial) catalog.index.replaceAll(collected)
+  // The catalog answers from its rows: nothing is loaded here. Rows written before the catalog kept
+  // its query columns get them once; the published flags are checked only when the policy set changed.
+  if ((await rows.ensureState()) || (await rows.underived())) {
+    for await (const batch of rows.scan()) for (const entry of batch) await catalog.publish(entry.dataset, entry.source, { now: entry.updatedAt })
   }
-  await loadStored(true)
+  await catalog.checkPublished(policies.ids)
 
   // Serialised: two reloads never interleave.
   let reloading: Promise<unknown> = Promise.resolve()
   const reloadFiles = () => {
     const run = reloading.then(async () => {
-      const read = await readDatasetsDir(datasetsDir, { root: config.root, policyIds: policies.ids })
-      const errors = catalog.applyFiles(read)
+      const read = await readDatasetsDir(datasetsDir, { root: config.root, files, policyIds: policies.ids, checkEndpoint })
+      const errors = await catalog.applyFiles(read)
       fileErrors = new Map()
       for (const e of errors) fileErrors.set(e.file, [...(fileErrors.get(e.file) ?? []), e])
       logProblems(errors)
@@ -141,8 +139,8 @@ export async function createCatalogService(deps: CatalogDeps): Promise<CatalogSe
         const path = join(datasetsDir, name)
         const file = relative(config.root, path)
         const found = existsSync(path)
-        const one = found ? await readDatasetFile(path, file, { root: config.root, policyIds: policies.ids }) : undefined
-        const problems = !one ? catalog.applyFile(file, 'deleted') : one.dataset ? catalog.applyFile(file, { dataset: one.dataset }) : one.errors
+        const one = found ? await readDatasetFile(path, file, { root: config.root, files, policyIds: policies.ids }) : undefined
+        const problems = !one ? await catalog.applyFile(file, 'deleted') : one.dataset ? await catalog.applyFile(file, { dataset: one.dataset }) : one.errors
         if (problems.length > 0) fileErrors.set(file, problems)
         else fileErrors.delete(file)
         errors.push(...problems)
@@ -154,21 +152,17 @@ export async function createCatalogService(deps: CatalogDeps): Promise<CatalogSe
     return run
   }
   await reloadFiles()
-  logger.info('catalog published', { datasets: catalog.index.size, problems: allFileErrors().length })
+  logger.info('catalog published', { problems: allFileErrors().length })
 
-  const managed = (id: string): ManagedDataset | undefined => {
-    const entry = catalog.index.get(id)
-    if (!entry) return undefined
-    const times = rowTimes.get(id)
-    return {
-      id,
-      source: entry.source.kind,
-      ...(entry.source.kind === 'file' ? { file: entry.source.file } : {}),
-      published: true,
-      description: entry.dataset,
-      ...(times ? { createdAt: new Date(times.createdAt).toISOString(), updatedAt: new Date(times.updatedAt).toISOString() } : {}),
-    }
-  }
+  const managed = (entry: CatalogEntry): ManagedDataset => ({
+    id: entry.id,
+    source: entry.source.kind,
+    ...(entry.source.kind === 'file' ? { file: entry.source.file } : {}),
+    published: entry.published,
+    description: entry.dataset,
+    createdAt: new Date(entry.createdAt).toISOString(),
+    updatedAt: new Date(entry.updatedAt).toISOString(),
+  })
 
   const validate = async (input: unknown): Promise<DatasetDescription> => {
     const parsed = DatasetDescription.safeParse(input)
@@ -181,16 +175,27 @@ export async function createCatalogService(deps: CatalogDeps): Promise<CatalogSe
     }
     const problems = [
       ...catalog.problems(parsed.data),
-      ...(await referenceErrors(parsed.data, { root: config.root }, (path) => ({ file: '', line: 0, field: path.join('.') }))).map((e) => ({ field: e.field, message: e.message })),
+      ...(await referenceErrors(parsed.data, { root: config.root, files, checkEndpoint }, (path) => ({ file: '', line: 0, field: path.join('.') }))).map(
+        (e) => ({
+          field: e.field,
+          message: e.message,
+        }),
+      ),
     ]
     if (problems.length > 0) throw new PasserelleError('bad_request', `${problems[0]!.field}: ${problems[0]!.message}`, { issues: problems })
     return parsed.data
   }
 
-  const readOnly = (id: string) => {
-    const entry = catalog.index.get(id)
+  const readOnly = (entry: CatalogEntry | undefined) => {
     if (entry?.source.kind === 'file')
-      throw new PasserelleError('conflict', `dataset ${id} is described in ${entry.source.file}: change the file, not the API`, { file: entry.source.file })
+      throw new PasserelleError('conflict', `dataset ${entry.id} is described in ${entry.source.file}: change the file, not the API`, {
+        file: entry.source.file,
+      })
+  }
+  const found = async (id: string) => {
+    const entry = await catalog.get(id)
+    if (!entry) throw new PasserelleError('not_found', `no dataset ${id}`)
+    return managed(entry)
   }
 
   const service: CatalogService = {
@@ -202,64 +207,44 @@ export async function createCatalogService(deps: CatalogDeps): Promise<CatalogSe
     reloadFiles,
     reloadChanged,
     async reloadPolicies() {
-      policies = await loadCatalogPolicies(policiesDir)
-      catalog.setPolicies(policies)
-      // Stored datasets whose policies were missing may be publishable now.
-      await loadStored(false)
+      policies = await loadOwnPolicies()
+      // Datasets whose policies appeared or vanished are published or withdrawn.
+      await catalog.setPolicies(policies)
       await reloadFiles()
     },
-    credentialTypes: () => policies.credentialTypes(catalog.index.visibilityPolicies()),
+    credentialTypes: async () => policies.credentialTypes(await catalog.visibilityPolicies()),
 
     async create({ input }) {
       const dataset = await validate(input)
-      readOnly(dataset.id)
-      if (catalog.index.get(dataset.id)) throw new PasserelleError('conflict', `dataset ${dataset.id} already exists`)
-      const now = deps.clock.now().getTime()
-      if (!(await repository.insert({ id: dataset.id, description: dataset, createdAt: now, updatedAt: now })))
+      readOnly(await catalog.get(dataset.id))
+      if (!(await catalog.publish(dataset, { kind: 'api' }, { now: deps.clock.now().getTime(), onlyIfAbsent: true })))
         throw new PasserelleError('conflict', `dataset ${dataset.id} already exists`)
-      rowTimes.set(dataset.id, { createdAt: now, updatedAt: now })
-      catalog.publish(dataset, { kind: 'api' })
-      return managed(dataset.id)!
+      return found(dataset.id)
     },
 
     async replace({ id, input }) {
-      readOnly(id)
+      const existing = await catalog.get(id)
+      readOnly(existing)
       const body = input && typeof input === 'object' && !Array.isArray(input) && !('id' in input) ? { ...input, id } : input
       const dataset = await validate(body)
       if (dataset.id !== id) throw new PasserelleError('bad_request', `id: the body's id ${dataset.id} is not the dataset ${id} of the path`)
-      const now = deps.clock.now().getTime()
-      if (!(await repository.update(id, dataset, now))) throw new PasserelleError('not_found', `no dataset ${id}`)
-      rowTimes.set(id, { createdAt: rowTimes.get(id)?.createdAt ?? now, updatedAt: now })
-      catalog.publish(dataset, { kind: 'api' })
-      return managed(id)!
+      // The same description again writes nothing, so the caches of every replica stay warm.
+      if (existing?.published && JSON.stringify(existing.dataset) === JSON.stringify(dataset)) return managed(existing)
+      if (!(await catalog.publish(dataset, { kind: 'api' }, { now: deps.clock.now().getTime(), onlyIfExists: true })))
+        throw new PasserelleError('not_found', `no dataset ${id}`)
+      return found(id)
     },
 
     async remove({ id }) {
-      readOnly(id)
-      if (!(await repository.delete(id))) throw new PasserelleError('not_found', `no dataset ${id}`)
-      rowTimes.delete(id)
-      catalog.unpublish(id)
+      readOnly(await catalog.get(id))
+      if (!(await catalog.unpublish(id))) throw new PasserelleError('not_found', `no dataset ${id}`)
     },
 
-    async get(id) {
-      const found = managed(id)
-      if (found) return found
-      // Stored but not published (its policies are gone): still manageable.
-      const row = await repository.get(id)
-      if (!row) throw new PasserelleError('not_found', `no dataset ${id}`)
-      return {
-        id,
-        source: 'api',
-        published: false,
-        description: row.description,
-        createdAt: new Date(row.createdAt).toISOString(),
-        updatedAt: new Date(row.updatedAt).toISOString(),
-      }
-    },
+    get: found,
 
-    list({ offset, limit }) {
-      const all = catalog.index.all()
-      return { items: all.slice(offset, offset + limit).map((e) => managed(e.id)!), total: all.length }
+    async list({ offset, limit, after }) {
+      const page = await catalog.rows.page({ hiddenGroups: [], filter: emptyFilter, offset, limit, ...(after !== undefined ? { after } : {}), all: true })
+      return { items: page.map(managed), total: await catalog.rows.size() }
     },
 
     watch() {
@@ -288,7 +273,10 @@ export async function createCatalogService(deps: CatalogDeps): Promise<CatalogSe
         everything = 'policies'
         schedule()
       }
-      for (const [dir, listener] of [[datasetsDir, onDatasets], [policiesDir, onPolicies]] as const) {
+      for (const [dir, listener] of [
+        [datasetsDir, onDatasets],
+        [policiesDir, onPolicies],
+      ] as const) {
         try {
           const w = watch(dir, listener)
           w.on('error', () => w.close())

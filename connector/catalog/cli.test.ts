@@ -1,4 +1,4 @@
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -22,6 +22,7 @@ function folder() {
   dirs.push(root)
   cpSync(fromRoot('seeds/datasets'), join(root, 'datasets'), { recursive: true })
   cpSync(fromRoot('seeds/files'), join(root, 'files'), { recursive: true })
+  cpSync(fromRoot('seeds/policies'), join(root, 'policies'), { recursive: true })
   return root
 }
 
@@ -41,6 +42,57 @@ describe('passerelle catalog validate', () => {
     expect(await runCatalogCommand(['validate', root], cli)).toBe(1)
     expect(out).toContainEqual(expect.stringMatching(/^datasets\/arctic-sea-ice-extent\.yaml:\d+: colour: unknown key colour$/))
     expect(out.at(-1)).toBe('5 files, 4 valid, 1 problem')
+  })
+
+  it('refuses an S3 key with .. and a storage endpoint at a private address, and accepts a folder under the files root', async () => {
+    const root = folder()
+    const path = join(root, 'datasets/arctic-sea-ice-extent.yaml')
+    const s3 = (key: string, endpoint: string) =>
+      `  - mediaType: text/csv\n    s3:\n      bucket: climate-series\n      key: ${key}\n      endpoint: ${endpoint}\n      pathStyle: true\n      credentials: climate-store\n`
+    const text = readFileSync(path, 'utf8').replace(
+      'policies: [open-with-attribution]',
+      `${s3('series/../../etc/passwd', 'https://storage.example.org')}${s3('series/2020.csv', 'http://10.0.0.7:9000')}  - mediaType: text/csv\n    folder: files/stations\npolicies: [open-with-attribution]`,
+    )
+    writeFileSync(path, text)
+    mkdirSync(join(root, 'files/stations'))
+    writeFileSync(join(root, 'files/stations/a.csv'), 'station,t\n')
+    const { io: cli, out } = io('/')
+    expect(await runCatalogCommand(['validate', root], cli)).toBe(1)
+    expect(out).toContainEqual(
+      expect.stringMatching(/arctic-sea-ice-extent\.yaml:\d+: distributions\.1\.s3\.key: expected a key without a leading \/ or \. and \.\. segments$/),
+    )
+    // The schema stops at the first broken field; the endpoint is judged once the key is fixed.
+    writeFileSync(path, text.replace('series/../../etc/passwd', 'series/2019.csv'))
+    const again = io('/')
+    expect(await runCatalogCommand(['validate', root], again.io)).toBe(1)
+    expect(again.out).toContainEqual(
+      expect.stringMatching(
+        /distributions\.2\.s3\.endpoint: the connector may not reach this endpoint: 10\.0\.0\.7 port 9000 is a private address not in egress\.allow$/,
+      ),
+    )
+    expect(again.out.at(-1)).toBe('5 files, 4 valid, 1 problem')
+  })
+
+  it('error: a dataset naming a policy file that does not exist is a problem, with the known ids', async () => {
+    const root = folder()
+    const path = join(root, 'datasets/arctic-sea-ice-extent.yaml')
+    writeFileSync(path, readFileSync(path, 'utf8').replace(/^policies: \[.*\]$/m, 'policies: [no-such-policy]'))
+    const { io: cli, out } = io(root)
+    expect(await runCatalogCommand(['validate'], cli)).toBe(1)
+    expect(out).toContainEqual(
+      expect.stringMatching(
+        /^datasets\/arctic-sea-ice-extent\.yaml:\d+: policies\.0: unknown policy no-such-policy: no policy file with that id \(known: .*research-only/,
+      ),
+    )
+    expect(out.at(-1)).toBe('5 files, 4 valid, 1 problem')
+  })
+
+  it('error: with no policies folder, every policy a dataset names is a problem', async () => {
+    const root = folder()
+    rmSync(join(root, 'policies'), { recursive: true })
+    const { io: cli, out } = io(root)
+    expect(await runCatalogCommand(['validate'], cli)).toBe(1)
+    expect(out.at(-1)).toMatch(/^5 files, 0 valid, \d+ problems$/)
   })
 
   it('refuses an unknown sub-command', async () => {
@@ -66,6 +118,8 @@ describe('passerelle catalog show', () => {
     expect(await runCatalogCommand(['show', '--as', 'did:web:member.example', '--credential', 'MembershipCredential'], member.io)).toBe(0)
     expect(member.out[0]).toBe('did:web:member.example sees 5 of 5 datasets:')
     expect(member.out.join('\n')).toContain('urn:uuid:d9c7c33d-9423-4f98-9122-8c84794feb94  Wildfire risk index')
+    // Each offer by its policy's readable id, title and description.
+    expect(member.out.join('\n')).toMatch(/\n {4}offer `research-only` \(“Research use only”\)/)
   })
 
   it('prints the DSP catalog with --json', async () => {

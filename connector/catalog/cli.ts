@@ -1,14 +1,15 @@
 import { existsSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
-import { textEntries } from '../../catalog/dataset.ts'
-import { formatFileError, readDatasetsDir } from '../../catalog/dataset-files.ts'
-import { emptyFilter } from '../../catalog/filter.ts'
+import { textEntries, formatFileError, readDatasetsDir, type FilesRoot, emptyFilter } from '../../catalog/index.ts'
+import { policyLabelOf, policyPhrase } from '../../policies/index.ts'
 import { absolute, ConfigError, loadConfig } from '../config/config.ts'
-import { systemClock } from '../context.ts'
+import { systemClock } from '../clock.ts'
+import { distributionFiles, octal, securePrivatePlaces } from '../private-places.ts'
 import { UsageError, type CliIo } from '../cli/io.ts'
 import { configFileName, findConfigFile } from '../cli/participant-config.ts'
 import { openStore } from '../store/store.ts'
+import { endpointCheck, egressPolicy } from '../http/egress.ts'
 import { silentLogger } from '../telemetry/logger.ts'
 import { createCatalogService } from './catalog-service.ts'
 import { loadCatalogPolicies } from './policy-source.ts'
@@ -17,7 +18,9 @@ const help = `Usage: passerelle catalog <command>
 
   validate [DIR]
         Checks the dataset files of the participant folder DIR (default: the current folder):
-        syntax, fields, policy references, local files with their byte size and sha256.
+        syntax, fields, policy references, local files with their byte size and sha256 (only
+        files under the files root, catalog.filesDir, and never a key, the configuration or the
+        database, symbolic links followed).
         Prints one line per problem (file:line: field: message); exits 1 when there is any.
   show [--config FILE] [--as PARTICIPANT_ID] [--credential TYPE]... [--json]
         What a given peer would see in this participant's catalog (files and API datasets,
@@ -46,11 +49,22 @@ async function validate(args: string[], io: CliIo): Promise<number> {
   const root = resolve(io.cwd, positionals[0] ?? '.')
   let datasetsDir = join(root, 'datasets')
   let policiesDir = join(root, 'policies')
+  // Without a configuration, the default places.
+  let files: FilesRoot = {
+    root: join(root, 'files'),
+    private: [
+      { path: join(root, 'identity'), what: 'the identity folder' },
+      { path: join(root, 'data'), what: 'the data folder (database, received data)' },
+    ],
+  }
+  let egress = {}
   if (existsSync(join(root, configFileName))) {
     try {
       const config = loadConfig(join(root, configFileName), { env: {} })
+      egress = config.egress
       datasetsDir = absolute(config.root, config.catalog.datasetsDir)
       policiesDir = absolute(config.root, config.catalog.policiesDir)
+      files = distributionFiles(config)
     } catch (error) {
       if (error instanceof ConfigError) throw new UsageError(error.message)
       throw error
@@ -58,11 +72,19 @@ async function validate(args: string[], io: CliIo): Promise<number> {
   }
   if (!existsSync(datasetsDir)) throw new UsageError(`no datasets folder at ${datasetsDir}`)
   const policies = await loadCatalogPolicies(policiesDir)
-  const policyCheck = policies.ids.size > 0
-  if (!policyCheck) io.stderr(`note: no policies could be loaded from ${policiesDir}; policy references are not checked`)
-  const result = await readDatasetsDir(datasetsDir, { root, verifyChecksums: true, ...(policyCheck ? { policyIds: policies.ids } : {}) })
+  // A dataset naming a policy that is not there would be published with no offer: always an error.
+  if (policies.ids.size === 0) io.stderr(`note: no policy could be loaded from ${policiesDir}; every policy a dataset names is unknown`)
+  const result = await readDatasetsDir(datasetsDir, {
+    root,
+    files,
+    verifyChecksums: true,
+    checkEndpoint: endpointCheck(egressPolicy(egress)),
+    policyIds: policies.ids,
+  })
   for (const error of result.errors) io.stdout(formatFileError(error))
-  io.stdout(`${result.files.length} file${result.files.length === 1 ? '' : 's'}, ${result.datasets.length} valid, ${result.errors.length} problem${result.errors.length === 1 ? '' : 's'}`)
+  io.stdout(
+    `${result.files.length} file${result.files.length === 1 ? '' : 's'}, ${result.datasets.length} valid, ${result.errors.length} problem${result.errors.length === 1 ? '' : 's'}`,
+  )
   return result.errors.length > 0 ? 1 : 0
 }
 
@@ -78,6 +100,10 @@ async function show(args: string[], io: CliIo): Promise<number> {
     if (error instanceof ConfigError) throw new UsageError(error.message)
     throw error
   }
+  for (const change of securePrivatePlaces(config))
+    io.stderr(
+      `warning: ${change.path} (${change.what}) had mode ${octal(change.from)}${change.error ? `; could not narrow it (${change.error})` : `; now ${octal(change.to)}`}`,
+    )
   const store = await openStore({ url: config.database.url, poolSize: 1 })
   try {
     const service = await createCatalogService({ config, store, clock: systemClock, logger: silentLogger })
@@ -85,18 +111,27 @@ async function show(args: string[], io: CliIo): Promise<number> {
       participantId: values.as ?? 'did:web:anonymous.invalid',
       credentials: (values.credential ?? []).map((type) => ({ types: ['VerifiableCredential', type], issuer: 'trusted', claims: {} })),
     }
-    const page = service.catalog.page({ requester, now: systemClock.now(), filter: emptyFilter, offset: 0, limit: 1_000_000 })
+    const page = await service.catalog.page({ requester, now: systemClock.now(), filter: emptyFilter, offset: 0, limit: 1_000_000 })
     if (values.json) {
       io.stdout(page.body)
       return 0
     }
     for (const problem of service.fileErrors()) io.stderr(`problem: ${formatFileError(problem)}`)
     const body = JSON.parse(page.body) as { dataset?: Array<{ '@id': string; hasPolicy: Array<{ '@id': string }> }> }
-    io.stdout(`${requester.participantId} sees ${page.total} of ${service.catalog.index.size} datasets:`)
+    io.stdout(`${requester.participantId} sees ${page.total} of ${await service.catalog.rows.size()} datasets:`)
     for (const dataset of body.dataset ?? []) {
-      const entry = service.catalog.index.get(dataset['@id'])!
-      const title = textEntries(entry.dataset.title).find(([language]) => language === 'en' || language === undefined)?.[1] ?? textEntries(entry.dataset.title)[0]![1]
-      io.stdout(`  ${dataset['@id']}  ${title}  [${entry.dataset.policies.join(', ')}]`)
+      const entry = (await service.catalog.get(dataset['@id']))!
+      const title =
+        textEntries(entry.dataset.title).find(([language]) => language === 'en' || language === undefined)?.[1] ?? textEntries(entry.dataset.title)[0]![1]
+      io.stdout(`  ${dataset['@id']}  ${title}`)
+      // The offers this requester sees, by the policy's readable id, title and description.
+      for (const offer of dataset.hasPolicy) {
+        const label = policyLabelOf(offer)
+        const policy = label ? service.policies.policy(label.id) : undefined
+        io.stdout(
+          `    offer ${label ? policyPhrase(label).replace(/^policy /, '') : offer['@id']}${policy?.description ? `: ${policy.description.trim()}` : ''}`,
+        )
+      }
     }
     return 0
   } finally {

@@ -4,12 +4,12 @@ import { testClock, testConfig, testContext, testIds } from '../../test/support/
 import { expectDspValid } from '../../test/support/dsp-schemas.ts'
 import { createTestStore } from '../../test/support/stores.ts'
 import { createApp } from '../http/app.ts'
-import { startAuthority, startParticipant, type TestAuthority, type TestParticipant } from '../identity/testing.ts'
+import { startAuthority, startParticipant, type TestAuthority, type TestParticipant } from '../../test/support/identity.ts'
 import { fromRoot } from '../paths.ts'
 import type { Store } from '../store/store.ts'
 import { loadCatalogPolicies } from './policy-source.ts'
-import { createCatalogArea } from './routes.ts'
-import { participantFolder } from './test-support.ts'
+import { createCatalog, createCatalogArea } from './routes.ts'
+import { participantFolder } from '../../test/support/catalog.ts'
 
 /**
  * The catalog behind real DCP authentication (did:web, self-issued tokens, verifiable
@@ -48,7 +48,7 @@ describe('catalog with DCP authentication', () => {
     root = participantFolder()
     const config = testConfig({ participant: { id: provider.did, name: 'Provider' } }, root)
     const ctx = testContext(provider.store, { config, clock, ids, identity: provider.identity })
-    app = createApp(ctx, [createCatalogArea({ policies: await loadCatalogPolicies(fromRoot('seeds/policies')) })]).app
+    app = createApp(ctx, [createCatalogArea(await createCatalog(ctx, { policies: await loadCatalogPolicies(fromRoot('seeds/policies')) }))]).app
   })
   afterAll(async () => {
     await Promise.all([provider?.close(), member?.close(), outsider?.close(), impostor?.close(), authority?.close(), untrusted?.close()])

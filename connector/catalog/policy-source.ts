@@ -1,5 +1,5 @@
-import type { CatalogPolicies } from '../../catalog/catalog.ts'
-import { defaultRegistry, evaluate, loadPolicies, type CompiledPolicy, type LintError, type Registry } from '../../policies/index.ts'
+import type { CatalogPolicies } from '../../catalog/index.ts'
+import { defaultRegistry, evaluate, loadPolicies, type CompiledPolicy, type LintError, type Registry, type TaxonomySource } from '../../policies/index.ts'
 
 /** The stewards' policy folder, compiled by the policy engine and seen the way the catalog needs it. */
 export interface CatalogPolicySource extends CatalogPolicies {
@@ -13,7 +13,11 @@ export interface CatalogPolicySource extends CatalogPolicies {
   registry: Registry
 }
 
-export function catalogPoliciesFrom(policies: ReadonlyMap<string, CompiledPolicy>, errors: LintError[] = [], registry: Registry = defaultRegistry()): CatalogPolicySource {
+export function catalogPoliciesFrom(
+  policies: ReadonlyMap<string, CompiledPolicy>,
+  errors: LintError[] = [],
+  registry: Registry = defaultRegistry(),
+): CatalogPolicySource {
   return {
     registry,
     ids: new Set(policies.keys()),
@@ -37,13 +41,19 @@ export function catalogPoliciesFrom(policies: ReadonlyMap<string, CompiledPolicy
   }
 }
 
-/** Loads the policy folder; an engine failure yields an empty set (nothing is published) and the error. */
-export async function loadCatalogPolicies(dir: string): Promise<CatalogPolicySource> {
+/**
+ * Loads the policy folder; an engine failure yields an empty set (nothing is published) and the
+ * error. `assigner`: the participant offering them (an ODRL Offer has an assigner); `taxonomies`:
+ * the data space's published vocabularies, beside the shipped ones.
+ */
+export async function loadCatalogPolicies(dir: string, options: { assigner?: string; taxonomies?: TaxonomySource[] } = {}): Promise<CatalogPolicySource> {
   try {
-    const result = await loadPolicies(dir)
+    const result = await loadPolicies(dir, { taxonomies: options.taxonomies ?? [], ...(options.assigner ? { assigner: options.assigner } : {}) })
     return catalogPoliciesFrom(result.policies, result.errors, result.registry)
   } catch (error) {
-    return catalogPoliciesFrom(new Map(), [{ file: dir, line: 1, field: '', message: `the policy engine could not load this folder: ${(error as Error).message}` }])
+    return catalogPoliciesFrom(new Map(), [
+      { file: dir, line: 1, field: '', message: `the policy engine could not load this folder: ${(error as Error).message}` },
+    ])
   }
 }
 

@@ -1,8 +1,6 @@
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { rmSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { fakePolicies, generatedDataset, offerBodies } from '../../catalog/testing.ts'
+import { generatedDataset } from '../../test/support/catalog-fixtures.ts'
 import { testConfig, testContext } from '../../test/support/context.ts'
 import { expectDspValid } from '../../test/support/dsp-schemas.ts'
 import { createTestStore, dialects } from '../../test/support/stores.ts'
@@ -11,10 +9,8 @@ import { createApp } from '../http/app.ts'
 import type { Identity } from '../identity/identity.ts'
 import type { Authenticator } from '../identity/types.ts'
 import type { Store } from '../store/store.ts'
-import { fromRoot } from '../paths.ts'
-import type { CatalogPolicySource } from './policy-source.ts'
-import { createCatalogArea } from './routes.ts'
-import { participantFolder, testPolicySource } from './test-support.ts'
+import { createCatalog, createCatalogArea } from './routes.ts'
+import { participantFolder, testPolicySource } from '../../test/support/catalog.ts'
 
 const dsp = '/dsp/2025-1'
 const key = 'test-management-key-0123456789'
@@ -23,7 +19,8 @@ const asMember = { authorization: 'Bearer member-token', 'content-type': 'applic
 const asStranger = { authorization: 'Bearer stranger-token', 'content-type': 'application/json' }
 const hiddenId = 'urn:uuid:d9c7c33d-9423-4f98-9122-8c84794feb94'
 const iceId = 'urn:uuid:0f3cee7e-e077-4be0-9365-3a791567f70e'
-const request = (filter: unknown[] = []) => JSON.stringify({ '@context': ['https://w3id.org/dspace/2025/1/context.jsonld'], '@type': 'CatalogRequestMessage', filter })
+const request = (filter: unknown[] = []) =>
+  JSON.stringify({ '@context': ['https://w3id.org/dspace/2025/1/context.jsonld'], '@type': 'CatalogRequestMessage', filter })
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- test bodies are inspected freely
 type JsonResponse = Omit<Response, 'json'> & { json(): Promise<any> }
@@ -31,7 +28,10 @@ type JsonResponse = Omit<Response, 'json'> & { json(): Promise<any> }
 const authenticator: Authenticator = {
   async authenticate({ authorization }) {
     if (authorization === 'Bearer member-token')
-      return { participantId: 'did:web:member.example', credentials: [{ types: ['VerifiableCredential', 'MembershipCredential'], issuer: 'did:web:issuer.example', claims: {} }] }
+      return {
+        participantId: 'did:web:member.example',
+        credentials: [{ types: ['VerifiableCredential', 'MembershipCredential'], issuer: 'did:web:issuer.example', claims: {} }],
+      }
     if (authorization === 'Bearer stranger-token') return { participantId: 'did:web:stranger.example', credentials: [] }
     throw new PasserelleError('unauthorized', 'invalid token')
   },
@@ -47,7 +47,7 @@ describe.each(dialects)('catalog routes on %s', (dialect) => {
     root = participantFolder()
     const config = testConfig({ server: { bodyLimit: 64 * 1024 } }, root)
     const ctx = testContext(store, { config, identity: { authenticator } as unknown as Identity })
-    app = createApp(ctx, [createCatalogArea({ policies: testPolicySource() })]).app
+    app = createApp(ctx, [createCatalogArea(await createCatalog(ctx, { policies: testPolicySource() }))]).app
   })
   afterAll(async () => {
     await store?.close()
@@ -91,6 +91,27 @@ describe.each(dialects)('catalog routes on %s', (dialect) => {
       expect(last!.headers.get('link')).toMatch(/offset=0&limit=2>; rel="previous"/)
     })
 
+    it('answers 304 without a body to a requester who holds the current page, and the new page after a change', async () => {
+      const first = await catalogRequest(asMember)
+      const tag = first.headers.get('etag')!
+      expect(tag).toMatch(/^"[^"]+"$/)
+      const again = await catalogRequest({ ...asMember, 'if-none-match': tag } as typeof asMember)
+      expect(again.status).toBe(304)
+      expect(await again.text()).toBe('')
+      // Another requester's decisions give another tag: a member's tag never answers a stranger.
+      const stranger = await catalogRequest({ ...asStranger, 'if-none-match': tag } as typeof asStranger)
+      expect(stranger.status).toBe(200)
+      expect(await ids(stranger)).not.toContain(hiddenId)
+      // A stale tag gets the full answer.
+      const changed = generatedDataset(4242)
+      expect((await call('/management/v1/datasets', { method: 'POST', headers: manage, body: JSON.stringify(changed) })).status).toBe(201)
+      const after = await catalogRequest({ ...asMember, 'if-none-match': tag } as typeof asMember)
+      expect(after.status).toBe(200)
+      expect(after.headers.get('etag')).not.toBe(tag)
+      expect(await ids(after)).toContain(changed.id)
+      expect((await call(`/management/v1/datasets/${encodeURIComponent(changed.id)}`, { method: 'DELETE', headers: manage })).status).toBe(204)
+    })
+
     it('filters by keyword', async () => {
       expect(await ids(await catalogRequest(asMember, request([{ keyword: 'sea ice' }])))).toEqual([iceId])
     })
@@ -106,12 +127,24 @@ describe.each(dialects)('catalog routes on %s', (dialect) => {
     it.each([
       ['malformed JSON', '{"@context": [', 400],
       ['a wrong @type', JSON.stringify({ '@context': ['https://w3id.org/dspace/2025/1/context.jsonld'], '@type': 'DatasetRequestMessage' }), 400],
-      ['a prefixed @type', JSON.stringify({ '@context': ['https://w3id.org/dspace/2025/1/context.jsonld'], '@type': 'dspace:CatalogRequestMessage' }), 400],
-      ['a @context that is not an array', JSON.stringify({ '@context': 'https://w3id.org/dspace/2025/1/context.jsonld', '@type': 'CatalogRequestMessage' }), 400],
+      [
+        'a prefixed @type of another message',
+        JSON.stringify({ '@context': ['https://w3id.org/dspace/2025/1/context.jsonld'], '@type': 'dspace:DatasetRequestMessage' }),
+        400,
+      ],
+      [
+        'a @context naming a context the connector does not have',
+        JSON.stringify({ '@context': ['https://w3id.org/dspace/2025/1/context.jsonld', 'https://example.org/other.jsonld'], '@type': 'CatalogRequestMessage' }),
+        400,
+      ],
       ['a @context without the DSP context', JSON.stringify({ '@context': ['https://example.org/other.jsonld'], '@type': 'CatalogRequestMessage' }), 400],
       ['an array body', '[]', 400],
       ['an unsupported filter', request([{ colour: 'blue' }]), 400],
-      ['a filter that is not an array', JSON.stringify({ '@context': ['https://w3id.org/dspace/2025/1/context.jsonld'], '@type': 'CatalogRequestMessage', filter: 'keyword=ice' }), 400],
+      [
+        'a filter that is not an array',
+        JSON.stringify({ '@context': ['https://w3id.org/dspace/2025/1/context.jsonld'], '@type': 'CatalogRequestMessage', filter: 'keyword=ice' }),
+        400,
+      ],
       ['a huge body', request([{ text: 'x'.repeat(100 * 1024) }]), 413],
     ])('refuses %s with a CatalogError', async (_name, body, status) => {
       const response = await catalogRequest(asMember, body)
@@ -187,7 +220,9 @@ describe.each(dialects)('catalog routes on %s', (dialect) => {
 
     it('refuses requests without the management key', async () => {
       expect((await call('/management/v1/datasets')).status).toBe(401)
-      expect((await call('/management/v1/datasets', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(created) })).status).toBe(401)
+      expect(
+        (await call('/management/v1/datasets', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(created) })).status,
+      ).toBe(401)
       expect(await ids(await catalogRequest(asMember, request([{ keyword: 'station-42' }])))).toEqual([])
     })
 
@@ -196,8 +231,8 @@ describe.each(dialects)('catalog routes on %s', (dialect) => {
       expect(response.status).toBe(201)
       expect(await response.json()).toMatchObject({ id: created.id, source: 'api', published: true })
       expect(await ids(await catalogRequest(asStranger, request([{ keyword: 'station-42' }])))).toEqual([created.id])
-      const [row] = await store.db.select().from(store.tables.catalogDatasets)
-      expect(row?.id).toBe(created.id)
+      const rows = await store.db.select().from(store.tables.catalogDatasets)
+      expect(rows.filter((r) => r.source === 'api').map((r) => r.id)).toEqual([created.id])
     })
 
     it('refuses an invalid description naming the field, and publishes nothing', async () => {
@@ -206,7 +241,10 @@ describe.each(dialects)('catalog routes on %s', (dialect) => {
         [{ ...created, id: 'urn:uuid:new-1', license: undefined }, 'license'],
         [{ ...created, id: 'urn:uuid:new-2', policies: ['no-such-policy'] }, 'policies.0'],
         [{ ...created, id: 'urn:uuid:new-3', surprise: true }, ''],
-        [{ ...created, id: 'urn:uuid:new-4', distributions: [{ ...created.distributions[0], file: 'files/nope.csv', url: undefined }] }, 'distributions.0.file'],
+        [
+          { ...created, id: 'urn:uuid:new-4', distributions: [{ ...created.distributions[0], file: 'files/nope.csv', url: undefined }] },
+          'distributions.0.file',
+        ],
       ] as const) {
         const response = await call('/management/v1/datasets', { method: 'POST', headers: manage, body: JSON.stringify(body) })
         expect(response.status).toBe(400)

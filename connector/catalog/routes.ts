@@ -1,40 +1,54 @@
 import type { Context } from 'hono'
 import { z } from 'zod'
-import { DatasetDescription } from '../../catalog/dataset.ts'
-import { parseFilter } from '../../catalog/filter.ts'
-import type { Area } from '../areas.ts'
-import { dspPath } from '../config/config.ts'
+import { DatasetDescription, parseFilter } from '../../catalog/index.ts'
+import type { Area } from '../area.ts'
 import type { Ctx } from '../context.ts'
-import { dspErrorRenderer } from '../dsp/errors.ts'
+import { registerDspErrors } from '../dsp/errors.ts'
 import { PasserelleError } from '../errors.ts'
 import { parseInput, readJson } from '../http/validate.ts'
-import { dspContextUrl } from '../dsp/context.ts'
+import { dspEndpoints as endpoints, serveDsp } from '../dsp/endpoints.ts'
 import { createCatalogService, type CatalogService } from './catalog-service.ts'
 import type { CatalogPolicySource } from './policy-source.ts'
+import { createVocabularySources, type VocabularySources } from './vocabularies.ts'
 
 /**
  * The catalog's HTTP surface:
- * - DSP (provider): `POST <dsp>/catalog/request`, `GET <dsp>/catalog/datasets/:id`, authenticated,
- *   answering only what the requester may see; errors are `CatalogError` bodies.
+ * - DSP (provider): `POST <dsp>/catalog/request`, `GET <dsp>/catalog/datasets/:id` (declared in
+ *   `dsp/endpoints.ts`), authenticated, answering only what the requester may see; errors are
+ *   `CatalogError` bodies.
  * - `GET /catalog.jsonld`: the public DCAT-AP 3.0.1 document for open-data portals (datasets
  *   without a visibility policy only; no authentication), whole or paged with `?offset=&limit=`.
  * - Management: `/management/v1/datasets` CRUD with paging, `/management/v1/catalog/problems`.
  *
  * Paging: `?offset=N&limit=M` (limit 1–1000, default 100) with `Link` headers `rel="next"` /
- * `rel="previous"`; for the DSP request the client posts the same message to the linked URL.
+ * `rel="previous"`; for the DSP request the client posts the same message to the linked URL. An EDC
+ * client may instead page with the `offset` and `limit` of a QuerySpec in the message's `filter`.
  */
 
-const services = new WeakMap<Ctx, Promise<CatalogService>>()
+/** The catalog area's services, built once by the composition root. */
+export interface CatalogParts {
+  service: CatalogService
+  /** The data space's vocabularies: the cached versions at first, fetched again by the area's background work. */
+  vocabularies: VocabularySources
+}
 
-/** The participant's catalog service (created on first use, once per context). */
-export function catalogServiceFor(ctx: Ctx, policies?: CatalogPolicySource): Promise<CatalogService> {
-  let service = services.get(ctx)
-  if (!service) {
-    service = createCatalogService({ config: ctx.config, store: ctx.store, clock: ctx.clock, logger: ctx.logger.child({ area: 'catalog' }), ...(policies ? { policies } : {}) })
-    services.set(ctx, service)
-    service.catch(() => services.delete(ctx))
-  }
-  return service
+/** Builds the participant's catalog service and its vocabularies (once, at start-up). */
+export async function createCatalog(ctx: Ctx, options: { policies?: CatalogPolicySource } = {}): Promise<CatalogParts> {
+  const vocabularies = await createVocabularySources({
+    config: ctx.config,
+    peers: ctx.peers,
+    logger: ctx.logger.child({ area: 'vocabularies' }),
+    now: () => ctx.clock.now(),
+  })
+  const service = await createCatalogService({
+    config: ctx.config,
+    store: ctx.store,
+    clock: ctx.clock,
+    logger: ctx.logger.child({ area: 'catalog' }),
+    vocabularies: vocabularies.current,
+    ...(options.policies ? { policies: options.policies } : {}),
+  })
+  return { service, vocabularies }
 }
 
 export const Paging = z
@@ -44,9 +58,14 @@ export const Paging = z
   })
   .strict()
 
-function linkHeader(base: string, offset: number, limit: number, total: number, extra = '') {
+/** Paging with a keyset cursor: `after` (the last id of the previous page) positions the page; `offset` then only numbers it. */
+export const KeysetPaging = Paging.extend({ after: z.string().min(1).max(2048).optional() }).strict()
+
+/** `after`: the keyset cursor of the next page (its last dataset's id), when the page has one. */
+function linkHeader(base: string, offset: number, limit: number, total: number, extra = '', after?: string) {
   const links: string[] = []
-  if (offset + limit < total) links.push(`<${base}?offset=${offset + limit}&limit=${limit}${extra}>; rel="next"`)
+  const cursor = after !== undefined ? `&after=${encodeURIComponent(after)}` : ''
+  if (offset + limit < total) links.push(`<${base}?offset=${offset + limit}&limit=${limit}${cursor}${extra}>; rel="next"`)
   if (offset > 0) links.push(`<${base}?offset=${Math.max(0, offset - limit)}&limit=${limit}${extra}>; rel="previous"`)
   return links.join(', ')
 }
@@ -54,47 +73,79 @@ function linkHeader(base: string, offset: number, limit: number, total: number, 
 async function requester(c: Context, ctx: Ctx, service: CatalogService) {
   const authenticator = ctx.identity?.authenticator
   if (!authenticator) throw new PasserelleError('unauthorized', 'this connector cannot authenticate requests (no identity configured)')
-  return authenticator.authenticate({ authorization: c.req.header('authorization'), credentialTypes: service.credentialTypes() })
+  return authenticator.authenticate({ authorization: c.req.header('authorization'), credentialTypes: await service.credentialTypes() })
 }
 
-/** Checks a DSP message envelope: an object, an array `@context` with the DSP context, the `@type`. */
-function dspMessage(body: unknown, type: string): Record<string, unknown> {
-  if (!body || typeof body !== 'object' || Array.isArray(body)) throw new PasserelleError('bad_request', `expected a ${type} object`)
-  const message = body as Record<string, unknown>
-  const context = message['@context']
-  if (!Array.isArray(context) || !context.includes(dspContextUrl))
-    throw new PasserelleError('bad_request', `@context must be an array containing ${dspContextUrl}`)
-  if (message['@type'] !== type) throw new PasserelleError('bad_request', `@type must be ${type}, not ${JSON.stringify(message['@type'])?.slice(0, 100)}`)
-  return message
+/**
+ * A body streamed from text chunks, encoded as they come: a large document is never held whole.
+ * A failure after the first chunk can only cut the body short (the status is already sent).
+ */
+async function textStream(chunks: AsyncGenerator<string>): Promise<ReadableStream<Uint8Array>> {
+  const encoder = new TextEncoder()
+  // The first chunk is read before answering, so that a failing database still gets its error status.
+  const first = await chunks.next()
+  let pending: string | undefined = first.done ? undefined : first.value
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (pending !== undefined) {
+        controller.enqueue(encoder.encode(pending))
+        pending = undefined
+        return
+      }
+      const next = await chunks.next()
+      if (next.done) controller.close()
+      else controller.enqueue(encoder.encode(next.value))
+    },
+    async cancel() {
+      await chunks.return(undefined)
+    },
+  })
 }
 
-export function createCatalogArea(options: { policies?: CatalogPolicySource } = {}): Area {
+export function createCatalogArea(parts: CatalogParts): Area {
   let stopWatching: (() => void) | undefined
   return {
     name: 'catalog',
     routes({ root, dsp, management, openapi, errors }, ctx) {
-      const service = () => catalogServiceFor(ctx, options.policies)
-      errors.register(`${dspPath}/catalog`, dspErrorRenderer('CatalogError'))
+      const service = async () => parts.service
+      registerDspErrors(errors, 'CatalogError')
       const requestUrl = `${ctx.config.dspUrl}/catalog/request`
 
-      dsp.post('/catalog/request', async (c) => {
+      serveDsp(dsp, '', endpoints.catalogRequest, async (c, read) => {
         const catalog = await service()
         const who = await requester(c, ctx, catalog)
-        const message = dspMessage(await readJson(c), 'CatalogRequestMessage')
+        const message = await read()
         const filter = parseFilter(message.filter)
         if (!filter.ok) throw new PasserelleError('bad_request', filter.message)
-        const paging = parseInput(Paging, c.req.query(), 'query')
-        const page = catalog.catalog.page({ requester: who, now: ctx.clock.now(), filter: filter.filter, ...paging })
-        const link = linkHeader(requestUrl, paging.offset, paging.limit, page.total)
+        const query = c.req.query()
+        // An EDC client pages with the query in the body; the query string (what our Link headers carry) wins.
+        const { after, ...paging } = parseInput(KeysetPaging, { ...filter.paging, ...query }, 'query')
+        const page = await catalog.catalog.page({
+          requester: who,
+          now: ctx.clock.now(),
+          filter: filter.filter,
+          ...paging,
+          ...(after !== undefined ? { after } : {}),
+        })
+        const link = linkHeader(requestUrl, paging.offset, paging.limit, page.total, '', page.last)
         if (link) c.header('Link', link)
+        c.header('ETag', page.etag)
+        // A crawler that already holds this answer is told so without the body.
+        if (
+          c.req
+            .header('if-none-match')
+            ?.split(',')
+            .some((tag) => tag.trim() === page.etag)
+        )
+          return c.body(null, 304)
         return c.body(page.bytes() as Uint8Array<ArrayBuffer>, 200, { 'content-type': 'application/json' })
       })
 
-      dsp.get('/catalog/datasets/:id', async (c) => {
+      serveDsp(dsp, '', endpoints.dataset, async (c) => {
         const catalog = await service()
         const who = await requester(c, ctx, catalog)
-        const id = c.req.param('id')
-        const text = catalog.catalog.dataset(id, who, ctx.clock.now())
+        const id = c.req.param('id')!
+        const text = await catalog.catalog.dataset(id, who, ctx.clock.now())
         // Hidden and unknown datasets get the same answer.
         if (!text) throw new PasserelleError('not_found', `no dataset ${id}`)
         return c.body(text, 200, { 'content-type': 'application/json' })
@@ -106,11 +157,12 @@ export function createCatalogArea(options: { policies?: CatalogPolicySource } = 
       root.get('/catalog.jsonld', async (c) => {
         const catalog = await service()
         const query = c.req.query()
-        if (Object.keys(query).length === 0) return c.body(catalog.catalog.dcatText(), 200, { 'content-type': 'application/ld+json' })
-        const paging = parseInput(Paging, query, 'query')
-        const link = linkHeader(jsonLdUrl, paging.offset, paging.limit, catalog.catalog.publicEntries().length)
-        if (link) c.header('Link', link)
-        return c.body(catalog.catalog.dcatText(paging), 200, { 'content-type': 'application/ld+json' })
+        const paging = Object.keys(query).length === 0 ? undefined : parseInput(Paging, query, 'query')
+        if (paging) {
+          const link = linkHeader(jsonLdUrl, paging.offset, paging.limit, await catalog.catalog.publicCount())
+          if (link) c.header('Link', link)
+        }
+        return c.body(await textStream(catalog.catalog.dcatChunks(paging)), 200, { 'content-type': 'application/ld+json' })
       })
 
       const IdParam = z.object({ id: z.string() })
@@ -123,18 +175,60 @@ export function createCatalogArea(options: { policies?: CatalogPolicySource } = 
         createdAt: z.string().optional(),
         updatedAt: z.string().optional(),
       })
-      openapi.add({ method: 'get', path: '/datasets', summary: 'List the datasets (files and API), with paging', tags: ['catalog'], query: Paging, responses: { 200: { description: 'a page', schema: z.object({ items: z.array(Managed), total: z.number(), offset: z.number(), limit: z.number() }) } } })
-      openapi.add({ method: 'post', path: '/datasets', summary: 'Create a dataset (published at once)', tags: ['catalog'], body: DatasetDescription, responses: { 201: { description: 'created', schema: Managed } } })
-      openapi.add({ method: 'get', path: '/datasets/{id}', summary: 'Read a dataset', tags: ['catalog'], params: IdParam, responses: { 200: { description: 'the dataset', schema: Managed } } })
-      openapi.add({ method: 'put', path: '/datasets/{id}', summary: 'Replace a dataset created through the API (file datasets are read-only)', tags: ['catalog'], params: IdParam, body: DatasetDescription, responses: { 200: { description: 'replaced', schema: Managed } } })
-      openapi.add({ method: 'delete', path: '/datasets/{id}', summary: 'Delete a dataset created through the API', tags: ['catalog'], params: IdParam, responses: { 204: { description: 'deleted' } } })
-      openapi.add({ method: 'get', path: '/catalog/problems', summary: "Problems in the stewards' dataset files (file, line, field)", tags: ['catalog'], responses: { 200: { description: 'problems' } } })
+      openapi.add({
+        method: 'get',
+        path: '/datasets',
+        summary: 'List the datasets (files and API), with paging',
+        tags: ['catalog'],
+        query: KeysetPaging,
+        responses: { 200: { description: 'a page', schema: z.object({ items: z.array(Managed), total: z.number(), offset: z.number(), limit: z.number() }) } },
+      })
+      openapi.add({
+        method: 'post',
+        path: '/datasets',
+        summary: 'Create a dataset (published at once)',
+        tags: ['catalog'],
+        body: DatasetDescription,
+        responses: { 201: { description: 'created', schema: Managed } },
+      })
+      openapi.add({
+        method: 'get',
+        path: '/datasets/{id}',
+        summary: 'Read a dataset',
+        tags: ['catalog'],
+        params: IdParam,
+        responses: { 200: { description: 'the dataset', schema: Managed } },
+      })
+      openapi.add({
+        method: 'put',
+        path: '/datasets/{id}',
+        summary: 'Replace a dataset created through the API (file datasets are read-only)',
+        tags: ['catalog'],
+        params: IdParam,
+        body: DatasetDescription,
+        responses: { 200: { description: 'replaced', schema: Managed } },
+      })
+      openapi.add({
+        method: 'delete',
+        path: '/datasets/{id}',
+        summary: 'Delete a dataset created through the API',
+        tags: ['catalog'],
+        params: IdParam,
+        responses: { 204: { description: 'deleted' } },
+      })
+      openapi.add({
+        method: 'get',
+        path: '/catalog/problems',
+        summary: "Problems in the stewards' dataset files (file, line, field)",
+        tags: ['catalog'],
+        responses: { 200: { description: 'problems' } },
+      })
 
       const managementUrl = `${ctx.config.server.publicUrl}/management/v1/datasets`
       management.get('/datasets', async (c) => {
-        const paging = parseInput(Paging, c.req.query(), 'query')
-        const { items, total } = (await service()).list(paging)
-        const link = linkHeader(managementUrl, paging.offset, paging.limit, total)
+        const { after, ...paging } = parseInput(KeysetPaging, c.req.query(), 'query')
+        const { items, total } = await (await service()).list({ ...paging, ...(after !== undefined ? { after } : {}) })
+        const link = linkHeader(managementUrl, paging.offset, paging.limit, total, '', items.at(-1)?.id)
         if (link) c.header('Link', link)
         return c.json({ items, total, ...paging })
       })
@@ -147,16 +241,17 @@ export function createCatalogArea(options: { policies?: CatalogPolicySource } = 
       })
       management.get('/catalog/problems', async (c) => c.json({ problems: (await service()).fileErrors() }))
     },
-    async start(ctx) {
-      const service = await catalogServiceFor(ctx, options.policies)
+    async start() {
+      const { service, vocabularies } = parts
       stopWatching = service.watch()
+      // A new version of a data-space vocabulary recompiles the policies (which may now name its concepts).
+      const stopVocabularies = vocabularies.start(() => service.reloadPolicies())
       return {
         async stop() {
           stopWatching?.()
+          stopVocabularies()
         },
       }
     },
   }
 }
-
-export const catalogArea = createCatalogArea()

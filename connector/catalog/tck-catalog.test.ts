@@ -13,7 +13,7 @@ import { fromRoot } from '../paths.ts'
 import type { Store } from '../store/store.ts'
 import type { CompiledPolicy } from '../../policies/index.ts'
 import { catalogOfferLookup } from './offer-lookup.ts'
-import { catalogServiceFor, createCatalogArea } from './routes.ts'
+import { createCatalog, createCatalogArea, type CatalogParts } from './routes.ts'
 
 /**
  * The DSP TCK's catalog cases over a TCK-like participant (fixtures/tck: datasets CAT0101 and
@@ -22,12 +22,17 @@ import { catalogServiceFor, createCatalogArea } from './routes.ts'
  * answers a CatalogError.
  */
 const openOffer = { '@id': 'urn:policy:tck-open', '@type': 'Offer' as const, permission: [{ action: 'use' }] }
-const policies = new Map([['tck-open', { id: 'tck-open', title: 'open', sourceFile: 'tck-open.yaml', odrl: openOffer, plainText: 'Anyone may use it.', model: {} } as unknown as CompiledPolicy]])
+const policies = new Map([
+  [
+    'tck-open',
+    { id: 'tck-open', title: 'open', sourceFile: 'tck-open.yaml', odrl: openOffer, plainText: 'Anyone may use it.', model: {} } as unknown as CompiledPolicy,
+  ],
+])
 
 describe('TCK catalog cases', () => {
   let store: Store
   let app: ReturnType<typeof createApp>['app']
-  let ctx: ReturnType<typeof testContext>
+  let catalog: CatalogParts
   const headers = { authorization: 'Bearer tck-consumer-token', 'content-type': 'application/json' }
   const dataDir = mkdtempSync(join(tmpdir(), 'tck-catalog-'))
 
@@ -35,8 +40,9 @@ describe('TCK catalog cases', () => {
     store = await createTestStore('sqlite')
     const config = testConfig({ dataDir, catalog: { datasetsDir: 'datasets', policiesDir: 'policies' } }, fromRoot('connector/catalog/fixtures/tck'))
     const identity = createStaticIdentity({ 'tck-consumer-token': 'did:web:tck.example' }, config.participant.id)
-    ctx = testContext(store, { config, identity: identity as unknown as Identity })
-    app = createApp(ctx, [createCatalogArea({ policies: catalogPoliciesFrom(policies) })]).app
+    const ctx = testContext(store, { config, identity: identity as unknown as Identity })
+    catalog = await createCatalog(ctx, { policies: catalogPoliciesFrom(policies) })
+    app = createApp(ctx, [createCatalogArea(catalog)]).app
   })
   afterAll(async () => {
     await store?.close()
@@ -71,9 +77,14 @@ describe('TCK catalog cases', () => {
   })
 
   it('gives negotiation the offers the catalog publishes, and none for an unknown dataset', async () => {
-    const lookup = catalogOfferLookup(await catalogServiceFor(ctx))
-    expect(await lookup.find({ datasetId: 'CAT0101', offerId: 'urn:policy:tck-open' })).toMatchObject({ offer: openOffer, policy: { id: 'tck-open' } })
-    expect(await lookup.find({ datasetId: 'CAT0101', offerId: 'urn:policy:other' })).toBeUndefined()
-    expect(await lookup.offersOf('CAT0103')).toEqual([])
+    const lookup = catalogOfferLookup(catalog.service)
+    const asked = { requester: { participantId: 'urn:connector:tck', credentials: [] }, now: new Date() }
+    expect(await lookup.find({ datasetId: 'CAT0101', offerId: 'urn:policy:tck-open', ...asked })).toMatchObject({
+      offer: openOffer,
+      name: 'tck-open',
+      policy: { id: 'tck-open' },
+    })
+    expect(await lookup.find({ datasetId: 'CAT0101', offerId: 'urn:policy:other', ...asked })).toBeUndefined()
+    expect(await lookup.offersOf({ datasetId: 'CAT0103', ...asked })).toEqual([])
   })
 })

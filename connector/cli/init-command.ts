@@ -13,6 +13,8 @@ Creates a new participant folder DIR with:
   passerelle.yaml            the configuration (participant id, server, a fresh management API key)
   identity/private-key.jwk   a new Ed25519 key (file mode 0600; keep it secret, back it up)
   datasets/ policies/        empty folders for the data steward's dataset and policy files
+  files/                     the files root: the only place distributions may name local files
+The connector creates data/ (mode 0700, database 0600) when it first starts.
 The participant id is a did:web identifier for HOST:PORT (default 127.0.0.1:8181).
 DIR must not already hold a participant.`
 
@@ -42,6 +44,7 @@ export async function runInitCommand(args: string[], io: CliIo): Promise<number>
   const name = values.name ?? 'New participant'
   mkdirSync(join(dir, 'datasets'), { recursive: true })
   mkdirSync(join(dir, 'policies'), { recursive: true })
+  mkdirSync(join(dir, 'files'), { recursive: true })
   const key = await createParticipantKey(join(dir, 'identity'))
   const config = {
     participant: { id: did, name },
@@ -49,11 +52,7 @@ export async function runInitCommand(args: string[], io: CliIo): Promise<number>
     management: { apiKey: randomBytes(24).toString('base64url') },
     identity: { keyFiles: [`identity/${key.fileName}`], trustedIssuers: [] },
   }
-  writeFileSync(
-    join(dir, configFileName),
-    `# Passerelle participant configuration (see the README for every key).\n${stringify(config)}`,
-    { mode: 0o600 },
-  )
+  writeFileSync(join(dir, configFileName), `# Passerelle participant configuration (see the README for every key).\n${stringify(config)}`, { mode: 0o600 })
   io.stdout(
     [
       `Created participant ${name} in ${dir}`,

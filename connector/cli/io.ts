@@ -7,8 +7,8 @@ export interface CliIo {
 }
 
 export const processIo = (): CliIo => ({
-  stdout: (text) => process.stdout.write(text.endsWith('\n') ? text : text + '\n'),
-  stderr: (text) => process.stderr.write(text.endsWith('\n') ? text : text + '\n'),
+  stdout: (text) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`),
+  stderr: (text) => process.stderr.write(text.endsWith('\n') ? text : `${text}\n`),
   cwd: process.cwd(),
   env: process.env,
 })

@@ -1,12 +1,12 @@
 import { commands } from './commands.ts'
-import { processIo, UsageError, type CliIo } from './io.ts'
+import { UsageError, type CliIo } from './io.ts'
 
 const usage = () =>
   [
     'Usage: passerelle <command> [options]',
     '',
     'Commands:',
-    ...Object.entries(commands).map(([name, command]) => `  ${name.padEnd(12)} ${command.summary}`),
+    ...Object.entries(commands).map(([name, command]) => `  ${name.padEnd(13)} ${command.summary}`),
     '',
     'Run `passerelle <command> --help` for the options of a command.',
   ].join('\n')

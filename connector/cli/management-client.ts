@@ -44,7 +44,10 @@ export function createManagementClient(options: ManagementClientOptions, io: Cli
         body: body === undefined ? undefined : JSON.stringify(body),
       })
     } catch (error) {
-      throw new UsageError(`cannot reach the connector at ${baseUrl}: ${(error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message}. Is it running?`, 1)
+      throw new UsageError(
+        `cannot reach the connector at ${baseUrl}: ${(error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message}. Is it running?`,
+        1,
+      )
     }
     const text = await response.text()
     const parsed = text ? safeJson(text) : undefined

@@ -1,13 +1,18 @@
 import { parseArgs } from 'node:util'
 import { ConfigError } from '../config/config.ts'
 import { startConnector } from '../runtime.ts'
+import { DatabaseInUseError, isDatabaseUnavailable } from '../store/store.ts'
 import { UsageError, type CliIo } from './io.ts'
+import { watchParent } from './parent-watch.ts'
 import { findConfigFile } from './participant-config.ts'
 
 const help = `Usage: passerelle start [--config FILE] [--port N] [--host HOST]
 
-Runs the connector until SIGTERM or SIGINT (then it stops accepting requests, lets those in flight
-finish, closes the database and exits 0).
+Runs the connector until SIGTERM or SIGINT (then it stops accepting requests, answers those in
+flight with Connection: close, closes idle connections, closes the database and exits 0). Started
+by npm (npm start, npm exec, npx), it also stops that way when npm goes away. A SQLite database
+file serves one process: a second one started on it exits 2. Under a supervisor, run the connector
+itself (or a shell script ending in \`exec passerelle start\`), not npm, so the signal reaches it.
 
 Options:
   --config FILE   participant configuration (default: ./passerelle.yaml, else PASSERELLE_CONFIG,
@@ -33,10 +38,10 @@ export async function runStartCommand(args: string[], io: CliIo): Promise<number
   // Signal handlers go in before the server listens, so that a stop request is never lost.
   let stop: (() => Promise<void>) | undefined
   let stopRequested = false
-  const onSignal = (signal: string) => {
+  const onSignal = (reason: string) => {
     if (stopRequested) process.exit(1)
     stopRequested = true
-    io.stderr(`passerelle: ${signal} received, stopping`)
+    io.stderr(`passerelle: ${reason}, stopping`)
     void (stop ? stop() : Promise.resolve()).then(
       () => process.exit(0),
       (error) => {
@@ -45,8 +50,21 @@ export async function runStartCommand(args: string[], io: CliIo): Promise<number
       },
     )
   }
-  process.on('SIGTERM', () => onSignal('SIGTERM'))
-  process.on('SIGINT', () => onSignal('SIGINT'))
+  process.on('SIGTERM', () => onSignal('SIGTERM received'))
+  process.on('SIGINT', () => onSignal('SIGINT received'))
+  watchParent(io.env, () => onSignal('the npm process that started it exited'))
+  // A background loop whose database call fails during an outage must not end the process (the
+  // outage makes the replica unready; it recovers by itself). Anything else is a bug: say what it
+  // was, then end as Node would.
+  process.on('unhandledRejection', (reason) => {
+    const message = reason instanceof Error ? (reason.stack ?? reason.message) : String(reason)
+    if (isDatabaseUnavailable(reason)) {
+      io.stderr(`passerelle: a background step failed while the database was unavailable: ${(reason as Error).message ?? String(reason)}`)
+      return
+    }
+    io.stderr(`passerelle: unhandled error, stopping: ${message}`)
+    process.exit(1)
+  })
   try {
     const running = await startConnector({
       configFile,
@@ -64,8 +82,10 @@ export async function runStartCommand(args: string[], io: CliIo): Promise<number
     return -1
   } catch (error) {
     if (error instanceof ConfigError) throw new UsageError(error.message, 2)
+    if (error instanceof DatabaseInUseError) throw new UsageError(`cannot start: ${error.message}`, 2)
     const code = (error as { code?: string }).code
-    if (code === 'EADDRINUSE') throw new UsageError(`cannot listen: address already in use (${(error as Error).message.replace(/^listen EADDRINUSE: address already in use /, '')})`, 1)
+    if (code === 'EADDRINUSE')
+      throw new UsageError(`cannot listen: address already in use (${(error as Error).message.replace(/^listen EADDRINUSE: address already in use /, '')})`, 1)
     throw new UsageError(`cannot start: ${(error as Error).message}`, 1)
   }
 }

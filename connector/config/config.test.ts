@@ -51,9 +51,7 @@ describe('configuration', () => {
   })
 
   it('names the environment variable when it is the one at fault', () => {
-    expect(() => resolveConfig(minimal, '/p', { env: { PASSERELLE_PORT: 'eighty' } })).toThrow(
-      /server\.port \(environment variable PASSERELLE_PORT\)/,
-    )
+    expect(() => resolveConfig(minimal, '/p', { env: { PASSERELLE_PORT: 'eighty' } })).toThrow(/server\.port \(environment variable PASSERELLE_PORT\)/)
   })
 
   it('refuses unknown keys, so a typo never goes unnoticed', () => {
@@ -76,5 +74,23 @@ describe('configuration', () => {
 
   it('reports a missing file without a stack of causes', () => {
     expect(() => loadConfig('/nonexistent/passerelle.yaml', { env: {} })).toThrow(/cannot read configuration file .*ENOENT/)
+  })
+
+  it('reads the egress allow-list from the file or from a comma-separated variable, and names a bad entry', () => {
+    const fromFile = resolveConfig({ ...minimal, egress: { allow: ['127.0.0.1:8381', '10.0.0.0/8'], didHosts: ['example.org'] } }, '/p', { env: {} })
+    expect(fromFile.egress).toEqual({ allow: ['127.0.0.1:8381', '10.0.0.0/8'], didHosts: ['example.org'] })
+    const fromEnv = resolveConfig(minimal, '/p', {
+      env: { PASSERELLE_EGRESS_ALLOW: '127.0.0.1:8381, [::1]:8382', PASSERELLE_EGRESS_DID_HOSTS: '127.0.0.1:8381' },
+    })
+    expect(fromEnv.egress).toEqual({ allow: ['127.0.0.1:8381', '[::1]:8382'], didHosts: ['127.0.0.1:8381'] })
+    expect(resolveConfig(minimal, '/p', { env: {} }).egress).toEqual({ allow: [] })
+    expect(() => resolveConfig({ ...minimal, egress: { allow: ['127.0.0.1'] } }, '/p', { env: {} })).toThrow(
+      /invalid configuration key egress\.allow\.0 \(configuration\): "127\.0\.0\.1" is neither host:port .* nor a CIDR range/,
+    )
+    expect(() => resolveConfig(minimal, '/p', { env: { PASSERELLE_EGRESS_ALLOW: '127.0.0.1:8381,10.0.0.0/40' } })).toThrow(
+      /egress\.allow\.1 \(environment variable PASSERELLE_EGRESS_ALLOW\): "10\.0\.0\.0\/40" is not a CIDR range/,
+    )
+    expect(() => resolveConfig({ ...minimal, egress: { didHosts: ['https://x.example'] } }, '/p', { env: {} })).toThrow(/egress\.didHosts\.0.*host name/)
+    expect(() => resolveConfig({ ...minimal, egress: { alow: [] } }, '/p', { env: {} })).toThrow(/unknown key alow/)
   })
 })

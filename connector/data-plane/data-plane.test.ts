@@ -11,11 +11,14 @@ import { createLogger } from '../telemetry/logger.ts'
 import { httpDataAddress, readHttpDataAddress } from '../transfer/messages.ts'
 import type { DataSource, UsagePolicy } from '../transfer/ports.ts'
 import { transferRepository, type TransferRecord } from '../transfer/repository.ts'
-import { agreement, agreementBook, allowAll, countingIds, settableClock } from '../transfer/testing.ts'
+import { agreement, agreementBook, allowAll, transferDay } from '../../test/support/transfer.ts'
+import { testClock, testIds } from '../../test/support/context.ts'
 import { Readable } from 'node:stream'
 import { createDataPlane, type Upload } from './data-plane.ts'
 import { digestCache, reprDigest } from './sources.ts'
 import { dataTokens } from './tokens.ts'
+import { usageRepository } from '../transfer/usage-repository.ts'
+import { until } from '../../test/support/processes.ts'
 
 const provider = 'did:web:provider.test'
 const consumer = 'did:web:consumer.test'
@@ -36,9 +39,27 @@ afterEach(async () => {
   rmSync(root, { recursive: true, force: true })
 })
 
-function setup(options: { usage?: UsagePolicy; source?: DataSource; fetch?: typeof fetch; upload?: Upload; secret?: Uint8Array } = {}) {
-  const clock = settableClock()
-  const ids = countingIds()
+/** A count limit as the policy engine decides it: a new access is decided on count + 1, a continuation on count. */
+const atMost = (limit: number): UsagePolicy => ({
+  check: ({ accessCount, counts }) => {
+    const used = counts === false ? accessCount : accessCount + 1
+    return used <= limit ? { allowed: true, reason: 'ok' } : { allowed: false, reason: `at most ${limit} downloads (policy \`three-downloads\`)` }
+  },
+})
+
+function setup(
+  options: {
+    usage?: UsagePolicy
+    source?: DataSource
+    fetch?: typeof fetch
+    upload?: Upload
+    secret?: Uint8Array
+    maxParallelPerTransfer?: number
+    pushRetry?: { windowMs: number; baseDelayMs: number }
+  } = {},
+) {
+  const clock = testClock(transferDay)
+  const ids = testIds()
   const tokens = dataTokens({ secret: options.secret ?? new Uint8Array(32).fill(7), issuer: 'http://provider.test', clock, ids, ttlMs: 60_000 })
   const source: DataSource = options.source ?? { kind: 'file', root: join(root, 'participant'), path: 'datasets/weather.csv', mediaType: 'text/csv' }
   const plane = createDataPlane({
@@ -55,7 +76,8 @@ function setup(options: { usage?: UsagePolicy; source?: DataSource; fetch?: type
     dataDir: join(root, 'data'),
     fetch: options.fetch,
     upload: options.upload,
-    pushAttempts: 2,
+    ...(options.pushRetry ? { pushRetry: options.pushRetry } : { pushAttempts: 2 }),
+    maxParallelPerTransfer: options.maxParallelPerTransfer,
   })
   const repo = transferRepository(store, { clock, ids })
   const transfer = (id: string, over: Partial<TransferRecord> = {}) =>
@@ -176,7 +198,9 @@ describe('pull endpoint', () => {
   it('refuses the N+1th access of a count-limited agreement with the policy reason', async () => {
     const limit = 2
     const s = setup({
-      usage: { check: ({ accessCount }) => (accessCount + 1 <= limit ? { allowed: true, reason: 'ok' } : { allowed: false, reason: `at most ${limit} accesses` }) },
+      usage: {
+        check: ({ accessCount }) => (accessCount + 1 <= limit ? { allowed: true, reason: 'ok' } : { allowed: false, reason: `at most ${limit} accesses` }),
+      },
     })
     const t = await s.transfer('urn:uuid:t1')
     const token = await s.pullToken(t)
@@ -187,6 +211,96 @@ describe('pull endpoint', () => {
     expect(await third.json()).toMatchObject({ error: { code: 'policy_refused', message: 'at most 2 accesses' } })
     expect((await s.repo.get(store.db, t.id))?.accessCount).toBe(2)
     expect((await s.repo.accesses(store.db, t.id)).map((a) => a.status)).toEqual([200, 206, 403])
+  })
+
+  it('counts downloads on the agreement, not the transfer: three transfers get three downloads in all', async () => {
+    const s = setup({ usage: atMost(3) })
+    const statuses: number[] = []
+    for (const id of ['urn:uuid:a', 'urn:uuid:b', 'urn:uuid:c', 'urn:uuid:d']) {
+      const t = await s.transfer(id)
+      const token = await s.pullToken(t)
+      for (let i = 0; i < 3; i++) {
+        const res = await s.get(t.id, token)
+        statuses.push(res.status)
+        await res.arrayBuffer()
+      }
+    }
+    expect(statuses.filter((status) => status === 200)).toHaveLength(3)
+    expect(statuses.filter((status) => status === 403)).toHaveLength(9)
+    const refused = await s.get('urn:uuid:d', await s.pullToken((await s.repo.get(store.db, 'urn:uuid:d'))!))
+    expect(await refused.json()).toMatchObject({ error: { code: 'policy_refused', message: expect.stringContaining('`three-downloads`') } })
+    expect(await usageRepository(store, { clock: s.clock }).count(store.db, 'urn:agreement:1')).toBe(3)
+    // What the access log says counted is what the agreement's counter says.
+    const logged = (await Promise.all(['urn:uuid:a', 'urn:uuid:b', 'urn:uuid:c', 'urn:uuid:d'].map((id) => s.repo.accesses(store.db, id)))).flat()
+    expect(logged.filter((a) => a.counted)).toHaveLength(3)
+  })
+
+  it('a Range that resumes or splits one download does not count; a second whole download does', async () => {
+    const s = setup({ usage: atMost(2) })
+    const t = await s.transfer('urn:uuid:t1')
+    const token = await s.pullToken(t)
+    const tail = await s.get(t.id, token, { range: 'bytes=20-' })
+    const head = await s.get(t.id, token, { range: 'bytes=0-19' })
+    expect(Buffer.concat([Buffer.from(await head.arrayBuffer()), Buffer.from(await tail.arrayBuffer())])).toEqual(content)
+    expect(await s.repo.get(store.db, t.id)).toMatchObject({ accessCount: 1 })
+    const again = await s.get(t.id, token)
+    expect(again.status).toBe(200)
+    await again.arrayBuffer()
+    expect(await s.repo.get(store.db, t.id)).toMatchObject({ accessCount: 2 })
+    // Re-reading the file in ranges is a third download: refused.
+    expect((await s.get(t.id, token, { range: 'bytes=5-' })).status).toBe(403)
+    expect(await usageRepository(store, { clock: s.clock }).count(store.db, 'urn:agreement:1')).toBe(2)
+  })
+
+  it('crash: an access records only bytes confirmed sent, so a download a crash cuts is never logged as complete', async () => {
+    const s = setup()
+    const t = await s.transfer('urn:uuid:t1')
+    const res = await s.get(t.id, await s.pullToken(t))
+    // Granted and counted, its body not sent yet: what a crash at this moment leaves in the log.
+    expect(await s.repo.accesses(store.db, t.id)).toEqual([expect.objectContaining({ status: 200, counted: true, bytes: 0 })])
+    expect(Buffer.from(await res.arrayBuffer())).toEqual(content)
+    await until(async () => (await s.repo.accesses(store.db, t.id))[0]!.bytes === content.length || undefined)
+  })
+
+  it('a download cut short gives back what it did not send: resuming it does not count, its count stays', async () => {
+    const s = setup({ usage: atMost(1) })
+    const t = await s.transfer('urn:uuid:t1')
+    const token = await s.pullToken(t)
+    const cut = await s.get(t.id, token)
+    await cut.body!.cancel()
+    await until(async () => (await s.repo.get(store.db, t.id))!.bytesGranted < content.length || undefined)
+    expect((await s.repo.accesses(store.db, t.id))[0]!.bytes).toBeLessThan(content.length)
+    const resumed = await s.get(t.id, token, { range: 'bytes=10-' })
+    expect(resumed.status).toBe(206)
+    expect(Buffer.from(await resumed.arrayBuffer())).toEqual(content.subarray(10))
+    expect(await usageRepository(store, { clock: s.clock }).count(store.db, 'urn:agreement:1')).toBe(1)
+    expect((await s.repo.accesses(store.db, t.id)).map((a) => a.counted)).toEqual([true, false])
+  })
+
+  it('answers 429 with Retry-After beyond the parallel requests allowed on one transfer, and serves again once they end', async () => {
+    // Large enough that a stream is still open until its body is read (it reads one chunk ahead).
+    writeFileSync(join(root, 'participant', 'datasets', 'large.bin'), randomBytes(3 * 1024 * 1024))
+    const s = setup({ maxParallelPerTransfer: 2, source: { kind: 'file', root: join(root, 'participant'), path: 'datasets/large.bin' } })
+    const t = await s.transfer('urn:uuid:t1')
+    const token = await s.pullToken(t)
+    // Two downloads in flight (their bodies not read yet).
+    const open = [await s.get(t.id, token), await s.get(t.id, token)]
+    expect(open.map((r) => r.status)).toEqual([200, 200])
+    const third = await s.get(t.id, token)
+    expect(third.status).toBe(429)
+    expect(third.headers.get('retry-after')).toBe('1')
+    expect(await third.json()).toMatchObject({ error: { code: 'too_many_requests' } })
+    // Another transfer is not held up.
+    const other = await s.transfer('urn:uuid:t2')
+    const elsewhere = await s.get(other.id, await s.pullToken(other))
+    expect(elsewhere.status).toBe(200)
+    await elsewhere.arrayBuffer()
+    for (const r of open) await r.arrayBuffer()
+    const later = await s.get(t.id, token)
+    expect(later.status).toBe(200)
+    await later.arrayBuffer()
+    // The refused request changed nothing: two downloads then one, all counted, no access logged for the 429.
+    expect((await s.repo.accesses(store.db, t.id)).map((a) => a.status)).toEqual([200, 200, 200])
   })
 
   it('refuses distributions that leave the participant folder, by path or by symbolic link', async () => {
@@ -243,7 +357,10 @@ describe('pull endpoint', () => {
       calls.push({ url, headers: init?.headers as Record<string, string> })
       return new Response(content.subarray(0, 4), { status: 206, headers: { 'content-length': '4', 'content-range': `bytes 0-3/${content.length}` } })
     }) as unknown as typeof fetch
-    const s = setup({ source: { kind: 'http', url: 'http://upstream.test/weather.csv', headers: { authorization: 'Bearer upstream-secret' } }, fetch: upstream })
+    const s = setup({
+      source: { kind: 'http', url: 'http://upstream.test/weather.csv', headers: { authorization: 'Bearer upstream-secret' } },
+      fetch: upstream,
+    })
     const t = await s.transfer('urn:uuid:t1')
     const res = await s.get(t.id, await s.pullToken(t), { range: 'bytes=0-3' })
     expect(res.status).toBe(206)
@@ -259,7 +376,17 @@ describe('push and the receiving endpoint', () => {
       store.transaction((tx) =>
         c.repo.insert(
           tx,
-          { id, role: 'consumer', providerPid: `${id}-p`, consumerPid: id, agreementId: 'urn:agreement:1', counterpartyId: provider, counterpartyAddress: 'http://provider.test/dsp', format: 'HttpData-PUSH', state: 'STARTED' },
+          {
+            id,
+            role: 'consumer',
+            providerPid: `${id}-p`,
+            consumerPid: id,
+            agreementId: 'urn:agreement:1',
+            counterpartyId: provider,
+            counterpartyAddress: 'http://provider.test/dsp',
+            format: 'HttpData-PUSH',
+            state: 'STARTED',
+          },
           { cause: 'test', actor: 'local' },
         ),
       )
@@ -272,7 +399,8 @@ describe('push and the receiving endpoint', () => {
     const address = await consumerSide.plane.control.receiveAddress(receiving)
     // The provider's upload goes straight into the consumer's routes.
     const route: Upload = async ({ url, headers, body }) =>
-      (await consumerSide.plane.routes.request(url, { method: 'PUT', headers, body: Readable.toWeb(body) as ReadableStream, duplex: 'half' } as RequestInit)).status
+      (await consumerSide.plane.routes.request(url, { method: 'PUT', headers, body: Readable.toWeb(body) as ReadableStream, duplex: 'half' } as RequestInit))
+        .status
     const providerSide = setup({ upload: route })
     const sending = await providerSide.transfer('urn:uuid:p1', { format: 'HttpData-PUSH', dataAddress: address })
     const sent = await providerSide.plane.control.push(sending, address)
@@ -336,12 +464,45 @@ describe('push and the receiving endpoint', () => {
     const t = await c.incoming('urn:uuid:c1')
     const other = await c.incoming('urn:uuid:c2')
     const otherToken = readHttpDataAddress(await c.plane.control.receiveAddress(other))!.token
-    const pull = readHttpDataAddress(httpDataAddress('x', (await c.tokens.issue({ transferId: t.id, agreementId: 'urn:agreement:1', scope: 'pull' })).token))!.token
-    const put = (token: string) => c.plane.routes.request(`/data/incoming/${t.id}`, { method: 'PUT', headers: { authorization: `Bearer ${token}` }, body: content })
+    const pull = readHttpDataAddress(
+      httpDataAddress('x', (await c.tokens.issue({ transferId: t.id, agreementId: 'urn:agreement:1', scope: 'pull' })).token),
+    )!.token
+    const put = (token: string) =>
+      c.plane.routes.request(`/data/incoming/${t.id}`, { method: 'PUT', headers: { authorization: `Bearer ${token}` }, body: content })
     expect((await put(pull)).status).toBe(401)
     expect((await put(otherToken)).status).toBe(403)
     await store.db.update(store.tables.transfers).set({ state: 'SUSPENDED' })
     expect((await put(readHttpDataAddress(await c.plane.control.receiveAddress(t))!.token)).status).toBe(403)
+  })
+
+  it('retries a push over its window until a consumer that was restarting takes it', async () => {
+    let calls = 0
+    // Down for five attempts (connection refused, then 503 while it starts), then back.
+    const restarting: Upload = async ({ body }) => {
+      calls++
+      body.resume()
+      if (calls <= 2) throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })
+      return calls <= 5 ? 503 : 201
+    }
+    const s = setup({ upload: restarting, pushRetry: { windowMs: 60_000, baseDelayMs: 5 } })
+    const t = await s.transfer('urn:uuid:p1', { format: 'HttpData-PUSH' })
+    await s.plane.control.push(t, httpDataAddress('http://consumer.test/data/incoming/x', 'tok'))
+    expect(calls).toBe(6)
+  })
+
+  it('gives up a push once its retry window is over, with the reason and the attempts', async () => {
+    let calls = 0
+    const failing: Upload = async ({ body }) => {
+      calls++
+      body.resume()
+      return 503
+    }
+    const s = setup({ upload: failing, pushRetry: { windowMs: 100, baseDelayMs: 10 } })
+    const t = await s.transfer('urn:uuid:p1', { format: 'HttpData-PUSH' })
+    await expect(s.plane.control.push(t, httpDataAddress('http://consumer.test/data/incoming/x', 'tok'))).rejects.toThrow(
+      new RegExp(`503.*after ${'\\d+'} attempts`),
+    )
+    expect(calls).toBeGreaterThan(2)
   })
 
   it('gives up a push after its bounded attempts with the reason', async () => {
@@ -355,5 +516,22 @@ describe('push and the receiving endpoint', () => {
     const t = await s.transfer('urn:uuid:p1', { format: 'HttpData-PUSH' })
     await expect(s.plane.control.push(t, httpDataAddress('http://consumer.test/data/incoming/x', 'tok'))).rejects.toThrow(/503.*after 2 attempts/)
     expect(calls).toBe(2)
+    // A push is one access of its transfer: the retry sent the same copy and counted nothing more.
+    expect((await s.repo.accesses(store.db, t.id)).map((a) => [a.status, a.counted, a.reason])).toEqual([
+      [503, true, 'the consumer answered 503'],
+      [503, false, 'the consumer answered 503'],
+    ])
+    expect(await usageRepository(store, { clock: s.clock }).count(store.db, 'urn:agreement:1')).toBe(1)
+  })
+
+  it('refuses a push once the agreement has no downloads left, counting nothing and sending nothing', async () => {
+    let calls = 0
+    const s = setup({ usage: atMost(1), upload: async ({ body }) => (calls++, body.resume(), 201) })
+    const first = await s.transfer('urn:uuid:p1', { format: 'HttpData-PUSH' })
+    await s.plane.control.push(first, httpDataAddress('http://consumer.test/data/incoming/x', 'tok'))
+    const second = await s.transfer('urn:uuid:p2', { format: 'HttpData-PUSH' })
+    await expect(s.plane.control.push(second, httpDataAddress('http://consumer.test/data/incoming/y', 'tok'))).rejects.toThrow(/three-downloads/)
+    expect(calls).toBe(1)
+    expect(await usageRepository(store, { clock: s.clock }).count(store.db, 'urn:agreement:1')).toBe(1)
   })
 })

@@ -1,3 +1,4 @@
+import { constants } from 'node:fs'
 import { open, type FileHandle } from 'node:fs/promises'
 import { readChunkBytes, type ByteRange } from './sources.ts'
 
@@ -31,7 +32,8 @@ export function fileRangeStream(
       async pull(controller) {
         try {
           if (!handle) {
-            handle = await open(path, 'r')
+            // The path was resolved and checked just before; a link put in its place since is not followed.
+            handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW)
             // Cancelled while opening: nothing else will close it.
             if (closed) return void (await handle.close())
           }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
-import { createReadStream } from 'node:fs'
-import { realpath, stat } from 'node:fs/promises'
-import { isAbsolute, relative, resolve, sep } from 'node:path'
+import { constants } from 'node:fs'
+import { open, stat } from 'node:fs/promises'
+import { locateDistributionFile, type FilesRoot } from '../../catalog/index.ts'
 import { PasserelleError } from '../errors.ts'
 
 /** A local file a distribution names, resolved and confined to its root folder. */
@@ -12,29 +12,27 @@ export interface LocalFile {
 }
 
 /**
- * Resolves `path` under `root` and refuses anything that leaves it: `..` segments, absolute paths,
- * and symbolic links pointing outside (the real path is checked, not the spelled one).
+ * Resolves a distribution's `path` (relative to the participant folder `base`) right before it is
+ * read, and refuses anything the files root does not allow: `..`, absolute paths, symbolic links
+ * leading outside it or into a private place (the real path is checked, not the spelled one).
+ * Without `files`, the file must stay within `base`.
  */
-export async function confinedFile(root: string, path: string): Promise<LocalFile> {
-  if (path.includes('\0')) throw new PasserelleError('forbidden', 'invalid file path')
-  const rootReal = await realpath(root)
-  const candidate = resolve(rootReal, path)
-  if (isAbsolute(path) || !inside(rootReal, candidate)) throw new PasserelleError('forbidden', 'the distribution points outside the participant folder')
-  let real: string
-  try {
-    real = await realpath(candidate)
-  } catch {
-    throw new PasserelleError('not_found', 'the dataset file does not exist')
+export async function confinedFile(base: string, path: string, files: FilesRoot = { root: base, private: [] }): Promise<LocalFile> {
+  const located = await locateDistributionFile(files, base, path)
+  if ('problem' in located) {
+    if (located.missing) throw new PasserelleError('not_found', 'the dataset file does not exist')
+    throw new FileRefused(located.problem)
   }
-  if (!inside(rootReal, real)) throw new PasserelleError('forbidden', 'the distribution points outside the participant folder')
-  const info = await stat(real)
+  const info = await stat(located.path)
   if (!info.isFile()) throw new PasserelleError('not_found', 'the dataset file is not a regular file')
-  return { path: real, size: info.size, mtimeMs: info.mtimeMs }
+  return { path: located.path, size: info.size, mtimeMs: info.mtimeMs }
 }
 
-const inside = (root: string, path: string) => {
-  const rel = relative(root, path)
-  return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel) && !rel.split(sep).includes('..')
+/** A file the files root does not allow: peers learn only that; `reason` is for the provider's log. */
+export class FileRefused extends PasserelleError {
+  constructor(readonly reason: string) {
+    super('forbidden', "the dataset file cannot be served (the provider's log says why)")
+  }
 }
 
 /** Read chunk size: large reads keep a 1 GiB file moving fast; memory stays bounded by it. */
@@ -62,10 +60,13 @@ export function digestCache(maxEntries = 256) {
 }
 export type DigestCache = ReturnType<typeof digestCache>
 
-export function hashFile(path: string): Promise<string> {
+export async function hashFile(path: string): Promise<string> {
+  // A link put in place of the checked file since is not followed.
+  const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW)
   return new Promise((resolvePromise, reject) => {
     const hash = createHash('sha256')
-    createReadStream(path, { highWaterMark: readChunkBytes })
+    handle
+      .createReadStream({ highWaterMark: readChunkBytes })
       .on('data', (chunk) => hash.update(chunk))
       .on('error', reject)
       .on('end', () => resolvePromise(hash.digest('hex')))

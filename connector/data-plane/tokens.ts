@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto'
 import { eq } from 'drizzle-orm'
 import { errors as joseErrors, jwtVerify, SignJWT } from 'jose'
-import type { Clock, IdSource } from '../context.ts'
+import type { Clock } from '../clock.ts'
+import type { IdSource } from '../ids.ts'
 import { PasserelleError } from '../errors.ts'
 import type { Store } from '../store/store.ts'
 
@@ -88,7 +89,10 @@ export async function loadOrCreateTokenSecret(store: Store, clock: Clock): Promi
   const [row] = await store.db.select().from(settings).where(eq(settings.key, key))
   if (row && typeof row.value === 'string') return Buffer.from(row.value, 'base64url')
   const secret = randomBytes(32)
-  await store.db.insert(settings).values({ key, value: secret.toString('base64url'), updatedAt: clock.now().getTime() }).onConflictDoNothing()
+  await store.db
+    .insert(settings)
+    .values({ key, value: secret.toString('base64url'), updatedAt: clock.now().getTime() })
+    .onConflictDoNothing()
   const [stored] = await store.db.select().from(settings).where(eq(settings.key, key))
   return Buffer.from(String(stored!.value), 'base64url')
 }

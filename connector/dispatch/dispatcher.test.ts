@@ -2,9 +2,15 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { eq } from 'drizzle-orm'
 import { createTestStore, dialects } from '../../test/support/stores.ts'
 import { silentLogger } from '../telemetry/logger.ts'
-import { systemClock } from '../context.ts'
+import { systemClock } from '../clock.ts'
 import type { Store } from '../store/store.ts'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { egressPolicy } from '../http/egress.ts'
+import { createPeerClient } from '../http/peer-client.ts'
+import { createLogger } from '../telemetry/logger.ts'
 import { createDispatcher, retryDelay, type FailedOutcome, type HttpAnswer, type Send } from './dispatcher.ts'
+import { peerSend } from './shared.ts'
 
 describe.each(dialects)('dispatcher on %s', (dialect) => {
   let store: Store
@@ -46,7 +52,11 @@ describe.each(dialects)('dispatcher on %s', (dialect) => {
   })
 
   it('happy: retries a peer that answers 404 and 503 for a moment', async () => {
-    const answers: HttpAnswer[] = [{ status: 404, body: undefined }, { status: 503, body: undefined }, { status: 200, body: {} }]
+    const answers: HttpAnswer[] = [
+      { status: 404, body: undefined },
+      { status: 503, body: undefined },
+      { status: 200, body: {} },
+    ]
     let calls = 0
     const send: Send = async () => answers[calls++]!
     const dispatcher = createDispatcher({ store, clock: systemClock, logger: silentLogger, send, baseDelayMs: 5 })
@@ -75,7 +85,37 @@ describe.each(dialects)('dispatcher on %s', (dialect) => {
     await dispatcher.stop()
     expect(calls).toBe(4)
     expect(failures).toHaveLength(1)
-    expect(failures[0]!.reason).toMatch(/failed after 4 attempts: the peer could not be reached \(ECONNREFUSED\)/)
+    expect(failures[0]!.reason).toMatch(/failed after 4 attempts: the peer could not be reached$/)
+  })
+
+  it('security: a callback address the egress policy refuses is sent nothing, not retried, and fails with a reason that names no network detail', async () => {
+    const hits: string[] = []
+    const internal = createServer((req, res) => (hits.push(req.url ?? ''), res.end('{}')))
+    await new Promise<void>((resolve) => internal.listen(0, '127.0.0.1', resolve))
+    const port = (internal.address() as AddressInfo).port
+    const peers = createPeerClient({ egress: egressPolicy({ allow: ['127.0.0.1:1'] }) })
+    const lines: string[] = []
+    const dispatcher = createDispatcher({
+      store,
+      clock: systemClock,
+      logger: createLogger({ write: (line) => lines.push(line) }),
+      send: peerSend(peers),
+      baseDelayMs: 2,
+    })
+    const failures: FailedOutcome[] = []
+    dispatcher.handle('test', { failed: async (o) => void failures.push(o) })
+    await store.transaction((tx) => dispatcher.enqueue(tx, { ...message('a', 1), url: `http://127.0.0.1:${port}/internal` }))
+    dispatcher.start()
+    await dispatcher.idle()
+    await dispatcher.stop()
+    await peers.close()
+    await new Promise((resolve) => internal.close(resolve))
+    expect(hits).toEqual([])
+    expect(failures).toHaveLength(1)
+    expect(failures[0]!.reason).toBe(`delivery to http://127.0.0.1:${port}/internal was refused: the peer's address is not allowed by the egress policy`)
+    const [row] = await store.db.select().from(store.tables.dispatches)
+    expect(row).toMatchObject({ status: 'failed', attempts: 1 })
+    expect(lines.join('\n')).toMatch(/loopback address not in egress.allow/)
   })
 
   it('error: a 400 answer is not retried', async () => {

@@ -1,16 +1,33 @@
-import { and, asc, eq, inArray, sql } from 'drizzle-orm'
+import { randomUUID } from 'node:crypto'
+import { and, asc, eq, inArray, isNull, lte, notInArray, or, sql } from 'drizzle-orm'
 import type { Db, Store } from '../store/store.ts'
-import { rowPlaceholders } from '../store/prepared.ts'
-import type { Clock } from '../context.ts'
+import type { Clock } from '../clock.ts'
 import type { Logger } from '../telemetry/logger.ts'
 import type { PeerAudience, TokenIssuer } from '../identity/types.ts'
+import type { PasserelleError } from '../errors.ts'
+import { isEgressRefusal } from '../http/peer-client.ts'
+import { failpoint } from '../process/failpoint.ts'
+import { jitteredDelay, retryableStatus, retryDelay } from './backoff.ts'
+import { lazy, rowPlaceholders } from '../store/prepared.ts'
 
 /**
  * The outbox every protocol area sends its messages to peers through. A message is written in the
  * same transaction as the state change that caused it, and delivered once the caller `kick()`s
- * (after its own HTTP answer has gone out). Delivery is in order per process, with bounded
- * exponential retries (network errors, timeouts, 404, 408, 425, 429 and 5xx are retried: a peer may
- * not know a process for a moment). Pending messages survive a restart and resume on `start()`.
+ * (after its own HTTP answer has gone out). Delivery is in order per process, with retries spread
+ * over a window by exponential backoff with jitter (network errors, timeouts, 404, 408, 425, 429
+ * and 5xx are retried: a peer may not know a process for a moment, or restart). Pending messages
+ * survive a restart and resume on `start()`.
+ *
+ * Replicas (processes on one PostgreSQL database) share the outbox: a worker claims the head row
+ * of a process with a lease (`FOR UPDATE SKIP LOCKED`, owner, token, expiry), renews it while the
+ * delivery runs and writes the outcome only while the lease is still its own (fencing); a replica
+ * that dies leaves rows that another takes over once their lease expired. An attempt is counted
+ * when it is claimed, so every replica counts it once. Any row is claimed the same way, whatever
+ * it holds.
+ *
+ * Fairness: each peer has a limit of deliveries in flight, and a circuit breaker: a peer that did
+ * not answer in time several times in a row is left alone for a while (its messages are not
+ * claimed), then probed with one message.
  */
 export interface OutboundMessage {
   /** The area that handles the outcome, e.g. `negotiation` or `transfer`. */
@@ -20,14 +37,35 @@ export interface OutboundMessage {
   url: string
   body: unknown
   peer: PeerAudience
-  /** Overrides the dispatcher's default. */
+  /** Overrides the dispatcher's default bound on attempts (the retry window bounds them anyway). */
   maxAttempts?: number
+  /** Overrides the dispatcher's retry window. */
+  retryWindowMs?: number
   /** Not before this many milliseconds from now (e.g. a scripted pause). */
+  delayMs?: number
+}
+
+/**
+ * A local step that must follow a state change (a decision, a verification, a follow-up): written
+ * in the same transaction as the change, it waits its turn behind the process's earlier messages
+ * and is run by the topic handler's `run`. It survives a restart like a message; failing to run
+ * (an exception) is retried like a failed delivery.
+ */
+export interface LocalStep {
+  topic: string
+  processId: string
+  /** What to do, e.g. `react`; the handler reads it. */
+  step: string
+  /** What the step needs to run after a restart (stored as JSON). */
+  input?: unknown
+  maxAttempts?: number
   delayMs?: number
 }
 
 export interface DispatchItem {
   id: string
+  /** `step` for a local step (its body is `{ step, input }`, its url empty). */
+  kind?: 'message' | 'step'
   topic: string
   processId: string
   url: string
@@ -53,11 +91,15 @@ export interface DispatchHandler {
   prepare?(item: DispatchItem): Promise<{ url: string; body: unknown }>
   delivered?(outcome: DeliveredOutcome): Promise<void>
   failed(outcome: FailedOutcome): Promise<void>
+  /** Runs a local step (see `LocalStep`); throwing retries it later. */
+  run?(item: DispatchItem & { body: { step: string; input: unknown } }): Promise<void>
 }
 
 export interface Dispatcher {
   /** Writes a message to the outbox inside the caller's transaction; returns its id. */
   enqueue(tx: Db, message: OutboundMessage): Promise<string>
+  /** Writes a local step to the outbox inside the caller's transaction; returns its id. */
+  enqueueStep(tx: Db, step: LocalStep): Promise<string>
   /** Drops the pending messages of a process (e.g. once it ended). */
   cancel(tx: Db, processId: string): Promise<void>
   /** Delivers what is due now. Call it after the answer that caused the messages has gone out. */
@@ -68,6 +110,20 @@ export interface Dispatcher {
   stop(): Promise<void>
   /** Resolves once nothing is in flight and nothing is due (tests, shutdown). */
   idle(): Promise<void>
+  /** The peers this replica delivers to: in flight, and their circuit breaker. */
+  peers(): PeerDeliveryState[]
+}
+
+export interface PeerDeliveryState {
+  peerAddress: string
+  inFlight: number
+  /** `closed`: deliveries go out; `open`: the peer is left alone until `retryAt`; `half-open`: one probe. */
+  circuit: 'closed' | 'open' | 'half-open'
+  /** Deliveries that could not reach the peer, in a row. */
+  consecutiveFailures: number
+  /** When the circuit is open: when the peer is probed (ISO 8601). */
+  retryAt?: string
+  lastError?: string
 }
 
 export interface HttpAnswer {
@@ -85,33 +141,80 @@ export interface DispatcherOptions {
   tokenIssuer?: TokenIssuer
   /** How messages go out (the shared outbox sends through the connector's peer client). */
   send: Send
-  /** Attempts per message before it fails (default 6). */
+  /** Attempts per message before it fails; unbounded by default (the retry window ends retries). */
   maxAttempts?: number
+  /** How long a message is retried, from its enqueue, in milliseconds (default 5 minutes). */
+  retryWindowMs?: number
   /** First retry delay in milliseconds, doubled each attempt (default 200). */
   baseDelayMs?: number
+  /** The longest delay between two attempts (default 30 s). */
   maxDelayMs?: number
   timeoutMs?: number
   /** Messages in flight at once (default 64). */
   concurrency?: number
+  /** Messages in flight at once towards one peer (default 8). */
+  perPeerConcurrency?: number
+  /** Deliveries in a row that a peer did not answer in time that open its circuit (default 5). */
+  breakerThreshold?: number
+  /** How long an open circuit leaves its peer alone before a probe, in milliseconds (default 30 s). */
+  breakerOpenMs?: number
+  /** How long a claim holds a row without renewal, in milliseconds (default 10 s, at most 10 s). */
+  leaseMs?: number
+  /**
+   * How often the outbox is read in full without a wake-up, in milliseconds (default 1 s):
+   * notifications are hints, and a lease left by a replica that died is taken over this soon after
+   * it expired.
+   */
+  safetyScanMs?: number
+  /** Randomness for the jitter of retry delays (in [0, 1)). */
+  random?: () => number
+  /** This replica's name in the leases it holds (default: a random one per dispatcher). */
+  owner?: string
 }
 
-export const retryableStatus = (status: number) => status === 404 || status === 408 || status === 425 || status === 429 || status >= 500
+/** Why a message was not sent to an address the egress policy refuses (a callback, or a peer we named). */
+export const peerAddressRefusedMessage = "the peer's address is not allowed by the egress policy"
 
-/** The delay before attempt `attempt + 1`: base × 2^(attempt-1), capped. */
-export const retryDelay = (attempt: number, baseDelayMs: number, maxDelayMs: number) =>
-  Math.min(maxDelayMs, baseDelayMs * 2 ** Math.max(0, attempt - 1))
+export { retryableStatus } from './backoff.ts'
+
+export { jitteredDelay, retryDelay }
+
+/** The signal channel that tells other replicas the outbox has work. */
+const outboxChannel = 'passerelle_outbox'
+/** A row's attempts when no bound is configured (the column is not null). */
+const unbounded = 1_000_000_000
+
+type Row = Store['tables']['dispatches']['$inferSelect']
+
+interface PeerState {
+  inFlight: number
+  failures: number
+  openUntil: number
+  lastError?: string
+}
 
 export function createDispatcher(options: DispatcherOptions): Dispatcher {
   const { store, clock, logger } = options
   const t = store.tables.dispatches
   const send = options.send
-  const maxAttempts = options.maxAttempts ?? 6
+  const maxAttempts = options.maxAttempts ?? unbounded
+  const retryWindowMs = options.retryWindowMs ?? 300_000
   const baseDelayMs = options.baseDelayMs ?? 200
   const maxDelayMs = options.maxDelayMs ?? 30_000
   const timeoutMs = options.timeoutMs ?? 10_000
   const concurrency = options.concurrency ?? 64
+  const perPeer = options.perPeerConcurrency ?? 8
+  const breakerThreshold = options.breakerThreshold ?? 5
+  const breakerOpenMs = options.breakerOpenMs ?? 30_000
+  const leaseMs = Math.min(options.leaseMs ?? 10_000, 10_000)
+  const safetyScanMs = options.safetyScanMs ?? 1000
+  const random = options.random ?? Math.random
+  const owner = options.owner ?? `replica-${randomUUID()}`
   const handlers = new Map<string, DispatchHandler>()
-  const inFlight = new Map<string, Promise<void>>()
+  /** Claimed rows being run, by id, with the token of their claim. */
+  const inFlight = new Map<string, { token: string; run: Promise<void> }>()
+  const peerStates = new Map<string, PeerState>()
+  let claims = 0
   let counter = 0
   let lastMillis = 0
   let running = false
@@ -119,6 +222,9 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
   let rescan = false
   let timer: NodeJS.Timeout | undefined
   let timerAt = Infinity
+  let safetyTimer: NodeJS.Timeout | undefined
+  let renewTimer: NodeJS.Timeout | undefined
+  let unsubscribe: (() => void) | undefined
   let idleWaiters: Array<() => void> = []
 
   // Sortable ids: zero-padded milliseconds then a counter, so order per process is enqueue order.
@@ -132,27 +238,49 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     return `${now.toString().padStart(15, '0')}-${counter.toString().padStart(6, '0')}-${Math.random().toString(36).slice(2, 8)}`
   }
 
+  // Counts the wake-ups scheduled, so that a full scan replaces only what it saw the reasons for.
+  let schedules = 0
   const schedule = (at: number) => {
+    schedules++
     if (!running || at >= timerAt) return
     if (timer) clearTimeout(timer)
     timerAt = at
-    timer = setTimeout(() => {
-      timer = undefined
-      timerAt = Infinity
-      kick()
-    }, Math.max(0, at - clock.now().getTime()))
+    timer = setTimeout(
+      () => {
+        timer = undefined
+        timerAt = Infinity
+        // A timer may fire a millisecond early by the clock: a scan then would find the row not due yet.
+        if (clock.now().getTime() < at) return schedule(at)
+        // A later retry whose schedule came while this timer was set was folded into it: the full
+        // scan reads when the next one is due (else it would wait for the safety scan).
+        fullScan = true
+        kick()
+      },
+      Math.max(0, at - clock.now().getTime()),
+    )
     timer.unref?.()
   }
 
-  // A scan reads the outbox; it is only needed when something may have become deliverable: a
-  // message was enqueued, a process's delivery ended while it had more waiting, or a retry is due.
   let dirty = true
-  const blocked = new Set<string>()
+  let fullScan = true
   let soon: NodeJS.Immediate | undefined
+  // Other replicas hear of new work once per turn of the event loop at most.
+  let announced = false
 
   // A caller's kick follows a commit: what it enqueued is visible now even if a scan that ran
-  // meanwhile missed it.
+  // meanwhile missed it. The other replicas are told too (they may have room when we have none).
   function kick() {
+    if (!announced && running) {
+      announced = true
+      setImmediate(() => {
+        announced = false
+        store.signals.publish(outboxChannel, 'work')
+      })
+    }
+    wakeUp()
+  }
+
+  function wakeUp() {
     dirty = true
     wake()
   }
@@ -163,7 +291,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
       rescan = true
       return
     }
-    // Kicks within one turn of the event loop share one scan.
+    // Wake-ups within one turn of the event loop share one scan.
     soon ??= setImmediate(() => {
       soon = undefined
       startScan()
@@ -177,8 +305,14 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
       return
     }
     dirty = false
-    scanning = scan()
-      .catch((error) => logger.error('dispatch scan failed', { error }))
+    const full = fullScan
+    fullScan = false
+    scanning = scan(full)
+      .catch((error) => {
+        logger.error('dispatch scan failed', { error })
+        // The database may be away for a moment: look again later.
+        schedule(clock.now().getTime() + 1000)
+      })
       .finally(() => {
         scanning = undefined
         if (rescan) {
@@ -188,138 +322,325 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
       })
   }
 
-  // The worker's own statements, prepared once.
-  let statements: ReturnType<typeof prepare> | undefined
-  const prepare = () => ({
-    pending: store.db.select().from(t).where(eq(t.status, 'pending')).orderBy(asc(t.id)).limit(500).prepare(),
-    delivered: store.db
-      .update(t)
-      .set({ status: 'delivered', attempts: sql.placeholder('attempts') as unknown as number, updatedAt: sql.placeholder('at') as unknown as number, lastError: null })
-      .where(eq(t.id, sql.placeholder('id')))
-      .prepare(),
-    insert: store.db.insert(t).values(rowPlaceholders(t) as never).prepare(),
-  })
-  const prepared = () => (statements ??= prepare())
   // On SQLite every flow shares one connection: a write outside a transaction would join whichever
   // transaction is open at that moment (and vanish if it rolls back). Queue it as its own.
-  const write = (fn: (db: Db) => Promise<unknown>) => (store.dialect === 'sqlite' ? store.transaction(fn) : fn(store.db))
+  // On PostgreSQL the worker's own connections: claims and marks never wait behind requests.
+  const write = <T>(fn: (db: Db) => Promise<T>): Promise<T> => (store.dialect === 'sqlite' ? store.transaction(fn) : fn(store.workerDb))
 
-  // Delivered marks are written in batches, one transaction for all that end in one turn of the
-  // event loop; until written, their rows are known delivered here and never sent again.
-  const unflushed = new Map<string, { attempts: number; at: number; done: () => void; failed: (error: unknown) => void }>()
-  let flushSoon: NodeJS.Immediate | undefined
-  const markDelivered = (id: string, attempts: number) =>
-    new Promise<void>((done, failed) => {
-      unflushed.set(id, { attempts, at: clock.now().getTime(), done, failed })
-      flushSoon ??= setImmediate(flush)
+  // Building a drizzle query costs more than running it on SQLite: the insert is prepared once.
+  const insertStatement = lazy(() =>
+    store.db
+      .insert(t)
+      .values(rowPlaceholders(t) as never)
+      .prepare(),
+  )
+
+  const peerState = (address: string) => {
+    let state = peerStates.get(address)
+    if (!state) peerStates.set(address, (state = { inFlight: 0, failures: 0, openUntil: 0 }))
+    return state
+  }
+  /** May a delivery to this peer start now? (A local step has no peer: always.) */
+  const peerHasRoom = (address: string | null, now: number) => {
+    if (!address) return true
+    const state = peerStates.get(address)
+    if (!state) return true
+    if (state.failures >= breakerThreshold) {
+      if (now < state.openUntil) return false
+      return state.inFlight === 0 // half-open: one probe at a time
+    }
+    return state.inFlight < perPeer
+  }
+
+  // Claims: the head (oldest pending row) of each process that is due, not leased by anyone (or
+  // whose lease expired), towards a peer with room; PostgreSQL skips rows another replica is
+  // claiming at the same moment.
+  async function claim(now: number, limit: number, excluded: string[]): Promise<Row[]> {
+    const token = `${owner}/${++claims}`
+    return write(async (db) => {
+      const earlier = sql`not exists (select 1 from ${t} as earlier where earlier.process_id = ${t.processId} and earlier.status = 'pending' and earlier.id < ${t.id})`
+      let candidates = db
+        .select({ id: t.id })
+        .from(t)
+        .where(
+          and(
+            eq(t.status, 'pending'),
+            lte(t.nextAttemptAt, now),
+            or(isNull(t.leaseUntil), lte(t.leaseUntil, now)),
+            // A peer left alone still gets the messages whose window is over: they fail unsent.
+            excluded.length > 0 ? or(isNull(t.peerAddress), notInArray(t.peerAddress, excluded), lte(t.retryUntil, now)) : undefined,
+            earlier,
+          ),
+        )
+        .orderBy(asc(t.id))
+        .limit(limit)
+      if (store.dialect === 'postgres')
+        candidates = (candidates as unknown as { for(s: string, o: object): typeof candidates }).for('update', { skipLocked: true })
+      return db
+        .update(t)
+        .set({ leaseOwner: owner, leaseToken: token, leaseUntil: now + leaseMs, attempts: sql`${t.attempts} + 1` as unknown as number })
+        .where(inArray(t.id, candidates))
+        .returning()
+    })
+  }
+
+  /** Hands back rows claimed but not run (their peer had no room after all); their attempt is not counted. */
+  async function release(rows: Row[]) {
+    if (rows.length === 0) return
+    await write((db) =>
+      db
+        .update(t)
+        .set({ leaseOwner: null, leaseToken: null, leaseUntil: null, attempts: sql`${t.attempts} - 1` as unknown as number })
+        .where(
+          and(
+            inArray(
+              t.id,
+              rows.map((row) => row.id),
+            ),
+            eq(t.leaseOwner, owner),
+            inArray(t.leaseToken, [...new Set(rows.map((row) => row.leaseToken!))]),
+          ),
+        ),
+    )
+  }
+
+  // Our own leases end with their delivery (which wakes the outbox): only the others' are waited for.
+  const othersLease = (now: number) => sql`(${t.leaseUntil} > ${now} and ${t.leaseOwner} <> ${owner})`
+
+  /** The earliest moment something not claimable now may become so (a retry, a lease that expires). */
+  async function nextDue(now: number): Promise<number> {
+    const [row] = await store.workerDb
+      .select({
+        at: sql<number | null>`min(case when ${othersLease(now)} then ${t.leaseUntil} else ${t.nextAttemptAt} end)`,
+      })
+      .from(t)
+      .where(and(eq(t.status, 'pending'), or(sql`${t.nextAttemptAt} > ${now}`, othersLease(now))))
+    const at = row?.at
+    return at === null || at === undefined ? Infinity : Number(at)
+  }
+
+  async function scan(full: boolean) {
+    const now = clock.now().getTime()
+    const scheduledBefore = schedules
+    const room = concurrency - inFlight.size
+    if (room <= 0) {
+      dirty = true
+      return
+    }
+    const excluded = [...peerStates].filter(([address]) => !peerHasRoom(address, now)).map(([address]) => address)
+    const rows = await claim(now, room, excluded)
+    const refused: Row[] = []
+    for (const row of rows) {
+      const expired = row.retryUntil !== null && row.retryUntil <= now
+      if (inFlight.has(row.id) || (!expired && !peerHasRoom(row.peerAddress, now))) {
+        refused.push(row)
+        continue
+      }
+      start(row, expired && !peerHasRoom(row.peerAddress, now))
+    }
+    await release(refused)
+    if (refused.length > 0 || rows.length === room) dirty = true
+    // Leases of our own renew; those of others (a replica that died) and retries come due.
+    // The full scan (at start, then every `safetyScanMs`) also finds when the rest comes due: retries
+    // written by other replicas, leases of a replica that died. Ours are scheduled as they are written.
+    if (!full) return
+    const at = await nextDue(now)
+    // The outbox as read now replaces what earlier scans expected (a lease since released), unless
+    // a retry was scheduled meanwhile (its row may have been written after this scan read).
+    if (schedules === scheduledBefore) {
+      if (timer) clearTimeout(timer)
+      timer = undefined
+      timerAt = Infinity
+    }
+    if (at < Infinity) schedule(Math.max(at, now + 5))
+    // A peer whose circuit closes again needs a scan then.
+    for (const state of peerStates.values()) if (state.failures >= breakerThreshold && state.openUntil > now) schedule(state.openUntil)
+  }
+
+  function start(row: Row, unsent: boolean) {
+    const token = row.leaseToken!
+    const peer = row.peerAddress ? peerState(row.peerAddress) : undefined
+    if (peer) {
+      peer.inFlight++
+    }
+    const run = deliver(row, token, unsent)
+      .catch((error) => logger.error('dispatch: outcome not recorded', { error, id: row.id }))
+      .finally(() => {
+        if (peer) peer.inFlight--
+        inFlight.delete(row.id)
+        // The next message of the process, or of the peer, may go now.
+        wakeUp()
+      })
+    inFlight.set(row.id, { token, run })
+    renewTimer ??= setInterval(renew, Math.max(100, Math.floor(leaseMs / 3)))
+    renewTimer.unref?.()
+  }
+
+  // One statement renews every lease this replica holds; a row no longer ours was taken over.
+  const lost = new Set<string>()
+  let renewing = false
+  async function renew() {
+    if (inFlight.size === 0) {
+      clearInterval(renewTimer)
+      renewTimer = undefined
+      return
+    }
+    if (renewing) return
+    renewing = true
+    const ids = [...inFlight.keys()]
+    try {
+      const kept = await write((db) =>
+        db
+          .update(t)
+          .set({ leaseUntil: clock.now().getTime() + leaseMs })
+          .where(and(inArray(t.id, ids), eq(t.leaseOwner, owner), eq(t.status, 'pending')))
+          .returning({ id: t.id, leaseToken: t.leaseToken }),
+      )
+      const ours = new Map(kept.map((row) => [row.id, row.leaseToken]))
+      for (const id of ids) {
+        const entry = inFlight.get(id)
+        if (entry && ours.has(id) && ours.get(id) !== entry.token) lost.add(id)
+        if (entry && !ours.has(id)) lost.add(id)
+      }
+    } catch (error) {
+      logger.warn('dispatch: leases not renewed', { error: (error as Error).message })
+    } finally {
+      renewing = false
+    }
+  }
+
+  const leaseLost = (row: Row) => logger.warn('dispatch: lease lost; the outcome is left to the replica that holds the message now', { id: row.id })
+
+  /**
+   * Records an outcome only while the claim is still ours (owner and token): a replica that lost
+   * its lease (it stalled, another took the row over) changes nothing. True when it held.
+   */
+  async function settle(row: Row, token: string, values: Partial<Row>): Promise<boolean> {
+    const updated = await write((db) =>
+      db
+        .update(t)
+        .set({ ...values, leaseOwner: null, leaseToken: null, leaseUntil: null, updatedAt: clock.now().getTime() })
+        .where(and(eq(t.id, row.id), eq(t.leaseOwner, owner), eq(t.leaseToken, token), eq(t.status, 'pending')))
+        .returning({ id: t.id }),
+    )
+    if (updated.length === 0) leaseLost(row)
+    return updated.length > 0
+  }
+
+  // Delivered marks are written in batches, one statement for all that end in one turn of the
+  // event loop; each is fenced by its claim.
+  const unflushed = new Map<string, { token: string; at: number; done: (held: boolean) => void; failed: (error: unknown) => void }>()
+  let flushScheduled = false
+  const markDelivered = (id: string, token: string) =>
+    new Promise<boolean>((done, failed) => {
+      unflushed.set(id, { token, at: clock.now().getTime(), done, failed })
+      if (!flushScheduled) {
+        flushScheduled = true
+        setImmediate(flush)
+      }
     })
   function flush() {
-    flushSoon = undefined
+    flushScheduled = false
     const batch = [...unflushed]
-    write(async () => {
-      for (const [id, mark] of batch) await prepared().delivered.execute({ attempts: mark.attempts, at: mark.at, id })
-    }).then(
-      () => {
-        for (const [id, mark] of batch) {
-          unflushed.delete(id)
-          mark.done()
-        }
+    unflushed.clear()
+    const tokens = [...new Set(batch.map(([, mark]) => mark.token))]
+    write((db) =>
+      db
+        .update(t)
+        .set({ status: 'delivered', leaseOwner: null, leaseToken: null, leaseUntil: null, lastError: null, updatedAt: clock.now().getTime() })
+        .where(
+          and(
+            inArray(
+              t.id,
+              batch.map(([id]) => id),
+            ),
+            eq(t.leaseOwner, owner),
+            inArray(t.leaseToken, tokens),
+            eq(t.status, 'pending'),
+          ),
+        )
+        .returning({ id: t.id, leaseToken: t.leaseToken }),
+    ).then(
+      (rows) => {
+        const held = new Set(rows.map((row) => row.id))
+        for (const [id, mark] of batch) mark.done(held.has(id))
       },
       (error) => {
         logger.error('dispatch: delivered marks not written; those messages may be sent again', { error })
-        for (const [id, mark] of batch) {
-          unflushed.delete(id)
-          mark.failed(error)
-        }
+        for (const [, mark] of batch) mark.failed(error)
       },
     )
   }
 
-  // Deliveries that end while a scan is between reading the outbox and walking it: that scan's
-  // rows are stale for them and must not send them again.
-  const activeScans = new Set<Set<string>>()
-
-  async function scan() {
-    const finished = new Set<string>()
-    activeScans.add(finished)
-    try {
-      await walk(await prepared().pending.execute(), finished)
-    } finally {
-      activeScans.delete(finished)
-    }
-  }
-
-  async function walk(rows: Array<typeof t.$inferSelect>, finished: Set<string>) {
-    const now = clock.now().getTime()
-    const seen = new Set<string>()
-    let earliest = Infinity
-    if (rows.length === 500) dirty = true
-    for (const row of rows) {
-      if (finished.has(row.id) || unflushed.has(row.id)) continue
-      if (inFlight.has(row.processId)) blocked.add(row.processId)
-      if (seen.has(row.processId) || inFlight.has(row.processId)) continue
-      seen.add(row.processId)
-      if (row.nextAttemptAt > now) {
-        earliest = Math.min(earliest, row.nextAttemptAt)
-        continue
-      }
-      if (inFlight.size >= concurrency) {
-        dirty = true
-        break
-      }
-      const run = deliver(row).finally(() => {
-        for (const set of activeScans) set.add(row.id)
-        inFlight.delete(row.processId)
-        if (blocked.delete(row.processId)) dirty = true
-        wake()
-      })
-      inFlight.set(row.processId, run)
-    }
-    if (earliest < Infinity) schedule(earliest)
-  }
-
-  async function deliver(row: typeof t.$inferSelect) {
-    const attempts = row.attempts + 1
+  async function deliver(row: Row, token: string, unsent: boolean) {
+    // The claim counted an attempt; one that fails unsent is not one.
+    const attempts = unsent ? row.attempts - 1 : row.attempts
     const item: DispatchItem = { id: row.id, topic: row.topic, processId: row.processId, url: row.url, body: row.body, attempts }
     let answer: HttpAnswer | undefined
     let problem: string
     let retryable: boolean
-    try {
-      const peer: PeerAudience = { dspUrl: row.peerAddress, ...(row.peerId ? { participantId: row.peerId } : {}) }
-      const authorization = options.tokenIssuer ? await options.tokenIssuer.authorizationFor(peer) : undefined
-      const handler = handlers.get(row.topic)
-      const outgoing = handler?.prepare ? await handler.prepare(item) : { url: row.url, body: row.body }
-      item.url = outgoing.url
-      item.body = outgoing.body
-      answer = await send({ url: outgoing.url, body: outgoing.body, authorization, timeoutMs })
-      if (answer.status >= 200 && answer.status < 300) {
-        await markDelivered(row.id, attempts)
-        await handlers.get(row.topic)?.delivered?.({ item, status: answer.status, body: answer.body })
-        return
-      }
-      problem = `the peer answered ${answer.status}${describeBody(answer.body)}`
-      retryable = retryableStatus(answer.status)
-    } catch (error) {
-      problem = `the peer could not be reached (${errorText(error)})`
+    const peer = row.peerAddress ? peerState(row.peerAddress) : undefined
+    if (unsent) {
+      // Its window ended while its peer was left alone: not sent again (the detail is in the log).
+      problem = 'the peer could not be reached'
       retryable = true
-    }
-    const limit = row.maxAttempts
-    if (retryable && attempts < limit) {
-      const next = clock.now().getTime() + retryDelay(attempts, baseDelayMs, maxDelayMs)
-      await write((db) =>
-        db
-          .update(t)
-          .set({ attempts, nextAttemptAt: next, lastError: problem, updatedAt: clock.now().getTime() })
-          .where(and(eq(t.id, row.id), eq(t.status, 'pending'))),
-      )
-      logger.debug('dispatch retry scheduled', { id: row.id, attempts, problem })
-      schedule(next)
+    } else if (row.kind === 'step') {
+      const outcome = await runStep(row, item, token)
+      if (outcome === 'done') return
+      problem = outcome.problem
+      retryable = true
+    } else
+      try {
+        const audience: PeerAudience = { dspUrl: row.peerAddress, ...(row.peerId ? { participantId: row.peerId } : {}) }
+        const authorization = options.tokenIssuer ? await options.tokenIssuer.authorizationFor(audience) : undefined
+        const handler = handlers.get(row.topic)
+        const outgoing = handler?.prepare ? await handler.prepare(item) : { url: row.url, body: row.body }
+        item.url = outgoing.url
+        item.body = outgoing.body
+        answer = await send({ url: outgoing.url, body: outgoing.body, authorization, timeoutMs })
+        if (peer) reached(peer)
+        if (answer.status >= 200 && answer.status < 300) {
+          failpoint(`sent:${(row.body as { '@type'?: string })?.['@type']}`)
+          if (lost.delete(row.id) || !(await markDelivered(row.id, token))) return leaseLost(row)
+          await handlers.get(row.topic)?.delivered?.({ item, status: answer.status, body: answer.body })
+          return
+        }
+        problem = `the peer answered ${answer.status}${describeBody(answer.body)}`
+        retryable = retryableStatus(answer.status)
+      } catch (error) {
+        // A refused address is not retried; neither it nor a network error is described in the
+        // reason (a timeline a peer may read): the detail goes to the log.
+        const refused = isEgressRefusal(error)
+        problem = refused ? peerAddressRefusedMessage : 'the peer could not be reached'
+        retryable = !refused
+        // Only a peer that holds deliveries without answering is backed off: one that refuses at
+        // once costs nothing to others and is retried on its own schedule.
+        if (peer && !refused && answer === undefined && isTimeout(error)) unreachable(peer, errorText(error))
+        logger.info(refused ? 'dispatch: callback address refused by the egress policy' : 'dispatch: peer not reached', {
+          id: row.id,
+          url: row.url,
+          detail: refused ? (error as PasserelleError).details?.egress : errorText(error),
+        })
+      }
+    if (lost.delete(row.id)) return leaseLost(row)
+    const now = clock.now().getTime()
+    const next = now + jitteredDelay(attempts, baseDelayMs, maxDelayMs, random())
+    const until = row.retryUntil ?? Infinity
+    if (retryable && attempts < row.maxAttempts && next <= until) {
+      if (await settle(row, token, { nextAttemptAt: next, lastError: problem })) {
+        logger.debug('dispatch retry scheduled', { id: row.id, attempts, problem })
+        schedule(next)
+      }
       return
     }
-    const reason = retryable
-      ? `delivery to ${row.url} failed after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${problem}`
-      : `delivery to ${row.url} was refused: ${problem}`
-    await write((db) => db.update(t).set({ status: 'failed', attempts, lastError: reason, updatedAt: clock.now().getTime() }).where(eq(t.id, row.id)))
+    const tried = `${attempts} attempt${attempts === 1 ? '' : 's'}`
+    const reason =
+      row.kind === 'step'
+        ? `step failed after ${tried}: ${problem}`
+        : retryable
+          ? `delivery to ${row.url} failed after ${tried}${row.retryUntil !== null && next > until ? ` within ${describeWindow(until - row.createdAt)}` : ''}: ${problem}`
+          : `delivery to ${row.url} was refused: ${problem}`
+    if (!(await settle(row, token, { status: 'failed', attempts, lastError: reason }))) return
     logger.warn('dispatch failed', { id: row.id, topic: row.topic, processId: row.processId, reason })
     try {
       await handlers.get(row.topic)?.failed({ item, reason })
@@ -328,8 +649,41 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     }
   }
 
+  // A local step: the topic handler runs it, and it is marked done like a delivered message (under
+  // the same lease: a replica that lost it records nothing, and the step's own checks make a second
+  // run do nothing).
+  async function runStep(row: Row, item: DispatchItem, token: string): Promise<'done' | { problem: string }> {
+    item.kind = 'step'
+    try {
+      const run = handlers.get(row.topic)?.run
+      if (!run) throw new Error(`no step runner for ${row.topic}`)
+      await run(item as DispatchItem & { body: { step: string; input: unknown } })
+    } catch (error) {
+      logger.warn('dispatch: step failed', { id: row.id, topic: row.topic, processId: row.processId, error })
+      return { problem: errorText(error) }
+    }
+    if (lost.delete(row.id) || !(await markDelivered(row.id, token))) leaseLost(row)
+    return 'done'
+  }
+
+  function reached(peer: PeerState) {
+    peer.failures = 0
+    peer.openUntil = 0
+    peer.lastError = undefined
+  }
+  function unreachable(peer: PeerState, detail: string) {
+    peer.failures++
+    peer.lastError = detail
+    if (peer.failures >= breakerThreshold) {
+      // Each failed probe leaves the peer alone as long again (at most ten times the base).
+      const rounds = Math.min(10, peer.failures - breakerThreshold + 1)
+      peer.openUntil = clock.now().getTime() + breakerOpenMs * rounds
+      schedule(peer.openUntil)
+    }
+  }
+
   function checkIdle() {
-    if (scanning || soon || inFlight.size > 0 || idleWaiters.length === 0) return
+    if (scanning || soon || inFlight.size > 0 || unflushed.size > 0 || idleWaiters.length === 0) return
     // Nothing in flight: idle unless something is due before long (a retry timer).
     if (timerAt !== Infinity) return
     const waiters = idleWaiters
@@ -344,6 +698,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
       const now = clock.now().getTime()
       const row = {
         id,
+        kind: 'message',
         topic: message.topic,
         processId: message.processId,
         url: message.url,
@@ -355,11 +710,46 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
         maxAttempts: message.maxAttempts ?? maxAttempts,
         nextAttemptAt: now + (message.delayMs ?? 0),
         lastError: null,
+        leaseOwner: null,
+        leaseToken: null,
+        leaseUntil: null,
+        retryUntil: now + (message.delayMs ?? 0) + (message.retryWindowMs ?? retryWindowMs),
         createdAt: now,
         updatedAt: now,
       }
-      // The prepared insert on the store's own handle; inside a PostgreSQL transaction, the built one.
-      if (tx === store.db) await prepared().insert.execute(row)
+      // The prepared insert on the store's own handle (every SQLite transaction); inside a
+      // PostgreSQL transaction (a handle of its own), the built one.
+      if (tx === store.db) await insertStatement().execute(row)
+      else await tx.insert(t).values(row)
+      return id
+    },
+    async enqueueStep(tx, step) {
+      dirty = true
+      const id = nextId()
+      const now = clock.now().getTime()
+      const row = {
+        id,
+        kind: 'step',
+        topic: step.topic,
+        processId: step.processId,
+        url: '',
+        body: { step: step.step, input: step.input ?? null },
+        peerId: null,
+        peerAddress: '',
+        status: 'pending',
+        attempts: 0,
+        maxAttempts: step.maxAttempts ?? maxAttempts,
+        nextAttemptAt: now + (step.delayMs ?? 0),
+        lastError: null,
+        leaseOwner: null,
+        leaseToken: null,
+        leaseUntil: null,
+        // A step that keeps failing (its database unreachable, say) is retried over the same window.
+        retryUntil: now + (step.delayMs ?? 0) + retryWindowMs,
+        createdAt: now,
+        updatedAt: now,
+      }
+      if (tx === store.db) await insertStatement().execute(row)
       else await tx.insert(t).values(row)
       return id
     },
@@ -374,19 +764,49 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
       handlers.set(topic, handler)
     },
     start() {
+      if (running) return
       running = true
-      dirty = true
-      kick()
+      // Another replica's new work, or the signal connection back after an outage.
+      unsubscribe = store.signals.subscribe(outboxChannel, () => wakeUp())
+      safetyTimer = setInterval(() => {
+        fullScan = true
+        wakeUp()
+      }, safetyScanMs)
+      safetyTimer.unref?.()
+      // SQLite has one process: leases left by the last run are ours to take back at once.
+      const ready =
+        store.dialect === 'sqlite'
+          ? write((db) =>
+              db
+                .update(t)
+                .set({ leaseOwner: null, leaseToken: null, leaseUntil: null })
+                .where(and(eq(t.status, 'pending'), sql`${t.leaseOwner} is not null`)),
+            )
+          : Promise.resolve()
+      // Counts as a scan: nobody is told the outbox is idle before it was read.
+      scanning = ready
+        .then(() => undefined)
+        .catch((error) => logger.warn('dispatch: leases of the last run not released', { error: (error as Error).message }))
+        .finally(() => {
+          scanning = undefined
+          dirty = true
+          fullScan = true
+          startScan()
+        })
     },
     async stop() {
       running = false
+      unsubscribe?.()
+      if (safetyTimer) clearInterval(safetyTimer)
       if (soon) clearImmediate(soon)
       soon = undefined
       if (timer) clearTimeout(timer)
       timer = undefined
       timerAt = Infinity
       await scanning
-      await Promise.allSettled([...inFlight.values()])
+      await Promise.allSettled([...inFlight.values()].map((entry) => entry.run))
+      if (renewTimer) clearInterval(renewTimer)
+      renewTimer = undefined
     },
     idle() {
       return new Promise<void>((resolve) => {
@@ -394,7 +814,32 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
         checkIdle()
       })
     },
+    peers() {
+      const now = clock.now().getTime()
+      return [...peerStates].map(([peerAddress, state]) => {
+        const open = state.failures >= breakerThreshold
+        return {
+          peerAddress,
+          inFlight: state.inFlight,
+          circuit: !open ? 'closed' : now < state.openUntil ? 'open' : 'half-open',
+          consecutiveFailures: state.failures,
+          ...(open && now < state.openUntil ? { retryAt: new Date(state.openUntil).toISOString() } : {}),
+          ...(state.lastError ? { lastError: state.lastError } : {}),
+        } satisfies PeerDeliveryState
+      })
+    },
   }
+}
+
+const describeWindow = (ms: number) => (ms >= 120_000 ? `${Math.round(ms / 60_000)} minutes` : `${Math.round(ms / 1000)} s`)
+
+/** A delivery that got no answer in time (the peer client words it; undici and AbortSignal name it). */
+const isTimeout = (error: unknown) => {
+  const e = error as { name?: string; code?: string; message?: string; cause?: { code?: string } }
+  if (e?.name === 'TimeoutError' || e?.name === 'AbortError') return true
+  const code = e?.cause?.code ?? e?.code
+  if (code === 'ETIMEDOUT' || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return true
+  return /no answer in time|timed out/.test(e?.message ?? '')
 }
 
 const errorText = (error: unknown) => {

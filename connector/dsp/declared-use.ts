@@ -11,16 +11,35 @@ import { PasserelleError } from '../errors.ts'
  */
 export const declaredUseKey = 'https://w3id.org/passerelle/ns#declaredUse'
 
-const term = z.string().trim().min(1).max(200)
+/**
+ * A concept as the policy engine's taxonomies name it: a short name (`climate-research`, `CA-QC`),
+ * a prefixed name (`dpv:ScientificResearch`) or a full IRI (`https://w3id.org/dpv/loc#CA-QC`). No
+ * spaces or control characters; what it means is decided by the provider's taxonomies (a term they
+ * do not know refuses, never allows).
+ */
+const term = z
+  .string()
+  .trim()
+  .min(1)
+  .max(512)
+  .regex(/^[^\s<>"{}|\\^`\u0000-\u001f\u007f]+$/, 'expected a short name, prefixed name or IRI without spaces')
+
+/** One term, or several (each must qualify: two purposes are both declared). */
+const terms = z.union([term, z.array(term)]).superRefine((value, ctx) => {
+  if (!Array.isArray(value)) return
+  if (value.length === 0) ctx.addIssue({ code: 'custom', message: 'expected at least one value' })
+  else if (value.length > 8) ctx.addIssue({ code: 'custom', message: 'expected at most 8 values' })
+  else if (new Set(value).size !== value.length) ctx.addIssue({ code: 'custom', message: 'the same value is given twice' })
+})
 
 export const DeclaredUse = z
   .object({
-    /** e.g. `climate-research` (the purpose taxonomy of the policy engine). */
-    purpose: term.optional(),
-    /** Where the data will be processed: ISO 3166 code, e.g. `CA`, `FR`, `CA-QC`. */
-    spatial: term.optional(),
+    /** e.g. `climate-research`, `https://w3id.org/dpv#ScientificResearch` (the purpose taxonomy). */
+    purpose: terms.optional(),
+    /** Where the data will be processed: ISO 3166 code or IRI, e.g. `CA`, `FR`, `CA-QC`. */
+    spatial: terms.optional(),
     /** The requester's sector, e.g. `research`, `commercial`. */
-    industry: term.optional(),
+    industry: terms.optional(),
   })
   .strict()
 export type DeclaredUse = z.infer<typeof DeclaredUse>
@@ -32,7 +51,7 @@ export function declaredUseOf(message: Record<string, unknown>): DeclaredUse | u
   const parsed = DeclaredUse.safeParse(value)
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!
-    throw new PasserelleError('bad_request', `${declaredUseKey}${issue.path.length ? '.' + issue.path.join('.') : ''}: ${issue.message}`)
+    throw new PasserelleError('bad_request', `${declaredUseKey}${issue.path.length ? `.${issue.path.join('.')}` : ''}: ${issue.message}`)
   }
   return Object.keys(parsed.data).length > 0 ? parsed.data : undefined
 }

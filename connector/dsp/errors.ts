@@ -1,7 +1,17 @@
 import type { Context } from 'hono'
-import { errorStatus, PasserelleError } from '../errors.ts'
-import { toPasserelleError } from '../http/error-response.ts'
+import { dsp2024Path, dspPath } from '../config/config.ts'
+import { PasserelleError } from '../errors.ts'
+import type { ErrorRenderers } from '../http/error-response.ts'
 import { dspContext } from './context.ts'
+import { to2024 } from './dsp-2024-1.ts'
+
+/**
+ * The one mapping of errors to DSP error messages. Statuses come from the error vocabulary
+ * (`errors.ts`): 400 for an invalid message or one invalid in the process's state, 401 for a failed
+ * authentication where a process is being opened, 404 for an unknown process or another
+ * participant's, 409 for an identifier already in use, 500 (no detail) for anything unexpected,
+ * which the app's handler also logs.
+ */
 
 /** The DSP error body types, one per protocol area. */
 export type DspErrorType = 'ContractNegotiationError' | 'TransferError' | 'CatalogError'
@@ -36,10 +46,18 @@ export const dspErrorRenderer = (type: DspErrorType) => (error: PasserelleError)
     reason: error.message,
   })
 
-/** A Hono `onError` handler answering DSP errors (status from the error vocabulary, never a stack). */
-export const dspErrorHandler = (type: DspErrorType) => (error: unknown, c: Context) => {
-  const known = toPasserelleError(error)
-  return c.json(dspErrorRenderer(type)(known), errorStatus[known.code])
+const areaPrefixes: Record<DspErrorType, string> = {
+  CatalogError: '/catalog',
+  ContractNegotiationError: '/negotiations',
+  TransferError: '/transfers',
+}
+
+/** Errors under an area's DSP paths are answered as that area's DSP error message, in the version of the path. */
+export function registerDspErrors(errors: ErrorRenderers, type: DspErrorType): void {
+  const conceal = type === 'CatalogError' ? undefined : concealProcessesFromStrangers
+  errors.register(`${dspPath}${areaPrefixes[type]}`, dspErrorRenderer(type), conceal)
+  const render = dspErrorRenderer(type)
+  errors.register(`${dsp2024Path}${areaPrefixes[type]}`, (error) => to2024(render(error)), conceal)
 }
 
 const stringDetail = (error: PasserelleError, key: string) => {

@@ -24,11 +24,24 @@ describe('negotiation message schemas', () => {
     expect(schema.safeParse(example(name)).success).toBe(true)
   })
 
-  it('error: a request with both callbackAddress and providerPid is refused', () => {
+  it('happy: a request with both callbackAddress and providerPid is read (Eclipse EDC sends its callback address every time)', () => {
     const message = { ...example('contract-request-message.json'), callbackAddress: 'https://example.com/cb' }
+    expect(m.ContractRequestMessage.safeParse(message).success).toBe(true)
+  })
+
+  it('error: a request with neither callbackAddress nor providerPid is refused', () => {
+    const { providerPid: _p, ...message } = example('contract-request-message.json') as Record<string, unknown>
     const parsed = m.ContractRequestMessage.safeParse(message)
     expect(parsed.success).toBe(false)
-    expect(parsed.error!.issues[0]!.message).toMatch(/not both/)
+    expect(parsed.error!.issues[0]!.message).toMatch(/callbackAddress .* or providerPid/)
+  })
+
+  it('happy: empty rule arrays are read beside a rule (how EDC writes a policy without prohibitions); no rule at all is refused', () => {
+    const base = example('contract-request-message.json') as Record<string, any>
+    const withEmpty = { ...base, offer: { ...base.offer, prohibition: [], obligation: [] } }
+    expect(m.ContractRequestMessage.safeParse(withEmpty).success).toBe(true)
+    const onlyEmpty = { ...base, offer: { ...base.offer, permission: [], prohibition: [] } }
+    expect(m.ContractRequestMessage.safeParse(onlyEmpty).success).toBe(false)
   })
 
   it('error: an offer without target, a prefixed type or a plain-string context are refused', () => {

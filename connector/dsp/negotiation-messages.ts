@@ -2,40 +2,62 @@ import { z } from 'zod'
 import { DspContext, Pid } from './context.ts'
 
 /**
- * Contract negotiation messages as plain JSON (terms bare, `@context` an array holding the DSP
- * context), parsed at the edge. Unknown members are kept (peers add `@id`, `callbackAddress`, …).
+ * Contract negotiation messages, derived from the published schemas in spec/dsp-2025-1/negotiation/,
+ * read in their canonical compact form (terms bare, `@context` an array holding the DSP context; see
+ * `json-ld.ts` for the other spellings). Unknown members are kept (peers add extension properties).
+ *
+ * Where we differ from the published schemas, on purpose:
+ * - A rule array may be empty (`"permission": []`, how Eclipse EDC writes a policy without rules of
+ *   that kind), as long as the offer or agreement has at least one permission or prohibition. The
+ *   policy reader still refuses a rule spelled twice, empty or not.
+ * - A ContractRequestMessage may carry both `providerPid` and `callbackAddress` (EDC sends its
+ *   callback address on every message), a ContractOfferMessage both `consumerPid` and
+ *   `callbackAddress`; the schemas' `oneOf` refuses that. The endpoint decides: the first message
+ *   of a process must not name our pid, a later one is read without its callbackAddress.
+ * - Bounded lengths, http(s) callback addresses, an `xsd:dateTime` agreement timestamp (required by
+ *   the specification's text, not by its schema), a `target` on every offer inside a message (the
+ *   provider needs to know which dataset is asked for).
+ * - Inside a rule, only `action` is checked here (a name, or an ODRL refined action object): the
+ *   constraints, operators and operands are read by the strict ODRL reader (`policies/odrl-read.ts`),
+ *   which refuses whatever it does not understand, including what these schemas would refuse.
  */
 export { DspContext }
-const url = z.string().max(2048).regex(/^https?:\/\//, 'expected an http(s) URL')
+const url = z
+  .string()
+  .max(2048)
+  .regex(/^https?:\/\//, 'expected an http(s) URL')
 
 const Rule = z.looseObject({ action: z.union([z.string().min(1), z.looseObject({})]) })
+
+const hasRules = (policy: { permission?: unknown[] | undefined; prohibition?: unknown[] | undefined }) =>
+  (policy.permission?.length ?? 0) + (policy.prohibition?.length ?? 0) > 0
 
 /** An ODRL offer inside a message: it names its dataset in `target`. */
 export const MessageOffer = z
   .looseObject({
     '@id': z.string().min(1).max(512),
-    '@type': z.literal('Offer').optional(),
+    '@type': z.literal('Offer'),
     target: z.string().min(1).max(512),
     permission: z.array(Rule).optional(),
     prohibition: z.array(Rule).optional(),
     obligation: z.array(Rule).optional(),
   })
-  .refine((offer) => (offer.permission?.length ?? 0) + (offer.prohibition?.length ?? 0) > 0, {
-    message: 'an offer needs at least one permission or prohibition',
-  })
+  .refine(hasRules, { message: 'an offer needs at least one permission or prohibition' })
 export type MessageOffer = z.infer<typeof MessageOffer>
 
-export const Agreement = z.looseObject({
-  '@id': z.string().min(1).max(512),
-  '@type': z.literal('Agreement'),
-  target: z.string().min(1).max(512),
-  assigner: z.string().min(1),
-  assignee: z.string().min(1),
-  timestamp: z.string().regex(/^-?\d{4,}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?$/, 'expected an xsd:dateTime'),
-  permission: z.array(Rule).optional(),
-  prohibition: z.array(Rule).optional(),
-  obligation: z.array(Rule).optional(),
-})
+export const Agreement = z
+  .looseObject({
+    '@id': z.string().min(1).max(512),
+    '@type': z.literal('Agreement'),
+    target: z.string().min(1).max(512),
+    assigner: z.string().min(1),
+    assignee: z.string().min(1),
+    timestamp: z.string().regex(/^-?\d{4,}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?$/, 'expected an xsd:dateTime'),
+    permission: z.array(Rule).optional(),
+    prohibition: z.array(Rule).optional(),
+    obligation: z.array(Rule).optional(),
+  })
+  .refine(hasRules, { message: 'an agreement needs at least one permission or prohibition' })
 export type Agreement = z.infer<typeof Agreement>
 
 export const ContractRequestMessage = z
@@ -47,8 +69,8 @@ export const ContractRequestMessage = z
     offer: MessageOffer,
     callbackAddress: url.optional(),
   })
-  .refine((m) => (m.callbackAddress === undefined) !== (m.providerPid === undefined), {
-    message: 'a ContractRequestMessage carries callbackAddress (first request) or providerPid (counter offer), not both',
+  .refine((m) => m.callbackAddress !== undefined || m.providerPid !== undefined, {
+    message: 'a ContractRequestMessage carries callbackAddress (first request) or providerPid (counter request)',
   })
 export type ContractRequestMessage = z.infer<typeof ContractRequestMessage>
 
@@ -61,8 +83,8 @@ export const ContractOfferMessage = z
     offer: MessageOffer,
     callbackAddress: url.optional(),
   })
-  .refine((m) => (m.callbackAddress === undefined) !== (m.consumerPid === undefined), {
-    message: 'a ContractOfferMessage carries callbackAddress (first offer) or consumerPid (counter offer), not both',
+  .refine((m) => m.callbackAddress !== undefined || m.consumerPid !== undefined, {
+    message: 'a ContractOfferMessage carries callbackAddress (first offer) or consumerPid (counter offer)',
   })
 export type ContractOfferMessage = z.infer<typeof ContractOfferMessage>
 

@@ -1,4 +1,4 @@
-import type { Area } from '../areas.ts'
+import type { Area } from '../area.ts'
 import { startCrawler } from './crawler.ts'
 import { federationConfigOf, refreshRegistry, syncConfiguredPeers, tokenIssuerOf } from './peers.ts'
 import { federationRepository } from './repository.ts'

@@ -1,8 +1,7 @@
 import { metrics } from '@opentelemetry/api'
-import { dspContextUrl } from '../../catalog/federation/dsp-catalog.ts'
-import { InvalidCatalogError, readCatalogPage, type CatalogEntry, type RejectedDataset } from '../../catalog/federation/read-catalog-page.ts'
-import type { Clock } from '../context.ts'
-import type { PeerClient } from '../http/peer-client.ts'
+import { dspContextUrl, InvalidCatalogError, readCatalogPage, type PeerCatalogEntry as CatalogEntry, type RejectedDataset } from '../../catalog/index.ts'
+import type { Clock } from '../clock.ts'
+import type { PeerClient, PeerResponse } from '../http/peer-client.ts'
 import type { Logger } from '../telemetry/logger.ts'
 import { nextLink } from './link-header.ts'
 import type { CrawlerOptions } from './settings.ts'
@@ -23,7 +22,7 @@ export interface CrawlerDeps {
 }
 
 export type CrawlOutcome =
-  | { ok: true; mode: 'full' | 'incremental'; datasets: number; rejected: RejectedDataset[]; pages: number; durationMs: number }
+  | { ok: true; mode: 'full' | 'incremental' | 'unchanged'; datasets: number; rejected: RejectedDataset[]; pages: number; durationMs: number }
   | { ok: false; error: string; durationMs: number }
 
 class CrawlFailure extends Error {}
@@ -67,21 +66,48 @@ export async function crawlPeer(deps: CrawlerDeps, peer: PeerRow): Promise<Crawl
   const log = logger.child({ peer: peer.id, dspUrl: peer.dspUrl })
   const m = instruments()
   const attrs = { 'passerelle.peer': peer.id }
-  const wantIncremental =
-    options.incremental && peer.incremental !== 'no' && peer.lastSuccessAt !== null && peer.crawlsSinceFull + 1 < options.fullCrawlEvery
+  const wantIncremental = options.incremental && peer.incremental !== 'no' && peer.lastSuccessAt !== null && peer.crawlsSinceFull + 1 < options.fullCrawlEvery
   try {
+    // A conditional probe first (the first page of the whole catalog with `If-None-Match`), for a peer
+    // that tagged its catalog before: unchanged, it answers 304 and nothing more is read.
+    let catalogEtag: string | undefined
+    // A changed catalog's probe answer is its first page: a whole-catalog read starts from it.
+    let probed: PeerResponse | undefined
+    if (peer.catalogEtag) {
+      const probe = await probeCatalog(deps, peer, started)
+      if (probe === 'unchanged' && peer.lastSuccessAt !== null) {
+        const now = clock.now().getTime()
+        const durationMs = now - started
+        await deps.repo.recordUnchanged({ peerId: peer.id, now, durationMs, nextCrawlAt: nextCrawlAt(now, 0, options, random) })
+        m.duration.record(durationMs, attrs)
+        m.crawls.add(1, { ...attrs, outcome: 'unchanged' })
+        log.info('federation: peer unchanged', { durationMs })
+        return { ok: true, mode: 'unchanged', datasets: peer.datasetCount, rejected: [], pages: 1, durationMs }
+      }
+      if (typeof probe === 'object') {
+        catalogEtag = probe.etag
+        probed = probe.response
+      }
+    }
     let result: Awaited<ReturnType<typeof fetchCatalog>>
     let incremental: PeerRow['incremental'] = peer.incremental
-    let mode: 'full' | 'incremental' = wantIncremental ? 'incremental' : 'full'
+    // A probe answer without a next page is the whole catalog already: a full read at no cost,
+    // which an incremental request would only repeat in part.
+    const probedWhole = probed !== undefined && nextLink(probed.headers.link, `${peer.dspUrl.replace(/\/+$/, '')}/catalog/request`) === null
+    const readIncremental = wantIncremental && !probedWhole
+    let mode: 'full' | 'incremental' = readIncremental ? 'incremental' : 'full'
     try {
-      result = await fetchCatalog(deps, peer, started, wantIncremental ? peer.lastSuccessAt! - 60_000 : null)
-      if (wantIncremental) incremental = 'yes'
+      result = await fetchCatalog(deps, peer, started, readIncremental ? peer.lastSuccessAt! - 60_000 : null, readIncremental ? undefined : probed)
+      if (readIncremental) incremental = 'yes'
+      // The first page of a whole-catalog read is the probe's request: its tag serves next time.
+      else catalogEtag ??= result.etag
     } catch (error) {
       // A peer that does not know our filter answers 400: remember it and read the whole catalog.
-      if (!(wantIncremental && error instanceof FilterRefused)) throw error
+      if (!(readIncremental && error instanceof FilterRefused)) throw error
       incremental = 'no'
       mode = 'full'
-      result = await fetchCatalog(deps, peer, started, null)
+      result = await fetchCatalog(deps, peer, started, null, probed)
+      catalogEtag ??= result.etag
     }
     for (const r of result.rejected.slice(0, 20)) log.warn('federation: dataset refused', { datasetId: r.datasetId, reason: r.reason })
     if (result.rejected.length > 20) log.warn('federation: more datasets refused', { count: result.rejected.length - 20 })
@@ -97,6 +123,7 @@ export async function crawlPeer(deps: CrawlerDeps, peer: PeerRow): Promise<Crawl
       now,
       durationMs,
       nextCrawlAt: nextCrawlAt(now, 0, options, random),
+      ...(catalogEtag !== undefined ? { catalogEtag } : {}),
     })
     m.duration.record(durationMs, attrs)
     m.crawls.add(1, { ...attrs, outcome: 'success' })
@@ -119,7 +146,36 @@ export async function crawlPeer(deps: CrawlerDeps, peer: PeerRow): Promise<Crawl
 
 class FilterRefused extends CrawlFailure {}
 
-async function fetchCatalog(deps: CrawlerDeps, peer: PeerRow, started: number, modifiedSince: number | null) {
+/**
+ * Asks for the first page of the whole catalog with the tag we hold. 'unchanged' on 304; the tag
+ * of a 200 ('' when there is none); undefined when the probe failed (the crawl that follows says why).
+ */
+/** Only a strong, quoted, short tag is kept ('' otherwise): it is sent back as a header. */
+const usableEtag = (etag: string | string[] | undefined) => (typeof etag === 'string' && /^"[\x21\x23-\x7e]{1,200}"$/.test(etag) ? etag : '')
+
+async function probeCatalog(deps: CrawlerDeps, peer: PeerRow, started: number): Promise<'unchanged' | { etag: string; response: PeerResponse } | undefined> {
+  const remaining = started + deps.options.timeoutMs - deps.clock.now().getTime()
+  if (remaining <= 0) return undefined
+  const authorization = deps.authorization ? await deps.authorization(peer) : undefined
+  try {
+    const response = await deps.http.request({
+      method: 'POST',
+      url: `${peer.dspUrl.replace(/\/+$/, '')}/catalog/request`,
+      body: { '@context': [dspContextUrl], '@type': 'CatalogRequestMessage', filter: [] },
+      headers: { ...(authorization ? { authorization } : {}), ...(peer.catalogEtag ? { 'if-none-match': peer.catalogEtag } : {}) },
+      timeout: Math.min(remaining, 10_000),
+      maxBytes: deps.options.maxPageBytes,
+    })
+    if (response.status === 304 && peer.catalogEtag) return 'unchanged'
+    if (response.status !== 200) return undefined
+    return { etag: usableEtag(response.headers.etag), response }
+  } catch {
+    return undefined
+  }
+}
+
+/** `firstPage`: the answer to the first request, already read (the probe's), used instead of asking again. */
+async function fetchCatalog(deps: CrawlerDeps, peer: PeerRow, started: number, modifiedSince: number | null, firstPage?: PeerResponse) {
   const { options, clock } = deps
   const first = `${peer.dspUrl.replace(/\/+$/, '')}/catalog/request`
   const origin = new URL(first).origin
@@ -135,22 +191,33 @@ async function fetchCatalog(deps: CrawlerDeps, peer: PeerRow, started: number, m
   let participantId: string | null = null
   let url: string | null = first
   let pages = 0
+  let etag = ''
+  // Paging by an EDC query in the message (offset, limit) instead of Link headers: see queryPaging.
+  let query: { offset: number; limit: number } | undefined
+  let linked = false
   while (url) {
-    if (visited.has(url)) throw new CrawlFailure(`the catalog's pages link back to ${url}`)
-    visited.add(url)
+    const key = query ? `${url} offset ${query.offset}` : url
+    if (visited.has(key)) throw new CrawlFailure(`the catalog's pages link back to ${url}`)
+    visited.add(key)
     if (++pages > options.maxPages) throw new CrawlFailure(`more than ${options.maxPages} catalog pages`)
     const remaining = started + options.timeoutMs - clock.now().getTime()
     if (remaining <= 0) throw new CrawlFailure(`no complete catalog within ${options.timeoutMs} ms`)
-    const response = await deps.http.request({
-      method: 'POST',
-      url,
-      body,
-      headers: authorization ? { authorization } : {},
-      timeout: remaining,
-      maxBytes: options.maxPageBytes,
-    })
+    const response: PeerResponse =
+      pages === 1 && firstPage !== undefined
+        ? firstPage
+        : await deps.http.request({
+            method: 'POST',
+            url,
+            body: query ? { ...body, filter: [...body.filter, { '@type': 'QuerySpec', offset: query.offset, limit: query.limit }] } : body,
+            headers: authorization ? { authorization } : {},
+            timeout: remaining,
+            maxBytes: options.maxPageBytes,
+          })
     if (response.status === 400 && modifiedSince !== null && pages === 1) throw new FilterRefused('the peer refused the modified-since filter')
+    // A peer that does not page by query refuses it: what it sent without one was its whole catalog.
+    if (query && (response.status === 400 || response.status === 404)) break
     if (response.status !== 200) throw new CrawlFailure(`the peer answered ${response.status} to a catalog request`)
+    if (pages === 1) etag = usableEtag(response.headers.etag)
     let page
     try {
       page = readCatalogPage(response.json())
@@ -158,21 +225,49 @@ async function fetchCatalog(deps: CrawlerDeps, peer: PeerRow, started: number, m
       if (error instanceof InvalidCatalogError) throw new CrawlFailure(`page ${pages}: ${error.message}`)
       throw error
     }
-    if (participantId !== null && page.participantId !== participantId) throw new CrawlFailure(`page ${pages} names another participant (${page.participantId})`)
+    if (participantId !== null && page.participantId !== participantId)
+      throw new CrawlFailure(`page ${pages} names another participant (${page.participantId})`)
     if (peer.did && page.participantId !== peer.did) throw new CrawlFailure(`the catalog names participant ${page.participantId}, not ${peer.did}`)
     participantId = page.participantId
-    rejected.push(...page.rejected)
+    let added = 0
     for (const entry of page.entries) {
-      if (entries.has(entry.datasetId)) rejected.push({ datasetId: entry.datasetId, reason: 'the same dataset id appears on two pages' })
-      else entries.set(entry.datasetId, entry)
+      if (entries.has(entry.datasetId)) {
+        // A peer that ignores the query answers its first page again: that is the end, not a fault.
+        if (!query) rejected.push({ datasetId: entry.datasetId, reason: 'the same dataset id appears on two pages' })
+      } else {
+        entries.set(entry.datasetId, entry)
+        added++
+      }
     }
+    // A page answered again by a peer that ignores the query says nothing new, refusals included.
+    if (!query || added > 0) rejected.push(...page.rejected)
     if (entries.size > options.maxDatasets) throw new CrawlFailure(`more than ${options.maxDatasets} datasets`)
-    const next = nextLink(response.headers['link'], url)
+    const next = nextLink(response.headers.link, url)
     // Our token goes with every request: never follow a link to another host.
     if (next && new URL(next).origin !== origin) throw new CrawlFailure(`the next page is on another host (${new URL(next).origin})`)
-    url = next
+    if (response.headers.link !== undefined) linked = true
+    // A peer that pages with Link headers is read by them alone.
+    query = linked ? undefined : queryPaging(response.headers, page.entries.length, added, query)
+    url = next ?? (query ? url : null)
   }
-  return { participantId: participantId!, entries: [...entries.values()], rejected, pages }
+  return { participantId: participantId!, entries: [...entries.values()], rejected, pages, etag }
+}
+
+/**
+ * The next page of a peer that pages like Eclipse EDC: by the `offset` and `limit` of a QuerySpec in
+ * the message, with no `Link` headers. Asked only of a peer whose answer has neither a `Link` nor an
+ * `ETag` header (Passerelle sends both), after a first page of at least EDC's default page size
+ * (50): a shorter page without links is the whole catalog. The first page's size is taken as the
+ * peer's page size. Stops at a short page or one that adds nothing; `maxPages` and `maxDatasets`
+ * bound the rest.
+ */
+const edcDefaultLimit = 50
+
+function queryPaging(headers: Record<string, string | string[] | undefined>, received: number, added: number, previous?: { offset: number; limit: number }) {
+  if (headers.etag !== undefined || received === 0 || added === 0) return undefined
+  if (!previous) return received >= edcDefaultLimit ? { offset: received, limit: Math.min(received, 1000) } : undefined
+  if (received < previous.limit) return undefined
+  return { offset: previous.offset + received, limit: previous.limit }
 }
 
 export interface Crawler {

@@ -7,7 +7,7 @@ export function nextLink(header: string | string[] | undefined, base: string): s
   for (const match of text.matchAll(pattern)) {
     const params = match[2] ?? ''
     const rel = /;\s*rel\s*=\s*"?([^";,]*)"?/i.exec(params)?.[1]
-    if (rel && rel.toLowerCase().split(/\s+/).includes('next')) {
+    if (rel?.toLowerCase().split(/\s+/).includes('next')) {
       try {
         return new URL(match[1]!, base).toString()
       } catch {

@@ -19,8 +19,12 @@ import { federationRepository } from './repository.ts'
 
 describe('peer addresses from DID documents', () => {
   it('takes a DataService endpoint as the DSP base, and a CatalogService endpoint minus /catalog', () => {
-    expect(dspUrlFromDidDocument({ service: [{ id: '#dsp', type: 'DataService', serviceEndpoint: 'https://a.example/dsp/2025-1/' }] })).toBe('https://a.example/dsp/2025-1')
-    expect(dspUrlFromDidDocument({ service: [{ id: '#c', type: ['CatalogService'], serviceEndpoint: 'https://a.example/dsp/catalog' }] })).toBe('https://a.example/dsp')
+    expect(dspUrlFromDidDocument({ service: [{ id: '#dsp', type: 'DataService', serviceEndpoint: 'https://a.example/dsp/2025-1/' }] })).toBe(
+      'https://a.example/dsp/2025-1',
+    )
+    expect(dspUrlFromDidDocument({ service: [{ id: '#c', type: ['CatalogService'], serviceEndpoint: 'https://a.example/dsp/catalog' }] })).toBe(
+      'https://a.example/dsp',
+    )
   })
   it('finds none in a document without a usable DSP service', () => {
     expect(dspUrlFromDidDocument({})).toBeNull()
@@ -36,7 +40,9 @@ describe('peer addresses from DID documents', () => {
 describe('the example registry', () => {
   it('parses as a registry and lists each participant of the example as its configuration names it', () => {
     const registry = RegistryDocument.parse(JSON.parse(readFileSync(fromRoot('examples/eu-canada-climate/authority/registry.json'), 'utf8')))
-    const participants = ['institute', 'agency', 'company'].map((name) => loadConfig(fromRoot('examples/eu-canada-climate', name, 'passerelle.yaml'), { env: {} }))
+    const participants = ['institute', 'agency', 'company'].map((name) =>
+      loadConfig(fromRoot('examples/eu-canada-climate', name, 'passerelle.yaml'), { env: {} }),
+    )
     expect(registry.participants).toEqual(participants.map((c) => ({ participantId: c.participant.id, name: c.participant.name, dspUrl: c.dspUrl })))
   })
 })
@@ -110,11 +116,27 @@ describe('peers from configuration, DIDs and a registry', () => {
 
   it('removes the peers the registry no longer lists, with their datasets, never configured or API ones', async () => {
     const repo = federationRepository(store)
-    registryBody = { participants: [{ participantId: 'did:web:river.example', dspUrl: 'https://river.example/dsp/2025-1' }, { dspUrl: 'https://glacier.example/dsp' }, { dspUrl: 'https://delta.example/dsp' }] }
+    registryBody = {
+      participants: [
+        { participantId: 'did:web:river.example', dspUrl: 'https://river.example/dsp/2025-1' },
+        { dspUrl: 'https://glacier.example/dsp' },
+        { dspUrl: 'https://delta.example/dsp' },
+      ],
+    }
     expect(await refreshRegistry({ ctx, input: { registryUrl } })).toEqual({ listed: 3, added: 2, removed: 0 })
     const river = (await repo.getPeer('https://river.example/dsp/2025-1'))!
     const entries = readCatalogPage(fixtureCatalog('did:web:river.example', [fixtureDataset(0, { prefix: 'river' })], 'river')).entries
-    await repo.recordSuccess({ peerId: river.id, entries, mode: 'full', participantId: 'did:web:river.example', rejected: 0, incremental: 'unknown', now: 1, durationMs: 1, nextCrawlAt: 2 })
+    await repo.recordSuccess({
+      peerId: river.id,
+      entries,
+      mode: 'full',
+      participantId: 'did:web:river.example',
+      rejected: 0,
+      incremental: 'unknown',
+      now: 1,
+      durationMs: 1,
+      nextCrawlAt: 2,
+    })
     expect((await repo.search({ peer: river.id })).total).toBe(1)
 
     // River is still listed by its DID alone, glacier by its URL written another way; delta is gone.

@@ -20,8 +20,7 @@ export function tokenIssuerOf(ctx: Ctx): TokenIssuer | undefined {
   if (ctx.config.identity.mode === 'static') return createStaticIdentity(ctx.config.identity.staticTokens, ctx.config.participant.id).tokenIssuer
   return undefined
 }
-export const federationConfigOf = (ctx: Ctx): FederationConfig =>
-  (ctx.config as { federation?: FederationConfig }).federation ?? defaultFederationConfig
+export const federationConfigOf = (ctx: Ctx): FederationConfig => (ctx.config as { federation?: FederationConfig }).federation ?? defaultFederationConfig
 
 /** A peer as the management API shows it. */
 export const PeerStatus = z.object({
@@ -44,6 +43,8 @@ export const PeerStatus = z.object({
   lastDurationMs: z.number().int().nullable(),
   nextCrawlAt: z.string().nullable(),
   incremental: z.enum(['unknown', 'yes', 'no']),
+  /** Whether the peer tags its catalog (ETag), so that an unchanged catalog costs one 304. */
+  conditional: z.enum(['unknown', 'yes', 'no']),
 })
 export type PeerStatus = z.infer<typeof PeerStatus>
 
@@ -68,12 +69,20 @@ export const peerStatus = (row: PeerRow): PeerStatus => ({
   lastDurationMs: row.lastDurationMs,
   nextCrawlAt: row.paused ? null : iso(row.nextCrawlAt),
   incremental: row.incremental as PeerStatus['incremental'],
+  conditional: row.catalogEtag === null ? 'unknown' : row.catalogEtag === '' ? 'no' : 'yes',
 })
 
 export const AddPeerInput = z
   .object({
-    dspUrl: z.url({ protocol: /^https?$/ }).max(2000).optional(),
-    did: z.string().regex(/^did:[a-z0-9]+:.+/, 'expected a DID (did:method:…)').max(500).optional(),
+    dspUrl: z
+      .url({ protocol: /^https?$/ })
+      .max(2000)
+      .optional(),
+    did: z
+      .string()
+      .regex(/^did:[a-z0-9]+:.+/, 'expected a DID (did:method:…)')
+      .max(500)
+      .optional(),
     name: z.string().min(1).max(200).optional(),
   })
   .strict()

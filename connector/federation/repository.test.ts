@@ -6,7 +6,13 @@ import type { Store } from '../store/store.ts'
 import { federationRepository, type FederationRepository } from './repository.ts'
 
 const entries = (prefix: string, from: number, to: number, extra: (i: number) => Record<string, unknown> = () => ({})) =>
-  readCatalogPage(fixtureCatalog(`did:web:${prefix}.example`, Array.from({ length: to - from }, (_, k) => ({ ...fixtureDataset(from + k, { prefix }), ...extra(from + k) })), prefix)).entries
+  readCatalogPage(
+    fixtureCatalog(
+      `did:web:${prefix}.example`,
+      Array.from({ length: to - from }, (_, k) => ({ ...fixtureDataset(from + k, { prefix }), ...extra(from + k) })),
+      prefix,
+    ),
+  ).entries
 
 describe.each(dialects)('federation repository on %s', (dialect) => {
   let store: Store
@@ -48,7 +54,17 @@ describe.each(dialects)('federation repository on %s', (dialect) => {
         ? { 'dct:title': 'Ice cores', 'dct:description': 'Mentions zanzibarite once in passing.' }
         : { 'dct:title': 'Zanzibarite survey', 'dct:description': 'Nothing else.' },
     )
-    await repo.recordSuccess({ peerId: 'peer-r', participantId: 'r', entries: ranked, mode: 'full', rejected: 0, incremental: 'unknown', now: 3000, durationMs: 1, nextCrawlAt: 9000 })
+    await repo.recordSuccess({
+      peerId: 'peer-r',
+      participantId: 'r',
+      entries: ranked,
+      mode: 'full',
+      rejected: 0,
+      incremental: 'unknown',
+      now: 3000,
+      durationMs: 1,
+      nextCrawlAt: 9000,
+    })
     const page = await repo.search({ q: 'zanzibarite' })
     expect(page.hits.map((h) => h.datasetId)).toEqual(['urn:r:dataset:1', 'urn:r:dataset:0'])
     await repo.removePeer('peer-r')

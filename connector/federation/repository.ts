@@ -1,8 +1,18 @@
 import { and, asc, eq, inArray, lte, or, sql, type SQL } from 'drizzle-orm'
-import type { CatalogEntry } from '../../catalog/federation/read-catalog-page.ts'
-import type { SearchHit, SearchPage, SearchQuery } from '../../catalog/federation/search-hit.ts'
-import { SearchQuery as SearchQuerySchema } from '../../catalog/federation/search-hit.ts'
-import { fts5Query, likeEscape, listKey, queryTokens, tsQuery } from '../../catalog/federation/text.ts'
+import {
+  type FacetValue,
+  type PeerCatalogEntry as CatalogEntry,
+  type SearchFacets,
+  type SearchHit,
+  type SearchPage,
+  type SearchQuery,
+  SearchQuery as SearchQuerySchema,
+  fts5Query,
+  likeEscape,
+  listKey,
+  queryTokens,
+  tsQuery,
+} from '../../catalog/index.ts'
 import type { Db, Store } from '../store/store.ts'
 
 export type PeerRow = Store['tables']['federationPeers']['$inferSelect']
@@ -51,6 +61,61 @@ export function federationRepository(store: Store) {
       modifiedAt: modifiedMs,
       entry: hit,
       crawledAt,
+    }
+  }
+
+  /**
+   * Facet counts over every match, in one statement: the matches' filter columns once, then one
+   * GROUP BY per facet. List columns (`|a|b|`) are grouped by their whole value and split here:
+   * distinct combinations are few next to the rows.
+   */
+  async function countFacets(
+    matches: SQL,
+    peerById: Map<string, { name: string | null; participantId: string | null; dspUrl: string }>,
+  ): Promise<SearchFacets> {
+    const decade =
+      store.dialect === 'postgres'
+        ? sql`((extract(year from to_timestamp(m.temporal_start / 1000.0))::int / 10) * 10)::text`
+        : sql`CAST(CAST(strftime('%Y', m.temporal_start / 1000, 'unixepoch') AS INTEGER) / 10 * 10 AS TEXT)`
+    const found = await rows<{ facet: string; value: string | null; n: number | string }>(
+      store.db,
+      sql`WITH m AS MATERIALIZED (SELECT d.peer_id, d.themes, d.license, d.spatial, d.temporal_start FROM ${matches})
+          SELECT 'publisher' AS facet, m.peer_id AS value, count(*) AS n FROM m GROUP BY m.peer_id
+          UNION ALL SELECT 'theme', m.themes, count(*) FROM m GROUP BY m.themes
+          UNION ALL SELECT 'license', m.license, count(*) FROM m GROUP BY m.license
+          UNION ALL SELECT 'spatial', m.spatial, count(*) FROM m GROUP BY m.spatial
+          UNION ALL SELECT 'temporal', ${decade}, count(*) FROM m WHERE m.temporal_start IS NOT NULL GROUP BY 2`,
+    )
+    const counts = {
+      publisher: new Map<string, number>(),
+      theme: new Map<string, number>(),
+      license: new Map<string, number>(),
+      spatial: new Map<string, number>(),
+      temporal: new Map<string, number>(),
+    }
+    for (const r of found) {
+      const into = counts[r.facet as keyof typeof counts]
+      if (!into || r.value === null) continue
+      const values = r.facet === 'theme' || r.facet === 'license' || r.facet === 'spatial' ? r.value.split('|').filter(Boolean) : [r.value]
+      for (const v of values) into.set(v, (into.get(v) ?? 0) + Number(r.n))
+    }
+    const top = (m: Map<string, number>, label?: (v: string) => string | undefined): FacetValue[] =>
+      [...m]
+        .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
+        .slice(0, 20)
+        .map(([value, count]) => {
+          const l = label?.(value)
+          return l === undefined ? { value, count } : { value, label: l, count }
+        })
+    return {
+      publisher: top(counts.publisher, (id) => {
+        const peer = peerById.get(id)
+        return peer ? (peer.name ?? peer.participantId ?? peer.dspUrl) : undefined
+      }),
+      theme: top(counts.theme),
+      license: top(counts.license),
+      spatial: top(counts.spatial),
+      temporal: top(counts.temporal),
     }
   }
 
@@ -108,6 +173,7 @@ export function federationRepository(store: Store) {
         }
         if (existing) return { peer: existing, created: false }
         const row: PeerRow = {
+          catalogEtag: null,
           id: input.id,
           dspUrl: input.dspUrl,
           did: input.did ?? null,
@@ -134,7 +200,10 @@ export function federationRepository(store: Store) {
     },
 
     async setPaused(id: string, paused: boolean, now: number): Promise<PeerRow | undefined> {
-      await store.db.update(peers).set({ paused, ...(paused ? {} : { nextCrawlAt: now }) }).where(eq(peers.id, id))
+      await store.db
+        .update(peers)
+        .set({ paused, ...(paused ? {} : { nextCrawlAt: now }) })
+        .where(eq(peers.id, id))
       const [row] = await store.db.select().from(peers).where(eq(peers.id, id))
       return row
     },
@@ -174,6 +243,8 @@ export function federationRepository(store: Store) {
       now: number
       durationMs: number
       nextCrawlAt: number
+      /** The catalog's entity tag taken before the crawl ('' when the peer sends none). */
+      catalogEtag?: string | null
     }): Promise<number> {
       const stored = await store.transaction(async (tx) => {
         const [peer] = await store.forUpdate(tx.select().from(peers).where(eq(peers.id, input.peerId)))
@@ -201,12 +272,21 @@ export function federationRepository(store: Store) {
             participantId: input.participantId,
             incremental: input.incremental,
             crawlsSinceFull: input.mode === 'full' ? 0 : peer.crawlsSinceFull + 1,
+            ...(input.catalogEtag !== undefined ? { catalogEtag: input.catalogEtag } : {}),
           })
           .where(eq(peers.id, input.peerId))
         return { datasetCount, change: Math.abs(datasetCount - peer.datasetCount) }
       })
       await tidySearchIndex(stored.change)
       return stored.datasetCount
+    },
+
+    /** The peer said its catalog has not changed since the last crawl: only its status moves. */
+    async recordUnchanged(input: { peerId: string; now: number; durationMs: number; nextCrawlAt: number }) {
+      await store.db
+        .update(peers)
+        .set({ lastAttemptAt: input.now, lastSuccessAt: input.now, failures: 0, nextCrawlAt: input.nextCrawlAt, lastDurationMs: input.durationMs })
+        .where(eq(peers.id, input.peerId))
     },
 
     /** A failed crawl touches only the peer's status: its datasets stay as the last good copy. */
@@ -254,6 +334,18 @@ export function federationRepository(store: Store) {
       if (q.modifiedSince !== undefined) filters.push(sql`d.modified_at >= ${q.modifiedSince}`)
       const and_ = (list: SQL[]) => (list.length > 0 ? sql.join(list, sql` AND `) : sql`1 = 1`)
 
+      // The matches as a FROM clause over rows with the filter columns (for the facets).
+      const matches =
+        tokens.length > 0 && store.dialect === 'sqlite'
+          ? sql`federated_datasets_fts JOIN federated_datasets d ON d.rowid = federated_datasets_fts.rowid WHERE federated_datasets_fts MATCH ${fts5Query(tokens)} AND ${and_(filters)}`
+          : tokens.length > 0
+            ? sql`federated_datasets_search d WHERE d.search @@ to_tsquery('simple', ${tsQuery(tokens)}) AND ${and_(filters)}`
+            : sql`${store.dialect === 'postgres' ? sql`federated_datasets_search` : sql`federated_datasets`} d WHERE ${and_(filters)}`
+      // Counted while the page is ranked (PostgreSQL runs both at once on two connections).
+      const facets = q.facets ? countFacets(matches, peerById) : undefined
+      // Awaited below; a failure of step 1 first must not leave it unhandled.
+      facets?.catch(() => undefined)
+
       // Step 1: the keys of the page, and the total.
       type Key = { peer_id: string; dataset_id: string }
       let keys: Key[]
@@ -264,16 +356,34 @@ export function federationRepository(store: Store) {
         const score = sql`bm25(federated_datasets_fts, 10.0, 4.0, 1.0)`
         if (filters.length === 0) {
           // Ranked inside the full-text index alone: no table row is read until the page is known.
-          const ranked = await rows<{ rid: number }>(store.db, sql`SELECT rowid AS rid FROM federated_datasets_fts WHERE federated_datasets_fts MATCH ${match} ORDER BY ${score}, rowid LIMIT ${q.limit} OFFSET ${q.offset}`)
-          const [counted] = await rows<{ n: number }>(store.db, sql`SELECT count(*) AS n FROM federated_datasets_fts WHERE federated_datasets_fts MATCH ${match}`)
+          const ranked = await rows<{ rid: number }>(
+            store.db,
+            sql`SELECT rowid AS rid FROM federated_datasets_fts WHERE federated_datasets_fts MATCH ${match} ORDER BY ${score}, rowid LIMIT ${q.limit} OFFSET ${q.offset}`,
+          )
+          const [counted] = await rows<{ n: number }>(
+            store.db,
+            sql`SELECT count(*) AS n FROM federated_datasets_fts WHERE federated_datasets_fts MATCH ${match}`,
+          )
           total = Number(counted?.n ?? 0)
-          keys = ranked.length === 0 ? [] : await rows<Key & { rid: number }>(store.db, sql`SELECT rowid AS rid, peer_id, dataset_id FROM federated_datasets WHERE rowid IN (${sql.join(ranked.map((r) => sql`${r.rid}`), sql`, `)})`).then((found) => {
-            const byRowid = new Map(found.map((k) => [Number(k.rid), k]))
-            return ranked.map((r) => byRowid.get(Number(r.rid))!).filter(Boolean)
-          })
+          keys =
+            ranked.length === 0
+              ? []
+              : await rows<Key & { rid: number }>(
+                  store.db,
+                  sql`SELECT rowid AS rid, peer_id, dataset_id FROM federated_datasets WHERE rowid IN (${sql.join(
+                    ranked.map((r) => sql`${r.rid}`),
+                    sql`, `,
+                  )})`,
+                ).then((found) => {
+                  const byRowid = new Map(found.map((k) => [Number(k.rid), k]))
+                  return ranked.map((r) => byRowid.get(Number(r.rid))!).filter(Boolean)
+                })
         } else {
           const from = sql`federated_datasets_fts JOIN federated_datasets d ON d.rowid = federated_datasets_fts.rowid WHERE federated_datasets_fts MATCH ${match} AND ${and_(filters)}`
-          keys = await rows<Key>(store.db, sql`SELECT d.peer_id AS peer_id, d.dataset_id AS dataset_id FROM ${from} ORDER BY ${score}, d.rowid LIMIT ${q.limit} OFFSET ${q.offset}`)
+          keys = await rows<Key>(
+            store.db,
+            sql`SELECT d.peer_id AS peer_id, d.dataset_id AS dataset_id FROM ${from} ORDER BY ${score}, d.rowid LIMIT ${q.limit} OFFSET ${q.offset}`,
+          )
           const [counted] = await rows<{ n: number }>(store.db, sql`SELECT count(*) AS n FROM ${from}`)
           total = Number(counted?.n ?? 0)
         }
@@ -306,15 +416,19 @@ export function federationRepository(store: Store) {
         const table = store.dialect === 'postgres' ? sql`federated_datasets_search` : sql`federated_datasets`
         const from = sql`FROM ${table} d WHERE ${and_(filters)}`
         const [found, counted] = await Promise.all([
-          rows<Key>(store.db, sql`SELECT d.peer_id AS peer_id, d.dataset_id AS dataset_id ${from} ORDER BY d.modified_at DESC NULLS LAST, d.peer_id, d.dataset_id LIMIT ${q.limit} OFFSET ${q.offset}`),
+          rows<Key>(
+            store.db,
+            sql`SELECT d.peer_id AS peer_id, d.dataset_id AS dataset_id ${from} ORDER BY d.modified_at DESC NULLS LAST, d.peer_id, d.dataset_id LIMIT ${q.limit} OFFSET ${q.offset}`,
+          ),
           rows<{ n: number | string }>(store.db, sql`SELECT count(*) AS n ${from}`),
         ])
         keys = found
         total = Number(counted[0]?.n ?? 0)
       }
 
+      const facetCounts = facets ? { facets: await facets } : {}
       // Step 2: the stored hits of this page, in rank order.
-      if (keys.length === 0) return { total, offset: q.offset, limit: q.limit, hits: [] }
+      if (keys.length === 0) return { total, offset: q.offset, limit: q.limit, hits: [], ...facetCounts }
       const stored = await store.db
         .select({ peerId: datasets.peerId, datasetId: datasets.datasetId, entry: datasets.entry, crawledAt: datasets.crawledAt })
         .from(datasets)
@@ -333,7 +447,7 @@ export function federationRepository(store: Store) {
           stale: isStale(peer),
         })
       }
-      return { total, offset: q.offset, limit: q.limit, hits }
+      return { total, offset: q.offset, limit: q.limit, hits, ...facetCounts }
     },
   }
 }

@@ -1,6 +1,6 @@
 import { z } from 'zod'
-import { SearchPage } from '../../catalog/federation/search-hit.ts'
-import type { Mounts } from '../areas.ts'
+import { SearchPage } from '../../catalog/index.ts'
+import type { Mounts } from '../area.ts'
 import type { Ctx } from '../context.ts'
 import { PasserelleError } from '../errors.ts'
 import { parseInput, parseJsonBody, parseQuery } from '../http/validate.ts'
@@ -30,6 +30,11 @@ export const FederatedCatalogQuery = z
     modifiedSince: date.optional(),
     limit: z.coerce.number().int().min(1).max(200).default(20),
     offset: z.coerce.number().int().min(0).max(100_000).default(0),
+    /** `true`: the answer carries facet counts over every match. */
+    facets: z
+      .enum(['true', 'false'])
+      .optional()
+      .transform((v) => v === 'true'),
   })
   .strict()
 
@@ -38,10 +43,23 @@ export function federationRoutes({ management, openapi }: Mounts, ctx: Ctx) {
   const repo = federationRepository(ctx.store)
   const tags = ['federation']
 
-  openapi.add({ method: 'get', path: '/peers', summary: 'Peers this connector crawls, with their crawl status', tags, responses: { 200: { description: 'the peers', schema: z.object({ peers: z.array(PeerStatus) }) } } })
+  openapi.add({
+    method: 'get',
+    path: '/peers',
+    summary: 'Peers this connector crawls, with their crawl status',
+    tags,
+    responses: { 200: { description: 'the peers', schema: z.object({ peers: z.array(PeerStatus) }) } },
+  })
   management.get('/peers', async (c) => c.json({ peers: (await repo.listPeers()).map(peerStatus) }))
 
-  openapi.add({ method: 'post', path: '/peers', summary: 'Add a peer by DSP URL or DID; it is crawled at once', tags, body: AddPeerInput, responses: { 201: { description: 'the new peer', schema: PeerStatus }, 409: { description: 'a peer with this DSP URL exists' } } })
+  openapi.add({
+    method: 'post',
+    path: '/peers',
+    summary: 'Add a peer by DSP URL or DID; it is crawled at once',
+    tags,
+    body: AddPeerInput,
+    responses: { 201: { description: 'the new peer', schema: PeerStatus }, 409: { description: 'a peer with this DSP URL exists' } },
+  })
   management.post('/peers', async (c) => {
     const input = await parseJsonBody(c, AddPeerInput)
     const { peer, created } = await addPeer({ ctx, input: { ...input, source: 'api' } })
@@ -49,7 +67,14 @@ export function federationRoutes({ management, openapi }: Mounts, ctx: Ctx) {
     return c.json(peerStatus(peer), 201)
   })
 
-  openapi.add({ method: 'get', path: '/peers/{id}', summary: 'One peer and its crawl status', tags, params: PeerParams, responses: { 200: { description: 'the peer', schema: PeerStatus }, 404: { description: 'no such peer' } } })
+  openapi.add({
+    method: 'get',
+    path: '/peers/{id}',
+    summary: 'One peer and its crawl status',
+    tags,
+    params: PeerParams,
+    responses: { 200: { description: 'the peer', schema: PeerStatus }, 404: { description: 'no such peer' } },
+  })
   management.get('/peers/:id', async (c) => {
     const { id } = parseInput(PeerParams, c.req.param(), 'path')
     return c.json(peerStatus(await requirePeer(ctx, id)))
@@ -60,7 +85,14 @@ export function federationRoutes({ management, openapi }: Mounts, ctx: Ctx) {
     ['resume', 'Crawl a paused peer again, starting now'],
     ['crawl', 'Crawl a peer now'],
   ] as const) {
-    openapi.add({ method: 'post', path: `/peers/{id}/${action}`, summary, tags, params: PeerParams, responses: { 200: { description: 'the peer', schema: PeerStatus }, 404: { description: 'no such peer' } } })
+    openapi.add({
+      method: 'post',
+      path: `/peers/{id}/${action}`,
+      summary,
+      tags,
+      params: PeerParams,
+      responses: { 200: { description: 'the peer', schema: PeerStatus }, 404: { description: 'no such peer' } },
+    })
     management.post(`/peers/:id/${action}`, async (c) => {
       const { id } = parseInput(PeerParams, c.req.param(), 'path')
       const peer = await requirePeer(ctx, id)
@@ -71,7 +103,14 @@ export function federationRoutes({ management, openapi }: Mounts, ctx: Ctx) {
     })
   }
 
-  openapi.add({ method: 'delete', path: '/peers/{id}', summary: 'Remove a peer and everything held from it', tags, params: PeerParams, responses: { 204: { description: 'removed' }, 404: { description: 'no such peer' } } })
+  openapi.add({
+    method: 'delete',
+    path: '/peers/{id}',
+    summary: 'Remove a peer and everything held from it',
+    tags,
+    params: PeerParams,
+    responses: { 204: { description: 'removed' }, 404: { description: 'no such peer' } },
+  })
   management.delete('/peers/:id', async (c) => {
     const { id } = parseInput(PeerParams, c.req.param(), 'path')
     const peer = await requirePeer(ctx, id)
@@ -82,7 +121,8 @@ export function federationRoutes({ management, openapi }: Mounts, ctx: Ctx) {
   openapi.add({
     method: 'get',
     path: '/federated-catalog',
-    summary: 'Search the datasets of every peer: full text, filters, ranked and paged; hits carry what negotiation needs',
+    summary:
+      'Search the datasets of every peer: full text, filters, ranked and paged; hits carry what negotiation needs; with facets=true, counts per publisher, theme, licence, place and decade over every match',
     tags,
     query: FederatedCatalogQuery,
     responses: { 200: { description: 'a page of hits', schema: SearchPage } },

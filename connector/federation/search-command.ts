@@ -1,6 +1,5 @@
 import { parseArgs } from 'node:util'
-import { formatSearchTable } from '../../catalog/federation/search-table.ts'
-import type { SearchPage } from '../../catalog/federation/search-hit.ts'
+import { formatSearchTable, type SearchPage } from '../../catalog/index.ts'
 import { UsageError, type CliIo } from '../cli/io.ts'
 import { createManagementClient } from '../cli/management-client.ts'
 

@@ -39,12 +39,14 @@ export const defaultCrawlerOptions: CrawlerOptions = {
   tickMs: 1000,
 }
 
-
 /** A peer named in the configuration: its DSP base URL, or a DID whose document names a DSP service. */
 export const FederationPeerConfig = z
   .object({
     dspUrl: z.url({ protocol: /^https?$/ }).optional(),
-    did: z.string().regex(/^did:[a-z0-9]+:.+/, 'expected a DID (did:method:…)').optional(),
+    did: z
+      .string()
+      .regex(/^did:[a-z0-9]+:.+/, 'expected a DID (did:method:…)')
+      .optional(),
     name: z.string().min(1).max(200).optional(),
   })
   .strict()

@@ -1,12 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { z } from 'zod'
-import type { Area } from '../areas.ts'
+import type { Area } from '../area.ts'
 import { PasserelleError } from '../errors.ts'
 import { createTestStore } from '../../test/support/stores.ts'
 import { testConfig, testContext } from '../../test/support/context.ts'
 import { dspSchemaErrors } from '../../test/support/dsp-schemas.ts'
 import type { Store } from '../store/store.ts'
+import { resolveConfig } from '../config/config.ts'
 import { createApp } from './app.ts'
+import { versionDocument } from './version.ts'
 import { parseJsonBody } from './validate.ts'
 import { participantArea } from '../management/participant-routes.ts'
 
@@ -65,7 +67,25 @@ describe('HTTP app', () => {
       const body = await json(response)
       expect(body).not.toHaveProperty('@context')
       expect(dspSchemaErrors('common/protocol-version-schema.json', body)).toEqual([])
-      expect(body.protocolVersions).toEqual([expect.objectContaining({ version: '2025-1', path: '/dsp/2025-1', binding: 'HTTPS' })])
+      expect(body.protocolVersions).toEqual([
+        expect.objectContaining({ version: '2025-1', path: '/dsp/2025-1', binding: 'HTTPS' }),
+        expect.objectContaining({ version: '2024-1', path: '/dsp/2024-1', binding: 'HTTPS' }),
+      ])
+    })
+
+    it('lists each entry with its own path under the public URL, and only the versions configured', () => {
+      const base = { participant: { id: 'did:web:x.test', name: 'x' }, management: { apiKey: 'k'.repeat(32) } }
+      const only2024 = versionDocument(
+        resolveConfig({ ...base, dsp: { versions: ['2024-1'] }, server: { publicUrl: 'https://x.test/connector' } }, '/', { env: {} }),
+      )
+      expect(only2024.protocolVersions.map((v) => [v.version, v.path])).toEqual([['2024-1', '/connector/dsp/2024-1']])
+      expect(() => resolveConfig({ ...base, dsp: { versions: [] } }, '/', { env: {} })).toThrow(/dsp\.versions/)
+      expect(() => resolveConfig({ ...base, dsp: { versions: ['2023-1'] } }, '/', { env: {} })).toThrow(/dsp\.versions/)
+    })
+
+    it('lists the ODRL profiles the policy engine implements', async () => {
+      const body = await json(await app.request('/.well-known/dspace-version'))
+      expect(body.protocolVersions[0].odrlProfiles).toEqual(['https://w3id.org/dspace/2025/1/odrl-profile', 'https://w3id.org/passerelle/policy/profile'])
     })
   })
 
@@ -119,7 +139,11 @@ describe('HTTP app', () => {
     })
 
     it('refuses a body of the wrong shape with 400 naming the field', async () => {
-      const response = await app.request('/management/v1/echo', { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: '{"name":"x","count":"two"}' })
+      const response = await app.request('/management/v1/echo', {
+        method: 'POST',
+        headers: { ...auth, 'content-type': 'application/json' },
+        body: '{"name":"x","count":"two"}',
+      })
       expect(response.status).toBe(400)
       expect((await json(response)).error.message).toMatch(/^body\.count: expected number/)
     })
@@ -137,7 +161,11 @@ describe('HTTP app', () => {
     })
 
     it('refuses a declared length over the limit with 413 before reading the body', async () => {
-      const response = await app.request('/management/v1/echo', { method: 'POST', headers: { ...auth, 'content-type': 'application/json', 'content-length': '1001' }, body: '{"name":"x","count":1}' })
+      const response = await app.request('/management/v1/echo', {
+        method: 'POST',
+        headers: { ...auth, 'content-type': 'application/json', 'content-length': '1001' },
+        body: '{"name":"x","count":1}',
+      })
       expect(response.status).toBe(413)
       expect((await json(response)).error.message).toMatch(/larger than the limit of 1000 bytes/)
     })

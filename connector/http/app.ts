@@ -2,23 +2,28 @@ import { randomUUID } from 'node:crypto'
 import { context, propagation, SpanKind, SpanStatusCode } from '@opentelemetry/api'
 import { Hono } from 'hono'
 import { routePath } from 'hono/route'
-import { areas as defaultAreas, type Area } from '../areas.ts'
+import type { Area } from '../area.ts'
 import { dspPath } from '../config/config.ts'
+import { passedThroughDoor, serveDsp2024 } from '../dsp/edge-2024-1.ts'
 import type { Ctx } from '../context.ts'
 import { PasserelleError } from '../errors.ts'
-import { requireManagementKey } from '../management/auth.ts'
+import { auditManagementActions, requireManagementKey } from '../management/auth.ts'
 import { createOpenApiRegistry } from '../management/openapi.ts'
 import { meter, tracer } from '../telemetry/telemetry.ts'
+import { recordRefusal } from '../telemetry/transitions.ts'
 import type { AppEnv } from './env.ts'
 import { bodyTooLarge } from './validate.ts'
 import { createErrorRenderers } from './error-response.ts'
+import { healthRoutes, type HealthOptions } from './health.ts'
+import { isDatabaseUnavailable } from '../store/availability.ts'
 import { versionDocument } from './version.ts'
 import { packageVersion } from '../version.ts'
 
 /** Paths whose request bodies are streams of data, not messages: the body limit does not apply. */
 export const streamingPathPrefixes = ['/data/']
 
-export function createApp(ctx: Ctx, areas: Area[] = defaultAreas) {
+/** The HTTP app over the areas the composition root built (`composition.ts`). */
+export function createApp(ctx: Ctx, areas: Area[], options: HealthOptions = {}) {
   const app = new Hono<AppEnv>()
   const errors = createErrorRenderers()
   const openapi = createOpenApiRegistry({ title: 'Passerelle management API', version: packageVersion })
@@ -34,20 +39,28 @@ export function createApp(ctx: Ctx, areas: Area[] = defaultAreas) {
     const parent = propagation.extract(context.active(), c.req.raw.headers, headerGetter)
     const started = performance.now()
     await context.with(parent, () =>
-      tracer().startActiveSpan(`${c.req.method}`, { kind: SpanKind.SERVER, attributes: { 'http.request.method': c.req.method, 'url.path': c.req.path } }, async (span) => {
-        try {
-          await next()
-        } finally {
-          const route = routePath(c, -1)
-          span.updateName(`${c.req.method} ${route}`)
-          span.setAttribute('http.route', route)
-          span.setAttribute('http.response.status_code', c.res.status)
-          if (c.res.status >= 500) span.setStatus({ code: SpanStatusCode.ERROR })
-          span.end()
-          requestDuration.record((performance.now() - started) / 1000, { 'http.request.method': c.req.method, 'http.route': route, 'http.response.status_code': c.res.status })
-          logger.debug('request', { method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(performance.now() - started) })
-        }
-      }),
+      tracer().startActiveSpan(
+        `${c.req.method}`,
+        { kind: SpanKind.SERVER, attributes: { 'http.request.method': c.req.method, 'url.path': c.req.path } },
+        async (span) => {
+          try {
+            await next()
+          } finally {
+            const route = routePath(c, -1)
+            span.updateName(`${c.req.method} ${route}`)
+            span.setAttribute('http.route', route)
+            span.setAttribute('http.response.status_code', c.res.status)
+            if (c.res.status >= 500) span.setStatus({ code: SpanStatusCode.ERROR })
+            span.end()
+            requestDuration.record((performance.now() - started) / 1000, {
+              'http.request.method': c.req.method,
+              'http.route': route,
+              'http.response.status_code': c.res.status,
+            })
+            logger.debug('request', { method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(performance.now() - started) })
+          }
+        },
+      ),
     )
   })
 
@@ -60,39 +73,60 @@ export function createApp(ctx: Ctx, areas: Area[] = defaultAreas) {
     await next()
   })
 
-  app.get('/health', async (c) => {
-    try {
-      await ctx.store.ping()
-      return c.json({ status: 'ok', version: packageVersion, database: { dialect: ctx.store.dialect, status: 'up' } })
-    } catch (error) {
-      c.get('logger').warn('health check: database unreachable', { error })
-      return c.json({ status: 'unavailable', version: packageVersion, database: { dialect: ctx.store.dialect, status: 'down', error: (error as Error).message } }, 503)
-    }
-  })
+  healthRoutes(app, ctx, options)
 
   app.get('/.well-known/dspace-version', (c) => c.json(versionDocument(ctx.config)))
 
   const dsp = new Hono<AppEnv>()
   const management = new Hono<AppEnv>()
   management.use('*', requireManagementKey(ctx.config.management.apiKey))
+  management.use('*', auditManagementActions(ctx))
   management.get('/openapi.json', (c) => c.json(openapi.document(`${ctx.config.server.publicUrl}/management/v1`)))
 
   const mounts = { root: app, dsp, management, openapi, errors }
   for (const area of areas) area.routes?.(mounts, ctx)
 
+  // A connector that does not speak 2025-1 still runs its routes, behind the 2024-1 door only.
+  if (!ctx.config.dsp.versions.includes('2025-1'))
+    app.use(`${dspPath}/*`, async (c, next) => {
+      if (!passedThroughDoor(c)) throw new PasserelleError('not_found', 'this connector does not speak DSP 2025-1; see /.well-known/dspace-version')
+      await next()
+    })
   app.route(dspPath, dsp)
+  if (ctx.config.dsp.versions.includes('2024-1')) serveDsp2024(app, ctx)
   app.route('/management/v1', management)
 
   app.notFound((c) => errors.render(new PasserelleError('not_found', `no route for ${c.req.method} ${c.req.path}`), c))
-  app.onError((error, c) => {
+  app.onError(async (error, c) => {
     const response = errors.render(error, c)
+    // A peer whose identity did not verify is a fact for the audit trail (no state changed).
+    if (response.status === 401 && c.req.path.startsWith(dspPath)) recordRefusal('identity', 'unauthenticated')
+    if (response.status === 401 && c.req.path.startsWith(dspPath))
+      await ctx.audit
+        ?.record({
+          kind: 'identity.refused',
+          subjects: {},
+          actor: 'unverified',
+          payload: { method: c.req.method, path: c.req.path, reason: (error as Error).message },
+        })
+        .catch((failure: Error) => ctx.logger.warn('audit record failed', { error: failure.message }))
     const log = c.get('logger') ?? ctx.logger
-    if (response.status >= 500) log.error('request failed', { method: c.req.method, path: c.req.path, status: response.status, error, stack: (error as Error).stack })
+    if (isDatabaseUnavailable(error))
+      log.warn('request failed: database unavailable', { method: c.req.method, path: c.req.path, status: response.status, reason: databaseReason(error) })
+    else if (response.status >= 500)
+      log.error('request failed', { method: c.req.method, path: c.req.path, status: response.status, error, stack: (error as Error).stack })
     else log.info('request refused', { method: c.req.method, path: c.req.path, status: response.status, reason: (error as Error).message })
     return response
   })
 
   return { app, errors, openapi }
+}
+
+/** The driver's own words, for the log (the client only hears that the database is unavailable). */
+const databaseReason = (error: unknown) => {
+  for (let current = error; current; current = (current as { cause?: unknown }).cause)
+    if (!(current as { cause?: unknown }).cause) return (current as Error).message
+  return String(error)
 }
 
 const headerGetter = {

@@ -1,5 +1,6 @@
 import type { Context } from 'hono'
 import { errorStatus, isPasserelleError, PasserelleError } from '../errors.ts'
+import { isDatabaseUnavailable } from '../store/availability.ts'
 
 /**
  * The one place where an error becomes an HTTP answer. Areas with a protocol-specific error body
@@ -29,6 +30,7 @@ export function createErrorRenderers(): ErrorRenderers {
       const original = toPasserelleError(error)
       const known = renderer?.conceal ? renderer.conceal(original, c) : original
       const status = errorStatus[known.code]
+      if (known.code === 'too_many_requests' || known.code === 'unavailable') c.header('retry-after', String(known.details?.retryAfterSeconds ?? 1))
       const body = renderer ? renderer.render(known, c) : plainErrorBody(known, c)
       return c.json(body as object, status)
     },
@@ -52,5 +54,26 @@ export function toPasserelleError(error: unknown): PasserelleError {
   if (status === 413) return new PasserelleError('payload_too_large', 'the request body is too large')
   if (status === 401) return new PasserelleError('unauthorized', 'authentication required')
   if (status === 400) return new PasserelleError('bad_request', (error as Error).message || 'bad request')
+  // Nothing was stored (the transaction did not commit): the caller may simply try again.
+  if (isDatabaseUnavailable(error)) return databaseUnavailable()
+  // A unique index refused a row: an id the request carries (an agreement @id, a process id) is
+  // already taken. The transaction rolled back, so nothing changed; the request is at fault.
+  if (isUniqueViolation(error))
+    return new PasserelleError(
+      'conflict',
+      'an identifier this request carries is already in use (by another process, agreement or participant); nothing was changed',
+    )
   return new PasserelleError('internal', 'internal error: the connector could not complete this request')
+}
+
+export const databaseUnavailable = () =>
+  new PasserelleError('unavailable', 'the connector cannot reach its database right now; nothing was changed, try again shortly', { retryAfterSeconds: 1 })
+
+/** SQLite's and PostgreSQL's unique-constraint errors, wherever the driver or drizzle wrapped them. */
+function isUniqueViolation(error: unknown): boolean {
+  for (let current = error, depth = 0; current && depth < 8; current = (current as { cause?: unknown }).cause, depth++) {
+    const code = (current as { code?: unknown }).code
+    if (code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === '23505') return true
+  }
+  return false
 }

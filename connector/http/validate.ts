@@ -1,6 +1,7 @@
 import type { Context } from 'hono'
 import type { z } from 'zod'
 import { PasserelleError } from '../errors.ts'
+import { parseBoundedJson } from './bounded-json.ts'
 
 /**
  * Parsing at the edge: request bodies, queries and parameters become typed values or a
@@ -12,28 +13,48 @@ export async function readJson(c: Context, options: { limit?: number; optional?:
   if (!/^application\/(ld\+)?json\b/i.test(type)) {
     throw new PasserelleError('unsupported_media_type', `expected a JSON body (Content-Type: application/json), got ${type ? `'${type}'` : 'none'}`)
   }
-  const text = await readText(c, options.limit)
+  const limit = options.limit ?? bodyLimitOf(c)
+  const text = await readText(c, limit)
   if (options.optional && text === '') return undefined
+  return parseBoundedJson(text, { maxBytes: limit, what: 'the request body' })
+}
+
+/**
+ * A request body that must be JSON whatever its declared type (some peers send none), parsed within
+ * the same limits as `readJson`.
+ */
+export async function readJsonAnyType(c: Context, limit = bodyLimitOf(c)): Promise<unknown> {
+  return parseBoundedJson(await readText(c, limit), { maxBytes: limit, what: 'the request body' })
+}
+
+/**
+ * Bytes that are not UTF-8 are refused rather than replaced: a replaced byte would make what we
+ * store and compare differ from what the sender signed or meant. (A leading BOM is dropped, as
+ * RFC 8259 lets a parser do.)
+ */
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true })
+function utf8(bytes: Uint8Array): string {
   try {
-    return JSON.parse(text)
-  } catch (error) {
-    throw new PasserelleError('bad_request', `the request body is not valid JSON: ${(error as Error).message}`)
+    return strictUtf8.decode(bytes)
+  } catch {
+    throw new PasserelleError('bad_request', 'the request body is not valid UTF-8')
   }
 }
 
 /** The default when no app set one (a route tested on its own). */
 const defaultBodyLimit = 1024 * 1024
+const bodyLimitOf = (c: Context) => (c.get('bodyLimit') as number | undefined) ?? defaultBodyLimit
 
 /**
  * The request body as text, refused with 413 past `limit` bytes (default: the server's body limit).
  * A declared length is checked before reading (the HTTP parser never reads past it, and the
  * server's fast path reads the body without web streams); a chunked body is counted as it arrives.
  */
-export async function readText(c: Context, limit = (c.get('bodyLimit') as number | undefined) ?? defaultBodyLimit): Promise<string> {
+export async function readText(c: Context, limit = bodyLimitOf(c)): Promise<string> {
   const declared = c.req.header('content-length')
   if (declared !== undefined) {
     if (Number(declared) > limit) throw bodyTooLarge(limit)
-    return c.req.text()
+    return utf8(new Uint8Array(await c.req.arrayBuffer()))
   }
   const body = c.req.raw.body
   if (!body) return ''
@@ -50,7 +71,7 @@ export async function readText(c: Context, limit = (c.get('bodyLimit') as number
     }
     chunks.push(value)
   }
-  return Buffer.concat(chunks, size).toString('utf8')
+  return utf8(Buffer.concat(chunks, size))
 }
 
 export const bodyTooLarge = (limit: number) => new PasserelleError('payload_too_large', `the request body is larger than the limit of ${limit} bytes`)

@@ -1,13 +1,18 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { createHash } from 'node:crypto'
 import { createServer } from 'node:http'
 import { dirname, join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { ConfigError } from '../config/config.ts'
-import { randomIds, systemClock } from '../context.ts'
+import { systemClock } from '../clock.ts'
+import { randomIds } from '../ids.ts'
 import { buildDidDocument } from './did-document.ts'
 import { didWebDocumentPath, didWebForUrl, parseDidWeb } from './did-web.ts'
+import { AuthorityStatusError, openAuthorityStatus, statusFolder } from './authority-status.ts'
+import { credentialProfiles, type CredentialProfile } from './credential-profiles.ts'
 import { issueCredentialJwt } from './issuer.ts'
 import { createKeyFile, loadKeyFile } from './keys.ts'
+import { validityPurposes } from './status-list.ts'
 
 export interface CredentialsCommandIo {
   stdout: (s: string) => void
@@ -18,18 +23,26 @@ export interface CredentialsCommandIo {
 
 const help = `Usage: passerelle credentials <command>
 
-  issue --issuer KEYFILE --subject DID --type TYPE [--claim k=v]... [--issuer-did DID] [--valid-days N]
-        Signs a verifiable credential (VC JWT) as a data-space authority and prints it. The issuer's
-        DID is --issuer-did, else the id of the did.json beside KEYFILE.
+  issue --issuer KEYFILE --subject DID --type TYPE [--claim k=v]... [--issuer-did DID] [--valid-days N] [--no-status] [--profile P]
+        Signs a verifiable credential (VC JWT) as a data-space authority and prints it, in the DCP
+        profile P: vc11-sl2021/jwt (VC data model 1.1) or vc20-bssl/jwt (VC data model 2.0, validFrom
+        and validUntil); by default the authority folder's profile (see init), else vc11. The issuer's
+        DID is --issuer-did, else the id of the did.json beside KEYFILE. When KEYFILE is in an
+        authority folder that publishes status lists (see passerelle authority publish), the
+        credential gets a revocation and a suspension status (W3C Bitstring Status List) unless
+        --no-status, and the folder's lists are republished.
   list | add (JWT | --file FILE) | remove ID   [--config FILE] [--url URL] [--key KEY]
         The credentials a running connector holds (through its management API).
-  authority init DIR [--host HOST] [--port N] [--dev-only]
+  authority init DIR [--host HOST] [--port N] [--dev-only] [--profile P]
         Creates an authority: DIR/private-key.jwk and DIR/did.json (did:web for HOST:PORT). --dev-only
         marks the key as published (examples, seeds): never trust such an authority for real.
+        --profile vc20-bssl/jwt issues its credentials and status lists in VC data model 2.0 (kept
+        as "profile" in DIR/status/state.json; default vc11-sl2021/jwt).
   authority serve DIR
-        Serves DIR/did.json at the authority's did:web address, and DIR/registry.json (the data
-        space's participant list, when there is one) at /registry.json, until interrupted.
-        Development only.`
+        Serves DIR/did.json at the authority's did:web address, its status lists at /status/revocation
+        and /status/suspension, and DIR/registry.json (the data space's participant list, when there
+        is one) at /registry.json, until interrupted. Development only.
+  (revoke, suspend and reinstate: see passerelle authority --help)`
 
 /** `passerelle credentials …`; returns the exit code (0 ok, 1 failed, 2 usage). */
 export async function runCredentialsCommand(args: string[], io: CredentialsCommandIo): Promise<number> {
@@ -47,7 +60,7 @@ export async function runCredentialsCommand(args: string[], io: CredentialsComma
       case undefined:
       case 'help':
       case '--help':
-        io.stdout(help + '\n')
+        io.stdout(`${help}\n`)
         return command === undefined ? 2 : 0
       default:
         io.stderr(`passerelle credentials: unknown command '${command}'\n${help}\n`)
@@ -73,11 +86,14 @@ async function issue(args: string[], io: CredentialsCommandIo): Promise<number> 
       type: { type: 'string' },
       claim: { type: 'string', multiple: true },
       'valid-days': { type: 'string' },
+      'no-status': { type: 'boolean' },
+      profile: { type: 'string' },
     },
     strict: true,
   })
   if (!values.issuer || !values.subject || !values.type) throw new UsageProblem('--issuer KEYFILE, --subject DID and --type TYPE are required')
-  if (!/^[A-Za-z][A-Za-z0-9_-]*$/.test(values.type)) throw new UsageProblem(`--type: expected a credential type name such as MembershipCredential, got '${values.type}'`)
+  if (!/^[A-Za-z][A-Za-z0-9_-]*$/.test(values.type))
+    throw new UsageProblem(`--type: expected a credential type name such as MembershipCredential, got '${values.type}'`)
   if (!values.subject.startsWith('did:')) throw new UsageProblem(`--subject: expected a DID, got '${values.subject}'`)
   const keyFile = resolve(io.cwd, values.issuer)
   const key = await loadKeyFile(keyFile)
@@ -93,6 +109,13 @@ async function issue(args: string[], io: CredentialsCommandIo): Promise<number> 
   const days = values['valid-days'] === undefined ? 365 : Number(values['valid-days'])
   if (!Number.isFinite(days) || days <= 0) throw new UsageProblem(`--valid-days: expected a positive number, got '${values['valid-days']}'`)
   const now = systemClock.now()
+  const id = randomIds.next()
+  // An authority folder that publishes status lists (created by `authority init`, or `authority publish`).
+  const authorityDir = dirname(keyFile)
+  const withStatus = !values['no-status'] && existsSync(join(authorityDir, statusFolder, 'state.json')) && didBeside(keyFile) === issuerDid
+  const status = withStatus ? openAuthorityStatus(authorityDir, issuerDid, key) : undefined
+  const profile = readProfile(values.profile) ?? status?.profile ?? 'vc11-sl2021/jwt'
+  const credentialStatus = status?.allocate({ id, subject: values.subject, type: values.type, issuedAt: now })
   const jwt = await issueCredentialJwt({
     issuerDid,
     key,
@@ -102,9 +125,28 @@ async function issue(args: string[], io: CredentialsCommandIo): Promise<number> 
     issuedAt: now,
     expiresAt: new Date(now.getTime() + days * 86_400_000),
     ids: randomIds,
+    id,
+    ...(credentialStatus ? { credentialStatus } : {}),
+    profile,
   })
-  io.stdout(jwt + '\n')
+  await status?.publish(now)
+  io.stdout(`${jwt}\n`)
   return 0
+}
+
+/** `--profile`: one of the DCP credential profiles. */
+function readProfile(value: string | undefined): CredentialProfile | undefined {
+  if (value === undefined) return undefined
+  if (!(credentialProfiles as readonly string[]).includes(value))
+    throw new UsageProblem(`--profile: expected ${credentialProfiles.join(' or ')}, got '${value}'`)
+  return value as CredentialProfile
+}
+
+function didBeside(keyFile: string): string | undefined {
+  const path = join(dirname(keyFile), 'did.json')
+  if (!existsSync(path)) return undefined
+  const id = (JSON.parse(readFileSync(path, 'utf8')) as { id?: unknown }).id
+  return typeof id === 'string' ? id : undefined
 }
 
 function readDidBeside(keyFile: string): string {
@@ -127,7 +169,8 @@ async function manage(command: 'list' | 'add' | 'remove', args: string[], io: Cr
   if (command === 'list') {
     const { credentials } = await client.get<{ credentials: Array<{ id: string; types: string[]; issuer: string; expiresAt: string | null }> }>('/credentials')
     if (credentials.length === 0) io.stdout('no credentials held\n')
-    for (const c of credentials) io.stdout(`${c.id}  ${c.types.filter((t) => t !== 'VerifiableCredential').join(',')}  issuer ${c.issuer}  expires ${c.expiresAt ?? 'never'}\n`)
+    for (const c of credentials)
+      io.stdout(`${c.id}  ${c.types.filter((t) => t !== 'VerifiableCredential').join(',')}  issuer ${c.issuer}  expires ${c.expiresAt ?? 'never'}\n`)
     return 0
   }
   if (command === 'add') {
@@ -149,7 +192,7 @@ async function authority(args: string[], io: CredentialsCommandIo): Promise<numb
   const { values, positionals } = parseArgs({
     args: rest,
     allowPositionals: true,
-    options: { host: { type: 'string' }, port: { type: 'string' }, 'dev-only': { type: 'boolean' } },
+    options: { host: { type: 'string' }, port: { type: 'string' }, 'dev-only': { type: 'boolean' }, profile: { type: 'string' } },
     strict: true,
   })
   const dirArg = positionals[0]
@@ -164,9 +207,12 @@ async function authority(args: string[], io: CredentialsCommandIo): Promise<numb
     const did = didWebForUrl(`http://${host}:${port}`)
     const jwk = await createKeyFile(join(dir, 'private-key.jwk'), 'authority-key-1')
     // A development authority's key is published with the examples: mark it so, which also lets it load whatever its file mode.
-    if (values['dev-only']) writeFileSync(join(dir, 'private-key.jwk'), JSON.stringify({ ...jwk, devOnly: true }, null, 2) + '\n', { mode: 0o600 })
+    if (values['dev-only']) writeFileSync(join(dir, 'private-key.jwk'), `${JSON.stringify({ ...jwk, devOnly: true }, null, 2)}\n`, { mode: 0o600 })
     const key = await loadKeyFile(join(dir, 'private-key.jwk'))
-    writeFileSync(join(dir, 'did.json'), JSON.stringify(buildDidDocument({ did, keys: [key] }), null, 2) + '\n')
+    writeFileSync(join(dir, 'did.json'), `${JSON.stringify(buildDidDocument({ did, keys: [key] }), null, 2)}\n`)
+    // Empty status lists, published from the start: verifiers find them before the first revocation.
+    const profile = readProfile(values.profile)
+    await openAuthorityStatus(dir, did, key, profile ? { profile } : {}).publish(systemClock.now())
     io.stdout(`Created authority ${did} in ${dir} (key ${jwk.kid}); serve it with: passerelle credentials authority serve ${dir}\n`)
     return 0
   }
@@ -180,7 +226,16 @@ async function authority(args: string[], io: CredentialsCommandIo): Promise<numb
     const registryFile = join(dir, 'registry.json')
     const registry = existsSync(registryFile) ? readFileSync(registryFile, 'utf8') : undefined
     const server = createServer((req, res) => {
-      const body = req.method !== 'GET' ? undefined : req.url === path || req.url === '/.well-known/did.json' ? document : req.url === '/registry.json' ? registry : undefined
+      const purpose = validityPurposes.find((p) => req.url === `/${statusFolder}/${p}`)
+      if (req.method === 'GET' && purpose) return serveStatusList(join(dir, statusFolder, `${purpose}.jwt`), req.headers['if-none-match'], res)
+      const body =
+        req.method !== 'GET'
+          ? undefined
+          : req.url === path || req.url === '/.well-known/did.json'
+            ? document
+            : req.url === '/registry.json'
+              ? registry
+              : undefined
       res.writeHead(body === undefined ? 404 : 200, { 'content-type': 'application/json' })
       res.end(body ?? '{"error":"not found"}')
     })
@@ -197,4 +252,104 @@ async function authority(args: string[], io: CredentialsCommandIo): Promise<numb
     return 0
   }
   throw new UsageProblem(`unknown authority command '${command ?? ''}' (init or serve)`)
+}
+
+/** A status list as published: read at each request (a revocation republishes it), with an ETag. */
+function serveStatusList(file: string, ifNoneMatch: string | undefined, res: import('node:http').ServerResponse) {
+  let jwt: string
+  try {
+    jwt = readFileSync(file, 'utf8').trim()
+  } catch {
+    res.writeHead(404, { 'content-type': 'application/json' })
+    res.end('{"error":"not found"}')
+    return
+  }
+  const etag = `"${createHash('sha256').update(jwt).digest('base64url').slice(0, 27)}"`
+  if (ifNoneMatch === etag) {
+    res.writeHead(304, { etag })
+    res.end()
+    return
+  }
+  res.writeHead(200, { 'content-type': 'application/vc+jwt', etag, 'cache-control': 'no-cache' })
+  res.end(jwt)
+}
+
+const authorityHelp = `Usage: passerelle authority <command>
+
+  revoke DIR (--credential ID | --subject DID)
+        Revokes credentials the authority in DIR issued (for good: the specification makes a
+        revocation permanent), named by the credential's id or by its subject (every credential of
+        that DID), and republishes DIR's status lists.
+  suspend DIR (--credential ID | --subject DID)
+        Suspends them (reversible with reinstate) and republishes.
+  reinstate DIR (--credential ID | --subject DID)
+        Lifts their suspension and republishes. A revoked credential cannot be reinstated.
+  publish DIR
+        Signs and writes DIR's status lists again (DIR/status/revocation.jwt and suspension.jwt);
+        an authority folder made before status lists existed starts publishing them this way.
+  init DIR [--host HOST] [--port N] [--dev-only] [--profile P] | serve DIR
+        As passerelle credentials authority init|serve (init also publishes empty status lists).`
+
+/** `passerelle authority …`; returns the exit code (0 ok, 1 failed, 2 usage). */
+export async function runAuthorityCommand(args: string[], io: CredentialsCommandIo): Promise<number> {
+  const [command, ...rest] = args
+  if (command === 'init' || command === 'serve') return runCredentialsCommand(['authority', ...args], io)
+  if (command === undefined || command === 'help' || command === '--help') {
+    io.stdout(`${authorityHelp}\n`)
+    return command === undefined ? 2 : 0
+  }
+  if (command !== 'revoke' && command !== 'suspend' && command !== 'reinstate' && command !== 'publish') {
+    io.stderr(`passerelle authority: unknown command '${command}'\n${authorityHelp}\n`)
+    return 2
+  }
+  try {
+    return await changeStatus(command, rest, io)
+  } catch (error) {
+    const code = (error as { code?: string }).code
+    const usage = error instanceof UsageProblem || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))
+    io.stderr(`passerelle authority ${command}: ${(error as Error).message}\n`)
+    return usage ? 2 : 1
+  }
+}
+
+async function changeStatus(command: 'revoke' | 'suspend' | 'reinstate' | 'publish', args: string[], io: CredentialsCommandIo): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { credential: { type: 'string' }, subject: { type: 'string' } },
+    strict: true,
+  })
+  const dirArg = positionals[0]
+  if (!dirArg)
+    throw new UsageProblem(
+      `expected the authority's folder (passerelle authority ${command} DIR${command === 'publish' ? '' : ' --credential ID | --subject DID'})`,
+    )
+  const dir = resolve(io.cwd, dirArg)
+  const key = await loadKeyFile(join(dir, 'private-key.jwk'))
+  const did = didBeside(join(dir, 'private-key.jwk'))
+  if (!did) throw new UsageProblem(`${dir} is not an authority folder (no did.json)`)
+  const status = openAuthorityStatus(dir, did, key)
+  if (command === 'publish') {
+    await status.publish(systemClock.now())
+    io.stdout(`published ${join(dir, statusFolder)}/revocation.jwt and suspension.jwt\n`)
+    return 0
+  }
+  if ((values.credential === undefined) === (values.subject === undefined))
+    throw new UsageProblem('name the credentials with --credential ID or --subject DID (one of them)')
+  const found = status.find(values.credential !== undefined ? { credential: values.credential } : { subject: values.subject! })
+  const named = values.credential !== undefined ? `credential ${values.credential}` : `subject ${values.subject}`
+  if (found.length === 0) throw new AuthorityStatusError(`no credential with a status was issued by ${dir} for ${named}; nothing was changed`)
+  if (command === 'reinstate') {
+    const revoked = found.filter((entry) => status.isSet('revocation', entry.index))
+    if (revoked.length > 0)
+      throw new AuthorityStatusError(
+        `${revoked.map((e) => e.id).join(', ')} ${revoked.length === 1 ? 'is' : 'are'} revoked, which is permanent; nothing was changed`,
+      )
+  }
+  const purpose = command === 'revoke' ? 'revocation' : 'suspension'
+  for (const entry of found) status.set(purpose, entry.index, command !== 'reinstate')
+  await status.publish(systemClock.now())
+  const verb = command === 'revoke' ? 'revoked' : command === 'suspend' ? 'suspended' : 'reinstated'
+  for (const entry of found) io.stdout(`${verb} ${entry.id} (${entry.type} of ${entry.subject}, index ${entry.index})\n`)
+  return 0
 }

@@ -29,7 +29,7 @@ describe('credentials held from files', () => {
     authority = await generateSigningKey('authority-key-1')
     const issue = (subject: string, type: string) =>
       issueCredentialJwt({ issuerDid: 'did:web:authority.example', key: authority, subject, type, issuedAt: clock.now(), ids })
-    writeFileSync(join(dir, 'membership.jwt'), (await issue(did, 'MembershipCredential')) + '\n')
+    writeFileSync(join(dir, 'membership.jwt'), `${await issue(did, 'MembershipCredential')}\n`)
     writeFileSync(join(dir, 'other.jwt'), await issue('did:web:someone.else', 'OtherCredential'))
     writeFileSync(join(dir, 'broken.jwt'), 'not a credential')
   })
@@ -50,7 +50,7 @@ describe('credentials held from files', () => {
     expect(list).toEqual([expect.objectContaining({ id: 'file:membership.jwt', types: ['VerifiableCredential', 'MembershipCredential'], subject: did })])
     const authorization = await identity.tokenIssuer.authorizationFor({ participantId: 'did:web:peer.example', dspUrl: 'https://peer.example/dsp' })
     const accessToken = decodeJwt(authorization.slice('Bearer '.length)).token as string
-    expect(decodeJwt(accessToken).scope).toBe('org.eclipse.edc.vc.type:MembershipCredential:read')
+    expect(decodeJwt(accessToken).scope).toBe('org.eclipse.dspace.dcp.vc.type:MembershipCredential:read')
     await expect(identity.credentials.remove('file:membership.jwt')).rejects.toThrow(/held from a file/)
   })
 

@@ -4,7 +4,7 @@ import { testClock, testIds } from '../../test/support/context.ts'
 import { createTestStore } from '../../test/support/stores.ts'
 import type { Store } from '../store/store.ts'
 import { identityRepository } from './identity-repository.ts'
-import { signRaw, startAuthority, startParticipant, type TestAuthority, type TestParticipant } from './testing.ts'
+import { signRaw, startAuthority, startParticipant, type TestAuthority, type TestParticipant } from '../../test/support/identity.ts'
 
 /** The holder side of DCP: our credential service answering a verifier's presentation query. */
 describe('credential service (presentation query)', () => {
@@ -38,7 +38,11 @@ describe('credential service (presentation query)', () => {
 
   async function verifierToken(from: TestParticipant, accessToken: string | undefined) {
     const iat = Math.floor(clock.now().getTime() / 1000)
-    return signRaw({ iss: from.did, sub: from.did, aud: holder.did, jti: ids.next(), iat, exp: iat + 300, ...(accessToken ? { token: accessToken } : {}) }, from.key, { kid: `${from.did}#key-1` })
+    return signRaw(
+      { iss: from.did, sub: from.did, aud: holder.did, jti: ids.next(), iat, exp: iat + 300, ...(accessToken ? { token: accessToken } : {}) },
+      from.key,
+      { kid: `${from.did}#key-1` },
+    )
   }
 
   async function query(body: unknown, authorization?: string) {
@@ -87,13 +91,79 @@ describe('credential service (presentation query)', () => {
     expect(await seen()).toEqual(before)
   })
 
-  it('refuses types the access token does not grant, and stores nothing', async () => {
+  /** The credential types in a presentation response. */
+  const presentedTypes = (body: Record<string, unknown>) => {
+    const vp = decodeJwt((body.presentation as string[])[0]!) as { vp: { verifiableCredential: string[] } }
+    return vp.vp.verifiableCredential.map((jwt) => (decodeJwt(jwt).vc as { type: string[] }).type.at(-1))
+  }
+
+  it('leaves out held types the access token does not grant: 200 with fewer credentials', async () => {
     const token = await verifierToken(verifier, await accessTokenFor(verifier, ['MembershipCredential']))
-    const before = await seen()
-    const { status, body } = await query(message(['org.eclipse.edc.vc.type:ResearchCredential:read']), `Bearer ${token}`)
-    expect(status).toBe(401)
-    expect(JSON.stringify(body)).toMatch(/does not grant ResearchCredential/)
-    expect(await seen()).toEqual(before)
+    const { status, body } = await query(
+      message(['org.eclipse.dspace.dcp.vc.type:MembershipCredential:read', 'org.eclipse.dspace.dcp.vc.type:ResearchCredential:read']),
+      `Bearer ${token}`,
+    )
+    expect(status).toBe(200)
+    expect(presentedTypes(body)).toEqual(['MembershipCredential'])
+  })
+
+  it('answers an empty presentation when nothing asked for is granted', async () => {
+    const token = await verifierToken(verifier, await accessTokenFor(verifier, ['MembershipCredential']))
+    const { status, body } = await query(message(['org.eclipse.dspace.dcp.vc.type:ResearchCredential:read']), `Bearer ${token}`)
+    expect(status).toBe(200)
+    expect(presentedTypes(body)).toEqual([])
+  })
+
+  it('answers a query by credential id (org.eclipse.dspace.dcp.vc.id)', async () => {
+    const held = await holder.identity.credentials.list()
+    const research = held.find((c) => c.types.includes('ResearchCredential'))!
+    const token = await verifierToken(verifier, await accessTokenFor(verifier))
+    const { status, body } = await query(message([`org.eclipse.dspace.dcp.vc.id:${research.id}:read`]), `Bearer ${token}`)
+    expect(status).toBe(200)
+    expect(presentedTypes(body)).toEqual(['ResearchCredential'])
+  })
+
+  it('accepts the query as EDC and IdentityHub write it (both contexts, presentationDefinition null, @type)', async () => {
+    for (const body of [
+      {
+        '@context': ['https://identity.foundation/presentation-exchange/submission/v1', 'https://w3id.org/dspace-dcp/v1.0/dcp.jsonld'],
+        type: 'PresentationQueryMessage',
+        scope: ['org.eclipse.dspace.dcp.vc.type:MembershipCredential:read'],
+      },
+      {
+        '@context': ['https://w3id.org/dspace-dcp/v1.0/dcp.jsonld'],
+        '@type': 'PresentationQueryMessage',
+        presentationDefinition: null,
+        scope: ['org.eclipse.dspace.dcp.vc.type:MembershipCredential:*'],
+      },
+    ]) {
+      const token = await verifierToken(verifier, await accessTokenFor(verifier))
+      const answer = await query(body, `Bearer ${token}`)
+      expect(answer.status).toBe(200)
+      expect(presentedTypes(answer.body)).toEqual(['MembershipCredential'])
+    }
+  })
+
+  it('answers 400 with a reason to an empty or malformed scope, and stores nothing', async () => {
+    const cases: Array<[unknown, RegExp]> = [
+      [message([]), /empty scope list/],
+      [{ type: 'PresentationQueryMessage' }, /no scope/],
+      [message(['MembershipCredential']), /has no alias/],
+      [message(['com.example.unknown:MembershipCredential:read']), /unknown alias/],
+      [message(['org.eclipse.dspace.dcp.vc.type:MembershipCredential:write']), /operation .{0,3}write.{0,3}, not read/],
+      [message(['org.eclipse.dspace.dcp.vc.type::read']), /names no credential/],
+      [message(['org.eclipse.dspace.dcp.vc.type:Bad Type!:read']), /does not name a credential type/],
+      [message(['org.eclipse.dspace.dcp.vc.id:urn:uuid:1']), /operation .{0,4}1.{0,4}, not read/],
+      [{ '@context': [], type: 'SomethingElse', scope: ['org.eclipse.dspace.dcp.vc.type:MembershipCredential:read'] }, /expected a PresentationQueryMessage/],
+    ]
+    for (const [body, reason] of cases) {
+      const token = await verifierToken(verifier, await accessTokenFor(verifier))
+      const before = await seen()
+      const answer = await query(body, `Bearer ${token}`)
+      expect(answer.status, JSON.stringify(body)).toBe(400)
+      expect(JSON.stringify(answer.body)).toMatch(reason)
+      expect(await seen()).toEqual(before)
+    }
   })
 
   it('answers an empty presentation for a type it does not hold, even when the access token does not grant it', async () => {
@@ -115,7 +185,11 @@ describe('credential service (presentation query)', () => {
 
   it('refuses an access token it did not issue', async () => {
     const iat = Math.floor(clock.now().getTime() / 1000)
-    const foreign = await signRaw({ iss: holder.did, sub: holder.did, aud: verifier.did, scope: 'x:MembershipCredential:read', iat, exp: iat + 60 }, verifier.key, { kid: `${verifier.did}#key-1` })
+    const foreign = await signRaw(
+      { iss: holder.did, sub: holder.did, aud: verifier.did, scope: 'x:MembershipCredential:read', iat, exp: iat + 60 },
+      verifier.key,
+      { kid: `${verifier.did}#key-1` },
+    )
     const { status, body } = await query(message(['org.eclipse.edc.vc.type:MembershipCredential:read']), `Bearer ${await verifierToken(verifier, foreign)}`)
     expect(status).toBe(401)
     expect(JSON.stringify(body)).toMatch(/not issued by this participant/)
@@ -124,14 +198,6 @@ describe('credential service (presentation query)', () => {
   it('refuses an ID token without an access token', async () => {
     const { status } = await query(message(['org.eclipse.edc.vc.type:MembershipCredential:read']), `Bearer ${await verifierToken(verifier, undefined)}`)
     expect(status).toBe(401)
-  })
-
-  it('answers 400 to a malformed scope, and stores nothing', async () => {
-    const token = await verifierToken(verifier, await accessTokenFor(verifier))
-    const before = await seen()
-    const { status } = await query(message(['MembershipCredential']), `Bearer ${token}`)
-    expect(status).toBe(400)
-    expect(await seen()).toEqual(before)
   })
 
   it('refuses a replayed verifier token', async () => {
@@ -145,7 +211,15 @@ describe('credential service (presentation query)', () => {
   it('never presents expired credentials', async () => {
     const store = stores[0]!
     const jwt = await authority.issue(holder.did, 'OldCredential', {}, new Date(clock.now().getTime() + 1000))
-    await identityRepository(store).addCredential({ id: 'old', jwt, types: ['VerifiableCredential', 'OldCredential'], issuer: authority.did, subject: holder.did, expiresAt: clock.now().getTime() + 1000, createdAt: 0 })
+    await identityRepository(store).addCredential({
+      id: 'old',
+      jwt,
+      types: ['VerifiableCredential', 'OldCredential'],
+      issuer: authority.did,
+      subject: holder.did,
+      expiresAt: clock.now().getTime() + 1000,
+      createdAt: 0,
+    })
     clock.advance(5000)
     const token = await verifierToken(verifier, await accessTokenFor(verifier, ['OldCredential']))
     const { body } = await query(message(['org.eclipse.edc.vc.type:OldCredential:read']), `Bearer ${token}`)

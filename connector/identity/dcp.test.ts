@@ -5,7 +5,15 @@ import { isPasserelleError } from '../errors.ts'
 import type { Store } from '../store/store.ts'
 import { identityRepository } from './identity-repository.ts'
 import { generateSigningKey } from './keys.ts'
-import { signRaw, startAuthority, startParticipant, unsignedJwt, loopbackServer, type TestAuthority, type TestParticipant } from './testing.ts'
+import {
+  signRaw,
+  startAuthority,
+  startParticipant,
+  unsignedJwt,
+  loopbackServer,
+  type TestAuthority,
+  type TestParticipant,
+} from '../../test/support/identity.ts'
 
 /**
  * DCP between two participants on 127.0.0.1 with real did:web resolution: the consumer's ID token
@@ -46,7 +54,8 @@ describe.each(dialects)('DCP between two participants (%s)', (dialect) => {
     return { provider: await read(providerStore), consumer: await read(consumerStore) }
   }
 
-  const authorizationFor = (types?: string[]) => consumer.identity.tokenIssuer.authorizationFor({ participantId: provider.did, dspUrl: `${provider.url}/dsp/2025-1` }, types)
+  const authorizationFor = (types?: string[]) =>
+    consumer.identity.tokenIssuer.authorizationFor({ participantId: provider.did, dspUrl: `${provider.url}/dsp/2025-1` }, types)
 
   async function expectRefused(authorization: string | undefined, reason: RegExp, credentialTypes: string[] = []) {
     const before = await storedState()
@@ -72,7 +81,12 @@ describe.each(dialects)('DCP between two participants (%s)', (dialect) => {
       })
       expect(requester.participantId).toBe(consumer.did)
       expect(requester.credentials).toEqual([
-        { types: ['VerifiableCredential', 'MembershipCredential'], issuer: authority.did, claims: { sector: 'health', country: 'CA' }, expiresAt: expect.any(Number) },
+        {
+          types: ['VerifiableCredential', 'MembershipCredential'],
+          issuer: authority.did,
+          claims: { sector: 'health', country: 'CA' },
+          expiresAt: expect.any(Number),
+        },
       ])
     })
 
@@ -81,7 +95,10 @@ describe.each(dialects)('DCP between two participants (%s)', (dialect) => {
       const outsider = await startParticipant({ store: otherStore, clock, ids })
       try {
         const authorization = await outsider.identity.tokenIssuer.authorizationFor({ participantId: provider.did, dspUrl: provider.url })
-        await expect(provider.identity.authenticator.authenticate({ authorization, credentialTypes: ['MembershipCredential'] })).resolves.toEqual({ participantId: outsider.did, credentials: [] })
+        await expect(provider.identity.authenticator.authenticate({ authorization, credentialTypes: ['MembershipCredential'] })).resolves.toEqual({
+          participantId: outsider.did,
+          credentials: [],
+        })
       } finally {
         await outsider.close()
         await otherStore.close()
@@ -165,7 +182,9 @@ describe.each(dialects)('DCP between two participants (%s)', (dialect) => {
     it('refuses a tampered token (payload changed after signing)', async () => {
       const token = await signRaw(claims(), consumer.key, { kid: `${consumer.did}#key-1` })
       const [header, payload, signature] = token.split('.')
-      const changed = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(payload!, 'base64url').toString()), aud: provider.did, iss: consumer.did, extra: 1 })).toString('base64url')
+      const changed = Buffer.from(
+        JSON.stringify({ ...JSON.parse(Buffer.from(payload!, 'base64url').toString()), aud: provider.did, iss: consumer.did, extra: 1 }),
+      ).toString('base64url')
       await expectRefused(`Bearer ${header}.${changed}.${signature}`, /signature is invalid/)
     })
 
@@ -194,7 +213,8 @@ describe.each(dialects)('DCP between two participants (%s)', (dialect) => {
       const empty = await loopbackServer()
       try {
         const token = await signRaw({ ...claims(), iss: empty.did, sub: empty.did }, consumer.key, { kid: `${empty.did}#key-1` })
-        await expectRefused(`Bearer ${token}`, /unknown DID/)
+        await expectRefused(`Bearer ${token}`, /could not be resolved$/)
+        expect(provider.logs.join('\n')).toContain('answered status 404')
       } finally {
         await empty.close()
       }
@@ -207,8 +227,12 @@ describe.each(dialects)('DCP between two participants (%s)', (dialect) => {
       hostile.handle(handler)
       try {
         const iat = Math.floor(clock.now().getTime() / 1000)
-        const token = await signRaw({ iss: hostile.did, sub: hostile.did, aud: provider.did, jti: ids.next(), iat, exp: iat + 300 }, consumer.key, { kid: `${hostile.did}#key-1` })
-        await expectRefused(`Bearer ${token}`, reason)
+        const token = await signRaw({ iss: hostile.did, sub: hostile.did, aud: provider.did, jti: ids.next(), iat, exp: iat + 300 }, consumer.key, {
+          kid: `${hostile.did}#key-1`,
+        })
+        // The caller learns only that the DID could not be resolved; the reason is in the log.
+        await expectRefused(`Bearer ${token}`, /^the DID did:web:127\.0\.0\.1%3A\d+ could not be resolved$/)
+        expect(provider.logs.join('\n')).toMatch(reason)
       } finally {
         await hostile.close()
       }
@@ -260,7 +284,9 @@ describe.each(dialects)('DCP between two participants (%s)', (dialect) => {
       const holder = await startParticipant({ store: otherStore, clock, ids })
       try {
         await holder.identity.credentials.add(await untrusted.issue(holder.did, 'MembershipCredential'))
-        const authorization = await holder.identity.tokenIssuer.authorizationFor({ participantId: provider.did, dspUrl: provider.url }, ['MembershipCredential'])
+        const authorization = await holder.identity.tokenIssuer.authorizationFor({ participantId: provider.did, dspUrl: provider.url }, [
+          'MembershipCredential',
+        ])
         await expectRefused(authorization, /issuer did:web:[^ ]+ is not trusted/, ['MembershipCredential'])
       } finally {
         await holder.close()
@@ -274,8 +300,18 @@ describe.each(dialects)('DCP between two participants (%s)', (dialect) => {
       try {
         // Stored behind the API's back: the management API refuses credentials about someone else.
         const stolen = await authority.issue(consumer.did, 'MembershipCredential')
-        await identityRepository(otherStore).addCredential({ id: 'stolen', jwt: stolen, types: ['VerifiableCredential', 'MembershipCredential'], issuer: authority.did, subject: holder.did, expiresAt: null, createdAt: 0 })
-        const authorization = await holder.identity.tokenIssuer.authorizationFor({ participantId: provider.did, dspUrl: provider.url }, ['MembershipCredential'])
+        await identityRepository(otherStore).addCredential({
+          id: 'stolen',
+          jwt: stolen,
+          types: ['VerifiableCredential', 'MembershipCredential'],
+          issuer: authority.did,
+          subject: holder.did,
+          expiresAt: null,
+          createdAt: 0,
+        })
+        const authorization = await holder.identity.tokenIssuer.authorizationFor({ participantId: provider.did, dspUrl: provider.url }, [
+          'MembershipCredential',
+        ])
         await expectRefused(authorization, /credential subject .* is not the holder/, ['MembershipCredential'])
       } finally {
         await holder.close()
@@ -299,7 +335,9 @@ describe.each(dialects)('DCP between two participants (%s)', (dialect) => {
       })
       try {
         await holder.identity.credentials.add(await authority.issue(holder.did, 'MembershipCredential'))
-        const authorization = await holder.identity.tokenIssuer.authorizationFor({ participantId: provider.did, dspUrl: provider.url }, ['MembershipCredential'])
+        const authorization = await holder.identity.tokenIssuer.authorizationFor({ participantId: provider.did, dspUrl: provider.url }, [
+          'MembershipCredential',
+        ])
         await expectRefused(authorization, /presentation signature is invalid/, ['MembershipCredential'])
       } finally {
         await holder.close()
@@ -316,8 +354,18 @@ describe.each(dialects)('DCP between two participants (%s)', (dialect) => {
         const payload = JSON.parse(Buffer.from(p!, 'base64url').toString())
         payload.vc.credentialSubject.country = 'CA'
         const forged = `${h}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}.${sig}`
-        await identityRepository(otherStore).addCredential({ id: 'forged', jwt: forged, types: ['VerifiableCredential', 'MembershipCredential'], issuer: authority.did, subject: holder.did, expiresAt: null, createdAt: 0 })
-        const authorization = await holder.identity.tokenIssuer.authorizationFor({ participantId: provider.did, dspUrl: provider.url }, ['MembershipCredential'])
+        await identityRepository(otherStore).addCredential({
+          id: 'forged',
+          jwt: forged,
+          types: ['VerifiableCredential', 'MembershipCredential'],
+          issuer: authority.did,
+          subject: holder.did,
+          expiresAt: null,
+          createdAt: 0,
+        })
+        const authorization = await holder.identity.tokenIssuer.authorizationFor({ participantId: provider.did, dspUrl: provider.url }, [
+          'MembershipCredential',
+        ])
         await expectRefused(authorization, /credential signature is invalid/, ['MembershipCredential'])
       } finally {
         await holder.close()
@@ -330,13 +378,23 @@ describe.each(dialects)('DCP between two participants (%s)', (dialect) => {
       const iat = Math.floor(clock.now().getTime() / 1000)
       // The holder's credential service answers with the consumer's presentation (e.g. one it intercepted).
       const intercepted = await signRaw(
-        { iss: consumer.did, sub: consumer.did, aud: provider.did, jti: ids.next(), iat, exp: iat + 300, vp: { type: ['VerifiablePresentation'], verifiableCredential: [membership] } },
+        {
+          iss: consumer.did,
+          sub: consumer.did,
+          aud: provider.did,
+          jti: ids.next(),
+          iat,
+          exp: iat + 300,
+          vp: { type: ['VerifiablePresentation'], verifiableCredential: [membership] },
+        },
         consumer.key,
         { kid: `${consumer.did}#key-1` },
       )
       const holder = await startParticipant({ store: otherStore, clock, ids, tamperPresentation: (body) => ({ ...body, presentation: [intercepted] }) })
       try {
-        const authorization = await holder.identity.tokenIssuer.authorizationFor({ participantId: provider.did, dspUrl: provider.url }, ['MembershipCredential'])
+        const authorization = await holder.identity.tokenIssuer.authorizationFor({ participantId: provider.did, dspUrl: provider.url }, [
+          'MembershipCredential',
+        ])
         await expectRefused(authorization, /presentation holder .* is not the token subject/, ['MembershipCredential'])
       } finally {
         await holder.close()
@@ -352,8 +410,18 @@ describe.each(dialects)('DCP between two participants (%s)', (dialect) => {
         const jwt = await authority.issue(holder.did, 'MembershipCredential', {}, soon)
         await holder.identity.credentials.add(jwt)
         // Served as if still valid: the holder's own filter is bypassed by the expiry of the check.
-        await identityRepository(otherStore).addCredential({ id: 'late', jwt, types: ['VerifiableCredential', 'MembershipCredential'], issuer: authority.did, subject: holder.did, expiresAt: null, createdAt: 0 })
-        const authorization = await holder.identity.tokenIssuer.authorizationFor({ participantId: provider.did, dspUrl: provider.url }, ['MembershipCredential'])
+        await identityRepository(otherStore).addCredential({
+          id: 'late',
+          jwt,
+          types: ['VerifiableCredential', 'MembershipCredential'],
+          issuer: authority.did,
+          subject: holder.did,
+          expiresAt: null,
+          createdAt: 0,
+        })
+        const authorization = await holder.identity.tokenIssuer.authorizationFor({ participantId: provider.did, dspUrl: provider.url }, [
+          'MembershipCredential',
+        ])
         clock.advance(120_000)
         try {
           await expectRefused(authorization, /credential has expired/, ['MembershipCredential'])

@@ -1,146 +1,189 @@
-import { Hono } from 'hono'
-import { getRequestListener } from '@hono/node-server'
-import { calculateJwkThumbprint, decodeJwt, exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose'
+import { decodeJwt } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { testClock, testIds } from '../../test/support/context.ts'
 import { createTestStore } from '../../test/support/stores.ts'
 import type { Store } from '../store/store.ts'
-import { loopbackServer, startParticipant, type LoopbackServer, type TestParticipant } from './testing.ts'
+import {
+  dcpContextV1,
+  edcCredential,
+  edcIdToken,
+  edcPresentation,
+  edcPresentationQuery,
+  edcPresentationResponse,
+  edcSign,
+  startEdcParty,
+  type EdcParty,
+} from '../../test/support/edc-fixtures.ts'
+import { startParticipant, type TestParticipant } from '../../test/support/identity.ts'
 
 /**
- * Tokens and presentations in the shapes an Eclipse EDC connector (with its identity hub) produces:
- * ES256 keys published as JsonWebKey2020 with an EC JWK, kid `<did>#<key>`, the self-issued ID token
- * carrying the STS access token in `token`, scopes `org.eclipse.edc.vc.type:<Type>:read`, and a VP
- * JWT whose `vp` lists VC JWTs; an authority signing with the fully specified `Ed25519` algorithm.
+ * Tokens, DID documents and presentations in the shapes an Eclipse EDC connector with IdentityHub
+ * produces (see edc-fixtures.ts): keys published under `verificationMethod` only, ES256 participant
+ * keys, an issuer signing with the fully specified `Ed25519` algorithm.
  */
-interface EdcParty {
-  server: LoopbackServer
-  did: string
-  keyId: string
-  privateKey: CryptoKey
-  queries: Array<{ authorization: string | undefined; body: Record<string, unknown> }>
-}
-
-async function edcParty(kind: 'participant' | 'issuer', algorithm: 'ES256' | 'Ed25519'): Promise<EdcParty> {
-  const server = await loopbackServer()
-  const { publicKey, privateKey } = await generateKeyPair(algorithm, { extractable: true })
-  const publicJwk = await exportJWK(publicKey)
-  const keyId = `${server.did}#${kind === 'participant' ? 'key-1' : await calculateJwkThumbprint(publicJwk)}`
-  const party: EdcParty = { server, did: server.did, keyId, privateKey, queries: [] }
-  // An EDC DID document: JsonWebKey2020, relationships by reference, CredentialService and ProtocolEndpoint services.
-  const document = {
-    '@context': ['https://www.w3.org/ns/did/v1', 'https://w3id.org/security/suites/jws-2020/v1'],
-    id: server.did,
-    service: kind === 'participant'
-      ? [
-          { id: `${server.did}#credential-service`, type: 'CredentialService', serviceEndpoint: `${server.url}/api/credentials/v1/participants/ZWRj` },
-          { id: `${server.did}#dsp`, type: 'ProtocolEndpoint', serviceEndpoint: `${server.url}/api/dsp` },
-        ]
-      : [],
-    verificationMethod: [{ id: keyId, type: 'JsonWebKey2020', controller: server.did, publicKeyJwk: publicJwk }],
-    authentication: [keyId],
-    assertionMethod: [keyId],
-    capabilityInvocation: [keyId],
-  }
-  const app = new Hono()
-  app.get('/.well-known/did.json', (c) => c.json(document))
-  app.post('/api/credentials/v1/participants/ZWRj/presentations/query', async (c) => {
-    party.queries.push({ authorization: c.req.header('authorization'), body: await c.req.json() })
-    return c.json(respond(party))
-  })
-  server.handle(getRequestListener(app.fetch))
-  return party
-}
-
-let respond: (party: EdcParty) => unknown = () => ({})
-
-const sign = (party: EdcParty, payload: Record<string, unknown>, alg: string) =>
-  new SignJWT(payload).setProtectedHeader({ kid: party.keyId, alg, typ: 'JWT' }).sign(party.privateKey)
-
-describe('interoperability with EDC-shaped tokens and presentations', () => {
+describe('interoperability with Eclipse EDC and IdentityHub', () => {
   const clock = testClock(new Date())
   const ids = testIds()
-  let store: Store
+  const stores: Store[] = []
   let edc: EdcParty
   let issuer: EdcParty
   let provider: TestParticipant
-  const now = () => Math.floor(clock.now().getTime() / 1000)
+  let strict: TestParticipant
+  const parties: EdcParty[] = []
 
   beforeAll(async () => {
-    store = await createTestStore('sqlite')
-    edc = await edcParty('participant', 'ES256')
-    issuer = await edcParty('issuer', 'Ed25519')
-    provider = await startParticipant({ store, clock, ids, trustedIssuers: [issuer.did] })
+    for (let i = 0; i < 2; i++) stores.push(await createTestStore('sqlite'))
+    edc = await startEdcParty({ alg: 'ES256' })
+    issuer = await startEdcParty({ alg: 'Ed25519', credentialService: false })
+    provider = await startParticipant({ store: stores[0]!, clock, ids, trustedIssuers: [issuer.did] })
+    strict = await startParticipant({ store: stores[1]!, clock, ids, trustedIssuers: [issuer.did], identity: { keyRelationships: 'strict' } })
   })
   afterAll(async () => {
-    await Promise.all([edc?.server.close(), issuer?.server.close(), provider?.close()])
-    await store?.close()
+    await Promise.all([edc?.close(), issuer?.close(), provider?.close(), strict?.close(), ...parties.map((p) => p.close())])
+    await Promise.all(stores.map((s) => s.close()))
   })
 
-  /** EDC's STS access token: a JWT the verifier treats as opaque and hands back. */
-  const stsAccessToken = () => sign(edc, { iss: edc.did, sub: edc.did, aud: provider.did, jti: ids.next(), iat: now(), exp: now() + 300, scope: 'org.eclipse.edc.vc.type:MembershipCredential:read' }, 'ES256')
-  const idToken = async () => sign(edc, { iss: edc.did, sub: edc.did, aud: provider.did, jti: ids.next(), iat: now(), exp: now() + 300, token: await stsAccessToken() }, 'ES256')
+  const authenticate = (to: TestParticipant, authorization: string, credentialTypes: string[] = []) =>
+    to.identity.authenticator.authenticate({ authorization, credentialTypes })
 
-  async function membershipVc(subject = edc.did) {
-    return sign(issuer, {
-      iss: issuer.did,
-      sub: subject,
-      jti: `urn:uuid:${ids.next().slice(9)}`,
-      iat: now(),
-      nbf: now(),
-      exp: now() + 86400,
-      vc: {
-        '@context': ['https://www.w3.org/2018/credentials/v1', 'https://w3id.org/security/suites/jws-2020/v1'],
-        id: 'https://example.org/credentials/1872',
-        type: ['VerifiableCredential', 'MembershipCredential'],
-        issuer: { id: issuer.did },
-        issuanceDate: clock.now().toISOString(),
-        credentialSubject: { id: subject, membership: { membershipType: 'FullMember', since: '2023-01-01T00:00:00Z' } },
-      },
-    }, 'Ed25519')
-  }
+  describe('keys under verificationMethod only', () => {
+    it('serves the document EDC publishes: no relationship but an empty authentication', async () => {
+      const document = (await (await fetch(`${edc.server.url}/.well-known/did.json`)).json()) as Record<string, unknown>
+      expect(document.authentication).toEqual([])
+      expect(document).not.toHaveProperty('capabilityInvocation')
+      expect(document).not.toHaveProperty('assertionMethod')
+    })
 
-  it('accepts an EDC ID token signed with ES256 under kid <did>#key-1', async () => {
-    const requester = await provider.identity.authenticator.authenticate({ authorization: `Bearer ${await idToken()}` })
-    expect(requester).toEqual({ participantId: edc.did, credentials: [] })
+    it('accepts an EDC ID token signed with ES256 under kid <did>#key-1', async () => {
+      const requester = await authenticate(provider, `Bearer ${await edcIdToken(edc, provider.did, clock.now())}`)
+      expect(requester).toEqual({ participantId: edc.did, credentials: [] })
+    })
+
+    it("accepts the ID token bare in the Authorization header, as EDC's DSP client sends it", async () => {
+      const requester = await authenticate(provider, await edcIdToken(edc, provider.did, clock.now()))
+      expect(requester.participantId).toBe(edc.did)
+    })
+
+    it('refuses it with identity.keyRelationships: strict, naming the relationship', async () => {
+      await expect(authenticate(strict, `Bearer ${await edcIdToken(edc, strict.did, clock.now())}`)).rejects.toThrow(
+        `ID token kid ${edc.key.id} is not a key listed under capabilityInvocation in ${edc.did}'s DID document`,
+      )
+    })
+
+    it('queries an EDC credential service as EDC expects and verifies its IdentityHub presentation', async () => {
+      const vc = await edcCredential(
+        issuer,
+        edc.did,
+        'MembershipCredential',
+        { membership: { membershipType: 'FullMember', since: '2023-01-01T00:00:00Z' } },
+        clock.now(),
+      )
+      const presentation = await edcPresentation(edc, provider.did, [vc], clock.now())
+      edc.respond = () => edcPresentationResponse([presentation])
+      const token = await edcIdToken(edc, provider.did, clock.now(), ['org.eclipse.dspace.dcp.vc.type:MembershipCredential:read'])
+      const requester = await authenticate(provider, `Bearer ${token}`, ['MembershipCredential'])
+      expect(requester.credentials).toEqual([
+        {
+          types: ['VerifiableCredential', 'MembershipCredential'],
+          issuer: issuer.did,
+          claims: { membership: { membershipType: 'FullMember', since: '2023-01-01T00:00:00Z' } },
+          expiresAt: expect.any(Number),
+        },
+      ])
+      const query = edc.queries.at(-1)!
+      expect(query.body).toEqual({
+        '@context': [dcpContextV1],
+        type: 'PresentationQueryMessage',
+        scope: ['org.eclipse.dspace.dcp.vc.type:MembershipCredential:read'],
+      })
+      const ours = decodeJwt(query.authorization!.replace(/^Bearer /, ''))
+      expect(ours).toMatchObject({ iss: provider.did, sub: provider.did, aud: edc.did, token: decodeJwt(token).token })
+    })
+
+    it('refuses an EDC presentation addressed to another verifier', async () => {
+      provider.identity.dcp!.clearCaches()
+      const vc = await edcCredential(issuer, edc.did, 'MembershipCredential', {}, clock.now())
+      const misdirected = await edcPresentation(edc, 'did:web:someone.else', [vc], clock.now())
+      edc.respond = () => edcPresentationResponse([misdirected])
+      const token = await edcIdToken(edc, provider.did, clock.now())
+      await expect(authenticate(provider, `Bearer ${token}`, ['MembershipCredential'])).rejects.toThrow(/presentation audience is not this participant/)
+    })
   })
 
-  it("accepts the ID token bare in the Authorization header, as EDC's DSP client sends it", async () => {
-    const requester = await provider.identity.authenticator.authenticate({ authorization: await idToken() })
-    expect(requester.participantId).toBe(edc.did)
-  })
-
-  it('queries an EDC credential service as EDC expects and verifies its presentation', async () => {
-    const vc = await membershipVc()
-    const vpFor = async (verifier: string) =>
-      sign(edc, {
+  describe('an EDC verifier reading our credential service', () => {
+    it('answers the query EDC sends, with the ID token its STS mints, by a VP IdentityHub-compatible verifiers accept', async () => {
+      await provider.identity.credentials.add(await edcCredential(issuer, provider.did, 'MembershipCredential', { level: 'gold' }, clock.now()))
+      // What our ID token to EDC carried: the access token EDC hands back.
+      const ours = await provider.identity.tokenIssuer.authorizationFor({ participantId: edc.did, dspUrl: `${edc.server.url}/api/dsp` }, [
+        'MembershipCredential',
+      ])
+      const accessToken = decodeJwt(ours.slice('Bearer '.length)).token as string
+      expect(decodeJwt(accessToken).scope).toBe('org.eclipse.dspace.dcp.vc.type:MembershipCredential:read')
+      const t = Math.floor(clock.now().getTime() / 1000)
+      const idToken = await edcSign(edc.key, {
         iss: edc.did,
         sub: edc.did,
-        aud: verifier,
-        jti: ids.next(),
-        iat: now(),
-        nbf: now(),
-        exp: now() + 300,
-        vp: { '@context': ['https://www.w3.org/2018/credentials/v1'], type: ['VerifiablePresentation'], verifiableCredential: [vc] },
-      }, 'ES256')
-    const presentation = await vpFor(provider.did)
-    respond = () => ({ '@context': ['https://w3id.org/dspace-dcp/v1.0/dcp.jsonld'], type: 'PresentationResponseMessage', presentation: [presentation] })
-    const token = await idToken()
-    const requester = await provider.identity.authenticator.authenticate({ authorization: `Bearer ${token}`, credentialTypes: ['MembershipCredential'] })
-    expect(requester.credentials).toEqual([
-      { types: ['VerifiableCredential', 'MembershipCredential'], issuer: issuer.did, claims: { membership: { membershipType: 'FullMember', since: '2023-01-01T00:00:00Z' } }, expiresAt: expect.any(Number) },
-    ])
-    const [query] = edc.queries
-    expect(query!.body).toEqual({ '@context': ['https://w3id.org/dspace-dcp/v1.0/dcp.jsonld'], type: 'PresentationQueryMessage', scope: ['org.eclipse.edc.vc.type:MembershipCredential:read'] })
-    const ours = decodeJwt(query!.authorization!.replace(/^Bearer /, ''))
-    expect(ours).toMatchObject({ iss: provider.did, sub: provider.did, aud: edc.did, token: decodeJwt(token).token })
+        aud: provider.did,
+        token: accessToken,
+        iat: t,
+        nbf: t,
+        exp: t + 300,
+        jti: crypto.randomUUID(),
+      })
+      const response = await fetch(`${provider.url}/dcp/presentations/query`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${idToken}`, 'content-type': 'application/json' },
+        body: JSON.stringify(edcPresentationQuery(['org.eclipse.dspace.dcp.vc.type:MembershipCredential:read'])),
+      })
+      expect(response.status).toBe(200)
+      const body = (await response.json()) as { presentation: string[] }
+      const vp = decodeJwt(body.presentation[0]!) as { iss: string; aud: string; vp: { verifiableCredential: string[] } }
+      // EDC checks the VP's issuer is the ID token's issuer it asked, and counts one credential per scope.
+      expect(vp).toMatchObject({ iss: provider.did, aud: edc.did })
+      expect(vp.vp.verifiableCredential).toHaveLength(1)
+    })
   })
 
-  it('refuses an EDC presentation addressed to another verifier', async () => {
-    provider.identity.dcp!.clearCaches()
-    const vc = await membershipVc()
-    const presentation = await sign(edc, { iss: edc.did, aud: 'did:web:someone.else', jti: ids.next(), iat: now(), exp: now() + 300, vp: { type: ['VerifiablePresentation'], verifiableCredential: [vc] } }, 'ES256')
-    respond = () => ({ type: 'PresentationResponseMessage', presentation: [presentation] })
-    await expect(provider.identity.authenticator.authenticate({ authorization: `Bearer ${await idToken()}`, credentialTypes: ['MembershipCredential'] })).rejects.toThrow(/presentation audience is not this participant/)
+  describe('a document that lists relationships', () => {
+    it('must list the key under capabilityInvocation for an ID token', async () => {
+      const party = await startEdcParty({ edit: (d) => ({ ...d, authentication: [(d.verificationMethod as { id: string }[])[0]!.id] }) })
+      parties.push(party)
+      await expect(authenticate(provider, `Bearer ${await edcIdToken(party, provider.did, clock.now())}`)).rejects.toThrow(
+        `ID token kid ${party.key.id} is not a key listed under capabilityInvocation in ${party.did}'s DID document`,
+      )
+    })
+  })
+
+  describe('attacks on the key look-up', () => {
+    type Method = Record<string, unknown>
+    const refusedWith = async (edit: (document: Record<string, unknown>, method: Method) => Record<string, unknown>, reason: (party: EdcParty) => string) => {
+      const party = await startEdcParty({ edit: (d) => edit(d, (d.verificationMethod as Method[])[0]!) })
+      parties.push(party)
+      await expect(authenticate(provider, `Bearer ${await edcIdToken(party, provider.did, clock.now())}`)).rejects.toThrow(reason(party))
+    }
+
+    it('refuses a key under verificationMethod whose controller is another DID', () =>
+      refusedWith(
+        (d, m) => ({ ...d, verificationMethod: [{ ...m, controller: 'did:web:attacker.example' }] }),
+        (p) => `the DID document of ${p.did} lists key ${p.key.id} controlled by another DID (did:web:attacker.example)`,
+      ))
+
+    it('refuses a key under verificationMethod that belongs to another DID', () =>
+      refusedWith(
+        (d, m) => ({ ...d, verificationMethod: [m, { ...m, id: 'did:web:attacker.example#key-1' }] }),
+        (p) => `the DID document of ${p.did} lists key did:web:attacker.example#key-1, which belongs to another DID`,
+      ))
+
+    it('refuses a relationship array that lists a key id not in verificationMethod', () =>
+      refusedWith(
+        (d) => ({ ...d, capabilityInvocation: [`${d.id}#key-9`] }),
+        (p) => `the DID document of ${p.did} lists a key under capabilityInvocation that it does not define (key-9)`,
+      ))
+
+    it('refuses duplicate key ids, even spelled once absolute and once relative', () =>
+      refusedWith(
+        (d, m) => ({ ...d, verificationMethod: [m, { ...m, id: '#key-1', publicKeyJwk: { kty: 'OKP', crv: 'Ed25519', x: 'AAAA' } }] }),
+        (p) => `the DID document of ${p.did} lists key #key-1 twice`,
+      ))
   })
 })

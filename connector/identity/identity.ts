@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs'
 import { absolute, ConfigError, type Config } from '../config/config.ts'
-import type { Clock, IdSource } from '../context.ts'
+import type { Clock } from '../clock.ts'
+import type { IdSource } from '../ids.ts'
 import { PasserelleError } from '../errors.ts'
+import { egressPolicy } from '../http/egress.ts'
 import type { PeerClient } from '../http/peer-client.ts'
 import type { Store } from '../store/store.ts'
 import type { Logger } from '../telemetry/logger.ts'
@@ -11,9 +13,11 @@ import { buildDidDocument } from './did-document.ts'
 import { createDidResolver, type DidDocument, type DidResolver } from './did-resolver.ts'
 import { didWebForUrl } from './did-web.ts'
 import { identityRepository, type HeldCredentialRow, type IdentityRepository } from './identity-repository.ts'
-import { loadKeyRing, type KeyRing } from './keys.ts'
+import { loadRotatingKeyRing, type ScheduledKey } from './key-schedule.ts'
+import type { KeyRing } from './keys.ts'
 import { limitedHttp, limitedHttpOver, type LimitedHttp } from './limited-http.ts'
 import { createStaticIdentity } from './static-identity.ts'
+import { createStatusListChecker } from './status-list.ts'
 import type { Authenticator, TokenIssuer } from './types.ts'
 
 /** Where our credential service lives, below the public URL. */
@@ -26,8 +30,10 @@ export interface Identity {
   participantId: string
   authenticator: Authenticator
   tokenIssuer: TokenIssuer
-  /** Our DID document (DCP mode only). */
-  didDocument: DidDocument | undefined
+  /** Our DID document (DCP mode only), with the keys published now. */
+  readonly didDocument: DidDocument | undefined
+  /** Our keys (DCP mode only): which signs, which are published; they follow the key schedule. */
+  keys?: KeyRing & { scheduled?(): ScheduledKey[] }
   resolver: DidResolver
   /** DCP holder and verifier internals (DCP mode only). */
   dcp: Dcp | undefined
@@ -73,7 +79,17 @@ export async function createIdentity(deps: IdentityDeps, options: IdentityOption
   const { config, clock, ids, logger } = deps
   const settings = config.identity
   const http = options.http ?? (deps.peers ? limitedHttpOver(deps.peers) : limitedHttp)
-  const resolver = options.resolver ?? createDidResolver({ clock, http, allowInsecureLoopback: settings.allowInsecureLoopback })
+  const egress = egressPolicy(config.egress)
+  const resolver =
+    options.resolver ??
+    createDidResolver({
+      clock,
+      http,
+      logger,
+      allowInsecureLoopback: settings.allowInsecureLoopback,
+      allowHost: (host) => egress.allowsDidHost(host),
+      refreshAfterMs: settings.didRefreshMs,
+    })
   const repository = identityRepository(deps.store)
   const participantId = config.participant.id
 
@@ -91,7 +107,9 @@ export async function createIdentity(deps: IdentityDeps, options: IdentityOption
     }
   }
 
-  const keys = options.keys ?? (await loadKeyRing({ root: config.root, keyFiles: settings.keyFiles, env: options.env }))
+  const keys =
+    options.keys ??
+    (await loadRotatingKeyRing({ root: config.root, keyFiles: settings.keyFiles, schedule: settings.keySchedule, env: options.env, clock, logger }))
   const fileCredentials = loadCredentialFiles(config, clock, logger)
   if (participantId.startsWith('did:web:') && participantId !== didWebForUrl(config.server.publicUrl)) {
     // Peers fetch our document from the host the DID names: it must be this server.
@@ -109,24 +127,40 @@ export async function createIdentity(deps: IdentityDeps, options: IdentityOption
     ids,
     logger,
     trustedIssuers: settings.trustedIssuers,
+    dataSpaces: settings.dataSpaces,
     scopeAlias: settings.scopeAlias,
+    keyRelationships: settings.keyRelationships,
     allowInsecureLoopback: settings.allowInsecureLoopback,
     http,
     fileCredentials,
+    // Status lists are fetched like DID documents: through the peer client, under the egress policy.
+    status: createStatusListChecker({
+      http,
+      resolver,
+      clock,
+      logger,
+      ...settings.statusList,
+      allowInsecureLoopback: settings.allowInsecureLoopback,
+      keyRelationships: settings.keyRelationships,
+    }),
   })
   return {
     mode: 'dcp',
     participantId,
     authenticator: dcp.authenticator,
     tokenIssuer: dcp.tokenIssuer,
-    didDocument: participantId.startsWith('did:web:')
-      ? buildDidDocument({
-          did: participantId,
-          keys: keys.all,
-          dspUrl: config.dspUrl,
-          credentialServiceUrl: config.server.publicUrl + credentialServicePath,
-        })
-      : undefined,
+    // Built when asked: the published keys change while we run (rotation).
+    get didDocument() {
+      return participantId.startsWith('did:web:')
+        ? buildDidDocument({
+            did: participantId,
+            keys: keys.all,
+            dspUrl: config.dspUrl,
+            credentialServiceUrl: config.server.publicUrl + credentialServicePath,
+          })
+        : undefined
+    },
+    keys,
     resolver,
     dcp,
     credentials: heldCredentials(repository, clock, ids, (jwt) => dcp.checkHeldCredential(jwt), fileCredentials),
@@ -213,7 +247,15 @@ function loadCredentialFiles(config: Config, clock: Clock, logger: Logger): Held
       logger.warn('identity: credential file has expired; not held', { file: path })
       continue
     }
-    rows.push({ id: `file:${file}`, jwt, types: summary.types, issuer: summary.issuer, subject: summary.subject, expiresAt: summary.expiresAt ?? null, createdAt: 0 })
+    rows.push({
+      id: `file:${file}`,
+      jwt,
+      types: summary.types,
+      issuer: summary.issuer,
+      subject: summary.subject,
+      expiresAt: summary.expiresAt ?? null,
+      createdAt: 0,
+    })
   }
   return rows
 }

@@ -1,5 +1,5 @@
-import type { IdSource } from '../context.ts'
-import { credentialsContext } from './credentials.ts'
+import type { IdSource } from '../ids.ts'
+import { credentialsContext, credentialsV2Context, type CredentialProfile } from './credential-profiles.ts'
 import { signJwt } from './jwt.ts'
 import type { SigningKey } from './keys.ts'
 
@@ -13,12 +13,41 @@ export interface IssueCredentialInput {
   issuedAt: Date
   expiresAt?: Date
   ids: IdSource
+  /** The credential's id (default: a new one from `ids`). */
+  id?: string
+  /** `credentialStatus` entries (BitstringStatusListEntry), when the issuer publishes status lists. */
+  credentialStatus?: Array<Record<string, unknown>>
+  /** Default `vc11-sl2021/jwt`. */
+  profile?: CredentialProfile
 }
 
-/** Signs a VC JWT (VC data model 1.1 JWT profile), as a data-space authority does. */
+/** Signs a VC JWT, as a data-space authority does: VC data model 1.1 (default) or 2.0 secured with JOSE (`vc20-bssl/jwt`). */
 export function issueCredentialJwt(input: IssueCredentialInput): Promise<string> {
-  const id = input.ids.next()
+  const id = input.id ?? input.ids.next()
   const iat = Math.floor(input.issuedAt.getTime() / 1000)
+  if (input.profile === 'vc20-bssl/jwt') {
+    // The payload is the credential (VC-JOSE-COSE); iss, sub, jti and exp repeat it for JWT readers.
+    return signJwt(
+      {
+        '@context': [credentialsV2Context],
+        id,
+        type: ['VerifiableCredential', input.type],
+        issuer: input.issuerDid,
+        validFrom: input.issuedAt.toISOString(),
+        ...(input.expiresAt ? { validUntil: input.expiresAt.toISOString() } : {}),
+        credentialSubject: { id: input.subject, ...input.claims },
+        ...(input.credentialStatus && input.credentialStatus.length > 0 ? { credentialStatus: input.credentialStatus } : {}),
+        iss: input.issuerDid,
+        sub: input.subject,
+        jti: id,
+        iat,
+        ...(input.expiresAt ? { exp: Math.floor(input.expiresAt.getTime() / 1000) } : {}),
+      },
+      input.key,
+      input.issuerDid,
+      'vc+jwt',
+    )
+  }
   return signJwt(
     {
       iss: input.issuerDid,
@@ -35,6 +64,7 @@ export function issueCredentialJwt(input: IssueCredentialInput): Promise<string>
         issuanceDate: input.issuedAt.toISOString(),
         ...(input.expiresAt ? { expirationDate: input.expiresAt.toISOString() } : {}),
         credentialSubject: { id: input.subject, ...input.claims },
+        ...(input.credentialStatus && input.credentialStatus.length > 0 ? { credentialStatus: input.credentialStatus } : {}),
       },
     },
     input.key,

@@ -7,7 +7,8 @@ import { absolute, ConfigError } from '../config/config.ts'
 /**
  * The participant's signing keys. Private keys are JWK files readable by their owner only, or come
  * from the PASSERELLE_IDENTITY_KEY environment variable (one JWK, or a JSON array of them). Several keys
- * allow rotation: the first (newest) signs, all are published in the DID document until removed.
+ * allow rotation: the first (newest) signs, all are published in the DID document until removed;
+ * `key-schedule.ts` adds keys and retires them while the connector runs (`passerelle keys rotate`).
  */
 
 export const identityKeyVariable = 'PASSERELLE_IDENTITY_KEY'
@@ -22,7 +23,10 @@ export const PrivateJwk = z
     x: z.string().min(1),
     y: z.string().min(1).optional(),
     d: z.string().min(1),
-    kid: z.string().regex(/^[A-Za-z0-9._~-]+$/, 'expected letters, digits, dot, dash, underscore or tilde').optional(),
+    kid: z
+      .string()
+      .regex(/^[A-Za-z0-9._~-]+$/, 'expected letters, digits, dot, dash, underscore or tilde')
+      .optional(),
     /** A key published on purpose (development seeds): never use one for a real participant. */
     devOnly: z.literal(true).optional(),
   })
@@ -43,6 +47,8 @@ export interface KeyRing {
   signing: SigningKey
   /** Every key still published, newest first. */
   all: SigningKey[]
+  /** Keys that still verify tokens we issued (published, or retired less than `withinMs` ago); `all` when absent. */
+  recent?(withinMs: number): SigningKey[]
 }
 
 /** Creates an Ed25519 key file, readable by its owner only; never overwrites an existing file. */
@@ -52,7 +58,7 @@ export async function createKeyFile(path: string, kid?: string): Promise<Private
   const id = kid ?? `key-${(await calculateJwkThumbprint({ kty: jwk.kty, crv: jwk.crv, x: jwk.x })).slice(0, 16)}`
   const stored: PrivateJwk = { kty: jwk.kty, crv: jwk.crv, x: jwk.x, d: jwk.d, kid: id }
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
-  writeFileSync(path, JSON.stringify(stored, null, 2) + '\n', { mode: 0o600, flag: 'wx' })
+  writeFileSync(path, `${JSON.stringify(stored, null, 2)}\n`, { mode: 0o600, flag: 'wx' })
   chmodSync(path, 0o600) // the umask may have narrowed it already; make it exact
   return stored
 }
@@ -79,9 +85,7 @@ export async function loadKeyFile(path: string): Promise<SigningKey> {
   }
   const devOnly = (raw as { devOnly?: unknown } | null)?.devOnly === true
   if (!devOnly && process.platform !== 'win32' && (mode & 0o077) !== 0) {
-    throw new ConfigError(
-      `identity key file ${path} is readable by group or others (mode ${(mode & 0o777).toString(8)}); run: chmod 600 ${path}`,
-    )
+    throw new ConfigError(`identity key file ${path} is readable by group or others (mode ${(mode & 0o777).toString(8)}); run: chmod 600 ${path}`)
   }
   return importPrivateJwk(raw, `identity key file ${path}`)
 }

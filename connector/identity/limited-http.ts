@@ -1,4 +1,5 @@
 import { PasserelleError } from '../errors.ts'
+import { JsonLimitError, parseBoundedJson } from '../http/bounded-json.ts'
 import type { PeerClient, PeerResponse } from '../http/peer-client.ts'
 
 /**
@@ -17,11 +18,18 @@ export interface LimitedRequest {
   maxRedirects?: number
   /** Whether a redirect target is acceptable (e.g. its scheme); checked for same-host targets. */
   allowUrl?: (url: URL) => boolean
+  /** Answer the body as text, not parsed as JSON (a status list credential is a bare JWT). */
+  raw?: boolean
 }
 
+/** 304 Not Modified (an answer to a conditional request) is an answer, not a redirect. */
 export interface LimitedResponse {
   status: number
   json: unknown
+  /** The body as text, when the request asked for `raw`. */
+  text?: string
+  /** The answer's ETag, when it has one (conditional fetches). */
+  etag?: string
 }
 
 export type LimitedHttp = (input: LimitedRequest) => Promise<LimitedResponse>
@@ -42,19 +50,17 @@ export function limitedHttpOver(peers: PeerClient): LimitedHttp {
           maxBytes: input.maxBytes,
         })
       } catch (error) {
-        throw failure((error as Error).message)
+        // The egress detail is for the log of whoever catches this; they do not pass it on.
+        const egress = error instanceof PasserelleError ? error.details?.egress : undefined
+        throw failure(`${(error as Error).message}${typeof egress === 'string' ? ` (${egress})` : ''}`)
       }
-      if (response.status >= 300 && response.status < 400) {
+      if (response.status >= 300 && response.status < 400 && response.status !== 304) {
         url = nextUrl(url, response.headers.location, input, redirects)
         continue
       }
-      let json: unknown
-      try {
-        json = response.text === '' ? undefined : JSON.parse(response.text)
-      } catch {
-        throw failure(`${url.host} answered something that is not JSON (status ${response.status})`)
-      }
-      return { status: response.status, json }
+      const etag = typeof response.headers.etag === 'string' ? response.headers.etag : undefined
+      if (input.raw) return { status: response.status, json: undefined, text: response.text, ...(etag ? { etag } : {}) }
+      return { status: response.status, json: parseAnswer(response.text, url, input.maxBytes, response.status), ...(etag ? { etag } : {}) }
     }
   }
 }
@@ -71,8 +77,7 @@ function nextUrl(url: URL, location: unknown, input: LimitedRequest, redirects: 
 // undici is large: loaded on the first call, not at start-up. Bundled (esbuild, splitting), the
 // CommonJS module comes back as `default` only; from sources Node also gives named exports.
 let undici: Promise<typeof import('undici')> | undefined
-const loadUndici = () =>
-  (undici ??= import('undici').then((module) => ((module as unknown as { default?: typeof module }).default ?? module)))
+const loadUndici = () => (undici ??= import('undici').then((module) => (module as unknown as { default?: typeof module }).default ?? module))
 
 /** The limits applied with undici directly (tools and tests that have no peer client). */
 export const limitedHttp: LimitedHttp = async (input) => {
@@ -93,7 +98,7 @@ export const limitedHttp: LimitedHttp = async (input) => {
     } catch (error) {
       throw failure(signal.aborted ? `${url.host} did not answer within ${input.timeoutMs} ms` : `${url.host} unreachable (${code(error)})`)
     }
-    if (response.statusCode >= 300 && response.statusCode < 400) {
+    if (response.statusCode >= 300 && response.statusCode < 400 && response.statusCode !== 304) {
       await response.body.dump().catch(() => {})
       url = nextUrl(url, response.headers.location, input, redirects)
       continue
@@ -119,13 +124,20 @@ export const limitedHttp: LimitedHttp = async (input) => {
       throw failure(signal.aborted ? `${url.host} did not answer within ${input.timeoutMs} ms` : `${url.host} broke off its answer`)
     }
     const text = Buffer.concat(chunks).toString('utf8')
-    let json: unknown
-    try {
-      json = text === '' ? undefined : JSON.parse(text)
-    } catch {
-      throw failure(`${url.host} answered something that is not JSON (status ${response.statusCode})`)
-    }
-    return { status: response.statusCode, json }
+    const etag = typeof response.headers.etag === 'string' ? response.headers.etag : undefined
+    if (input.raw) return { status: response.statusCode, json: undefined, text, ...(etag ? { etag } : {}) }
+    return { status: response.statusCode, json: parseAnswer(text, url, input.maxBytes, response.statusCode), ...(etag ? { etag } : {}) }
+  }
+}
+
+/** The answer's JSON (undefined when empty), within the JSON limits. */
+function parseAnswer(text: string, url: URL, maxBytes: number, status: number): unknown {
+  if (text === '') return undefined
+  try {
+    return parseBoundedJson(text, { maxBytes, what: `${url.host}'s answer` })
+  } catch (error) {
+    if (error instanceof JsonLimitError && error.limit !== 'syntax') throw failure(error.message)
+    throw failure(`${url.host} answered something that is not JSON (status ${status})`)
   }
 }
 

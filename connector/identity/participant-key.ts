@@ -16,6 +16,6 @@ export async function createParticipantKey(dir: string): Promise<{ fileName: str
   const keyId = await calculateJwkThumbprint({ kty: jwk.kty!, crv: jwk.crv!, x: jwk.x! })
   mkdirSync(dir, { recursive: true, mode: 0o700 })
   const fileName = 'private-key.jwk'
-  writeFileSync(join(dir, fileName), JSON.stringify({ ...jwk, kid: keyId, alg: 'EdDSA' }, null, 2) + '\n', { mode: 0o600, flag: 'wx' })
+  writeFileSync(join(dir, fileName), `${JSON.stringify({ ...jwk, kid: keyId, alg: 'EdDSA' }, null, 2)}\n`, { mode: 0o600, flag: 'wx' })
   return { fileName, keyId }
 }

@@ -11,7 +11,7 @@ import { createIdentity, type Identity } from './identity.ts'
 import { issueCredentialJwt } from './issuer.ts'
 import { generateSigningKey, type SigningKey } from './keys.ts'
 import { identityArea } from './routes.ts'
-import { loopbackServer, signRaw, startParticipant } from './testing.ts'
+import { loopbackServer, signRaw, startParticipant } from '../../test/support/identity.ts'
 
 const key = 'test-management-key-0123456789'
 const did = 'did:web:127.0.0.1%3A8181'
@@ -38,7 +38,16 @@ describe.each(dialects)('identity routes in the app (%s)', (dialect) => {
   const manage = (path: string, init: RequestInit = {}) =>
     app.request(`/management/v1${path}`, { ...init, headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', ...init.headers } })
   const credential = (subject: string, exp?: Date) =>
-    issueCredentialJwt({ issuerDid: 'did:web:authority.example', key: authorityKey, subject, type: 'MembershipCredential', claims: { country: 'CA' }, issuedAt: clock.now(), expiresAt: exp, ids })
+    issueCredentialJwt({
+      issuerDid: 'did:web:authority.example',
+      key: authorityKey,
+      subject,
+      type: 'MembershipCredential',
+      claims: { country: 'CA' },
+      issuedAt: clock.now(),
+      expiresAt: exp,
+      ids,
+    })
   const held = () => store.db.select().from(store.tables.heldCredentials)
 
   it('serves the DID document without authentication: every key, the three relationships, DSP and credential services', async () => {
@@ -47,8 +56,18 @@ describe.each(dialects)('identity routes in the app (%s)', (dialect) => {
     const document = (await response.json()) as Record<string, any>
     expect(document.id).toBe(did)
     expect(document.verificationMethod).toEqual([
-      { id: `${did}#key-2`, type: 'JsonWebKey2020', controller: did, publicKeyJwk: { kty: 'OKP', crv: 'Ed25519', x: keys[0]!.publicJwk.x, kid: 'key-2', alg: 'EdDSA' } },
-      { id: `${did}#key-1`, type: 'JsonWebKey2020', controller: did, publicKeyJwk: { kty: 'OKP', crv: 'Ed25519', x: keys[1]!.publicJwk.x, kid: 'key-1', alg: 'EdDSA' } },
+      {
+        id: `${did}#key-2`,
+        type: 'JsonWebKey2020',
+        controller: did,
+        publicKeyJwk: { kty: 'OKP', crv: 'Ed25519', x: keys[0]!.publicJwk.x, kid: 'key-2', alg: 'EdDSA' },
+      },
+      {
+        id: `${did}#key-1`,
+        type: 'JsonWebKey2020',
+        controller: did,
+        publicKeyJwk: { kty: 'OKP', crv: 'Ed25519', x: keys[1]!.publicJwk.x, kid: 'key-1', alg: 'EdDSA' },
+      },
     ])
     for (const relationship of ['authentication', 'assertionMethod', 'capabilityInvocation']) {
       expect(document[relationship]).toEqual([`${did}#key-2`, `${did}#key-1`])
@@ -89,7 +108,11 @@ describe.each(dialects)('identity routes in the app (%s)', (dialect) => {
   })
 
   it('refuses the credentials API without the management key', async () => {
-    const response = await app.request('/management/v1/credentials', { method: 'POST', body: JSON.stringify({ credential: await credential(did) }), headers: { 'content-type': 'application/json' } })
+    const response = await app.request('/management/v1/credentials', {
+      method: 'POST',
+      body: JSON.stringify({ credential: await credential(did) }),
+      headers: { 'content-type': 'application/json' },
+    })
     expect(response.status).toBe(401)
     expect(await held()).toEqual([])
   })

@@ -1,6 +1,7 @@
 import { Hono } from 'hono'
 import { z } from 'zod'
-import type { Area } from '../areas.ts'
+import type { Area } from '../area.ts'
+import type { Clock } from '../clock.ts'
 import type { Ctx } from '../context.ts'
 import { PasserelleError } from '../errors.ts'
 import type { AppEnv } from '../http/env.ts'
@@ -8,6 +9,7 @@ import { parseJsonBody, readJson } from '../http/validate.ts'
 import type { OpenApiRegistry } from '../management/openapi.ts'
 import { didWebDocumentPath } from './did-web.ts'
 import { credentialServicePath, type Identity } from './identity.ts'
+import { keyStates } from './key-schedule.ts'
 
 /**
  * Identity's public routes, mounted at the server root: our DID document (no authentication) and our
@@ -20,8 +22,9 @@ export function identityRoutes(identity: Identity) {
     const paths = new Set(['/.well-known/did.json', didWebDocumentPath(document.id)])
     for (const path of paths) {
       app.get(path, (c) => {
-        c.header('cache-control', 'public, max-age=300')
-        return c.json(document)
+        // Short: a key added by rotation should reach peers that ask well before it signs.
+        c.header('cache-control', 'public, max-age=60')
+        return c.json(identity.didDocument)
       })
     }
   }
@@ -38,7 +41,10 @@ export function identityRoutes(identity: Identity) {
 
 export const AddCredential = z.object({
   /** A VC JWT (VC data model 1.1 JWT profile) whose subject is this participant. */
-  credential: z.string().min(1).max(64 * 1024),
+  credential: z
+    .string()
+    .min(1)
+    .max(64 * 1024),
 })
 export type AddCredential = z.infer<typeof AddCredential>
 
@@ -90,6 +96,38 @@ export function credentialManagementRoutes(identity: Identity, openapi?: OpenApi
   return app
 }
 
+export const ParticipantKey = z.object({
+  kid: z.string(),
+  state: z.enum(['signing', 'published', 'pending', 'retired']),
+  signsFrom: z.string().nullable(),
+  retireAt: z.string().nullable(),
+})
+export type ParticipantKey = z.infer<typeof ParticipantKey>
+
+/** `GET /management/v1/keys`: our keys as this process uses them now (which signs, which are published). */
+export function keyManagementRoutes(identity: Identity, clock: Clock, openapi?: OpenApiRegistry) {
+  const app = new Hono<AppEnv>()
+  openapi?.add({
+    method: 'get',
+    path: '/keys',
+    summary: "The participant's signing keys as the running connector uses them",
+    tags: ['identity'],
+    responses: { 200: { description: 'keys, newest first', schema: z.object({ keys: z.array(ParticipantKey) }) } },
+  })
+  app.get('/keys', (c) => {
+    const ring = identity.keys
+    if (!ring) throw new PasserelleError('not_found', 'this participant has no keys (identity mode static)')
+    const now = clock.now().getTime()
+    const signing = ring.signing
+    const instant = (time: number) => (Number.isFinite(time) && time > 0 ? new Date(time).toISOString() : null)
+    const keys: ParticipantKey[] = ring.scheduled
+      ? keyStates(ring.scheduled(), now).map(({ key, state }) => ({ kid: key.kid, state, signsFrom: instant(key.signsFrom), retireAt: instant(key.retireAt) }))
+      : ring.all.map((key) => ({ kid: key.kid, state: key === signing ? 'signing' : 'published', signsFrom: null, retireAt: null }))
+    return c.json({ keys })
+  })
+  return app
+}
+
 /** The identity area: routes need `ctx.identity` (created at start-up with `createIdentity`). */
 export const identityArea: Area = {
   name: 'identity',
@@ -98,5 +136,6 @@ export const identityArea: Area = {
     if (!identity) return
     root.route('/', identityRoutes(identity))
     management.route('/', credentialManagementRoutes(identity, openapi))
+    management.route('/', keyManagementRoutes(identity, ctx.clock, openapi))
   },
 }

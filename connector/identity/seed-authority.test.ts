@@ -21,7 +21,17 @@ describe('seed development authority', () => {
   it('issued a membership credential that verifies for the seed participant', async () => {
     const clock = testClock(new Date())
     const resolver = createDidResolver({ clock, http: async () => ({ status: 200, json: document }) })
-    const verified = await verifyCredential(credential, { resolver, clock, ownDid: 'did:web:verifier.example', holder: seedParticipant, trustedIssuers: new Set([document.id]) })
-    expect(verified).toMatchObject({ types: ['VerifiableCredential', 'MembershipCredential'], issuer: document.id, claims: { memberOf: 'passerelle-dev-dataspace', country: 'CA', sector: 'climate' } })
+    const verified = await verifyCredential(credential, {
+      resolver,
+      clock,
+      ownDid: 'did:web:verifier.example',
+      holder: seedParticipant,
+      trustedIssuers: new Set([document.id]),
+    })
+    expect(verified).toMatchObject({
+      types: ['VerifiableCredential', 'MembershipCredential'],
+      issuer: document.id,
+      claims: { memberOf: 'passerelle-dev-dataspace', country: 'CA', sector: 'climate' },
+    })
   })
 })

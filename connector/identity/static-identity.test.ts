@@ -3,7 +3,10 @@ import { isPasserelleError } from '../errors.ts'
 import { createStaticIdentity } from './static-identity.ts'
 
 describe('static identity (TCK profile, tests)', () => {
-  const { authenticator, tokenIssuer } = createStaticIdentity({ 'consumer-token': 'urn:connector:consumer', 'own-token': 'urn:connector:self' }, 'urn:connector:self')
+  const { authenticator, tokenIssuer } = createStaticIdentity(
+    { 'consumer-token': 'urn:connector:consumer', 'own-token': 'urn:connector:self' },
+    'urn:connector:self',
+  )
 
   it('maps a configured token, bare (as the TCK sends it) or as a bearer token, to its participant, without credentials', async () => {
     for (const authorization of ['Bearer consumer-token', 'consumer-token']) {

@@ -26,7 +26,7 @@ export interface Requester {
    * What the requester declared about its intended use in the message (purpose, place of
    * processing, sector): its word, not a verified claim.
    */
-  declared?: { purpose?: string | undefined; spatial?: string | undefined; industry?: string | undefined }
+  declared?: { purpose?: string | string[] | undefined; spatial?: string | string[] | undefined; industry?: string | string[] | undefined }
 }
 
 export interface AuthenticateInput {

@@ -37,10 +37,7 @@ export function createOpenApiRegistry(info: { title: string; version: string }):
     document(serverUrl) {
       const paths: Record<string, Record<string, unknown>> = {}
       for (const op of operations) {
-        const parameters = [
-          ...parametersOf(op.params, 'path'),
-          ...parametersOf(op.query, 'query'),
-        ]
+        const parameters = [...parametersOf(op.params, 'path'), ...parametersOf(op.query, 'query')]
         const responses: Record<string, unknown> = {}
         for (const [status, response] of Object.entries(op.responses)) {
           responses[status] = {
@@ -49,7 +46,7 @@ export function createOpenApiRegistry(info: { title: string; version: string }):
           }
         }
         responses['401'] = { description: 'missing or wrong management API key', content: { 'application/json': { schema: jsonSchema(ErrorBody) } } }
-        responses['default'] ??= { description: 'error', content: { 'application/json': { schema: jsonSchema(ErrorBody) } } }
+        responses.default ??= { description: 'error', content: { 'application/json': { schema: jsonSchema(ErrorBody) } } }
         ;(paths[op.path] ??= {})[op.method] = {
           summary: op.summary,
           tags: op.tags,

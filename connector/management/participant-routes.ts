@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import type { Area } from '../areas.ts'
+import type { Area } from '../area.ts'
 import { packageVersion } from '../version.ts'
 
 export const ParticipantInfo = z.object({

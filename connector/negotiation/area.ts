@@ -1,21 +1,22 @@
-import type { Area } from '../areas.ts'
-import { dspPath } from '../config/config.ts'
+import type { Area } from '../area.ts'
 import type { Ctx } from '../context.ts'
-import { dispatcherFor } from '../dispatch/shared.ts'
-import { concealProcessesFromStrangers, dspErrorRenderer } from '../dsp/errors.ts'
+import type { Dispatcher } from '../dispatch/dispatcher.ts'
+import { registerDspErrors } from '../dsp/errors.ts'
 import type { OfferLookup, PolicyCheck } from './decision.ts'
 import { negotiationDspRoutes } from './dsp-routes.ts'
 import { identityOf, type Identity } from './identity.ts'
 import { negotiationManagementRoutes } from './management-routes.ts'
 import { enginePolicyCheck } from './policy-check.ts'
-import { offerLookupFor } from '../catalog/offer-lookup.ts'
+import type { CatalogService } from '../catalog/catalog-service.ts'
+import { catalogOfferLookup } from '../catalog/offer-lookup.ts'
 import { defaultReactions, type Reactions } from './reactions.ts'
-import { createNegotiationRuntime, resumeReactions, type NegotiationRuntime } from './service.ts'
+import { createNegotiationRuntime, type NegotiationRuntime } from './service.ts'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Hono } from 'hono'
 import { loadTckNegotiationScripts, tckNegotiationTrigger, tckOffers, tckReactions, type TckNegotiationScripts } from './tck.ts'
 import type { AppEnv } from '../http/env.ts'
+import { agreementDuties } from '../transfer/agreement-duties.ts'
 
 /**
  * The negotiation area: DSP endpoints under `<dspUrl>/negotiations`, management endpoints, and the
@@ -49,63 +50,73 @@ const withScripts = (scripts: TckNegotiationScripts | undefined, reactions: Reac
 function withFallback(first: OfferLookup, second: OfferLookup): OfferLookup {
   return {
     find: async (input) => (await first.find(input)) ?? second.find(input),
-    offersOf: async (datasetId) => {
-      const own = await first.offersOf(datasetId)
-      return own.length ? own : second.offersOf(datasetId)
+    offersOf: async (input) => {
+      const own = await first.offersOf(input)
+      return own.length ? own : second.offersOf(input)
     },
   }
 }
 
-/** The offers the catalog publishes. */
-const defaultOffers = (ctx: Ctx): OfferLookup => offerLookupFor(ctx)
+/** What the composition root hands the area: built once, shared with the other areas. */
+export interface NegotiationParts {
+  ctx: Ctx
+  /** The connector's one outbox. */
+  dispatcher: Dispatcher
+  /** The catalog area's service: the published offers, the stewards' operand registry, the credential types its policies name. */
+  catalog?: CatalogService
+}
 
-export function negotiationArea(options: NegotiationAreaOptions = {}): Area & { runtimeFor(ctx: Ctx): { rt: NegotiationRuntime; identity: Identity; scripted: boolean } } {
-  const runtimes = new WeakMap<Ctx, { rt: NegotiationRuntime; identity: Identity; scripted: boolean }>()
-  const runtimeFor = (ctx: Ctx) => {
-    let entry = runtimes.get(ctx)
-    if (!entry) {
-      const identity = (options.identity ?? identityOf)(ctx)
-      const scripts = options.scripts === false ? undefined : scriptsOf(ctx)
-      const baseOffers = (options.offers ?? defaultOffers)(ctx)
-      const offers = scripts ? withFallback(tckOffers(scripts), baseOffers) : baseOffers
-      const defaults = defaultReactions({
-        offers,
-        check: options.check ?? enginePolicyCheck,
-        participantId: ctx.config.participant.id,
-        now: () => ctx.clock.now(),
-      })
-      const rt = createNegotiationRuntime({
-        ctx,
-        dispatcher: dispatcherFor(ctx, { tokenIssuer: identity.tokenIssuer }),
-        reactions: withScripts(scripts, options.reactions ? options.reactions(ctx, defaults) : defaults),
-        authenticator: identity.authenticator,
-        consumerMode: options.consumerMode ?? 'auto',
-      })
-      entry = { rt, identity, scripted: scripts !== undefined }
-      runtimes.set(ctx, entry)
-    }
-    return entry
-  }
+export interface NegotiationAreaRuntime {
+  rt: NegotiationRuntime
+  identity: Identity
+  scripted: boolean
+}
+
+/** No catalog: nothing is offered. */
+const noOffers: OfferLookup = { find: async () => undefined, offersOf: async () => [] }
+
+export function negotiationArea(parts: NegotiationParts, options: NegotiationAreaOptions = {}): Area & { runtime: NegotiationAreaRuntime } {
+  const { ctx, catalog } = parts
+  const identity = options.identity ? options.identity(ctx) : identityOf(ctx, catalog)
+  const scripts = options.scripts === false ? undefined : scriptsOf(ctx)
+  // The offers the catalog publishes, unless the caller brings its own.
+  const baseOffers = options.offers ? options.offers(ctx) : catalog ? catalogOfferLookup(catalog) : noOffers
+  const offers = scripts ? withFallback(tckOffers(scripts), baseOffers) : baseOffers
+  // Peers' offers and agreements are read with the participant's own operand registry.
+  const registry = async () => catalog?.policies.registry
+  const defaults = defaultReactions({
+    registry,
+    offers,
+    check: options.check ?? enginePolicyCheck,
+    participantId: ctx.config.participant.id,
+    now: () => ctx.clock.now(),
+  })
+  const rt = createNegotiationRuntime({
+    ctx,
+    dispatcher: parts.dispatcher,
+    reactions: withScripts(scripts, options.reactions ? options.reactions(ctx, defaults) : defaults),
+    authenticator: identity.authenticator,
+    offers,
+    consumerMode: options.consumerMode ?? 'auto',
+    duties: agreementDuties(ctx),
+    registry,
+  })
+  const runtime: NegotiationAreaRuntime = { rt, identity, scripted: scripts !== undefined }
 
   return {
     name: 'negotiation',
-    runtimeFor,
-    routes({ root, dsp, management, openapi, errors }, ctx) {
-      const { rt, identity } = runtimeFor(ctx)
-      errors.register(`${dspPath}/negotiations`, dspErrorRenderer('ContractNegotiationError'), concealProcessesFromStrangers)
+    runtime,
+    routes({ root, dsp, management, openapi, errors }) {
+      registerDspErrors(errors, 'ContractNegotiationError')
       dsp.route('/negotiations', negotiationDspRoutes(rt))
       management.route('/', negotiationManagementRoutes(rt, identity, openapi))
-      if (runtimeFor(ctx).scripted) root.route('/', tckNegotiationTrigger(rt))
+      if (runtime.scripted) root.route('/', tckNegotiationTrigger(rt))
       options.rootRoutes?.(root, rt)
     },
-    async start(ctx) {
-      const { rt } = runtimeFor(ctx)
+    async start() {
+      // Follow-up steps are outbox rows: starting the outbox resumes those a stop left behind.
       rt.dispatcher.start()
-      await resumeReactions(rt)
       return { stop: () => rt.dispatcher.stop() }
     },
   }
 }
-
-/** The area as the connector runs it by default. */
-export const negotiation = negotiationArea()

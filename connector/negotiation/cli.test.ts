@@ -3,7 +3,7 @@ import { runCli } from '../cli/main.ts'
 import type { CliIo } from '../cli/io.ts'
 import type { PolicyCheck } from './decision.ts'
 import { staticOffers } from './policy-check.ts'
-import { managementKey, openOffer, startTestConnector, type TestConnector } from './test-support.ts'
+import { managementKey, openOffer, startTestConnector, type TestConnector } from '../../test/support/negotiation.ts'
 
 const providerId = 'did:web:provider.test'
 const consumerId = 'did:web:consumer.test'
@@ -23,7 +23,14 @@ function io() {
 }
 
 async function pair(check: PolicyCheck) {
-  const provider = await startTestConnector({ dialect: 'sqlite', participantId: providerId, tokens, serve: true, offers: () => staticOffers({ 'dataset-1': [{ offer: openOffer('offer-1') }] }), check })
+  const provider = await startTestConnector({
+    dialect: 'sqlite',
+    participantId: providerId,
+    tokens,
+    serve: true,
+    offers: () => staticOffers({ 'dataset-1': [{ offer: openOffer('offer-1') }] }),
+    check,
+  })
   const consumer = await startTestConnector({ dialect: 'sqlite', participantId: consumerId, tokens, serve: true })
   running.push(provider, consumer)
   // The CLI reads the offer from the peer's catalog; this pair has no catalog, so the test serves one.
@@ -49,7 +56,18 @@ describe('passerelle negotiate', () => {
     const { io: cli, err } = io()
     const code = await runCli(['negotiate', provider.dspUrl, 'dataset-1', '--wait', '--url', consumer.url, '--key', managementKey], cli)
     expect(code).toBe(1)
-    expect(err.at(-1)).toBe(`TERMINATED: terminated by ${providerId}: policy not met: only for members of the climate data space`)
+    expect(err.at(-1)).toBe(`TERMINATED: terminated by ${providerId}: policy \`offer-1\` not met: only for members of the climate data space`)
+  })
+
+  it('error: a refusal for a purpose the request did not declare says which flag declares it', async () => {
+    const { provider, consumer } = await pair(() => ({
+      allowed: false,
+      reason: 'Refused: the request does not say what the purpose is; required by permission 1 (use)',
+    }))
+    const { io: cli, err } = io()
+    expect(await runCli(['negotiate', provider.dspUrl, 'dataset-1', '--wait', '--url', consumer.url, '--key', managementKey], cli)).toBe(1)
+    expect(err.at(-2)).toMatch(/^TERMINATED: .*does not say what the purpose is/)
+    expect(err.at(-1)).toBe('hint: declare your purpose: pass --purpose (e.g. --purpose climate-research)')
   })
 
   it('error: an unknown dataset in the peer catalog, and missing arguments, are one-line errors', async () => {

@@ -3,6 +3,7 @@ import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { createManagementClient, type ManagementClient } from '../cli/management-client.ts'
 import { UsageError, type CliIo } from '../cli/io.ts'
+import { refusalHints } from './refusal-hints.ts'
 
 /**
  * `passerelle negotiate <peer-url> <dataset-id> [--offer ID] [--wait]`: asks the running connector
@@ -17,7 +18,8 @@ Starts a contract negotiation with a peer connector for one of its datasets.
 Options:
   --hit FILE        a federated search hit as JSON (\`passerelle search WORDS --hit N > FILE\`, or - for
                     standard input): peer, dataset and offer come from it
-  --offer ID        which of the dataset's offers (default: the first one in the peer's catalog)
+  --offer ID        which of the dataset's offers: the readable id of its policy (e.g. three-downloads)
+                    or the offer's @id (default: the first one in the peer's catalog)
   --purpose P       declare the purpose of use (e.g. climate-research), decided by purpose constraints
   --processing-location CODE
                     declare where the data will be processed (ISO 3166, e.g. CA, FR, CA-QC)
@@ -90,7 +92,7 @@ export async function runNegotiateCommand(args: string[], io: CliIo): Promise<nu
     datasetId,
     ...(values.offer ? { offerId: values.offer } : {}),
     ...(hit?.offer && !values.offer ? { offer: hit.offer } : {}),
-    ...(values['peer-id'] ?? hit?.peerId ? { peerId: values['peer-id'] ?? hit?.peerId } : {}),
+    ...((values['peer-id'] ?? hit?.peerId) ? { peerId: values['peer-id'] ?? hit?.peerId } : {}),
     ...(Object.keys(declaredUse).length > 0 ? { declaredUse } : {}),
     ...(values.manual ? { mode: 'manual' } : {}),
   })
@@ -120,6 +122,7 @@ async function follow(client: ManagementClient, id: string, io: CliIo, timeoutMs
     }
     if (view.state === 'TERMINATED') {
       io.stderr(`TERMINATED: ${view.reason ?? 'no reason given'}`)
+      for (const hint of refusalHints(view.reason)) io.stderr(`hint: ${hint}`)
       return 1
     }
     if (view.pending && !heldNoticed) {

@@ -4,7 +4,7 @@ import { loadPolicies } from '../../policies/index.ts'
 import { expectDspValid } from '../../test/support/dsp-schemas.ts'
 import { declaredUseKey } from '../dsp/declared-use.ts'
 import { enginePolicyCheck, staticOffers } from './policy-check.ts'
-import { eventually, startTestConnector, type TestConnector } from './test-support.ts'
+import { eventually, startTestConnector, type TestConnector } from '../../test/support/negotiation.ts'
 
 /**
  * A consumer declares its intended use (purpose, place of processing) with its contract request;

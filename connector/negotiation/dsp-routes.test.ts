@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { expectDspValid } from '../../test/support/dsp-schemas.ts'
 import type { Reaction, Reactions } from './reactions.ts'
 import { staticOffers } from './policy-check.ts'
-import { eventually, openOffer, schemaOf, startTestConnector, type TestConnector } from './test-support.ts'
+import { eventually, openOffer, schemaOf, startTestConnector, type TestConnector } from '../../test/support/negotiation.ts'
 
 const providerId = 'did:web:provider.test'
 const consumerId = 'did:web:consumer.test'
@@ -65,7 +65,12 @@ const event = (providerPid: string, eventType: string, consumerPid = 'urn:uuid:c
   consumerPid,
   eventType,
 })
-const verification = (providerPid: string) => ({ '@context': context, '@type': 'ContractAgreementVerificationMessage', providerPid, consumerPid: 'urn:uuid:consumer-1' })
+const verification = (providerPid: string) => ({
+  '@context': context,
+  '@type': 'ContractAgreementVerificationMessage',
+  providerPid,
+  consumerPid: 'urn:uuid:consumer-1',
+})
 const termination = (providerPid: string) => ({
   '@context': context,
   '@type': 'ContractNegotiationTerminationMessage',
@@ -130,13 +135,61 @@ describe('provider endpoints: happy', () => {
     expect((await again.json()).state).toBe('REQUESTED')
   })
 
-  it('error: a repeated ACCEPTED after we answered it with an agreement is out of order: 400', async () => {
+  it('error: a counter request with changed terms, a term spelled twice, another offer or another dataset answers 400, leaves the process as it was and puts the reason in its timeline', async () => {
+    const pid = await opened()
+    const before = await provider.management('GET', `/negotiations/${pid}`)
+    const counter = (offer: Record<string, unknown>) => ({
+      '@context': context,
+      '@type': 'ContractRequestMessage',
+      consumerPid: 'urn:uuid:consumer-1',
+      providerPid: pid,
+      offer,
+    })
+    const published = { ...openOffer('offer-1'), target: 'dataset-1' }
+    const cases: Array<[Record<string, unknown>, RegExp]> = [
+      [{ ...published, permission: [{ action: 'distribute' }] }, /offer offer-1 as sent differs from the one published for dataset dataset-1/],
+      [
+        { ...published, permission: [{ action: 'use', constraint: [], 'odrl:constraint': [{ leftOperand: 'count', operator: 'lteq', rightOperand: 1 }] }] },
+        /offer offer-1 as sent is not a policy this connector accepts: .*constraint/,
+      ],
+      [{ ...published, '@id': 'offer-9' }, /offer offer-9 is not one of the offers published for dataset dataset-1/],
+      [{ ...published, target: 'dataset-2' }, /offer offer-1 is not one of the offers published for dataset dataset-2/],
+    ]
+    for (const [offer, reason] of cases) {
+      const response = await post(`/${pid}/request`, counter(offer))
+      expect(response.status).toBe(400)
+      const body = await response.json()
+      expectDspValid(schemaOf.ContractNegotiationError!, body)
+      expect(body.reason.join(' ')).toMatch(reason)
+    }
+    const after = (await provider.management('GET', `/negotiations/${pid}`)).body
+    expect({ ...after, timeline: undefined, updatedAt: undefined }).toEqual({ ...before.body, timeline: undefined, updatedAt: undefined })
+    const refusals = after.timeline.slice(before.body.timeline.length)
+    expect(refusals.map((e: any) => [e.kind, e.fromState, e.toState])).toEqual(cases.map(() => ['refused', 'OFFERED', 'OFFERED']))
+    cases.forEach(([, reason], i) => expect(refusals[i].reason).toMatch(reason))
+  })
+
+  it('happy: a repeated ACCEPTED after we answered it with an agreement is acknowledged with the current state, nothing changes', async () => {
     const pid = await opened()
     await post(`/${pid}/events`, event(pid, 'ACCEPTED'))
     await eventually(async () => (outbound.length === 2 ? true : undefined))
+    const before = await timelineLength(pid)
     const again = await post(`/${pid}/events`, event(pid, 'ACCEPTED'))
-    expect(again.status).toBe(400)
-    expect((await again.json()).reason).toEqual(['an ACCEPTED event is not allowed in state AGREED'])
+    expect(again.status).toBe(200)
+    expect((await again.json()).state).toBe('AGREED')
+    expect(await timelineLength(pid)).toBe(before)
+    expect(outbound).toHaveLength(2)
+  })
+
+  it('error: an ACCEPTED event never received, in a state that forbids it, is refused: 400, nothing changes', async () => {
+    const pid = await opened()
+    await post(`/${pid}/events`, event(pid, 'ACCEPTED'))
+    await eventually(async () => (outbound.length === 2 ? true : undefined))
+    const before = await timelineLength(pid)
+    const other = await post(`/${pid}/events`, { ...event(pid, 'ACCEPTED'), note: 'another message' })
+    expect(other.status).toBe(400)
+    expect((await other.json()).reason).toEqual(['an ACCEPTED event is not allowed in state AGREED'])
+    expect(await timelineLength(pid)).toBe(before)
   })
 
   it('the consumer may terminate; the reason is kept in the timeline', async () => {
@@ -157,16 +210,25 @@ describe('provider endpoints: errors', () => {
     expect(response.status).toBe(400)
     const body = await response.json()
     expectDspValid(schemaOf.ContractNegotiationError!, body)
-    expect(body).toMatchObject({ providerPid: pid, consumerPid: 'urn:uuid:consumer-1', reason: ['a ContractAgreementVerificationMessage is not allowed in state OFFERED'] })
+    expect(body).toMatchObject({
+      providerPid: pid,
+      consumerPid: 'urn:uuid:consumer-1',
+      reason: ['a ContractAgreementVerificationMessage is not allowed in state OFFERED'],
+    })
     expect(await timelineLength(pid)).toBe(before)
   })
 
-  it('a FINALIZED or TERMINATED negotiation accepts nothing, termination included', async () => {
+  it('a TERMINATED negotiation accepts nothing new; a repeated termination is acknowledged and changes nothing', async () => {
     const pid = await opened()
     await post(`/${pid}/termination`, termination(pid))
-    const response = await post(`/${pid}/termination`, termination(pid))
+    const before = await timelineLength(pid)
+    const again = await post(`/${pid}/termination`, termination(pid))
+    expect(again.status).toBe(200)
+    expect((await again.json()).state).toBe('TERMINATED')
+    const response = await post(`/${pid}/events`, event(pid, 'ACCEPTED'))
     expect(response.status).toBe(400)
     expect((await response.json()).reason).toEqual(['the negotiation is TERMINATED and accepts no further messages'])
+    expect(await timelineLength(pid)).toBe(before)
   })
 
   it('a message only a provider sends is refused by the provider', async () => {
@@ -183,12 +245,17 @@ describe('provider endpoints: errors', () => {
     expect((await get('urn:uuid:nothing')).status).toBe(404)
   })
 
-  it('malformed, wrong-type, prefixed and ambiguous messages answer 400 (415 for a non-JSON type) and create nothing', async () => {
+  it('malformed, wrong-type, unknown-context and ambiguous messages answer 400 (415 for a non-JSON type) and create nothing', async () => {
     expect((await post('/request', '{not json')).status).toBe(400)
     expect((await post('/request', request(), 'token-consumer', 'text/plain')).status).toBe(415)
-    expect((await post('/request', { ...request(), '@type': 'dspace:ContractRequestMessage' })).status).toBe(400)
+    expect((await post('/request', { ...request(), '@type': 'ContractOfferMessage' })).status).toBe(400)
     expect((await post('/request', { ...request(), providerPid: 'urn:uuid:x' })).status).toBe(400)
-    expect((await post('/request', { ...request(), '@context': 'https://w3id.org/dspace/2025/1/context.jsonld' })).status).toBe(400)
+    const remote = await post('/request', { ...request(), '@context': [...context, 'https://evil.example/context.jsonld'] })
+    expect(remote.status).toBe(400)
+    expect((await remote.json()).reason[0]).toMatch(/https:\/\/evil\.example\/context\.jsonld/)
+    const remapped = await post('/request', { ...request(), '@context': [...context, { permission: 'https://evil.example/anything' }] })
+    expect(remapped.status).toBe(400)
+    expect((await remapped.json()).reason[0]).toMatch(/`permission` is a DSP or ODRL term/)
     const { offer: _offer, ...noOffer } = request()
     const response = await post('/request', noOffer)
     expect(response.status).toBe(400)
@@ -213,7 +280,7 @@ describe('provider endpoints: errors', () => {
     const { callbackAddress: _c, ...rest } = request()
     const response = await post('/request', { ...rest, providerPid: 'urn:uuid:x' })
     expect(response.status).toBe(400)
-    expect((await response.json()).reason[0]).toMatch(/needs a callbackAddress/)
+    expect((await response.json()).reason[0]).toMatch(/send it to \/negotiations\/:providerPid\/request/)
   })
 })
 

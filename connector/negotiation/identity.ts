@@ -1,5 +1,6 @@
 import type { Ctx } from '../context.ts'
 import { createStaticIdentity } from '../identity/static-identity.ts'
+import type { CatalogService } from '../catalog/catalog-service.ts'
 import { policyCredentialTypes } from '../catalog/offer-lookup.ts'
 import type { Authenticator, TokenIssuer } from '../identity/types.ts'
 
@@ -12,25 +13,22 @@ export interface Identity {
   tokenIssuer: TokenIssuer
 }
 
-export function identityOf(ctx: Ctx): Identity {
+export function identityOf(ctx: Ctx, catalog?: CatalogService): Identity {
   const provided = (ctx as Ctx & { identity?: Partial<Identity> }).identity
   const identity =
-    provided?.authenticator && provided.tokenIssuer
-      ? (provided as Identity)
-      : staticTokenIdentity(ctx.config.identity.staticTokens, ctx.config.participant.id)
-  return { ...identity, authenticator: askingForPolicyCredentials(identity.authenticator, ctx) }
+    provided?.authenticator && provided.tokenIssuer ? (provided as Identity) : staticTokenIdentity(ctx.config.identity.staticTokens, ctx.config.participant.id)
+  return { ...identity, authenticator: catalog ? askingForPolicyCredentials(identity.authenticator, catalog) : identity.authenticator }
 }
 
 /** Requests that may lead to a policy decision present the credentials our policies refer to. */
-function askingForPolicyCredentials(authenticator: Authenticator, ctx: Ctx): Authenticator {
+function askingForPolicyCredentials(authenticator: Authenticator, catalog: CatalogService): Authenticator {
   return {
     async authenticate(input) {
-      const types = new Set([...(input.credentialTypes ?? []), ...(await policyCredentialTypes(ctx))])
+      const types = new Set([...(input.credentialTypes ?? []), ...policyCredentialTypes(catalog)])
       return authenticator.authenticate({ ...input, credentialTypes: [...types] })
     },
   }
 }
 
 /** Token → participant id (the configuration's `identity.staticTokens`): the identity area's static identity. */
-export const staticTokenIdentity = (tokens: Record<string, string>, ownParticipantId: string): Identity =>
-  createStaticIdentity(tokens, ownParticipantId)
+export const staticTokenIdentity = (tokens: Record<string, string>, ownParticipantId: string): Identity => createStaticIdentity(tokens, ownParticipantId)

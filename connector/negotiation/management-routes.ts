@@ -1,8 +1,11 @@
-import { context, propagation } from '@opentelemetry/api'
+import { policyLabelOf, policyPhrase } from '../../policies/index.ts'
 import { DeclaredUse } from '../dsp/declared-use.ts'
+import { from2024 } from '../dsp/dsp-2024-1.ts'
+import { peerVersions, type VersionChoice } from '../dsp/peer-versions.ts'
 import { Hono } from 'hono'
 import { z } from 'zod'
 import type { AppEnv } from '../http/env.ts'
+import { parseBoundedJson, peerAnswerMaxItems } from '../http/bounded-json.ts'
 import { parseInput, parseJsonBody, parseQuery } from '../http/validate.ts'
 import type { OpenApiRegistry } from '../management/openapi.ts'
 import { negotiationStates, type NegotiationState } from '../dsp/negotiation-messages.ts'
@@ -20,7 +23,7 @@ export const StartNegotiation = z
     /** The provider's participant id, when known. */
     peerId: z.string().min(1).optional(),
     datasetId: z.string().min(1).max(512),
-    /** Which of the dataset's offers; the first one when left out. */
+    /** Which of the dataset's offers: its `@id` or the readable id of its policy; the first one when left out. */
     offerId: z.string().min(1).max(512).optional(),
     /** The offer itself, when the caller already has it (otherwise read from the peer's catalog). */
     offer: z.looseObject({ '@id': z.string().min(1) }).optional(),
@@ -51,6 +54,9 @@ const FollowQuery = z.object({
 })
 const Reason = z.object({ reason: z.string().min(1).max(2000).optional() }).strict()
 const IdParam = z.object({ id: z.string().min(1) })
+
+/** A count per state, every state present (0 when none). */
+export const StateCounts = z.object({ byState: z.record(z.string(), z.number()) })
 
 export const NegotiationView = z.object({
   id: z.string(),
@@ -121,9 +127,19 @@ export function negotiationManagementRoutes(rt: NegotiationRuntime, identity: Id
   app.post('/negotiations', async (c) => {
     const input = await parseJsonBody(c, StartNegotiation)
     const offer = input.offer ?? (await offerFromPeerCatalog(rt, identity, input))
-    if (input.offerId && offer['@id'] !== input.offerId) throw new PasserelleError('bad_request', `body.offer has @id ${offer['@id']}, body.offerId is ${input.offerId}`)
-    const negotiation = await startNegotiation({ rt, input: { peerUrl: input.peerUrl, peerId: input.peerId, datasetId: input.datasetId, offer, mode: input.mode, declaredUse: input.declaredUse } })
+    if (input.offerId && !namesOffer(offer, input.offerId))
+      throw new PasserelleError('bad_request', `body.offer has @id ${offer['@id']}, body.offerId is ${input.offerId}`)
+    const negotiation = await startNegotiation({
+      rt,
+      input: { peerUrl: input.peerUrl, peerId: input.peerId, datasetId: input.datasetId, offer, mode: input.mode, declaredUse: input.declaredUse },
+    })
     return c.json(negotiationView(negotiation), 201)
+  })
+
+  // Before /negotiations/:id, so that `counts` is not read as an id.
+  app.get('/negotiations/counts', async (c) => {
+    const counted = await rt.repo.countByState(db)
+    return c.json({ byState: Object.fromEntries(negotiationStates.map((state) => [state, counted[state] ?? 0])) })
   })
 
   app.get('/negotiations', async (c) => {
@@ -182,7 +198,12 @@ export function negotiationManagementRoutes(rt: NegotiationRuntime, identity: Id
     const query = parseQuery(c, AgreementQuery)
     const rows = await rt.repo.listAgreements(db, query)
     return c.json({
-      items: rows.map((r) => ({ ...r.agreement.body, negotiationId: r.negotiation.id, role: r.negotiation.role, counterpartyAddress: r.negotiation.counterpartyAddress })),
+      items: rows.map((r) => ({
+        ...r.agreement.body,
+        negotiationId: r.negotiation.id,
+        role: r.negotiation.role,
+        counterpartyAddress: r.negotiation.counterpartyAddress,
+      })),
       limit: query.limit,
       offset: query.offset,
     })
@@ -191,52 +212,146 @@ export function negotiationManagementRoutes(rt: NegotiationRuntime, identity: Id
   app.get('/agreements/:id', async (c) => {
     const { id } = parseInput(IdParam, c.req.param(), 'path')
     const row = await rt.repo.findAgreement(db, id)
-    if (!row || row.state !== 'FINALIZED') throw new PasserelleError('not_found', `no agreement ${id}`)
+    if (row?.state !== 'FINALIZED') throw new PasserelleError('not_found', `no agreement ${id}`)
     return c.json({ ...row.agreement.body, negotiationId: row.agreement.negotiationId })
   })
 
   if (openapi) {
     const tags = ['negotiation']
     const view = { description: 'the negotiation', schema: NegotiationView }
-    openapi.add({ method: 'post', path: '/negotiations', summary: 'Start a negotiation with a peer for a dataset offer', tags, body: StartNegotiation, responses: { 201: view } })
-    openapi.add({ method: 'get', path: '/negotiations', summary: 'List negotiations (filter by state, peer, dataset, role)', tags, query: ListQuery, responses: { 200: { description: 'negotiations', schema: z.object({ items: z.array(NegotiationView) }) } } })
-    openapi.add({ method: 'get', path: '/negotiations/{id}', summary: 'One negotiation with its full timeline; with `wait`, answers once the timeline goes past `after` (default: as it is now) or the negotiation ends', tags, params: IdParam, query: FollowQuery, responses: { 200: { description: 'the negotiation', schema: NegotiationView.extend({ timeline: z.array(TimelineView) }) } } })
-    openapi.add({ method: 'post', path: '/negotiations/{id}/terminate', summary: 'Terminate a negotiation', tags, params: IdParam, body: Reason, responses: { 200: view } })
-    openapi.add({ method: 'post', path: '/negotiations/{id}/approve', summary: 'Approve the offer or agreement a manual-mode negotiation holds', tags, params: IdParam, responses: { 200: view } })
-    openapi.add({ method: 'post', path: '/negotiations/{id}/reject', summary: 'Reject what a manual-mode negotiation holds (terminates it)', tags, params: IdParam, body: Reason, responses: { 200: view } })
-    openapi.add({ method: 'get', path: '/agreements', summary: 'Agreements in force (of finalized negotiations)', tags: ['agreements'], query: AgreementQuery, responses: { 200: { description: 'agreements' } } })
-    openapi.add({ method: 'get', path: '/agreements/{id}', summary: 'One agreement', tags: ['agreements'], params: IdParam, responses: { 200: { description: 'the agreement' } } })
+    openapi.add({
+      method: 'post',
+      path: '/negotiations',
+      summary: 'Start a negotiation with a peer for a dataset offer',
+      tags,
+      body: StartNegotiation,
+      responses: { 201: view },
+    })
+    openapi.add({
+      method: 'get',
+      path: '/negotiations',
+      summary: 'List negotiations (filter by state, peer, dataset, role)',
+      tags,
+      query: ListQuery,
+      responses: { 200: { description: 'negotiations', schema: z.object({ items: z.array(NegotiationView) }) } },
+    })
+    openapi.add({
+      method: 'get',
+      path: '/negotiations/counts',
+      summary: 'How many negotiations are in each state (both roles)',
+      tags: ['negotiations'],
+      responses: { 200: { description: 'the count per state', schema: StateCounts } },
+    })
+    openapi.add({
+      method: 'get',
+      path: '/negotiations/{id}',
+      summary:
+        'One negotiation with its full timeline; with `wait`, answers once the timeline goes past `after` (default: as it is now) or the negotiation ends',
+      tags,
+      params: IdParam,
+      query: FollowQuery,
+      responses: { 200: { description: 'the negotiation', schema: NegotiationView.extend({ timeline: z.array(TimelineView) }) } },
+    })
+    openapi.add({
+      method: 'post',
+      path: '/negotiations/{id}/terminate',
+      summary: 'Terminate a negotiation',
+      tags,
+      params: IdParam,
+      body: Reason,
+      responses: { 200: view },
+    })
+    openapi.add({
+      method: 'post',
+      path: '/negotiations/{id}/approve',
+      summary: 'Approve the offer or agreement a manual-mode negotiation holds',
+      tags,
+      params: IdParam,
+      responses: { 200: view },
+    })
+    openapi.add({
+      method: 'post',
+      path: '/negotiations/{id}/reject',
+      summary: 'Reject what a manual-mode negotiation holds (terminates it)',
+      tags,
+      params: IdParam,
+      body: Reason,
+      responses: { 200: view },
+    })
+    openapi.add({
+      method: 'get',
+      path: '/agreements',
+      summary: 'Agreements in force (of finalized negotiations)',
+      tags: ['agreements'],
+      query: AgreementQuery,
+      responses: { 200: { description: 'agreements' } },
+    })
+    openapi.add({
+      method: 'get',
+      path: '/agreements/{id}',
+      summary: 'One agreement',
+      tags: ['agreements'],
+      params: IdParam,
+      responses: { 200: { description: 'the agreement' } },
+    })
   }
   return app
 }
 
-/** Reads the dataset from the provider's catalog (DSP `GET /catalog/datasets/:id`) and picks the offer. */
+/**
+ * Reads the dataset from the provider's catalog (DSP `GET /catalog/datasets/:id`, in the version
+ * both sides speak) and picks the offer.
+ */
 async function offerFromPeerCatalog(rt: NegotiationRuntime, identity: Identity, input: StartNegotiation) {
-  const url = `${input.peerUrl.replace(/\/+$/, '')}/catalog/datasets/${encodeURIComponent(input.datasetId)}`
+  const address = `${input.peerUrl.replace(/\/+$/, '')}/catalog/datasets/${encodeURIComponent(input.datasetId)}`
+  let choice: VersionChoice
+  try {
+    choice = await peerVersions(rt.ctx.peers, rt.ctx.config.dsp.versions).resolve(address)
+  } catch (error) {
+    throw new PasserelleError('peer_failed', (error as Error).message)
+  }
+  const url = choice.url
   const authorization = await identity.tokenIssuer.authorizationFor({ dspUrl: input.peerUrl, ...(input.peerId ? { participantId: input.peerId } : {}) })
-  const headers: Record<string, string> = { authorization, accept: 'application/json' }
-  propagation.inject(context.active(), headers)
+  // Through the one peer client: egress policy, size limit and tracing apply (no redirect is followed).
   let status: number
   let text: string
   try {
-    const response = await fetch(url, { headers, signal: AbortSignal.timeout(10_000), redirect: 'manual' })
+    const response = await rt.ctx.peers.request({ url, headers: { authorization }, timeout: 10_000 })
     status = response.status
-    text = await response.text()
+    text = response.text
   } catch (error) {
-    throw new PasserelleError('peer_failed', `the peer's catalog at ${url} could not be reached: ${(error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message}`)
+    const reason = error instanceof PasserelleError ? error.message : (error as Error).message
+    throw new PasserelleError('peer_failed', `the peer's catalog at ${url} could not be reached: ${reason}`)
   }
   if (status === 404) throw new PasserelleError('not_found', `the peer's catalog has no dataset ${input.datasetId}`)
   if (status !== 200) throw new PasserelleError('peer_failed', `the peer's catalog answered ${status} for dataset ${input.datasetId}: ${text.slice(0, 300)}`)
   let dataset: Record<string, unknown>
   try {
-    dataset = JSON.parse(text) as Record<string, unknown>
+    dataset = parseBoundedJson(text, { maxBytes: 4 * 1024 * 1024, maxItems: peerAnswerMaxItems }) as Record<string, unknown>
+    if (choice.version === '2024-1') dataset = from2024(dataset) as Record<string, unknown>
   } catch {
     throw new PasserelleError('peer_failed', `the peer's catalog answered for dataset ${input.datasetId} with a body that is not JSON`)
   }
   const policies = ([] as unknown[]).concat(dataset.hasPolicy ?? dataset['odrl:hasPolicy'] ?? []) as Array<Record<string, unknown>>
-  const offer = input.offerId ? policies.find((p) => p['@id'] === input.offerId) : policies[0]
-  if (!offer || typeof offer['@id'] !== 'string') {
-    throw new PasserelleError('not_found', input.offerId ? `dataset ${input.datasetId} has no offer ${input.offerId} in the peer's catalog` : `dataset ${input.datasetId} has no offer in the peer's catalog`)
+  const offers = policies.filter((p): p is Record<string, unknown> & { '@id': string } => typeof p === 'object' && p !== null && typeof p['@id'] === 'string')
+  const offer = input.offerId ? offers.find((p) => namesOffer(p, input.offerId!)) : offers[0]
+  if (!offer) {
+    const listed = offers.length === 0 ? 'it lists none' : `its offers: ${offers.slice(0, 20).map(offerLine).join(', ')}`
+    throw new PasserelleError(
+      'not_found',
+      input.offerId
+        ? `dataset ${input.datasetId} has no offer ${input.offerId} in the peer's catalog; ${listed}`
+        : `dataset ${input.datasetId} has no offer in the peer's catalog`,
+    )
   }
   return offer as Record<string, unknown> & { '@id': string }
+}
+
+/** An offer is named by its `@id` or by the readable id of the provider's policy it carries. */
+const namesOffer = (offer: Record<string, unknown>, name: string) => offer['@id'] === name || policyLabelOf(offer)?.id === name
+
+/** One offer of a peer's list, as a person picks it: `three-downloads` (“title”) urn:uuid:…, or its `@id` alone. */
+const offerLine = (offer: Record<string, unknown> & { '@id': string }) => {
+  const label = policyLabelOf(offer)
+  return label ? `${policyPhrase(label).replace(/^policy /, '')} ${offer['@id']}` : offer['@id']
 }

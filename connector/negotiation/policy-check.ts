@@ -1,5 +1,5 @@
 import { evaluate, type CompiledPolicy, type PolicyModel } from '../../policies/index.ts'
-import type { OfferLookup, PolicyCheck } from './decision.ts'
+import { offerName, type OfferLookup, type PolicyCheck, type PublishedOffer } from './decision.ts'
 
 /**
  * The provider's policy decision point for negotiation: the published offer's policy evaluated by
@@ -7,7 +7,7 @@ import type { OfferLookup, PolicyCheck } from './decision.ts'
  * cannot decide is a refusal with the engine's reason.
  */
 export const enginePolicyCheck: PolicyCheck = ({ published, requester, datasetId, providerId, now }) => {
-  if (!published.policy) return { allowed: false, reason: `offer ${published.offer['@id']} has no policy this connector can evaluate` }
+  if (!published.policy) return { allowed: false, reason: `offer ${offerName(published)} has no policy this connector can evaluate` }
   try {
     const decision = evaluate(published.policy as CompiledPolicy | PolicyModel, {
       scope: 'negotiation',
@@ -31,10 +31,10 @@ export const noOffers: OfferLookup = {
   offersOf: async () => [],
 }
 
-/** A fixed set of published offers: dataset id → offers (tests, the TCK profile). */
-export function staticOffers(datasets: Record<string, Array<{ offer: Record<string, unknown> & { '@id': string }; policy?: unknown }>>): OfferLookup {
+/** A fixed set of published offers, seen alike by every requester: dataset id → offers (tests, the TCK profile). */
+export function staticOffers(datasets: Record<string, PublishedOffer[]>): OfferLookup {
   return {
     find: async ({ datasetId, offerId }) => datasets[datasetId]?.find((entry) => entry.offer['@id'] === offerId),
-    offersOf: async (datasetId) => datasets[datasetId] ?? [],
+    offersOf: async ({ datasetId }) => datasets[datasetId] ?? [],
   }
 }

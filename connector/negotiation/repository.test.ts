@@ -21,7 +21,13 @@ const row = (id: string) => ({
   createdAt: 1000,
   updatedAt: 1000,
 })
-const entry = (toState: 'REQUESTED' | 'AGREED' | 'TERMINATED', fromState: 'REQUESTED' | null = null) => ({ kind: 'test', direction: 'local' as const, actor: 'test', fromState, toState })
+const entry = (toState: 'REQUESTED' | 'AGREED' | 'TERMINATED', fromState: 'REQUESTED' | null = null) => ({
+  kind: 'test',
+  direction: 'local' as const,
+  actor: 'test',
+  fromState,
+  toState,
+})
 
 describe.each(dialects)('negotiation repository on %s', (dialect) => {
   let store: Store
@@ -41,7 +47,9 @@ describe.each(dialects)('negotiation repository on %s', (dialect) => {
       const created = await run((db) => repo.create(db, row(id), entry('REQUESTED')))
       const saved = await run((db) => repo.save(db, created, { state: 'AGREED', agreementId: 'agreement-1', updatedAt: 2000 }, entry('AGREED', 'REQUESTED')))
       expect(saved).toMatchObject({ state: 'AGREED', version: 2, agreementId: 'agreement-1' })
-      await expect(run((db) => repo.save(db, created, { state: 'TERMINATED', reason: 'late', updatedAt: 3000 }, entry('TERMINATED', 'REQUESTED')))).rejects.toBeInstanceOf(ConcurrentChange)
+      await expect(
+        run((db) => repo.save(db, created, { state: 'TERMINATED', reason: 'late', updatedAt: 3000 }, entry('TERMINATED', 'REQUESTED'))),
+      ).rejects.toBeInstanceOf(ConcurrentChange)
       expect(await repo.find(store.db, id)).toEqual(saved)
       expect((await repo.timeline(store.db, id)).map((e) => [e.seq, e.toState])).toEqual([
         [1, 'REQUESTED'],

@@ -1,10 +1,12 @@
-import { and, asc, desc, eq, inArray, isNull, sql, type SQL } from 'drizzle-orm'
+import { and, asc, desc, eq, isNull, sql, type SQL } from 'drizzle-orm'
 import { recordTransition } from '../telemetry/transitions.ts'
 import type { Db, Store } from '../store/store.ts'
 import { changeNotifier } from '../store/changes.ts'
 import { lazy, rowPlaceholders } from '../store/prepared.ts'
 import type { NegotiationState } from '../dsp/negotiation-messages.ts'
 import type { Role } from './state-machine.ts'
+import { agreementDigest, type AuditTrail } from '../audit/audit-trail.ts'
+import { canonicalJson, sha256Hex } from '../audit/chain.ts'
 
 /** Persistence of negotiations, their append-only timeline and agreements (both dialects). */
 export type Negotiation = Store['tables']['negotiations']['$inferSelect']
@@ -25,19 +27,26 @@ export interface TimelineEntry {
 /** What a step of a negotiation may change (binding the peer's id is rarer and goes the long way). */
 const stepColumns = ['state', 'version', 'updatedAt', 'pending', 'reason', 'offer', 'offerId', 'agreementId', 'providerPid'] as const
 
-export function negotiationRepository(store: Store) {
+export function negotiationRepository(store: Store, audit?: AuditTrail) {
   const t = store.tables.negotiations
   const e = store.tables.negotiationEvents
   const a = store.tables.agreements
   // Hot statements are prepared once (see store/prepared.ts).
   const prepared = lazy(() => ({
-    find: store.db.select().from(t).where(eq(t.id, sql.placeholder('id'))).prepare(),
+    find: store.db
+      .select()
+      .from(t)
+      .where(eq(t.id, sql.placeholder('id')))
+      .prepare(),
     byConsumerPid: store.db
       .select()
       .from(t)
       .where(and(eq(t.role, 'provider'), eq(t.counterpartyId, sql.placeholder('counterpartyId')), eq(t.consumerPid, sql.placeholder('consumerPid'))))
       .prepare(),
-    insert: store.db.insert(t).values(rowPlaceholders(t) as never).prepare(),
+    insert: store.db
+      .insert(t)
+      .values(rowPlaceholders(t) as never)
+      .prepare(),
     // A step's save: the columns steps change (an indexed column in the list would make SQLite
     // rewrite that index entry on every save); the version it read must still be there.
     update: store.db
@@ -51,12 +60,23 @@ export function negotiationRepository(store: Store) {
       .set({ providerPid: sql.placeholder('providerPid') as never })
       .where(and(eq(t.id, sql.placeholder('id')), isNull(t.providerPid)))
       .prepare(),
-    insertEvent: store.db.insert(e).values(rowPlaceholders(e) as never).prepare(),
-    timeline: store.db.select().from(e).where(eq(e.negotiationId, sql.placeholder('id'))).orderBy(asc(e.seq)).prepare(),
-    insertAgreement: store.db.insert(a).values(rowPlaceholders(a) as never).prepare(),
+    insertEvent: store.db
+      .insert(e)
+      .values(rowPlaceholders(e) as never)
+      .prepare(),
+    timeline: store.db
+      .select()
+      .from(e)
+      .where(eq(e.negotiationId, sql.placeholder('id')))
+      .orderBy(asc(e.seq))
+      .prepare(),
+    insertAgreement: store.db
+      .insert(a)
+      .values(rowPlaceholders(a) as never)
+      .prepare(),
   }))
   const own = (db: Db) => db === store.db
-  const changes = changeNotifier()
+  const changes = changeNotifier(store.signals)
   return {
     /** Wakes the management API's long polls once a change of a negotiation is committed. */
     changes,
@@ -95,7 +115,10 @@ export function negotiationRepository(store: Store) {
     /** Records the provider's pid from its answer to our first request (no state change). */
     async setProviderPid(db: Db, id: string, providerPid: string) {
       if (own(db)) return void (await prepared().setProviderPid.execute({ id, providerPid }))
-      await db.update(t).set({ providerPid }).where(and(eq(t.id, id), isNull(t.providerPid)))
+      await db
+        .update(t)
+        .set({ providerPid })
+        .where(and(eq(t.id, id), isNull(t.providerPid)))
     },
 
     /** Creates a process with its first timeline entry. */
@@ -104,6 +127,7 @@ export function negotiationRepository(store: Store) {
       if (own(db)) await prepared().insert.execute(created)
       else await db.insert(t).values(created)
       await insertEvent(db, created.id, 1, created.updatedAt, entry)
+      await auditStep(db, created, entry)
       store.afterCommit(db, () => changes.notify(created.id))
       recordTransition('negotiation', { id: created.id, role: created.role, from: null, to: entry.toState, cause: entry.kind, actor: entry.actor })
       return created
@@ -127,6 +151,7 @@ export function negotiationRepository(store: Store) {
               .returning({ id: t.id })
       if (updated.length !== 1) throw new ConcurrentChange(current.id)
       await insertEvent(db, current.id, version, next.updatedAt, entry)
+      await auditStep(db, next, entry)
       store.afterCommit(db, () => changes.notify(current.id))
       recordTransition('negotiation', { id: current.id, role: current.role, from: entry.fromState, to: entry.toState, cause: entry.kind, actor: entry.actor })
       return next
@@ -140,6 +165,12 @@ export function negotiationRepository(store: Store) {
     async lastEvent(db: Db, id: string): Promise<NegotiationEvent | undefined> {
       const [row] = await db.select().from(e).where(eq(e.negotiationId, id)).orderBy(desc(e.seq)).limit(1)
       return row
+    },
+
+    /** How many negotiations are in each state (one grouped read of the state index). */
+    async countByState(db: Db): Promise<Record<string, number>> {
+      const rows = await db.select({ state: t.state, n: sql<number>`count(*)` }).from(t).groupBy(t.state)
+      return Object.fromEntries(rows.map((r) => [r.state, Number(r.n)]))
     },
 
     async list(db: Db, filter: { state?: string; peer?: string; dataset?: string; role?: Role; limit: number; offset: number }) {
@@ -157,14 +188,26 @@ export function negotiationRepository(store: Store) {
         .offset(filter.offset)
     },
 
-    /** Processes where this side owes the next step (used to resume after a restart). */
-    async owing(db: Db) {
-      return db.select().from(t).where(inArray(t.state, ['REQUESTED', 'OFFERED', 'ACCEPTED', 'AGREED', 'VERIFIED']))
-    },
-
+    /** Stores an agreement; the trail gets its document's digest, signed by this participant. */
     async insertAgreement(db: Db, row: AgreementRow) {
       if (own(db)) await prepared().insertAgreement.execute(row)
       else await db.insert(a).values(row)
+      if (audit?.enabled) {
+        const digest = agreementDigest(row.body)
+        await audit.append(db, {
+          kind: 'agreement',
+          subjects: { negotiation: row.negotiationId, agreement: row.id, participant: row.role === 'provider' ? row.assignee : row.assigner },
+          actor: row.role === 'provider' ? row.assigner : row.assignee,
+          payload: {
+            role: row.role,
+            datasetId: row.datasetId,
+            assigner: row.assigner,
+            assignee: row.assignee,
+            sha256: digest,
+            signature: await audit.signDigest(digest),
+          },
+        })
+      }
     },
 
     async agreementsOf(db: Db, negotiationId: string) {
@@ -187,13 +230,34 @@ export function negotiationRepository(store: Store) {
     },
 
     async findAgreement(db: Db, id: string) {
-      const [row] = await db
-        .select({ agreement: a, state: t.state })
-        .from(a)
-        .innerJoin(t, eq(t.id, a.negotiationId))
-        .where(eq(a.id, id))
+      const [row] = await db.select({ agreement: a, state: t.state }).from(a).innerJoin(t, eq(t.id, a.negotiationId)).where(eq(a.id, id))
       return row
     },
+  }
+
+  /**
+   * A step of a negotiation in the audit trail. A decision (ours, with its reason) carries the digest
+   * of what it was decided on: the reason and the detail the timeline keeps (offer, requester's claims).
+   */
+  async function auditStep(db: Db, n: Negotiation, entry: TimelineEntry) {
+    if (!audit?.enabled) return
+    const decided = entry.direction !== 'inbound' && entry.reason !== undefined
+    await audit.append(db, {
+      kind: `negotiation.${entry.kind}`,
+      subjects: { negotiation: n.id, agreement: n.agreementId ?? undefined, participant: n.counterpartyId ?? undefined },
+      actor: entry.actor,
+      payload: {
+        role: n.role,
+        direction: entry.direction,
+        from: entry.fromState,
+        to: entry.toState,
+        reason: entry.reason,
+        datasetId: n.datasetId,
+        offerId: n.offerId,
+        ...(decided ? { decision: entry.kind, traceDigest: sha256Hex(canonicalJson({ reason: entry.reason, detail: entry.detail ?? null })) } : {}),
+        ...(entry.detail?.hash ? { messageDigest: entry.detail.hash } : {}),
+      },
+    })
   }
 
   async function insertEvent(db: Db, negotiationId: string, seq: number, at: number, entry: TimelineEntry) {

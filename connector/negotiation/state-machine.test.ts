@@ -29,9 +29,7 @@ function expected(role: Role, direction: 'inbound' | 'outbound', state: From, ki
 
 const states: From[] = [null, ...negotiationStates]
 const cases = (['provider', 'consumer'] as const).flatMap((role) =>
-  (['inbound', 'outbound'] as const).flatMap((direction) =>
-    states.flatMap((state) => messageKinds.map((kind) => ({ role, direction, state, kind }))),
-  ),
+  (['inbound', 'outbound'] as const).flatMap((direction) => states.flatMap((state) => messageKinds.map((kind) => ({ role, direction, state, kind })))),
 )
 
 describe('negotiation state machine', () => {

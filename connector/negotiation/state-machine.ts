@@ -1,11 +1,12 @@
 import type { NegotiationState } from '../dsp/negotiation-messages.ts'
+import { stateMachine, type Direction, type Role } from '../process/state-machine.ts'
 
 /**
  * The DSP 2025-1 contract negotiation state machine, as data. A message kind is sent by one role
  * and received by the other; the same table applies to both directions, so our own sends and the
  * peer's messages go through the same pure `transition`.
  */
-export type Role = 'provider' | 'consumer'
+export type { Role }
 
 export type MessageKind =
   | 'request' // ContractRequestMessage with callbackAddress: opens a process at the provider
@@ -41,26 +42,23 @@ export const transitions: Record<MessageKind, TransitionRule> = {
   termination: { sender: 'either', from: open, to: 'TERMINATED' },
 }
 
-const senders = (kind: MessageKind): Role[] => {
-  const sender = transitions[kind].sender
-  return sender === 'either' ? ['provider', 'consumer'] : [sender]
-}
-
 export const messageKinds = Object.keys(transitions) as MessageKind[]
 export const terminalStates: readonly NegotiationState[] = ['FINALIZED', 'TERMINATED']
-export const isTerminal = (state: NegotiationState) => terminalStates.includes(state)
 
-export type Direction = 'inbound' | 'outbound'
+/** The table above as the process kernel's state machine. */
+export const negotiationMachine = stateMachine<NegotiationState, MessageKind>(
+  messageKinds,
+  messageKinds.map((kind) => ({ kind, ...transitions[kind] })),
+  terminalStates,
+)
+export const isTerminal = negotiationMachine.isTerminal
+
+export type { Direction }
 
 /** Per role: which kinds it may receive and send, derived from the table (for docs and tests). */
-export const roleTable = (role: Role) => ({
-  receives: messageKinds.filter((kind) => senders(kind).some((s) => s !== role)),
-  sends: messageKinds.filter((kind) => senders(kind).includes(role)),
-})
+export const roleTable = negotiationMachine.roleTable
 
-export type TransitionResult =
-  | { ok: true; from: From; to: NegotiationState }
-  | { ok: false; reason: string }
+export type TransitionResult = { ok: true; from: From; to: NegotiationState } | { ok: false; reason: string }
 
 /**
  * Pure: may a process of `role` in `state` receive (or send) a message of `kind`, and which state
@@ -68,25 +66,18 @@ export type TransitionResult =
  */
 export function transition(input: { role: Role; state: From; kind: MessageKind; direction: Direction }): TransitionResult {
   const { role, state, kind, direction } = input
-  const rule = transitions[kind]
-  const allowedSenders = senders(kind)
-  const sender = direction === 'outbound' ? role : role === 'provider' ? 'consumer' : 'provider'
-  if (!allowedSenders.includes(sender)) {
-    return { ok: false, reason: `a ${role} cannot ${direction === 'outbound' ? 'send' : 'receive'} ${describe(kind)}` }
+  const result = negotiationMachine.transition(input)
+  if (result.ok) return { ok: true, from: result.from, to: result.to }
+  switch (result.refusal) {
+    case 'wrong-sender':
+      return { ok: false, reason: `a ${role} cannot ${direction === 'outbound' ? 'send' : 'receive'} ${describe(kind)}` }
+    case 'terminal':
+      return { ok: false, reason: `the negotiation is ${state} and accepts no further messages` }
+    case 'needs-process':
+      return { ok: false, reason: `${describe(kind)} needs an existing negotiation` }
+    case 'wrong-state':
+      return { ok: false, reason: `${describe(kind)} is not allowed in state ${state}` }
   }
-  if (state !== null && isTerminal(state)) {
-    return { ok: false, reason: `the negotiation is ${state} and accepts no further messages` }
-  }
-  if (!rule.from.includes(state)) {
-    return {
-      ok: false,
-      reason:
-        state === null
-          ? `${describe(kind)} needs an existing negotiation`
-          : `${describe(kind)} is not allowed in state ${state}`,
-    }
-  }
-  return { ok: true, from: state, to: rule.to }
 }
 
 export function describe(kind: MessageKind): string {

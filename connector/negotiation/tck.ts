@@ -31,10 +31,7 @@ export const TckNegotiationScripts = z.object({
       })
       .strict(),
   ),
-  consumer: z.record(
-    z.string(),
-    z.object({ onStart: Steps.optional(), onOffer: Steps.optional(), onAgreement: Steps.optional() }).strict(),
-  ),
+  consumer: z.record(z.string(), z.object({ onStart: Steps.optional(), onOffer: Steps.optional(), onAgreement: Steps.optional() }).strict()),
 })
 export type TckNegotiationScripts = z.infer<typeof TckNegotiationScripts>
 
@@ -83,12 +80,27 @@ export function tckReactions(scripts: TckNegotiationScripts, fallback: Reactions
         if (!script) return fallback.react(input)
         const offer = tckOffer(script.offer)
         const steps =
-          trigger === 'request' ? script.onRequest : trigger === 'counter-request' ? script.onCounterRequest : trigger === 'accepted' ? script.onAccepted : trigger === 'verification' ? script.onVerified : undefined
+          trigger === 'request'
+            ? script.onRequest
+            : trigger === 'counter-request'
+              ? script.onCounterRequest
+              : trigger === 'accepted'
+                ? script.onAccepted
+                : trigger === 'verification'
+                  ? script.onVerified
+                  : undefined
         return toReactions(steps ?? [], offer)
       }
       const script = scripts.consumer[n.datasetId]
       if (!script) return fallback.react(input)
-      const steps = trigger === 'start' ? script.onStart : trigger === 'offer' || trigger === 'counter-offer' ? script.onOffer : trigger === 'agreement' ? script.onAgreement : undefined
+      const steps =
+        trigger === 'start'
+          ? script.onStart
+          : trigger === 'offer' || trigger === 'counter-offer'
+            ? script.onOffer
+            : trigger === 'agreement'
+              ? script.onAgreement
+              : undefined
       return toReactions(steps ?? [], received ?? n.offer)
     },
   }

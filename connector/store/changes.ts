@@ -1,8 +1,14 @@
+import type { Signals } from './signals.ts'
+
 /**
  * Wakes readers that wait for a process to change (the management API's long polls, today on
  * negotiations), so that a client follows it without polling. Writers call `notify` after their
  * commit (`store.afterCommit`); a reader subscribes *before* it reads, so a change committed
  * between its read and its wait is not missed.
+ *
+ * With `signals` (the store's), a change committed by another replica of the participant wakes
+ * this one's readers too; when the signal connection was lost and came back, every reader wakes
+ * and reads again (a reader that wakes reads the process: a spurious wake-up costs one read).
  */
 export interface ChangeNotifier {
   notify(id: string): void
@@ -13,8 +19,27 @@ export interface ChangeNotifier {
   subscribe(id: string): { wait(ms: number, signal?: AbortSignal): Promise<void>; cancel(): void }
 }
 
-export function changeNotifier(): ChangeNotifier {
+/** The signal channel of process changes. */
+const channel = 'passerelle_changes'
+
+export function changeNotifier(signals?: Signals): ChangeNotifier {
   const waiters = new Map<string, Set<() => void>>()
+  const wakeLocal = (id: string) => {
+    const set = waiters.get(id)
+    if (!set) return
+    waiters.delete(id)
+    for (const wake of set) wake()
+  }
+  // Listening starts with the first reader: a replica nobody long-polls holds no extra connection.
+  let listening = false
+  const listen = () => {
+    if (listening || !signals) return
+    listening = true
+    signals.subscribe(channel, (id) => {
+      if (id !== undefined) return wakeLocal(id)
+      for (const key of [...waiters.keys()]) wakeLocal(key)
+    })
+  }
   const remove = (id: string, wake: () => void) => {
     const set = waiters.get(id)
     if (!set) return
@@ -23,12 +48,11 @@ export function changeNotifier(): ChangeNotifier {
   }
   return {
     notify(id) {
-      const set = waiters.get(id)
-      if (!set) return
-      waiters.delete(id)
-      for (const wake of set) wake()
+      wakeLocal(id)
+      signals?.publish(channel, id)
     },
     subscribe(id) {
+      listen()
       let woken = false
       let release: (() => void) | undefined
       const wake = () => {

@@ -2,4 +2,27 @@
 // `schema.ts` (a test checks it).
 import { postgresSchema } from './schema.ts'
 
-export const { settings, transfers, transferEvents, dataAccesses, heldCredentials, seenTokens, catalogDatasets, negotiations, negotiationEvents, agreements, dispatches, federationPeers, federatedDatasets } = postgresSchema
+export const {
+  settings,
+  transfers,
+  transferEvents,
+  dataAccesses,
+  heldCredentials,
+  seenTokens,
+  peerCredentialStatuses,
+  catalogDatasets,
+  catalogState,
+  catalogGroups,
+  negotiations,
+  negotiationEvents,
+  agreements,
+  dispatches,
+  federationPeers,
+  federatedDatasets,
+  agreementUsage,
+  agreementObligations,
+  obligationEvents,
+  auditRecords,
+  auditHead,
+  auditCheckpoints,
+} = postgresSchema

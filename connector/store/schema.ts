@@ -6,6 +6,8 @@ import { catalogTables } from './tables/catalog.ts'
 import { negotiationTables } from './tables/negotiation.ts'
 import { dispatchTables } from './tables/dispatch.ts'
 import { federationTables } from './tables/federation.ts'
+import { usageTables } from './tables/usage.ts'
+import { auditTables } from './tables/audit.ts'
 
 /** Every table of the connector. Each area declares its tables in `tables/<area>.ts`. */
 export const defineSchema = (b: Builders) => ({
@@ -16,6 +18,8 @@ export const defineSchema = (b: Builders) => ({
   ...negotiationTables(b),
   ...dispatchTables(b),
   ...federationTables(b),
+  ...usageTables(b),
+  ...auditTables(b),
 })
 
 export type Schema = ReturnType<typeof defineSchema>

@@ -61,7 +61,10 @@ describe.each(dialects)('store on %s', (dialect) => {
     const increment = () =>
       store.transaction(async (tx) => {
         const [row] = await store.forUpdate(tx.select().from(settings).where(eq(settings.key, 'counter')))
-        await tx.update(settings).set({ value: (row!.value as number) + 1 }).where(eq(settings.key, 'counter'))
+        await tx
+          .update(settings)
+          .set({ value: (row!.value as number) + 1 })
+          .where(eq(settings.key, 'counter'))
       })
     await Promise.all(Array.from({ length: 20 }, increment))
     const [row] = await store.db.select().from(settings).where(eq(settings.key, 'counter'))
@@ -73,7 +76,10 @@ describe.each(dialects)('store on %s', (dialect) => {
     const write = (key: string, fail: boolean) =>
       store.transaction(async (tx) => {
         await tx.insert(settings).values({ key, value: key, updatedAt: 1 })
-        await tx.update(settings).set({ value: `${key}!` }).where(eq(settings.key, key))
+        await tx
+          .update(settings)
+          .set({ value: `${key}!` })
+          .where(eq(settings.key, key))
         if (fail) throw new Error(`${key} failed`)
         return key
       })
@@ -84,12 +90,26 @@ describe.each(dialects)('store on %s', (dialect) => {
     })
     const rows = await store.db.select().from(settings)
     const burst = rows.filter((r) => r.key.startsWith('burst-')).map((r) => [r.key, r.value])
-    expect(burst.sort()).toEqual(Array.from({ length: 30 }, (_, i) => i).filter((i) => i % 3 !== 1).map((i) => [`burst-${i}`, `burst-${i}!`]).sort())
+    expect(burst.sort()).toEqual(
+      Array.from({ length: 30 }, (_, i) => i)
+        .filter((i) => i % 3 !== 1)
+        .map((i) => [`burst-${i}`, `burst-${i}!`])
+        .sort(),
+    )
   })
 
   it('keeps what one transaction wrote when a concurrent one fails on a constraint', async () => {
     const { settings } = store.tables
-    const outcomes = await Promise.allSettled([1, 2].map((value) => store.transaction((tx) => tx.insert(settings).values({ key: 'unique-1', value, updatedAt: value }).then(() => value))))
+    const outcomes = await Promise.allSettled(
+      [1, 2].map((value) =>
+        store.transaction((tx) =>
+          tx
+            .insert(settings)
+            .values({ key: 'unique-1', value, updatedAt: value })
+            .then(() => value),
+        ),
+      ),
+    )
     const won = outcomes.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []))
     expect(won).toHaveLength(1)
     expect(outcomes.filter((o) => o.status === 'rejected')).toHaveLength(1)
@@ -140,7 +160,9 @@ describe.each(dialects)('store on %s', (dialect) => {
     try {
       const first = await openStore({ url: database.url, poolSize: 4 })
       const { settings } = first.tables
-      await Promise.all(Array.from({ length: 25 }, (_, i) => first.transaction((tx) => tx.insert(settings).values({ key: `kept-${i}`, value: i, updatedAt: i }))))
+      await Promise.all(
+        Array.from({ length: 25 }, (_, i) => first.transaction((tx) => tx.insert(settings).values({ key: `kept-${i}`, value: i, updatedAt: i }))),
+      )
       await first.close()
       const again = await openStore({ url: database.url, poolSize: 4 })
       const rows = await again.db.select().from(again.tables.settings)

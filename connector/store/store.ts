@@ -1,10 +1,22 @@
 import { mkdirSync } from 'node:fs'
-import { dirname } from 'node:path'
+import { dirname, resolve } from 'node:path'
 import { sql } from 'drizzle-orm'
 import type { BetterSQLite3Database } from 'drizzle-orm/better-sqlite3'
 import { fromRoot } from '../paths.ts'
 import { postgresSchema, sqliteSchema, type Schema } from './schema.ts'
 import { cacheStatements, runQuietly, sqliteConnection } from './sqlite-connection.ts'
+import { lockSqliteFile } from './sqlite-lock.ts'
+import { markDatabaseError } from './availability.ts'
+import { randomUUID } from 'node:crypto'
+import { localSignals, postgresSignals, type Signals } from './signals.ts'
+
+import { packageVersion } from '../version.ts'
+import { postgresOpenError } from './database-errors.ts'
+import { type AppliedMigrations, checkSchemaVersion, shippedMigrations } from './schema-version.ts'
+
+export { isDatabaseUnavailable } from './availability.ts'
+export { DatabaseOpenError } from './database-errors.ts'
+export { DatabaseInUseError } from './sqlite-lock.ts'
 
 /**
  * The database handle every repository is written against. Typed as the SQLite flavour of drizzle;
@@ -33,8 +45,24 @@ export interface Store {
    * that must see the change, never for writes.
    */
   afterCommit(tx: Db, fn: () => void): void
+  /**
+   * Wake-ups for the other replicas on the same database (PostgreSQL LISTEN/NOTIFY; nothing to do
+   * on SQLite, which one process holds). Publish after the commit the others must see.
+   */
+  readonly signals: Signals
+  /**
+   * The handle background workers (the outbox) run their own statements on, outside transactions:
+   * on PostgreSQL a small pool of its own, so that claims and outcome marks never queue behind the
+   * requests' transactions; on SQLite the one connection (`db`).
+   */
+  readonly workerDb: Db
   /** Throws when the database cannot answer. */
   ping(): Promise<void>
+  /**
+   * Readiness: the database answers within `timeoutMs` and has every migration this version ships
+   * applied. Throws when it cannot answer.
+   */
+  health(timeoutMs?: number): Promise<{ migrations: { applied: number; expected: number } }>
   close(): Promise<void>
 }
 
@@ -43,26 +71,59 @@ export interface StoreOptions {
   url: string
   /** PostgreSQL pool size. */
   poolSize?: number
+  /**
+   * SQLite: refuse to open a file another process has open (a lock file beside it, see
+   * sqlite-lock.ts). The connector asks for it; read-only commands do not.
+   */
+  exclusive?: boolean
+  /** Told when a PostgreSQL connection fails outside a query (server restart, cut network). */
+  onConnectionError?: (error: Error) => void
 }
 
 export const isPostgresUrl = (url: string) => /^postgres(ql)?:\/\//.test(url)
 
 export async function openStore(options: StoreOptions): Promise<Store> {
-  const store = isPostgresUrl(options.url) ? await openPostgres(options) : await openSqlite(options.url)
+  const postgres = isPostgresUrl(options.url)
+  const store = postgres ? await openPostgres(options) : await openSqlite(options)
   try {
+    checkSchemaVersion(store.dialect, await appliedMigrations(store), packageVersion)
     await migrate(store)
   } catch (error) {
-    await store.close()
-    throw error
+    await store.close().catch(() => {})
+    throw postgres ? postgresOpenError(error, options.url) : error
   }
   return store
 }
 
-async function openSqlite(path: string): Promise<Store> {
+/** The migrations recorded in the database; undefined for a database never migrated. */
+async function appliedMigrations(store: Store): Promise<AppliedMigrations | undefined> {
+  if (store.dialect === 'sqlite') {
+    const db = store.db
+    const table = await db.get<{ name: string }>(sql`select name from sqlite_master where type = 'table' and name = '__drizzle_migrations'`)
+    if (!table) return undefined
+    const row = await db.get<{ count: number; newest: number | null }>(sql`select count(*) as count, max(created_at) as newest from __drizzle_migrations`)
+    return { count: Number(row?.count ?? 0), newest: Number(row?.newest ?? 0) }
+  }
+  const db = store.db as unknown as { execute(q: unknown): Promise<{ rows: Array<Record<string, unknown>> }> }
+  const table = await db.execute(sql`select to_regclass('drizzle.__drizzle_migrations') as name`)
+  if (!table.rows[0]?.name) return undefined
+  const result = await db.execute(sql`select count(*) as count, max(created_at) as newest from drizzle.__drizzle_migrations`)
+  return { count: Number(result.rows[0]?.count ?? 0), newest: Number(result.rows[0]?.newest ?? 0) }
+}
+
+async function openSqlite(options: StoreOptions): Promise<Store> {
+  const path = options.url
   const { default: Database } = await import('better-sqlite3')
   const { drizzle } = await import('drizzle-orm/better-sqlite3')
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
-  const client = new Database(path)
+  const lock = options.exclusive && path !== ':memory:' ? lockSqliteFile(resolve(path)) : undefined
+  let client: import('better-sqlite3').Database
+  try {
+    client = new Database(path)
+  } catch (error) {
+    lock?.release()
+    throw error
+  }
   client.pragma('journal_mode = WAL')
   client.pragma('synchronous = NORMAL')
   client.pragma('foreign_keys = ON')
@@ -76,12 +137,19 @@ async function openSqlite(path: string): Promise<Store> {
     transaction: (fn) => connection.transaction(() => fn(db)),
     forUpdate: (query) => query,
     afterCommit: (_tx, fn) => connection.afterCommit(fn),
+    signals: localSignals(),
+    workerDb: db,
     async ping() {
       client.prepare('select 1').get()
+    },
+    async health() {
+      const row = client.prepare('select count(*) as applied from __drizzle_migrations').get() as { applied: number }
+      return { migrations: { applied: row.applied, expected: shippedMigrations('sqlite').count } }
     },
     async close() {
       await connection.drained()
       if (client.open) client.close()
+      lock?.release()
     },
   }
 }
@@ -95,10 +163,34 @@ async function openPostgres(options: StoreOptions): Promise<Store> {
     connectionString: options.url,
     max: options.poolSize ?? 10,
     connectionTimeoutMillis: 5000,
+    // A server that vanishes without closing its connections (a cut network) is noticed by TCP.
+    keepAlive: true,
   })
-  // An idle client that loses its server must not crash the process; the next query reports it.
-  pool.on('error', () => {})
+  // A client that loses its server emits 'error'; unheard, that ends the process. The pool listens
+  // on idle clients only, so every client gets a listener of its own from the start, including
+  // those checked out and inside a transaction: their running query fails (answered 503), the pool
+  // drops them on release and opens fresh ones once the server is back.
+  const lost = (error: Error) => options.onConnectionError?.(error)
+  pool.on('connect', (client) => client.on('error', lost))
+  pool.on('error', lost)
   const db = drizzle({ client: pool, schema: postgresSchema }) as unknown as Db
+  const workerPool = new pg.Pool({
+    connectionString: options.url,
+    max: 2,
+    connectionTimeoutMillis: 5000,
+    keepAlive: true,
+    application_name: 'passerelle-worker',
+  })
+  workerPool.on('connect', (client) => client.on('error', lost))
+  workerPool.on('error', lost)
+  const workerDb = drizzle({ client: workerPool, schema: postgresSchema }) as unknown as Db
+  const signals = postgresSignals({
+    url: options.url,
+    Client: pg.Client,
+    replica: randomUUID(),
+    query: (text, values) => pool.query(text, values),
+    onError: lost,
+  })
   // Each transaction has a handle of its own: what waits for its commit hangs on it.
   const committed = new WeakMap<Db, Array<() => void>>()
   return {
@@ -107,10 +199,17 @@ async function openPostgres(options: StoreOptions): Promise<Store> {
     tables: postgresSchema,
     async transaction(fn) {
       const callbacks: Array<() => void> = []
-      const result = await (db as unknown as { transaction<T>(f: (tx: Db) => Promise<T>): Promise<T> }).transaction((tx) => {
-        committed.set(tx, callbacks)
-        return fn(tx)
-      })
+      let entered = false
+      const result = await (db as unknown as { transaction<T>(f: (tx: Db) => Promise<T>): Promise<T> })
+        .transaction((tx) => {
+          entered = true
+          committed.set(tx, callbacks)
+          return fn(tx)
+        })
+        .catch((error) => {
+          // Failing before `fn` ran means no connection or no BEGIN: the database's failure.
+          throw entered ? error : markDatabaseError(error)
+        })
       callbacks.forEach(runQuietly)
       return result
     },
@@ -120,10 +219,27 @@ async function openPostgres(options: StoreOptions): Promise<Store> {
       else fn()
     },
     forUpdate: (query) => (query as unknown as { for(strength: 'update'): unknown }).for('update') as typeof query,
+    signals,
+    workerDb,
     async ping() {
       await (db as unknown as { execute(q: unknown): Promise<unknown> }).execute(sql`select 1`)
     },
+    async health(timeoutMs = 2000) {
+      // Its own connection, not the pool's: a pool busy with work must not make the replica unready,
+      // and a dead server must not hold the answer for the pool's connection timeout.
+      const client = new pg.Client({ connectionString: options.url, connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs })
+      client.on('error', () => {})
+      try {
+        await client.connect()
+        const result = await client.query<{ applied: string }>('select count(*) as applied from drizzle.__drizzle_migrations')
+        return { migrations: { applied: Number(result.rows[0]!.applied), expected: shippedMigrations('postgres').count } }
+      } finally {
+        await client.end().catch(() => {})
+      }
+    },
     async close() {
+      await signals.close()
+      await workerPool.end()
       await pool.end()
     },
   }

@@ -13,7 +13,10 @@ describe('logger', () => {
       level: 'error',
       msg: 'write failed',
       area: 'dispatch',
-      error: { message: 'Failed query: insert into "settings"', cause: { message: 'duplicate key value violates unique constraint "settings_pkey"', code: '23505' } },
+      error: {
+        message: 'Failed query: insert into "settings"',
+        cause: { message: 'duplicate key value violates unique constraint "settings_pkey"', code: '23505' },
+      },
     })
   })
 })

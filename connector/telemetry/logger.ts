@@ -19,7 +19,7 @@ export interface LoggerOptions {
 
 export function createLogger(options: LoggerOptions = {}): Logger {
   const min = rank[options.level ?? 'info']
-  const write = options.write ?? ((line: string) => process.stdout.write(line + '\n'))
+  const write = options.write ?? ((line: string) => process.stdout.write(`${line}\n`))
   const bound = options.fields ?? {}
   const emit = (level: LogLevel) => (msg: string, fields?: Record<string, unknown>) => {
     if (rank[level] < min) return

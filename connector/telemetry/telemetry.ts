@@ -1,6 +1,7 @@
 import { context, metrics, propagation, trace } from '@opentelemetry/api'
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks'
 import { W3CTraceContextPropagator } from '@opentelemetry/core'
+import type { PullMetricReader } from './prometheus.ts'
 
 /**
  * Tracing and metrics through @opentelemetry/api. Trace context always flows (inbound `traceparent`
@@ -23,8 +24,29 @@ export async function startTelemetry(env: Record<string, string | undefined> = p
     propagation.setGlobalPropagator(new W3CTraceContextPropagator())
     started = true
   }
-  if (!exportRequested(env)) return { exporting: false, shutdown: async () => {} }
+  if (!exportRequested(env)) {
+    // Metrics are kept in the process for the Prometheus scrape even when nothing is exported.
+    const [{ MeterProvider }, { PullMetricReader }] = await Promise.all([import('@opentelemetry/sdk-metrics'), import('./prometheus.ts')])
+    if (!scrapeReader) {
+      scrapeReader = new PullMetricReader()
+      metrics.setGlobalMeterProvider(new MeterProvider({ readers: [scrapeReader] }))
+    }
+    return { exporting: false, shutdown: async () => {} }
+  }
   return startExport(env)
+}
+
+/**
+ * The reader `GET /metrics` collects from. Telemetry is process-wide (OpenTelemetry's global
+ * meter provider), so is its reader: connectors sharing a process (tests) share their metrics.
+ */
+let scrapeReader: PullMetricReader | undefined
+
+/** The process's metrics in the Prometheus text format; empty before telemetry started. */
+export async function scrapeMetrics(): Promise<string> {
+  if (!scrapeReader) return ''
+  const [{ prometheusText }, { resourceMetrics }] = await Promise.all([import('./prometheus.ts'), scrapeReader.collect()])
+  return prometheusText(resourceMetrics)
 }
 
 /** Export is on when an OTLP endpoint or an exporter is named, and the SDK is not disabled. */
@@ -54,9 +76,10 @@ async function startExport(env: Record<string, string | undefined>): Promise<Tel
   const resource = resourceFromAttributes({ 'service.name': env.OTEL_SERVICE_NAME ?? 'passerelle' })
   const tracerProvider = new NodeTracerProvider({ resource, spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter())] })
   trace.setGlobalTracerProvider(tracerProvider)
+  scrapeReader ??= new (await import('./prometheus.ts')).PullMetricReader()
   const meterProvider = new sdkMetrics.MeterProvider({
     resource,
-    readers: [new sdkMetrics.PeriodicExportingMetricReader({ exporter: new OTLPMetricExporter() as never })],
+    readers: [new sdkMetrics.PeriodicExportingMetricReader({ exporter: new OTLPMetricExporter() as never }), scrapeReader],
   })
   metrics.setGlobalMeterProvider(meterProvider)
   return {

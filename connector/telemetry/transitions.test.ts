@@ -12,6 +12,8 @@ class TestReader extends MetricReader {
 describe('process transitions telemetry', () => {
   it('counts every transition by role and states, and adds an event to the active span', async () => {
     await startTelemetry({}) // the context manager that carries the active span
+    // It also sets the connector's own meter provider (for /metrics): this test reads through its own.
+    metrics.disable()
     const reader = new TestReader()
     metrics.setGlobalMeterProvider(new MeterProvider({ readers: [reader] }))
     const spans = new InMemorySpanExporter()

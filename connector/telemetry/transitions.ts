@@ -35,3 +35,20 @@ export function recordTransition(kind: ProcessKind, input: { id: string; role: s
 export function recordBytes(role: string, bytes: number) {
   if (bytes > 0) counter('passerelle.transfer.bytes', 'Bytes moved by the data plane').add(bytes, { role })
 }
+
+type Histogram = ReturnType<ReturnType<typeof meter>['createHistogram']>
+let decisionDuration: Histogram | undefined
+
+/** A policy decision's duration and outcome, at a door (`negotiation`, `data-access`). */
+export function recordDecision(door: string, outcome: string, seconds: number) {
+  decisionDuration ??= meter().createHistogram('passerelle.decision.duration', { unit: 's', description: 'Duration of policy decisions' })
+  decisionDuration.record(seconds, { door, outcome })
+}
+
+/**
+ * A refusal, by door and reason. The reason is a bounded name (a policy's readable id, `usage`,
+ * `identity`), never the sentence, which names ids without bound.
+ */
+export function recordRefusal(door: string, reason: string) {
+  counter('passerelle.refusals', 'Requests refused, by door and reason').add(1, { door, reason })
+}

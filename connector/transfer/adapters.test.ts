@@ -4,8 +4,9 @@ import { createTestStore, dialects } from '../../test/support/stores.ts'
 import { fromRoot } from '../paths.ts'
 import type { Store } from '../store/store.ts'
 import { createRegistry } from '../../policies/index.ts'
+import { createCatalog } from '../catalog/routes.ts'
 import { catalogDistributions, enginePolicyUsage, storedAgreements } from './adapters.ts'
-import { agreement } from './testing.ts'
+import { agreement } from '../../test/support/transfer.ts'
 
 const body = (constraint: unknown[]) => ({
   '@id': 'urn:agreement:x',
@@ -46,7 +47,13 @@ describe('the policy engine as the transfer usage policy', () => {
   })
 
   it('refuses a transfer of another dataset than the agreement covers', () => {
-    const other = enginePolicyUsage.check({ agreement: { ...limited, target: 'urn:dataset:other' }, scope: 'transfer', requester: 'did:web:c', now: new Date('2026-11-28T00:00:00Z'), accessCount: 0 })
+    const other = enginePolicyUsage.check({
+      agreement: { ...limited, target: 'urn:dataset:other' },
+      scope: 'transfer',
+      requester: 'did:web:c',
+      now: new Date('2026-11-28T00:00:00Z'),
+      accessCount: 0,
+    })
     expect(other.allowed).toBe(false)
   })
 
@@ -62,7 +69,8 @@ describe('the policy engine as the transfer usage policy', () => {
       ]),
     })
     const registry = createRegistry([{ name: 'project', dataType: 'string', values: ['arctic-ice'], scopes: ['negotiation'] }])
-    const at = (a: typeof project, accessCount: number) => enginePolicyUsage.check({ agreement: a, scope: 'transfer', requester: 'did:web:c', now: new Date('2026-11-28T00:00:00Z'), accessCount })
+    const at = (a: typeof project, accessCount: number) =>
+      enginePolicyUsage.check({ agreement: a, scope: 'transfer', requester: 'did:web:c', now: new Date('2026-11-28T00:00:00Z'), accessCount })
     // Without the registry the operand is unknown: unknown means deny.
     expect(at(project, 0).allowed).toBe(false)
     // With it, the negotiation-time operand was settled by the negotiation; the count still holds.
@@ -75,7 +83,13 @@ describe('the policy engine as the transfer usage policy', () => {
   })
 
   it('refuses an agreement whose policy cannot be read (unknown means deny)', () => {
-    const broken = enginePolicyUsage.check({ agreement: agreement('urn:agreement:y', { policy: 'not a policy' }), scope: 'transfer', requester: 'did:web:c', now: new Date(), accessCount: 0 })
+    const broken = enginePolicyUsage.check({
+      agreement: agreement('urn:agreement:y', { policy: 'not a policy' }),
+      scope: 'transfer',
+      requester: 'did:web:c',
+      now: new Date(),
+      accessCount: 0,
+    })
     expect(broken.allowed).toBe(false)
   })
 })
@@ -86,12 +100,48 @@ describe.each(dialects)('agreements stored by the negotiation area, on %s', (dia
     store = await createTestStore(dialect)
     const { negotiations, agreements } = store.tables
     const negotiation = (id: string, role: 'provider' | 'consumer', state: string) => ({
-      id, role, providerPid: id, consumerPid: id, state, counterpartyId: role === 'consumer' ? 'did:web:p' : 'did:web:c', counterpartyAddress: 'http://p.test/dsp',
-      datasetId: 'urn:dataset:d', offerId: 'urn:offer:1', offer: {}, agreementId: null, mode: 'auto' as const, pending: null, reason: null, createdAt: 1, updatedAt: 1, version: 1,
+      id,
+      role,
+      providerPid: id,
+      consumerPid: id,
+      state,
+      counterpartyId: role === 'consumer' ? 'did:web:p' : 'did:web:c',
+      counterpartyAddress: 'http://p.test/dsp',
+      datasetId: 'urn:dataset:d',
+      offerId: 'urn:offer:1',
+      offer: {},
+      agreementId: null,
+      mode: 'auto' as const,
+      pending: null,
+      reason: null,
+      createdAt: 1,
+      updatedAt: 1,
+      version: 1,
     })
-    await store.db.insert(negotiations).values([negotiation('urn:uuid:n1', 'consumer', 'FINALIZED'), negotiation('urn:uuid:n2', 'consumer', 'AGREED'), negotiation('urn:uuid:n3', 'provider', 'FINALIZED')])
-    const row = (id: string, negotiationId: string, role: 'provider' | 'consumer') => ({ id, negotiationId, role, datasetId: 'urn:dataset:d', assigner: 'did:web:p', assignee: 'did:web:c', body: body([]), signedAt: Date.parse('2026-11-01T00:00:00Z') })
-    await store.db.insert(agreements).values([row('urn:agreement:1', 'urn:uuid:n1', 'consumer'), row('urn:agreement:2', 'urn:uuid:n2', 'consumer'), row('urn:agreement:3', 'urn:uuid:n3', 'provider')])
+    await store.db
+      .insert(negotiations)
+      .values([
+        negotiation('urn:uuid:n1', 'consumer', 'FINALIZED'),
+        negotiation('urn:uuid:n2', 'consumer', 'AGREED'),
+        negotiation('urn:uuid:n3', 'provider', 'FINALIZED'),
+      ])
+    const row = (id: string, negotiationId: string, role: 'provider' | 'consumer') => ({
+      id,
+      negotiationId,
+      role,
+      datasetId: 'urn:dataset:d',
+      assigner: 'did:web:p',
+      assignee: 'did:web:c',
+      body: body([]),
+      signedAt: Date.parse('2026-11-01T00:00:00Z'),
+    })
+    await store.db
+      .insert(agreements)
+      .values([
+        row('urn:agreement:1', 'urn:uuid:n1', 'consumer'),
+        row('urn:agreement:2', 'urn:uuid:n2', 'consumer'),
+        row('urn:agreement:3', 'urn:uuid:n3', 'provider'),
+      ])
   })
   afterAll(() => store?.close())
 
@@ -99,7 +149,14 @@ describe.each(dialects)('agreements stored by the negotiation area, on %s', (dia
     const registry = createRegistry()
     const lookup = storedAgreements(store, async () => registry)
     const found = await lookup.find('urn:agreement:1')
-    expect(found).toMatchObject({ id: 'urn:agreement:1', state: 'FINALIZED', assigner: 'did:web:p', assignee: 'did:web:c', target: 'urn:dataset:d', offerId: 'urn:offer:1' })
+    expect(found).toMatchObject({
+      id: 'urn:agreement:1',
+      state: 'FINALIZED',
+      assigner: 'did:web:p',
+      assignee: 'did:web:c',
+      target: 'urn:dataset:d',
+      offerId: 'urn:offer:1',
+    })
     expect(found?.registry).toBe(registry)
     expect((await lookup.find('urn:agreement:2'))?.state).toBe('AGREED')
     expect(await lookup.find('urn:agreement:nope')).toBeUndefined()
@@ -120,13 +177,17 @@ describe('catalog distributions as data sources', () => {
   })
   afterAll(() => store?.close())
 
-  it("resolves a seed dataset to its file under the participant folder, and an unknown one to nothing", async () => {
+  it('resolves a seed dataset to its file under the participant folder, and an unknown one to nothing', async () => {
     const ctx = testContext(store, { config: testConfig({}, fromRoot('seeds')) })
-    const sources = catalogDistributions(ctx)
+    const sources = catalogDistributions(ctx, (await createCatalog(ctx)).service)
     expect(await sources.resolve('urn:uuid:0f3cee7e-e077-4be0-9365-3a791567f70e')).toEqual({
       kind: 'file',
       root: fromRoot('seeds'),
       path: 'files/arctic-sea-ice-extent-monthly-2015-2024.csv',
+      files: {
+        root: fromRoot('seeds/files'),
+        private: expect.arrayContaining([{ path: fromRoot('seeds/identity/private-key.jwk'), what: 'a private identity key' }]),
+      },
       mediaType: 'text/csv',
     })
     expect(await sources.resolve('urn:uuid:unknown')).toBeUndefined()

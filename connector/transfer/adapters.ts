@@ -1,10 +1,15 @@
 import { and, eq } from 'drizzle-orm'
-import { evaluate, policyFromOdrl, type Registry } from '../../policies/index.ts'
-import { catalogServiceFor } from '../catalog/routes.ts'
+import type { Distribution, FilesRoot } from '../../catalog/index.ts'
+import { s3Credentials } from '../data-plane/s3-client.ts'
+import { evaluate, policyLabelOf, type PolicyLabel, type Registry } from '../../policies/index.ts'
+import type { CatalogService } from '../catalog/catalog-service.ts'
 import type { Ctx } from '../context.ts'
-import { PasserelleError } from '../errors.ts'
 import type { Store } from '../store/store.ts'
+import { agreementModel, policyLabel, policyName } from './obligations.ts'
 import type { Agreement, AgreementLookup, DataSource, DistributionSource, UsagePolicy } from './ports.ts'
+import { distributionFiles } from '../private-places.ts'
+import { httpSource } from '../data-plane/http-backend.ts'
+import { secretLookup, type SecretLookup } from '../data-plane/secrets.ts'
 
 /**
  * The real collaborators of the transfer area: agreements as the negotiation area stores them, the
@@ -16,13 +21,15 @@ export function storedAgreements(
   store: Store,
   /** The stewards' operand registry (loaded with their policy folder), attached to each agreement. */
   registryOf: () => Promise<Registry | undefined> = async () => undefined,
+  /** The steward's policy file id and title behind an offer id: how refusals name the policy. */
+  lookupLabel: (offerId: string) => Promise<PolicyLabel | undefined> = async () => undefined,
 ): AgreementLookup & {
   /** For a consumer: the provider to ask, from the negotiation that produced the agreement. */
   providerOf(agreementId: string): Promise<{ providerId: string; providerAddress: string; datasetId: string } | undefined>
 } {
   const { agreements, negotiations } = store.tables
-  const row = async (id: string) => {
-    const [found] = await store.db
+  const row = async (id: string, db = store.db) => {
+    const [found] = await db
       .select({ agreement: agreements, state: negotiations.state, offerId: negotiations.offerId })
       .from(agreements)
       .innerJoin(negotiations, eq(negotiations.id, agreements.negotiationId))
@@ -30,39 +37,76 @@ export function storedAgreements(
     return found
   }
   return {
-    async find(id) {
-      const found = await row(id)
+    async find(id, db) {
+      const found = await row(id, db)
       if (!found) return undefined
       const a = found.agreement
       const registry = await registryOf().catch(() => undefined)
-      return { id: a.id, state: found.state, assigner: a.assigner, assignee: a.assignee, target: a.datasetId, signedAt: new Date(a.signedAt), policy: a.body, offerId: found.offerId, registry }
+      // The label the agreement itself carries (what was signed), else the policy now published under its offer id.
+      const label = policyLabelOf(a.body) ?? (await lookupLabel(found.offerId).catch(() => undefined))
+      return {
+        id: a.id,
+        state: found.state,
+        assigner: a.assigner,
+        assignee: a.assignee,
+        target: a.datasetId,
+        signedAt: new Date(a.signedAt),
+        policy: a.body,
+        offerId: found.offerId,
+        policyId: label?.id,
+        policyTitle: label?.title,
+        registry,
+      }
     },
     async providerOf(id) {
       const [found] = await store.db
-        .select({ agreement: agreements, state: negotiations.state, counterpartyId: negotiations.counterpartyId, counterpartyAddress: negotiations.counterpartyAddress })
+        .select({
+          agreement: agreements,
+          state: negotiations.state,
+          counterpartyId: negotiations.counterpartyId,
+          counterpartyAddress: negotiations.counterpartyAddress,
+        })
         .from(agreements)
         .innerJoin(negotiations, eq(negotiations.id, agreements.negotiationId))
         .where(and(eq(agreements.id, id), eq(agreements.role, 'consumer')))
-      if (!found || found.state !== 'FINALIZED' || !found.counterpartyId) return undefined
+      if (found?.state !== 'FINALIZED' || !found.counterpartyId) return undefined
       return { providerId: found.counterpartyId, providerAddress: found.counterpartyAddress, datasetId: found.agreement.datasetId }
     },
   }
 }
 
+/** The participant's agreements, with its stewards' registry and policy file ids. */
+export function agreementsOf(ctx: Ctx, catalog: CatalogService | undefined) {
+  return storedAgreements(
+    ctx.store,
+    async () => catalog?.policies.registry,
+    async (offerId) => (catalog ? publishedLabel(catalog, offerId) : undefined),
+  )
+}
+
+function publishedLabel(catalog: CatalogService, offerId: string): PolicyLabel | undefined {
+  const policies = catalog.policies
+  for (const id of policies.ids) if (policies.offer(id)?.['@id'] === offerId) return { id, title: policies.policy(id)?.title }
+  return undefined
+}
+
 /**
  * The agreement's ODRL policy evaluated by the policy engine, with the operand registry the
- * agreement carries (the stewards' `registry.yaml` operands included). Anything it cannot read or
- * decide is a refusal carrying the engine's words (unknown means deny), naming the offer the
- * agreement was made from.
+ * agreement carries (the stewards' `registry.yaml` operands included) and the status of its
+ * obligations. Anything it cannot read or decide is a refusal carrying the engine's words (unknown
+ * means deny), naming the steward's policy by its file id.
  */
 export const enginePolicyUsage: UsagePolicy = {
-  check({ agreement, scope, requester, now, accessCount }) {
+  check({ agreement, scope, requester, now, accessCount, counts, obligations }) {
     try {
-      const options = agreement.registry ? { registry: agreement.registry } : {}
-      const { model, errors } = policyFromOdrl(agreement.policy, options)
+      const { model, errors } = agreementModel(agreement)
       if (!model) return { allowed: false, reason: `the policy of agreement ${agreement.id} cannot be read: ${errors.join('; ') || 'unknown problem'}` }
-      // The steward knows the policy by the offer's id, not by the agreement's generated one.
-      if (agreement.offerId) model.uid = agreement.offerId
+      // The steward knows the policy by its file id, not by the offer's or the agreement's generated one.
+      model.uid = policyName(agreement)
+      const label = policyLabel(agreement)
+      // At transfer scope the engine counts the access being decided (count + 1); a continuation of
+      // a download already counted is not a new access, so it is decided on the count as it is.
+      const count = scope === 'transfer' && counts === false ? Math.max(0, accessCount - 1) : accessCount
       const decision = evaluate(
         model,
         {
@@ -74,9 +118,10 @@ export const enginePolicyUsage: UsagePolicy = {
           credentials: [],
           now,
           agreement: { signedAt: agreement.signedAt },
-          usage: { count: accessCount },
+          usage: { count },
+          ...(obligations ? { duties: obligations } : {}),
         },
-        options,
+        { label, ...(agreement.registry ? { registry: agreement.registry } : {}) },
       )
       return { allowed: decision.allowed, reason: decision.allowed ? decision.reason : `agreement ${agreement.id}: ${decision.reason}` }
     } catch (error) {
@@ -87,32 +132,50 @@ export const enginePolicyUsage: UsagePolicy = {
 
 /**
  * Where a dataset's bytes are: its first distribution in the catalog. An upstream's credentials are
- * named by a secret; the value comes from the environment variable `PASSERELLE_SECRET_<NAME>`
- * (upper-cased, dots and dashes as underscores) and is sent as the upstream's Authorization header.
+ * named by a secret, resolved from the environment or the secrets file (see data-plane/secrets.ts)
+ * when a transfer reads it. An S3 distribution's access key comes from
+ * `PASSERELLE_SECRET_<NAME>_ACCESS_KEY_ID` and `…_SECRET_ACCESS_KEY` (see `s3Credentials`).
  */
-export function catalogDistributions(ctx: Ctx, env: Record<string, string | undefined> = process.env): DistributionSource {
+export function catalogDistributions(ctx: Ctx, catalog: CatalogService | undefined, env: Record<string, string | undefined> = process.env): DistributionSource {
+  const files = distributionFiles(ctx.config)
+  const secrets = secretLookup(env)
   return {
     async resolve(datasetId) {
       let dataset
       try {
-        dataset = await (await catalogServiceFor(ctx)).get(datasetId)
+        if (!catalog) return undefined
+        dataset = await catalog.get(datasetId)
       } catch {
         return undefined
       }
       const distribution = dataset.description.distributions[0]
-      if (!distribution) return undefined
-      if (distribution.file) return { kind: 'file', root: ctx.config.root, path: distribution.file, mediaType: distribution.mediaType } satisfies DataSource
-      if (!distribution.url) return undefined
-      const headers: Record<string, string> = {}
-      if (distribution.secret) {
-        const name = `PASSERELLE_SECRET_${distribution.secret.toUpperCase().replace(/[.-]/g, '_')}`
-        const value = env[name]
-        if (!value) throw new PasserelleError('unavailable', `the secret ${distribution.secret} is not set (${name})`)
-        headers.authorization = value
-      }
-      return { kind: 'http', url: distribution.url, headers, mediaType: distribution.mediaType }
+      return distribution && distributionSource(distribution, { root: ctx.config.root, files, env, secrets })
     },
   }
+}
+
+/** The bytes one distribution names, with its secrets resolved from `env`. */
+export function distributionSource(
+  distribution: Distribution,
+  place: { root: string; files?: FilesRoot; env: Record<string, string | undefined>; secrets?: SecretLookup },
+): DataSource | undefined {
+  const { root, files, env } = place
+  const mediaType = distribution.mediaType
+  if (distribution.file) return { kind: 'file', root, path: distribution.file, ...(files ? { files } : {}), mediaType }
+  if (distribution.folder) return { kind: 'folder', root, path: distribution.folder, ...(files ? { files } : {}), mediaType }
+  if (distribution.s3) {
+    const s3 = distribution.s3
+    const access = {
+      endpoint: s3.endpoint,
+      region: s3.region,
+      pathStyle: s3.pathStyle,
+      credentials: s3.credentials ? s3Credentials(s3.credentials, env) : undefined,
+    }
+    if (s3.prefix !== undefined) return { kind: 's3-prefix', access, bucket: s3.bucket, prefix: s3.prefix, mediaType }
+    return { kind: 's3', access, bucket: s3.bucket, key: s3.key!, mediaType }
+  }
+  if (!distribution.url) return undefined
+  return httpSource({ ...distribution, url: distribution.url }, place.secrets ?? secretLookup(env))
 }
 
 export type { Agreement }

@@ -1,19 +1,16 @@
-import { createHash } from 'node:crypto'
-import { copyFile, rename, rm } from 'node:fs/promises'
-import { createWriteStream } from 'node:fs'
+import { copyFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
-import { Readable, Transform } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
 import { parseArgs } from 'node:util'
 import { UsageError, type CliIo } from '../cli/io.ts'
 import { createManagementClient, resolveManagementConnection, type ManagementClient } from '../cli/management-client.ts'
-import { sha256FromDigestHeader } from '../data-plane/sources.ts'
+import { discard, readDownloadState, resumableDownload, type DownloadResult } from './resumable-download.ts'
 
 /**
  * `passerelle transfer <agreement-id> [--push] [--out FILE]`: asks the running connector to
  * transfer the data of an agreement where this participant is the consumer, follows it, and for a
- * pull downloads the bytes with a progress bar and checks their sha256. Exits 0 when the data is
- * here and intact, 1 with the reason otherwise.
+ * pull downloads the bytes with a progress bar and checks their sha256. A pull that breaks off is
+ * continued with `--resume` (same transfer, same output file). Exits 0 when the data is here and
+ * intact, 1 with the reason otherwise.
  */
 const help = `Usage: passerelle transfer <agreement-id> [options]
 
@@ -22,6 +19,10 @@ Transfers the data of an agreement (this participant is the consumer).
 Options:
   --push            the provider pushes into this connector's data folder (default: pull)
   --out FILE        where to write the data (default: <agreement id>.data in the current folder)
+  --resume          continue a pull that broke off into the same --out file (kept as FILE.part),
+                    then check the whole file's sha256
+  --param NAME=VAL  a query parameter for an HTTP API dataset (repeatable; the dataset declares which)
+  --path SUFFIX     a path suffix for an HTTP API dataset (the dataset declares which)
   --timeout SEC     give up after SEC seconds without the transfer starting or finishing (default 120)
   --config FILE     the participant configuration (to find the connector and its management key)
   --url URL         the connector's public URL (or PASSERELLE_URL)
@@ -49,6 +50,9 @@ export async function runTransferCommand(args: string[], io: CliIo): Promise<num
     options: {
       push: { type: 'boolean' },
       out: { type: 'string' },
+      resume: { type: 'boolean' },
+      param: { type: 'string', multiple: true },
+      path: { type: 'string' },
       timeout: { type: 'string' },
       config: { type: 'string' },
       url: { type: 'string' },
@@ -62,6 +66,15 @@ export async function runTransferCommand(args: string[], io: CliIo): Promise<num
   const out = resolve(io.cwd, values.out ?? `${agreementId.replace(/[^A-Za-z0-9._-]/g, '_')}.data`)
   const connection = resolveManagementConnection(values, io)
   const client = createManagementClient({ url: connection.url, key: connection.key }, io)
+  const query = (values.param ?? []).map((entry): [string, string] => {
+    const at = entry.indexOf('=')
+    if (at <= 0) throw new UsageError(`--param expects NAME=VALUE, got '${entry}'`)
+    return [entry.slice(0, at), entry.slice(at + 1)]
+  })
+  if (values.resume) {
+    if (values.push) throw new UsageError('--resume continues a pull; a push is sent again by the provider')
+    return resumePull(client, connection, agreementId, out, io)
+  }
 
   const started = await client.post<TransferView>('/transfers', { agreementId, format: values.push ? 'push' : 'pull' })
   io.stdout(`transfer ${started.id} requested (${values.push ? 'push' : 'pull'})`)
@@ -86,13 +99,39 @@ export async function runTransferCommand(args: string[], io: CliIo): Promise<num
     io.stdout(`received ${reached.size} bytes, sha256 ${sha} verified → ${out}`)
     return 0
   }
-  const result = await download(connection, started.id, out, io)
-  if (!result.ok) {
-    io.stderr(result.reason)
-    await client.post(`/transfers/${encodeURIComponent(started.id)}/terminate`, { reason: result.reason }).catch(() => {})
+  const state = { transferId: started.id, agreementId, path: values.path, query }
+  return finishPull(client, await resumableDownload({ connection, state, out, io, resume: false }), started.id, out, io)
+}
+
+/** Continues the pull recorded beside `out`, if its transfer is still running. */
+async function resumePull(client: ManagementClient, connection: { url: string; key: string }, agreementId: string, out: string, io: CliIo) {
+  const state = await readDownloadState(out)
+  if (!state) throw new UsageError(`nothing to resume: no interrupted download at ${out}.part (start one without --resume)`)
+  if (state.agreementId !== agreementId) throw new UsageError(`${out}.part belongs to agreement ${state.agreementId}, not ${agreementId}`)
+  const view = await client.get<TransferView>(`/transfers/${encodeURIComponent(state.transferId)}`)
+  if (view.state !== 'STARTED') {
+    io.stderr(`cannot resume: the transfer ${state.transferId} is ${view.state}${view.reason ? `: ${view.reason}` : ''}`)
     return 1
   }
-  await client.post(`/transfers/${encodeURIComponent(started.id)}/complete`).catch((error) => io.stderr(`could not mark the transfer completed: ${(error as Error).message}`))
+  io.stdout(`resuming transfer ${state.transferId}`)
+  return finishPull(client, await resumableDownload({ connection, state, out, io, resume: true }), state.transferId, out, io)
+}
+
+async function finishPull(client: ManagementClient, result: DownloadResult, transferId: string, out: string, io: CliIo): Promise<number> {
+  if (!result.ok) {
+    io.stderr(result.reason)
+    // A download cut short stays open to be continued; anything else ends the transfer.
+    if (result.broken) {
+      io.stderr(`the part received is kept in ${out}.part: run the same command with --resume to continue`)
+      return 1
+    }
+    await discard(out)
+    await client.post(`/transfers/${encodeURIComponent(transferId)}/terminate`, { reason: result.reason }).catch(() => {})
+    return 1
+  }
+  await client
+    .post(`/transfers/${encodeURIComponent(transferId)}/complete`)
+    .catch((error) => io.stderr(`could not mark the transfer completed: ${(error as Error).message}`))
   io.stdout(`downloaded ${result.bytes} bytes, sha256 ${result.sha256} verified → ${out}`)
   return 0
 }
@@ -111,103 +150,6 @@ async function follow(client: ManagementClient, id: string, io: CliIo, until: st
       return undefined
     }
     await new Promise((r) => setTimeout(r, 100))
-  }
-}
-
-type DownloadResult = { ok: true; bytes: number; sha256: string } | { ok: false; reason: string }
-
-/** Streams the data to `<out>.part` while hashing it, then checks size and sha256 before renaming. */
-async function download(connection: { url: string; key: string }, id: string, out: string, io: CliIo): Promise<DownloadResult> {
-  let response: Response
-  try {
-    response = await fetch(`${connection.url}/management/v1/transfers/${encodeURIComponent(id)}/data`, { headers: { authorization: `Bearer ${connection.key}` } })
-  } catch (error) {
-    return { ok: false, reason: `the download could not start: ${(error as Error).message}` }
-  }
-  if (!response.ok || !response.body) {
-    const text = await response.text().catch(() => '')
-    let message = text
-    try {
-      message = (JSON.parse(text) as { error?: { message?: string } }).error?.message ?? text
-    } catch {}
-    return { ok: false, reason: `the download was refused (${response.status}): ${message}` }
-  }
-  const total = Number(response.headers.get('content-length') ?? NaN)
-  const expected = response.headers.get('x-content-sha256') ?? sha256FromDigestHeader(response.headers.get('repr-digest') ?? undefined)
-  const progress = progressBar(io, Number.isFinite(total) ? total : undefined)
-  const hash = createHash('sha256')
-  let bytes = 0
-  const part = `${out}.part`
-  try {
-    await pipeline(
-      Readable.fromWeb(response.body as import('node:stream/web').ReadableStream),
-      new Transform({
-        transform(chunk: Buffer, _enc, done) {
-          hash.update(chunk)
-          bytes += chunk.length
-          progress.update(bytes)
-          done(null, chunk)
-        },
-      }),
-      createWriteStream(part),
-    )
-  } catch (error) {
-    await rm(part, { force: true })
-    return { ok: false, reason: `the download broke off after ${bytes} bytes: ${(error as Error).message}` }
-  }
-  progress.done(bytes)
-  const sha256 = hash.digest('hex')
-  if (Number.isFinite(total) && bytes !== total) {
-    await rm(part, { force: true })
-    return { ok: false, reason: `received ${bytes} bytes, the provider announced ${total}` }
-  }
-  if (!expected) {
-    await rm(part, { force: true })
-    return { ok: false, reason: 'the provider sent no sha256 to check the data against' }
-  }
-  if (expected !== sha256) {
-    await rm(part, { force: true })
-    return { ok: false, reason: `checksum mismatch: the provider announced sha256 ${expected}, the bytes received have ${sha256}` }
-  }
-  await rename(part, out)
-  return { ok: true, bytes, sha256 }
-}
-
-/** A one-line bar on a terminal; on anything else, a line every 10%. */
-function progressBar(io: CliIo, total: number | undefined) {
-  const tty = process.stderr.isTTY && io.env.PASSERELLE_PROGRESS !== 'lines'
-  const started = Date.now()
-  let lastDraw = 0
-  let lastDecile = -1
-  const mib = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`
-  const text = (bytes: number) => {
-    const seconds = Math.max(0.001, (Date.now() - started) / 1000)
-    const rate = `${mib(bytes / seconds)}/s`
-    if (!total) return `${mib(bytes)} ${rate}`
-    const ratio = Math.min(1, bytes / total)
-    const width = 30
-    const filled = Math.round(ratio * width)
-    return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(ratio * 100).toFixed(0).padStart(3)}% ${mib(bytes)} / ${mib(total)} ${rate}`
-  }
-  return {
-    update(bytes: number) {
-      const now = Date.now()
-      if (tty) {
-        if (now - lastDraw < 100) return
-        lastDraw = now
-        process.stderr.write(`\r${text(bytes)}`)
-      } else if (total) {
-        const decile = Math.floor((bytes / total) * 10)
-        if (decile > lastDecile && decile < 10) {
-          lastDecile = decile
-          io.stderr(text(bytes))
-        }
-      }
-    },
-    done(bytes: number) {
-      if (tty) process.stderr.write(`\r${text(bytes)}\n`)
-      else io.stderr(text(bytes))
-    },
   }
 }
 

@@ -1,104 +1,68 @@
+import type { ServerResponse } from 'node:http'
 import { Hono, type Context } from 'hono'
-import { concealProcessesFromStrangers, dspErrorHandler } from '../dsp/errors.ts'
-import { toPasserelleError } from '../http/error-response.ts'
-import { readText } from '../http/validate.ts'
-import { PasserelleError } from '../errors.ts'
+import { dspEndpoints as endpoints, serveDsp, type DspEndpoint } from '../dsp/endpoints.ts'
+import type { AppEnv } from '../http/env.ts'
 import type { Authenticator } from '../identity/types.ts'
-import {
-  processMessages,
-  TransferRequestMessage,
-  transferProcessBody,
-  type ProcessMessageType,
-} from './messages.ts'
+import { transferProcessBody, type ProcessMessageType } from './messages.ts'
 import { readTransferForPeer, receiveTransferMessage, receiveTransferRequest, type TransferCtx } from './service.ts'
 import type { TransferRecord } from './repository.ts'
 
-/** Largest DSP transfer message we read; they are small JSON objects. */
-const maxBodyBytes = 256 * 1024
-
-const pathMessage: Record<string, ProcessMessageType> = {
-  start: 'TransferStartMessage',
-  completion: 'TransferCompletionMessage',
-  suspension: 'TransferSuspensionMessage',
-  termination: 'TransferTerminationMessage',
-}
-
-/** The body of every failed transfer request: a TransferError with both pids (empty when unknown). */
-export const renderTransferError = dspErrorHandler('TransferError')
-
-const processBody = (t: TransferRecord) =>
-  transferProcessBody({ providerPid: t.providerPid ?? '', consumerPid: t.consumerPid, state: t.state })
+const processBody = (t: TransferRecord) => transferProcessBody({ providerPid: t.providerPid ?? '', consumerPid: t.consumerPid, state: t.state })
 
 /**
  * DSP 2025-1 transfer endpoints, mounted under the DSP base. The same paths serve both roles: the
  * pid in the path is ours, so it names a process where we provide or one where we consume.
+ * Messages and their schemas: `dsp/endpoints.ts`; errors are answered by the app's one handler.
  */
 export function transferDspRoutes(deps: { ctx: TransferCtx; authenticator: Authenticator }) {
   const { ctx, authenticator } = deps
-  const app = new Hono()
-  app.onError((error, c) => {
-    const known = toPasserelleError(error)
-    if (known.code === 'unauthorized') ctx.logger.info('request refused', { method: c.req.method, path: c.req.path, status: 404, reason: known.message })
-    return renderTransferError(concealProcessesFromStrangers(known, c), c)
-  })
+  const app = new Hono<AppEnv>()
 
   const requesterOf = async (c: Context) => {
     const requester = await authenticator.authenticate({ authorization: c.req.header('authorization') })
     return requester.participantId
   }
 
-  app.post('/transfers/request', async (c) => {
+  serveDsp(app, '', endpoints.transferRequest, async (c, read) => {
     const requester = await requesterOf(c)
-    const message = parse(TransferRequestMessage, await readMessage(c))
+    const message = await read()
     const { transfer } = await receiveTransferRequest({ ctx, input: { requester, message } })
+    answered(c, ctx, transfer.id)
     return c.json(processBody(transfer), 201)
   })
 
-  app.get('/transfers/:pid', async (c) => {
+  serveDsp(app, '', endpoints.transfer, async (c) => {
     const requester = await requesterOf(c)
-    const transfer = await readTransferForPeer({ ctx, input: { requester, pid: c.req.param('pid') } })
+    const transfer = await readTransferForPeer({ ctx, input: { requester, pid: c.req.param('pid')! } })
     return c.json(processBody(transfer), 200)
   })
 
-  app.post('/transfers/:pid/:action', async (c) => {
-    const type = pathMessage[c.req.param('action')]
-    if (!type) throw new PasserelleError('not_found', 'no such transfer endpoint')
-    const requester = await requesterOf(c)
-    const raw = await readMessage(c)
-    const message = parse(processMessages[type] as unknown as typeof processMessages.TransferStartMessage, raw) as { '@type': string }
-    if (message['@type'] !== type) throw new PasserelleError('bad_request', `expected a ${type}`, pidsIn(raw))
-    const transfer = await receiveTransferMessage({
-      ctx,
-      input: { requester, pid: c.req.param('pid'), type, message: message as unknown as Parameters<typeof receiveTransferMessage>[0]['input']['message'] },
+  const processMessage = (type: ProcessMessageType, e: DspEndpoint) =>
+    serveDsp(app, '', e, async (c, read) => {
+      const requester = await requesterOf(c)
+      const message = await read()
+      const transfer = await receiveTransferMessage({
+        ctx,
+        input: { requester, pid: c.req.param('pid')!, type, message: message as Parameters<typeof receiveTransferMessage>[0]['input']['message'] },
+      })
+      answered(c, ctx, transfer.id)
+      return c.json(processBody(transfer), 200)
     })
-    return c.json(processBody(transfer), 200)
-  })
+  processMessage('TransferStartMessage', endpoints.transferStart)
+  processMessage('TransferCompletionMessage', endpoints.transferCompletion)
+  processMessage('TransferSuspensionMessage', endpoints.transferSuspension)
+  processMessage('TransferTerminationMessage', endpoints.transferTermination)
 
   return app
 }
 
-/** Transfer messages are read whatever their declared type (some peers send none). */
-async function readMessage(c: Context): Promise<unknown> {
-  const text = await readText(c, maxBodyBytes)
-  try {
-    return JSON.parse(text)
-  } catch {
-    throw new PasserelleError('bad_request', 'the body is not JSON')
-  }
-}
-
-function pidsIn(raw: unknown) {
-  const r = (raw ?? {}) as Record<string, unknown>
-  return {
-    providerPid: typeof r.providerPid === 'string' ? r.providerPid : '',
-    consumerPid: typeof r.consumerPid === 'string' ? r.consumerPid : '',
-  }
-}
-
-function parse<T>(schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: { issues: Array<{ path: PropertyKey[]; message: string }> } } }, raw: unknown): T {
-  const result = schema.safeParse(raw)
-  if (result.success) return result.data
-  const issue = result.error.issues[0]
-  const where = issue?.path.length ? issue.path.map(String).join('.') : 'body'
-  throw new PasserelleError('bad_request', `invalid message: ${where}: ${issue?.message ?? 'invalid'}`, pidsIn(raw))
+/** The steps a message caused were stored with it; they wait only until this answer has gone out. */
+function answered(c: Context, ctx: TransferCtx, id: string) {
+  if (!ctx.answers) return
+  const release = () => ctx.answers?.release(id)
+  const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing
+  if (outgoing && typeof outgoing.once === 'function' && !outgoing.writableFinished) {
+    outgoing.once('finish', release)
+    outgoing.once('close', release)
+  } else setImmediate(release)
 }

@@ -1,8 +1,11 @@
-import { Hono } from 'hono'
+import { type Context, Hono } from 'hono'
+import { Readable } from 'node:stream'
 import { relayResponse } from '../data-plane/relay.ts'
 import { z } from 'zod'
 import { PasserelleError } from '../errors.ts'
 import type { AppEnv } from '../http/env.ts'
+import { parseBoundedJson } from '../http/bounded-json.ts'
+import type { PeerClient, PeerStream } from '../http/peer-client.ts'
 import { parseInput, parseJsonBody, parseQuery, readJson } from '../http/validate.ts'
 import type { OpenApiRegistry } from '../management/openapi.ts'
 import { httpDataAddress, readHttpDataAddress, transferStates, type DataAddress } from './messages.ts'
@@ -25,6 +28,7 @@ const ListQuery = z.object({
   state: z.enum(transferStates).optional(),
   role: z.enum(['provider', 'consumer']).optional(),
   limit: z.coerce.number().int().min(1).max(500).default(50),
+  offset: z.coerce.number().int().min(0).default(0),
 })
 const IdParam = z.object({ id: z.string().min(1).max(512) })
 const Reason = z.object({ reason: z.string().min(1).max(2000).optional() }).strict()
@@ -69,15 +73,25 @@ export const transferView = (t: TransferRecord) => ({
   createdAt: new Date(t.createdAt).toISOString(),
   updatedAt: new Date(t.updatedAt).toISOString(),
 })
-const eventView = (e: TransferEvent) => ({ at: new Date(e.at).toISOString(), fromState: e.fromState, toState: e.toState, cause: e.cause, actor: e.actor, reason: e.reason })
+const eventView = (e: TransferEvent) => ({
+  at: new Date(e.at).toISOString(),
+  fromState: e.fromState,
+  toState: e.toState,
+  cause: e.cause,
+  actor: e.actor,
+  reason: e.reason,
+})
 
 export interface ProviderOf {
   providerOf(agreementId: string): Promise<{ providerId: string; providerAddress: string; datasetId: string } | undefined>
 }
 
-export function transferManagementRoutes(deps: { ctx: TransferCtx; agreements: ProviderOf; openapi?: OpenApiRegistry; fetch?: typeof fetch }) {
-  const { ctx } = deps
-  const doFetch = deps.fetch ?? fetch
+/**
+ * `peers`: the one HTTP client (egress policy, size limits, tracing) through which the download
+ * reaches the provider's data endpoint.
+ */
+export function transferManagementRoutes(deps: { ctx: TransferCtx; agreements: ProviderOf; peers: PeerClient; openapi?: OpenApiRegistry }) {
+  const { ctx, peers } = deps
   const app = new Hono<AppEnv>()
   const load = async (id: string) => {
     const t = await repo(ctx).get(ctx.store.db, id)
@@ -92,16 +106,28 @@ export function transferManagementRoutes(deps: { ctx: TransferCtx; agreements: P
     const providerAddress = input.providerUrl ?? known?.providerAddress
     const providerId = input.providerId ?? known?.providerId
     if (!providerAddress || !providerId) {
-      throw new PasserelleError('not_found', `no finalized agreement ${input.agreementId} where this participant is the consumer (or give providerUrl and providerId)`)
+      throw new PasserelleError(
+        'not_found',
+        `no finalized agreement ${input.agreementId} where this participant is the consumer (or give providerUrl and providerId)`,
+      )
     }
-    const transfer = await requestTransfer({ ctx, input: { agreementId: input.agreementId, providerId, providerAddress, format, datasetId: known?.datasetId ?? null } })
+    const transfer = await requestTransfer({
+      ctx,
+      input: { agreementId: input.agreementId, providerId, providerAddress, format, datasetId: known?.datasetId ?? null },
+    })
     return c.json(transferView(transfer), 201)
+  })
+
+  // Before /transfers/:id, so that `counts` is not read as an id.
+  app.get('/transfers/counts', async (c) => {
+    const counted = await repo(ctx).countByState(ctx.store.db)
+    return c.json({ byState: Object.fromEntries(transferStates.map((state) => [state, counted[state] ?? 0])) })
   })
 
   app.get('/transfers', async (c) => {
     const query = parseQuery(c, ListQuery)
     const rows = await repo(ctx).list(ctx.store.db, query)
-    return c.json({ items: rows.map(transferView) })
+    return c.json({ items: rows.map(transferView), limit: query.limit, offset: query.offset })
   })
 
   app.get('/transfers/:id', async (c) => {
@@ -131,8 +157,8 @@ export function transferManagementRoutes(deps: { ctx: TransferCtx; agreements: P
   action('terminate', 'terminate')
 
   /** Consumer, pull: the data, fetched from the provider's endpoint with the token it sent. */
-  app.get('/transfers/:id/data', async (c) => {
-    const { id } = parseInput(IdParam, c.req.param(), 'path')
+  const downloadRoute = async (c: Context<AppEnv>) => {
+    const { id } = parseInput(IdParam, { id: c.req.param('id') }, 'path')
     const t = await load(id)
     if (t.role !== 'consumer' || t.format !== 'HttpData-PULL') throw new PasserelleError('bad_request', 'only pull transfers we consume have data to download')
     if (t.state !== 'STARTED') throw new PasserelleError('invalid_state', `the transfer is ${t.state}`)
@@ -143,9 +169,26 @@ export function transferManagementRoutes(deps: { ctx: TransferCtx; agreements: P
       throw new PasserelleError('forbidden', `the provider's data endpoint ${address.endpoint} is not on its own host`)
     }
     const range = c.req.header('range')
+    const ifRange = c.req.header('if-range')
+    // A folder dataset comes as a tar, or a zip when asked for (`?archive=zip` or `Accept: application/zip`).
+    const accept = c.req.header('accept')
+    // A path suffix and query parameters go on to the provider, which checks them against what the distribution declares.
+    const asked = new URL(c.req.url)
+    const suffix = /^.*\/transfers\/[^/]+\/data(\/.*)?$/.exec(asked.pathname)?.[1] ?? ''
+    const endpoint = `${address.endpoint}${suffix}${asked.search}`
     const get = async (token: string) => {
       try {
-        return await doFetch(address.endpoint, { headers: { authorization: `Bearer ${token}`, ...(range ? { range } : {}) }, redirect: 'error' })
+        return asResponse(
+          await peers.open({
+            url: endpoint,
+            headers: {
+              authorization: `Bearer ${token}`,
+              ...(range ? { range } : {}),
+              ...(ifRange ? { 'if-range': ifRange } : {}),
+              ...(accept ? { accept } : {}),
+            },
+          }),
+        )
       } catch (error) {
         throw new PasserelleError('peer_failed', `the provider's data endpoint could not be reached: ${(error as Error).message}`)
       }
@@ -161,20 +204,40 @@ export function transferManagementRoutes(deps: { ctx: TransferCtx; agreements: P
       }
     }
     if (!upstream.ok || !upstream.body) {
-      const detail = await upstream.text().catch(() => '')
-      throw new PasserelleError(upstream.status === 403 || upstream.status === 401 ? 'forbidden' : 'peer_failed', `the provider refused the download (${upstream.status}): ${detail.slice(0, 300)}`)
+      const detail = errorText(await upstream.text().catch(() => ''))
+      if (upstream.status === 429)
+        throw new PasserelleError('too_many_requests', `the provider asks to retry later: ${detail.slice(0, 300)}`, {
+          retryAfterSeconds: Number(upstream.headers.get('retry-after')) || 1,
+        })
+      if (upstream.status === 416) return new Response(null, { status: 416, headers: { 'content-range': upstream.headers.get('content-range') ?? '' } })
+      throw new PasserelleError(
+        upstream.status === 403 || upstream.status === 401 ? 'forbidden' : upstream.status === 400 ? 'bad_request' : 'peer_failed',
+        `the provider refused the download (${upstream.status}): ${detail.slice(0, 1000)}`,
+      )
     }
     return relayResponse(upstream as Response & { body: ReadableStream<Uint8Array> }, {
-      headers: ['content-type', 'content-length', 'content-range', 'etag', 'accept-ranges', 'repr-digest', 'x-content-sha256'],
-      onBytes: (bytes) => void repo(ctx).addBytes(ctx.store.db, t.id, bytes).catch(() => {}),
+      headers: ['content-type', 'content-length', 'content-range', 'etag', 'accept-ranges', 'repr-digest', 'digest', 'x-content-sha256', 'content-disposition'],
+      onBytes: (bytes) =>
+        void repo(ctx)
+          .addBytes(ctx.store.db, t.id, bytes)
+          .catch(() => {}),
     })
-  })
+  }
+  app.get('/transfers/:id/data', downloadRoute)
+  app.get('/transfers/:id/data/*', downloadRoute)
 
   async function refreshToken(address: { endpoint: string; token: string }): Promise<string | undefined> {
     try {
-      const res = await doFetch(`${address.endpoint}/token`, { method: 'POST', headers: { authorization: `Bearer ${address.token}` }, redirect: 'error' })
-      if (!res.ok) return undefined
-      const body = (await res.json()) as { token?: unknown }
+      const res = await peers.request({
+        method: 'POST',
+        url: `${address.endpoint}/token`,
+        headers: { authorization: `Bearer ${address.token}` },
+        body: '',
+        maxBytes: 64 * 1024,
+      })
+      if (res.status !== 200) return undefined
+      const body = parseBoundedJson(res.text, { maxBytes: 64 * 1024, what: "the provider's token answer" }) as { token?: unknown } | null
+      if (body === null || typeof body !== 'object') return undefined
       return typeof body.token === 'string' && body.token ? body.token : undefined
     } catch {
       return undefined
@@ -184,14 +247,78 @@ export function transferManagementRoutes(deps: { ctx: TransferCtx; agreements: P
   if (deps.openapi) {
     const tags = ['transfers']
     const view = { description: 'the transfer', schema: TransferView }
-    deps.openapi.add({ method: 'post', path: '/transfers', summary: 'Start a transfer (pull or push) for an agreement where we are the consumer', tags, body: StartTransfer, responses: { 201: view } })
-    deps.openapi.add({ method: 'get', path: '/transfers', summary: 'List transfers (filter by state and role)', tags, query: ListQuery, responses: { 200: { description: 'transfers', schema: z.object({ items: z.array(TransferView) }) } } })
-    deps.openapi.add({ method: 'get', path: '/transfers/{id}', summary: 'One transfer: state, timeline, bytes moved, data accesses', tags, params: IdParam, responses: { 200: view } })
-    for (const [path, summary] of [['suspend', 'Suspend a started transfer'], ['resume', 'Resume a suspended transfer'], ['complete', 'Complete a started transfer'], ['terminate', 'Terminate a transfer']] as const) {
+    deps.openapi.add({
+      method: 'post',
+      path: '/transfers',
+      summary: 'Start a transfer (pull or push) for an agreement where we are the consumer',
+      tags,
+      body: StartTransfer,
+      responses: { 201: view },
+    })
+    deps.openapi.add({
+      method: 'get',
+      path: '/transfers',
+      summary: 'List transfers (filter by state and role)',
+      tags,
+      query: ListQuery,
+      responses: { 200: { description: 'transfers', schema: z.object({ items: z.array(TransferView), limit: z.number(), offset: z.number() }) } },
+    })
+    deps.openapi.add({
+      method: 'get',
+      path: '/transfers/counts',
+      summary: 'How many transfers are in each state (both roles)',
+      tags,
+      responses: { 200: { description: 'the count per state', schema: z.object({ byState: z.record(z.string(), z.number()) }) } },
+    })
+    deps.openapi.add({
+      method: 'get',
+      path: '/transfers/{id}',
+      summary: 'One transfer: state, timeline, bytes moved, data accesses',
+      tags,
+      params: IdParam,
+      responses: { 200: view },
+    })
+    for (const [path, summary] of [
+      ['suspend', 'Suspend a started transfer'],
+      ['resume', 'Resume a suspended transfer'],
+      ['complete', 'Complete a started transfer'],
+      ['terminate', 'Terminate a transfer'],
+    ] as const) {
       deps.openapi.add({ method: 'post', path: `/transfers/{id}/${path}`, summary, tags, params: IdParam, body: Reason, responses: { 200: view } })
     }
-    deps.openapi.add({ method: 'get', path: '/transfers/{id}/data', summary: "Download a pull transfer's data from the provider (Range supported)", tags, params: IdParam, responses: { 200: { description: 'the bytes' }, 206: { description: 'a range of the bytes' } } })
+    deps.openapi.add({
+      method: 'get',
+      path: '/transfers/{id}/data',
+      summary: "Download a pull transfer's data from the provider (Range supported)",
+      tags,
+      params: IdParam,
+      responses: { 200: { description: 'the bytes' }, 206: { description: 'a range of the bytes' } },
+    })
   }
   return app
 }
 
+/** A streamed peer answer as a web Response (what the relay takes); a redirect is not followed. */
+function asResponse(answer: PeerStream): Response {
+  const headers = new Headers()
+  for (const [name, value] of Object.entries(answer.headers)) if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value)
+  const empty = answer.status === 204 || answer.status === 304
+  if (empty) answer.body.destroy()
+  return new Response(empty ? null : (Readable.toWeb(answer.body) as ReadableStream<Uint8Array>), { status: answer.status, headers })
+}
+
+/**
+ * The sentence inside a provider's error answer (our management error, a DSP TransferError), so a
+ * refusal reaches the consumer as text and not as JSON escaped inside JSON; the raw text otherwise.
+ */
+export function errorText(body: string): string {
+  try {
+    const parsed = JSON.parse(body) as { error?: { message?: unknown }; reason?: unknown; message?: unknown }
+    const reason = Array.isArray(parsed?.reason) ? parsed.reason.filter((r) => typeof r === 'string').join('; ') : parsed?.reason
+    const text = [parsed?.error?.message, reason, parsed?.message].find((t): t is string => typeof t === 'string' && t !== '')
+    if (text) return text
+  } catch {
+    // not JSON: the text as it is
+  }
+  return body
+}

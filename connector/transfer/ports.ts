@@ -1,6 +1,9 @@
-import type { Registry } from '../../policies/index.ts'
+import type { DutyState, Registry } from '../../policies/index.ts'
+import type { Db } from '../store/store.ts'
 import type { DataAddress } from './messages.ts'
 import type { TransferRecord } from './repository.ts'
+import type { FilesRoot, HttpApi } from '../../catalog/index.ts'
+import type { S3Access } from '../data-plane/s3-client.ts'
 
 /**
  * What the transfer area needs from other areas, as small interfaces. The real implementations
@@ -23,14 +26,19 @@ export interface Agreement {
   signedAt: Date
   /** The ODRL Agreement body. */
   policy: unknown
-  /** The offer it was agreed from, when known: how a data steward knows the policy in refusals. */
+  /** The offer it was agreed from, when known. */
   offerId?: string | undefined
+  /** The readable id of the steward's policy file the offer came from, when known: how refusals name the policy. */
+  policyId?: string | undefined
+  /** That policy's title, when known. */
+  policyTitle?: string | undefined
   /** The operand registry to evaluate its policy with (the built-in one when absent). */
   registry?: Registry | undefined
 }
 
 export interface AgreementLookup {
-  find(agreementId: string): Promise<Agreement | undefined>
+  /** `db`: the transaction to read through when the caller holds one (never the pool meanwhile). */
+  find(agreementId: string, db?: Db): Promise<Agreement | undefined>
 }
 
 export interface UsageInput {
@@ -40,8 +48,18 @@ export interface UsageInput {
   /** The participant using the data. */
   requester: string
   now: Date
-  /** Granted accesses so far (the engine adds the one being decided at transfer scope). */
+  /** Accesses counted under the agreement so far, over all its transfers. */
   accessCount: number
+  /**
+   * Transfer scope: whether the access being decided counts as a new one (the engine then decides
+   * on accessCount + 1). A continuation of a download already counted is decided on accessCount.
+   */
+  counts?: boolean
+  /**
+   * The status of the agreement's obligations, by obligation id: a permission permits only while
+   * each of its duties is fulfilled or acknowledged (not overdue); pending, violated or absent blocks.
+   */
+  obligations?: Record<string, DutyState>
 }
 
 export interface UsageDecision {
@@ -62,6 +80,8 @@ export type DataSource =
       root: string
       /** The path relative to root, as the distribution names it. */
       path: string
+      /** Where distributions may point (files root, private places); without it, anywhere within root. */
+      files?: FilesRoot
       mediaType?: string
     }
   | {
@@ -69,6 +89,32 @@ export type DataSource =
       url: string
       /** Headers to send upstream, with secrets already resolved (e.g. an Authorization header). */
       headers?: Record<string, string>
+      mediaType?: string
+      /** What a consumer may pass (query parameters, path suffixes) and the limits of an answer. */
+      api?: HttpApi
+    }
+  | {
+      /** One object in S3-compatible storage. */
+      kind: 's3'
+      access: S3Access
+      bucket: string
+      key: string
+      mediaType?: string
+    }
+  | {
+      /** A folder under the files root, delivered as an archive. */
+      kind: 'folder'
+      root: string
+      path: string
+      files?: FilesRoot
+      mediaType?: string
+    }
+  | {
+      /** The objects under a prefix in S3-compatible storage, delivered as an archive. */
+      kind: 's3-prefix'
+      access: S3Access
+      bucket: string
+      prefix: string
       mediaType?: string
     }
 

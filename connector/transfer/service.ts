@@ -1,25 +1,20 @@
-import type { Clock, IdSource } from '../context.ts'
+import type { Clock } from '../clock.ts'
+import type { AuditTrail } from '../audit/audit-trail.ts'
+import type { IdSource } from '../ids.ts'
 import { PasserelleError } from '../errors.ts'
 import type { Db, Store } from '../store/store.ts'
 import type { DispatchHandler, Dispatcher } from '../dispatch/dispatcher.ts'
 import type { Logger } from '../telemetry/logger.ts'
-import {
-  dspContext,
-  readHttpDataAddress,
-  transferFormats,
-  type DataAddress,
-  type ProcessMessageType,
-  type TransferRequestMessage,
-} from './messages.ts'
-import type {
-  AgreementLookup,
-  DataPlaneControl,
-  TransferScripts,
-  TransferStep,
-  UsagePolicy,
-} from './ports.ts'
+import { dspContext, readHttpDataAddress, transferFormats, type DataAddress, type ProcessMessageType, type TransferRequestMessage } from './messages.ts'
+import type { AgreementLookup, DataPlaneControl, TransferScripts, TransferStep, UsagePolicy } from './ports.ts'
 import { transferRepository, type TransferRecord, type TransferRepository } from './repository.ts'
 import { transition, type Role } from './state-machine.ts'
+import { inboundDecision } from '../process/idempotency.ts'
+import type { AnswerGate } from '../process/answer-gate.ts'
+import { failpoint } from '../process/failpoint.ts'
+import { messageDigest } from '../process/message-digest.ts'
+import { pidMismatch } from '../process/pids.ts'
+import { usageGate, type UsageGate } from './usage-gate.ts'
 
 /** What transfer operations need. */
 export interface TransferCtx {
@@ -27,6 +22,8 @@ export interface TransferCtx {
   clock: Clock
   ids: IdSource
   logger: Logger
+  /** Transfer starts, state changes and data accesses are appended to it with their change. */
+  audit?: AuditTrail | undefined
   self: { participantId: string; dspUrl: string }
   agreements: AgreementLookup
   usage: UsagePolicy
@@ -34,13 +31,26 @@ export interface TransferCtx {
   outbox: TransferOutbox
   dataPlane: DataPlaneControl
   scripts?: TransferScripts
-  /** Runs follow-up work once the current answer has gone out (the next message of a flow never overtakes it). */
+  /** Runs work that is not a step of a process (and so need not survive a restart). */
   later(task: () => Promise<void>): void
+  /** Holds a process's steps until our answer to the message that caused them has gone out. */
+  answers?: AnswerGate
+  /** Refuses (400, nothing stored) a callback or push destination the egress policy does not allow. */
+  checkAddresses?(input: {
+    requester: string
+    callbackAddress: string
+    pushEndpoint?: string | undefined
+    pids: { providerPid: string; consumerPid: string }
+  }): Promise<void>
 }
 
 /** The part of the shared dispatcher transfers use. */
 export interface TransferOutbox {
   enqueue(tx: Db, message: { transfer: TransferRecord; url: string; body: object }): Promise<void>
+  /** A step of the process, run by the outbox worker in order with its messages (see `runStep`). */
+  enqueueStep(tx: Db, step: { transfer: TransferRecord; step: TransferStepRow }): Promise<void>
+  /** Drops the pending messages and steps of a process. */
+  cancel(tx: Db, id: string): Promise<void>
   /** Delivers what is due; call once the answer that caused the messages has gone out. */
   kick(): void
 }
@@ -59,9 +69,20 @@ export function dispatcherOutbox(dispatcher: Dispatcher): TransferOutbox {
         peer: { participantId: transfer.counterpartyId, dspUrl: transfer.counterpartyAddress },
       })
     },
+    async enqueueStep(tx, { transfer, step }) {
+      await dispatcher.enqueueStep(tx, { topic: transferTopic, processId: transfer.id, step: step.step, input: step })
+    },
+    cancel: (tx, id) => dispatcher.cancel(tx, id),
     kick: () => dispatcher.kick(),
   }
 }
+
+/**
+ * The steps a transfer process takes after a stored change, as outbox rows: `actions` (local
+ * actions one after the other: the provider's start, the TCK's scripted steps) and `push` (the
+ * provider pushes the data once its start message was delivered, then completes).
+ */
+export type TransferStepRow = { step: 'actions'; actions: TransferStep[]; actor: Actor; reason?: string | undefined } | { step: 'push' }
 
 export type LocalAction = 'start' | 'complete' | 'suspend' | 'terminate'
 export type Actor = 'peer' | 'local' | 'monitor' | 'policy' | 'data-plane'
@@ -80,21 +101,31 @@ const messagePath: Record<ProcessMessageType, string> = {
 }
 
 const repositories = new WeakMap<Store, TransferRepository>()
-export function repo(ctx: Pick<TransferCtx, 'store' | 'clock' | 'ids'>): TransferRepository {
+export function repo(ctx: Pick<TransferCtx, 'store' | 'clock' | 'ids' | 'audit'>): TransferRepository {
   let r = repositories.get(ctx.store)
   if (!r) {
-    r = transferRepository(ctx.store, { clock: ctx.clock, ids: ctx.ids })
+    r = transferRepository(ctx.store, { clock: ctx.clock, ids: ctx.ids, audit: ctx.audit })
     repositories.set(ctx.store, r)
   }
   return r
+}
+
+const gates = new WeakMap<TransferCtx, UsageGate>()
+/** The usage gate of a transfer context (the agreement's counter, obligations and policy). */
+export function gate(ctx: TransferCtx): UsageGate {
+  let g = gates.get(ctx)
+  if (!g) {
+    g = usageGate(ctx)
+    gates.set(ctx, g)
+  }
+  return g
 }
 
 const pidsOf = (t: TransferRecord) => ({ providerPid: t.providerPid ?? '', consumerPid: t.consumerPid })
 const other = (role: Role): Role => (role === 'provider' ? 'consumer' : 'provider')
 
 /** Unknown, or somebody else's: the same answer, so that pids cannot be probed. */
-const notFound = (pid: string, consumerPid = '') =>
-  new PasserelleError('not_found', 'no such transfer process', { providerPid: pid, consumerPid })
+const notFound = (pid: string, consumerPid = '') => new PasserelleError('not_found', 'no such transfer process', { providerPid: pid, consumerPid })
 
 // ---------------------------------------------------------------------------------------------
 // Provider side: a consumer asks for a transfer.
@@ -128,18 +159,19 @@ export async function receiveTransferRequest({
   if (agreement.state !== 'FINALIZED') {
     throw new PasserelleError('bad_request', `agreement ${message.agreementId} is ${agreement.state}, not FINALIZED`, pids)
   }
+  let pushEndpoint: string | undefined
   if (message.format === 'HttpData-PUSH') {
     const target = readHttpDataAddress(message.dataAddress)
     if (!target) throw new PasserelleError('bad_request', 'a push transfer needs an HTTP dataAddress with a bearer authorization', pids)
-    // We send data there: only to the consumer's own host, never to a place it merely names (our
-    // own network, a metadata service…).
-    if (!sameHost(target.endpoint, message.callbackAddress)) {
-      throw new PasserelleError('bad_request', "the push endpoint must be an http(s) URL on the same host as the consumer's callbackAddress", pids)
-    }
+    pushEndpoint = target.endpoint
   }
+  // We send messages and data there: never to our own network or a metadata service.
+  await ctx.checkAddresses?.({ requester, callbackAddress: message.callbackAddress, pushEndpoint, pids })
   const providerPid = ctx.ids.next()
-  const transfer = await ctx.store.transaction((tx) =>
-    r.insert(
+  const { transfer, decision } = await ctx.store.transaction(async (tx) => {
+    // Would one more access under the agreement be allowed, counted over all its transfers?
+    const decision = await gate(ctx).decide(tx, { agreementId: agreement.id, requester, counts: true, dryRun: true })
+    const transfer = await r.insert(
       tx,
       {
         id: providerPid,
@@ -155,29 +187,55 @@ export async function receiveTransferRequest({
         dataAddress: message.dataAddress ?? null,
       },
       { cause: 'TransferRequestMessage', actor: 'peer' },
-    ),
-  )
-  const decision = ctx.usage.check({ agreement, scope: 'transfer', requester, now: ctx.clock.now(), accessCount: 0 })
-  const steps: TransferStep[] = decision.allowed ? (ctx.scripts?.provider(agreement.id) ?? ['start']) : ['terminate']
-  runSteps(ctx, providerPid, steps, decision.allowed ? { actor: 'local' } : { actor: 'policy', reason: decision.reason })
+    )
+    const actions: TransferStep[] = decision.allowed ? (ctx.scripts?.provider(agreement.id) ?? ['start']) : ['terminate']
+    await enqueueActions(ctx, tx, transfer, actions, decision.allowed ? { actor: 'local' } : { actor: 'policy', reason: decision.reason }, { answering: true })
+    return { transfer, decision }
+  })
+  if (!decision.allowed) ctx.logger.info('transfer request refused by policy', { transferId: providerPid, agreementId: agreement.id, reason: decision.reason })
   return { transfer, created: true }
 }
 
-/** Runs scripted steps one after the other, after the current answer has gone out. */
-function runSteps(ctx: TransferCtx, id: string, steps: TransferStep[], how: { actor: Actor; reason?: string }) {
-  if (steps.length === 0) return
-  ctx.later(async () => {
-    for (const step of steps) {
-      const current = await repo(ctx).get(ctx.store.db, id)
-      if (!current || current.state === 'COMPLETED' || current.state === 'TERMINATED') return
-      try {
-        await act({ ctx, input: { id, action: step, actor: how.actor, reason: how.reason } })
-      } catch (error) {
-        ctx.logger.warn('transfer step failed', { transferId: id, step, error })
+/** Writes the local actions that follow a stored change as one step, in its transaction. */
+async function enqueueActions(
+  ctx: TransferCtx,
+  tx: Db,
+  transfer: TransferRecord,
+  actions: TransferStep[],
+  how: { actor: Actor; reason?: string | undefined },
+  options: { answering?: boolean } = {},
+) {
+  if (actions.length === 0) return
+  if (options.answering) ctx.answers?.hold(transfer.id)
+  await ctx.outbox.enqueueStep(tx, { transfer, step: { step: 'actions', actions, actor: how.actor, ...(how.reason ? { reason: how.reason } : {}) } })
+}
+
+/**
+ * Runs a transfer step (the outbox worker calls it). Run again after a crash, an action the process
+ * has moved past is refused by the state machine and ends the step: it was applied already, or
+ * another change overtook it. Any other failure throws, and the step is retried.
+ */
+export async function runStep(ctx: TransferCtx, id: string, step: TransferStepRow) {
+  await ctx.answers?.settled(id)
+  failpoint(`step:${transferTopic}:${step.step}`)
+  if (step.step === 'push') {
+    const current = await repo(ctx).get(ctx.store.db, id)
+    if (current?.state === 'STARTED' && current.role === 'provider') await pushAndComplete(ctx, current)
+    return
+  }
+  for (const action of step.actions) {
+    const current = await repo(ctx).get(ctx.store.db, id)
+    if (!current || current.state === 'COMPLETED' || current.state === 'TERMINATED') return
+    try {
+      await act({ ctx, input: { id, action, actor: step.actor, reason: step.reason } })
+    } catch (error) {
+      if (error instanceof PasserelleError && error.code === 'invalid_state') {
+        ctx.logger.info('transfer step skipped: the process moved on', { transferId: id, action, reason: error.message })
         return
       }
+      throw error
     }
-  })
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -202,16 +260,24 @@ export async function receiveTransferMessage({
     const current = await r.lock(tx, pid)
     if (!current || current.counterpartyId !== requester) throw notFound(pid, message.consumerPid)
     // The body must name this very process: our pid must match, and the peer's pid too once we know it.
-    const ours = current.role === 'provider' ? message.providerPid : message.consumerPid
-    const theirs = current.role === 'provider' ? message.consumerPid : message.providerPid
-    const knownTheirs = current.role === 'provider' ? current.consumerPid : current.providerPid
-    if (ours !== current.id || (knownTheirs && theirs !== knownTheirs)) throw notFound(pid, message.consumerPid)
+    if (pidMismatch({ role: current.role, process: current, message })) throw notFound(pid, message.consumerPid)
     const sender = other(current.role)
     const next = transition(current.state, sender, type)
+    const digest = messageDigest(message)
+    if (digest === undefined) throw new PasserelleError('bad_request', 'the message is nested too deeply', pidsOf(current))
     if (!next.ok) {
-      // The same message again (the peer retried because our answer was lost): answer it again.
-      const [last] = (await r.timeline(tx, current.id)).slice(-1)
-      if (last && last.actor === 'peer' && last.cause === type && last.toState === current.state) return { updated: current, firstStart: false }
+      // A repeat of a message already applied (the peer's outbox retried after its answer or its
+      // delivered mark was lost) is acknowledged with the current state, however far we moved on.
+      const applied = (await r.timeline(tx, current.id)).filter((e) => e.actor === 'peer').map((e) => ({ kind: e.cause, digest: e.digest }))
+      const decision = inboundDecision({
+        allowed: next,
+        kind: type,
+        digest,
+        applied,
+        terminated: current.state === 'TERMINATED',
+        termination: type === 'TransferTerminationMessage',
+      })
+      if (decision.action === 'acknowledge') return { updated: current }
       throw new PasserelleError('invalid_state', next.reason, {
         providerPid: current.providerPid ?? message.providerPid,
         consumerPid: current.consumerPid,
@@ -222,10 +288,12 @@ export async function receiveTransferMessage({
     if (current.role === 'consumer' && !current.providerPid) patch.providerPid = message.providerPid
     if (current.role === 'consumer' && type === 'TransferStartMessage' && message.dataAddress) patch.dataAddress = message.dataAddress
     if (reason) patch.reason = reason
-    const updated = await r.setState(tx, current, next.to, { cause: type, actor: 'peer', reason }, patch)
-    return { updated, firstStart: current.role === 'consumer' && current.state === 'REQUESTED' && next.to === 'STARTED' }
+    const updated = await r.setState(tx, current, next.to, { cause: type, actor: 'peer', reason, digest }, patch)
+    if (current.role === 'consumer' && current.state === 'REQUESTED' && next.to === 'STARTED') {
+      await enqueueActions(ctx, tx, updated, ctx.scripts?.consumer(updated.agreementId)?.onStarted ?? [], { actor: 'local' }, { answering: true })
+    }
+    return { updated }
   })
-  if (result.firstStart) runSteps(ctx, result.updated.id, ctx.scripts?.consumer(result.updated.agreementId)?.onStarted ?? [], { actor: 'local' })
   return result.updated
 }
 
@@ -261,7 +329,13 @@ export async function act({
     if (!current.providerPid) throw new PasserelleError('invalid_state', 'the provider has not answered this request yet', pidsOf(current))
     const next = transition(current.state, current.role, type)
     if (!next.ok) throw new PasserelleError('invalid_state', next.reason, pidsOf(current))
-    const changed = await r.setState(tx, current, next.to, { cause: type, actor: input.actor, reason: input.reason }, input.reason ? { reason: input.reason } : {})
+    const changed = await r.setState(
+      tx,
+      current,
+      next.to,
+      { cause: type, actor: input.actor, reason: input.reason },
+      input.reason ? { reason: input.reason } : {},
+    )
     const body: Record<string, unknown> = { '@context': [...dspContext], '@type': type, ...pidsOf(changed) }
     if (dataAddress) body.dataAddress = dataAddress
     if (input.reason && (type === 'TransferTerminationMessage' || type === 'TransferSuspensionMessage')) {
@@ -294,20 +368,51 @@ export function transferDispatchHandler(ctx: TransferCtx): DispatchHandler {
           await terminateLocally(ctx, transfer.id, 'the provider answered the request without a providerPid')
           return
         }
-        if (!transfer.providerPid) await repo(ctx).update(ctx.store.db, transfer.id, { providerPid })
-        runSteps(ctx, transfer.id, ctx.scripts?.consumer(transfer.agreementId)?.onRequested ?? [], { actor: 'local' })
+        const onRequested = ctx.scripts?.consumer(transfer.agreementId)?.onRequested ?? []
+        await ctx.store.transaction(async (tx) => {
+          if (!transfer.providerPid) await repo(ctx).update(tx, transfer.id, { providerPid })
+          await enqueueActions(ctx, tx, { ...transfer, providerPid: transfer.providerPid ?? providerPid }, onRequested, { actor: 'local' })
+        })
+        ctx.outbox.kick()
         return
       }
       if (type === 'TransferStartMessage' && transfer.role === 'provider' && transfer.format === 'HttpData-PUSH') {
-        ctx.later(() => pushAndComplete(ctx, transfer))
+        await ctx.store.transaction((tx) => ctx.outbox.enqueueStep(tx, { transfer, step: { step: 'push' } }))
+        ctx.outbox.kick()
       }
+    },
+    async run(item) {
+      await runStep(ctx, item.processId, item.body.input as TransferStepRow)
     },
     async failed({ item, reason }) {
       const type = (item.body as { '@type'?: string })['@type']
       if (type === 'TransferTerminationMessage') return
-      await terminateLocally(ctx, item.processId, reason)
+      const what = item.kind === 'step' ? `our ${String((item.body as { step?: unknown }).step)} step could not run: ${reason}` : reason
+      await terminateAndTell(ctx, item.processId, what)
     },
   }
+}
+
+/**
+ * Ends a process because our message could not be delivered (or our step could not run), and
+ * tells the peer with a termination message of its own attempts (best effort), so that both sides
+ * end in the same state.
+ */
+export async function terminateAndTell(ctx: TransferCtx, id: string, reason: string) {
+  const r = repo(ctx)
+  await ctx.store.transaction(async (tx) => {
+    const current = await r.lock(tx, id)
+    if (!current || current.state === 'TERMINATED' || current.state === 'COMPLETED') return
+    const ended = await r.setState(tx, current, 'TERMINATED', { cause: 'local-termination', actor: 'local', reason }, { reason })
+    await ctx.outbox.cancel(tx, id)
+    // A consumer whose request never reached the provider has no providerPid to address.
+    if (!ended.providerPid) return
+    const peerPid = ended.role === 'provider' ? ended.consumerPid : ended.providerPid
+    const url = `${ended.counterpartyAddress}/transfers/${encodeURIComponent(peerPid).replace(/%3A/gi, ':')}/termination`
+    const body = { '@context': [...dspContext], '@type': 'TransferTerminationMessage', ...pidsOf(ended), code: 'dispatch-failed', reason: [reason] }
+    await ctx.outbox.enqueue(tx, { transfer: ended, url, body })
+  })
+  ctx.outbox.kick()
 }
 
 /** Ends a process without telling the other side (it could not be reached, or told us first). */

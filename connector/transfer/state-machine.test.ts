@@ -1,13 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { transferStates, type ProcessMessageType } from './messages.ts'
-import { finalStates, transition, type Role } from './state-machine.ts'
+import { finalStates, transferMachine, transition, type Role } from './state-machine.ts'
 
-const messages: ProcessMessageType[] = [
-  'TransferStartMessage',
-  'TransferCompletionMessage',
-  'TransferSuspensionMessage',
-  'TransferTerminationMessage',
-]
+const messages: ProcessMessageType[] = ['TransferStartMessage', 'TransferCompletionMessage', 'TransferSuspensionMessage', 'TransferTerminationMessage']
 const roles: Role[] = ['provider', 'consumer']
 
 // The expected outcome of every (sender, message, state), written out independently of the table.
@@ -48,5 +43,10 @@ describe('transfer state machine', () => {
 
   it('refuses a consumer starting a requested transfer (only the provider starts)', () => {
     expect(transition('REQUESTED', 'consumer', 'TransferStartMessage').ok).toBe(false)
+  })
+
+  it('is declared as edges on the process kernel; none leaves a final state', () => {
+    for (const edge of transferMachine.edges) for (const from of edge.from) expect(from === null || !finalStates.includes(from)).toBe(true)
+    expect(transferMachine.roleTable('consumer').receives).toEqual(messages)
   })
 })

@@ -2,8 +2,7 @@ import { readFileSync } from 'node:fs'
 import { Hono } from 'hono'
 import { z } from 'zod'
 import { PasserelleError } from '../errors.ts'
-import { plainErrorBody, toPasserelleError } from '../http/error-response.ts'
-import { readText } from '../http/validate.ts'
+import { readJsonAnyType } from '../http/validate.ts'
 import { fromRoot } from '../paths.ts'
 import type { Agreement, AgreementLookup, TransferScripts, TransferStep } from './ports.ts'
 import { requestTransfer, type TransferCtx } from './service.ts'
@@ -18,9 +17,7 @@ const ScriptsFile = z.object({
 const AgreementsFile = z.object({
   /** The participant id the TCK authenticates as (its static token's). */
   tck: z.string().min(1).optional(),
-  agreements: z.array(
-    z.object({ id: z.string(), state: z.string(), assigner: z.string(), assignee: z.string(), target: z.string(), signedAt: z.string() }),
-  ),
+  agreements: z.array(z.object({ id: z.string(), state: z.string(), assigner: z.string(), assignee: z.string(), target: z.string(), signedAt: z.string() })),
 })
 
 const seedDir = () => fromRoot('seeds/tck/transfer')
@@ -48,14 +45,22 @@ export function tckTransferAgreements(ids: { self: string; tck: string }, file =
     assignee: who(a.assignee),
     target: a.target,
     signedAt: new Date(a.signedAt),
-    policy: { '@id': a.id, '@type': 'Agreement', target: a.target, assigner: who(a.assigner), assignee: who(a.assignee), timestamp: a.signedAt, permission: [{ action: 'use' }] },
+    policy: {
+      '@id': a.id,
+      '@type': 'Agreement',
+      target: a.target,
+      assigner: who(a.assigner),
+      assignee: who(a.assignee),
+      timestamp: a.signedAt,
+      permission: [{ action: 'use' }],
+    },
   }))
 }
 
 /** Agreements from the TCK seed first, then the connector's own. */
 export function withTckAgreements(seeded: Agreement[], fallback?: AgreementLookup): AgreementLookup {
   const byId = new Map(seeded.map((a) => [a.id, a]))
-  return { find: async (id) => byId.get(id) ?? fallback?.find(id) }
+  return { find: async (id, db) => byId.get(id) ?? fallback?.find(id, db) }
 }
 
 const TriggerBody = z.object({
@@ -71,19 +76,10 @@ const TriggerBody = z.object({
  * static token: give that token's participant id as `peerId` to bind the process to it.
  */
 export function tckTransferTrigger(deps: { ctx: TransferCtx; peerId?: string }) {
+  // Errors go through the app's one handler (plain JSON: this is no DSP endpoint).
   const app = new Hono()
-  app.onError((error, c) => {
-    const known = toPasserelleError(error)
-    return c.json(plainErrorBody(known, c), known.code === 'bad_request' ? 400 : known.code === 'peer_failed' ? 502 : 500)
-  })
   app.post('/tck/transfers', async (c) => {
-    const text = await readText(c)
-    let raw: unknown
-    try {
-      raw = JSON.parse(text)
-    } catch {
-      throw new PasserelleError('bad_request', 'the body is not JSON')
-    }
+    const raw = await readJsonAnyType(c)
     const parsed = TriggerBody.safeParse(raw)
     if (!parsed.success) throw new PasserelleError('bad_request', `invalid trigger: ${parsed.error.issues[0]?.message}`)
     const input = parsed.data

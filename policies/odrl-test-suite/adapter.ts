@@ -8,8 +8,10 @@
 import { readFileSync, readdirSync } from 'node:fs'
 import { Parser, Store, Writer, DataFactory, type Quad } from 'n3'
 import { graphFromNQuads, nest } from '../jsonld.ts'
-import { policyFromOdrl } from '../odrl-read.ts'
-import type { EvaluationContext, PolicyModel } from '../types.ts'
+import { readPolicy } from '../odrl-read.ts'
+import { policyProblems } from '../validate.ts'
+import { defaultRegistry } from '../registry.ts'
+import type { DutyState, EvaluationContext, PolicyModel, Rule } from '../types.ts'
 
 const { namedNode } = DataFactory
 const odrl = (term: string) => namedNode(`http://www.w3.org/ns/odrl/2/${term}`)
@@ -37,7 +39,8 @@ function toNQuads(quads: Quad[]): string {
   return new Writer({ format: 'N-Quads' }).quadsToString(quads)
 }
 
-const local = (url: string) => new URL(url.replace(/^https:\/\/raw\.githubusercontent\.com\/SolidLabResearch\/ODRL-Test-Suite\/refs\/heads\/main\/data\//, ''), suiteRoot)
+const local = (url: string) =>
+  new URL(url.replace(/^https:\/\/raw\.githubusercontent\.com\/SolidLabResearch\/ODRL-Test-Suite\/refs\/heads\/main\/data\//, ''), suiteRoot)
 
 /** Which files each case uses, from the suite's index (its raw URLs rewritten to the local copy). */
 function index(): Map<string, { policy: URL; request: URL; sotw: URL }> {
@@ -58,11 +61,31 @@ function expectedDecision(store: Store): 'allow' | 'deny' {
   return active('PermissionReport') ? 'allow' : 'deny'
 }
 
+/**
+ * The suite writes "every action" as a rule without an action (its policy-1). ODRL 2.2 requires one
+ * action per rule, and the engine refuses a rule without one, so the convention is written here as
+ * ODRL says it: one rule per root action (`use` and `transfer`, which include every other one).
+ */
+function everyAction(model: PolicyModel): PolicyModel {
+  const expand = (rules: Rule[]) =>
+    rules.flatMap((r) =>
+      r.action
+        ? [r]
+        : [
+            { ...r, action: 'use' },
+            { ...r, action: 'transfer' },
+          ],
+    )
+  return { ...model, permissions: expand(model.permissions), prohibitions: expand(model.prohibitions) }
+}
+
 export async function loadSuite(): Promise<SuiteCase[]> {
   const files = index()
   const cases: SuiteCase[] = []
   const policyCache = new Map<string, PolicyModel>()
-  for (const name of readdirSync(new URL('test_cases/', suiteRoot)).filter((f) => f.endsWith('.ttl')).sort()) {
+  for (const name of readdirSync(new URL('test_cases/', suiteRoot))
+    .filter((f) => f.endsWith('.ttl'))
+    .sort()) {
     const sources = files.get(name)
     if (!sources) throw new Error(`${name} is not in the suite's index`)
     const caseStore = new Store(parseTurtle(readFileSync(new URL(`test_cases/${name}`, suiteRoot), 'utf8')))
@@ -75,9 +98,11 @@ export async function loadSuite(): Promise<SuiteCase[]> {
       if (!policyNode) throw new Error(`${sources.policy.pathname}: no odrl:Set`)
       const graph = await graphFromNQuads(toNQuads(quads))
       const nested = nest(graph, policyNode.subject.value)
-      const read = policyFromOdrl(nested)
+      const read = readPolicy(nested, { structureOnly: true })
       if (!read.model) throw new Error(`${sources.policy.pathname}: ${read.errors.join('; ')}`)
-      policy = read.model
+      policy = everyAction(read.model)
+      const problems = policyProblems(policy, defaultRegistry())
+      if (problems.length > 0) throw new Error(`${sources.policy.pathname}: ${problems.map((p) => `${p.where}: ${p.message}`).join('; ')}`)
       policyCache.set(sources.policy.href, policy)
     }
 
@@ -89,18 +114,27 @@ export async function loadSuite(): Promise<SuiteCase[]> {
     const target = one('target')
     const now = sotw.getObjects(namedNode('http://example.com/request/currentTime'), dctIssued, null)[0]!.value
     const partOf = (subject: string) => sotw.getObjects(namedNode(subject), odrl('partOf'), null).map((o) => o.value)
-    const duties: Record<string, 'fulfilled' | 'violated' | 'pending'> = {}
+    // The suite's state of the world reports each duty's deontic state. `NonSet` is a duty reported
+    // active, neither fulfilled nor violated yet ("eventually fulfilled"): the obligated party has
+    // taken it on, which the engine calls `acknowledged`. A duty with no report has no record.
+    const duties: Record<string, DutyState> = {}
     for (const dutyReport of sotw.getSubjects(rdfType, report('DutyReport'), null)) {
       const rule = sotw.getObjects(dutyReport, report('rule'), null)[0]?.value
       const state = sotw.getObjects(dutyReport, report('deonticState'), null)[0]?.value.split('#').pop()
-      if (rule) duties[rule] = state === 'Fulfilled' ? 'fulfilled' : state === 'Violated' ? 'violated' : 'pending'
+      if (rule) duties[rule] = state === 'Fulfilled' ? 'fulfilled' : state === 'Violated' ? 'violated' : 'acknowledged'
     }
+    // In the compliance report model a duty's deontic state is `NonSet` until it is reported
+    // otherwise, so a duty the state of the world does not report on is `NonSet` too (case 065
+    // reports on a rule that is not in its policy and expects the duty "eventually fulfilled").
+    for (const rule of policy.permissions) for (const duty of rule.duties) if (duty.uid && !(duty.uid in duties)) duties[duty.uid] = 'acknowledged'
     cases.push({
       name,
       title,
       policy,
       context: {
         scope: 'negotiation',
+        // Each case asks whether the action is permitted at the state of the world's instant.
+        decideDatesNow: true,
         action: one('action')!,
         assignee,
         ...(target ? { target, targetCollections: partOf(target) } : {}),

@@ -12,8 +12,7 @@ describe('the public ODRL test suite', () => {
 
   it.each(cases.map((c) => [c.name, c] as const))('%s', (_name, c) => {
     const decision = evaluate(c.policy, c.context)
-    expect({ title: c.title, decision: decision.allowed ? 'allow' : 'deny', reason: decision.reason })
-      .toMatchObject({ title: c.title, decision: c.expected })
+    expect({ title: c.title, decision: decision.allowed ? 'allow' : 'deny', reason: decision.reason }).toMatchObject({ title: c.title, decision: c.expected })
     expect(decision.reason).toMatch(/^(Allowed|Refused): /)
   })
 })

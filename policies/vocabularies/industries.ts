@@ -1,4 +1,9 @@
-/** Sectors for the `industry` operand, with their broader sector (`isA` follows it). */
+import { knownPrefixes, Taxonomy, type ConceptInput } from '../taxonomy.ts'
+
+/**
+ * Sectors for the `industry` operand, with their broader sector (`isA` follows it). Each is a
+ * concept `https://w3id.org/passerelle/ns#<Name>Sector`; the short names are its aliases.
+ */
 export const industryParents: Record<string, string | null> = {
   any: null,
   research: 'any',
@@ -27,4 +32,29 @@ export const industryParents: Record<string, string | null> = {
   technology: 'private-sector',
   manufacturing: 'private-sector',
   'non-profit': 'any',
+}
+
+const sectorIri = (name: string) =>
+  `${knownPrefixes.passerelle}${name
+    .split('-')
+    .map((w) => w.charAt(0).toUpperCase() + w.slice(1))
+    .join('')}Sector`
+
+export function industryConcepts(): ConceptInput[] {
+  return Object.entries(industryParents).map(([name, parent]) => ({
+    iri: sectorIri(name),
+    label: name === 'any' ? 'any sector' : name.replace(/-/g, ' '),
+    aliases: [name],
+    broader: parent ? [parent] : [],
+  }))
+}
+
+let shipped: Taxonomy | undefined
+export function industryTaxonomy(): Taxonomy {
+  if (!shipped) {
+    const built = Taxonomy.build(industryConcepts(), { prefixes: knownPrefixes })
+    if (!built.taxonomy) throw new Error(`the shipped sector taxonomy is broken: ${built.problems[0]?.message}`)
+    shipped = built.taxonomy
+  }
+  return shipped
 }

@@ -1,76 +1,122 @@
-/**
- * Places for the `spatial` operand: ISO 3166-1 alpha-2 countries, ISO 3166-2 subdivisions (`CA-QC`,
- * `FR-75`: part of their country), and groupings (`EU`, `EEA`, …) that countries are part of.
- * Canadian subdivisions are listed in full; elsewhere any well-formed `XX-YYY` code of a listed
- * country is accepted as a subdivision of it.
- */
-const countries = (
-  'AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS ' +
-  'BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE ' +
-  'EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM ' +
-  'HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW KY KZ LA LB LC ' +
-  'LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA ' +
-  'NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW ' +
-  'SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO ' +
-  'TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW'
-).split(' ')
+import { knownPrefixes, Taxonomy, type ConceptInput } from '../taxonomy.ts'
+import iso from './iso-3166.json' with { type: 'json' }
 
-const canadianSubdivisions = 'AB BC MB NB NL NS NT NU ON PE QC SK YT'.split(' ').map((code) => `CA-${code}`)
+/**
+ * Places for the `spatial` operand, shipped by default: every ISO 3166-1 country (`FR`), every
+ * ISO 3166-2 subdivision (`CA-QC`, `FR-75`, within its parent subdivision or its country), and
+ * groupings that places are part of (`EU`, `EEA`, `EFTA`, `G7`, `NORTH-AMERICA`, Canada's
+ * `CA-PROVINCES` and `CA-TERRITORIES`). Codes match whatever their case.
+ *
+ * IRIs: the DPV location vocabulary names ISO 3166 places by their code
+ * (`https://w3id.org/dpv/loc#CA-QC`, also `#EU` and `#EEA`); the other groupings are ours
+ * (`https://w3id.org/passerelle/ns#G7`).
+ */
+const loc = knownPrefixes.loc!
+const ours = knownPrefixes.passerelle!
 
 const eu = 'AT BE BG CY CZ DE DK EE ES FI FR GR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK'.split(' ')
 
-/** Groupings: each lists its member countries (or other places). */
-export const placeGroups: Record<string, { label: string; members: string[] }> = {
-  EU: { label: 'the European Union', members: eu },
-  EEA: { label: 'the European Economic Area', members: [...eu, 'IS', 'LI', 'NO'] },
-  EFTA: { label: 'the European Free Trade Association', members: ['CH', 'IS', 'LI', 'NO'] },
-  G7: { label: 'the G7 countries', members: ['CA', 'DE', 'FR', 'GB', 'IT', 'JP', 'US'] },
-  'NORTH-AMERICA': { label: 'North America', members: ['CA', 'US', 'MX'] },
+/** Groupings: their IRI, label, and the places directly inside them. */
+export const placeGroups: Record<string, { iri: string; label: string; members: string[]; within?: string[] }> = {
+  EU: { iri: `${loc}EU`, label: 'the European Union', members: eu, within: ['EEA'] },
+  EEA: { iri: `${loc}EEA`, label: 'the European Economic Area', members: ['IS', 'LI', 'NO'] },
+  EFTA: { iri: `${ours}EFTA`, label: 'the European Free Trade Association', members: ['CH', 'IS', 'LI', 'NO'] },
+  G7: { iri: `${ours}G7`, label: 'the G7 countries', members: ['CA', 'DE', 'FR', 'GB', 'IT', 'JP', 'US'] },
+  'NORTH-AMERICA': { iri: `${ours}NorthAmerica`, label: 'North America', members: ['CA', 'US', 'MX'] },
+  'CA-PROVINCES': { iri: `${ours}CanadianProvinces`, label: 'the provinces of Canada', members: [], within: ['CA'] },
+  'CA-TERRITORIES': { iri: `${ours}CanadianTerritories`, label: 'the territories of Canada', members: [], within: ['CA'] },
 }
 
-const countrySet = new Set(countries)
-const canadianSet = new Set(canadianSubdivisions)
-const subdivisionPattern = /^([A-Z]{2})-[A-Z0-9]{1,3}$/
+const rows = (text: string) => text.split('\n').map((line) => line.split('\t'))
 
-/** Normalised code (upper case) when the place is known, else undefined. */
-export function knownPlace(value: string): string | undefined {
-  const code = value.trim().toUpperCase()
-  if (countrySet.has(code) || code in placeGroups || canadianSet.has(code)) return code
-  const match = subdivisionPattern.exec(code)
-  if (match && countrySet.has(match[1]!) && match[1] !== 'CA') return code
-  return undefined
-}
-
-export const listPlaces = (): string[] => [...Object.keys(placeGroups), ...countries, ...canadianSubdivisions]
-
-const ancestorsCache = new Map<string, Set<string>>()
-
-/** Every place `code` is part of, itself included (`CA-QC` → CA-QC, CA, G7, NORTH-AMERICA). */
-export function placeAncestors(code: string): Set<string> {
-  let cached = ancestorsCache.get(code)
-  if (!cached) {
-    cached = computeAncestors(code)
-    // Request values are not trusted to be few: the cache is bounded.
-    if (ancestorsCache.size < 10_000) ancestorsCache.set(code, cached)
+export function placeConcepts(): ConceptInput[] {
+  const memberOf = new Map<string, string[]>()
+  for (const [group, { members, within }] of Object.entries(placeGroups)) {
+    for (const m of members) memberOf.set(m, [...(memberOf.get(m) ?? []), group])
+    for (const w of within ?? []) memberOf.set(group, [...(memberOf.get(group) ?? []), w])
   }
-  return cached
+  const concepts: ConceptInput[] = []
+  for (const [group, { iri, label }] of Object.entries(placeGroups)) concepts.push({ iri, label, aliases: [group], broader: memberOf.get(group) ?? [] })
+  for (const [code, name] of rows(iso.countries)) concepts.push({ iri: `${loc}${code}`, label: name!, aliases: [code!], broader: memberOf.get(code!) ?? [] })
+  for (const [code, name, parent, type] of rows(iso.subdivisions)) {
+    const broader = [parent!]
+    if (code!.startsWith('CA-')) broader.push(type === 'Territory' ? 'CA-TERRITORIES' : 'CA-PROVINCES')
+    concepts.push({ iri: `${loc}${code}`, label: name!, aliases: [code!], broader })
+  }
+  return concepts
 }
 
-function computeAncestors(code: string): Set<string> {
-  const result = new Set<string>([code])
-  const match = subdivisionPattern.exec(code)
-  if (match) result.add(match[1]!)
-  for (const place of [...result]) {
-    for (const [group, { members }] of Object.entries(placeGroups)) {
-      if (members.includes(place)) result.add(group)
+/**
+ * The shipped places as a table (indexes for broader places): what `Taxonomy.fromTable` takes,
+ * read straight from the data, without the 5,400 concept objects and split rows `placeConcepts` makes.
+ */
+function placeTable() {
+  const iris: string[] = []
+  const labels: string[] = []
+  const aliases: string[] = []
+  const index = new Map<string, number>()
+  const parentCodes: string[] = [] // a subdivision's parent code; '' for groupings and countries
+  const territories = new Set<number>() // Canada's subdivisions of type Territory
+  const place = (code: string) => {
+    const i = index.get(code)
+    if (i === undefined) throw new Error(`the shipped place data name an unknown place ${code}`)
+    return i
+  }
+  const add = (code: string, iri: string, label: string, parent: string) => {
+    index.set(code, aliases.length)
+    iris.push(iri), labels.push(label), aliases.push(code), parentCodes.push(parent)
+  }
+  for (const [group, { iri, label }] of Object.entries(placeGroups)) add(group, iri, label, '')
+  const read = (text: string, subdivisions: boolean) => {
+    for (let at = 0; at < text.length; ) {
+      const newline = text.indexOf('\n', at)
+      const end = newline === -1 ? text.length : newline
+      const tab = text.indexOf('\t', at)
+      const code = text.slice(at, tab)
+      if (subdivisions) {
+        const tab2 = text.indexOf('\t', tab + 1)
+        const tab3 = text.indexOf('\t', tab2 + 1)
+        if (code.startsWith('CA-') && end - tab3 - 1 === 'Territory'.length && text.startsWith('Territory', tab3 + 1)) territories.add(aliases.length)
+        add(code, loc + code, text.slice(tab + 1, tab2), text.slice(tab2 + 1, tab3))
+      } else add(code, loc + code, text.slice(tab + 1, end), '')
+      at = end + 1
     }
   }
-  return result
+  read(iso.countries, false)
+  read(iso.subdivisions, true)
+  // Broader places in the order `placeConcepts` gives them: groupings by `placeGroups` order, then parents.
+  const parents: number[][] = new Array(aliases.length).fill(none)
+  const broader = (child: number, parent: number) => {
+    parents[child] = parents[child] === none ? [parent] : [...parents[child]!, parent]
+  }
+  for (const [group, { members, within }] of Object.entries(placeGroups)) {
+    for (const m of members) broader(place(m), place(group))
+    for (const w of within ?? []) broader(place(group), place(w))
+  }
+  const provinces = place('CA-PROVINCES')
+  const canadianTerritories = place('CA-TERRITORIES')
+  for (let i = 0; i < aliases.length; i++) {
+    if (!parentCodes[i]) continue
+    broader(i, place(parentCodes[i]!))
+    if (aliases[i]!.startsWith('CA-')) broader(i, territories.has(i) ? canadianTerritories : provinces)
+  }
+  return { iris, labels, aliases, parents }
+}
+const none: number[] = []
+
+let shipped: Taxonomy | undefined
+export function placeTaxonomy(): Taxonomy {
+  // The concepts are made again if the taxonomy is ever extended, rather than kept in memory.
+  return (shipped ??= Taxonomy.fromTable(placeTable(), { prefixes: knownPrefixes, foldCase: true, inputs: placeConcepts, namespace: loc }))
 }
 
-/** True when `inner` lies within `outer` (or is it). */
+/** True when `inner` lies within `outer` (or is it); any spelling of either (code, IRI, any case). */
 export function placeWithin(inner: string, outer: string): boolean {
-  return placeAncestors(inner.toUpperCase()).has(outer.toUpperCase())
+  const places = placeTaxonomy()
+  const a = places.canonical(inner)
+  const b = places.canonical(outer)
+  return a !== undefined && b !== undefined && places.within(a, b)
 }
 
-export const placeLabel = (code: string): string => placeGroups[code]?.label ?? code
+/** A place's readable name (`CA-QC` → Quebec, `EU` → the European Union); the code when unknown. */
+export const placeLabel = (code: string): string => placeGroups[code]?.label ?? placeTaxonomy().label(code) ?? code

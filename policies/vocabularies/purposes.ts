@@ -1,55 +1,27 @@
+import { conceptsFromData, knownPrefixes, Taxonomy, type TaxonomyData } from '../taxonomy.ts'
+import dpvPurposes from './dpv-purposes.json' with { type: 'json' }
+import passerellePurposes from './passerelle-purposes.json' with { type: 'json' }
+
 /**
- * The purpose taxonomy (`isA` follows it): each purpose names its broader purpose. Loosely aligned
- * with the W3C Data Privacy Vocabulary's purposes, with the kinds of research a climate data space
- * needs. Values are short names; `https://w3id.org/dpv#…`-style IRIs are not required in files.
+ * The purpose taxonomy shipped by default: the W3C Data Privacy Vocabulary's purposes (DPV 2.2,
+ * `https://w3id.org/dpv#…`), plus Passerelle's own (`https://w3id.org/passerelle/ns#…`) for what a
+ * climate and AI data space must tell apart and DPV does not name: kinds of scientific research,
+ * and training, fine-tuning, evaluating or running an AI model, text and data mining. DPV models
+ * "training a model" as a processing operation, not a purpose, hence our own purposes for it.
+ *
+ * The short names policies have always used (`research`, `climate-research`, `marketing`, …) are
+ * aliases of these IRIs, with the same broader purposes as before; training an AI model is not a
+ * kind of research (`research-ai-training` is training), so "research yes, model training no" can
+ * be written with `isA research` and a prohibition of `isA ai-model-training`.
  */
-export const purposeParents: Record<string, string | null> = {
-  any: null,
-  research: 'any',
-  'scientific-research': 'research',
-  'academic-research': 'research',
-  'non-commercial-research': 'research',
-  'commercial-research': 'research',
-  'climate-research': 'scientific-research',
-  'environmental-research': 'scientific-research',
-  'health-research': 'scientific-research',
-  'hydrological-research': 'environmental-research',
-  'biodiversity-research': 'environmental-research',
-  'atmospheric-research': 'environmental-research',
-  'oceanographic-research': 'environmental-research',
-  'agricultural-research': 'scientific-research',
-  'medical-research': 'health-research',
-  'social-research': 'research',
-  'market-research': 'commercial-research',
-  education: 'any',
-  teaching: 'education',
-  training: 'education',
-  'public-interest': 'any',
-  'public-policy': 'public-interest',
-  'emergency-response': 'public-interest',
-  'climate-adaptation': 'public-interest',
-  statistics: 'public-interest',
-  'official-statistics': 'statistics',
-  'public-health': 'public-interest',
-  'disaster-risk-reduction': 'public-interest',
-  'environmental-monitoring': 'public-interest',
-  'climate-monitoring': 'environmental-monitoring',
-  'weather-forecasting': 'public-interest',
-  commercial: 'any',
-  'product-development': 'commercial',
-  'service-provision': 'commercial',
-  marketing: 'commercial',
-  advertising: 'marketing',
-  'targeted-advertising': 'advertising',
-  'direct-marketing': 'marketing',
-  'insurance-pricing': 'commercial',
-  profiling: 'commercial',
-  'data-resale': 'commercial',
-  'personal-use': 'any',
-  'ai-model-training': 'any',
-  'commercial-ai-training': 'ai-model-training',
-  'research-ai-training': 'ai-model-training',
-  journalism: 'any',
-  'legal-compliance': 'any',
-  security: 'any',
+export const purposeData: readonly TaxonomyData[] = [dpvPurposes as TaxonomyData, passerellePurposes as TaxonomyData]
+
+let shipped: Taxonomy | undefined
+export function purposeTaxonomy(): Taxonomy {
+  if (!shipped) {
+    const built = Taxonomy.build(purposeData.flatMap(conceptsFromData), { prefixes: knownPrefixes })
+    if (!built.taxonomy) throw new Error(`the shipped purpose taxonomy is broken: ${built.problems[0]?.message}`)
+    shipped = built.taxonomy
+  }
+  return shipped
 }

@@ -30,7 +30,7 @@ describe.each(members)('example participant %s', (member) => {
     expect([...offered].filter((p) => !tested.has(p))).toEqual([])
   })
 
-  it('passes its stewards\' tests (the runner of `passerelle policy test`), one case at least per test file', async () => {
+  it("passes its stewards' tests (the runner of `passerelle policy test`), one case at least per test file", async () => {
     const run = await runStewardTests(policiesDir, new Date('2026-11-28T12:00:00Z'))
     expect(run.errors).toEqual([])
     expect(run.results.filter((r) => !r.passed).map((r) => `${r.policy}: ${r.name}: ${r.message}`)).toEqual([])

@@ -4,9 +4,19 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
 import { fixtureDataset } from '../../catalog/federation/fixtures.ts'
 import { SearchHit } from '../../catalog/federation/search-hit.ts'
-import { startFixturePeer, type FixturePeer } from '../../connector/federation/testing/fixture-peer.ts'
+import { startFixturePeer, type FixturePeer } from '../support/fixture-peer.ts'
 import { fromRoot } from '../../connector/paths.ts'
-import { until, management, copyParticipant, freePort, spawnCli, startConnectorProcess, type ConnectorProcess, type ParticipantFolder } from '../support/processes.ts'
+import {
+  allowPort,
+  until,
+  management,
+  copyParticipant,
+  freePort,
+  spawnCli,
+  startConnectorProcess,
+  type ConnectorProcess,
+  type ParticipantFolder,
+} from '../support/processes.ts'
 import { expectDspValid } from '../support/dsp-schemas.ts'
 import { createTestDatabase } from '../support/stores.ts'
 
@@ -31,8 +41,6 @@ let processA: ConnectorProcess
 let hostile: FixturePeer
 const env = { PASSERELLE_LOG_LEVEL: 'warn' }
 
-
-
 const search = async (query: string) => (await management(consumer, 'GET', `/federated-catalog?${query}`)).body
 const peerOf = async (folder: ParticipantFolder | FixturePeer) => {
   const dspUrl = 'dspUrl' in folder ? folder.dspUrl : `${folder.url}/dsp/2025-1`
@@ -50,7 +58,14 @@ async function crawlNow(folder: ParticipantFolder | FixturePeer) {
 
 function dataset(id: string, title: string, keywords: string[], extra: Record<string, unknown> = {}) {
   const template = parse(readFileSync(fromRoot('seeds/datasets/arctic-sea-ice-extent.yaml'), 'utf8')) as Record<string, any>
-  return { ...template, id, title: { en: title }, description: { en: `${title}. Quality-controlled series from provider B.` }, keywords: { en: keywords }, ...extra }
+  return {
+    ...template,
+    id,
+    title: { en: title },
+    description: { en: `${title}. Quality-controlled series from provider B.` },
+    keywords: { en: keywords },
+    ...extra,
+  }
 }
 
 beforeAll(async () => {
@@ -60,9 +75,17 @@ beforeAll(async () => {
   providerA = await copyParticipant({ port: portA, config: { identity } })
   providerB = await copyParticipant({ port: portB, config: { identity, participant: { id: did(portB), name: 'Great Lakes Water Institute' } } })
   // Provider B publishes its own datasets (through its management API), not the seed's.
-  for (const file of ['arctic-sea-ice-extent', 'quebec-daily-precipitation', 'quebec-daily-temperature', 'quebec-wildfire-risk-index', 'st-lawrence-water-temperature'])
+  for (const file of [
+    'arctic-sea-ice-extent',
+    'quebec-daily-precipitation',
+    'quebec-daily-temperature',
+    'quebec-wildfire-risk-index',
+    'st-lawrence-water-temperature',
+  ])
     rmSync(join(providerB.dir, 'datasets', `${file}.yaml`), { force: true })
   hostile = await startFixturePeer({ participantId: 'did:web:hostile.example', datasets: [fixtureDataset(0, { prefix: 'hostile' })], prefix: 'hostile' })
+  // A server of the test's own: the consumer may crawl it.
+  allowPort(Number(new URL(hostile.url).port))
   const database = await createTestDatabase('postgres')
   cleanups.push(database.drop, () => hostile.close())
   consumer = await copyParticipant({
@@ -70,7 +93,10 @@ beforeAll(async () => {
     config: {
       identity,
       federation: {
-        peers: [{ dspUrl: `http://127.0.0.1:${portA}/dsp/2025-1` }, { dspUrl: `http://127.0.0.1:${portB}/dsp/2025-1`, did: did(portB), name: 'Great Lakes Water Institute' }],
+        peers: [
+          { dspUrl: `http://127.0.0.1:${portA}/dsp/2025-1` },
+          { dspUrl: `http://127.0.0.1:${portB}/dsp/2025-1`, did: did(portB), name: 'Great Lakes Water Institute' },
+        ],
         interval: 600_000,
         jitter: 0,
         timeout: 5000,
@@ -81,7 +107,10 @@ beforeAll(async () => {
   cleanups.push(providerA.remove, providerB.remove, consumer.remove)
   processA = await startConnectorProcess(providerA, { env })
   const processB = await startConnectorProcess(providerB, { env })
-  cleanups.push(() => processA.stop('SIGKILL'), () => processB.stop('SIGKILL'))
+  cleanups.push(
+    () => processA.stop('SIGKILL'),
+    () => processB.stop('SIGKILL'),
+  )
   for (const body of [
     dataset(greatLakes, 'Great Lakes ice cover, daily 2010–2024', ['ice cover', 'Great Lakes']),
     dataset(snowpack, 'Ontario snowpack survey', ['snow', 'Ontario'], { policies: ['research-only'] }),
@@ -154,10 +183,15 @@ describe('a consumer crawls two provider processes', () => {
     const published = catalog.dataset.find((d: any) => d['@id'] === arctic)
     expect(published).toMatchObject({
       'dct:spatial': { '@id': 'https://sws.geonames.org/2960860/', '@type': 'dct:Location' },
-      'dct:temporal': { '@type': 'dct:PeriodOfTime', 'dcat:startDate': { '@value': '2015-01-01', '@type': 'xsd:date' }, 'dcat:endDate': { '@value': '2024-12-31', '@type': 'xsd:date' } },
+      'dct:temporal': {
+        '@type': 'dct:PeriodOfTime',
+        'dcat:startDate': { '@value': '2015-01-01', '@type': 'xsd:date' },
+        'dcat:endDate': { '@value': '2024-12-31', '@type': 'xsd:date' },
+      },
       'dct:modified': { '@value': '2025-02-03', '@type': 'xsd:date' },
     })
-    for (const distribution of published.distribution) expect(distribution['dct:license']).toEqual({ '@id': 'https://creativecommons.org/licenses/by/4.0/', '@type': 'dct:LicenseDocument' })
+    for (const distribution of published.distribution)
+      expect(distribution['dct:license']).toEqual({ '@id': 'https://creativecommons.org/licenses/by/4.0/', '@type': 'dct:LicenseDocument' })
 
     // What the consumer's crawl made of it.
     const hit = (await search('q=arctic%20sea%20ice')).hits[0]

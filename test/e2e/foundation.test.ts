@@ -48,7 +48,8 @@ describe('passerelle start (real process)', () => {
   it('lets requests in flight finish when it is stopped', async () => {
     const folder = await participant()
     const connector = await startConnectorProcess(folder)
-    const inFlight = Array.from({ length: 20 }, () => fetch(`${connector.url}/health`).then((r) => r.status))
+    // /health is the readiness check and answers 503 once stopping; /health/live answers while the process does.
+    const inFlight = Array.from({ length: 20 }, () => fetch(`${connector.url}/health/live`).then((r) => r.status))
     const stopped = connector.stop('SIGTERM')
     const statuses = await Promise.allSettled(inFlight)
     expect(await stopped).toBe(0)
@@ -58,6 +59,8 @@ describe('passerelle start (real process)', () => {
 
   it('answers a long poll at once when it stops, instead of holding the shutdown for the wait', async () => {
     const folder = await participant()
+    // A port of the test's own where nothing listens: the connector may try it (and retry).
+    const nobody = await freePort()
     const connector = await startConnectorProcess(folder)
     const auth = { authorization: `Bearer ${folder.managementKey}`, 'content-type': 'application/json' }
     // A negotiation with a peer that is not there stays REQUESTED while its request is retried.
@@ -65,10 +68,17 @@ describe('passerelle start (real process)', () => {
       await fetch(`${connector.url}/management/v1/negotiations`, {
         method: 'POST',
         headers: auth,
-        body: JSON.stringify({ peerUrl: `http://127.0.0.1:${await freePort()}/dsp/2025-1`, datasetId: 'urn:uuid:x', offer: { '@id': 'urn:offer:x', '@type': 'Offer', permission: [{ action: 'use' }] } }),
+        body: JSON.stringify({
+          peerUrl: `http://127.0.0.1:${nobody}/dsp/2025-1`,
+          datasetId: 'urn:uuid:x',
+          offer: { '@id': 'urn:offer:x', '@type': 'Offer', permission: [{ action: 'use' }] },
+        }),
       }),
     )
-    const polled = fetch(`${connector.url}/management/v1/negotiations/${started.id}?after=1&wait=30`, { headers: auth }).then(async (r) => ({ status: r.status, body: await json(r) }))
+    const polled = fetch(`${connector.url}/management/v1/negotiations/${started.id}?after=1&wait=30`, { headers: auth }).then(async (r) => ({
+      status: r.status,
+      body: await json(r),
+    }))
     await new Promise((r) => setTimeout(r, 300))
     const stopping = Date.now()
     expect(await connector.stop('SIGTERM')).toBe(0)
@@ -95,7 +105,11 @@ describe('passerelle start (real process)', () => {
   it('exits 1 with a readable line when the port is taken', async () => {
     const folder = await participant()
     const first = await startConnectorProcess(folder)
-    const { output, exited } = spawnCli({ args: ['start', '--config', folder.configFile] })
+    // A database of its own: the first process holds the SQLite file (a second one is refused for that first).
+    const { output, exited } = spawnCli({
+      args: ['start', '--config', folder.configFile],
+      env: { PASSERELLE_DATABASE_URL: join(folder.dir, 'data', 'second.db') },
+    })
     expect(await exited).toBe(1)
     expect(output.join('\n')).toMatch(/address already in use/)
     expect(output.join('\n')).not.toMatch(/\n\s+at /)
@@ -119,7 +133,15 @@ describe('passerelle init', () => {
     expect(existsSync(join(dir, 'datasets'))).toBe(true)
     expect(existsSync(join(dir, 'policies'))).toBe(true)
 
-    const connector = await startConnectorProcess({ dir, configFile: join(dir, 'passerelle.yaml'), port, did: config.participant.id, url: `http://127.0.0.1:${port}`, managementKey: config.management.apiKey, remove: () => {} })
+    const connector = await startConnectorProcess({
+      dir,
+      configFile: join(dir, 'passerelle.yaml'),
+      port,
+      did: config.participant.id,
+      url: `http://127.0.0.1:${port}`,
+      managementKey: config.management.apiKey,
+      remove: () => {},
+    })
     const response = await fetch(`${connector.url}/management/v1/participant`, { headers: { authorization: `Bearer ${config.management.apiKey}` } })
     expect(await json(response)).toMatchObject({ participantId: `did:web:127.0.0.1%3A${port}`, name: 'Institut de test' })
     expect(await connector.stop()).toBe(0)

@@ -10,7 +10,7 @@ import { fromRoot } from '../../connector/paths.ts'
  * refusal by policy, a dead peer, and a provider killed with SIGKILL in the middle.
  */
 const arctic = 'urn:uuid:0f3cee7e-e077-4be0-9365-3a791567f70e' // open-with-attribution
-const wildfire = 'urn:uuid:d9c7c33d-9423-4f98-9122-8c84794feb94' // members-only first
+const temperature = 'urn:uuid:37b4f568-20c5-486a-abff-1eaa42633253' // research-only
 const maxAttempts = 6
 // Retries over about 8 s (250 ms, doubling): long enough for a killed provider to restart on a
 // busy machine, short enough for the dead-peer case to end within its wait.
@@ -22,6 +22,8 @@ let consumer: ParticipantFolder
 let providerProcess: ConnectorProcess
 let consumerProcess: ConnectorProcess
 let providerDatabaseUrl: string
+/** A port of the test's own where nothing listens (the consumer may reach it: a peer that is down). */
+let downPort: number
 /** The offers the seed publishes (what the provider's catalog serves), by policy id. */
 let offers: Map<string, Record<string, unknown>>
 
@@ -29,6 +31,7 @@ beforeAll(async () => {
   const loaded = await loadPolicies(fromRoot('seeds/policies'))
   offers = new Map([...loaded.policies].map(([id, policy]) => [id, policy.odrl as Record<string, unknown>]))
   const [providerPort, consumerPort] = [await freePort(), await freePort()]
+  downPort = await freePort()
   const did = (port: number) => `did:web:127.0.0.1%3A${port}`
   const identity = { mode: 'static', staticTokens: { 'provider-token': did(providerPort), 'consumer-token': did(consumerPort) } }
   const database = await createTestDatabase('postgres')
@@ -39,12 +42,14 @@ beforeAll(async () => {
   cleanups.push(provider.remove, consumer.remove)
   providerProcess = await startConnectorProcess(provider, { env: { ...env, PASSERELLE_DATABASE_URL: providerDatabaseUrl } })
   consumerProcess = await startConnectorProcess(consumer, { env })
-  cleanups.push(() => providerProcess.stop('SIGKILL'), () => consumerProcess.stop('SIGKILL'))
+  cleanups.push(
+    () => providerProcess.stop('SIGKILL'),
+    () => consumerProcess.stop('SIGKILL'),
+  )
 })
 afterAll(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup()
 })
-
 
 const inState = (folder: ParticipantFolder, id: string, state: string) =>
   until(async () => {
@@ -67,20 +72,27 @@ describe('two connector processes negotiate (provider on PostgreSQL, consumer on
     const other = await providerSide(started.body.id, 'FINALIZED')
     expect(other.agreementId).toBe(done.agreementId)
     const agreements = await management(consumer, 'GET', `/agreements?dataset=${encodeURIComponent(arctic)}`)
-    expect(agreements.body.items[0]).toMatchObject({ '@id': done.agreementId, '@type': 'Agreement', target: arctic, assigner: provider.did, assignee: consumer.did })
+    expect(agreements.body.items[0]).toMatchObject({
+      '@id': done.agreementId,
+      '@type': 'Agreement',
+      target: arctic,
+      assigner: provider.did,
+      assignee: consumer.did,
+    })
   })
 
   it('error: a policy the consumer does not meet ends TERMINATED on both sides with a readable reason', async () => {
-    const started = await start({ datasetId: wildfire, offer: offers.get('members-only') })
+    // No purpose declared: research-only is not met.
+    const started = await start({ datasetId: temperature, offer: offers.get('research-only') })
     expect(started.status).toBe(201)
     const done = await inState(consumer, started.body.id, 'TERMINATED')
     const other = await providerSide(started.body.id, 'TERMINATED')
-    expect(other.reason).toMatch(/^policy not met: /)
+    expect(other.reason).toMatch(/^policy `research-only` \(“[^”]+”\) not met: /)
     expect(done.reason).toBe(`terminated by ${provider.did}: ${other.reason}`)
   })
 
   it(`error: a peer that is down ends TERMINATED after exactly ${maxAttempts} attempts`, async () => {
-    const nobody = await freePort()
+    const nobody = downPort
     const started = await management(consumer, 'POST', '/negotiations', {
       peerUrl: `http://127.0.0.1:${nobody}/dsp/2025-1`,
       datasetId: arctic,

@@ -3,7 +3,8 @@ import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { fromRoot } from '../../connector/paths.ts'
 import { expectDspValid } from '../support/dsp-schemas.ts'
-import { copyParticipant, startConnectorProcess, type ConnectorProcess, type ParticipantFolder } from '../support/processes.ts'
+import { allowPort, copyParticipant, startConnectorProcess, type ConnectorProcess, type ParticipantFolder } from '../support/processes.ts'
+import { eventually } from '../support/wait.ts'
 
 /**
  * The TCK profile as the official TCK meets it: `passerelle start` on seeds/tck (a copy, on a free
@@ -21,11 +22,25 @@ beforeAll(async () => {
     let text = ''
     req.on('data', (chunk) => (text += chunk))
     req.on('end', () => {
+      // Like the TCK, the stand-in has no version document: the connector then uses the callback as given.
+      if (req.method !== 'POST') {
+        res.writeHead(404)
+        res.end()
+        return
+      }
       const body = JSON.parse(text)
       received.push(body)
       if (req.url?.endsWith('/negotiations/request')) {
         res.writeHead(201, { 'content-type': 'application/json' })
-        res.end(JSON.stringify({ '@context': context, '@type': 'ContractNegotiation', providerPid: 'urn:tck:p-1', consumerPid: body.consumerPid, state: 'REQUESTED' }))
+        res.end(
+          JSON.stringify({
+            '@context': context,
+            '@type': 'ContractNegotiation',
+            providerPid: 'urn:tck:p-1',
+            consumerPid: body.consumerPid,
+            state: 'REQUESTED',
+          }),
+        )
       } else {
         res.writeHead(200)
         res.end()
@@ -34,8 +49,13 @@ beforeAll(async () => {
   })
   await new Promise<void>((resolve) => tck.listen(0, '127.0.0.1', resolve))
   tckUrl = `http://127.0.0.1:${(tck.address() as AddressInfo).port}`
+  // The stand-in TCK is one of the test's own addresses: the connector may call it back.
+  allowPort((tck.address() as AddressInfo).port)
   // The copy keeps the profile's own participant id (its tokens name it), on a free port.
-  folder = await copyParticipant({ from: fromRoot('seeds/tck'), config: { participant: { id: 'urn:connector:passerelle-tck', name: 'Passerelle (TCK profile)' } } })
+  folder = await copyParticipant({
+    from: fromRoot('seeds/tck'),
+    config: { participant: { id: 'urn:connector:passerelle-tck', name: 'Passerelle (TCK profile)' } },
+  })
   connector = await startConnectorProcess(folder, { env: { PASSERELLE_LOG_LEVEL: 'warn' } })
 })
 afterAll(async () => {
@@ -45,14 +65,7 @@ afterAll(async () => {
   await new Promise<void>((resolve) => (tck ? tck.close(() => resolve()) : resolve()))
 })
 
-const until = async <T>(check: () => T | undefined) => {
-  for (let i = 0; i < 200; i++) {
-    const value = check()
-    if (value !== undefined) return value
-    await new Promise((r) => setTimeout(r, 25))
-  }
-  throw new Error('condition not met in time')
-}
+const until = <T>(check: () => T | undefined) => eventually(check, 5_000, 25)
 
 describe('TCK profile (real process)', () => {
   it('CN:01-04 over the wire: request with the TCK token, agreement to the TCK, verification, FINALIZED', async () => {
@@ -64,16 +77,31 @@ describe('TCK profile (real process)', () => {
       offer: { '@id': 'CD123:ACN0104:456', '@type': 'Offer', target: 'ACN0104', permission: [{ action: 'use', constraint: [] }] },
       callbackAddress: tckUrl,
     }
-    const answer = await fetch(`${dsp}/negotiations/request`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'tck-consumer-token' }, body: JSON.stringify(request) })
+    const answer = await fetch(`${dsp}/negotiations/request`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: 'tck-consumer-token' },
+      body: JSON.stringify(request),
+    })
     expect(answer.status).toBe(201)
     const negotiation = (await answer.json()) as { providerPid: string }
     const agreement = await until(() => received.find((m) => m['@type'] === 'ContractAgreementMessage' && m.consumerPid === 'urn:tck:c-1'))
     expectDspValid('negotiation/contract-agreement-message-schema.json', agreement)
-    const verification = { '@context': context, '@type': 'ContractAgreementVerificationMessage', providerPid: negotiation.providerPid, consumerPid: 'urn:tck:c-1' }
-    const verified = await fetch(`${dsp}/negotiations/${negotiation.providerPid}/agreement/verification`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'tck-consumer-token' }, body: JSON.stringify(verification) })
+    const verification = {
+      '@context': context,
+      '@type': 'ContractAgreementVerificationMessage',
+      providerPid: negotiation.providerPid,
+      consumerPid: 'urn:tck:c-1',
+    }
+    const verified = await fetch(`${dsp}/negotiations/${negotiation.providerPid}/agreement/verification`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: 'tck-consumer-token' },
+      body: JSON.stringify(verification),
+    })
     expect(verified.status).toBe(200)
     await until(() => received.find((m) => m['@type'] === 'ContractNegotiationEventMessage' && m.eventType === 'FINALIZED'))
-    const state = (await (await fetch(`${dsp}/negotiations/${negotiation.providerPid}`, { headers: { authorization: 'tck-consumer-token' } })).json()) as { state: string }
+    const state = (await (await fetch(`${dsp}/negotiations/${negotiation.providerPid}`, { headers: { authorization: 'tck-consumer-token' } })).json()) as {
+      state: string
+    }
     expect(state.state).toBe('FINALIZED')
   })
 
@@ -90,7 +118,11 @@ describe('TCK profile (real process)', () => {
   })
 
   it('security: a request without the TCK token is refused with 401', async () => {
-    const response = await fetch(`${folder.url}/dsp/2025-1/negotiations/request`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })
+    const response = await fetch(`${folder.url}/dsp/2025-1/negotiations/request`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{}',
+    })
     expect(response.status).toBe(401)
   })
 })

@@ -4,7 +4,16 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { fromRoot } from '../../connector/paths.ts'
 import { loadPolicies } from '../../policies/index.ts'
-import { until, management, copyParticipant, freePort, spawnCli, startConnectorProcess, type ConnectorProcess, type ParticipantFolder } from '../support/processes.ts'
+import {
+  until,
+  management,
+  copyParticipant,
+  freePort,
+  spawnCli,
+  startConnectorProcess,
+  type ConnectorProcess,
+  type ParticipantFolder,
+} from '../support/processes.ts'
 
 /**
  * Two connector processes (the built CLI, the seed participant with static tokens) negotiate a
@@ -37,8 +46,6 @@ afterAll(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup()
 })
 
-
-
 async function negotiate(): Promise<string> {
   const started = await management(consumer, 'POST', '/negotiations', { peerUrl: `${provider.url}/dsp/2025-1`, peerId: provider.did, datasetId: arctic, offer })
   expect(started.status).toBe(201)
@@ -54,7 +61,10 @@ async function negotiate(): Promise<string> {
 }
 
 async function transferCli(args: string[]) {
-  const run = spawnCli({ args: ['transfer', ...args, '--url', consumer.url, '--key', consumer.managementKey, '--timeout', '30'], env: { PASSERELLE_PROGRESS: 'lines' } })
+  const run = spawnCli({
+    args: ['transfer', ...args, '--url', consumer.url, '--key', consumer.managementKey, '--timeout', '30'],
+    env: { PASSERELLE_PROGRESS: 'lines' },
+  })
   const code = await run.exited
   return { code, output: run.output.join('\n') }
 }

@@ -13,9 +13,9 @@ describe('published DSP schemas', () => {
 
   it('accept the published examples', () => {
     expect(dspSchemaErrors('catalog/catalog-schema.json', example('catalog/example/catalog.json'))).toEqual([])
-    expect(
-      dspSchemaErrors('negotiation/contract-request-message-schema.json', example('negotiation/example/contract-request-message_initial.json')),
-    ).toEqual([])
+    expect(dspSchemaErrors('negotiation/contract-request-message-schema.json', example('negotiation/example/contract-request-message_initial.json'))).toEqual(
+      [],
+    )
   })
 
   it('reject a prefixed type', () => {

@@ -11,16 +11,52 @@ import { fromRoot } from '../../connector/paths.ts'
  * own process group, on a free port of 127.0.0.1, stopped by signal.
  */
 
-/** A port nobody listens on right now. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * The ports this test file reserved (participants, authorities, peers it names): the only
+ * addresses of 127.0.0.1 its connectors may reach. Each connector's `egress.allow` lists them
+ * exactly, as `127.0.0.1:<port>`, when it starts (never all of loopback).
+ */
+const reservedPorts = new Set<number>()
+
+/**
+ * Ports are drawn below the kernel's ephemeral range (32768 and up), from a block of its own for
+ * each test worker: an outgoing connection never takes a port a test has reserved but not yet
+ * bound, two test files running at once never draw the same one, and one file never gets a port
+ * twice (a port that was free and closed again is often handed out again by `listen(0)`).
+ */
+const workerBlock = 10_000 + ((Number(process.env.VITEST_POOL_ID ?? 1) - 1) % 20) * 1000
+let nextInBlock = Math.floor(Math.random() * 1000)
+
+const canListen = (port: number) =>
+  new Promise<boolean>((resolve) => {
     const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
+    server.once('error', () => resolve(false))
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)))
   })
+
+/** A port nobody listens on right now; connectors started after this call may reach it. */
+export async function freePort(): Promise<number> {
+  for (let tries = 0; tries < 1000; tries++) {
+    const port = workerBlock + (nextInBlock++ % 1000)
+    if (reservedPorts.has(port) || !(await canListen(port))) continue
+    reservedPorts.add(port)
+    return port
+  }
+  throw new Error(`no free port left in ${workerBlock}–${workerBlock + 999}`)
+}
+
+/** Lets connectors started from now on reach this port of 127.0.0.1 (a server the test started itself). */
+export function allowPort(port: number) {
+  reservedPorts.add(port)
+}
+
+/** Writes the participant's egress allow-list: the test's own addresses but its own port. */
+function writeEgressAllowList(participant: ParticipantFolder) {
+  const config = parse(readFileSync(participant.configFile, 'utf8')) as Record<string, any>
+  const allow = [...reservedPorts].filter((port) => port !== participant.port).map((port) => `127.0.0.1:${port}`)
+  const configured = (config.egress?.allow ?? []) as string[]
+  config.egress = { ...config.egress, allow: [...new Set([...configured.filter((entry) => !entry.startsWith('127.0.0.1:')), ...allow])] }
+  writeFileSync(participant.configFile, stringify(config))
 }
 
 export interface ParticipantFolder {
@@ -38,13 +74,12 @@ export interface ParticipantFolder {
  * Copies a participant folder (default: the seed participant) to a temporary folder and rewrites
  * its configuration for a free port: participant id, server and any extra keys given.
  */
-export async function copyParticipant(
-  options: { from?: string; port?: number; config?: Record<string, unknown> } = {},
-): Promise<ParticipantFolder> {
+export async function copyParticipant(options: { from?: string; port?: number; config?: Record<string, unknown> } = {}): Promise<ParticipantFolder> {
   const from = options.from ?? fromRoot('seeds')
   const dir = mkdtempSync(join(tmpdir(), 'passerelle-participant-'))
   cpSync(from, dir, { recursive: true, filter: (source) => !/[\\/]data([\\/]|$)/.test(source.slice(from.length)) })
   const port = options.port ?? (await freePort())
+  reservedPorts.add(port)
   const configFile = join(dir, 'passerelle.yaml')
   const config = parse(readFileSync(configFile, 'utf8')) as Record<string, any>
   const did = `did:web:127.0.0.1%3A${port}`
@@ -99,6 +134,7 @@ export function spawnCli(options: SpawnOptions): { child: ChildProcess; output: 
 
 /** Starts a connector for a participant folder and waits until /health answers 200. */
 export async function startConnectorProcess(participant: ParticipantFolder, options: SpawnOptions & { timeout?: number } = {}): Promise<ConnectorProcess> {
+  writeEgressAllowList(participant)
   const { child, output, exited } = spawnCli({ ...options, args: ['start', '--config', participant.configFile, ...(options.args ?? [])] })
   const deadline = Date.now() + (options.timeout ?? 15_000)
   let done = false
@@ -138,7 +174,12 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals) {
 }
 
 /** Calls a participant's management API; the body is parsed JSON (undefined when empty). */
-export async function management(folder: Pick<ParticipantFolder, 'url' | 'managementKey'>, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+export async function management(
+  folder: Pick<ParticipantFolder, 'url' | 'managementKey'>,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; body: any }> {
   const response = await fetch(`${folder.url}/management/v1${path}`, {
     method,
     headers: { authorization: `Bearer ${folder.managementKey}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
@@ -148,13 +189,4 @@ export async function management(folder: Pick<ParticipantFolder, 'url' | 'manage
   return { status: response.status, body: text ? JSON.parse(text) : undefined }
 }
 
-/** Polls `check` until it gives a value (errors count as not yet), or fails after the timeout. */
-export async function until<T>(check: () => Promise<T | undefined>, timeoutMs = 20_000, intervalMs = 50): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await check().catch(() => undefined)
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error('condition not met in time')
-    await new Promise((r) => setTimeout(r, intervalMs))
-  }
-}
+export { until } from './wait.ts'

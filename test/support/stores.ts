@@ -7,8 +7,7 @@ export const dialects = ['sqlite', 'postgres'] as const
 export type Dialect = (typeof dialects)[number]
 
 /** The PostgreSQL server tests use; each test store gets a database of its own on it. */
-export const postgresAdminUrl =
-  process.env.PASSERELLE_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
+export const postgresAdminUrl = process.env.PASSERELLE_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 
 export interface TestDatabase {
   url: string

@@ -1,15 +1,64 @@
 import type { Builders } from '../dialect.ts'
 
 /**
- * Datasets created through the management API. Datasets described in the stewards' files are not
- * stored here: the files are their source, and the API shows them read-only.
+ * The published catalog. Every dataset is a row: those created through the management API (source
+ * `api`, their source of truth) and those described in the stewards' files (source `file`, mirrored
+ * here at each read of the folder; the files stay their source). The catalog answers from these rows
+ * (keyset pages in id order), so nothing is rebuilt in memory at start.
+ *
+ * The columns after `description` are derived from it when the row is written, for paging and filters:
+ * - `visibility`: the dataset's visibility group (its visibility policies, `''` = none), `gate` the same as JSON;
+ * - `search`, `keywords`, `themes`: lower-case text for the catalog filters (`keywords`/`themes` are
+ *   `\n`-delimited with a `\n` at each end, so that one entry matches exactly);
+ * - `policy_refs`: every policy it names, `\n`-joined; `published` is false while one is unknown;
+ * - `seq`: the catalog version of its last change (see `catalog_state`).
  */
 export const catalogTables = (b: Builders) => ({
-  catalogDatasets: b.table('catalog_datasets', {
+  catalogDatasets: b.table(
+    'catalog_datasets',
+    {
+      id: b.text('id').primaryKey(),
+      /** The dataset description, as validated (the same shape as a dataset file). */
+      description: b.json<unknown>('description').notNull(),
+      createdAt: b.bigint('created_at').notNull(),
+      updatedAt: b.bigint('updated_at').notNull(),
+      /** api | file */
+      source: b.text('source').notNull().default('api'),
+      /** For file datasets: the file, relative to the participant folder. */
+      file: b.text('file'),
+      published: b.boolean('published').notNull().default(true),
+      visibility: b.text('visibility').notNull().default(''),
+      gate: b.json<unknown>('gate'),
+      search: b.text('search').notNull().default(''),
+      keywords: b.text('keywords').notNull().default(''),
+      themes: b.text('themes').notNull().default(''),
+      /** Lowercase titles and publisher (IRI, names), delimited like keywords: an EDC query's criteria. '' until derived. */
+      titles: b.text('titles').notNull().default(''),
+      publishers: b.text('publishers').notNull().default(''),
+      modified: b.bigint('modified').notNull().default(0),
+      policyRefs: b.text('policy_refs').notNull().default(''),
+      seq: b.bigint('seq').notNull().default(0),
+    },
+    // No index leads with `published`: pages must walk the primary key in id order, never sort.
+    (t) => [b.index('catalog_datasets_seq').on(t.seq), b.index('catalog_datasets_file').on(t.source, t.file)],
+  ),
+  /**
+   * Published datasets per visibility group, kept in the transaction of every change, so that the
+   * counts a page needs are a few rows whatever the catalog's size.
+   */
+  catalogGroups: b.table('catalog_groups', {
+    visibility: b.text('visibility').primaryKey(),
+    gate: b.json<unknown>('gate'),
+    count: b.bigint('count').notNull(),
+  }),
+  /**
+   * One row (`id = 'catalog'`): `version` is bumped in the transaction of every catalog change, so a
+   * replica knows with one cheap read whether what it cached is still current; `policies` is the
+   * fingerprint of the policy ids the `published` flags were last computed with.
+   */
+  catalogState: b.table('catalog_state', {
     id: b.text('id').primaryKey(),
-    /** The dataset description, as validated (the same shape as a dataset file). */
-    description: b.json<unknown>('description').notNull(),
-    createdAt: b.bigint('created_at').notNull(),
-    updatedAt: b.bigint('updated_at').notNull(),
+    version: b.bigint('version').notNull(),
+    policies: b.text('policies').notNull(),
   }),
 })

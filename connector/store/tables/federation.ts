@@ -42,6 +42,11 @@ export const federationTables = (b: Builders) => ({
       incremental: b.text('incremental').notNull(),
       /** Crawls since the last full one (incremental crawls cannot see deletions). */
       crawlsSinceFull: b.integer('crawls_since_full').notNull(),
+      /**
+       * The entity tag of the peer's catalog as of the last successful crawl (null: not known yet;
+       * '': the peer sends none, so no conditional probe is made).
+       */
+      catalogEtag: b.text('catalog_etag'),
     },
     (t) => [b.uniqueIndex('federation_peers_dsp_url_idx').on(t.dspUrl)],
   ),
@@ -68,9 +73,6 @@ export const federationTables = (b: Builders) => ({
       entry: b.json<unknown>('entry').notNull(),
       crawledAt: b.bigint('crawled_at').notNull(),
     },
-    (t) => [
-      b.primaryKey({ columns: [t.peerId, t.datasetId] }),
-      b.index('federated_datasets_modified_idx').on(t.modifiedAt),
-    ],
+    (t) => [b.primaryKey({ columns: [t.peerId, t.datasetId] }), b.index('federated_datasets_modified_idx').on(t.modifiedAt)],
   ),
 })

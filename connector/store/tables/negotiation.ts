@@ -36,6 +36,8 @@ export const negotiationTables = (b: Builders) => ({
       b.uniqueIndex('negotiations_role_consumer_pid').on(t.role, t.counterpartyId, t.consumerPid),
       b.index('negotiations_state').on(t.state),
       b.index('negotiations_dataset').on(t.datasetId),
+      // Lists are newest first: a page is read along this index, not sorted from the whole table.
+      b.index('negotiations_created').on(t.createdAt),
     ],
   ),
   negotiationEvents: b.table(

@@ -28,7 +28,10 @@ export const transferTables = (b: Builders) => ({
       size: b.bigint('size'),
       sha256: b.text('sha256'),
       bytesMoved: b.bigint('bytes_moved').notNull(),
+      /** Counted accesses (downloads) under this transfer; the agreement's total is in agreement_usage. */
       accessCount: b.integer('access_count').notNull(),
+      /** Bytes granted to pull accesses and not given back by a download cut short (decides what counts). */
+      bytesGranted: b.bigint('bytes_granted').notNull().default(0),
       reason: b.text('reason'),
       createdAt: b.bigint('created_at').notNull(),
       updatedAt: b.bigint('updated_at').notNull(),
@@ -37,6 +40,8 @@ export const transferTables = (b: Builders) => ({
       b.uniqueIndex('transfers_role_consumer_pid').on(t.role, t.consumerPid),
       b.index('transfers_provider_pid').on(t.providerPid),
       b.index('transfers_state').on(t.state),
+      // Lists are newest first: a page is read along this index, not sorted from the whole table.
+      b.index('transfers_created').on(t.createdAt),
     ],
   ),
   transferEvents: b.table(
@@ -52,6 +57,8 @@ export const transferTables = (b: Builders) => ({
       /** Who: `peer`, `local`, `monitor`, `policy`, `data-plane`. */
       actor: b.text('actor').notNull(),
       reason: b.text('reason'),
+      /** For a peer's message: the digest of its canonical content, to tell a repeat from a new message. */
+      digest: b.text('digest'),
     },
     (t) => [b.index('transfer_events_transfer').on(t.transferId, t.at)],
   ),
@@ -65,6 +72,8 @@ export const transferTables = (b: Builders) => ({
       range: b.text('range'),
       status: b.integer('status').notNull(),
       bytes: b.bigint('bytes').notNull(),
+      /** Whether this access was counted against the agreement's usage. */
+      counted: b.boolean('counted').notNull().default(false),
       reason: b.text('reason'),
     },
     (t) => [b.index('data_accesses_transfer').on(t.transferId, t.at)],

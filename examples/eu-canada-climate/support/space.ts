@@ -34,7 +34,10 @@ export interface Participant {
   dspUrl: string
   managementKey: string
   /** Calls the participant's management API; JSON in and out. */
-  api<T = any>(path: string, init?: { method?: string; body?: unknown; headers?: Record<string, string> }): Promise<{ status: number; body: T; headers: Headers }>
+  api<T = any>(
+    path: string,
+    init?: { method?: string; body?: unknown; headers?: Record<string, string> },
+  ): Promise<{ status: number; body: T; headers: Headers }>
   /** The raw response of a management API call (for streamed downloads). */
   raw(path: string, init?: RequestInit): Promise<Response>
 }
@@ -48,16 +51,24 @@ export interface RunningProcess {
 
 export const didFor = (port: number) => `did:web:127.0.0.1%3A${port}`
 
-/** A port nobody listens on right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolvePort(port))
+/** Ports handed out so far: `listen(0)` often offers a port again once it was closed. */
+const handedOut = new Set<number>()
+
+/** A port nobody listens on right now, and not handed out before by this process. */
+export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = await new Promise<number>((resolvePort, reject) => {
+      const server = createServer()
+      server.once('error', reject)
+      server.listen(0, '127.0.0.1', () => {
+        const { port } = server.address() as { port: number }
+        server.close(() => resolvePort(port))
+      })
     })
-  })
+    if (handedOut.has(port)) continue
+    handedOut.add(port)
+    return port
+  }
 }
 
 /** Replaces every mention of a shipped port (in did:web ids, URLs and `port:` keys) by its new port. */
@@ -72,9 +83,18 @@ export function rewritePorts(text: string, ports: Map<number, number>): string {
   return out
 }
 
+/** Adds the guests' addresses under both egress lists of a member's configuration. */
+function withGuests(text: string, file: string, guests: number[]): string {
+  if (file !== 'passerelle.yaml' || guests.length === 0) return text
+  const entries = guests.map((port) => `    - 127.0.0.1:${port}\n`).join('')
+  return text.replace(/^( {2}allow:\n)/m, `$1${entries}`).replace(/^( {2}didHosts:\n)/m, `$1${entries}`)
+}
+
 /** The claims of a VC JWT's subject (without its id), to issue the same credential for a new DID. */
 export function subjectClaims(jwt: string): Record<string, string> {
-  const payload = JSON.parse(Buffer.from(jwt.trim().split('.')[1] ?? '', 'base64url').toString('utf8')) as { vc?: { credentialSubject?: Record<string, unknown> } }
+  const payload = JSON.parse(Buffer.from(jwt.trim().split('.')[1] ?? '', 'base64url').toString('utf8')) as {
+    vc?: { credentialSubject?: Record<string, unknown> }
+  }
   const claims: Record<string, string> = {}
   for (const [key, value] of Object.entries(payload.vc?.credentialSubject ?? {})) if (key !== 'id') claims[key] = String(value)
   return claims
@@ -88,8 +108,12 @@ export class DataSpace {
   authorityUrl = ''
   private stopped = false
 
-  /** Copies the folders, rewrites their ports and issues each member its credential again for its new DID. */
-  async prepare() {
+  /**
+   * Copies the folders, rewrites their ports and issues each member its credential again for its new
+   * DID. `guests`: ports of 127.0.0.1 where other participants run, that the members may reach and
+   * whose DIDs they may resolve (the members' egress lists name only each other otherwise).
+   */
+  async prepare(options: { guests?: number[] } = {}) {
     const ports = new Map<number, number>()
     for (const { port } of Object.values(shipped)) ports.set(port, await freePort())
     for (const { folder } of Object.values(shipped)) {
@@ -98,7 +122,7 @@ export class DataSpace {
       cpSync(from, to, { recursive: true, filter: (source) => !/[\\/]data([\\/]|$)/.test(source.slice(from.length)) })
       for (const file of ['passerelle.yaml', 'did.json', 'registry.json']) {
         const path = join(to, file)
-        if (existsSync(path)) writeFileSync(path, rewritePorts(readFileSync(path, 'utf8'), ports))
+        if (existsSync(path)) writeFileSync(path, withGuests(rewritePorts(readFileSync(path, 'utf8'), ports), file, options.guests ?? []))
       }
     }
     const authorityPort = ports.get(shipped.authority.port)!
@@ -114,17 +138,32 @@ export class DataSpace {
       for (const file of readdirSync(credentialsDir).filter((f) => f.endsWith('.jwt'))) {
         const claims = subjectClaims(readFileSync(join(credentialsDir, file), 'utf8'))
         const issued = runCli([
-          'credentials', 'issue', '--issuer', join(this.root, 'authority', 'private-key.jwk'), '--subject', didFor(port), '--type', 'MembershipCredential',
+          'credentials',
+          'issue',
+          '--issuer',
+          join(this.root, 'authority', 'private-key.jwk'),
+          '--subject',
+          didFor(port),
+          '--type',
+          'MembershipCredential',
           ...Object.entries(claims).flatMap(([k, v]) => ['--claim', `${k}=${v}`]),
         ])
         if (issued.status !== 0) throw new Error(`could not issue the credential of ${name}: ${issued.stderr}`)
-        writeFileSync(join(credentialsDir, file), issued.stdout.trim() + '\n')
+        writeFileSync(join(credentialsDir, file), `${issued.stdout.trim()}\n`)
       }
       const url = `http://127.0.0.1:${port}`
       const raw = (path: string, init: RequestInit = {}) =>
         fetch(`${url}/management/v1${path}`, { ...init, headers: { authorization: `Bearer ${managementKey}`, ...(init.headers as Record<string, string>) } })
       this.participants[key] = {
-        key, name, dir, port, did: didFor(port), url, dspUrl: `${url}/dsp/2025-1`, managementKey, raw,
+        key,
+        name,
+        dir,
+        port,
+        did: didFor(port),
+        url,
+        dspUrl: `${url}/dsp/2025-1`,
+        managementKey,
+        raw,
         async api(path, init = {}) {
           const response = await raw(path, {
             method: init.method ?? 'GET',

@@ -65,7 +65,11 @@ export class Story {
       console.log(`  ${mark} ${r.title}${r.detail ? dim(` — ${r.detail.split('\n')[0]}`) : ''}`)
     }
     const failed = this.results.filter((r) => r.outcome !== 'passed').length
-    console.log(failed === 0 ? green(`\nEvery step behaved as expected (${this.results.length} steps).`) : red(`\n${failed} of ${this.results.length} steps did not behave as expected.`))
+    console.log(
+      failed === 0
+        ? green(`\nEvery step behaved as expected (${this.results.length} steps).`)
+        : red(`\n${failed} of ${this.results.length} steps did not behave as expected.`),
+    )
   }
 }
 
@@ -86,7 +90,14 @@ export const clock = (iso: string) => iso.slice(11, 23)
 /** A plain table with padded columns. */
 export function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)))
-  return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n')
+  return rows
+    .map((r) =>
+      r
+        .map((cell, i) => cell.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n')
 }
 
 export const shortDid = (did: string | null | undefined) => (did ?? '?').replace('did:web:127.0.0.1%3A', 'did:web:…:')

@@ -1,0 +1,115 @@
+import { createHash } from 'node:crypto'
+
+/**
+ * The audit chain's arithmetic, with no I/O: how a record is sealed (its payload's digest, the hash
+ * of the record before it, its own hash over canonical JSON) and how a run of records is checked.
+ * The same functions serve appending, `audit verify` on a database and on an exported file.
+ */
+
+/** The hash a chain starts from: the "previous hash" of record 1. */
+export const genesisHash = '0'.repeat(64)
+
+export interface AuditRecord {
+  seq: number
+  /** Epoch milliseconds. */
+  at: number
+  kind: string
+  /** The ids the record is about: `negotiation`, `agreement`, `transfer`, `participant`, … */
+  subjects: Record<string, string>
+  /** The agreement it belongs to (`subjects.agreement`), kept apart to be found by it. */
+  agreementId: string | null
+  actor: string
+  payload: Record<string, unknown>
+  payloadDigest: string
+  prevHash: string
+  hash: string
+}
+
+/** What an append is given; the sequence, digests and hashes are the chain's. */
+export interface AuditEntry {
+  kind: string
+  subjects: Record<string, string | null | undefined>
+  actor: string
+  payload: Record<string, unknown>
+}
+
+/**
+ * JSON with object keys sorted at every depth and `undefined` members left out: one spelling per
+ * value, so a digest of it does not depend on who wrote the object. Throws on values JSON cannot hold.
+ */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, member: unknown) => {
+    if (member === null || typeof member !== 'object' || Array.isArray(member)) return member
+    const sorted: Record<string, unknown> = {}
+    for (const key of Object.keys(member as Record<string, unknown>).sort()) sorted[key] = (member as Record<string, unknown>)[key]
+    return sorted
+  })
+}
+
+export const sha256Hex = (text: string) => createHash('sha256').update(text).digest('hex')
+
+/** The hash of a record: over every field but the hash itself and the stored payload (its digest stands for it). */
+export const recordHash = (r: Omit<AuditRecord, 'hash' | 'payload' | 'agreementId'>) =>
+  sha256Hex(canonicalJson({ seq: r.seq, at: r.at, kind: r.kind, subjects: r.subjects, actor: r.actor, payloadDigest: r.payloadDigest, prevHash: r.prevHash }))
+
+/** Seals an entry as record `seq` after a record whose hash is `prevHash`. */
+export function sealRecord(entry: AuditEntry, seq: number, at: number, prevHash: string): AuditRecord {
+  const subjects: Record<string, string> = {}
+  for (const [key, id] of Object.entries(entry.subjects)) if (typeof id === 'string' && id !== '') subjects[key] = id
+  // What is stored is what was hashed: the payload as its canonical JSON reads back.
+  const payloadText = canonicalJson(entry.payload)
+  const payload = JSON.parse(payloadText) as Record<string, unknown>
+  const payloadDigest = sha256Hex(payloadText)
+  const sealed = { seq, at, kind: entry.kind, subjects, actor: entry.actor, payloadDigest, prevHash }
+  return { ...sealed, agreementId: subjects.agreement ?? null, payload, hash: recordHash(sealed) }
+}
+
+export interface ChainProblem {
+  /** The first record that does not hold. */
+  seq: number
+  reason: string
+}
+
+/**
+ * Checks records in sequence order, one at a time, from an anchor: the sequence and hash of the
+ * record before the first (0 and the genesis hash for a whole chain, a checkpoint after pruning).
+ * Answers the first problem; it stays the answer.
+ */
+export function chainChecker(anchor: { seq: number; hash: string }) {
+  let expected = anchor.seq + 1
+  let previous = anchor.hash
+  let problem: ChainProblem | undefined
+  return {
+    check(r: AuditRecord): ChainProblem | undefined {
+      if (problem) return problem
+      if (r.seq !== expected) {
+        problem =
+          r.seq > expected
+            ? { seq: expected, reason: `record ${expected} is missing (the next one stored is ${r.seq}): records were deleted` }
+            : { seq: r.seq, reason: `record ${r.seq} appears after record ${expected - 1}: records were reordered` }
+        return problem
+      }
+      if (sha256Hex(canonicalJson(r.payload)) !== r.payloadDigest)
+        problem = { seq: r.seq, reason: `record ${r.seq} was changed: its payload does not match its digest` }
+      else if (recordHash(r) !== r.hash) problem = { seq: r.seq, reason: `record ${r.seq} was changed: its hash does not match its content` }
+      else if ((r.subjects.agreement ?? null) !== r.agreementId)
+        problem = { seq: r.seq, reason: `record ${r.seq} was changed: its agreement id does not match its subjects` }
+      else if (r.prevHash !== previous)
+        problem = {
+          seq: r.seq,
+          reason:
+            r.seq === anchor.seq + 1 && anchor.seq > 0
+              ? `record ${r.seq} does not follow the checkpoint at record ${anchor.seq}`
+              : `record ${r.seq} does not follow record ${r.seq - 1}: its previous hash differs (record ${r.seq - 1} was changed or replaced)`,
+        }
+      if (problem) return problem
+      expected = r.seq + 1
+      previous = r.hash
+      return undefined
+    },
+    /** The last record that held: its sequence and hash. */
+    get last() {
+      return { seq: expected - 1, hash: previous }
+    },
+  }
+}

@@ -1,0 +1,253 @@
+import { and, asc, eq, gt, inArray, notInArray, or, sql, type SQL } from 'drizzle-orm'
+import {
+  conditionColumn,
+  DatasetDescription,
+  type CatalogEntry,
+  type CatalogFilter,
+  type CatalogRows,
+  type DatasetSource,
+  type EntryFields,
+  type Gate,
+  type Group,
+  type PropertyCondition,
+  type RowsQuery,
+} from '../../catalog/index.ts'
+import type { Db, Store } from '../store/store.ts'
+
+const stateId = 'catalog'
+
+/**
+ * The catalog's rows in the database (`catalog_datasets`, `catalog_state`). Pages are keyset queries
+ * on the primary key; the version read is one row by primary key, so every request can afford it and
+ * a change made by another replica is seen by the next request.
+ */
+export function databaseCatalogRows(
+  store: Store,
+  options: { onInvalid?: (id: string, message: string) => void } = {},
+): CatalogRows & { ensureState(): Promise<boolean>; underived(): Promise<boolean> } {
+  const t = store.tables.catalogDatasets
+  const s = store.tables.catalogState
+  const g = store.tables.catalogGroups
+  const contains = (column: SQL | typeof t.search, value: string) =>
+    store.dialect === 'postgres' ? sql`strpos(${column}, ${value}) > 0` : sql`instr(${column}, ${value}) > 0`
+
+  const where = (query: Pick<RowsQuery, 'hiddenGroups' | 'filter' | 'all'>, after?: string) => {
+    if (query.all) return after !== undefined ? gt(t.id, after) : undefined
+    const clauses: SQL[] = [eq(t.published, true)]
+    if (query.hiddenGroups.length > 0) clauses.push(notInArray(t.visibility, [...query.hiddenGroups]))
+    if (after !== undefined) clauses.push(gt(t.id, after))
+    clauses.push(...filterClauses(query.filter))
+    return and(...clauses)
+  }
+  const filterClauses = (filter: CatalogFilter): SQL[] => [
+    ...(filter.modifiedSince !== undefined ? [sql`${t.modified} >= ${filter.modifiedSince}`] : []),
+    ...filter.keywords.map((k) => contains(t.keywords, `\n${k}\n`)),
+    ...filter.themes.map((k) => contains(t.themes, `\n${k}\n`)),
+    ...filter.words.map((w) => contains(t.search, w)),
+    ...(filter.conditions ?? []).map(conditionClause),
+  ]
+  /** An EDC criterion, compared as `matchesCondition` does in memory. */
+  const conditionClause = (condition: PropertyCondition): SQL => {
+    const { column, folded } = conditionColumn(condition.property)
+    if ('like' in condition) {
+      const pattern = condition.like.toLowerCase()
+      // PostgreSQL's LIKE escapes with a backslash by default; SQLite's has no escape character.
+      const like = (target: SQL, p: string) => (store.dialect === 'postgres' ? sql`${target} like ${p} escape ''` : sql`${target} like ${p}`)
+      return column === 'id' ? like(sql`lower(${t.id})`, pattern) : like(sql`lower(${t[column]})`, `%\n${pattern}\n%`)
+    }
+    const values = folded ? condition.anyOf.map((v) => v.toLowerCase()) : condition.anyOf
+    if (column === 'id') return inArray(t.id, values)
+    return or(...values.map((v) => contains(t[column], `\n${v}\n`)))!
+  }
+
+  /** A stored gate: JSON writes the offers without a visibility policy as null. */
+  const parseGate = (value: unknown): Gate | undefined => {
+    const gate = (typeof value === 'string' ? JSON.parse(value) : value) as { dataset?: string | null; offers: Array<string | null> } | null
+    if (!gate) return undefined
+    return { ...(typeof gate.dataset === 'string' ? { dataset: gate.dataset } : {}), offers: gate.offers.map((o) => (typeof o === 'string' ? o : undefined)) }
+  }
+  const toEntry = (r: {
+    id: string
+    description: unknown
+    source: string
+    file: string | null
+    gate: unknown
+    seq: number
+    published: boolean
+    createdAt: number
+    updatedAt: number
+  }): CatalogEntry | undefined => {
+    let dataset: DatasetDescription
+    try {
+      // Stored rows were validated when written; parse again so defaults and types hold.
+      dataset = DatasetDescription.parse(typeof r.description === 'string' ? JSON.parse(r.description) : r.description)
+    } catch (error) {
+      options.onInvalid?.(r.id, error instanceof Error ? error.message.slice(0, 300) : String(error))
+      return undefined
+    }
+    const gate = parseGate(r.gate)
+    const source: DatasetSource = r.source === 'file' && r.file !== null ? { kind: 'file', file: r.file } : { kind: 'api' }
+    return {
+      id: r.id,
+      dataset,
+      source,
+      ...(gate ? { gate } : {}),
+      seq: Number(r.seq),
+      published: Boolean(r.published),
+      createdAt: Number(r.createdAt),
+      updatedAt: Number(r.updatedAt),
+    }
+  }
+  const columns = {
+    id: t.id,
+    description: t.description,
+    source: t.source,
+    file: t.file,
+    gate: t.gate,
+    seq: t.seq,
+    published: t.published,
+    createdAt: t.createdAt,
+    updatedAt: t.updatedAt,
+  }
+  const entries = (rows: Array<Parameters<typeof toEntry>[0]>) => rows.map(toEntry).filter((e): e is CatalogEntry => e !== undefined)
+
+  /** Bumps the version in the transaction of a change and returns the new one. */
+  const bump = async (tx: Db) => {
+    const [row] = await tx
+      .update(s)
+      .set({ version: sql`${s.version} + 1` })
+      .where(eq(s.id, stateId))
+      .returning({ version: s.version })
+    if (!row) throw new Error('the catalog state row is missing')
+    return Number(row.version)
+  }
+  /** Adds `delta` published datasets to a visibility group, in the transaction of the change. */
+  const count = async (tx: Db, visibility: string, gate: Gate | undefined | unknown, delta: number) => {
+    if (delta === 0) return
+    await tx
+      .insert(g)
+      .values({ visibility, gate: gate ?? null, count: delta })
+      .onConflictDoUpdate({ target: g.visibility, set: { count: sql`${g.count} + ${delta}` } })
+  }
+  const derived = (fields: EntryFields) => ({
+    visibility: fields.visibility,
+    gate: fields.gate ?? null,
+    search: fields.search,
+    keywords: fields.keywords,
+    themes: fields.themes,
+    titles: fields.titles,
+    publishers: fields.publishers,
+    modified: Number.isFinite(fields.modified) ? fields.modified : 0,
+    policyRefs: fields.policyRefs.join('\n'),
+  })
+
+  return {
+    /** Creates the state row; true when it did not exist (rows written before it need their columns derived). */
+    async ensureState() {
+      const inserted = await store.db.insert(s).values({ id: stateId, version: 1, policies: '' }).onConflictDoNothing().returning({ id: s.id })
+      return inserted.length === 1
+    },
+    /** True when some row lacks the query columns added after it was written (every dataset has a title). */
+    async underived() {
+      const rows = await store.db.select({ id: t.id }).from(t).where(eq(t.titles, '')).limit(1)
+      return rows.length > 0
+    },
+    async version() {
+      const [row] = await store.db.select({ version: s.version }).from(s).where(eq(s.id, stateId)).limit(1)
+      return Number(row?.version ?? 0)
+    },
+    async groups() {
+      const rows = await store.db.select().from(g).where(gt(g.count, 0))
+      const groups = new Map<string, Group>()
+      for (const r of rows) {
+        groups.set(r.visibility, { gate: parseGate(r.gate), count: Number(r.count) })
+      }
+      return groups
+    },
+    async get(id) {
+      const rows = await store.db.select(columns).from(t).where(eq(t.id, id)).limit(1)
+      return entries(rows)[0]
+    },
+    async page(query) {
+      const base = store.db.select(columns).from(t).where(where(query, query.after)).orderBy(asc(t.id)).limit(query.limit)
+      return entries(query.after === undefined && query.offset > 0 ? await base.offset(query.offset) : await base)
+    },
+    async count(query) {
+      const [row] = await store.db.select({ n: sql<number>`count(*)` }).from(t).where(where(query))
+      return Number(row?.n ?? 0)
+    },
+    async put(entry, put = {}) {
+      const id = entry.dataset.id
+      return store.transaction(async (tx) => {
+        const [existing] = await store.forUpdate(
+          tx.select({ id: t.id, visibility: t.visibility, published: t.published, gate: t.gate }).from(t).where(eq(t.id, id)).limit(1),
+        )
+        if ((existing && put.onlyIfAbsent) || (!existing && put.onlyIfExists)) return false
+        const seq = await bump(tx)
+        if (existing?.published) await count(tx, existing.visibility, existing.gate, -1)
+        if (entry.published) await count(tx, entry.fields.visibility, entry.fields.gate, 1)
+        const values = {
+          description: entry.dataset,
+          source: entry.source.kind,
+          file: entry.source.kind === 'file' ? entry.source.file : null,
+          published: entry.published,
+          updatedAt: entry.now,
+          seq,
+          ...derived(entry.fields),
+        }
+        if (existing) await tx.update(t).set(values).where(eq(t.id, id))
+        else await tx.insert(t).values({ id, createdAt: entry.now, ...values })
+        return true
+      })
+    },
+    async remove(id) {
+      return store.transaction(async (tx) => {
+        const [deleted] = await tx.delete(t).where(eq(t.id, id)).returning({ visibility: t.visibility, published: t.published, gate: t.gate })
+        if (!deleted) return false
+        await bump(tx)
+        if (deleted.published) await count(tx, deleted.visibility, deleted.gate, -1)
+        return true
+      })
+    },
+    async files() {
+      const rows = await store.db.select({ id: t.id, file: t.file }).from(t).where(eq(t.source, 'file'))
+      return new Map(rows.filter((r) => r.file !== null).map((r) => [r.file!, r.id]))
+    },
+    async *scan() {
+      let after = ''
+      for (;;) {
+        const rows = await store.db.select(columns).from(t).where(gt(t.id, after)).orderBy(asc(t.id)).limit(2000)
+        if (rows.length === 0) return
+        yield entries(rows)
+        after = rows.at(-1)!.id
+      }
+    },
+    async setPublished(ids, published) {
+      for (let i = 0; i < ids.length; i += 500) {
+        const chunk = ids.slice(i, i + 500)
+        await store.transaction(async (tx) => {
+          const seq = await bump(tx)
+          const changed = await tx
+            .update(t)
+            .set({ published, seq })
+            .where(and(inArray(t.id, chunk), eq(t.published, !published)))
+            .returning({ visibility: t.visibility, gate: t.gate })
+          const byGroup = new Map<string, { gate: unknown; n: number }>()
+          for (const r of changed) byGroup.set(r.visibility, { gate: r.gate, n: (byGroup.get(r.visibility)?.n ?? 0) + 1 })
+          for (const [visibility, { gate, n }] of byGroup) await count(tx, visibility, gate, published ? n : -n)
+        })
+      }
+    },
+    async policiesFingerprint() {
+      const [row] = await store.db.select({ policies: s.policies }).from(s).where(eq(s.id, stateId)).limit(1)
+      return row?.policies
+    },
+    async setPoliciesFingerprint(fingerprint) {
+      await store.db.update(s).set({ policies: fingerprint }).where(eq(s.id, stateId))
+    },
+    async size() {
+      const [row] = await store.db.select({ n: sql<number>`count(*)` }).from(t)
+      return Number(row?.n ?? 0)
+    },
+  }
+}

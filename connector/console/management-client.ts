@@ -1,0 +1,51 @@
+/**
+ * The console reads and acts only through the management API, called in-process with the
+ * signed-in reader's key: whatever the console shows or does, a script can do with the same
+ * requests. `request` is the app's own `app.request`.
+ */
+export type InProcessRequest = (path: string, init: RequestInit) => Response | Promise<Response>
+
+export interface ApiAnswer<T = unknown> {
+  status: number
+  ok: boolean
+  body: T
+  /** The API's error message when it refused (`error.message`). */
+  error?: string
+}
+
+export interface ManagementClient {
+  get<T>(path: string): Promise<ApiAnswer<T>>
+  post<T>(path: string, body?: unknown): Promise<ApiAnswer<T>>
+  /** A public route of the connector (e.g. /health), without the key. */
+  open<T>(path: string): Promise<ApiAnswer<T>>
+}
+
+export function managementClient(request: InProcessRequest, key: string, requestId?: string): ManagementClient {
+  const call = async (path: string, init: RequestInit) => {
+    const headers = new Headers(init.headers)
+    if (requestId) headers.set('x-request-id', requestId)
+    const response = await request(path, { ...init, headers })
+    const text = await response.text()
+    let body: unknown
+    try {
+      body = text ? JSON.parse(text) : undefined
+    } catch {
+      body = text
+    }
+    const answer: ApiAnswer<never> = { status: response.status, ok: response.ok, body: body as never }
+    const message = (body as { error?: { message?: unknown } } | undefined)?.error?.message
+    if (!response.ok) answer.error = typeof message === 'string' ? message : `HTTP ${response.status}`
+    return answer
+  }
+  const auth = { authorization: `Bearer ${key}` }
+  return {
+    get: (path) => call(`/management/v1${path}`, { method: 'GET', headers: auth }),
+    post: (path, body) =>
+      call(`/management/v1${path}`, {
+        method: 'POST',
+        headers: { ...auth, 'content-type': 'application/json' },
+        body: JSON.stringify(body ?? {}),
+      }),
+    open: (path) => call(path, { method: 'GET' }),
+  }
+}

@@ -1,0 +1,289 @@
+import type { Negotiation, NegotiationDetail, Transfer, TransferDetail } from '../views.ts'
+import { CsrfField, Layout, type PageContext, Pager, State, Timeline } from './layout.tsx'
+import { negotiationStates } from '../../dsp/negotiation-messages.ts'
+import { transferStates } from '../../dsp/transfer-messages.ts'
+
+/** Negotiations and transfers: paged lists with filters, and a detail page with the timeline. */
+
+export interface ListView<T> {
+  items: T[]
+  offset: number
+  limit: number
+  state: string | undefined
+  role: string | undefined
+}
+
+function Filters(props: { page: PageContext; action: string; states: readonly string[]; state?: string | undefined; role?: string | undefined }) {
+  const { words } = props.page
+  return (
+    <form method="get" action={props.action} class="filters">
+      <div>
+        <label for="state">{words.t('filter.state')}</label>
+        <select id="state" name="state">
+          <option value="">{words.t('filter.any')}</option>
+          {props.states.map((s) => (
+            <option value={s} selected={props.state === s}>
+              {s}
+            </option>
+          ))}
+        </select>
+      </div>
+      <div>
+        <label for="role">{words.t('filter.role')}</label>
+        <select id="role" name="role">
+          <option value="">{words.t('filter.any')}</option>
+          <option value="provider" selected={props.role === 'provider'}>
+            {words.t('role.provider')}
+          </option>
+          <option value="consumer" selected={props.role === 'consumer'}>
+            {words.t('role.consumer')}
+          </option>
+        </select>
+      </div>
+      <button type="submit">{words.t('filter.apply')}</button>
+    </form>
+  )
+}
+
+const roleWord = (page: PageContext, role: string) => (role === 'provider' ? page.words.t('role.provider') : page.words.t('role.consumer'))
+
+export function NegotiationsPage({ page, list }: { page: PageContext; list: ListView<Negotiation> }) {
+  const { words } = page
+  return (
+    <Layout page={page} title={words.t('negotiations.title')}>
+      <Filters page={page} action="/console/negotiations" states={negotiationStates} state={list.state} role={list.role} />
+      {list.items.length ? (
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">{words.t('field.dataset')}</th>
+              <th scope="col">{words.t('field.state')}</th>
+              <th scope="col">{words.t('field.role')}</th>
+              <th scope="col">{words.t('field.counterparty')}</th>
+              <th scope="col">{words.t('field.updated')}</th>
+              <th scope="col">{words.t('field.reason')}</th>
+            </tr>
+          </thead>
+          <tbody>
+            {list.items.map((n) => (
+              <tr>
+                <td>
+                  <a class="id" href={`/console/negotiations/${encodeURIComponent(n.id)}`}>
+                    {n.datasetId}
+                  </a>
+                </td>
+                <td>
+                  <State state={n.state} />
+                </td>
+                <td>{roleWord(page, n.role)}</td>
+                <td class="id">{n.counterpartyId ?? n.counterpartyAddress}</td>
+                <td>{words.date(n.updatedAt)}</td>
+                <td class="reason">{n.reason ?? ''}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      ) : (
+        <p>{words.t('list.empty')}</p>
+      )}
+      <Pager
+        page={page}
+        base="/console/negotiations"
+        query={{ state: list.state, role: list.role }}
+        offset={list.offset}
+        limit={list.limit}
+        count={list.items.length}
+      />
+    </Layout>
+  )
+}
+
+const finalNegotiation = (state: string) => state === 'FINALIZED' || state === 'TERMINATED'
+
+export function NegotiationPage({ page, negotiation: n }: { page: PageContext; negotiation: NegotiationDetail }) {
+  const { words } = page
+  const live = !finalNegotiation(n.state)
+  return (
+    <Layout page={page} title={`${words.t('negotiation.title')}: ${n.datasetId}`} live={live}>
+      <p role="status" aria-live="polite">
+        {words.t('field.state')}: <State state={n.state} />
+        {live ? <span class="muted"> {words.t('negotiation.waiting')}</span> : null}
+      </p>
+      {n.state === 'TERMINATED' && n.reason ? (
+        <p class="problem">
+          <strong>{words.t('negotiation.refused')}: </strong>
+          <span class="reason">{n.reason}</span>
+        </p>
+      ) : null}
+      {n.state === 'FINALIZED' && n.agreementId ? (
+        <div class="notice">
+          <p>
+            {words.t('negotiation.agreementMade')}{' '}
+            <a class="id" href={`/console/agreements/${encodeURIComponent(n.agreementId)}`}>
+              {n.agreementId}
+            </a>
+          </p>
+          {n.role === 'consumer' ? (
+            <form method="post" action="/console/transfers">
+              <CsrfField page={page} />
+              <input type="hidden" name="agreementId" value={n.agreementId} />
+              <button type="submit">{words.t('negotiation.startTransfer')}</button>
+            </form>
+          ) : null}
+        </div>
+      ) : null}
+      <dl>
+        <dt>{words.t('field.id')}</dt>
+        <dd class="id">{n.id}</dd>
+        <dt>{words.t('field.role')}</dt>
+        <dd>{roleWord(page, n.role)}</dd>
+        <dt>{words.t('field.counterparty')}</dt>
+        <dd class="id">{n.counterpartyId ?? n.counterpartyAddress}</dd>
+        <dt>{words.t('field.dataset')}</dt>
+        <dd class="id">{n.datasetId}</dd>
+        <dt>{words.t('field.offer')}</dt>
+        <dd class="id">{n.offerId}</dd>
+        <dt>{words.t('field.created')}</dt>
+        <dd>{words.date(n.createdAt)}</dd>
+        <dt>{words.t('field.updated')}</dt>
+        <dd>{words.date(n.updatedAt)}</dd>
+      </dl>
+      <h2>{words.t('negotiation.timeline')}</h2>
+      <Timeline page={page} entries={n.timeline ?? []} />
+    </Layout>
+  )
+}
+
+export function TransfersPage({ page, list }: { page: PageContext; list: ListView<Transfer> }) {
+  const { words } = page
+  return (
+    <Layout page={page} title={words.t('transfers.title')}>
+      <Filters page={page} action="/console/transfers" states={transferStates} state={list.state} role={list.role} />
+      {list.items.length ? (
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">{words.t('field.dataset')}</th>
+              <th scope="col">{words.t('field.state')}</th>
+              <th scope="col">{words.t('field.role')}</th>
+              <th scope="col">{words.t('field.counterparty')}</th>
+              <th scope="col">{words.t('field.bytes')}</th>
+              <th scope="col">{words.t('field.updated')}</th>
+              <th scope="col">{words.t('field.reason')}</th>
+            </tr>
+          </thead>
+          <tbody>
+            {list.items.map((t) => (
+              <tr>
+                <td>
+                  <a class="id" href={`/console/transfers/${encodeURIComponent(t.id)}`}>
+                    {t.datasetId ?? t.id}
+                  </a>
+                </td>
+                <td>
+                  <State state={t.state} />
+                </td>
+                <td>{roleWord(page, t.role)}</td>
+                <td class="id">{t.counterpartyId}</td>
+                <td class="num">{words.bytes(t.bytesMoved)}</td>
+                <td>{words.date(t.updatedAt)}</td>
+                <td class="reason">{t.reason ?? ''}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      ) : (
+        <p>{words.t('list.empty')}</p>
+      )}
+      <Pager
+        page={page}
+        base="/console/transfers"
+        query={{ state: list.state, role: list.role }}
+        offset={list.offset}
+        limit={list.limit}
+        count={list.items.length}
+      />
+    </Layout>
+  )
+}
+
+export function TransferPage({ page, transfer: t }: { page: PageContext; transfer: TransferDetail }) {
+  const { words } = page
+  const live = t.state === 'REQUESTED' || (t.state === 'STARTED' && t.format === 'HttpData-PUSH')
+  const moved = Number(t.bytesMoved ?? 0)
+  return (
+    <Layout page={page} title={`${words.t('transfer.title')}: ${t.datasetId ?? t.id}`} live={live}>
+      <p role="status" aria-live="polite">
+        {words.t('field.state')}: <State state={t.state} />
+        {live ? <span class="muted"> {words.t('transfer.running')}</span> : null}
+      </p>
+      {t.state === 'TERMINATED' && t.reason ? (
+        <p class="problem">
+          <strong>{words.t('negotiation.refused')}: </strong>
+          <span class="reason">{t.reason}</span>
+        </p>
+      ) : null}
+      <h2>{words.t('transfer.progress')}</h2>
+      <p>
+        {t.size ? (
+          <progress id="progress" max={t.size} value={Math.min(moved, t.size)} aria-label={words.t('transfer.progress')}>
+            {`${words.bytes(moved)} / ${words.bytes(t.size)}`}
+          </progress>
+        ) : null}{' '}
+        {`${words.bytes(moved)}${t.size ? ` / ${words.bytes(t.size)}` : ''}`}
+      </p>
+      {t.role === 'consumer' && t.format === 'HttpData-PULL' && t.state === 'STARTED' ? (
+        <p>
+          <a href={`/console/transfers/${encodeURIComponent(t.id)}/data`}>{words.t('transfer.download')}</a>
+        </p>
+      ) : null}
+      <dl>
+        <dt>{words.t('field.id')}</dt>
+        <dd class="id">{t.id}</dd>
+        <dt>{words.t('field.role')}</dt>
+        <dd>{roleWord(page, t.role)}</dd>
+        <dt>{words.t('field.counterparty')}</dt>
+        <dd class="id">{t.counterpartyId}</dd>
+        <dt>{words.t('field.agreement')}</dt>
+        <dd>
+          <a class="id" href={`/console/agreements/${encodeURIComponent(t.agreementId)}`}>
+            {t.agreementId}
+          </a>
+        </dd>
+        <dt>{words.t('field.format')}</dt>
+        <dd>{t.format}</dd>
+        <dt>{words.t('field.accesses')}</dt>
+        <dd>{words.number(Number(t.accessCount ?? 0))}</dd>
+        <dt>{words.t('field.created')}</dt>
+        <dd>{words.date(t.createdAt)}</dd>
+      </dl>
+      <h2>{words.t('negotiation.timeline')}</h2>
+      <Timeline page={page} entries={t.timeline ?? []} />
+      {t.accesses?.length ? (
+        <>
+          <h2>{words.t('transfer.accesses')}</h2>
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">{words.t('field.when')}</th>
+                <th scope="col">{words.t('field.status')}</th>
+                <th scope="col">{words.t('field.bytes')}</th>
+                <th scope="col">{words.t('field.reason')}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {t.accesses.map((a) => (
+                <tr>
+                  <td>{words.date(a.at)}</td>
+                  <td>{a.status}</td>
+                  <td class="num">{words.bytes(a.bytes)}</td>
+                  <td>{a.reason ?? ''}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </>
+      ) : null}
+    </Layout>
+  )
+}

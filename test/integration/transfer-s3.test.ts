@@ -1,0 +1,356 @@
+/**
+ * Datasets kept in S3-compatible storage and in folders: a real S3-protocol server (s3rver, over
+ * HTTP on 127.0.0.1) holds the objects; two connectors negotiate and pull an object (Range passed
+ * through), a folder and a prefix as tar (unpacked with the system `tar`, checked against the
+ * manifest) and as zip. Attacks: wrong credentials, an endpoint at an address the operator did not
+ * allow, a storage sending more bytes than it declared, a missing object: clear errors, no secret
+ * in answers or logs, nothing counted.
+ */
+import { execFileSync } from 'node:child_process'
+import { createHash, randomBytes } from 'node:crypto'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer as createNetServer, type Server as NetServer } from 'node:net'
+import { createServer, type Server } from 'node:http'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
+import { getRequestListener } from '@hono/node-server'
+import S3rver from 's3rver'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { Distribution } from '../../catalog/index.ts'
+import { systemClock } from '../../connector/clock.ts'
+import { createApp } from '../../connector/http/app.ts'
+import { egressPolicy } from '../../connector/http/egress.ts'
+import { createPeerClient } from '../../connector/http/peer-client.ts'
+import { randomIds } from '../../connector/ids.ts'
+import type { Store } from '../../connector/store/store.ts'
+import { createLogger } from '../../connector/telemetry/logger.ts'
+import { distributionSource } from '../../connector/transfer/adapters.ts'
+import { transferArea } from '../../connector/transfer/area.ts'
+import type { Agreement } from '../../connector/transfer/ports.ts'
+import { sharedDispatcher } from '../support/areas.ts'
+import { testConfig, testContext } from '../support/context.ts'
+import { allowAll } from '../support/transfer.ts'
+import { freePort } from '../support/processes.ts'
+import { createTestStore } from '../support/stores.ts'
+
+const managementKey = 'test-management-key-0123456789'
+const secretKey = 'sEcReT-0f-the-store-9876543210'
+const object = randomBytes(3 * 1024 * 1024 + 17)
+const longName = `${'very-long-station-name-'.repeat(6)}.csv`
+const folderFiles: Record<string, Buffer> = {
+  'a.csv': Buffer.from('station,t\nA,1.5\n'),
+  [`deep/${longName}`]: randomBytes(70_000),
+  'deep/été.txt': Buffer.from('non-ASCII name\n'),
+  'empty.bin': Buffer.alloc(0),
+}
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex')
+
+interface Side {
+  id: string
+  url: string
+  store: Store
+  server: Server
+  stop(): Promise<void>
+  api(path: string, init?: RequestInit): Promise<Response>
+}
+
+let root: string
+let s3: S3rver
+let s3Port: number
+let liar: NetServer
+let liarPort: number
+let provider: Side
+let consumer: Side
+const logs: string[] = []
+const agreements = new Map<string, Agreement>()
+const datasets = new Map<string, Distribution>()
+
+const s3Distribution = (s3Fields: Record<string, unknown>, mediaType = 'text/csv') =>
+  Distribution.parse({
+    mediaType,
+    s3: { bucket: 'climate', endpoint: `http://127.0.0.1:${s3Port}`, pathStyle: true, credentials: 'climate-store', ...s3Fields },
+  })
+
+async function startSide(name: 'provider' | 'consumer', port: number, ports: { provider: number; consumer: number }): Promise<Side> {
+  const folder = join(root, name)
+  mkdirSync(join(folder, 'files'), { recursive: true })
+  const store = await createTestStore(name === 'provider' ? 'postgres' : 'sqlite')
+  const ids = { provider: `did:web:127.0.0.1%3A${ports.provider}`, consumer: `did:web:127.0.0.1%3A${ports.consumer}` }
+  const id = ids[name]
+  const config = testConfig(
+    {
+      participant: { id, name },
+      server: { host: '127.0.0.1', port },
+      identity: { mode: 'static', staticTokens: { 'token-of-provider': ids.provider, 'token-of-consumer': ids.consumer } },
+      dataDir: join(folder, 'data'),
+    },
+    folder,
+  )
+  const logger = createLogger({ level: 'debug', write: (line: string) => void logs.push(line) })
+  // The provider may reach the consumer, the storage and the lying storage on 127.0.0.1, and nothing else private.
+  const egress = egressPolicy({ allow: [`127.0.0.1:${ports.consumer}`, `127.0.0.1:${ports.provider}`, `127.0.0.1:${s3Port}`, `127.0.0.1:${liarPort}`] })
+  const ctx = testContext(store, {
+    config,
+    clock: systemClock,
+    ids: randomIds,
+    ...(name === 'provider' ? { logger, peers: createPeerClient({ egress }) } : {}),
+  })
+  const env = {
+    PASSERELLE_SECRET_CLIMATE_STORE_ACCESS_KEY_ID: 'S3RVER',
+    PASSERELLE_SECRET_CLIMATE_STORE_SECRET_ACCESS_KEY: secretKey,
+    PASSERELLE_SECRET_WRONG_STORE_ACCESS_KEY_ID: 'NOT-A-KEY-OF-THIS-STORE',
+    PASSERELLE_SECRET_WRONG_STORE_SECRET_ACCESS_KEY: secretKey,
+  }
+  const area = transferArea(
+    { ctx, dispatcher: sharedDispatcher(ctx) },
+    {
+      agreements: () => ({
+        find: async (agreementId) => agreements.get(agreementId),
+        providerOf: async (agreementId) => {
+          const a = agreements.get(agreementId)
+          return a && a.assignee === id
+            ? { providerId: a.assigner, providerAddress: `http://127.0.0.1:${ports.provider}/dsp/2025-1`, datasetId: a.target }
+            : undefined
+        },
+      }),
+      sources: () => ({
+        resolve: async (datasetId) => {
+          const distribution = datasets.get(datasetId)
+          return distribution && distributionSource(distribution, { root: folder, env })
+        },
+      }),
+      usage: allowAll,
+      monitorIntervalMs: 3_600_000,
+    },
+  )
+  const { app } = createApp(ctx, [area])
+  const server = createServer(getRequestListener(app.fetch))
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve))
+  const service = await area.start!(ctx)
+  const url = `http://127.0.0.1:${port}`
+  return {
+    id,
+    url,
+    store,
+    server,
+    async stop() {
+      await service.stop()
+      server.closeAllConnections()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+      await store.close()
+    },
+    api: (path, init = {}) =>
+      fetch(`${url}/management/v1${path}`, {
+        ...init,
+        headers: { authorization: `Bearer ${managementKey}`, 'content-type': 'application/json', ...(init.headers as Record<string, string>) },
+      }),
+  }
+}
+
+beforeAll(async () => {
+  root = mkdtempSync(join(tmpdir(), 'passerelle-s3-'))
+  s3Port = await freePort()
+  mkdirSync(join(root, 's3'))
+  s3 = new S3rver({ port: s3Port, address: '127.0.0.1', silent: true, directory: join(root, 's3') })
+  await s3.run()
+  // A "storage" that declares 5 bytes and sends 10.
+  liarPort = await freePort()
+  liar = createNetServer((socket) => {
+    socket.once('data', () => {
+      socket.end('HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n0123456789EXTRA-BYTES')
+    })
+  })
+  await new Promise<void>((resolve) => liar.listen(liarPort, '127.0.0.1', resolve))
+
+  const client = new S3Client({
+    endpoint: `http://127.0.0.1:${s3Port}`,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+  })
+  await client.send(new CreateBucketCommand({ Bucket: 'climate' }))
+  await client.send(new PutObjectCommand({ Bucket: 'climate', Key: 'series/2020.csv', Body: object }))
+  for (const [path, bytes] of Object.entries(folderFiles)) await client.send(new PutObjectCommand({ Bucket: 'climate', Key: `stations/${path}`, Body: bytes }))
+  client.destroy()
+
+  const [pp, cp] = [await freePort(), await freePort()]
+  provider = await startSide('provider', pp, { provider: pp, consumer: cp })
+  consumer = await startSide('consumer', cp, { provider: pp, consumer: cp })
+  for (const [path, bytes] of Object.entries(folderFiles)) {
+    const file = join(root, 'provider', 'files', 'stations', path)
+    mkdirSync(join(file, '..'), { recursive: true })
+    writeFileSync(file, bytes)
+  }
+
+  datasets.set('urn:dataset:s3-object', s3Distribution({ key: 'series/2020.csv' }))
+  datasets.set('urn:dataset:s3-missing', s3Distribution({ key: 'series/1850.csv' }))
+  datasets.set('urn:dataset:s3-wrong-credentials', s3Distribution({ key: 'series/2020.csv', credentials: 'wrong-store' }))
+  datasets.set('urn:dataset:s3-private', s3Distribution({ key: 'series/2020.csv', endpoint: `http://127.0.0.2:${s3Port}` }))
+  datasets.set('urn:dataset:s3-liar', s3Distribution({ key: 'anything.txt', endpoint: `http://127.0.0.1:${liarPort}` }))
+  datasets.set('urn:dataset:s3-prefix', s3Distribution({ prefix: 'stations/' }))
+  datasets.set('urn:dataset:folder', Distribution.parse({ mediaType: 'text/csv', folder: 'files/stations' }))
+}, 60_000)
+
+afterAll(async () => {
+  await consumer?.stop()
+  await provider?.stop()
+  await s3?.close()
+  await new Promise((resolve) => liar?.close(resolve))
+  rmSync(root, { recursive: true, force: true })
+})
+
+let counter = 0
+function newAgreement(target: string): string {
+  const id = `urn:agreement:s3-${++counter}`
+  agreements.set(id, { id, state: 'FINALIZED', assigner: provider.id, assignee: consumer.id, target, signedAt: new Date('2026-11-01T00:00:00Z'), policy: {} })
+  return id
+}
+
+async function waitFor<T>(read: () => Promise<T>, ok: (value: T) => boolean, what: string): Promise<T> {
+  const deadline = Date.now() + 15_000
+  for (;;) {
+    const value = await read()
+    if (ok(value)) return value
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: last ${JSON.stringify(value)}`)
+    await new Promise((r) => setTimeout(r, 25))
+  }
+}
+
+type View = { id: string; state: string; providerPid: string | null; accessCount: number; accesses?: Array<{ status: number; reason: string | null }> }
+const readTransfer = async (side: Side, id: string) => (await (await side.api(`/transfers/${id}`)).json()) as View
+
+/** A pull transfer of `dataset`, STARTED on both sides. */
+async function startPull(dataset: string) {
+  const res = await consumer.api('/transfers', { method: 'POST', body: JSON.stringify({ agreementId: newAgreement(dataset), format: 'pull' }) })
+  expect(res.status).toBe(201)
+  const created = (await res.json()) as View
+  const started = await waitFor(
+    () => readTransfer(consumer, created.id),
+    (t) => t.state === 'STARTED',
+    'the transfer to start',
+  )
+  return { consumerId: created.id, providerId: started.providerPid! }
+}
+
+/** Unpacks an archive with the system's tools and returns its files. */
+function unpack(bytes: Buffer, format: 'tar' | 'zip'): Map<string, Buffer> {
+  const dir = mkdtempSync(join(root, 'unpacked-'))
+  const archive = join(dir, `archive.${format}`)
+  writeFileSync(archive, bytes)
+  const out = join(dir, 'out')
+  mkdirSync(out)
+  if (format === 'tar') execFileSync('tar', ['-xf', archive, '-C', out])
+  else execFileSync('unzip', ['-q', archive, '-d', out])
+  const files = new Map<string, Buffer>()
+  const listing = execFileSync('find', ['.', '-type', 'f'], { cwd: out, encoding: 'utf8' })
+  for (const line of listing.split('\n').filter(Boolean)) files.set(line.slice(2), readFileSync(join(out, line)))
+  return files
+}
+
+describe('datasets in S3-compatible storage and folders', () => {
+  it('pulls an S3 object through the data plane with identical bytes, and passes a Range through', async () => {
+    const { consumerId, providerId } = await startPull('urn:dataset:s3-object')
+    const whole = await consumer.api(`/transfers/${consumerId}/data`)
+    expect(whole.status).toBe(200)
+    expect(sha(Buffer.from(await whole.arrayBuffer()))).toBe(sha(object))
+    const part = await consumer.api(`/transfers/${consumerId}/data`, { headers: { range: 'bytes=1000-1999' } })
+    expect(part.status).toBe(206)
+    expect(part.headers.get('content-range')).toBe(`bytes 1000-1999/${object.length}`)
+    expect(Buffer.from(await part.arrayBuffer())).toEqual(object.subarray(1000, 2000))
+    const onProvider = await readTransfer(provider, providerId)
+    expect(onProvider.accesses!.map((a) => a.status)).toEqual([200, 206])
+  })
+
+  it('pushes an S3 object into the consumer with identical bytes and sha256', async () => {
+    const res = await consumer.api('/transfers', {
+      method: 'POST',
+      body: JSON.stringify({ agreementId: newAgreement('urn:dataset:s3-object'), format: 'push' }),
+    })
+    expect(res.status).toBe(201)
+    const created = (await res.json()) as View
+    const done = (await waitFor(
+      () => readTransfer(consumer, created.id),
+      (t) => t.state === 'COMPLETED' || t.state === 'TERMINATED',
+      'the push to end',
+    )) as View & { sha256: string | null; outputPath: string | null }
+    expect(done.state).toBe('COMPLETED')
+    expect(done.sha256).toBe(sha(object))
+    expect(sha(readFileSync(done.outputPath!))).toBe(sha(object))
+  })
+
+  for (const [dataset, what] of [
+    ['urn:dataset:folder', 'a local folder'],
+    ['urn:dataset:s3-prefix', 'an S3 prefix'],
+  ] as const) {
+    for (const format of ['tar', 'zip'] as const) {
+      it(`delivers ${what} as a ${format} whose files match its manifest`, async () => {
+        const { consumerId, providerId } = await startPull(dataset)
+        const res = await consumer.api(`/transfers/${consumerId}/data${format === 'zip' ? '?archive=zip' : ''}`)
+        expect(res.status).toBe(200)
+        expect(res.headers.get('content-type')).toBe(format === 'tar' ? 'application/x-tar' : 'application/zip')
+        const files = unpack(Buffer.from(await res.arrayBuffer()), format)
+        const manifest = JSON.parse(files.get('MANIFEST.passerelle.json')!.toString()) as { files: Array<{ path: string; size: number; sha256: string }> }
+        expect(manifest.files.map((f) => f.path).sort()).toEqual(Object.keys(folderFiles).sort())
+        for (const entry of manifest.files) {
+          const expected = folderFiles[entry.path]!
+          expect(entry).toEqual({ path: entry.path, size: expected.length, sha256: sha(expected) })
+          expect(sha(files.get(entry.path)!)).toBe(entry.sha256)
+        }
+        expect(files.size).toBe(Object.keys(folderFiles).length + 1)
+        expect((await readTransfer(provider, providerId)).accessCount).toBe(1)
+      })
+    }
+  }
+
+  it('refuses an archive format it does not know, with a 400', async () => {
+    const { consumerId } = await startPull('urn:dataset:folder')
+    const res = await consumer.api(`/transfers/${consumerId}/data?archive=rar`)
+    // The consumer's connector passes the provider's refusal on, with its reason.
+    expect(res.status).toBe(400)
+    const text = await res.text()
+    expect(text).toMatch(/archive/)
+    expect(text).toMatch(/tar, zip|tar or zip/)
+  })
+
+  it('says the storage refused the credentials, leaks no secret and counts nothing', async () => {
+    const { consumerId, providerId } = await startPull('urn:dataset:s3-wrong-credentials')
+    const res = await consumer.api(`/transfers/${consumerId}/data`)
+    const text = await res.text()
+    expect(res.status).toBeGreaterThanOrEqual(400)
+    expect(text).toContain("refused the provider's credentials")
+    for (const secret of [secretKey, 'NOT-A-KEY-OF-THIS-STORE']) {
+      expect(text).not.toContain(secret)
+      expect(logs.join('\n')).not.toContain(secret)
+    }
+    expect((await readTransfer(provider, providerId)).accessCount).toBe(0)
+  })
+
+  it('refuses a storage endpoint at a loopback address the operator did not allow, and counts nothing', async () => {
+    const { consumerId, providerId } = await startPull('urn:dataset:s3-private')
+    const res = await consumer.api(`/transfers/${consumerId}/data`)
+    const text = await res.text()
+    expect(res.status).toBe(502)
+    expect(text).toContain('could not be reached')
+    expect(text).not.toContain('127.0.0.2')
+    expect((await readTransfer(provider, providerId)).accessCount).toBe(0)
+  })
+
+  it('answers 404 for an object missing from the storage, and counts nothing', async () => {
+    const { consumerId, providerId } = await startPull('urn:dataset:s3-missing')
+    const res = await consumer.api(`/transfers/${consumerId}/data`)
+    expect(res.status).toBe(502)
+    const text = await res.text()
+    expect(text).toContain('(404)')
+    expect(text).toContain('no such object')
+    expect((await readTransfer(provider, providerId)).accessCount).toBe(0)
+  })
+
+  it('never passes on more bytes than the storage declared', async () => {
+    const { consumerId } = await startPull('urn:dataset:s3-liar')
+    const res = await consumer.api(`/transfers/${consumerId}/data`)
+    const body = Buffer.from(await res.arrayBuffer().catch(() => new ArrayBuffer(0)))
+    expect(body.length).toBeLessThanOrEqual(5)
+    expect(body.toString()).not.toContain('EXTRA')
+  })
+})
