@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { decodeJwt } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { testIds } from '../support/context.ts'
-import { freePort, spawnCli } from '../support/processes.ts'
+import { freePort, spawnCli, startCliServer } from '../support/processes.ts'
 import { createTestStore } from '../support/stores.ts'
 import { systemClock } from '../../connector/clock.ts'
 import type { Store } from '../../connector/store/store.ts'
@@ -37,16 +37,11 @@ describe.each(credentialProfiles)('development authority process (%s)', (profile
     port = await freePort()
     // Each DCP profile: the authority issues its credentials and status lists in it.
     expect((await run(['credentials', 'authority', 'init', 'authority', '--port', String(port), '--profile', profile])).code).toBe(0)
-    serving = spawnCli({ args: ['credentials', 'authority', 'serve', 'authority'], cwd: dir })
-    for (let i = 0; ; i++) {
-      const ok = await fetch(`http://127.0.0.1:${port}/.well-known/did.json`).then(
-        (r) => r.ok,
-        () => false,
-      )
-      if (ok) break
-      if (i > 200) throw new Error(`authority not serving:\n${serving.output.join('\n')}`)
-      await new Promise((r) => setTimeout(r, 50))
-    }
+    serving = await startCliServer({
+      args: ['credentials', 'authority', 'serve', 'authority'],
+      cwd: dir,
+      readyUrl: `http://127.0.0.1:${port}/.well-known/did.json`,
+    })
     stores.push(await createTestStore('sqlite'), await createTestStore('sqlite'))
     const authorityDid = `did:web:127.0.0.1%3A${port}`
     // Status lists asked again at every check (answered 304 while unchanged): a revocation counts at once.

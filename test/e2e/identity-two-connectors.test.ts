@@ -5,7 +5,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { resolveConfig } from '../../connector/config/config.ts'
 import { systemClock } from '../../connector/clock.ts'
 import { randomIds } from '../../connector/ids.ts'
-import { allowPort, copyParticipant, freePort, spawnCli, startConnectorProcess, type ConnectorProcess, type ParticipantFolder } from '../support/processes.ts'
+import {
+  allowPort,
+  copyParticipant,
+  freePort,
+  spawnCli,
+  startCliServer,
+  startConnectorProcess,
+  type ConnectorProcess,
+  type ParticipantFolder,
+} from '../support/processes.ts'
 import { createTestStore } from '../support/stores.ts'
 import type { Store } from '../../connector/store/store.ts'
 import { silentLogger } from '../../connector/telemetry/logger.ts'
@@ -38,7 +47,11 @@ describe('two connectors and an authority, as processes', () => {
     authorityDid = `did:web:127.0.0.1%3A${port}`
     const init = spawnCli({ args: ['credentials', 'authority', 'init', 'authority', '--port', String(port)], cwd: dir })
     expect(await init.exited).toBe(0)
-    authority = spawnCli({ args: ['credentials', 'authority', 'serve', 'authority'], cwd: dir })
+    authority = await startCliServer({
+      args: ['credentials', 'authority', 'serve', 'authority'],
+      cwd: dir,
+      readyUrl: `http://127.0.0.1:${port}/.well-known/did.json`,
+    })
     const identity = (extra: Record<string, unknown> = {}) => ({
       mode: 'dcp',
       keyFiles: ['identity/private-key.jwk'],
@@ -68,7 +81,7 @@ describe('two connectors and an authority, as processes', () => {
       { config, store, clock: systemClock, ids: randomIds, logger: silentLogger },
       { keys: await loadKeyRing({ root: consumer.dir, keyFiles: ['identity/private-key.jwk'] }) },
     )
-  }, 60_000)
+  }, 180_000)
   afterAll(async () => {
     await Promise.all(processes.map((p) => p.stop()))
     await stranger?.close()

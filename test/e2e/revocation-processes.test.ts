@@ -10,7 +10,7 @@ import { loadKeyRing } from '../../connector/identity/keys.ts'
 import type { Store } from '../../connector/store/store.ts'
 import { silentLogger } from '../../connector/telemetry/logger.ts'
 import { startDcpPair, type DcpPair } from '../support/dcp-participants.ts'
-import { freePort, management, spawnCli, until } from '../support/processes.ts'
+import { freePort, management, spawnCli, startCliServer, until } from '../support/processes.ts'
 import { createTestStore } from '../support/stores.ts'
 
 /**
@@ -38,15 +38,7 @@ describe('revoking a membership, as processes', () => {
     const port = await freePort()
     authorityDid = `did:web:127.0.0.1%3A${port}`
     expect((await run(['credentials', 'authority', 'init', 'authority', '--port', String(port)])).code).toBe(0)
-    authority = spawnCli({ args: ['authority', 'serve', 'authority'], cwd: dir })
-    await until(
-      () =>
-        fetch(`http://127.0.0.1:${port}/status/revocation`).then(
-          (r) => (r.ok ? true : undefined),
-          () => undefined,
-        ),
-      20_000,
-    )
+    authority = await startCliServer({ args: ['authority', 'serve', 'authority'], cwd: dir, readyUrl: `http://127.0.0.1:${port}/status/revocation` })
     pair = await startDcpPair({
       policy: {
         id: 'members-only-revocable',
@@ -76,7 +68,7 @@ describe('revoking a membership, as processes', () => {
       { config, store, clock: systemClock, ids: randomIds, logger: silentLogger },
       { keys: await loadKeyRing({ root: pair.consumer.dir, keyFiles: ['identity/private-key.jwk'] }) },
     )
-  }, 90_000)
+  }, 180_000)
   afterAll(async () => {
     await store?.close()
     await pair?.stop()

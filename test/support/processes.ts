@@ -132,11 +132,36 @@ export function spawnCli(options: SpawnOptions): { child: ChildProcess; output: 
   return { child, output, exited }
 }
 
+/**
+ * Starts a serving CLI command (an authority, say) and waits until `readyUrl` answers 2xx. It fails at
+ * once, with the process's output, if the process exits first; the generous timeout is for a loaded
+ * machine, where starting Node with the whole connector takes many seconds.
+ */
+export async function startCliServer(options: SpawnOptions & { readyUrl: string; timeout?: number }): Promise<ReturnType<typeof spawnCli>> {
+  const started = spawnCli(options)
+  let exitedWith: number | string | undefined
+  void started.exited.then((code) => (exitedWith = code))
+  const deadline = Date.now() + (options.timeout ?? 60_000)
+  for (;;) {
+    if (exitedWith !== undefined) throw new Error(`${options.args?.join(' ')} exited (${exitedWith}) before serving:\n${started.output.join('\n')}`)
+    const ok = await fetch(options.readyUrl).then(
+      (r) => r.ok,
+      () => false,
+    )
+    if (ok) return started
+    if (Date.now() > deadline) {
+      killGroup(started.child, 'SIGKILL')
+      throw new Error(`${options.args?.join(' ')} not serving ${options.readyUrl} in time:\n${started.output.join('\n')}`)
+    }
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
 /** Starts a connector for a participant folder and waits until /health answers 200. */
 export async function startConnectorProcess(participant: ParticipantFolder, options: SpawnOptions & { timeout?: number } = {}): Promise<ConnectorProcess> {
   writeEgressAllowList(participant)
   const { child, output, exited } = spawnCli({ ...options, args: ['start', '--config', participant.configFile, ...(options.args ?? [])] })
-  const deadline = Date.now() + (options.timeout ?? 15_000)
+  const deadline = Date.now() + (options.timeout ?? 60_000)
   let done = false
   void exited.then(() => (done = true))
   for (;;) {
