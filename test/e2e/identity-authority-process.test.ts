@@ -47,7 +47,7 @@ describe.each(credentialProfiles)('development authority process (%s)', (profile
     // Status lists asked again at every check (answered 304 while unchanged): a revocation counts at once.
     provider = await startParticipant({ store: stores[0]!, clock: systemClock, ids, trustedIssuers: [authorityDid], identity: { statusList: { maxAgeMs: 0 } } })
     consumer = await startParticipant({ store: stores[1]!, clock: systemClock, ids })
-  })
+  }, 180_000)
   afterAll(async () => {
     if (serving) {
       try {
