@@ -14,7 +14,7 @@ const ownModules = ['connector/telemetry/transitions.test.ts', 'connector/federa
 export default defineConfig({
   test: {
     exclude: ['node_modules/**', 'dist/**'],
-    testTimeout: 30_000,
+    testTimeout: 60_000,
     hookTimeout: 60_000,
     // Two cores: test files that start processes and databases must not all run at once.
     maxWorkers: 2,
@@ -33,7 +33,9 @@ export default defineConfig({
       {
         extends: true,
         // Processes run the built CLI: built once per run.
-        test: { name: 'e2e', include: e2e, globalSetup: ['test/support/global-setup.ts'] },
+        // Each test starts Node processes: on a loaded two-core machine one start can take many seconds, so
+        // the limits are for hung tests, not slow ones.
+        test: { name: 'e2e', include: e2e, globalSetup: ['test/support/global-setup.ts'], testTimeout: 120_000, hookTimeout: 180_000 },
       },
     ],
   },

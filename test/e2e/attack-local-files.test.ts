@@ -194,7 +194,7 @@ describe('distributions never publish a private file', () => {
     expect(linked.body.error.message).toContain('symbolic link that leads outside the files folder')
     expect((await management(folder, 'GET', `/datasets/${encodeURIComponent(description.id)}`)).status).toBe(404)
     expect((await management(folder, 'GET', '/datasets?limit=100')).body.items).toHaveLength(5)
-  }, 60_000)
+  }, 120_000)
 
   it('a file swapped for a link to the private key after validation is never served; the provider logs why', async () => {
     const [providerPort, consumerPort] = [await freePort(), await freePort()]
@@ -254,5 +254,5 @@ describe('distributions never publish a private file', () => {
     expect(restored.status).toBe(200)
     expect(Buffer.from(await restored.arrayBuffer()).equals(original)).toBe(true)
     expect(existsSync(served)).toBe(true)
-  }, 90_000)
+  }, 120_000)
 })

@@ -101,7 +101,7 @@ describe('passerelle backup and restore', () => {
 
     consumerProcess = await startConnectorProcess(fresh, { env })
     expect(await agreementIds(fresh)).toContain(agreementId)
-  }, 60_000)
+  }, 120_000)
 
   it('SQLite: a file that is not a Passerelle database is refused, naming why, and nothing is written', async () => {
     const bogus = join(backups, 'notes.db')
@@ -133,5 +133,5 @@ describe('passerelle backup and restore', () => {
     expect(restored.code).toBe(0)
     providerProcess = await startConnectorProcess(fresh, { env })
     expect(await agreementIds(fresh)).toContain(agreementId)
-  }, 60_000)
+  }, 120_000)
 })

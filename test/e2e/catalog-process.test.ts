@@ -33,7 +33,7 @@ describe('catalog of a running connector', () => {
       const response = await fetch(`${participant.url}/management/v1/datasets`, { method: 'POST', headers: manage, body: JSON.stringify(generatedDataset(n)) })
       expect(response.status).toBe(201)
     }
-  }, 60_000)
+  }, 120_000)
   afterAll(async () => {
     await connector?.stop()
     participant?.remove()

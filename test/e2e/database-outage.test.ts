@@ -161,5 +161,5 @@ describe('a connector process on PostgreSQL that loses its database', () => {
     expect(alive(), providerProcess.output.slice(-30).join('\n')).toBe(true)
     // It logged the outage in words, not stacks.
     expect(providerProcess.output.join('\n')).toMatch(/database (connection lost|unavailable)/)
-  }, 90_000)
+  }, 120_000)
 })

@@ -46,7 +46,7 @@ describe('DCAT-AP export of the seed participant, with the full DCAT-AP 3.0.1 sh
     expect(response.status).toBe(200)
     expect(response.headers.get('content-type')).toMatch(/application\/ld\+json/)
     served = (await response.json()) as Record<string, unknown>
-  }, 60_000)
+  }, 120_000)
   afterAll(async () => {
     await connector?.stop()
     participant?.remove()

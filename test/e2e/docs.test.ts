@@ -216,7 +216,7 @@ describe('curl commands in the docs, against running connectors', () => {
     for (const [shippedPort, port] of ports) if (shippedPort !== 8181) allowPort(port)
     seedProcess = await startConnectorProcess(seed)
     await space.start()
-  }, 90_000)
+  }, 120_000)
   afterAll(async () => {
     await seedProcess?.stop()
     seed?.remove()

@@ -30,7 +30,7 @@ describe('an Eclipse EDC-shaped peer asking a connector process for its catalog'
     })
     chmodSync(join(provider.dir, 'identity', 'private-key.jwk'), 0o600)
     connector = await startConnectorProcess(provider)
-  }, 60_000)
+  }, 120_000)
   afterAll(async () => {
     await connector?.stop()
     provider?.remove()

@@ -18,7 +18,7 @@ describe('rotating keys under load, as processes', () => {
       // an overlap of a few seconds covers it, as five minutes cover the default.
       identity: { didRefreshMs: 500 },
     })
-  }, 90_000)
+  }, 120_000)
   afterAll(async () => {
     await pair?.stop()
   })

@@ -81,7 +81,7 @@ describe('the npm package', () => {
     // The dependencies already installed stand in for those npm would install.
     symlinkSync(fromRoot('node_modules'), join(root, 'package', 'node_modules'))
     await firstRun([process.execPath, join(root, 'package', 'bin', 'passerelle.js')])
-  }, 90_000)
+  }, 120_000)
 
   // Opt-in: the install compiles the SQLite driver from source (its prebuilt binary is downloaded
   // from GitHub, often unreachable), which takes minutes on a small machine, and needs every

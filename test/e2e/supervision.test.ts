@@ -59,10 +59,10 @@ describe('stopping the connector through the npm wrapper that started it', () =>
     // --ignore-scripts: the test run built dist/ already; `prestart` would build it again.
     const output = await runWrapped(['start', '--ignore-scripts'])
     expect(output).toContain('SIGTERM received, stopping')
-  }, 60_000)
+  }, 120_000)
 
   it('npm exec: SIGTERM to npm stops the connector (it notices npm is gone) and frees its port', async () => {
     const output = await runWrapped(['exec', '--offline', '--', 'node', fromRoot('dist/passerelle.js'), 'start'])
     expect(output).toContain('the npm process that started it exited, stopping')
-  }, 60_000)
+  }, 120_000)
 })

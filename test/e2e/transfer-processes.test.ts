@@ -87,7 +87,7 @@ describe('two connector processes transfer under a negotiated agreement', () => 
       return body.items.find((t: any) => t.consumerPid === transfer.consumerPid && t.state === 'COMPLETED')
     })
     expect(result.output).toContain(sha(expected))
-  }, 60_000)
+  }, 120_000)
 
   it('push: the provider pushes into the consumer data folder; passerelle transfer --push verifies the copy', async () => {
     const agreementId = await negotiate()
@@ -99,11 +99,11 @@ describe('two connector processes transfer under a negotiated agreement', () => 
     const { body } = await management(consumer, 'GET', '/transfers?role=consumer')
     const transfer = body.items.find((t: any) => t.agreementId === agreementId)
     expect(transfer).toMatchObject({ state: 'COMPLETED', sha256: sha(expected), size: expected.length })
-  }, 60_000)
+  }, 120_000)
 
   it('error: an agreement the consumer does not hold exits 1 with the reason', async () => {
     const result = await transferCli(['urn:uuid:00000000-0000-4000-8000-00000000dead'])
     expect(result.code).toBe(1)
     expect(result.output).toContain('no finalized agreement')
-  }, 30_000)
+  }, 120_000)
 })

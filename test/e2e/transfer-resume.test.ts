@@ -137,7 +137,7 @@ describe('passerelle transfer --resume', () => {
     const { body } = await management(provider, 'GET', '/transfers?role=provider')
     const mine = body.items.find((t: { agreementId: string }) => t.agreementId === agreementId)
     expect(mine).toMatchObject({ accessCount: 1, state: 'COMPLETED' })
-  }, 90_000)
+  }, 120_000)
 
   it('says there is nothing to resume when no download was interrupted', async () => {
     const run = cli(['urn:uuid:00000000-0000-4000-8000-00000000beef', '--resume', '--out', join(work, 'none.bin')])

@@ -114,7 +114,7 @@ describe('a consumer with a one-download agreement on an upstream source', () =>
     expect(rest.status).toBe(206)
     expect(Buffer.concat([head.body, rest.body]).equals(data)).toBe(true)
     expect(await accessCount(agreementId)).toBe(1)
-  }, 60_000)
+  }, 120_000)
 })
 
 /**
@@ -126,7 +126,7 @@ describe('a consumer with a one-download agreement on a file', () => {
   const file = readFileSync(fromRoot('seeds/files/arctic-sea-ice-extent-monthly-2015-2024.csv'))
   beforeAll(async () => {
     files = await startDcpPair({ policy: oneDownload })
-  }, 60_000)
+  }, 120_000)
   afterAll(async () => {
     await files?.stop()
   })
@@ -195,5 +195,5 @@ describe('a consumer with a one-download agreement on a file', () => {
       expect(await count(agreementId)).toBe(0)
     }
     expect(await count(two.agreementId)).toBe(0)
-  }, 90_000)
+  }, 120_000)
 })
