@@ -106,6 +106,16 @@ describe('passerelle dataset add FILE', () => {
       'is outside the participant folder',
     ],
     [
+      'an --out that is not a dataset file',
+      ['files/a.csv', '--policy', 'research-only', '--out', 'passerelle.yaml', '--force'],
+      'expected a .yaml file in the datasets folder (datasets)',
+    ],
+    [
+      'an --out through a symbolic link',
+      ['files/a.csv', '--policy', 'research-only', '--out', 'datasets/link.yaml', '--force'],
+      'datasets/link.yaml is a symbolic link: not written through',
+    ],
+    [
       'an id already used',
       ['files/a.csv', '--policy', 'research-only', '--id', 'urn:uuid:0f3cee7e-e077-4be0-9365-3a791567f70e'],
       'is already used by datasets/arctic-sea-ice-extent.yaml',
@@ -114,12 +124,17 @@ describe('passerelle dataset add FILE', () => {
     const root = participant()
     writeFileSync(join(root, 'files/a.csv'), 'x\n1\n')
     symlinkSync(join(root, 'identity/private-key.jwk'), join(root, 'files/key.jwk'))
+    symlinkSync(join(root, 'identity/private-key.jwk'), join(root, 'datasets/link.yaml'))
+    const config = readFileSync(join(root, 'passerelle.yaml'), 'utf8')
+    const key = readFileSync(join(root, 'identity/private-key.jwk'), 'utf8')
     const before = datasetFiles(root)
     const result = await cli(root, 'dataset', 'add', ...(args as string[]))
     expect(result.code).toBe(2)
     expect(result.err).toContain(message)
     expect(datasetFiles(root)).toEqual(before)
     expect(existsSync(join(root, '..', 'elsewhere.yaml'))).toBe(false)
+    expect(readFileSync(join(root, 'passerelle.yaml'), 'utf8')).toBe(config)
+    expect(readFileSync(join(root, 'identity/private-key.jwk'), 'utf8')).toBe(key)
   })
 
   it('without another dataset to copy from, asks for the contact point and licence and writes nothing', async () => {

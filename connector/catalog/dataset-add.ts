@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto'
 import { createReadStream, existsSync } from 'node:fs'
-import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises'
+import { lstat, mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises'
 import { basename, dirname, extname, join, relative, resolve } from 'node:path'
 import type { Readable } from 'node:stream'
 import { parseArgs } from 'node:util'
@@ -34,8 +34,9 @@ const help = `Usage: passerelle dataset <command>
         media type and dates filled in: a FILE or FOLDER under the files folder (catalog.filesDir;
         a folder is delivered as an archive), or a URL the connector fetches once through its
         egress policy. Publisher, contact point and licence are taken from the newest dataset file
-        when not given. The result is checked like \`catalog validate\` does before it is written;
-        an existing file is only replaced with --force. A running connector publishes it by itself.
+        when not given. The result is checked like \`catalog validate\` does, then written to
+        --out FILE (a .yaml file in the datasets folder; default: named after the source); an
+        existing file is only replaced with --force. A running connector publishes it by itself.
   add --update FILE.yaml [--config FILE]
         Measures the distributions of a dataset file again (byte size and sha256 of its files and
         URLs) and, when they changed, writes them with today's date as modified.
@@ -143,9 +144,14 @@ async function add(args: string[], io: CliIo): Promise<number> {
   } as DatasetDescriptionInput
 
   const target = values.out !== undefined ? resolve(io.cwd, values.out) : join(here.datasetsDir, `${slug(measured.name)}.yaml`)
+  // Only a dataset file is ever written: never the configuration, a key or anything else of the folder.
   if (!within(here.root, target)) throw new UsageError(`${values.out ?? target} is outside the participant folder ${here.root}`)
   const file = relative(here.root, target)
-  if (existsSync(target) && !values.force) throw new UsageError(`${file} already exists: pass --force to replace it, or refresh it with --update ${file}`)
+  if (!within(here.datasetsDir, target) || !/\.ya?ml$/.test(target))
+    throw new UsageError(`--out ${values.out}: expected a .yaml file in the datasets folder (${relative(here.root, here.datasetsDir)})`)
+  const present = await lstat(target).catch(() => undefined)
+  if (present?.isSymbolicLink()) throw new UsageError(`${file} is a symbolic link: not written through`)
+  if (present && !values.force) throw new UsageError(`${file} already exists: pass --force to replace it, or refresh it with --update ${file}`)
   const text = `# ${typeof title === 'string' ? title : id}\n${stringify(dataset, { lineWidth: 0 })}`
   const checked = await checkDatasetText(text, file, here.check)
   if (checked.errors.length > 0) return refused(checked.errors, io, 'nothing was written')
@@ -156,16 +162,14 @@ async function add(args: string[], io: CliIo): Promise<number> {
   io.stdout(
     `  ${d.mediaType}${d.byteSize !== undefined ? `, ${d.byteSize} bytes` : ''}${d.sha256 ? `, sha256 ${d.sha256}` : ''}, offers: ${policies.join(', ')}`,
   )
-  if (!template && (!contact || !values.license)) io.stderr('note: no other dataset file to take a contact point or licence from')
-  if (!within(here.datasetsDir, target))
-    io.stderr(`note: ${file} is not in the datasets folder (${relative(here.root, here.datasetsDir)}): it is not published`)
-  else io.stdout('A running connector publishes it by itself; its problems, if any, are at /management/v1/catalog/problems.')
+  io.stdout('A running connector publishes it by itself; its problems, if any, are at /management/v1/catalog/problems.')
   return 0
 }
 
 async function update(here: Participant, path: string, io: CliIo): Promise<number> {
   if (!within(here.root, path)) throw new UsageError(`${path} is outside the participant folder ${here.root}`)
   const file = relative(here.root, path)
+  if ((await lstat(path).catch(() => undefined))?.isSymbolicLink()) throw new UsageError(`${file} is a symbolic link: not written through`)
   let text: string
   try {
     text = await readFile(path, 'utf8')
