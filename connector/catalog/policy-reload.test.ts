@@ -118,6 +118,26 @@ describe('policy files reloaded while running', () => {
     expect(logs.find((l) => l.msg === 'policies changed')).toMatchObject({ removed: ['open-with-attribution'] })
   })
 
+  it('notices a broken vocabulary in a subfolder of the policy folder by itself while watching', async () => {
+    writeFileSync(
+      join(root, 'policies/registry.yaml'),
+      'operands:\n  - { name: crop, dataType: taxonomy }\ntaxonomies:\n  - { operand: crop, file: vocabularies/crops.yaml }\n',
+    )
+    mkdirSync(join(root, 'policies/vocabularies'))
+    writeFileSync(join(root, 'policies/vocabularies/crops.yaml'), 'concepts:\n  - id: https://crops.example/Wheat\n    notation: wheat\n')
+    await service.reloadPolicies()
+    const stop = service.watch()
+    try {
+      writeFileSync(join(root, 'policies/vocabularies/crops.yaml'), 'concepts:\n  - id: https://crops.example/Wheat\n    broader: [nowhere]\n')
+      const deadline = Date.now() + 10_000
+      const listed = () => service.fileErrors().some((p) => p.file === 'policies/vocabularies/crops.yaml')
+      while (!listed() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+      expect(listed()).toBe(true)
+    } finally {
+      stop()
+    }
+  })
+
   it('notices a policy change by itself while watching', async () => {
     const stop = service.watch()
     try {
