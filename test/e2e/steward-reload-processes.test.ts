@@ -14,8 +14,9 @@ import {
 
 /**
  * A data steward edits the files of a running provider (two connector processes, the built CLI,
- * static tokens): a changed policy is what the provider's DSP catalog serves next, while an
- * agreement signed before keeps its own terms on both sides; a broken policy file is refused, the
+ * static tokens): a changed policy is what the provider's DSP catalog serves next and decides new
+ * negotiations, while an agreement signed before keeps its own terms on both sides and still gives
+ * access; a broken policy file is refused, the
  * offer in force stays served and the problem is listed; a dataset written with `passerelle dataset
  * add` is published without a restart, and the log says what changed.
  */
@@ -58,7 +59,7 @@ describe('a steward edits the files of a running provider', () => {
   let agreementId: string
   let signed: unknown
 
-  it('an agreement signed before a policy change keeps its terms; the catalog serves the new offer', async () => {
+  it('an agreement signed before a policy change keeps its terms and its access; the catalog serves the new offer', async () => {
     const offer = (await served(arctic)).body.hasPolicy[0]
     const started = await management(consumer, 'POST', '/negotiations', {
       peerUrl: `${provider.url}/dsp/2025-1`,
@@ -93,7 +94,26 @@ describe('a steward edits the files of a running provider', () => {
     // The agreements are stored documents: neither side's copy changed.
     expect(await agreement(consumer, agreementId)).toEqual(signed)
     expect(await agreement(provider, agreementId)).toEqual(providerCopy)
-  })
+
+    // The new terms are in force for new negotiations: without a research purpose, refused…
+    const refused = await management(consumer, 'POST', '/negotiations', {
+      peerUrl: `${provider.url}/dsp/2025-1`,
+      peerId: provider.did,
+      datasetId: arctic,
+      offer: changed,
+    })
+    expect(refused.status).toBe(201)
+    const ended = await until(async () => {
+      const { body } = await management(consumer, 'GET', `/negotiations/${refused.body.id}`)
+      return body.state === 'TERMINATED' || body.state === 'FINALIZED' ? body : undefined
+    })
+    expect(ended.state).toBe('TERMINATED')
+    // …while the agreement signed before still gives access under its own terms.
+    const out = join(consumer.dir, 'pulled.csv')
+    const pull = spawnCli({ args: ['transfer', agreementId, '--out', out, '--url', consumer.url, '--key', consumer.managementKey, '--timeout', '30'] })
+    expect(await pull.exited, pull.output.join('\n')).toBe(0)
+    expect(readFileSync(out).equals(readFileSync(join(provider.dir, 'files/arctic-sea-ice-extent-monthly-2015-2024.csv')))).toBe(true)
+  }, 90_000)
 
   it('a broken policy file is refused: the offer in force stays served and the problem is listed', async () => {
     const before = (await served(arctic)).body
