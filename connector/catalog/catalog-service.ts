@@ -140,15 +140,24 @@ export async function createCatalogService(deps: CatalogDeps): Promise<CatalogSe
   const logProblems = (errors: DatasetFileError[]) => {
     for (const e of errors) logger.warn('dataset file problem: what it published before stays published', { problem: formatFileError(e) })
   }
-  /** Collects what file changes did, and says it in one log line. */
+  /** Collects what file changes did, and says it in one log line (the first datasets of each kind by name, and how many). */
   const changeLog = () => {
     const seen: FileChange[] = []
     return {
       report: (change: FileChange) => void seen.push(change),
       log() {
         if (seen.length === 0) return
-        const ids = (kind: FileChange['kind']) => seen.filter((c) => c.kind === kind).map((c) => `${c.id} (${c.file})`)
-        logger.info('catalog changed', { added: ids('added'), changed: ids('changed'), removed: ids('removed') })
+        const of = (kind: FileChange['kind']) => seen.filter((c) => c.kind === kind)
+        const named = (kind: FileChange['kind']) =>
+          of(kind)
+            .slice(0, logged)
+            .map((c) => `${c.id} (${c.file})`)
+        logger.info('catalog changed', {
+          added: named('added'),
+          changed: named('changed'),
+          removed: named('removed'),
+          counts: { added: of('added').length, changed: of('changed').length, removed: of('removed').length },
+        })
       },
     }
   }
@@ -216,7 +225,7 @@ export async function createCatalogService(deps: CatalogDeps): Promise<CatalogSe
       await catalog.setPolicies(policies)
       if (touched.size > 0) {
         const datasets = await datasetsUsing(touched)
-        logger.info('policies changed', { ...changes, offersChangedFor: datasets.slice(0, 50), datasets: datasets.length })
+        logger.info('policies changed', { ...changes, offersChangedFor: datasets.slice(0, logged), datasets: datasets.length })
       }
       await readAllFiles()
     })
@@ -358,5 +367,8 @@ export async function createCatalogService(deps: CatalogDeps): Promise<CatalogSe
   }
   return service
 }
+
+/** How many datasets a change log line names (the count says how many there were). */
+const logged = 50
 
 const isIri = (value: string) => /^[a-zA-Z][a-zA-Z0-9+.-]*:[^\s<>"{}|\\^`]+$/.test(value)
