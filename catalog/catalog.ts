@@ -61,6 +61,13 @@ export interface CatalogCacheOptions {
   datasets: number
 }
 
+/** What a change of a dataset file did to the published catalog. */
+export interface FileChange {
+  kind: 'added' | 'changed' | 'removed'
+  id: string
+  file: string
+}
+
 /**
  * The published catalog: queries over its rows, plus what is needed to render them. Nothing is held
  * per dataset in memory but a bounded cache of rendered datasets and encoded pages, warmed by requests
@@ -151,22 +158,30 @@ export class Catalog {
    * published before; a file that is gone takes its dataset with it; an unchanged file changes
    * nothing. Returns the problems found.
    */
-  async applyFiles(read: ReadResult): Promise<DatasetFileError[]> {
+  async applyFiles(read: ReadResult, report?: (change: FileChange) => void): Promise<DatasetFileError[]> {
     const present = new Set(read.files)
     const published = await this.rows.files()
-    for (const file of published.keys()) if (!present.has(file)) await this.applyFile(file, 'deleted', published)
+    for (const file of published.keys()) if (!present.has(file)) await this.applyFile(file, 'deleted', published, report)
     const errors = [...read.errors]
     const failed = new Set(read.errors.map((e) => e.file))
-    for (const one of read.datasets) if (!failed.has(one.file)) errors.push(...(await this.applyFile(one.file, { dataset: one.dataset }, published)))
+    for (const one of read.datasets) if (!failed.has(one.file)) errors.push(...(await this.applyFile(one.file, { dataset: one.dataset }, published, report)))
     return errors
   }
 
-  /** One file changed (or is gone): republish its dataset alone, if it is valid and different. */
-  async applyFile(file: string, change: 'deleted' | { dataset: DatasetDescription }, known?: Map<string, string>): Promise<DatasetFileError[]> {
+  /**
+   * One file changed (or is gone): republish its dataset alone, if it is valid and different.
+   * `report` hears what was published or withdrawn (nothing for an unchanged or refused file).
+   */
+  async applyFile(
+    file: string,
+    change: 'deleted' | { dataset: DatasetDescription },
+    known?: Map<string, string>,
+    report?: (change: FileChange) => void,
+  ): Promise<DatasetFileError[]> {
     const fileIds = known ?? (await this.rows.files())
     if (change === 'deleted') {
       const id = fileIds.get(file)
-      if (id !== undefined) await this.unpublish(id)
+      if (id !== undefined && (await this.unpublish(id))) report?.({ kind: 'removed', id, file })
       fileIds.delete(file)
       return []
     }
@@ -181,10 +196,11 @@ export class Catalog {
     }
     if (problems.length > 0) return problems.map((p) => ({ file, line: 1, field: p.field, message: p.message }))
     const previousId = fileIds.get(file)
-    if (previousId !== undefined && previousId !== dataset.id) await this.unpublish(previousId)
+    if (previousId !== undefined && previousId !== dataset.id && (await this.unpublish(previousId))) report?.({ kind: 'removed', id: previousId, file })
     fileIds.set(file, dataset.id)
     if (other?.published && JSON.stringify(other.dataset) === JSON.stringify(dataset)) return []
     await this.publish(dataset, { kind: 'file', file })
+    report?.({ kind: other ? 'changed' : 'added', id: dataset.id, file })
     return []
   }
 

@@ -108,6 +108,11 @@ export async function readDatasetFile(path: string, file: string, options: ReadO
   } catch (error) {
     return { errors: [{ file, line: 1, field: '', message: `cannot read: ${(error as NodeJS.ErrnoException).code ?? error}` }], locate: () => 1 }
   }
+  return checkDatasetText(text, file, options)
+}
+
+/** One file's text, checked as a file of the datasets folder is: syntax, schema and references. */
+export async function checkDatasetText(text: string, file: string, options: ReadOptions) {
   const parsed = parseDatasetText(text, file)
   if (!parsed.dataset) return parsed
   const errors = await referenceErrors(parsed.dataset, options, (path) => ({ file, line: parsed.locate(path), field: path.join('.') }))

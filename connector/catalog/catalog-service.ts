@@ -3,6 +3,7 @@ import { existsSync, watch, type FSWatcher } from 'node:fs'
 import { join, relative } from 'node:path'
 import {
   Catalog,
+  type FileChange,
   type CatalogEntry,
   DatasetDescription,
   emptyFilter,
@@ -20,7 +21,7 @@ import { PasserelleError } from '../errors.ts'
 import type { Store } from '../store/store.ts'
 import type { Logger } from '../telemetry/logger.ts'
 import { databaseCatalogRows } from './catalog-repository.ts'
-import { loadCatalogPolicies, type CatalogPolicySource } from './policy-source.ts'
+import { loadCatalogPolicies, policiesInForce, type CatalogPolicySource } from './policy-source.ts'
 
 /**
  * The catalog of this participant, from two sources:
@@ -56,11 +57,15 @@ export interface ManagedDataset {
 export interface CatalogService {
   readonly catalog: Catalog
   readonly policies: CatalogPolicySource
-  /** Problems found in the files at the last read. */
+  /** Problems found in the policy and dataset files at the last read (a refused change is one). */
   fileErrors(): DatasetFileError[]
   reloadFiles(): Promise<DatasetFileError[]>
   /** Re-reads only these files (names inside the datasets folder); others stay as they are. */
   reloadChanged(names: string[]): Promise<DatasetFileError[]>
+  /**
+   * Reads the policy folder (and its vocabularies) again, validated first: a file that no longer
+   * compiles keeps its previous version in force; offers of the datasets using a changed policy change.
+   */
   reloadPolicies(): Promise<void>
   /** Credential types to ask requesters for (those the visibility policies refer to). */
   credentialTypes(): Promise<string[]>
@@ -70,7 +75,7 @@ export interface CatalogService {
   get(id: string): Promise<ManagedDataset>
   /** Every dataset, published or not, in id order. */
   list(input: { offset: number; limit: number; after?: string }): Promise<{ items: ManagedDataset[]; total: number }>
-  /** Watches the datasets and policies folders; returns a function that stops watching. */
+  /** Watches the datasets and policies folders (vocabularies included); returns a function that stops watching. */
   watch(): () => void
 }
 
@@ -83,7 +88,18 @@ export async function createCatalogService(deps: CatalogDeps): Promise<CatalogSe
   const checkEndpoint = endpointCheck(egressPolicy(config.egress))
   const loadOwnPolicies = () => loadCatalogPolicies(policiesDir, { assigner: config.participant.id, taxonomies: deps.vocabularies?.() })
   let policies = deps.policies ?? (await loadOwnPolicies())
-  for (const e of policies.errors) logger.warn('policy file problem', { file: e.file, line: e.line, field: e.field, message: e.message })
+  /** Problems of the policy folder as of its last read, as dataset-file problems are reported. */
+  let policyProblems: DatasetFileError[] = []
+  const setPolicyProblems = (errors: CatalogPolicySource['errors'], note: (file: string) => string) => {
+    policyProblems = errors.map((e) => ({
+      file: relative(config.root, e.file) || e.file,
+      line: e.line,
+      field: e.field === '(file)' ? '' : e.field,
+      message: `${e.message}${e.suggestion ? ` (${e.suggestion})` : ''}${note(e.file)}`,
+    }))
+    for (const p of policyProblems) logger.warn('policy file problem', { problem: formatFileError(p) })
+  }
+  setPolicyProblems(policies.errors, () => '')
   const rows = databaseCatalogRows(deps.store, {
     onInvalid: (id, message) => logger.error('stored dataset is not valid and is not published', { id, problem: message }),
   })
@@ -105,7 +121,7 @@ export async function createCatalogService(deps: CatalogDeps): Promise<CatalogSe
   })
   /** Problems per file, as of the last read of each file. */
   let fileErrors = new Map<string, DatasetFileError[]>()
-  const allFileErrors = () => [...fileErrors.values()].flat()
+  const allFileErrors = () => [...policyProblems, ...[...fileErrors.values()].flat()]
 
   // The catalog answers from its rows: nothing is loaded here. Rows written before the catalog kept
   // its query columns get them once; the published flags are checked only when the policy set changed.
@@ -116,41 +132,103 @@ export async function createCatalogService(deps: CatalogDeps): Promise<CatalogSe
 
   // Serialised: two reloads never interleave.
   let reloading: Promise<unknown> = Promise.resolve()
-  const reloadFiles = () => {
-    const run = reloading.then(async () => {
-      const read = await readDatasetsDir(datasetsDir, { root: config.root, files, policyIds: policies.ids, checkEndpoint })
-      const errors = await catalog.applyFiles(read)
-      fileErrors = new Map()
-      for (const e of errors) fileErrors.set(e.file, [...(fileErrors.get(e.file) ?? []), e])
-      logProblems(errors)
-      return errors
-    })
+  const serial = <T>(work: () => Promise<T>): Promise<T> => {
+    const run = reloading.then(work)
     reloading = run.catch(() => undefined)
     return run
   }
   const logProblems = (errors: DatasetFileError[]) => {
     for (const e of errors) logger.warn('dataset file problem: what it published before stays published', { problem: formatFileError(e) })
   }
+  /** Collects what file changes did, and says it in one log line (the first datasets of each kind by name, and how many). */
+  const changeLog = () => {
+    const seen: FileChange[] = []
+    return {
+      report: (change: FileChange) => void seen.push(change),
+      log() {
+        if (seen.length === 0) return
+        const of = (kind: FileChange['kind']) => seen.filter((c) => c.kind === kind)
+        const named = (kind: FileChange['kind']) =>
+          of(kind)
+            .slice(0, logged)
+            .map((c) => `${c.id} (${c.file})`)
+        logger.info('catalog changed', {
+          added: named('added'),
+          changed: named('changed'),
+          removed: named('removed'),
+          counts: { added: of('added').length, changed: of('changed').length, removed: of('removed').length },
+        })
+      },
+    }
+  }
+  const readAllFiles = async () => {
+    const read = await readDatasetsDir(datasetsDir, { root: config.root, files, policyIds: policies.ids, checkEndpoint })
+    const changes = changeLog()
+    const errors = await catalog.applyFiles(read, changes.report)
+    fileErrors = new Map()
+    for (const e of errors) fileErrors.set(e.file, [...(fileErrors.get(e.file) ?? []), e])
+    logProblems(errors)
+    changes.log()
+    return errors
+  }
+  const reloadFiles = () => serial(readAllFiles)
   /** Re-reads only the named files of the datasets folder (what the watcher saw change). */
-  const reloadChanged = (names: string[]) => {
-    const run = reloading.then(async () => {
+  const reloadChanged = (names: string[]) =>
+    serial(async () => {
       const errors: DatasetFileError[] = []
+      const changes = changeLog()
       for (const name of names.filter((n) => /\.ya?ml$/.test(n) && !n.includes('/') && !n.includes('\\'))) {
         const path = join(datasetsDir, name)
         const file = relative(config.root, path)
         const found = existsSync(path)
-        const one = found ? await readDatasetFile(path, file, { root: config.root, files, policyIds: policies.ids }) : undefined
-        const problems = !one ? await catalog.applyFile(file, 'deleted') : one.dataset ? await catalog.applyFile(file, { dataset: one.dataset }) : one.errors
+        const one = found ? await readDatasetFile(path, file, { root: config.root, files, policyIds: policies.ids, checkEndpoint }) : undefined
+        const problems = !one
+          ? await catalog.applyFile(file, 'deleted', undefined, changes.report)
+          : one.dataset
+            ? await catalog.applyFile(file, { dataset: one.dataset }, undefined, changes.report)
+            : one.errors
         if (problems.length > 0) fileErrors.set(file, problems)
         else fileErrors.delete(file)
         errors.push(...problems)
       }
       logProblems(errors)
+      changes.log()
       return errors
     })
-    reloading = run.catch(() => undefined)
-    return run
+  /** The datasets whose offers name one of these policies (what a policy change changes in the catalog). */
+  const datasetsUsing = async (ids: ReadonlySet<string>) => {
+    const found: string[] = []
+    for await (const batch of catalog.rows.scan())
+      for (const entry of batch)
+        if (
+          [...entry.dataset.policies, ...Object.values(entry.dataset.offerVisibility ?? {}), entry.dataset.visibility].some(
+            (id) => id !== undefined && ids.has(id),
+          )
+        )
+          found.push(entry.id)
+    return found
   }
+  const reloadPolicies = () =>
+    serial(async () => {
+      const { next, kept, refused, changes } = policiesInForce(policies, await loadOwnPolicies(), policiesDir)
+      setPolicyProblems(next.errors, (file) =>
+        refused
+          ? ': the change is refused, the previous policies stay in force'
+          : kept.some((id) => policies.policy(id)?.sourceFile === file)
+            ? ': the previous version of this file stays in force'
+            : '',
+      )
+      if (refused) return
+      const touched = new Set([...changes.added, ...changes.changed, ...changes.removed])
+      policies = next
+      // Datasets whose policies appeared or vanished are published or withdrawn; renderings are redone.
+      await catalog.setPolicies(policies)
+      if (touched.size > 0) {
+        const datasets = await datasetsUsing(touched)
+        logger.info('policies changed', { ...changes, offersChangedFor: datasets.slice(0, logged), datasets: datasets.length })
+      }
+      await readAllFiles()
+    })
   await reloadFiles()
   logger.info('catalog published', { problems: allFileErrors().length })
 
@@ -206,12 +284,7 @@ export async function createCatalogService(deps: CatalogDeps): Promise<CatalogSe
     fileErrors: allFileErrors,
     reloadFiles,
     reloadChanged,
-    async reloadPolicies() {
-      policies = await loadOwnPolicies()
-      // Datasets whose policies appeared or vanished are published or withdrawn.
-      await catalog.setPolicies(policies)
-      await reloadFiles()
-    },
+    reloadPolicies,
     credentialTypes: async () => policies.credentialTypes(await catalog.visibilityPolicies()),
 
     async create({ input }) {
@@ -273,12 +346,13 @@ export async function createCatalogService(deps: CatalogDeps): Promise<CatalogSe
         everything = 'policies'
         schedule()
       }
-      for (const [dir, listener] of [
-        [datasetsDir, onDatasets],
-        [policiesDir, onPolicies],
+      // The policy folder is watched with its subfolders, where the vocabularies its registry names may sit.
+      for (const [dir, listener, recursive] of [
+        [datasetsDir, onDatasets, false],
+        [policiesDir, onPolicies, true],
       ] as const) {
         try {
-          const w = watch(dir, listener)
+          const w = watch(dir, { recursive }, listener)
           w.on('error', () => w.close())
           watchers.push(w)
         } catch {
@@ -293,5 +367,8 @@ export async function createCatalogService(deps: CatalogDeps): Promise<CatalogSe
   }
   return service
 }
+
+/** How many datasets a change log line names (the count says how many there were). */
+const logged = 50
 
 const isIri = (value: string) => /^[a-zA-Z][a-zA-Z0-9+.-]*:[^\s<>"{}|\\^`]+$/.test(value)

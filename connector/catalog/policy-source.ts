@@ -1,5 +1,15 @@
+import { basename, dirname, resolve } from 'node:path'
 import type { CatalogPolicies } from '../../catalog/index.ts'
-import { defaultRegistry, evaluate, loadPolicies, type CompiledPolicy, type LintError, type Registry, type TaxonomySource } from '../../policies/index.ts'
+import {
+  defaultRegistry,
+  evaluate,
+  isPolicyFile,
+  loadPolicies,
+  type CompiledPolicy,
+  type LintError,
+  type Registry,
+  type TaxonomySource,
+} from '../../policies/index.ts'
 
 /** The stewards' policy folder, compiled by the policy engine and seen the way the catalog needs it. */
 export interface CatalogPolicySource extends CatalogPolicies {
@@ -55,6 +65,49 @@ export async function loadCatalogPolicies(dir: string, options: { assigner?: str
       { file: dir, line: 1, field: '', message: `the policy engine could not load this folder: ${(error as Error).message}` },
     ])
   }
+}
+
+/** What a reload of the policy folder changed, by policy id. */
+export interface PolicyChanges {
+  added: string[]
+  changed: string[]
+  removed: string[]
+}
+
+/**
+ * The policies to put in force after the policy folder changed, validated first: a policy file
+ * that no longer compiles keeps its previous policies in force (`kept`); a problem outside the
+ * policy files (the registry file, a vocabulary, the engine), which every policy depends on,
+ * keeps the whole previous set (`refused`). A deleted policy file is a withdrawal, not a problem.
+ */
+export function policiesInForce(
+  previous: CatalogPolicySource,
+  candidate: CatalogPolicySource,
+  dir: string,
+): { next: CatalogPolicySource; kept: string[]; refused: boolean; changes: PolicyChanges } {
+  const folder = resolve(dir)
+  const inPolicyFile = (e: LintError) => dirname(resolve(e.file)) === folder && isPolicyFile(basename(e.file))
+  if (candidate.errors.some((e) => !inPolicyFile(e)))
+    return { next: { ...previous, errors: candidate.errors }, kept: [], refused: true, changes: { added: [], changed: [], removed: [] } }
+  const broken = new Set(candidate.errors.map((e) => resolve(e.file)))
+  const merged = new Map<string, CompiledPolicy>()
+  for (const id of candidate.ids) merged.set(id, candidate.policy(id)!)
+  const kept: string[] = []
+  for (const id of previous.ids) {
+    const before = previous.policy(id)!
+    if (!merged.has(id) && broken.has(resolve(before.sourceFile))) {
+      merged.set(id, before)
+      kept.push(id)
+    }
+  }
+  const same = (a: CompiledPolicy, b: CompiledPolicy) =>
+    a.title === b.title && a.description === b.description && JSON.stringify(a.odrl) === JSON.stringify(b.odrl)
+  const changes: PolicyChanges = {
+    added: [...merged.keys()].filter((id) => !previous.ids.has(id)).sort(),
+    changed: [...merged.keys()].filter((id) => previous.ids.has(id) && !same(previous.policy(id)!, merged.get(id)!)).sort(),
+    removed: [...previous.ids].filter((id) => !merged.has(id)).sort(),
+  }
+  return { next: catalogPoliciesFrom(merged, candidate.errors, candidate.registry), kept: kept.sort(), refused: false, changes }
 }
 
 /**

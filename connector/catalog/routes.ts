@@ -219,7 +219,7 @@ export function createCatalogArea(parts: CatalogParts): Area {
       openapi.add({
         method: 'get',
         path: '/catalog/problems',
-        summary: "Problems in the stewards' dataset files (file, line, field)",
+        summary: "Problems in the stewards' dataset and policy files (file, line, field), refused changes included",
         tags: ['catalog'],
         responses: { 200: { description: 'problems' } },
       })

@@ -56,6 +56,10 @@ export const commands: Record<string, Command> = {
     summary: 'check the dataset files (validate [DIR]) or see the catalog as a given peer would (show)',
     load: async () => (await import('../catalog/cli.ts')).runCatalogCommand,
   },
+  dataset: {
+    summary: 'write a dataset file with its size, checksum, media type and dates filled in (add FILE|FOLDER|URL, add --update FILE)',
+    load: async () => (await import('../catalog/dataset-add.ts')).runDatasetCommand,
+  },
   policy: {
     summary: "the data steward's tools: lint, explain, eval and test policy files, list operands",
     load: async () => (await import('../../policies/index.ts')).runPolicyCommand,
