@@ -154,6 +154,8 @@ export interface CatalogRows {
   setPoliciesFingerprint(fingerprint: string): Promise<void>
   /** All rows (published or not). */
   size(): Promise<number>
+  /** Rows (published or not) whose description names this policy (offer or visibility): the first ids in id order, and how many. */
+  usingPolicy(policyId: string, limit: number): Promise<{ ids: string[]; total: number }>
 }
 
 type FilterFields = Pick<EntryFields, 'search' | 'keywords' | 'themes' | 'titles' | 'publishers' | 'modified'> & { id: string }
@@ -280,6 +282,10 @@ export class MemoryCatalogRows implements CatalogRows {
   }
   async size() {
     return this.#rows.length
+  }
+  async usingPolicy(policyId: string, limit: number) {
+    const ids = this.#rows.filter((r) => r.fields.policyRefs.includes(policyId)).map((r) => r.id)
+    return { ids: ids.slice(0, limit), total: ids.length }
   }
   #position(id: string) {
     let low = 0

@@ -249,5 +249,14 @@ export function databaseCatalogRows(
       const [row] = await store.db.select({ n: sql<number>`count(*)` }).from(t)
       return Number(row?.n ?? 0)
     },
+    async usingPolicy(policyId, limit) {
+      // `policy_refs` is `\n`-joined: framed with `\n` on both sides, a whole name matches, never a part of one.
+      const names = contains(sql`${'\n'} || ${t.policyRefs} || ${'\n'}`, `\n${policyId}\n`)
+      const [ids, [row]] = await Promise.all([
+        store.db.select({ id: t.id }).from(t).where(names).orderBy(asc(t.id)).limit(limit),
+        store.db.select({ n: sql<number>`count(*)` }).from(t).where(names),
+      ])
+      return { ids: ids.map((r) => r.id), total: Number(row?.n ?? 0) }
+    },
   }
 }
