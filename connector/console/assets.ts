@@ -56,6 +56,12 @@ button.secondary { background: var(--bg); color: var(--accent); }
 .muted { color: var(--muted); }
 code, .id { font-family: ui-monospace, monospace; font-size: .9em; overflow-wrap: anywhere; }
 progress { width: 20rem; max-width: 100%; }
+pre.plain { white-space: pre-wrap; background: var(--soft); padding: .75rem; border-radius: .25rem; font-family: inherit; }
+ul.trace { list-style: none; padding-left: 1.25rem; border-left: 2px solid var(--line); }
+ul.trace li { margin: .2rem 0; }
+.state-satisfied { color: var(--ok); }
+.state-violated, .state-unknown { color: var(--bad); }
+.state-deferred { color: var(--muted); }
 `
 
 export const liveScript = `// Keeps a page that shows work under way up to date: reads the page again every two seconds and

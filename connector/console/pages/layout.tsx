@@ -18,6 +18,8 @@ const sections: Array<{ href: string; key: MessageKey }> = [
   { href: '/console/transfers', key: 'nav.transfers' },
   { href: '/console/agreements', key: 'nav.agreements' },
   { href: '/console/datasets', key: 'nav.datasets' },
+  { href: '/console/policies', key: 'nav.policies' },
+  { href: '/console/preview', key: 'nav.preview' },
   { href: '/console/search', key: 'nav.search' },
 ]
 
