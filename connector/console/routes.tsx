@@ -1,6 +1,7 @@
 import type { Context } from 'hono'
 import { Hono } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
+import { streamSSE } from 'hono/streaming'
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie'
 import type { Child } from 'hono/jsx'
 import { summarizeOffer } from '../../catalog/index.ts'
@@ -15,7 +16,7 @@ import { Message, type PageContext } from './pages/layout.tsx'
 import { type OverviewData, OverviewPage } from './pages/overview.tsx'
 import { negotiationStates } from '../dsp/negotiation-messages.ts'
 import { transferStates } from '../dsp/transfer-messages.ts'
-import { NegotiationPage, NegotiationsPage, TransferPage, TransfersPage } from './pages/processes.tsx'
+import { NegotiationPage, NegotiationsPage, TransferPage, TransfersPage, transferIsLive, transferProgress } from './pages/processes.tsx'
 import { type FormState, PolicyPage, PoliciesPage } from './pages/policies.tsx'
 import { PreviewPage } from './pages/preview.tsx'
 import { SearchPage } from './pages/search.tsx'
@@ -40,6 +41,8 @@ const cookies = { session: 'passerelle_console', csrf: 'passerelle_console_csrf'
 /** Forms are a few fields; anything larger is not one of ours. */
 const maxFormBytes = 16 * 1024
 const pageSize = 20
+/** How long one event stream of a transfer's progress lasts at most (the page's script then reads the page again). */
+const eventStreamSeconds = 600
 /** Failed sign-ins allowed per minute (all addresses together) before sign-in answers 429 for a while. */
 const signInFailuresPerMinute = 20
 
@@ -293,6 +296,27 @@ export function consoleRoutes(options: { ctx: Ctx; request: InProcessRequest; se
     const answer = await apiOf(c).get<TransferDetail>(`/transfers/${encodeURIComponent(c.req.param('id'))}`)
     if (!answer.ok) return failed(c, answer)
     return render(c, <TransferPage page={pageOf(c)} transfer={answer.body} />)
+  })
+
+  // A running transfer's progress as server-sent events: the transfer is read through the API once
+  // a second and sent when it changed; `done` when it no longer runs by itself (the page then reads
+  // itself again). Bounded in time, and ended when the connector stops.
+  app.get('/console/transfers/:id/events', (c) => {
+    const api = apiOf(c)
+    const words = c.get('words')
+    const path = `/transfers/${encodeURIComponent(c.req.param('id'))}`
+    return streamSSE(c, async (stream) => {
+      let last = ''
+      for (let tick = 0; tick < eventStreamSeconds && !stream.aborted && !ctx.stopping?.aborted; tick++) {
+        const answer = await api.get<Transfer>(path)
+        if (!answer.ok) return void (await stream.writeSSE({ event: 'done', data: '{}' }))
+        const data = JSON.stringify(transferProgress(words, answer.body))
+        if (data !== last) await stream.writeSSE({ event: 'progress', data })
+        last = data
+        if (!transferIsLive(answer.body)) return void (await stream.writeSSE({ event: 'done', data }))
+        await stream.sleep(1000)
+      }
+    })
   })
 
   // The received data, streamed from the management API's download as it comes.
