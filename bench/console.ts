@@ -95,6 +95,11 @@ try {
       }
       return samples
     }
+    // The policy list's first read after a catalog change reads every dataset's policy references once.
+    const coldStart = performance.now()
+    const cold = await app.request('/management/v1/policies', { headers: { authorization: `Bearer ${config.management.apiKey}` } })
+    await cold.text()
+    const coldMs = performance.now() - coldStart
     const baseline = median(await time('/management/v1/participant', { authorization: `Bearer ${config.management.apiKey}` }))
     const middle = `urn:uuid:00000000-0000-4000-8000-${String(Math.floor(negotiations / 2)).padStart(12, '0')}`
     const pages = [
@@ -123,6 +128,7 @@ try {
       const samples = await time(`/management/v1${path}`, { authorization: `Bearer ${config.management.apiKey}` })
       rows.push([`API ${path}`, median(samples).toFixed(2), percentile(samples, 95).toFixed(2), (median(samples) / baseline).toFixed(1)])
     }
+    rows.push(['API /policies, first read after a change (one sample)', coldMs.toFixed(2), '', (coldMs / baseline).toFixed(1)])
     printTable(
       `console pages, SQLite, ${datasets.toLocaleString('en')} datasets and ${negotiations.toLocaleString('en')} negotiations (filled in ${filled.toFixed(1)} s); baseline GET /management/v1/participant median ${baseline.toFixed(2)} ms; ${runs} runs each`,
       rows,

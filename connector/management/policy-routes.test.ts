@@ -2,6 +2,7 @@ import { cpSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { participantFolder } from '../../test/support/catalog.ts'
+import { generatedDataset } from '../../test/support/catalog-fixtures.ts'
 import { testConfig, testContext } from '../../test/support/context.ts'
 import { createTestStore, dialects } from '../../test/support/stores.ts'
 import { fromRoot } from '../paths.ts'
@@ -72,6 +73,15 @@ describe.each(dialects)('policy routes of the management API on %s', (dialect) =
     const broken = body.problems.find((p: { file: string }) => p.file === 'policies/broken.yaml')
     expect(broken).toMatchObject({ severity: 'error', line: 6 })
     expect(broken.message).toMatch(/resembles/)
+  })
+
+  it('counts a dataset created through the API among those using its policies at once', async () => {
+    const dataset = { ...generatedDataset(7), policies: ['members-only'] }
+    expect((await call('/management/v1/datasets', { method: 'POST', headers: manage, body: JSON.stringify(dataset) })).status).toBe(201)
+    const members = await (await call('/management/v1/policies/members-only', { headers: manage })).json()
+    expect(members.datasets).toEqual({ ids: [dataset.id, wildfire].sort(), total: 2 })
+    expect((await call(`/management/v1/datasets/${encodeURIComponent(dataset.id)}`, { method: 'DELETE', headers: manage })).status).toBe(204)
+    expect((await (await call('/management/v1/policies/members-only', { headers: manage })).json()).datasets.total).toBe(1)
   })
 
   it('reads one policy with its ODRL offer; an unknown id is 404 and the key is required', async () => {

@@ -1,6 +1,6 @@
 import { relative } from 'node:path'
 import { z } from 'zod'
-import { emptyFilter } from '../../catalog/index.ts'
+import { emptyFilter, type PolicyUsage } from '../../catalog/index.ts'
 import {
   evaluate,
   policyLabelOf,
@@ -65,6 +65,18 @@ export function policyArea(catalog: CatalogService): Area {
         if (!policy) throw new PasserelleError('not_found', `no policy ${id} (policies are the files of ${shown(policiesDir)}; see GET /policies)`)
         return policy
       }
+      // Which datasets name which policy: one read of every row's references, kept until the catalog's version moves.
+      let usage: { version: number; byPolicy: Promise<Map<string, PolicyUsage>> } | undefined
+      const datasetsUsing = async (id: string) => {
+        const version = await catalog.catalog.rows.version()
+        if (usage?.version !== version) usage = { version, byPolicy: catalog.catalog.rows.policyUsage(datasetsPerPolicy) }
+        const reading = usage.byPolicy
+        const byPolicy = await reading.catch((error) => {
+          if (usage?.byPolicy === reading) usage = undefined
+          throw error
+        })
+        return byPolicy.get(id) ?? { ids: [], total: 0 }
+      }
       const summary = async (policy: CompiledPolicy): Promise<PolicySummary> => ({
         id: policy.id,
         title: policy.title,
@@ -75,7 +87,7 @@ export function policyArea(catalog: CatalogService): Area {
           ...catalog.policies.errors.filter((e) => e.file === policy.sourceFile).map(problem),
           ...timeWarnings(policy, ctx.clock.now()).map((w): LintProblem => ({ severity: 'warning', file: shown(w.file), field: w.field, message: w.message })),
         ],
-        datasets: await catalog.catalog.rows.usingPolicy(policy.id, datasetsPerPolicy),
+        datasets: await datasetsUsing(policy.id),
       })
       const IdParam = z.object({ id: z.string() })
 
