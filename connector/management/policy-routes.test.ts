@@ -203,6 +203,17 @@ describe.each(dialects)('policy routes of the management API on %s', (dialect) =
     expect(member.total).toBe(5)
   })
 
+  it('describes the routes in the OpenAPI document with the schemas they parse with', async () => {
+    const document = await (await call('/management/v1/openapi.json', { headers: manage })).json()
+    const evaluate = document.paths['/policies/{id}/evaluate'].post
+    expect(evaluate.requestBody.content['application/json'].schema.required).toContain('participant')
+    expect(Object.keys(evaluate.requestBody.content['application/json'].schema.properties)).toEqual(
+      expect.arrayContaining(['participant', 'purpose', 'spatial', 'date', 'credentials', 'scope']),
+    )
+    expect(document.paths['/catalog/preview'].get.parameters.map((p: { name: string }) => p.name)).toEqual(['participant', 'credential', 'offset', 'limit'])
+    expect(Object.keys(document.paths)).toEqual(expect.arrayContaining(['/policies', '/policies/{id}', '/policies/{id}/test']))
+  })
+
   it('refuses a bad preview query with 400', async () => {
     for (const query of [
       '',
