@@ -6,7 +6,7 @@
  * 20, counts capped at 51 per state), never a scan the size of the store.
  *   node --import tsx bench/console.ts [datasets] [negotiations]
  */
-import { mkdtempSync, rmSync } from 'node:fs'
+import { cpSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { composeConnector } from '../connector/composition.ts'
@@ -14,6 +14,7 @@ import { createApp } from '../connector/http/app.ts'
 import { negotiationRepository } from '../connector/negotiation/repository.ts'
 import { openStore } from '../connector/store/store.ts'
 import { silentLogger } from '../connector/telemetry/logger.ts'
+import { fromRoot } from '../connector/paths.ts'
 import { testConfig } from '../test/support/context.ts'
 import { createTestDatabase } from '../test/support/stores.ts'
 import { fillCatalog } from './catalog-fill.ts'
@@ -65,6 +66,8 @@ try {
   await store.close()
   const filled = (performance.now() - filling) / 1000
 
+  // The seed policies: the generated datasets all use open-with-attribution.
+  cpSync(fromRoot('seeds/policies'), join(root, 'policies'), { recursive: true })
   const config = testConfig({ dataDir: join(root, 'data'), database: { url: database.url }, identity: { mode: 'static' } }, root)
   const connector = await composeConnector(config, { logger: silentLogger })
   const { app } = createApp(connector.ctx, connector.areas)
@@ -92,6 +95,11 @@ try {
       }
       return samples
     }
+    // The policy list's first read after a catalog change reads every dataset's policy references once.
+    const coldStart = performance.now()
+    const cold = await app.request('/management/v1/policies', { headers: { authorization: `Bearer ${config.management.apiKey}` } })
+    await cold.text()
+    const coldMs = performance.now() - coldStart
     const baseline = median(await time('/management/v1/participant', { authorization: `Bearer ${config.management.apiKey}` }))
     const middle = `urn:uuid:00000000-0000-4000-8000-${String(Math.floor(negotiations / 2)).padStart(12, '0')}`
     const pages = [
@@ -105,6 +113,10 @@ try {
       '/console/datasets',
       `/console/datasets?offset=${datasets - 20}`,
       '/console/search?q=climate',
+      '/console/policies',
+      '/console/policies/open-with-attribution',
+      `/console/preview?participant=${encodeURIComponent('did:web:stranger.example')}`,
+      `/console/preview?participant=${encodeURIComponent('did:web:stranger.example')}&offset=${datasets - 20}`,
     ]
     const rows = [['page', 'median (ms)', 'p95 (ms)', 'ratio to baseline']]
     for (const page of pages) {
@@ -112,10 +124,11 @@ try {
       rows.push([page, median(samples).toFixed(2), percentile(samples, 95).toFixed(2), (median(samples) / baseline).toFixed(1)])
     }
     // The management calls under the list pages alone: what the console adds is the difference.
-    for (const path of ['/negotiations?limit=20', '/datasets?limit=20', '/transfers?limit=20', `/negotiations?state=REQUESTED&limit=101`]) {
+    for (const path of ['/negotiations?limit=20', '/datasets?limit=20', '/transfers?limit=20', `/negotiations?state=REQUESTED&limit=101`, '/policies']) {
       const samples = await time(`/management/v1${path}`, { authorization: `Bearer ${config.management.apiKey}` })
       rows.push([`API ${path}`, median(samples).toFixed(2), percentile(samples, 95).toFixed(2), (median(samples) / baseline).toFixed(1)])
     }
+    rows.push(['API /policies, first read after a change (one sample)', coldMs.toFixed(2), '', (coldMs / baseline).toFixed(1)])
     printTable(
       `console pages, SQLite, ${datasets.toLocaleString('en')} datasets and ${negotiations.toLocaleString('en')} negotiations (filled in ${filled.toFixed(1)} s); baseline GET /management/v1/participant median ${baseline.toFixed(2)} ms; ${runs} runs each`,
       rows,

@@ -115,6 +115,27 @@ export interface RowsQuery {
   all?: boolean
 }
 
+export interface PolicyUsage {
+  ids: string[]
+  total: number
+}
+
+/** Counts the rows naming each policy, keeping the first `limit` ids of each (in id order). */
+export function collectPolicyUsage(rows: Iterable<{ id: string; policyRefs: string[] }>, limit: number): Map<string, PolicyUsage> {
+  const usage = new Map<string, PolicyUsage>()
+  for (const row of rows) {
+    for (const policy of row.policyRefs) {
+      const entry = usage.get(policy) ?? usage.set(policy, { ids: [], total: 0 }).get(policy)!
+      entry.total++
+      entry.ids.push(row.id)
+      // Bounded: the smallest ids are kept, sorted now and then.
+      if (entry.ids.length > limit * 4) entry.ids = entry.ids.sort().slice(0, limit)
+    }
+  }
+  for (const entry of usage.values()) entry.ids = entry.ids.sort().slice(0, limit)
+  return usage
+}
+
 export interface Group {
   gate: Gate | undefined
   count: number
@@ -154,6 +175,11 @@ export interface CatalogRows {
   setPoliciesFingerprint(fingerprint: string): Promise<void>
   /** All rows (published or not). */
   size(): Promise<number>
+  /**
+   * Per policy id, the rows (published or not) whose description names it (offer or visibility):
+   * the first `limit` ids in id order, and how many. One read of every row's policy references.
+   */
+  policyUsage(limit: number): Promise<Map<string, PolicyUsage>>
 }
 
 type FilterFields = Pick<EntryFields, 'search' | 'keywords' | 'themes' | 'titles' | 'publishers' | 'modified'> & { id: string }
@@ -280,6 +306,12 @@ export class MemoryCatalogRows implements CatalogRows {
   }
   async size() {
     return this.#rows.length
+  }
+  async policyUsage(limit: number) {
+    return collectPolicyUsage(
+      this.#rows.map((r) => ({ id: r.id, policyRefs: r.fields.policyRefs })),
+      limit,
+    )
   }
   #position(id: string) {
     let low = 0

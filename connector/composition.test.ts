@@ -31,6 +31,7 @@ describe('the composition root', () => {
       'participant',
       'identity',
       'catalog',
+      'policies',
       'federation',
       'negotiation',
       'transfer',

@@ -15,6 +15,7 @@ import { randomIds } from './ids.ts'
 import { withIdentity } from './identity/identity.ts'
 import { identityArea } from './identity/routes.ts'
 import { participantArea } from './management/participant-routes.ts'
+import { policyArea } from './management/policy-routes.ts'
 import { negotiationArea } from './negotiation/area.ts'
 import { identityOf } from './negotiation/identity.ts'
 import { openStore } from './store/store.ts'
@@ -57,6 +58,7 @@ export function defaultAreas(parts: ConnectorParts): Area[] {
     participantArea,
     identityArea,
     createCatalogArea(catalog),
+    policyArea(catalog.service),
     federationArea,
     negotiationArea({ ctx, dispatcher, catalog: catalog.service }),
     transferArea({ ctx, dispatcher, catalog: catalog.service }),

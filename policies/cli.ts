@@ -297,16 +297,22 @@ function traceLine(t: TraceEntry): string {
   return `${mark} ${step}: ${t.leftOperand} ${t.operator} ${JSON.stringify(t.expected)} (actual: ${actual})${t.note ? ` — ${t.note}` : ''}`
 }
 
+/** One entry of a trace in its place: the members of a logical constraint (or a duty's conditions) under it. */
+export interface TraceNode {
+  entry: TraceEntry
+  /** The entry as one line, as `policy eval` prints it. */
+  text: string
+  children: TraceNode[]
+}
+
 /**
- * The trace as a tree: rules, then their constraints, the members of logical constraints under
- * them (\`constraint 2.or[1]\` under \`constraint 2\`), duties with their own conditions.
+ * The trace as a tree, per rule: its constraints, the members of logical constraints under them
+ * (`constraint 2.or[1]` under `constraint 2`), duties with their own conditions.
  */
-export function traceTree(trace: TraceEntry[]): string[] {
-  const lines: string[] = []
+export function traceNodes(trace: TraceEntry[]): Array<{ rule: string; nodes: TraceNode[] }> {
   const rules = new Map<string, TraceEntry[]>()
   for (const t of trace) rules.set(t.rule, [...(rules.get(t.rule) ?? []), t])
-  for (const [rule, entries] of rules) {
-    lines.push(`  ${rule}`)
+  return [...rules].map(([rule, entries]) => {
     const byPath = new Map(entries.map((e) => [e.constraint, e]))
     const children = new Map<string, string[]>()
     const roots: string[] = []
@@ -319,12 +325,25 @@ export function traceTree(trace: TraceEntry[]): string[] {
       const list = parent ? (children.get(parent) ?? children.set(parent, []).get(parent)!) : roots
       if (!list.includes(e.constraint)) list.push(e.constraint)
     }
-    // Members are traced before their logical constraint: order roots by their first appearance.
-    const walk = (path: string, depth: number) => {
-      lines.push(`${'  '.repeat(depth + 2)}${traceLine(byPath.get(path)!)}`)
-      for (const child of children.get(path) ?? []) walk(child, depth + 1)
+    // Members are traced before their logical constraint: roots keep the order of their first appearance.
+    const node = (path: string): TraceNode => {
+      const entry = byPath.get(path)!
+      return { entry, text: traceLine(entry), children: (children.get(path) ?? []).map(node) }
     }
-    for (const root of roots) walk(root, 0)
+    return { rule, nodes: roots.map(node) }
+  })
+}
+
+/** The trace as indented lines (see `traceNodes`). */
+export function traceTree(trace: TraceEntry[]): string[] {
+  const lines: string[] = []
+  const walk = (n: TraceNode, depth: number) => {
+    lines.push(`${'  '.repeat(depth + 2)}${n.text}`)
+    for (const child of n.children) walk(child, depth + 1)
+  }
+  for (const { rule, nodes } of traceNodes(trace)) {
+    lines.push(`  ${rule}`)
+    for (const n of nodes) walk(n, 0)
   }
   return lines
 }

@@ -2,7 +2,9 @@
  * Regenerates the console's screenshots in docs/console/: starts two connectors (the seed
  * participant twice, on free ports of 127.0.0.1), lets the consumer find the provider's datasets,
  * then signs in to the consumer's console in chromium, requests access to one dataset (agreed)
- * and one it does not qualify for (refused), and photographs the main pages.
+ * and one it does not qualify for (refused), and photographs the main pages; then, on the
+ * provider's console, the steward's policies, a request tried on one (refused), and the catalog as
+ * a stranger sees it.
  *   node scripts/build.js && node --import tsx scripts/console-screenshots.ts
  */
 import { mkdirSync } from 'node:fs'
@@ -56,6 +58,21 @@ try {
       await page.goto(`${consumer.url}/console/negotiations`)
       await shot('negotiations')
     }
+    // The steward's pages, on the provider (the same key in the seed): a request tried on a policy, and a stranger's view.
+    await page.goto(`${provider.url}/console`)
+    await page.locator('#key').fill(provider.managementKey)
+    await page.locator('form[action="/console/sign-in"] button').click()
+    await page.waitForURL(`${provider.url}/console`)
+    await page.goto(`${provider.url}/console/policies`)
+    await shot('policies')
+    await page.goto(`${provider.url}/console/policies/research-only`)
+    await page.locator('#participant').fill('did:web:shop.example')
+    await page.locator('#purpose').fill('marketing')
+    await page.locator('form[action$="/evaluate"] button').click()
+    await page.locator('#result').waitFor()
+    await shot('policy')
+    await page.goto(`${provider.url}/console/preview?participant=${encodeURIComponent('did:web:stranger.example')}`)
+    await shot('preview')
     await page.goto(`${consumer.url}/console`)
     await shot('overview')
     await context.close()

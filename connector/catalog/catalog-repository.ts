@@ -1,5 +1,6 @@
 import { and, asc, eq, gt, inArray, notInArray, or, sql, type SQL } from 'drizzle-orm'
 import {
+  collectPolicyUsage,
   conditionColumn,
   DatasetDescription,
   type CatalogEntry,
@@ -248,6 +249,14 @@ export function databaseCatalogRows(
     async size() {
       const [row] = await store.db.select({ n: sql<number>`count(*)` }).from(t)
       return Number(row?.n ?? 0)
+    },
+    async policyUsage(limit) {
+      // Two narrow columns of every row, in table order: one pass, whatever the number of policies.
+      const rows = await store.db.select({ id: t.id, refs: t.policyRefs }).from(t)
+      return collectPolicyUsage(
+        rows.map((r) => ({ id: r.id, policyRefs: r.refs ? r.refs.split('\n') : [] })),
+        limit,
+      )
     },
   }
 }

@@ -56,25 +56,62 @@ button.secondary { background: var(--bg); color: var(--accent); }
 .muted { color: var(--muted); }
 code, .id { font-family: ui-monospace, monospace; font-size: .9em; overflow-wrap: anywhere; }
 progress { width: 20rem; max-width: 100%; }
+pre.plain { white-space: pre-wrap; background: var(--soft); padding: .75rem; border-radius: .25rem; font-family: inherit; }
+ul.trace { list-style: none; padding-left: 1.25rem; border-left: 2px solid var(--line); }
+ul.trace li { margin: .2rem 0; }
+.state-satisfied { color: var(--ok); }
+.state-violated, .state-unknown { color: var(--bad); }
+.state-deferred { color: var(--muted); }
 `
 
-export const liveScript = `// Keeps a page that shows work under way up to date: reads the page again every two seconds and
-// replaces its main region, until the page no longer marks itself live.
+export const liveScript = `// Keeps a page that shows work under way up to date. A page that names an event stream
+// (data-events: a transfer) gets its progress from the server as it changes, and is read again
+// once the work settles; other live pages are read again every two seconds until they settle.
 const main = document.querySelector('main[data-live]')
+// Reads the page again and takes its main region; answers whether it still marks itself live.
+const refresh = async () => {
+  const response = await window.fetch(window.location.href, { credentials: 'same-origin', headers: { accept: 'text/html' } })
+  if (!response.ok) return true
+  const next = new DOMParser().parseFromString(await response.text(), 'text/html').querySelector('main')
+  if (!next) return true
+  main.innerHTML = next.innerHTML
+  if (next.hasAttribute('data-live')) return true
+  main.removeAttribute('data-live')
+  return false
+}
 const tick = async () => {
   try {
-    const response = await window.fetch(window.location.href, { credentials: 'same-origin', headers: { accept: 'text/html' } })
-    if (response.ok) {
-      const next = new DOMParser().parseFromString(await response.text(), 'text/html').querySelector('main')
-      if (next) {
-        main.innerHTML = next.innerHTML
-        if (!next.hasAttribute('data-live')) return main.removeAttribute('data-live')
-      }
-    }
+    if (!(await refresh())) return
   } catch {}
   setTimeout(tick, 2000)
 }
-if (main) setTimeout(tick, 2000)
+const follow = (url) => {
+  const source = new EventSource(url)
+  source.addEventListener('progress', (event) => {
+    const progress = JSON.parse(event.data)
+    for (const element of main.querySelectorAll('[data-field]')) {
+      const value = progress[element.dataset.field]
+      if (typeof value === 'string') element.textContent = value
+    }
+    const state = main.querySelector('[data-field="state"]')
+    if (state) state.className = 'state state-' + progress.state
+    const bar = main.querySelector('progress')
+    if (bar && typeof progress.value === 'number') {
+      if (typeof progress.max === 'number') bar.max = progress.max
+      bar.value = progress.value
+    }
+  })
+  source.addEventListener('done', () => {
+    source.close()
+    tick()
+  })
+  // A stream that cannot be (re)opened: back to reading the page.
+  source.addEventListener('error', () => {
+    if (source.readyState === EventSource.CLOSED) setTimeout(tick, 2000)
+  })
+}
+if (main?.dataset.events) follow(main.dataset.events)
+else if (main) setTimeout(tick, 2000)
 `
 
 export const liveScriptIntegrity = `sha384-${createHash('sha384').update(liveScript).digest('base64')}`

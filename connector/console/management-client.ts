@@ -11,6 +11,8 @@ export interface ApiAnswer<T = unknown> {
   body: T
   /** The API's error message when it refused (`error.message`). */
   error?: string
+  /** The fields it refused, when it said (`error.details.issues`: path and message). */
+  issues?: Array<{ path: string; message: string }>
 }
 
 export interface ManagementClient {
@@ -35,6 +37,9 @@ export function managementClient(request: InProcessRequest, key: string, request
     const answer: ApiAnswer<never> = { status: response.status, ok: response.ok, body: body as never }
     const message = (body as { error?: { message?: unknown } } | undefined)?.error?.message
     if (!response.ok) answer.error = typeof message === 'string' ? message : `HTTP ${response.status}`
+    const issues = (body as { error?: { details?: { issues?: unknown } } } | undefined)?.error?.details?.issues
+    if (!response.ok && Array.isArray(issues))
+      answer.issues = issues.filter((i): i is { path: string; message: string } => typeof i?.path === 'string' && typeof i?.message === 'string')
     return answer
   }
   const auth = { authorization: `Bearer ${key}` }

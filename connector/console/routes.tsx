@@ -1,6 +1,7 @@
 import type { Context } from 'hono'
 import { Hono } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
+import { streamSSE } from 'hono/streaming'
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie'
 import type { Child } from 'hono/jsx'
 import { summarizeOffer } from '../../catalog/index.ts'
@@ -15,9 +16,12 @@ import { Message, type PageContext } from './pages/layout.tsx'
 import { type OverviewData, OverviewPage } from './pages/overview.tsx'
 import { negotiationStates } from '../dsp/negotiation-messages.ts'
 import { transferStates } from '../dsp/transfer-messages.ts'
-import { NegotiationPage, NegotiationsPage, TransferPage, TransfersPage } from './pages/processes.tsx'
+import { NegotiationPage, NegotiationsPage, TransferPage, TransfersPage, transferIsLive, transferProgress } from './pages/processes.tsx'
+import { type FormState, PolicyPage, PoliciesPage } from './pages/policies.tsx'
+import { PreviewPage } from './pages/preview.tsx'
 import { SearchPage } from './pages/search.tsx'
 import { SignInPage } from './pages/sign-in.tsx'
+import type { CatalogPreview, EvaluateAnswer, PolicyDetail, PolicyList, PolicyTestRun } from './views.ts'
 import type { Agreement, Negotiation, NegotiationDetail, Obligations, OutboxPeer, Peer, SearchHit, Transfer, TransferDetail } from './views.ts'
 import type { DatasetEntry } from './pages/datasets.tsx'
 import { createSessions, newToken, type Session, type SessionOptions, sameToken } from './sessions.ts'
@@ -37,6 +41,8 @@ const cookies = { session: 'passerelle_console', csrf: 'passerelle_console_csrf'
 /** Forms are a few fields; anything larger is not one of ours. */
 const maxFormBytes = 16 * 1024
 const pageSize = 20
+/** How long one event stream of a transfer's progress lasts at most (the page's script then reads the page again). */
+const eventStreamSeconds = 600
 /** Failed sign-ins allowed per minute (all addresses together) before sign-in answers 429 for a while. */
 const signInFailuresPerMinute = 20
 
@@ -292,6 +298,27 @@ export function consoleRoutes(options: { ctx: Ctx; request: InProcessRequest; se
     return render(c, <TransferPage page={pageOf(c)} transfer={answer.body} />)
   })
 
+  // A running transfer's progress as server-sent events: the transfer is read through the API once
+  // a second and sent when it changed; `done` when it no longer runs by itself (the page then reads
+  // itself again). Bounded in time, and ended when the connector stops.
+  app.get('/console/transfers/:id/events', (c) => {
+    const api = apiOf(c)
+    const words = c.get('words')
+    const path = `/transfers/${encodeURIComponent(c.req.param('id'))}`
+    return streamSSE(c, async (stream) => {
+      let last = ''
+      for (let tick = 0; tick < eventStreamSeconds && !stream.aborted && !ctx.stopping?.aborted; tick++) {
+        const answer = await api.get<Transfer>(path)
+        if (!answer.ok) return void (await stream.writeSSE({ event: 'done', data: '{}' }))
+        const data = JSON.stringify(transferProgress(words, answer.body))
+        if (data !== last) await stream.writeSSE({ event: 'progress', data })
+        last = data
+        if (!transferIsLive(answer.body)) return void (await stream.writeSSE({ event: 'done', data }))
+        await stream.sleep(1000)
+      }
+    })
+  })
+
   // The received data, streamed from the management API's download as it comes.
   app.get('/console/transfers/:id/data', async (c) => {
     const response = await request(`/management/v1/transfers/${encodeURIComponent(c.req.param('id'))}/data`, {
@@ -358,10 +385,121 @@ export function consoleRoutes(options: { ctx: Ctx; request: InProcessRequest; se
     return render(c, <SearchPage page={pageOf(c)} q={q} result={answer.body} />)
   })
 
+  // The steward's policies: read, tested and tried through the management API's policy routes.
+  app.get('/console/policies', async (c) => {
+    const answer = await apiOf(c).get<PolicyList>('/policies')
+    if (!answer.ok) return failed(c, answer)
+    return render(c, <PoliciesPage page={pageOf(c)} list={answer.body} />)
+  })
+
+  const policyPath = (c: Context<ConsoleEnv>) => `/policies/${encodeURIComponent(c.req.param('id') ?? '')}`
+  const noForm: FormState = { values: {}, errors: {} }
+
+  app.get('/console/policies/:id', async (c) => {
+    const policy = await apiOf(c).get<PolicyDetail>(policyPath(c))
+    if (!policy.ok) return failed(c, policy)
+    return render(c, <PolicyPage page={pageOf(c)} policy={policy.body} form={noForm} />)
+  })
+
+  app.post('/console/policies/:id/test', async (c) => {
+    const api = apiOf(c)
+    const policy = await api.get<PolicyDetail>(policyPath(c))
+    if (!policy.ok) return failed(c, policy)
+    const run = await api.post<PolicyTestRun>(`${policyPath(c)}/test`)
+    if (!run.ok) return failed(c, run)
+    return render(c, <PolicyPage page={pageOf(c)} policy={policy.body} form={noForm} tests={run.body} />)
+  })
+
+  app.post('/console/policies/:id/evaluate', async (c) => {
+    const api = apiOf(c)
+    const policy = await api.get<PolicyDetail>(policyPath(c))
+    if (!policy.ok) return failed(c, policy)
+    const values = formValues(c.get('form'), ['participant', 'purpose', 'region', 'industry', 'date', 'credentials', 'scope'])
+    const body = {
+      participant: values.participant ?? '',
+      ...optional('purpose', oneOrMany(splitList(values.purpose))),
+      ...optional('spatial', oneOrMany(splitList(values.region))),
+      ...optional('industry', oneOrMany(splitList(values.industry))),
+      ...optional('date', values.date ? utc(values.date) : undefined),
+      ...optional('scope', values.scope),
+      credentials: splitList(values.credentials).map((type) => ({ type })),
+    }
+    const answer = await api.post<EvaluateAnswer>(`${policyPath(c)}/evaluate`, body)
+    if (answer.status === 400) {
+      const form = {
+        values,
+        errors: fieldErrors(answer, {
+          participant: 'participant',
+          purpose: 'purpose',
+          spatial: 'region',
+          industry: 'industry',
+          date: 'date',
+          credentials: 'credentials',
+          scope: 'scope',
+        }),
+      }
+      return render(c, <PolicyPage page={pageOf(c)} policy={policy.body} form={form} />, 400)
+    }
+    if (!answer.ok) return failed(c, answer)
+    return render(c, <PolicyPage page={pageOf(c)} policy={policy.body} form={{ values, errors: {} }} decision={answer.body} />)
+  })
+
+  // What one participant sees of this catalog: a reading, so a GET form (bookmarkable, no token needed).
+  app.get('/console/preview', async (c) => {
+    const values = formValues(c.req.query(), ['participant', 'credentials'])
+    if (values.participant === undefined) return render(c, <PreviewPage page={pageOf(c)} form={noForm} />)
+    const query = new URLSearchParams({ participant: values.participant, offset: String(listQuery(c, []).offset), limit: String(pageSize) })
+    for (const type of splitList(values.credentials)) query.append('credential', type)
+    const answer = await apiOf(c).get<CatalogPreview>(`/catalog/preview?${query}`)
+    if (answer.status === 400) {
+      const form = {
+        values,
+        errors: fieldErrors(answer, { participant: 'participant', credential: 'credentials', offset: 'participant', limit: 'participant' }),
+      }
+      return render(c, <PreviewPage page={pageOf(c)} form={form} />, 400)
+    }
+    if (!answer.ok) return failed(c, answer)
+    return render(c, <PreviewPage page={pageOf(c)} form={{ values, errors: {} }} preview={answer.body} />)
+  })
+
   app.all('/console/*', (c) => failed(c, { status: 404, error: c.get('words').t('error.notFound') }))
   app.onError((error, c) => {
     c.get('logger').error('console page failed', { path: c.req.path, error: (error as Error).message, stack: (error as Error).stack })
     return failed(c, { status: 500, error: c.get('words')?.t('error.title') ?? 'error' })
   })
   return app
+}
+
+/** The named fields of a form or query, trimmed and bounded (absent stays absent). */
+function formValues(source: Record<string, string | undefined>, names: string[]): Record<string, string> {
+  const values: Record<string, string> = {}
+  for (const name of names) {
+    const value = source[name]
+    if (typeof value === 'string') values[name] = value.trim().slice(0, 2048)
+  }
+  return values
+}
+
+/** "a, b c" → ["a", "b", "c"]: a form field that takes several values. */
+const splitList = (value: string | undefined) => (value ?? '').split(/[\s,]+/).filter(Boolean)
+const oneOrMany = (values: string[]) => (values.length === 0 ? undefined : values.length === 1 ? values[0] : values)
+const optional = <K extends string, V>(key: K, value: V | undefined) => (value === undefined || value === '' ? {} : ({ [key]: value } as Record<K, V>))
+
+/** A date and time typed in the form is UTC (the page says so): `2026-06-01T12:00` → `2026-06-01T12:00:00Z`; anything else goes to the API as typed. */
+function utc(value: string): string {
+  if (/^\d{4}-\d{2}-\d{2}$/.test(value)) return `${value}T00:00:00Z`
+  if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}$/.test(value)) return `${value}:00Z`
+  if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?$/.test(value)) return `${value}Z`
+  return value
+}
+
+/** The API's complaints, beside the form fields they are about (`fields`: the API's name → the form's); the rest is said above the form. */
+function fieldErrors(answer: { error?: string; issues?: Array<{ path: string; message: string }> }, fields: Record<string, string>): Record<string, string> {
+  const errors: Record<string, string> = {}
+  for (const issue of answer.issues ?? []) {
+    const field = fields[issue.path.split('.')[0] ?? ''] ?? '_form'
+    errors[field] ??= issue.message.replace(/^Invalid input: /, '')
+  }
+  if (Object.keys(errors).length === 0) errors._form = answer.error ?? 'HTTP 400'
+  return errors
 }

@@ -35,3 +35,4 @@ export type Agreement = {
 export type Peer = PeerStatus
 export type OutboxPeer = PeerDeliveryState
 export type { SearchHit } from '../../catalog/index.ts'
+export type { CatalogPreview, EvaluateAnswer, LintProblem, PolicyDetail, PolicyList, PolicyTestRun, TraceNodeView } from '../management/policy-views.ts'

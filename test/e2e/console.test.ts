@@ -112,6 +112,29 @@ describe.skipIf(!chromiumPath)('the console in a browser, between two connector 
     await page.waitForURL(/\/console\/transfers\/urn/)
     await page.locator('main:not([data-live]) .state', { hasText: 'STARTED' }).first().waitFor({ timeout: 20_000 })
     await expectAccessible(page)
+    // Its progress as server-sent events, under the page's Content-Security-Policy: the state and
+    // the bytes, then `done` once it no longer moves by itself (a pull waits for its download).
+    const events = await page.evaluate(
+      (url) =>
+        new Promise<string[]>((resolve, reject) => {
+          const seen: string[] = []
+          const source = new (globalThis as any).EventSource(url)
+          source.addEventListener('progress', (event: { data: string }) => seen.push(`progress ${event.data}`))
+          source.addEventListener('done', () => {
+            source.close()
+            resolve([...seen, 'done'])
+          })
+          setTimeout(() => {
+            source.close()
+            reject(new Error(`no done event after: ${seen.join(' | ')}`))
+          }, 15_000)
+        }),
+      `${new URL(page.url()).pathname}/events`,
+    )
+    expect(events[0]).toMatch(/^progress \{"state":"STARTED","value":0,/)
+    expect(events.at(-1)).toBe('done')
+    const anonymousEvents = await fetch(`${consumer.url}${new URL(page.url()).pathname}/events`, { redirect: 'manual' })
+    expect(anonymousEvents.status).toBe(303)
     await page
       .getByRole('link', { name: /^urn:uuid:/ })
       .first()

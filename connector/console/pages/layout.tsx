@@ -18,12 +18,19 @@ const sections: Array<{ href: string; key: MessageKey }> = [
   { href: '/console/transfers', key: 'nav.transfers' },
   { href: '/console/agreements', key: 'nav.agreements' },
   { href: '/console/datasets', key: 'nav.datasets' },
+  { href: '/console/policies', key: 'nav.policies' },
+  { href: '/console/preview', key: 'nav.preview' },
   { href: '/console/search', key: 'nav.search' },
 ]
 
 export const CsrfField = ({ page }: { page: PageContext }) => <input type="hidden" name="csrf" value={page.csrf} />
 
-export function Layout(props: { page: PageContext; title: string; live?: boolean; children?: Child }) {
+/**
+ * `live`: the page shows work under way; it is kept up to date by the console's script (from the
+ * server's event stream `events` when given, by reading the page again otherwise) and, without
+ * JavaScript, by the browser refreshing it every five seconds.
+ */
+export function Layout(props: { page: PageContext; title: string; live?: boolean; events?: string; children?: Child }) {
   const { page, title } = props
   const { words } = page
   const current = page.path.split('?')[0]
@@ -35,6 +42,11 @@ export function Layout(props: { page: PageContext; title: string; live?: boolean
         <title>{`${title} · ${words.t('app.name')}`}</title>
         <link rel="stylesheet" href="/console/assets/console.css" />
         {props.live ? <script type="module" src="/console/assets/live.js" integrity={liveScriptIntegrity} /> : null}
+        {props.live ? (
+          <noscript>
+            <meta http-equiv="refresh" content="5" />
+          </noscript>
+        ) : null}
       </head>
       <body>
         <a class="skip" href="#content">
@@ -84,7 +96,7 @@ export function Layout(props: { page: PageContext; title: string; live?: boolean
             ) : null}
           </div>
         </header>
-        <main id="content" data-live={props.live ? '' : undefined}>
+        <main id="content" data-live={props.live ? '' : undefined} data-events={props.live ? props.events : undefined}>
           <h1>{title}</h1>
           {props.children}
         </main>

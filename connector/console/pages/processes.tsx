@@ -1,4 +1,5 @@
 import type { Negotiation, NegotiationDetail, Transfer, TransferDetail } from '../views.ts'
+import type { Words } from '../i18n.ts'
 import { CsrfField, Layout, type PageContext, Pager, State, Timeline } from './layout.tsx'
 import { negotiationStates } from '../../dsp/negotiation-messages.ts'
 import { transferStates } from '../../dsp/transfer-messages.ts'
@@ -207,14 +208,36 @@ export function TransfersPage({ page, list }: { page: PageContext; list: ListVie
   )
 }
 
+/** Whether a transfer is still moving on by itself (requested, or a push under way): its page follows it. */
+export const transferIsLive = (t: Pick<Transfer, 'state' | 'format'>) => t.state === 'REQUESTED' || (t.state === 'STARTED' && t.format === 'HttpData-PUSH')
+
+/** A transfer's progress as its page shows it, and as its event stream sends it to the page. */
+export function transferProgress(words: Words, t: Pick<Transfer, 'state' | 'bytesMoved' | 'size'>) {
+  const moved = Number(t.bytesMoved ?? 0)
+  return {
+    state: t.state,
+    value: t.size ? Math.min(moved, t.size) : moved,
+    max: t.size ?? null,
+    moved: `${words.bytes(moved)}${t.size ? ` / ${words.bytes(t.size)}` : ''}`,
+  }
+}
+
 export function TransferPage({ page, transfer: t }: { page: PageContext; transfer: TransferDetail }) {
   const { words } = page
-  const live = t.state === 'REQUESTED' || (t.state === 'STARTED' && t.format === 'HttpData-PUSH')
-  const moved = Number(t.bytesMoved ?? 0)
+  const live = transferIsLive(t)
+  const progress = transferProgress(words, t)
   return (
-    <Layout page={page} title={`${words.t('transfer.title')}: ${t.datasetId ?? t.id}`} live={live}>
+    <Layout
+      page={page}
+      title={`${words.t('transfer.title')}: ${t.datasetId ?? t.id}`}
+      live={live}
+      events={`/console/transfers/${encodeURIComponent(t.id)}/events`}
+    >
       <p role="status" aria-live="polite">
-        {words.t('field.state')}: <State state={t.state} />
+        {words.t('field.state')}:{' '}
+        <span class={`state state-${t.state}`} data-field="state">
+          {t.state}
+        </span>
         {live ? <span class="muted"> {words.t('transfer.running')}</span> : null}
       </p>
       {t.state === 'TERMINATED' && t.reason ? (
@@ -226,11 +249,11 @@ export function TransferPage({ page, transfer: t }: { page: PageContext; transfe
       <h2>{words.t('transfer.progress')}</h2>
       <p>
         {t.size ? (
-          <progress id="progress" max={t.size} value={Math.min(moved, t.size)} aria-label={words.t('transfer.progress')}>
-            {`${words.bytes(moved)} / ${words.bytes(t.size)}`}
+          <progress id="progress" max={t.size} value={progress.value} aria-label={words.t('transfer.progress')}>
+            {progress.moved}
           </progress>
         ) : null}{' '}
-        {`${words.bytes(moved)}${t.size ? ` / ${words.bytes(t.size)}` : ''}`}
+        <span data-field="moved">{progress.moved}</span>
       </p>
       {t.role === 'consumer' && t.format === 'HttpData-PULL' && t.state === 'STARTED' ? (
         <p>
