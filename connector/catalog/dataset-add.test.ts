@@ -201,7 +201,7 @@ describe('passerelle dataset add URL', () => {
     const port = await upstream('a,b\n')
     const result = await cli(root, 'dataset', 'add', `http://127.0.0.1:${port}/series.csv`, '--policy', 'research-only')
     expect(result.code).toBe(2)
-    expect(result.err).toContain(`the connector may not fetch http://127.0.0.1:${port}/series.csv`)
+    expect(result.err).toContain(`the connector may not read http://127.0.0.1:${port}/series.csv`)
     expect(result.err).toContain('not in egress.allow')
     expect(datasetFiles(root)).not.toContain('series.yaml')
   })

@@ -247,7 +247,7 @@ async function measureUrl(here: Participant, url: string, io: CliIo): Promise<{ 
     } catch (error) {
       if (isEgressRefusal(error))
         throw new UsageError(
-          `the connector may not fetch ${url}: ${String((error as { details?: { egress?: string } }).details?.egress)} (see egress.allow in ${configFileName})`,
+          `the connector may not read ${url}: ${String((error as { details?: { egress?: string } }).details?.egress)} (see egress.allow in ${configFileName})`,
         )
       throw new UsageError(`${url} could not be fetched: ${(error as Error).message}`)
     }
