@@ -207,6 +207,8 @@ beforeAll(async () => {
   )
   const admin = storageClient()
   await admin.send(new CreateBucketCommand({ Bucket: 'inbox' }))
+  await admin.send(new PutObjectCommand({ Bucket: 'climate', Key: 'series/big.bin', Body: bigFile }))
+  datasets.set('urn:dataset:s3-big', s3Distribution({ key: 'series/big.bin' }, 'application/octet-stream'))
   admin.destroy()
   process.env.PASSERELLE_SECRET_INBOX_ACCESS_KEY_ID = inboxKey.id
   process.env.PASSERELLE_SECRET_INBOX_SECRET_ACCESS_KEY = inboxKey.secret
@@ -374,6 +376,32 @@ describe('datasets in S3-compatible storage and folders', () => {
     expect(text).toContain('(404)')
     expect(text).toContain('no such object')
     expect((await readTransfer(provider, providerId)).accessCount).toBe(0)
+  })
+
+  it('cuts a running S3 stream when its agreement stops being in force, and records the bytes actually sent', async () => {
+    const { consumerId, providerId } = await startPull('urn:dataset:s3-big')
+    const res = await consumer.api(`/transfers/${consumerId}/data`)
+    expect(res.status).toBe(200)
+    const reader = res.body!.getReader()
+    let received = (await reader.read()).value?.length ?? 0
+    const agreementId = (await readTransfer(provider, providerId)) as View & { agreementId: string }
+    agreements.set(agreementId.agreementId, { ...agreements.get(agreementId.agreementId)!, state: 'TERMINATED' })
+    // Nothing read meanwhile: the stream waits on the client, and the watch sees the agreement end.
+    await new Promise((r) => setTimeout(r, 1500))
+    let cut = false
+    try {
+      for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) received += chunk.value.length
+    } catch {
+      cut = true
+    }
+    expect(cut || received < bigFile.length).toBe(true)
+    expect(received).toBeLessThan(bigFile.length)
+    const onProvider = (await waitFor(
+      () => readTransfer(provider, providerId) as Promise<View & { accesses: Array<{ status: number; bytes: number }> }>,
+      (t) => (t.accesses?.[0] as { bytes?: number } | undefined)?.bytes !== 0,
+      'the access to be settled',
+    )) as View & { accesses: Array<{ status: number; bytes: number }> }
+    expect(onProvider.accesses[0]!.bytes).toBeLessThan(bigFile.length)
   })
 
   it('never passes on more bytes than the storage declared', async () => {
