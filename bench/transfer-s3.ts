@@ -7,6 +7,10 @@
  * is the median of per-run ratios. RSS growth and CPU time are this process's (the storage's and
  * the connector's side; curl's is not in it).
  *
+ * Push into storage: the data plane's push of a file into a bucket (AmazonS3-PUSH: token-free,
+ * usage check, multipart upload, access record), against a direct lib-storage multipart upload of
+ * the same file with the same part size and parallelism, in the same run.
+ *
  *   node --import tsx bench/transfer-s3.ts            (BENCH_TRANSFER_MIB=1024 for a 1 GiB object, BENCH_RUNS=5)
  */
 import { createReadStream, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs'
@@ -22,6 +26,7 @@ import { systemClock } from '../connector/clock.ts'
 import { randomIds } from '../connector/ids.ts'
 import { createApp } from '../connector/http/app.ts'
 import { readHttpDataAddress } from '../connector/transfer/messages.ts'
+import { s3DataAddress } from '../connector/transfer/s3-address.ts'
 import { transferArea } from '../connector/transfer/area.ts'
 import { repo } from '../connector/transfer/service.ts'
 import { testConfig, testContext } from '../test/support/context.ts'
@@ -68,12 +73,15 @@ async function main() {
       agreements: () => ({ find: async () => agreement, providerOf: async () => undefined }),
       usage: { check: () => ({ allowed: true, reason: 'allowed' }) },
       sources: () => ({
-        resolve: async () => ({
-          kind: 's3',
-          access: { endpoint, region: 'us-east-1', pathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } },
-          bucket: 'bench',
-          key: 'payload.bin',
-        }),
+        resolve: async (datasetId) =>
+          datasetId === 'urn:dataset:file'
+            ? { kind: 'file', root: dir, path: 'payload.bin' }
+            : {
+                kind: 's3',
+                access: { endpoint, region: 'us-east-1', pathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } },
+                bucket: 'bench',
+                key: 'payload.bin',
+              },
       }),
       monitorIntervalMs: 3_600_000,
     },
@@ -100,6 +108,34 @@ async function main() {
       { cause: 'bench', actor: 'local' },
     ),
   )
+  const pushTransfer = await store.transaction((tx) =>
+    repo(area.runtime.ctx).insert(
+      tx,
+      {
+        id: 'urn:uuid:bench-s3-push',
+        role: 'provider',
+        providerPid: 'urn:uuid:bench-s3-push',
+        consumerPid: 'urn:uuid:bench-s3-push',
+        agreementId: 'urn:agreement:bench',
+        datasetId: 'urn:dataset:file',
+        counterpartyId: 'did:web:consumer.bench',
+        counterpartyAddress: 'http://127.0.0.1:1/dsp',
+        format: 'AmazonS3-PUSH',
+        state: 'STARTED',
+      },
+      { cause: 'bench', actor: 'local' },
+    ),
+  )
+  const inbox = { region: 'us-east-1', endpoint, bucket: 'bench', key: 'pushed.bin', credentials: 'unused' }
+  const pushAddress = s3DataAddress(inbox, { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' })
+  const push = async () => {
+    const sent = await area.runtime.dataPlane.control.push(pushTransfer, pushAddress)
+    if (sent.bytes !== size) throw new Error(`the push sent ${sent.bytes} bytes`)
+  }
+  // The same part size and parallelism as the data plane's upload (s3-destination.ts).
+  const directUpload = async () => {
+    await new Upload({ client, queueSize: 4, partSize: 8 * 1024 * 1024, params: { Bucket: 'bench', Key: 'direct.bin', Body: createReadStream(file) } }).done()
+  }
   const address = readHttpDataAddress(await area.runtime.dataPlane.control.pullAddress(transfer))!
   const pullUrl = address.endpoint.replace(/^http:\/\/[^/]+/, `http://127.0.0.1:${port}`)
 
@@ -113,17 +149,33 @@ async function main() {
   const record = (name: string, m: Measure) => (results[name] ??= []).push(m)
   await sdkGet()
   await curlDownload(pullUrl, [`Authorization: Bearer ${address.token}`])
+  // The file's sha256 is computed once per file version (when a transfer starts), not per push.
+  await directUpload()
+  await push()
+  const only = process.env.BENCH_CASES ?? 'pull,push'
   for (let i = 0; i < runs; i++) {
-    record('baseline: SDK streaming GetObject', await measure(sdkGet))
-    record('passerelle pull of the object (curl)', await measure(() => curlDownload(pullUrl, [`Authorization: Bearer ${address.token}`])))
+    if (only.includes('pull')) {
+      record('baseline: SDK streaming GetObject', await measure(sdkGet))
+      record('passerelle pull of the object (curl)', await measure(() => curlDownload(pullUrl, [`Authorization: Bearer ${address.token}`])))
+    }
+    if (only.includes('push')) {
+      record('baseline: direct multipart upload (lib-storage)', await measure(directUpload))
+      record('passerelle push of a file into the bucket', await measure(push))
+    }
   }
   const mbps = (seconds: number) => size / 1024 / 1024 / seconds
-  const base = 'baseline: SDK streaming GetObject'
+  const baselineOf: Record<string, string> = {
+    'baseline: SDK streaming GetObject': 'baseline: SDK streaming GetObject',
+    'passerelle pull of the object (curl)': 'baseline: SDK streaming GetObject',
+    'baseline: direct multipart upload (lib-storage)': 'baseline: direct multipart upload (lib-storage)',
+    'passerelle push of a file into the bucket': 'baseline: direct multipart upload (lib-storage)',
+  }
   const table: string[][] = [
     ['case', `median MiB/s (${runs} runs of ${mib} MiB)`, 'median CPU s (this process)', 'median peak RSS growth MiB', 'ratio to baseline'],
   ]
-  for (const name of [base, 'passerelle pull of the object (curl)']) {
+  for (const name of Object.keys(baselineOf).filter((n) => results[n])) {
     const r = results[name]!
+    const base = baselineOf[name]!
     const ratio = median(r.map((m, i) => results[base]![i]!.seconds / m.seconds))
     table.push([
       name,
@@ -134,7 +186,7 @@ async function main() {
     ])
   }
   printTable(
-    `bench/transfer-s3: ${mib} MiB object in s3rver over 127.0.0.1 (target: ratio ≥ 0.80, RSS growth < 64 MiB); load average ${loadBefore} before, ${loadavg()
+    `bench/transfer-s3: ${mib} MiB object in s3rver over 127.0.0.1 (targets: ratio ≥ 0.80 for pull and push, RSS growth < 64 MiB); load average ${loadBefore} before, ${loadavg()
       .map((l) => l.toFixed(2))
       .join(' ')} after`,
     table,

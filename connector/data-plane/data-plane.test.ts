@@ -516,12 +516,14 @@ describe('push and the receiving endpoint', () => {
     const t = await s.transfer('urn:uuid:p1', { format: 'HttpData-PUSH' })
     await expect(s.plane.control.push(t, httpDataAddress('http://consumer.test/data/incoming/x', 'tok'))).rejects.toThrow(/503.*after 2 attempts/)
     expect(calls).toBe(2)
-    // A push is one access of its transfer: the retry sent the same copy and counted nothing more.
+    // A push is one access of its transfer: the retry sent the same copy and counted nothing more;
+    // and since the consumer received nothing in the end, that count is given back.
     expect((await s.repo.accesses(store.db, t.id)).map((a) => [a.status, a.counted, a.reason])).toEqual([
-      [503, true, 'the consumer answered 503'],
+      [503, false, "the push failed: the consumer's endpoint answered 503"],
       [503, false, 'the consumer answered 503'],
     ])
-    expect(await usageRepository(store, { clock: s.clock }).count(store.db, 'urn:agreement:1')).toBe(1)
+    expect(await usageRepository(store, { clock: s.clock }).count(store.db, 'urn:agreement:1')).toBe(0)
+    expect((await s.repo.get(store.db, t.id))?.accessCount).toBe(0)
   })
 
   it('refuses a push once the agreement has no downloads left, counting nothing and sending nothing', async () => {

@@ -27,11 +27,12 @@ import { jitteredDelay, retryableStatus } from '../dispatch/backoff.ts'
 import { isPermanentFailure } from '../http/peer-client.ts'
 import { fileRangeStream } from './file-stream.ts'
 import { writeHashedFile } from './hashed-file.ts'
-import { relayResponse } from './relay.ts'
 import { archiveMediaType, archiveStream, type ArchiveEntry, type ArchiveFormat } from './folder-archive.ts'
 import { localFolderEntries, prefixEntries } from './folder-entries.ts'
 import type { S3Clients } from './s3-client.ts'
-import { openS3Object } from './s3-source.ts'
+import { openS3Object, readS3Object } from './s3-source.ts'
+import { uploadToS3 } from './s3-destination.ts'
+import { readS3DataAddress, s3EndpointType, type S3Destination } from '../transfer/s3-address.ts'
 import { checkedRequest, fetchUpstream, openUpstream, requestParts, type UpstreamOpen } from './http-backend.ts'
 import { guardedStream, type StreamEnd } from './guarded-stream.ts'
 import { streamWatch } from './stream-watch.ts'
@@ -147,8 +148,7 @@ export function createDataPlane(deps: DataPlaneDeps) {
       return httpDataAddress(`${base}/data/incoming/${transfer.id}`, token)
     },
     async push(transfer, address) {
-      const target = readHttpDataAddress(address)
-      if (!target) throw new Error('the consumer gave no usable HTTP data address')
+      const target = pushTarget(address)
       const maxAttempts = deps.pushAttempts ?? Infinity
       const windowMs = deps.pushRetry?.windowMs ?? 300_000
       const baseDelayMs = deps.pushRetry?.baseDelayMs ?? 1000
@@ -157,10 +157,11 @@ export function createDataPlane(deps: DataPlaneDeps) {
       const until = deps.clock.now().getTime() + windowMs
       let last: unknown
       let attempt = 0
+      const counted: { accessId?: string } = {}
       for (;;) {
         attempt++
         try {
-          return await pushOnce(transfer, target)
+          return await pushOnce(transfer, target, counted)
         } catch (error) {
           last = error
           if (error instanceof PasserelleError && error.code === 'policy_refused') break
@@ -174,6 +175,11 @@ export function createDataPlane(deps: DataPlaneDeps) {
           await new Promise((r) => setTimeout(r, delay))
         }
       }
+      // The consumer received nothing: the access it was counted for is given back.
+      if (counted.accessId)
+        await refundCount(transfer, counted.accessId, `the push failed: ${(last as Error).message}`).catch((error) =>
+          deps.logger.warn('could not give a count back', { transferId: transfer.id, error }),
+        )
       throw new Error(`${(last as Error).message} (after ${attempt} attempt${attempt === 1 ? '' : 's'})`)
     },
   }
@@ -287,7 +293,7 @@ export function createDataPlane(deps: DataPlaneDeps) {
     const archived = source.kind === 'folder' || source.kind === 's3-prefix'
     const request = checkedRequest(source.kind === 'http' ? source.api : archived ? archiveParameters : undefined, asked.suffix, asked.query)
     if (source.kind === 'http') return pullUpstream(c, transfer, claims.agreementId, source, rangeHeader, release, request)
-    if (source.kind === 's3') return pullObject(c, transfer, claims.agreementId, upstreamOf(source), rangeHeader, release)
+    if (source.kind === 's3') return pullObject(c, transfer, claims.agreementId, source, rangeHeader, release)
     if (archived) return pullArchive(c, transfer, claims.agreementId, source, release)
     const sha256 = await deps.digests.sha256(file!)
     const etag = `"sha256-${sha256}"`
@@ -439,44 +445,67 @@ export function createDataPlane(deps: DataPlaneDeps) {
   /**
    * Pull from an S3 object. Checked (without counting) before the storage is asked, then counted on
    * what it answered: its size and length decide whether this is a new download. A failed storage
-   * access spends nothing.
+   * access spends nothing; a storage that fails while its body is relayed (a cut, more or fewer
+   * bytes than it declared, silence) gives the count back. The storage's body goes to the client
+   * through one guarded layer (no web-stream relay of its own), cut when the transfer or its agreement ends.
    */
-  async function pullObject(c: Context, transfer: TransferRecord, agreementId: string, open: Upstream, range: string | null, release: () => void) {
+  async function pullObject(
+    c: Context,
+    transfer: TransferRecord,
+    agreementId: string,
+    source: Extract<DataSource, { kind: 's3' }>,
+    range: string | null,
+    release: () => void,
+  ) {
     const access = { transferId: transfer.id, agreementId, range }
     await authorize({ ...access, status: 200, plannedBytes: 0, counts: () => false, dryRun: true })
-    const upstream = await open({ head: c.req.method === 'HEAD', range })
-    const body = upstream.body
-    if (upstream.status === 416) {
+    const head = c.req.method === 'HEAD'
+    const answer = await readS3Object(objectClient(source.access), source, { head, range }).catch((error: unknown) => {
+      deps.logger.warn('dataset storage access failed', {
+        bucket: source.bucket,
+        detail: (error as { detail?: string }).detail,
+        error: (error as Error).message,
+      })
+      throw error
+    })
+    if (answer.status === 416 || head || !answer.body) {
       release()
-      await body?.cancel().catch(() => {})
-      return c.body(null, 416, upstream.headers.get('content-range') ? { 'content-range': upstream.headers.get('content-range')! } : {})
+      answer.body?.destroy()
+      if (answer.status === 416) return c.body(null, 416)
+      return new Response(null, { status: answer.status, headers: { 'cache-control': 'no-store' } })
     }
-    if (!upstream.ok || (!body && c.req.method !== 'HEAD')) {
-      await body?.cancel().catch(() => {})
-      throw new PasserelleError('peer_failed', `the upstream source answered ${upstream.status}`)
-    }
-    if (c.req.method === 'HEAD' || !body) {
-      release()
-      await body?.cancel().catch(() => {})
-      return new Response(null, { status: upstream.status, headers: { 'cache-control': 'no-store' } })
-    }
-    const extent = upstreamExtent(upstream.status, upstream.headers)
+    const upstreamBody = answer.body
+    const extent = upstreamExtent(answer.status, answer.headers)
     const planned = extent ? grantedUnits(extent.length) : 0
     let accessId: string | undefined
+    let counted = false
     try {
-      accessId = await authorize({ ...access, status: upstream.status, plannedBytes: planned, counts: (t) => !extent || isNewDownload(t, extent) })
+      accessId = await authorize({ ...access, status: answer.status, plannedBytes: planned, counts: (t) => (counted = !extent || isNewDownload(t, extent)) })
     } catch (error) {
-      await body.cancel().catch(() => {})
+      upstreamBody.destroy()
       throw error
     }
-    return relayResponse(upstream as Response & { body: ReadableStream<Uint8Array> }, {
-      headers: ['content-type', 'content-length', 'content-range', 'etag', 'accept-ranges', 'repr-digest', 'last-modified'],
-      extra: { 'cache-control': 'no-store' },
-      onBytes: (bytes) => {
+    const watch = watcher.watch(transfer.id, transfer.agreementId)
+    const body = guardedStream(upstreamBody, {
+      declaredLength: answer.declaredLength,
+      idleMs: 60_000,
+      signal: watch.signal,
+      onEnd: (bytes: number, end: StreamEnd) => {
+        watch.stop()
         release()
         repo.finishAccess(transfer.id, { id: accessId!, planned: Math.max(planned, bytes), sent: bytes }).catch(() => {})
+        if (end.kind === 'source') {
+          deps.logger.warn('dataset storage failed during a transfer', { transferId: transfer.id, detail: end.error.message })
+          if (counted) refundCount(transfer, accessId!, end.error.message).catch((error) => deps.logger.warn('could not give a count back', { error }))
+        } else if (end.kind === 'stopped') deps.logger.info('data stream stopped', { transferId: transfer.id, reason: end.error.message })
       },
     })
+    const headers: Record<string, string> = { 'cache-control': 'no-store' }
+    for (const name of ['content-type', 'content-length', 'content-range', 'etag', 'accept-ranges', 'last-modified']) {
+      const value = answer.headers.get(name)
+      if (value) headers[name] = value
+    }
+    return new Response(body, { status: answer.status, headers })
   }
 
   /**
@@ -637,22 +666,27 @@ export function createDataPlane(deps: DataPlaneDeps) {
     return new Response(body, { status: 200, headers })
   }
 
-  /** Provider, push: one attempt at sending the whole dataset to the consumer's endpoint. */
-  async function pushOnce(transfer: TransferRecord, target: { endpoint: string; token: string }) {
+  /**
+   * Provider, push: one attempt at sending the whole dataset to the consumer's endpoint or storage.
+   * `counted` keeps the access the push was counted for (its first attempt), to give it back if the push fails.
+   */
+  async function pushOnce(transfer: TransferRecord, target: PushTarget, counted: { accessId?: string }) {
     const current = await repo.get(deps.store.db, transfer.id)
     if (current?.state !== 'STARTED') throw new PasserelleError('forbidden', `the transfer is ${current?.state ?? 'gone'}`)
     const { source, file } = await fileOf(current)
     // A push is one access of its transfer: counted on the first attempt, not on retries (the same copy).
+    let counts = false
     const accessId = await authorize({
       transferId: transfer.id,
       agreementId: transfer.agreementId,
       range: null,
       status: 0,
       plannedBytes: 0,
-      counts: (t) => t.accessCount === 0,
+      counts: (t) => (counts = t.accessCount === 0),
     })
+    if (counts) counted.accessId = accessId
     let body: Readable
-    const headers: Record<string, string> = { authorization: `Bearer ${target.token}`, 'content-type': source.mediaType ?? 'application/octet-stream' }
+    const headers: Record<string, string> = { 'content-type': source.mediaType ?? 'application/octet-stream' }
     let size: number | undefined
     let sha256: string | undefined
     if (file) {
@@ -674,20 +708,58 @@ export function createDataPlane(deps: DataPlaneDeps) {
     } else throw new PasserelleError('not_found', 'the dataset has no distribution to transfer')
     const hash = createHash('sha256')
     let sent = 0
+    let confirmed = 0
     // Read errors reach the upload through its pipe; this listener only keeps a late one (after a
     // refused upload closed the stream) from ending the process.
     body.on('error', (error) => deps.logger.debug('push source stream failed', { transferId: transfer.id, error }))
-    // A data listener starts the flow: attach it in the same turn as the upload's pipe, or the
-    // first chunks would go to the listener alone.
-    body.on('data', (chunk: Buffer) => {
+    const seen = (chunk: Buffer) => {
       sent += chunk.length
       if (!file) hash.update(chunk)
-    })
+    }
     let status: number
     try {
-      status = await upload({ url: target.endpoint, headers, body })
+      if (target.kind === 'http') {
+        // A data listener starts the flow: attach it in the same turn as the upload's pipe, or the
+        // first chunks would go to the listener alone.
+        body.on('data', seen)
+        status = await upload({ url: target.endpoint, headers: { ...headers, authorization: `Bearer ${target.token}` }, body })
+      } else {
+        // A file's size and sha256 are known: it goes to the upload as it is read. Other sources are
+        // hashed on the way; the multipart upload reads when it is ready, so chunks are counted as it takes them.
+        const source = body
+        const taken = file
+          ? body
+          : Readable.from(
+              (async function* () {
+                for await (const chunk of source) {
+                  seen(chunk as Buffer)
+                  yield chunk as Buffer
+                }
+              })(),
+              { objectMode: false },
+            )
+        const d = target.destination
+        const length = size ?? (headers['content-length'] ? Number(headers['content-length']) : undefined)
+        await uploadToS3(
+          objectStorage().once(d.access),
+          { bucket: d.bucket, key: d.key, body: taken, contentType: headers['content-type']!, size: length, sha256 },
+          (bytes) => (confirmed = bytes),
+        ).finally(() => taken.destroy())
+        if (file) sent = file.size
+        status = 200
+      }
     } catch (error) {
-      await repo.settlePush(transfer.id, { id: accessId!, status: 0, sent, reason: `the push broke off: ${(error as Error).message}` })
+      // Into storage, only whole parts it confirmed count as sent.
+      const moved = target.kind === 's3' ? confirmed : sent
+      if (target.kind === 's3')
+        deps.logger.warn('push into the destination storage failed', { transferId: transfer.id, detail: (error as { detail?: string }).detail })
+      const answered = (error as PasserelleError).details?.status
+      await repo.settlePush(transfer.id, {
+        id: accessId!,
+        status: typeof answered === 'number' ? answered : 0,
+        sent: moved,
+        reason: `the push broke off: ${(error as Error).message}`,
+      })
       throw error
     } finally {
       // A refused or broken upload may leave the file stream open: close it.
@@ -699,7 +771,26 @@ export function createDataPlane(deps: DataPlaneDeps) {
     return { bytes: size ?? sent, sha256: sha256 ?? hash.digest('hex') }
   }
 
+  const objectStorage = () => {
+    if (!deps.objects) throw new PasserelleError('unavailable', 'object storage is not configured on this connector')
+    return deps.objects
+  }
+
   return { control, routes: app }
+}
+
+/** Where a push goes: the consumer's HTTP endpoint (with its token), or an object in its S3-compatible storage. */
+type PushTarget = { kind: 'http'; endpoint: string; token: string } | { kind: 's3'; destination: S3Destination }
+
+function pushTarget(address: DataAddress): PushTarget {
+  if (address.endpointType === s3EndpointType) {
+    const read = readS3DataAddress(address)
+    if ('problem' in read) throw new PasserelleError('bad_request', read.problem, { permanent: true })
+    return { kind: 's3', destination: read.destination }
+  }
+  const target = readHttpDataAddress(address)
+  if (!target) throw new Error('the consumer gave no usable HTTP data address')
+  return { kind: 'http', ...target }
 }
 
 /** The consumer's endpoint answered, with a status that is not a success. */

@@ -59,28 +59,35 @@ export function s3Credentials(secret: string, env: Record<string, string | undef
 export function s3Clients(egress: EgressPolicy, options: { maxSockets?: number } = {}) {
   const agents = egressAgents(egress, { maxSockets: options.maxSockets ?? 64 })
   const clients = new Map<string, S3Client>()
+  const create = (access: S3Access) =>
+    new S3Client({
+      region: access.region,
+      ...(access.endpoint ? { endpoint: access.endpoint } : {}),
+      forcePathStyle: access.pathStyle,
+      // Never the SDK's default chain (environment, profiles, the instance metadata service).
+      credentials: access.credentials ?? { accessKeyId: '', secretAccessKey: '' },
+      ...(access.credentials ? {} : { signer: { sign: async (request) => request } }),
+      requestHandler: { ...agents, connectionTimeout: 10_000, requestTimeout: 60_000 },
+      // Checksums only where the protocol requires them: self-hosted storage often knows no other.
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+      maxAttempts: 2,
+    })
   return {
     client(access: S3Access): S3Client {
       const key = JSON.stringify([access.endpoint, access.region, access.pathStyle, access.credentials])
       let client = clients.get(key)
       if (!client) {
-        client = new S3Client({
-          region: access.region,
-          ...(access.endpoint ? { endpoint: access.endpoint } : {}),
-          forcePathStyle: access.pathStyle,
-          // Never the SDK's default chain (environment, profiles, the instance metadata service).
-          credentials: access.credentials ?? { accessKeyId: '', secretAccessKey: '' },
-          ...(access.credentials ? {} : { signer: { sign: async (request) => request } }),
-          requestHandler: { ...agents, connectionTimeout: 10_000, requestTimeout: 60_000 },
-          // Checksums only where the protocol requires them: self-hosted storage often knows no other.
-          requestChecksumCalculation: 'WHEN_REQUIRED',
-          responseChecksumValidation: 'WHEN_REQUIRED',
-          maxAttempts: 2,
-        })
+        client = create(access)
         clients.set(key, client)
       }
       return client
     },
+    /**
+     * A client for one use (a consumer's destination, with the key it gave): not kept, and never
+     * destroyed by its user, since destroying a client closes the shared connection pools.
+     */
+    once: create,
     close() {
       for (const client of clients.values()) client.destroy()
       clients.clear()
@@ -95,17 +102,18 @@ export type S3Clients = ReturnType<typeof s3Clients>
  * A storage failure as a transfer error the consumer can read: what kind of failure, never the
  * endpoint, the key or a credential. `detail` is for the provider's log (codes and status only).
  */
-export function storageFailure(error: unknown, what = "the dataset's storage"): PasserelleError & { detail: string } {
+export function storageFailure(error: unknown, what = "the dataset's storage", whose = "the provider's credentials"): PasserelleError & { detail: string } {
   const e = error as Partial<S3ServiceException> & { code?: string; name?: string; cause?: unknown }
   const status = e.$metadata?.httpStatusCode
   const name = e.name ?? 'Error'
   const refused = findNamed(error, 'EgressRefusal')
   let failure: PasserelleError
-  if (refused) failure = new PasserelleError('peer_failed', `${what} could not be reached`)
+  // An address the egress policy refuses stays refused: not worth trying again.
+  if (refused) failure = new PasserelleError('peer_failed', `${what} could not be reached`, { permanent: true })
   else if (name === 'NoSuchKey' || name === 'NotFound' || name === 'NoSuchBucket' || status === 404)
     failure = new PasserelleError('not_found', `${what} has no such object (${name})`)
   else if (['AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'ExpiredToken', 'InvalidToken'].includes(name) || status === 403 || status === 401)
-    failure = new PasserelleError('peer_failed', `${what} refused the provider's credentials (${name})`)
+    failure = new PasserelleError('peer_failed', `${what} refused ${whose} (${name})`)
   else if (status !== undefined) failure = new PasserelleError('peer_failed', `${what} answered ${status} (${name})`)
   else failure = new PasserelleError('peer_failed', `${what} could not be reached (${transport(error)})`)
   return Object.assign(failure, { detail: `${name}${status ? ` ${status}` : ''}${refused ? `: ${refused.message}` : ''}` })

@@ -19,21 +19,35 @@ export interface S3Object {
  * An unsatisfiable range answers 416. Other failures throw a readable transfer error.
  */
 export async function openS3Object(client: S3Client, object: S3Object, request: { head?: boolean; range?: string | null }): Promise<Response> {
+  const answer = await readS3Object(client, object, request)
+  return new Response(answer.body && declaredLength(answer.body, answer.declaredLength), { status: answer.status, headers: answer.headers })
+}
+
+/**
+ * The same read, with the storage's body as it comes (a Node stream, no web-stream layer) and the
+ * length it declared: for a relay that checks the length itself (see guarded-stream.ts). No body
+ * for HEAD and 416.
+ */
+export async function readS3Object(
+  client: S3Client,
+  object: S3Object,
+  request: { head?: boolean; range?: string | null },
+): Promise<{ status: number; headers: Headers; body?: Readable; declaredLength?: number | undefined }> {
   const input = { Bucket: object.bucket, Key: object.key }
   try {
     if (request.head) {
       const head = await client.send(new HeadObjectCommand(input))
-      return new Response(null, { status: 200, headers: objectHeaders(head) })
+      return { status: 200, headers: objectHeaders(head) }
     }
     const answer = await client.send(new GetObjectCommand({ ...input, ...(request.range ? { Range: request.range } : {}) }))
-    const body = answer.Body as (Readable & { transformToWebStream(): ReadableStream<Uint8Array> }) | undefined
+    const body = answer.Body as Readable | undefined
     if (!body) throw new PasserelleError('peer_failed', "the dataset's storage sent no body")
     const status = answer.$metadata.httpStatusCode === 206 || answer.ContentRange ? 206 : 200
-    return new Response(declaredLength(body, answer.ContentLength), { status, headers: objectHeaders(answer) })
+    return { status, headers: objectHeaders(answer), body, declaredLength: answer.ContentLength }
   } catch (error) {
     if (error instanceof PasserelleError) throw error
     const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode
-    if (status === 416) return new Response(null, { status: 416 })
+    if (status === 416) return { status: 416, headers: new Headers() }
     throw storageFailure(error)
   }
 }

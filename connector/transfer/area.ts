@@ -8,7 +8,7 @@ import type { Ctx } from '../context.ts'
 import { createDataPlane, type DataPlane } from '../data-plane/data-plane.ts'
 import { addressCheckDeps, assertTransferAddresses } from '../dispatch/callback-address.ts'
 import { digestCache } from '../data-plane/sources.ts'
-import { s3Clients, type S3Clients } from '../data-plane/s3-client.ts'
+import { s3Clients, s3Credentials, type S3Clients } from '../data-plane/s3-client.ts'
 import { dataTokens, loadOrCreateTokenSecret, type DataTokens } from '../data-plane/tokens.ts'
 import type { Dispatcher } from '../dispatch/dispatcher.ts'
 import { registerDspErrors } from '../dsp/errors.ts'
@@ -18,6 +18,7 @@ import type { CatalogService } from '../catalog/catalog-service.ts'
 import { identityOf } from '../negotiation/identity.ts'
 import { agreementsOf, catalogDistributions, enginePolicyUsage } from './adapters.ts'
 import { transferDspRoutes } from './dsp-routes.ts'
+import { isPushFormat } from './messages.ts'
 import { transferManagementRoutes, type ProviderOf } from './management-routes.ts'
 import { obligationRoutes } from './obligation-routes.ts'
 import type { AgreementLookup, DistributionSource, TransferScripts, UsagePolicy } from './ports.ts'
@@ -114,6 +115,7 @@ export function transferArea(parts: TransferParts, options: TransferAreaOptions 
       ...((options.scripts ?? tck?.scripts) ? { scripts: (options.scripts ?? tck?.scripts)! } : {}),
       // After the current answer has gone out (the dispatcher also retries a peer that is not ready).
       checkAddresses: (input) => assertTransferAddresses(addressCheckDeps(ctx), input),
+      s3Credentials: (secret) => s3Credentials(secret, process.env),
       later: (task) => void setTimeout(() => task().catch((error) => logger.warn('transfer follow-up failed', { error })), 5),
       answers: answerGate(() => dispatcher.kick()),
     }
@@ -167,7 +169,7 @@ async function resumePushes(ctx: TransferCtx) {
   const started = await repo(ctx).list(ctx.store.db, { role: 'provider', state: 'STARTED', limit: 10_000 })
   const { dispatches } = ctx.store.tables
   for (const t of started) {
-    if (t.format !== 'HttpData-PUSH' || !t.dataAddress) continue
+    if (!isPushFormat(t.format) || !t.dataAddress) continue
     const pending = await ctx.store.db
       .select({ id: dispatches.id })
       .from(dispatches)

@@ -10,19 +10,46 @@ import { parseInput, parseJsonBody, parseQuery, readJson } from '../http/validat
 import type { OpenApiRegistry } from '../management/openapi.ts'
 import { httpDataAddress, readHttpDataAddress, transferStates, type DataAddress } from './messages.ts'
 import type { TransferEvent, TransferRecord } from './repository.ts'
+import { objectKeyProblem, s3PushFormat } from './s3-address.ts'
 import { act, repo, requestTransfer, sameHost, type LocalAction, type TransferCtx } from './service.ts'
 
 /** `/management/v1/transfers`: start (as consumer), read, list, suspend, resume, complete, terminate, download. */
+/** An object in our S3-compatible storage that the provider writes to (a push); its access key is named, never given. */
+export const S3PushDestination = z
+  .object({
+    bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'expected an S3 bucket name (3 to 63 lowercase letters, digits, dots and dashes)'),
+    key: z
+      .string()
+      .max(1024)
+      .refine((k) => objectKeyProblem(k) === undefined, { error: (issue) => objectKeyProblem(issue.input as string) ?? 'expected an object key' }),
+    /** The storage's URL (Ceph, MinIO…); AWS S3 when absent. */
+    endpoint: z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' }).optional(),
+    region: z
+      .string()
+      .regex(/^[a-z0-9-]{1,32}$/, 'expected a region such as us-east-1')
+      .default('us-east-1'),
+    /** Name of the secret holding the access key the provider writes with (`PASSERELLE_SECRET_<NAME>_ACCESS_KEY_ID`…). */
+    credentials: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'expected a secret name'),
+  })
+  .strict()
+
 export const StartTransfer = z
   .object({
     agreementId: z.string().min(1).max(512),
     /** `pull` (default) or `push`; the DSP format names are accepted too. */
-    format: z.enum(['pull', 'push', 'HttpData-PULL', 'HttpData-PUSH']).default('pull'),
+    format: z.enum(['pull', 'push', 'HttpData-PULL', 'HttpData-PUSH', 'AmazonS3-PUSH']).default('pull'),
+    /** A push into our S3-compatible storage instead of this connector's data folder. */
+    destination: z.object({ s3: S3PushDestination }).strict().optional(),
     /** The provider's DSP base URL and participant id; taken from the agreement's negotiation when left out. */
     providerUrl: z.url({ protocol: /^https?$/ }).optional(),
     providerId: z.string().min(1).max(512).optional(),
   })
   .strict()
+  .superRefine((t, ctx) => {
+    const push = t.format === 'push' || t.format === 'HttpData-PUSH' || t.format === 'AmazonS3-PUSH'
+    if (t.destination && !push) ctx.addIssue({ code: 'custom', message: 'a destination applies to a push', path: ['destination'] })
+    if (t.format === 'AmazonS3-PUSH' && !t.destination) ctx.addIssue({ code: 'custom', message: 'AmazonS3-PUSH needs destination.s3', path: ['destination'] })
+  })
 
 const ListQuery = z.object({
   state: z.enum(transferStates).optional(),
@@ -101,7 +128,17 @@ export function transferManagementRoutes(deps: { ctx: TransferCtx; agreements: P
 
   app.post('/transfers', async (c) => {
     const input = await parseJsonBody(c, StartTransfer)
-    const format = input.format === 'push' || input.format === 'HttpData-PUSH' ? 'HttpData-PUSH' : 'HttpData-PULL'
+    const format = input.destination ? s3PushFormat : input.format === 'push' || input.format === 'HttpData-PUSH' ? 'HttpData-PUSH' : 'HttpData-PULL'
+    const destination = input.destination?.s3
+    // The secret must be there now; its value is read again when the request is sent, and never stored.
+    if (destination) {
+      if (!ctx.s3Credentials) throw new PasserelleError('bad_request', 'this connector reads no storage credentials')
+      try {
+        ctx.s3Credentials(destination.credentials)
+      } catch (error) {
+        throw new PasserelleError('bad_request', `destination.s3.credentials: ${(error as Error).message}`)
+      }
+    }
     const known = await deps.agreements.providerOf(input.agreementId)
     const providerAddress = input.providerUrl ?? known?.providerAddress
     const providerId = input.providerId ?? known?.providerId
@@ -113,7 +150,14 @@ export function transferManagementRoutes(deps: { ctx: TransferCtx; agreements: P
     }
     const transfer = await requestTransfer({
       ctx,
-      input: { agreementId: input.agreementId, providerId, providerAddress, format, datasetId: known?.datasetId ?? null },
+      input: {
+        agreementId: input.agreementId,
+        providerId,
+        providerAddress,
+        format,
+        datasetId: known?.datasetId ?? null,
+        ...(destination ? { destination } : {}),
+      },
     })
     return c.json(transferView(transfer), 201)
   })

@@ -10,8 +10,12 @@ export * from '../dsp/transfer-messages.ts'
 
 /** The endpoint type of an HTTP data address. */
 export const httpEndpointType = 'https://w3id.org/idsa/v4.1/HTTP'
-export const transferFormats = ['HttpData-PULL', 'HttpData-PUSH'] as const
+/** `AmazonS3-PUSH`: the provider writes into the consumer's S3-compatible storage (see `s3-address.ts`). */
+export const transferFormats = ['HttpData-PULL', 'HttpData-PUSH', 'AmazonS3-PUSH'] as const
 export type TransferFormat = (typeof transferFormats)[number]
+
+/** Formats in which the provider sends the data (the others: the consumer fetches it). */
+export const isPushFormat = (format: string) => format === 'HttpData-PUSH' || format === 'AmazonS3-PUSH'
 
 /** A DataAddress for HTTP with a bearer token. */
 export function httpDataAddress(endpoint: string, token: string): DataAddress {

@@ -5,7 +5,17 @@ import { PasserelleError } from '../errors.ts'
 import type { Db, Store } from '../store/store.ts'
 import type { DispatchHandler, Dispatcher } from '../dispatch/dispatcher.ts'
 import type { Logger } from '../telemetry/logger.ts'
-import { dspContext, readHttpDataAddress, transferFormats, type DataAddress, type ProcessMessageType, type TransferRequestMessage } from './messages.ts'
+import type { S3Credentials } from '../data-plane/s3-client.ts'
+import {
+  dspContext,
+  isPushFormat,
+  readHttpDataAddress,
+  transferFormats,
+  type DataAddress,
+  type ProcessMessageType,
+  type TransferRequestMessage,
+} from './messages.ts'
+import { readS3DataAddress, redactDataAddress, s3DataAddress, s3EndpointUrl, s3PushFormat, type S3DestinationInput } from './s3-address.ts'
 import type { AgreementLookup, DataPlaneControl, TransferScripts, TransferStep, UsagePolicy } from './ports.ts'
 import { transferRepository, type TransferRecord, type TransferRepository } from './repository.ts'
 import { transition, type Role } from './state-machine.ts'
@@ -35,6 +45,8 @@ export interface TransferCtx {
   later(task: () => Promise<void>): void
   /** Holds a process's steps until our answer to the message that caused them has gone out. */
   answers?: AnswerGate
+  /** The access key a secret names (a push into our S3 storage); throws when it is not set. */
+  s3Credentials?(secret: string): S3Credentials
   /** Refuses (400, nothing stored) a callback or push destination the egress policy does not allow. */
   checkAddresses?(input: {
     requester: string
@@ -164,6 +176,10 @@ export async function receiveTransferRequest({
     const target = readHttpDataAddress(message.dataAddress)
     if (!target) throw new PasserelleError('bad_request', 'a push transfer needs an HTTP dataAddress with a bearer authorization', pids)
     pushEndpoint = target.endpoint
+  } else if (message.format === s3PushFormat) {
+    const read = readS3DataAddress(message.dataAddress)
+    if ('problem' in read) throw new PasserelleError('bad_request', `a push into S3 storage: ${read.problem}`, pids)
+    pushEndpoint = s3EndpointUrl(read.destination)
   }
   // We send messages and data there: never to our own network or a metadata service.
   await ctx.checkAddresses?.({ requester, callbackAddress: message.callbackAddress, pushEndpoint, pids })
@@ -358,6 +374,12 @@ export async function act({
  */
 export function transferDispatchHandler(ctx: TransferCtx): DispatchHandler {
   return {
+    async prepare(item) {
+      const { destination, ...message } = item.body as TransferRequestMessage & { destination?: S3DestinationInput }
+      if (!destination) return { url: item.url, body: item.body }
+      if (!ctx.s3Credentials) throw new Error('this connector reads no storage credentials')
+      return { url: item.url, body: { ...message, dataAddress: s3DataAddress(destination, ctx.s3Credentials(destination.credentials)) } }
+    },
     async delivered({ item, body }) {
       const type = (item.body as { '@type'?: string })['@type']
       const transfer = await repo(ctx).get(ctx.store.db, item.processId)
@@ -376,7 +398,7 @@ export function transferDispatchHandler(ctx: TransferCtx): DispatchHandler {
         ctx.outbox.kick()
         return
       }
-      if (type === 'TransferStartMessage' && transfer.role === 'provider' && transfer.format === 'HttpData-PUSH') {
+      if (type === 'TransferStartMessage' && transfer.role === 'provider' && isPushFormat(transfer.format)) {
         await ctx.store.transaction((tx) => ctx.outbox.enqueueStep(tx, { transfer, step: { step: 'push' } }))
         ctx.outbox.kick()
       }
@@ -425,17 +447,21 @@ export async function terminateLocally(ctx: TransferCtx, id: string, reason: str
   })
 }
 
-/** Provider, push: sends the data, then completes; a failure terminates with the reason. */
+/**
+ * Provider, push: sends the data, then completes; a failure terminates with the reason. Either way
+ * the destination's secrets (a storage's access key) are then erased from the stored address.
+ */
 export async function pushAndComplete(ctx: TransferCtx, transfer: TransferRecord) {
   const address = transfer.dataAddress as DataAddress | null
   try {
     if (!address) throw new Error('no data address to push to')
     const sent = await ctx.dataPlane.push(transfer, address)
-    await repo(ctx).update(ctx.store.db, transfer.id, { size: sent.bytes, sha256: sent.sha256 })
+    await repo(ctx).update(ctx.store.db, transfer.id, { size: sent.bytes, sha256: sent.sha256, dataAddress: redactDataAddress(address) })
     await act({ ctx, input: { id: transfer.id, action: 'complete', actor: 'data-plane' } })
   } catch (error) {
     const current = await repo(ctx).get(ctx.store.db, transfer.id)
     if (current?.state !== 'STARTED' && current?.state !== 'SUSPENDED') return
+    if (address) await repo(ctx).update(ctx.store.db, transfer.id, { dataAddress: redactDataAddress(address) })
     await act({ ctx, input: { id: transfer.id, action: 'terminate', actor: 'data-plane', reason: `push failed: ${(error as Error).message}` } }).catch(() => {})
   }
 }
@@ -448,7 +474,15 @@ export async function requestTransfer({
   input,
 }: {
   ctx: TransferCtx
-  input: { agreementId: string; providerId: string; providerAddress: string; format: string; datasetId?: string | null }
+  input: {
+    agreementId: string
+    providerId: string
+    providerAddress: string
+    format: string
+    datasetId?: string | null
+    /** `AmazonS3-PUSH`: the object the provider writes, with the access key it writes with. */
+    destination?: S3DestinationInput
+  }
 }): Promise<TransferRecord> {
   if (!(transferFormats as readonly string[]).includes(input.format)) {
     throw new PasserelleError('bad_request', `unsupported format ${input.format}; supported: ${transferFormats.join(', ')}`)
@@ -464,6 +498,12 @@ export async function requestTransfer({
     callbackAddress: ctx.self.dspUrl,
   }
   if (input.format === 'HttpData-PUSH') body.dataAddress = await ctx.dataPlane.receiveAddress({ id: consumerPid, agreementId: input.agreementId })
+  // The destination's access key is added when the message is sent (`prepare`): the outbox keeps only the secret's name.
+  let queued: TransferRequestMessage | (TransferRequestMessage & { destination: S3DestinationInput }) = body
+  if (input.format === s3PushFormat) {
+    if (!input.destination) throw new PasserelleError('bad_request', `an ${s3PushFormat} transfer needs a destination`)
+    queued = { ...body, destination: input.destination }
+  }
   const created = await ctx.store.transaction(async (tx) => {
     const row = await r.insert(
       tx,
@@ -481,7 +521,7 @@ export async function requestTransfer({
       },
       { cause: 'TransferRequestMessage', actor: 'local' },
     )
-    await ctx.outbox.enqueue(tx, { transfer: row, url: `${row.counterpartyAddress}/transfers/request`, body })
+    await ctx.outbox.enqueue(tx, { transfer: row, url: `${row.counterpartyAddress}/transfers/request`, body: queued })
     return row
   })
   ctx.outbox.kick()

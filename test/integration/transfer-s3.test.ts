@@ -5,6 +5,11 @@
  * manifest) and as zip. Attacks: wrong credentials, an endpoint at an address the operator did not
  * allow, a storage sending more bytes than it declared, a missing object: clear errors, no secret
  * in answers or logs, nothing counted.
+ *
+ * Push into the consumer's storage (`AmazonS3-PUSH`): a file and an S3 object written into the
+ * consumer's bucket by multipart upload; a key with `..`, a destination on an address the provider
+ * does not allow, missing credentials and a bucket that does not exist each end with a clear
+ * error, the agreement's count untouched, and the consumer's access key nowhere to be read.
  */
 import { execFileSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
@@ -13,7 +18,8 @@ import { createServer as createNetServer, type Server as NetServer } from 'node:
 import { createServer, type Server } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
+import { CreateBucketCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
+import { eq } from 'drizzle-orm'
 import { getRequestListener } from '@hono/node-server'
 import S3rver from 's3rver'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -45,6 +51,10 @@ const folderFiles: Record<string, Buffer> = {
   'empty.bin': Buffer.alloc(0),
 }
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex')
+// Larger than two 8 MiB parts: the push into storage goes multipart.
+const bigFile = randomBytes(17 * 1024 * 1024 + 5)
+// The consumer's access key to its own bucket (s3rver's): it must never be readable anywhere but in the request.
+const inboxKey = { id: 'S3RVER', secret: 'S3RVER' }
 
 interface Side {
   id: string
@@ -190,9 +200,31 @@ beforeAll(async () => {
   datasets.set('urn:dataset:s3-liar', s3Distribution({ key: 'anything.txt', endpoint: `http://127.0.0.1:${liarPort}` }))
   datasets.set('urn:dataset:s3-prefix', s3Distribution({ prefix: 'stations/' }))
   datasets.set('urn:dataset:folder', Distribution.parse({ mediaType: 'text/csv', folder: 'files/stations' }))
+  writeFileSync(join(root, 'provider', 'files', 'big.bin'), bigFile)
+  datasets.set(
+    'urn:dataset:big-file',
+    Distribution.parse({ mediaType: 'application/octet-stream', file: 'files/big.bin', byteSize: bigFile.length, sha256: sha(bigFile) }),
+  )
+  const admin = storageClient()
+  await admin.send(new CreateBucketCommand({ Bucket: 'inbox' }))
+  await admin.send(new PutObjectCommand({ Bucket: 'climate', Key: 'series/big.bin', Body: bigFile }))
+  datasets.set('urn:dataset:s3-big', s3Distribution({ key: 'series/big.bin' }, 'application/octet-stream'))
+  admin.destroy()
+  process.env.PASSERELLE_SECRET_INBOX_ACCESS_KEY_ID = inboxKey.id
+  process.env.PASSERELLE_SECRET_INBOX_SECRET_ACCESS_KEY = inboxKey.secret
 }, 60_000)
 
+const storageClient = () =>
+  new S3Client({
+    endpoint: `http://127.0.0.1:${s3Port}`,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+  })
+
 afterAll(async () => {
+  delete process.env.PASSERELLE_SECRET_INBOX_ACCESS_KEY_ID
+  delete process.env.PASSERELLE_SECRET_INBOX_SECRET_ACCESS_KEY
   await consumer?.stop()
   await provider?.stop()
   await s3?.close()
@@ -346,11 +378,203 @@ describe('datasets in S3-compatible storage and folders', () => {
     expect((await readTransfer(provider, providerId)).accessCount).toBe(0)
   })
 
+  it('cuts a running S3 stream when its agreement stops being in force, and records the bytes actually sent', async () => {
+    const { consumerId, providerId } = await startPull('urn:dataset:s3-big')
+    const res = await consumer.api(`/transfers/${consumerId}/data`)
+    expect(res.status).toBe(200)
+    const reader = res.body!.getReader()
+    let received = (await reader.read()).value?.length ?? 0
+    const agreementId = (await readTransfer(provider, providerId)) as View & { agreementId: string }
+    agreements.set(agreementId.agreementId, { ...agreements.get(agreementId.agreementId)!, state: 'TERMINATED' })
+    // Nothing read meanwhile: the stream waits on the client, and the watch sees the agreement end.
+    await new Promise((r) => setTimeout(r, 1500))
+    let cut = false
+    try {
+      for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) received += chunk.value.length
+    } catch {
+      cut = true
+    }
+    expect(cut || received < bigFile.length).toBe(true)
+    expect(received).toBeLessThan(bigFile.length)
+    const onProvider = (await waitFor(
+      () => readTransfer(provider, providerId) as Promise<View & { accesses: Array<{ status: number; bytes: number }> }>,
+      (t) => (t.accesses?.[0] as { bytes?: number } | undefined)?.bytes !== 0,
+      'the access to be settled',
+    )) as View & { accesses: Array<{ status: number; bytes: number }> }
+    expect(onProvider.accesses[0]!.bytes).toBeLessThan(bigFile.length)
+  })
+
   it('never passes on more bytes than the storage declared', async () => {
     const { consumerId } = await startPull('urn:dataset:s3-liar')
     const res = await consumer.api(`/transfers/${consumerId}/data`)
     const body = Buffer.from(await res.arrayBuffer().catch(() => new ArrayBuffer(0)))
     expect(body.length).toBeLessThanOrEqual(5)
     expect(body.toString()).not.toContain('EXTRA')
+  })
+})
+
+describe("push into the consumer's S3 storage", () => {
+  const destination = (key: string, extra: Record<string, unknown> = {}) => ({
+    s3: { bucket: 'inbox', key, endpoint: `http://127.0.0.1:${s3Port}`, credentials: 'inbox', ...extra },
+  })
+  type Full = Omit<View, 'accesses'> & {
+    sha256: string | null
+    reason: string | null
+    bytesMoved: number
+    accesses: Array<{ status: number; bytes: number; reason: string | null }>
+  }
+
+  /** Starts a push from the consumer's management API; resolves with both sides once it has ended. */
+  async function push(dataset: string, key: string, extra: Record<string, unknown> = {}) {
+    const agreementId = newAgreement(dataset)
+    const res = await consumer.api('/transfers', {
+      method: 'POST',
+      body: JSON.stringify({ agreementId, format: 'push', destination: destination(key, extra) }),
+    })
+    expect(res.status).toBe(201)
+    const created = (await res.json()) as View & { format: string }
+    expect(created.format).toBe('AmazonS3-PUSH')
+    const onConsumer = (await waitFor(
+      () => readTransfer(consumer, created.id),
+      (t) => t.state === 'COMPLETED' || t.state === 'TERMINATED',
+      'the push to end',
+    )) as Full
+    const onProvider = (await waitFor(
+      () => readTransfer(provider, onConsumer.providerPid!),
+      (t) => t.state === onConsumer.state,
+      'the provider to end the same way',
+    )) as Full
+    return { agreementId, onConsumer, onProvider }
+  }
+
+  const usageCount = async (agreementId: string) => {
+    const { agreementUsage } = provider.store.tables
+    const [row] = await provider.store.db.select().from(agreementUsage).where(eq(agreementUsage.agreementId, agreementId))
+    return row?.accessCount ?? 0
+  }
+
+  /** Every place the consumer's key could end up: both sides' answers, the logs, both databases' transfers and outboxes. */
+  async function expectNoKeyAnywhere(consumerId: string, providerId: string) {
+    const places = [
+      await (await consumer.api(`/transfers/${consumerId}`)).text(),
+      await (await provider.api(`/transfers/${providerId}`)).text(),
+      await (await provider.api('/transfers?role=provider')).text(),
+      logs.join('\n'),
+    ]
+    for (const side of [consumer, provider]) {
+      places.push(JSON.stringify(await side.store.db.select().from(side.store.tables.transfers)))
+      places.push(JSON.stringify(await side.store.db.select().from(side.store.tables.dispatches)))
+    }
+    for (const place of places) expect(place).not.toContain(`"${inboxKey.secret}"`)
+  }
+
+  for (const [dataset, bytes, what] of [
+    ['urn:dataset:big-file', () => bigFile, 'a 17 MiB file (multipart)'],
+    ['urn:dataset:s3-object', () => object, "an object of the provider's storage"],
+  ] as const) {
+    it(`writes ${what} into the consumer's bucket with identical bytes, one access with the bytes sent`, async () => {
+      const key = `deliveries/${dataset.split(':').pop()}.bin`
+      const { agreementId, onConsumer, onProvider } = await push(dataset, key)
+      expect(onConsumer.state).toBe('COMPLETED')
+      const client = storageClient()
+      const stored = await client.send(new GetObjectCommand({ Bucket: 'inbox', Key: key }))
+      const written = Buffer.from(await stored.Body!.transformToByteArray())
+      client.destroy()
+      expect(written.length).toBe(bytes().length)
+      expect(sha(written)).toBe(sha(bytes()))
+      expect(onProvider.sha256).toBe(sha(bytes()))
+      expect(onProvider.accesses.map((a) => [a.status, a.bytes])).toEqual([[200, bytes().length]])
+      expect(onProvider.bytesMoved).toBe(bytes().length)
+      expect(await usageCount(agreementId)).toBe(1)
+      await expectNoKeyAnywhere(onConsumer.id, onProvider.id)
+    })
+  }
+
+  it("keeps the file's sha256 with the object", async () => {
+    await push('urn:dataset:big-file', 'deliveries/with-digest.bin')
+    const client = storageClient()
+    const head = await client.send(new HeadObjectCommand({ Bucket: 'inbox', Key: 'deliveries/with-digest.bin' }))
+    client.destroy()
+    expect(head.Metadata?.sha256).toBe(sha(bigFile))
+  })
+
+  it('ends a push into a bucket that does not exist with that reason, and gives its count back', async () => {
+    const { agreementId, onConsumer, onProvider } = await push('urn:dataset:big-file', 'deliveries/x.bin', { bucket: 'no-such-bucket' })
+    expect(onConsumer.state).toBe('TERMINATED')
+    expect(onProvider.reason).toMatch(/^push failed: the destination bucket does not exist \(NoSuchBucket\) \(after 1 attempt\)/)
+    expect(onConsumer.reason).toContain('the destination bucket does not exist')
+    expect(onProvider.accessCount).toBe(0)
+    expect(onProvider.accesses.map((a) => a.status)).toEqual([404])
+    expect(await usageCount(agreementId)).toBe(0)
+    await expectNoKeyAnywhere(onConsumer.id, onProvider.id)
+  })
+
+  it("refuses, from the consumer's management API, a key with .. and a secret that is not set", async () => {
+    const agreementId = newAgreement('urn:dataset:big-file')
+    for (const [dest, message] of [
+      [destination('deliveries/../../etc/passwd'), /\.\. segments/],
+      [destination('deliveries/a.bin', { credentials: 'not-set' }), /the secret not-set is not set/],
+    ] as const) {
+      const res = await consumer.api('/transfers', { method: 'POST', body: JSON.stringify({ agreementId, format: 'push', destination: dest }) })
+      expect(res.status).toBe(400)
+      expect(await res.text()).toMatch(message)
+    }
+    expect(await usageCount(agreementId)).toBe(0)
+  })
+
+  /** A TransferRequestMessage sent straight to the provider's DSP endpoint, as any consumer could. */
+  async function askProvider(agreementId: string, properties: Record<string, string>) {
+    const res = await fetch(`${provider.url}/dsp/2025-1/transfers/request`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer token-of-consumer', 'content-type': 'application/json' },
+      body: JSON.stringify({
+        '@context': ['https://w3id.org/dspace/2025/1/context.jsonld'],
+        '@type': 'TransferRequestMessage',
+        consumerPid: `urn:uuid:${crypto.randomUUID()}`,
+        agreementId,
+        format: 'AmazonS3-PUSH',
+        callbackAddress: `${consumer.url}/dsp/2025-1`,
+        dataAddress: {
+          '@type': 'DataAddress',
+          endpointType: 'AmazonS3',
+          endpointProperties: Object.entries(properties).map(([name, value]) => ({ '@type': 'EndpointProperty', name, value })),
+        },
+      }),
+    })
+    return { status: res.status, text: await res.text() }
+  }
+
+  const good = () => ({
+    region: 'us-east-1',
+    bucketName: 'inbox',
+    objectName: 'deliveries/direct.bin',
+    endpointOverride: `http://127.0.0.1:${s3Port}`,
+    accessKeyId: inboxKey.id,
+    secretAccessKey: inboxKey.secret,
+  })
+
+  it.each([
+    ['a key with ..', { objectName: 'deliveries/../../other-tenant/x' }, /objectName must not start with \/ or contain \. or \.\. segments/],
+    ['a key starting with /', { objectName: '/etc/passwd' }, /objectName must not start with \//],
+    // The storage's own port, on another loopback address than the one the operator allowed.
+    ['an endpoint on a loopback address the provider does not allow', { endpointOverride: 'http://127.0.0.2:{s3Port}' }, /the push destination is not allowed/],
+    ['an endpoint on a private address', { endpointOverride: 'http://10.0.0.1:9000' }, /the push destination is not allowed/],
+    ['no secretAccessKey', { secretAccessKey: undefined }, /the destination credentials are missing/],
+    ['no accessKeyId', { accessKeyId: undefined }, /the destination credentials are missing/],
+    ['a bucket name that is not one', { bucketName: '../inbox' }, /bucketName must be an S3 bucket name/],
+  ])('refuses a DSP push request with %s: 400, a clear reason, nothing stored or counted', async (_what, change, reason) => {
+    const agreementId = newAgreement('urn:dataset:big-file')
+    const before = (await (await provider.api('/transfers?role=provider&limit=500')).json()) as { items: unknown[] }
+    const properties = Object.fromEntries(
+      Object.entries({ ...good(), ...change }).flatMap(([k, v]) => (v === undefined ? [] : [[k, v.replace('{s3Port}', String(s3Port))]])),
+    ) as Record<string, string>
+    const answer = await askProvider(agreementId, properties)
+    expect(answer.status).toBe(400)
+    expect(answer.text).toContain('TransferError')
+    expect(answer.text).toMatch(reason)
+    expect(answer.text).not.toContain(inboxKey.secret)
+    const after = (await (await provider.api('/transfers?role=provider&limit=500')).json()) as { items: unknown[] }
+    expect(after.items).toHaveLength(before.items.length)
+    expect(await usageCount(agreementId)).toBe(0)
   })
 })
