@@ -81,6 +81,8 @@ function constraint(c: Constraint): Canon {
     operator: c.operator,
     right: c.ordered ? { list: values } : [...new Set(values)].sort(),
     unit: c.unit ?? null,
+    // Only when given, so that the keys of policies without overrides stay as they were.
+    ...(c.scopes ? { scopes: [...new Set(c.scopes)].sort() } : {}),
   }
 }
 

@@ -40,6 +40,17 @@ describe('policy lint', () => {
     expect(r.stdout).toBe('bad.yaml:6:24  permissions[0].constraints[0].leftOperand  unknown left operand `purpos` (did you mean `purpose`?)\n1 error\n')
   })
 
+  it('refuses an unknown scope name in a scope override, with the nearest one', async () => {
+    const dir = scratch({
+      'scoped.yaml':
+        'id: scoped\ntitle: Scoped\nscopes:\n  dateTime: [negotiation, acces]\npermissions:\n  - action: use\n    constraints:\n      - { leftOperand: dateTime, operator: gteq, rightOperand: "2099-01-01T00:00:00Z" }\n',
+    })
+    const r = await run(['lint', 'scoped.yaml'], dir)
+    expect(r.code).toBe(1)
+    expect(r.stdout).toMatch(/^scoped\.yaml:4:\d+ +scopes\.dateTime\[1\] +`acces` is not a scope \(the scopes are catalog, negotiation, transfer, monitor\)/)
+    expect(r.stdout).toMatch(/1 error\n$/)
+  })
+
   it('warns, and passes, when a policy can never be met any more (an end date in the past)', async () => {
     const dir = scratch({
       'ended.yaml':

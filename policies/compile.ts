@@ -5,7 +5,8 @@
  */
 import { basename } from 'node:path'
 import { LineCounter, parseDocument, isMap, isPair, isScalar, visit, type Document } from 'yaml'
-import type { CompiledPolicy, Constraint, LintError, Operator, PolicyModel, Rule, Value } from './types.ts'
+import type { CompiledPolicy, Constraint, LintError, Operator, PolicyModel, Rule, Scope, Value } from './types.ts'
+import { scopes } from './types.ts'
 import type { Registry } from './registry.ts'
 import { atomicKeys, dutyKeys, logicalKeys, parameterKeys, ruleKeys, topLevelKeys } from './file-format.ts'
 import { actionIncludedIn, shortAction } from './vocabularies/actions.ts'
@@ -290,6 +291,11 @@ function checkStructure(raw: Json, lint: Collector, defaultId: string) {
   if (raw.conflict !== undefined && !['perm', 'prohibit', 'invalid'].includes(raw.conflict as string)) {
     lint.add(['conflict'], `\`${String(raw.conflict)}\` is not a conflict strategy`, 'use `perm`, `prohibit` or `invalid`')
   }
+  if (raw.scopes !== undefined) {
+    if (!isObject(raw.scopes))
+      lint.add(['scopes'], '`scopes` must map operands to the scopes where they decide', 'e.g. `scopes: { dateTime: [negotiation, transfer, monitor] }`')
+    else for (const [operand, list] of Object.entries(raw.scopes)) checkScopes(list, ['scopes', operand], lint)
+  }
   if (raw.profile !== undefined && typeof raw.profile !== 'string' && !(Array.isArray(raw.profile) && raw.profile.every((e) => typeof e === 'string'))) {
     lint.add(['profile'], '`profile` must be an IRI or a list of them')
   }
@@ -375,9 +381,37 @@ function checkConstraint(c: unknown, path: Path, lint: Collector) {
   }
   if (c.leftOperand !== undefined && typeof c.leftOperand !== 'string') lint.add([...path, 'leftOperand'], '`leftOperand` must be an operand name')
   if (c.operator !== undefined && typeof c.operator !== 'string') lint.add([...path, 'operator'], '`operator` must be an operator name')
+  if (c.scopes !== undefined) checkScopes(c.scopes, [...path, 'scopes'], lint)
   const right = c.rightOperand
   if (right !== undefined && !isValue(right) && !(Array.isArray(right) && right.length > 0 && right.every(isValue))) {
     lint.add([...path, 'rightOperand'], '`rightOperand` must be a value or a non-empty list of values')
+  }
+}
+
+/** A list of scope names (scopes.ts), each known, at least one. */
+function checkScopes(list: unknown, path: Path, lint: Collector) {
+  const example = `scopes: [${scopes.join(', ')}]`
+  if (!Array.isArray(list) || list.length === 0) {
+    lint.add(path, '`scopes` must be a non-empty list of scopes', `e.g. \`${example}\``)
+    return
+  }
+  list.forEach((name, i) => {
+    if (typeof name === 'string' && (scopes as readonly string[]).includes(name)) return
+    const near = typeof name === 'string' ? closest(name, scopes) : undefined
+    lint.add([...path, i], `\`${String(name)}\` is not a scope (the scopes are ${scopes.join(', ')})`, near ? `did you mean \`${near}\`?` : undefined)
+  })
+}
+
+/** The operands a policy-level `scopes` names must be operands of the registry. */
+function checkScopeOperands(raw: Json, registry: Registry, lint: Collector) {
+  if (!isObject(raw.scopes)) return
+  for (const operand of Object.keys(raw.scopes)) {
+    if (registry.get(operand)) continue
+    const near = closest(
+      operand,
+      registry.list().map((e) => e.name),
+    )
+    lint.add(['scopes', operand], `\`${operand}\` is not an operand this connector knows`, near ? `did you mean \`${near}\`?` : undefined)
   }
 }
 
@@ -453,6 +487,13 @@ export function substitute(raw: unknown, values: Record<string, unknown>, lint: 
 
 /** The model of a YAML source whose structure has been checked. */
 export function modelFromRaw(raw: Json, registry: Registry): PolicyModel {
+  // Policy-level overrides, by the registry's name of the operand; a constraint's own `scopes` win.
+  const policyScopes = new Map<string, Scope[]>()
+  if (isObject(raw.scopes))
+    for (const [operand, list] of Object.entries(raw.scopes)) {
+      const name = registry.get(operand)?.name
+      if (name && Array.isArray(list)) policyScopes.set(name, list as Scope[])
+    }
   const constraint = (c: Json): Constraint => {
     const logical = logicalKeys.find((k) => k in c)
     if (logical) return { kind: 'logical', operator: logical, constraints: (c[logical] as Json[]).map(constraint) }
@@ -463,7 +504,10 @@ export function modelFromRaw(raw: Json, registry: Registry): PolicyModel {
     if (listOperators.includes(operator) && !Array.isArray(right)) right = [right]
     if (Array.isArray(right) && right.length === 1 && !listOperators.includes(operator)) right = right[0]!
     const unit = typeof c.unit === 'string' ? { unit: c.unit } : {}
-    return { kind: 'atomic', leftOperand: entry?.name ?? (c.leftOperand as string), operator, rightOperand: right, ...unit }
+    const leftOperand = entry?.name ?? (c.leftOperand as string)
+    const own = Array.isArray(c.scopes) ? (c.scopes as Scope[]) : policyScopes.get(leftOperand)
+    const scoped = own ? { scopes: [...new Set(own)] } : {}
+    return { kind: 'atomic', leftOperand, operator, rightOperand: right, ...unit, ...scoped }
   }
   const rule = (r: Json): Rule => ({
     action: shortAction(r.action as string),
@@ -542,6 +586,7 @@ export function compileSources(sources: PolicySource[], registry: Registry, assi
       const open = new Set<string>()
       const concrete = substitute(source.raw, values, lint, [], open) as Json
       own = modelFromRaw(concrete, registry)
+      checkScopeOperands(concrete, registry, lint)
       lintModel(own, registry, lint, open)
     }
     const inherited: PolicyModel[] = []

@@ -193,7 +193,12 @@ function atomic(run: Run, constraint: AtomicConstraint, rule: string, path: stri
     return record(run, constraint, entry, rule, path, null, 'unknown', `the operator \`${constraint.operator}\` does not apply to the ${entry.label}`)
   }
   if (!right) return record(run, constraint, entry, rule, path, null, 'unknown', rightError)
-  const required = entry.scopes.includes(run.context.scope)
+  const overridden = constraint.scopes
+  const required = (overridden ?? entry.scopes).includes(run.context.scope)
+  if (overridden && !required) {
+    const note = `the policy decides this ${entry.label} condition at ${overridden.join(' and ')} time only, not at ${run.context.scope} time`
+    return record(run, constraint, entry, rule, path, null, 'deferred', note)
+  }
   const reading = required || !entry.carried || entry.carried(run.context) ? entry.read(run.context) : undefined
   if (!reading) {
     return required
@@ -213,7 +218,7 @@ function atomic(run: Run, constraint: AtomicConstraint, rule: string, path: stri
   const shown = reading.values.length === 1 ? formatActual(reading.values, entry) : reading.values.map((v) => formatActual([v], entry))
   if (!actual) return record(run, constraint, entry, rule, path, shown, 'unknown', `the request's ${entry.label} is not a valid ${entry.dataType}`)
   const holds = compare(constraint.operator, actual, right, entry.within)
-  if (!holds && run.signing && holdsLater(entry, constraint.operator, path)) {
+  if (!holds && run.signing && !overridden && holdsLater(entry, constraint.operator, path)) {
     return record(
       run,
       constraint,

@@ -6,7 +6,7 @@
  */
 import { z } from 'zod'
 import { knownActions } from './vocabularies/actions.ts'
-import { operators } from './types.ts'
+import { operators, scopes } from './types.ts'
 
 export const topLevelKeys = [
   '$schema',
@@ -19,21 +19,23 @@ export const topLevelKeys = [
   'parameters',
   'conflict',
   'profile',
+  'scopes',
   'permissions',
   'prohibitions',
   'obligations',
 ] as const
 export const ruleKeys = ['action', 'constraints', 'duties', 'remedies', 'assignee', 'note'] as const
 export const dutyKeys = ['action', 'constraints', 'note'] as const
-export const atomicKeys = ['leftOperand', 'operator', 'rightOperand', 'unit'] as const
+export const atomicKeys = ['leftOperand', 'operator', 'rightOperand', 'unit', 'scopes'] as const
 export const logicalKeys = ['and', 'or', 'xone', 'andSequence'] as const
 export const parameterKeys = ['description', 'default'] as const
 
 const Scalar = z.union([z.string(), z.number(), z.boolean()])
 const Value = z.union([Scalar, z.array(Scalar)]).describe('A value, a list of values, or `${parameter}`')
+const Scopes = z.array(z.enum(scopes as unknown as [string, ...string[]])).min(1)
 
 type ConstraintShape =
-  | { leftOperand: string; operator: string; rightOperand: unknown; unit?: string }
+  | { leftOperand: string; operator: string; rightOperand: unknown; unit?: string; scopes?: string[] }
   | { and: ConstraintShape[] }
   | { or: ConstraintShape[] }
   | { xone: ConstraintShape[] }
@@ -50,6 +52,7 @@ export const PolicyConstraint: z.ZodType<ConstraintShape> = z.lazy(() =>
       operator: z.enum(operators as unknown as [string, ...string[]]),
       rightOperand: Value,
       unit: z.string().optional(),
+      scopes: Scopes.optional().describe("Where this constraint decides, instead of its operand's scopes (docs/data-steward-guide.md)"),
     }),
     z.strictObject({ and: z.array(PolicyConstraint).min(1) }),
     z.strictObject({ or: z.array(PolicyConstraint).min(1) }),
@@ -96,6 +99,10 @@ export const PolicyFile = z.strictObject({
     .describe('Template parameters, used in values as `${name}`'),
   conflict: z.enum(['perm', 'prohibit', 'invalid']).optional().describe('When a permission and a prohibition both apply (default: invalid, which refuses)'),
   profile: z.union([z.string(), z.array(z.string())]).optional(),
+  scopes: z
+    .record(z.string(), Scopes)
+    .optional()
+    .describe("Where the constraints on an operand decide, instead of the operand's scopes, e.g. `{ dateTime: [negotiation, transfer, monitor] }`"),
   permissions: z.array(PolicyRule).optional(),
   prohibitions: z.array(PolicyRule).optional(),
   obligations: z.array(PolicyDuty).optional(),

@@ -1,10 +1,10 @@
-import type { Asset, Constraint, ConflictStrategy, InheritedField, LogicalOperator, Operator, Party, PolicyModel, Rule, Value } from './types.ts'
-import { operators } from './types.ts'
+import type { Asset, Constraint, ConflictStrategy, InheritedField, LogicalOperator, Operator, Party, PolicyModel, Rule, Scope, Value } from './types.ts'
+import { operators, scopes as allScopes } from './types.ts'
 import { defaultRegistry, type Registry } from './registry.ts'
 import { odrlNamespace, shortAction } from './vocabularies/actions.ts'
 import { knownContextUrls } from './jsonld.ts'
 import { policyProblems } from './validate.ts'
-import { policyLabelTerms } from './policy-label.ts'
+import { policyLabelTerms, scopesTerm } from './policy-label.ts'
 
 /**
  * The one strict reading of ODRL JSON(-LD): offers and agreements from peers, stored agreements,
@@ -90,6 +90,7 @@ function termOf(key: string): string | 'annotation' | undefined {
   if (key === 'rdf:value' || key === `${rdfNamespace}value`) return 'value'
   // DSP writes the agreement's timestamp in its own namespace.
   if (key === 'dspace:timestamp' || key === 'https://w3id.org/dspace/2025/1/timestamp') return 'timestamp'
+  if (key === scopesTerm) return 'scopes'
   if (annotationPrefixes.some((p) => key.startsWith(p)) || policyLabelTerms.includes(key)) return 'annotation'
   if (key.startsWith('odrl:')) return key.slice(5)
   if (key.startsWith(odrlNamespace)) return key.slice(odrlNamespace.length)
@@ -119,7 +120,7 @@ const policyTerms = [
   'timestamp',
 ] as const
 const ruleTerms = ['@id', '@type', 'action', 'target', 'assigner', 'assignee', 'constraint'] as const
-const atomicTerms = ['@id', '@type', 'leftOperand', 'operator', 'rightOperand', 'rightOperandReference', 'dataType', 'unit'] as const
+const atomicTerms = ['@id', '@type', 'leftOperand', 'operator', 'rightOperand', 'rightOperandReference', 'dataType', 'unit', 'scopes'] as const
 const ruleTypes: Record<RuleKind, string[]> = {
   permission: ['Permission', 'Rule'],
   prohibition: ['Prohibition', 'Rule'],
@@ -421,6 +422,7 @@ class Reader {
     if (types.size > 1) this.errors.push(`${where}: the right operand has several datatypes (${[...types].join(', ')})`)
     const dataType = [...types][0]
     const unit = this.iri(f.get('unit'), `${where}.unit`)
+    const scopes = f.has('scopes') ? this.scopes(f.get('scopes'), `${where}.scopes`) : undefined
     return {
       kind: 'atomic',
       ...this.uid(f, where),
@@ -431,7 +433,19 @@ class Reader {
       ...(ordered ? { ordered: true as const } : {}),
       ...(dataType ? { dataType } : {}),
       ...(unit ? { unit } : {}),
+      ...(scopes ? { scopes } : {}),
     }
+  }
+
+  /** A constraint's scopes: a non-empty list of scope names (strings, or JSON-LD values of strings). */
+  scopes(value: unknown, where: string): Scope[] | undefined {
+    const names = this.list(value, where).map((v) => (isObject(v) && typeof v['@value'] === 'string' ? v['@value'] : v))
+    const bad = names.find((n) => typeof n !== 'string' || !(allScopes as readonly unknown[]).includes(n))
+    if (names.length === 0 || bad !== undefined) {
+      this.errors.push(`${where}: expected a list of scopes (${allScopes.join(', ')})${bad !== undefined ? `, got \`${String(bad).slice(0, 80)}\`` : ''}`)
+      return undefined
+    }
+    return [...new Set(names as Scope[])]
   }
 
   value(v: unknown, where: string, types: Set<string>): Value {

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import type { Asset, Constraint, OdrlConstraint, OdrlOffer, OdrlRule, Party, PolicyModel, Rule, Value } from './types.ts'
 import { defaultRegistry, type OperandEntry, type Registry } from './registry.ts'
 import { compactAction, odrlNamespace } from './vocabularies/actions.ts'
-import { labelTerms } from './policy-label.ts'
+import { labelTerms, scopesTerm } from './policy-label.ts'
 
 /** What identifies a policy on the wire, given by the caller: never taken from the model's source. */
 export interface PolicyIdentity {
@@ -111,7 +111,7 @@ function constraint(c: Constraint, registry: Registry): OdrlConstraint {
   const type = c.dataType ?? (entry ? xsd[entry.dataType] : undefined)
   const values = Array.isArray(c.rightOperand) ? c.rightOperand.map((v) => value(v, type)) : value(c.rightOperand, type)
   const rightOperand = c.ordered ? { '@list': Array.isArray(values) ? values : [values] } : values
-  return { ...id, leftOperand, operator: c.operator, rightOperand, ...(c.unit ? { unit: c.unit } : {}) }
+  return { ...id, leftOperand, operator: c.operator, rightOperand, ...(c.unit ? { unit: c.unit } : {}), ...(c.scopes ? { [scopesTerm]: c.scopes } : {}) }
 }
 
 const compactOperand = (entry: OperandEntry) => (entry.iri.startsWith(odrlNamespace) ? `odrl:${entry.iri.slice(odrlNamespace.length)}` : entry.iri)

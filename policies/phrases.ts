@@ -129,6 +129,25 @@ const dutyVerbs: Record<string, string> = {
   acceptTracking: 'accept tracking',
 }
 
+/** How a consumer fulfils a duty, by its action: what a person does, in one sentence. */
+const dutyWays: Record<string, string> = {
+  attribute: 'name the provider and the dataset wherever you publish or show what you made with it',
+  delete: 'delete every copy you hold within the time the condition gives',
+  inform: 'tell the provider, as the condition says (its contact is in its catalog)',
+  compensate: 'pay the provider as agreed with it',
+  obtainConsent: 'obtain the consent of the people the data is about before you use it',
+  anonymize: 'anonymize the data before you use or share it',
+  watermark: 'watermark the data before you share it',
+  reviewPolicy: "read the provider's policy again before each use",
+  acceptTracking: 'accept that the provider records how you use the data',
+}
+
+/** "name the provider and the dataset wherever you publish …": how to fulfil a duty of this action. */
+export function dutyHowTo(action: string): string {
+  const name = shortAction(action)
+  return dutyWays[name] ?? `do what \`${name}\` means in the provider's policy (ask the provider if it is not clear)`
+}
+
 /** "delete the data, when the time since the agreement is at most `P30D`". */
 export function dutyText(duty: Rule, registry: Registry): string {
   const action = shortAction(duty.action)

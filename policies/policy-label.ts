@@ -8,6 +8,11 @@
 export const policyIdTerm = 'https://w3id.org/passerelle/ns#policyId'
 export const policyTitleTerm = 'https://w3id.org/passerelle/ns#policyTitle'
 export const policyLabelTerms: readonly string[] = [policyIdTerm, policyTitleTerm]
+/**
+ * Unlike the label, a constraint's scopes are part of what the policy means (where the constraint
+ * decides, scopes.ts): the reader reads them and policies compare with them.
+ */
+export const scopesTerm = 'https://w3id.org/passerelle/ns#scopes'
 
 export interface PolicyLabel {
   id: string

@@ -7,6 +7,7 @@ import { odrlNamespace } from './vocabularies/actions.ts'
 import { parseDuration } from './values.ts'
 import type { EvaluationContext, OperandEntry, OperandReading, Operator, Registry, Scope } from './types.ts'
 import { operators as allOperators, scopes as allScopes } from './types.ts'
+import { scopeTable } from './scopes.ts'
 
 // The operand types live with the engine's other public types (types.ts refers to Registry).
 export type { OperandEntry, OperandReading, OperandType, Registry } from './types.ts'
@@ -45,17 +46,8 @@ export type RegistryFile = z.infer<typeof RegistryFile>
 /** Namespace of the operands ODRL does not define. */
 export const passerelleNamespace = 'https://w3id.org/passerelle/policy/'
 
-/*
- * Where operands decide. What the requester declares (purpose, place of processing, sector) is
- * decided when it negotiates: the agreement records the commitment, and transfers are not asked
- * again. What it proves with credentials is decided in the catalog and at negotiation. Counters
- * and time since the agreement exist only under an agreement (transfer, monitor). The date and the
- * recipient decide everywhere.
- */
-const everywhere: Scope[] = ['catalog', 'negotiation', 'transfer', 'monitor']
-const declared: Scope[] = ['negotiation']
-const proven: Scope[] = ['catalog', 'negotiation']
-const underAgreement: Scope[] = ['transfer', 'monitor']
+// Where each operand decides comes from the one table (scopes.ts).
+const { declared, proven, dateTime: dates, underAgreement, recipient } = scopeTable
 const ordered: Operator[] = ['eq', 'neq', 'gt', 'gteq', 'lt', 'lteq']
 const sets: Operator[] = ['eq', 'neq', 'isAnyOf', 'isNoneOf', 'isAllOf', 'hasPart']
 
@@ -164,7 +156,7 @@ function builtIns(taxonomies: Record<string, Taxonomy>): OperandEntry[] {
         'The purpose the requester declared: a DPV purpose (https://w3id.org/dpv#ScientificResearch, dpv:Marketing), one of ours (ai-model-training, text-and-data-mining) or a short name. `isA` follows the purpose taxonomy (climate-research is a kind of research); set operators match narrower purposes too.',
       dataType: 'taxonomy',
       operators: kindOperators,
-      scopes: declared,
+      scopes: [...declared.scopes],
       read: (c) => present(c.purpose),
       ...overTaxonomy(taxonomies.purpose ?? purposeTaxonomy(), 'purpose'),
     },
@@ -176,7 +168,7 @@ function builtIns(taxonomies: Record<string, Taxonomy>): OperandEntry[] {
         'Where the requester processes the data: an ISO 3166 country (CA) or subdivision (CA-QC), also as IRI (https://w3id.org/dpv/loc#CA-QC); groupings EU, EEA, EFTA, G7, NORTH-AMERICA, CA-PROVINCES, CA-TERRITORIES. `isPartOf` follows containment, `hasPart` the other way.',
       dataType: 'place',
       operators: ['eq', 'neq', 'isPartOf', 'hasPart', 'isAnyOf', 'isAllOf', 'isNoneOf'],
-      scopes: declared,
+      scopes: [...declared.scopes],
       read: (c) => present(c.spatial),
       ...overTaxonomy(taxonomies.spatial ?? placeTaxonomy(), 'ISO 3166 place or grouping'),
     },
@@ -187,7 +179,7 @@ function builtIns(taxonomies: Record<string, Taxonomy>): OperandEntry[] {
       description: 'The time of the request (for embargoes and validity windows).',
       dataType: 'dateTime',
       operators: ordered,
-      scopes: everywhere,
+      scopes: [...dates.scopes],
       read: (c) => ({ values: [c.now.getTime()] }),
       check: checkDate,
     },
@@ -198,7 +190,7 @@ function builtIns(taxonomies: Record<string, Taxonomy>): OperandEntry[] {
       description: 'Time elapsed since the agreement was signed, as an ISO 8601 duration (P30D).',
       dataType: 'duration',
       operators: ordered,
-      scopes: underAgreement,
+      scopes: [...underAgreement.scopes],
       read: (c) => (c.agreement ? { values: [c.now.getTime() - c.agreement.signedAt.getTime()] } : undefined),
       check: checkDuration,
     },
@@ -210,7 +202,7 @@ function builtIns(taxonomies: Record<string, Taxonomy>): OperandEntry[] {
         'Accesses under the agreement. At transfer scope the access being decided is counted (usage.count + 1); at monitor scope the accesses made so far (usage.count).',
       dataType: 'integer',
       operators: ordered,
-      scopes: underAgreement,
+      scopes: [...underAgreement.scopes],
       read: (c) =>
         c.usage
           ? { values: [c.scope === 'transfer' ? c.usage.count + 1 : c.usage.count], note: c.scope === 'transfer' ? 'including this access' : undefined }
@@ -224,7 +216,7 @@ function builtIns(taxonomies: Record<string, Taxonomy>): OperandEntry[] {
       description: 'The requesting participant (its participant id, a DID).',
       dataType: 'string',
       operators: ['eq', 'neq', 'isAnyOf', 'isNoneOf'],
-      scopes: everywhere,
+      scopes: [...recipient.scopes],
       read: (c) => present(c.assignee),
     },
     {
@@ -234,7 +226,7 @@ function builtIns(taxonomies: Record<string, Taxonomy>): OperandEntry[] {
       description: "The requester's sector; `isA` follows the sector taxonomy (hospital is a kind of health).",
       dataType: 'taxonomy',
       operators: kindOperators,
-      scopes: declared,
+      scopes: [...declared.scopes],
       read: (c) => present(c.industry),
       ...overTaxonomy(taxonomies.industry ?? industryTaxonomy(), 'sector'),
     },
@@ -246,7 +238,7 @@ function builtIns(taxonomies: Record<string, Taxonomy>): OperandEntry[] {
       dataType: 'string',
       operators: ['eq', 'neq'],
       values: ['active', 'none'],
-      scopes: proven,
+      scopes: [...proven.scopes],
       read: (c) => (hasValidCredential(c, 'MembershipCredential') ? membershipActive : membershipNone),
       carried: hasCredentials,
       check: checkVocabulary(['active', 'none'], 'membership state (active or none)'),
@@ -266,7 +258,7 @@ function credentialOperand(name: string): OperandEntry | undefined {
     description: `The claim \`${claim}\` of an unexpired ${type} from a trusted issuer.`,
     dataType: 'string',
     operators: [...sets, 'gt', 'gteq', 'lt', 'lteq'],
-    scopes: proven,
+    scopes: [...proven.scopes],
     read: readClaim(type, claim),
     carried: hasCredentials,
   }
@@ -296,7 +288,7 @@ function fromConfig(config: OperandConfig, taxonomy: Taxonomy | undefined): Oper
     dataType: config.dataType,
     operators: config.operators ?? operatorsFor[config.dataType],
     ...(config.values ? { values: config.values } : {}),
-    scopes: config.scopes ?? (config.credential ? proven : declared),
+    scopes: config.scopes ?? [...(config.credential ? proven : scopeTable.configured).scopes],
     read: config.credential ? readClaim(config.credential.type, config.credential.claim) : (c) => present(c.attributes?.[config.name]),
     ...(config.credential ? { carried: hasCredentials } : {}),
     check: config.values ? checkVocabulary(config.values, config.label ?? config.name) : checks[config.dataType],

@@ -34,6 +34,11 @@ export interface AtomicConstraint {
   /** xsd datatype IRI of the right operand, when the source said (e.g. xsd:dateTime). */
   dataType?: string
   unit?: string
+  /**
+   * Where this constraint decides, when its policy overrides the operand's scopes (scopes.ts):
+   * exactly there (unknown refuses, a start date is not deferred at negotiation), deferred elsewhere.
+   */
+  scopes?: Scope[]
 }
 
 export interface LogicalConstraint {

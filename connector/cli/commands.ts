@@ -84,6 +84,10 @@ export const commands: Record<string, Command> = {
     summary: "list this connector's transfers, or show one with its timeline (table or --json)",
     load: async () => (await import('./records-command.ts')).recordsCommand('transfers'),
   },
+  federation: {
+    summary: 'the peers this connector crawls and how fresh each is (peers), or crawl now (crawl [PEER])',
+    load: async () => (await import('../federation/federation-command.ts')).runFederationCommand,
+  },
   search: {
     summary: 'search the datasets of every peer (the federated catalog) and print them with their terms',
     load: async () => (await import('../federation/search-command.ts')).runSearchCommand,

@@ -47,7 +47,7 @@ async function agreed() {
   const negotiated = io()
   const code = await runCli(['negotiate', provider.dspUrl, 'dataset-1', '--offer', 'open-with-attribution', '--wait', ...connection], negotiated.io)
   expect(code, negotiated.err.join('\n')).toBe(0)
-  const agreementId = /agreement (\S+)/.exec(negotiated.out.at(-1)!)![1]!
+  const agreementId = /^FINALIZED: agreement (\S+)$/m.exec(negotiated.out.join('\n'))![1]!
   return { consumer, connection, agreementId }
 }
 

@@ -140,6 +140,29 @@ describe.each(dialects)('federation repository on %s', (dialect) => {
     expect((await repo.duePeers(10_000)).map((p) => p.id).sort()).toEqual(['peer-a', 'peer-b'])
   })
 
+  it('keeps a crawl asked for while one ran: the finished crawl does not push it back by an interval', async () => {
+    await repo.addPeer({ id: 'peer-c', dspUrl: 'http://c.example/dsp', source: 'api' }, 10_000)
+    // A crawl starts at 10 000; at 10 300 someone asks for one (crawl now); the first ends at 10 500.
+    await repo.crawlAllNow(10_300)
+    await repo.recordFailure({ peerId: 'peer-c', error: 'down', now: 10_500, durationMs: 500, nextCrawlAt: 50_000 })
+    expect((await repo.duePeers(10_500)).map((p) => p.id)).toContain('peer-c')
+    // The crawl asked for runs and ends: now the schedule moves on.
+    const entriesC = entries('c', 0, 1)
+    await repo.recordSuccess({
+      peerId: 'peer-c',
+      entries: entriesC,
+      mode: 'full',
+      participantId: 'did:web:c.example',
+      rejected: 0,
+      incremental: 'unknown',
+      now: 10_700,
+      durationMs: 100,
+      nextCrawlAt: 60_000,
+    })
+    expect((await repo.getPeer('peer-c'))!.nextCrawlAt).toBe(60_000)
+    await repo.removePeer('peer-c')
+  })
+
   it('refuses a second peer with the same DSP URL, returning the first', async () => {
     const again = await repo.addPeer({ id: 'other', dspUrl: 'http://a.example/dsp', source: 'api' }, 5)
     expect(again).toMatchObject({ created: false, peer: { id: 'peer-a' } })

@@ -35,6 +35,13 @@ export const isStale = (peer: Pick<PeerRow, 'lastErrorAt' | 'lastSuccessAt'>) =>
 export function federationRepository(store: Store) {
   const { federationPeers: peers, federatedDatasets: datasets } = store.tables
 
+  /**
+   * The next crawl a finished crawl schedules, unless a crawl was asked for while it ran (the peer's
+   * next crawl then lies after this one's start): that request stands, and is not lost.
+   */
+  const keepAsked = (input: { now: number; durationMs: number; nextCrawlAt: number }) =>
+    sql`CASE WHEN ${peers.nextCrawlAt} > ${input.now - input.durationMs} THEN ${peers.nextCrawlAt} ELSE ${input.nextCrawlAt} END`
+
   /** Raw SQL rows on either database (FTS5 and tsvector queries have no query-builder form). */
   async function rows<T>(db: Db, query: SQL): Promise<T[]> {
     if (store.dialect === 'sqlite') return (db as unknown as { all(q: SQL): T[] }).all(query)
@@ -208,6 +215,12 @@ export function federationRepository(store: Store) {
       return row
     },
 
+    /** Makes every active peer due now (the crawler starts them at its next tick); returns them. */
+    async crawlAllNow(now: number): Promise<PeerRow[]> {
+      await store.db.update(peers).set({ nextCrawlAt: now }).where(eq(peers.paused, false))
+      return store.db.select().from(peers).where(eq(peers.paused, false)).orderBy(asc(peers.dspUrl))
+    },
+
     /** Removes a peer and everything we hold from it; with `source`, only a peer that came from there. */
     async removePeer(id: string, options: { source?: PeerSource } = {}): Promise<boolean> {
       return store.transaction(async (tx) => {
@@ -265,7 +278,7 @@ export function federationRepository(store: Store) {
             lastAttemptAt: input.now,
             lastSuccessAt: input.now,
             failures: 0,
-            nextCrawlAt: input.nextCrawlAt,
+            nextCrawlAt: keepAsked(input),
             lastDurationMs: input.durationMs,
             datasetCount,
             rejectedCount: input.rejected,
@@ -285,7 +298,7 @@ export function federationRepository(store: Store) {
     async recordUnchanged(input: { peerId: string; now: number; durationMs: number; nextCrawlAt: number }) {
       await store.db
         .update(peers)
-        .set({ lastAttemptAt: input.now, lastSuccessAt: input.now, failures: 0, nextCrawlAt: input.nextCrawlAt, lastDurationMs: input.durationMs })
+        .set({ lastAttemptAt: input.now, lastSuccessAt: input.now, failures: 0, nextCrawlAt: keepAsked(input), lastDurationMs: input.durationMs })
         .where(eq(peers.id, input.peerId))
     },
 
@@ -298,7 +311,7 @@ export function federationRepository(store: Store) {
           lastErrorAt: input.now,
           lastError: input.error.slice(0, 1000),
           failures: sql`${peers.failures} + 1`,
-          nextCrawlAt: input.nextCrawlAt,
+          nextCrawlAt: keepAsked(input),
           lastDurationMs: input.durationMs,
           ...(input.incremental ? { incremental: input.incremental } : {}),
         })

@@ -68,6 +68,15 @@ export function federationRoutes({ management, openapi }: Mounts, ctx: Ctx) {
   })
 
   openapi.add({
+    method: 'post',
+    path: '/peers/crawl',
+    summary: 'Crawl every active peer now (paused peers are left alone); answers the peers that will be crawled',
+    tags,
+    responses: { 200: { description: 'the peers due now', schema: z.object({ peers: z.array(PeerStatus) }) } },
+  })
+  management.post('/peers/crawl', async (c) => c.json({ peers: (await repo.crawlAllNow(ctx.clock.now().getTime())).map(peerStatus) }))
+
+  openapi.add({
     method: 'get',
     path: '/peers/{id}',
     summary: 'One peer and its crawl status',

@@ -2,11 +2,15 @@ import { parseArgs } from 'node:util'
 import { formatSearchTable, type SearchPage } from '../../catalog/index.ts'
 import { UsageError, type CliIo } from '../cli/io.ts'
 import { createManagementClient } from '../cli/management-client.ts'
+import { peerFreshness, type PeerFreshness } from './freshness.ts'
+import type { PeerStatus } from './peers.ts'
 
 const help = `Usage: passerelle search [WORDS…] [options]
 
 Searches the datasets of every peer (the federated catalog of a running connector) and prints
-peer, dataset, title and the terms of the offer in plain language.
+peer, dataset, title and the terms of the offer in plain language, then how fresh each peer's
+entries are ("crawled 3 min ago"); a peer whose crawls fail is named with its last error.
+\`passerelle federation crawl\` crawls again now.
 
 Options:
   --peer ID|URL          only this peer
@@ -18,7 +22,7 @@ Options:
   --from DATE --to DATE  temporal coverage overlaps [DATE, DATE]
   --modified-since DATE  modified at or after DATE
   --limit N --offset N   paging (default 20, 0)
-  --json                 print the page as JSON
+  --json                 print the page as JSON (with \`peers\`: the freshness of each peer in it, and of failing ones)
   --hit N                print hit N (1-based, of this page) as JSON, the input of \`passerelle negotiate --hit\`
   --url URL --key KEY    the connector (default: from the participant's configuration)
   --config FILE          the participant's configuration file`
@@ -74,17 +78,29 @@ export async function runSearchCommand(args: string[], io: CliIo): Promise<numbe
     if (!Number.isInteger(hitIndex) || hitIndex < 1) throw new UsageError('--hit expects a number from 1')
   }
   const client = createManagementClient({ config: values.config, url: values.url, key: values.key }, io)
-  const page = await client.get<SearchPage>(`/federated-catalog${query.size > 0 ? `?${query}` : ''}`)
+  const [page, peers] = await Promise.all([
+    client.get<SearchPage>(`/federated-catalog${query.size > 0 ? `?${query}` : ''}`),
+    hitIndex === undefined ? client.get<{ peers: PeerStatus[] }>('/peers').then((r) => r.peers) : [],
+  ])
   if (hitIndex !== undefined) {
     const hit = page.hits[hitIndex - 1]
     if (!hit) throw new UsageError(`no hit ${hitIndex} on this page (it has ${page.hits.length})`, 1)
     io.stdout(JSON.stringify(hit, null, 2))
     return 0
   }
+  const freshness = freshnessOf(page, peers)
   if (values.json) {
-    io.stdout(JSON.stringify(page, null, 2))
+    io.stdout(JSON.stringify({ ...page, peers: freshness }, null, 2))
     return 0
   }
   io.stdout(formatSearchTable(page, { width: Number(io.env.COLUMNS) || 160 }))
+  if (freshness.length > 0) io.stdout(['', ...freshness.map((f) => `${f.name}: ${f.summary}`)].join('\n'))
   return 0
+}
+
+/** The peers of the page's hits, and every failing peer (what it holds may be missing from the page). */
+function freshnessOf(page: SearchPage, peers: PeerStatus[]): PeerFreshness[] {
+  const now = Date.now()
+  const shown = new Set(page.hits.map((h) => h.peer.id))
+  return peers.map((p) => peerFreshness(p, now)).filter((f) => shown.has(f.id) || f.state === 'failing')
 }

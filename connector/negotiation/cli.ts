@@ -4,11 +4,13 @@ import { parseArgs } from 'node:util'
 import { createManagementClient, type ManagementClient } from '../cli/management-client.ts'
 import { UsageError, type CliIo } from '../cli/io.ts'
 import { refusalHints } from './refusal-hints.ts'
+import { agreementObligations, printObligations } from './cli-obligations.ts'
 
 /**
  * `passerelle negotiate <peer-url> <dataset-id> [--offer ID] [--wait]`: asks the running connector
  * (its management API) to negotiate with a peer, and with --wait prints each state change as it
- * happens; exits 0 on FINALIZED, 1 with the reason otherwise.
+ * happens; exits 0 on FINALIZED, then prints what the agreement binds us to (its duties and how to
+ * fulfil them), 1 with the reason otherwise.
  */
 const help = `Usage: passerelle negotiate <peer-dsp-url> <dataset-id> [options]
        passerelle negotiate --hit FILE [options]
@@ -26,8 +28,10 @@ Options:
   --sector S        declare the sector of your organisation (e.g. research, commercial)
   --peer-id DID     the peer's participant id, when known
   --manual          hold the offer and agreement for approval (management API) instead of deciding alone
-  --wait            follow the negotiation and print each state change; exit 0 on FINALIZED
+  --wait            follow the negotiation and print each state change; exit 0 on FINALIZED, then
+                    print the agreement's obligations (duties) and how to fulfil them
   --timeout SEC     with --wait: give up after SEC seconds (default 60)
+  --json            print the outcome as JSON (with --wait: the negotiation and the obligations)
   --config FILE     the participant configuration (to find the connector and its management key)
   --url URL         the connector's public URL (or PASSERELLE_URL)
   --key KEY         the management API key (or PASSERELLE_MANAGEMENT_KEY)`
@@ -69,6 +73,7 @@ export async function runNegotiateCommand(args: string[], io: CliIo): Promise<nu
       manual: { type: 'boolean' },
       wait: { type: 'boolean' },
       timeout: { type: 'string' },
+      json: { type: 'boolean' },
       config: { type: 'string' },
       url: { type: 'string' },
       key: { type: 'string' },
@@ -96,15 +101,35 @@ export async function runNegotiateCommand(args: string[], io: CliIo): Promise<nu
     ...(Object.keys(declaredUse).length > 0 ? { declaredUse } : {}),
     ...(values.manual ? { mode: 'manual' } : {}),
   })
-  io.stdout(`negotiation ${started.id} started`)
   if (!values.wait) {
-    io.stdout(`${started.state}`)
+    if (values.json) io.stdout(JSON.stringify({ negotiation: started }, null, 2))
+    else {
+      io.stdout(`negotiation ${started.id} started`)
+      io.stdout(started.state)
+    }
     return 0
   }
-  return follow(client, started.id, io, timeoutSeconds * 1000)
+  // With --json, standard output carries only the final document; the progress goes to standard error.
+  const progress = values.json ? { ...io, stdout: io.stderr } : io
+  progress.stdout(`negotiation ${started.id} started`)
+  const view = await follow(client, started.id, progress, timeoutSeconds * 1000)
+  if (view?.state !== 'FINALIZED' || !view.agreementId) {
+    if (values.json && view) io.stdout(JSON.stringify({ negotiation: view }, null, 2))
+    return 1
+  }
+  let obligations: Awaited<ReturnType<typeof agreementObligations>> | undefined
+  try {
+    obligations = await agreementObligations(client, view.agreementId)
+  } catch (error) {
+    io.stderr(`could not read the agreement's obligations: ${(error as Error).message} (passerelle agreements show ${view.agreementId})`)
+  }
+  if (values.json) io.stdout(JSON.stringify({ negotiation: view, ...(obligations ? { obligations } : {}) }, null, 2))
+  else if (obligations) printObligations(obligations, io)
+  return 0
 }
 
-async function follow(client: ManagementClient, id: string, io: CliIo, timeoutMs: number): Promise<number> {
+/** Prints the timeline as it grows; the last view, or undefined when it gave up waiting. */
+async function follow(client: ManagementClient, id: string, io: CliIo, timeoutMs: number): Promise<NegotiationView | undefined> {
   const deadline = Date.now() + timeoutMs
   let printed = 0
   let heldNoticed = false
@@ -118,12 +143,12 @@ async function follow(client: ManagementClient, id: string, io: CliIo, timeoutMs
     }
     if (view.state === 'FINALIZED') {
       io.stdout(`FINALIZED: agreement ${view.agreementId}`)
-      return 0
+      return view
     }
     if (view.state === 'TERMINATED') {
       io.stderr(`TERMINATED: ${view.reason ?? 'no reason given'}`)
       for (const hint of refusalHints(view.reason)) io.stderr(`hint: ${hint}`)
-      return 1
+      return view
     }
     if (view.pending && !heldNoticed) {
       io.stdout(`waiting for approval: ${view.pending} (passerelle management API: POST /negotiations/${id}/approve)`)
@@ -131,7 +156,7 @@ async function follow(client: ManagementClient, id: string, io: CliIo, timeoutMs
     }
     if (Date.now() > deadline) {
       io.stderr(`gave up waiting: the negotiation is still ${view.state}`)
-      return 1
+      return undefined
     }
   }
 }

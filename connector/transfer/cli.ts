@@ -3,6 +3,7 @@ import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { UsageError, type CliIo } from '../cli/io.ts'
 import { createManagementClient, resolveManagementConnection, type ManagementClient } from '../cli/management-client.ts'
+import { agreementObligations, printObligations } from '../negotiation/cli-obligations.ts'
 import { discard, readDownloadState, resumableDownload, type DownloadResult } from './resumable-download.ts'
 
 /**
@@ -10,7 +11,8 @@ import { discard, readDownloadState, resumableDownload, type DownloadResult } fr
  * transfer the data of an agreement where this participant is the consumer, follows it, and for a
  * pull downloads the bytes with a progress bar and checks their sha256. A pull that breaks off is
  * continued with `--resume` (same transfer, same output file). Exits 0 when the data is here and
- * intact, 1 with the reason otherwise.
+ * intact (and prints what the agreement binds us to: its duties and how to fulfil them), 1 with
+ * the reason otherwise.
  */
 const help = `Usage: passerelle transfer <agreement-id> [options]
 
@@ -24,6 +26,7 @@ Options:
   --param NAME=VAL  a query parameter for an HTTP API dataset (repeatable; the dataset declares which)
   --path SUFFIX     a path suffix for an HTTP API dataset (the dataset declares which)
   --timeout SEC     give up after SEC seconds without the transfer starting or finishing (default 120)
+  --json            print the outcome as JSON (the transfer, where the data is, the agreement's obligations)
   --config FILE     the participant configuration (to find the connector and its management key)
   --url URL         the connector's public URL (or PASSERELLE_URL)
   --key KEY         the management API key (or PASSERELLE_MANAGEMENT_KEY)`
@@ -54,6 +57,7 @@ export async function runTransferCommand(args: string[], io: CliIo): Promise<num
       param: { type: 'string', multiple: true },
       path: { type: 'string' },
       timeout: { type: 'string' },
+      json: { type: 'boolean' },
       config: { type: 'string' },
       url: { type: 'string' },
       key: { type: 'string' },
@@ -66,6 +70,29 @@ export async function runTransferCommand(args: string[], io: CliIo): Promise<num
   const out = resolve(io.cwd, values.out ?? `${agreementId.replace(/[^A-Za-z0-9._-]/g, '_')}.data`)
   const connection = resolveManagementConnection(values, io)
   const client = createManagementClient({ url: connection.url, key: connection.key }, io)
+  // With --json, standard output carries only the final document; the progress goes to standard error.
+  const progress: CliIo = values.json ? { ...io, stdout: io.stderr } : io
+  const code = await run(client, connection, agreementId, out, { ...values, timeoutSeconds }, progress)
+  if (code !== 0) return code
+  let obligations: Awaited<ReturnType<typeof agreementObligations>> | undefined
+  try {
+    obligations = await agreementObligations(client, agreementId)
+  } catch (error) {
+    io.stderr(`could not read the agreement's obligations: ${(error as Error).message} (passerelle agreements show ${agreementId})`)
+  }
+  if (values.json) io.stdout(JSON.stringify({ agreementId, out, ...(obligations ? { obligations } : {}) }, null, 2))
+  else if (obligations) printObligations(obligations, io)
+  return 0
+}
+
+async function run(
+  client: ManagementClient,
+  connection: { url: string; key: string },
+  agreementId: string,
+  out: string,
+  values: { push?: boolean; resume?: boolean; param?: string[]; path?: string; timeoutSeconds: number },
+  io: CliIo,
+): Promise<number> {
   const query = (values.param ?? []).map((entry): [string, string] => {
     const at = entry.indexOf('=')
     if (at <= 0) throw new UsageError(`--param expects NAME=VALUE, got '${entry}'`)
@@ -79,7 +106,7 @@ export async function runTransferCommand(args: string[], io: CliIo): Promise<num
   const started = await client.post<TransferView>('/transfers', { agreementId, format: values.push ? 'push' : 'pull' })
   io.stdout(`transfer ${started.id} requested (${values.push ? 'push' : 'pull'})`)
   const until = values.push ? ['COMPLETED', 'TERMINATED'] : ['STARTED', 'COMPLETED', 'TERMINATED']
-  const reached = await follow(client, started.id, io, until, timeoutSeconds * 1000)
+  const reached = await follow(client, started.id, io, until, values.timeoutSeconds * 1000)
   if (!reached) return 1
   if (reached.state === 'TERMINATED') {
     io.stderr(`TERMINATED: ${reached.reason ?? 'no reason given'}`)

@@ -133,7 +133,7 @@ afterAll(async () => {
 })
 
 let counter = 0
-function newAgreement(): string {
+function newAgreement(policy: Record<string, unknown> = {}): string {
   const id = `urn:agreement:e2e-${++counter}`
   agreements.set(id, {
     id,
@@ -142,7 +142,7 @@ function newAgreement(): string {
     assignee: consumer.id,
     target: 'urn:dataset:observations',
     signedAt: new Date('2026-11-01T00:00:00Z'),
-    policy: {},
+    policy,
   })
   return id
 }
@@ -365,6 +365,32 @@ describe('transfer between two connectors over 127.0.0.1', () => {
       expect(result.out).toContain(`sha256 ${contentSha} verified`)
       expect(result.err).toMatch(/100%/)
       expect(readFileSync(file).equals(content)).toBe(true)
+    })
+
+    it("ends with the agreement's duties and how to fulfil them; --json carries them, progress on standard error", async () => {
+      const policy = {
+        '@id': 'urn:uuid:7b1c8e7e-0000-4000-8000-00000000a11b',
+        '@type': 'Set',
+        permission: [{ action: 'use', duty: [{ action: 'odrl:attribute' }] }],
+      }
+      const withDuty = () => {
+        const id = newAgreement(policy)
+        Object.assign(agreements.get(id)!, { policyId: 'open-with-attribution', policyTitle: 'Open data, with attribution' })
+        return id
+      }
+      const plain = await run([withDuty(), '--out', join(root, 'attributed.bin')])
+      expect(plain.code, plain.err).toBe(0)
+      expect(plain.out).toMatch(
+        /obligations under policy `open-with-attribution` \(“Open data, with attribution”\): you must\n {2}- credit the provider \(attribution\) \[permission-1-duty-1, \w+\]\n {4}how: name the provider and the dataset/,
+      )
+      const json = await run([withDuty(), '--out', join(root, 'attributed-json.bin'), '--json'])
+      expect(json.code, json.err).toBe(0)
+      const answer = JSON.parse(json.out)
+      expect(answer.obligations.items).toEqual([
+        expect.objectContaining({ id: 'permission-1-duty-1', action: 'attribute', howTo: expect.stringMatching(/^name the provider/) }),
+      ])
+      expect(answer.out).toBe(join(root, 'attributed-json.bin'))
+      expect(json.err).toMatch(/sha256 \S+ verified/)
     })
 
     it('with --push, waits for the provider to push and verifies the copy (exit 0)', async () => {
