@@ -116,6 +116,7 @@ async function verifyRun(dialect: 'sqlite' | 'postgres') {
     const verifyCpu: number[] = []
     const readTimes: number[] = []
     const formerTimes: number[] = []
+    const formerCpu: number[] = []
     // CPU seconds of this process too: on a shared machine the wall clock counts other work.
     const cpuSeconds = () => {
       const usage = process.cpuUsage()
@@ -137,6 +138,7 @@ async function verifyRun(dialect: 'sqlite' | 'postgres') {
       readTimes.push((performance.now() - t) / 1000)
       // The former verify: rows decoded by the query builder, every payload re-serialised as canonical JSON.
       t = performance.now()
+      const formerStart = cpuSeconds()
       const checker = chainChecker({ seq: 0, hash: genesisHash })
       for (let after = 0; ; ) {
         const rows = await repo.after(store.db, after, 10_000)
@@ -145,6 +147,7 @@ async function verifyRun(dialect: 'sqlite' | 'postgres') {
         after = rows[rows.length - 1]!.seq
       }
       formerTimes.push((performance.now() - t) / 1000)
+      formerCpu.push(cpuSeconds() - formerStart)
     }
     return [
       dialect,
@@ -155,7 +158,9 @@ async function verifyRun(dialect: 'sqlite' | 'postgres') {
       median(readTimes).toFixed(2),
       (median(verifyTimes) / median(readTimes)).toFixed(2),
       median(formerTimes).toFixed(2),
+      median(formerCpu).toFixed(2),
       (median(verifyTimes) / median(formerTimes)).toFixed(2),
+      (median(verifyCpu) / median(formerCpu)).toFixed(2),
     ]
   } finally {
     await store.close()
@@ -185,7 +190,19 @@ if (process.env.BENCH_PART !== 'throughput') {
   const rows: string[][] = []
   for (const dialect of stores) rows.push(await verifyRun(dialect))
   printTable('audit verify (median of 3) against reading the same rows unchecked', [
-    ['database', 'records', 'fill s', 'verify s', 'verify CPU s', 'plain read s', 'verify ÷ read', 'former verify s', 'verify ÷ former'],
+    [
+      'database',
+      'records',
+      'fill s',
+      'verify s',
+      'verify CPU s',
+      'plain read s',
+      'verify ÷ read',
+      'former verify s',
+      'former CPU s',
+      'verify ÷ former',
+      'CPU ÷ former CPU',
+    ],
     ...rows,
   ])
 }
