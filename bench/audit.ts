@@ -2,7 +2,8 @@
  * The audit trail's cost. (1) Negotiation throughput between two connector processes on SQLite at
  * 50 in flight, audit on against audit off (PASSERELLE_AUDIT_ENABLED=false), alternated in the same
  * run. (2) `verify` of a chain of a million records on SQLite (and PostgreSQL unless
- * BENCH_STORES=sqlite), against reading the same rows without checking them.
+ * BENCH_STORES=sqlite), against reading the same rows without checking them (the baseline) and
+ * against the former check (decoded rows, every payload re-serialised), in the same run.
  *
  *   node --import tsx bench/audit.ts [negotiations per run] [records]
  */
@@ -16,6 +17,7 @@ import { createTestDatabase } from '../test/support/stores.ts'
 import { openStore } from '../connector/store/store.ts'
 import { createAuditTrail, verifyStoredChain } from '../connector/audit/audit-trail.ts'
 import { auditRepository } from '../connector/audit/audit-repository.ts'
+import { chainChecker, genesisHash } from '../connector/audit/chain.ts'
 import { createLogger } from '../connector/telemetry/logger.ts'
 import { systemClock } from '../connector/clock.ts'
 import { median, printTable } from './stats.ts'
@@ -113,6 +115,8 @@ async function verifyRun(dialect: 'sqlite' | 'postgres') {
     const verifyTimes: number[] = []
     const verifyCpu: number[] = []
     const readTimes: number[] = []
+    const formerTimes: number[] = []
+    const formerCpu: number[] = []
     // CPU seconds of this process too: on a shared machine the wall clock counts other work.
     const cpuSeconds = () => {
       const usage = process.cpuUsage()
@@ -132,6 +136,18 @@ async function verifyRun(dialect: 'sqlite' | 'postgres') {
         after = rows[rows.length - 1]!.seq
       }
       readTimes.push((performance.now() - t) / 1000)
+      // The former verify: rows decoded by the query builder, every payload re-serialised as canonical JSON.
+      t = performance.now()
+      const formerStart = cpuSeconds()
+      const checker = chainChecker({ seq: 0, hash: genesisHash })
+      for (let after = 0; ; ) {
+        const rows = await repo.after(store.db, after, 10_000)
+        for (const row of rows) if (checker.check(row)) throw new Error(`former verify failed at ${row.seq}`)
+        if (rows.length < 10_000) break
+        after = rows[rows.length - 1]!.seq
+      }
+      formerTimes.push((performance.now() - t) / 1000)
+      formerCpu.push(cpuSeconds() - formerStart)
     }
     return [
       dialect,
@@ -141,6 +157,10 @@ async function verifyRun(dialect: 'sqlite' | 'postgres') {
       median(verifyCpu).toFixed(2),
       median(readTimes).toFixed(2),
       (median(verifyTimes) / median(readTimes)).toFixed(2),
+      median(formerTimes).toFixed(2),
+      median(formerCpu).toFixed(2),
+      (median(verifyTimes) / median(formerTimes)).toFixed(2),
+      (median(verifyCpu) / median(formerCpu)).toFixed(2),
     ]
   } finally {
     await store.close()
@@ -170,7 +190,19 @@ if (process.env.BENCH_PART !== 'throughput') {
   const rows: string[][] = []
   for (const dialect of stores) rows.push(await verifyRun(dialect))
   printTable('audit verify (median of 3) against reading the same rows unchecked', [
-    ['database', 'records', 'fill s', 'verify s', 'verify CPU s', 'plain read s', 'verify ÷ read'],
+    [
+      'database',
+      'records',
+      'fill s',
+      'verify s',
+      'verify CPU s',
+      'plain read s',
+      'verify ÷ read',
+      'former verify s',
+      'former CPU s',
+      'verify ÷ former',
+      'CPU ÷ former CPU',
+    ],
     ...rows,
   ])
 }

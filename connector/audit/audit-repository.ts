@@ -10,6 +10,9 @@ export interface AuditCheckpoint {
   signature: string
 }
 
+/** A record as stored: its subjects and payload are the JSON text in the database. */
+export type StoredRecord = Omit<AuditRecord, 'subjects' | 'payload'> & { subjectsText: string; payloadText: string }
+
 /**
  * The audit tables (both dialects). Appends read the chain's head with a row lock (`FOR UPDATE` on
  * PostgreSQL; SQLite transactions are serialised), so concurrent transactions on any replica extend
@@ -64,6 +67,21 @@ export function auditRepository(store: Store) {
     /** Records after `afterSeq`, in sequence order. */
     async after(db: Db, afterSeq: number, limit: number): Promise<AuditRecord[]> {
       return (await db.select().from(r).where(gt(r.seq, afterSeq)).orderBy(asc(r.seq)).limit(limit)) as AuditRecord[]
+    },
+
+    /**
+     * Records after `afterSeq` as `audit verify` reads them, in sequence order (keyset paging on
+     * the primary key): the payload and subjects as the stored text, left for the checker to hash
+     * or parse, instead of decoded and re-encoded.
+     */
+    async storedAfter(db: Db, afterSeq: number, limit: number): Promise<StoredRecord[]> {
+      // Plain SQL: the query builder's row mapping costs as much as the checking itself.
+      const query = sql`select ${r.seq} as "seq", ${r.at} as "at", ${r.kind} as "kind", cast(${r.subjects} as text) as "subjectsText",
+        ${r.agreementId} as "agreementId", ${r.actor} as "actor", cast(${r.payload} as text) as "payloadText",
+        ${r.payloadDigest} as "payloadDigest", ${r.prevHash} as "prevHash", ${r.hash} as "hash"
+        from ${r} where ${r.seq} > ${afterSeq} order by ${r.seq} limit ${limit}`
+      if (store.dialect === 'sqlite') return db.all<StoredRecord>(query)
+      return ((await (db as unknown as { execute(q: unknown): Promise<{ rows: StoredRecord[] }> }).execute(query)) as { rows: StoredRecord[] }).rows
     },
 
     /** Records at or after a time, in sequence order, after `afterSeq`. */

@@ -107,6 +107,31 @@ describe.each(dialects)('audit trail on %s', (dialect) => {
     await raw(store, `update audit_records set seq = 11 where seq = -1`)
     expect((await verify()).ok).toBe(true)
 
+    // The same payload spelled otherwise (keys in another order, spaces) is not a change; other text is.
+    await raw(store, `update audit_records set payload = '{ "nested": {"b":2, "a":[1,"x"]}, "n": 3 }' where seq = 3`)
+    expect((await verify()).ok).toBe(true)
+    if (dialect === 'sqlite') {
+      await raw(store, `update audit_records set payload = 'not json' where seq = 3`)
+      expect((await verify()).problem).toEqual({ seq: 3, reason: 'record 3 was changed: its payload does not match its digest' })
+      await raw(store, `update audit_records set subjects = 'not json' where seq = 3`)
+      expect((await verify()).problem).toEqual({ seq: 3, reason: 'record 3 was changed: its payload does not match its digest' })
+      await raw(store, `update audit_records set payload = '{"n":3,"nested":{"a":[1,"x"],"b":2}}' where seq = 3`)
+      expect((await verify()).problem).toEqual({ seq: 3, reason: 'record 3 was changed: its subjects are not a JSON object' })
+    }
+    await raw(store, `update audit_records set subjects = '[]' where seq = 3`)
+    expect((await verify()).problem).toEqual({ seq: 3, reason: 'record 3 was changed: its subjects are not a JSON object' })
+    await raw(store, `update audit_records set subjects = '{"agreement":"urn:agreement:0"}' where seq = 3`)
+    expect((await verify()).ok).toBe(true)
+
+    // Beyond the first batch read, and from the batch read ahead.
+    expect(await verifyStoredChain(store, { keys, participantId, batch: 4 })).toMatchObject({ ok: true, records: 45 })
+    await raw(store, `update audit_records set kind = 'test.other' where seq = 30`)
+    expect((await verifyStoredChain(store, { keys, participantId, batch: 4 })).problem).toEqual({
+      seq: 30,
+      reason: 'record 30 was changed: its hash does not match its content',
+    })
+    await raw(store, `update audit_records set kind = 'test.step' where seq = 30`)
+
     await raw(store, `delete from audit_records where seq = 20`)
     expect((await verify()).problem).toEqual({ seq: 20, reason: 'record 20 is missing (the next one stored is 21): records were deleted' })
   })

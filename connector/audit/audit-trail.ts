@@ -133,6 +133,14 @@ export type CheckpointKeys = Map<string, { jwk: SigningKey['publicJwk']; alg: st
 
 export const checkpointKeysOf = (keys: SigningKey[]): CheckpointKeys => new Map(keys.map((key) => [key.kid, { jwk: key.publicJwk, alg: key.alg }]))
 
+/** Each public key is imported once, however many checkpoints it signed. */
+const imported = new WeakMap<object, Promise<CryptoKey>>()
+function importedKey(key: { jwk: SigningKey['publicJwk']; alg: string }): Promise<CryptoKey> {
+  let found = imported.get(key)
+  if (!found) imported.set(key, (found = importJWK(key.jwk, key.alg) as Promise<CryptoKey>))
+  return found
+}
+
 /** Checks a checkpoint's signature and that it names this sequence and hash. */
 export async function checkCheckpoint(checkpoint: AuditCheckpoint, keys: CheckpointKeys, participantId: string): Promise<string | undefined> {
   let kid: string
@@ -146,7 +154,7 @@ export async function checkCheckpoint(checkpoint: AuditCheckpoint, keys: Checkpo
   const key = keys.get(fragment ?? '')
   if (!key) return `the checkpoint at record ${checkpoint.seq} is signed with key ${fragment}, which is not one of this participant's keys`
   try {
-    const { payload } = await jwtVerify(checkpoint.signature, (await importJWK(key.jwk, key.alg)) as CryptoKey, { typ: checkpointType })
+    const { payload } = await jwtVerify(checkpoint.signature, await importedKey(key), { typ: checkpointType })
     if (payload.seq !== checkpoint.seq || payload.hash !== checkpoint.hash || payload.at !== checkpoint.at)
       return `the checkpoint at record ${checkpoint.seq} does not say what its signature signed`
   } catch {
@@ -191,8 +199,15 @@ export async function verifyStoredChain(store: Store, options: { keys?: Checkpoi
   const checker = chainChecker(anchor)
   let records = 0
   const batch = options.batch ?? 10_000
-  for (let after = anchor.seq; ; ) {
-    const rows = await repo.after(db, after, batch)
+  // The next batch is read while this one is hashed (keyset paging: it starts after this one's last).
+  let reading = repo.storedAfter(db, anchor.seq, batch)
+  for (;;) {
+    const rows = await reading
+    if (rows.length === batch) {
+      reading = repo.storedAfter(db, rows[rows.length - 1]!.seq, batch)
+      // Not awaited when a problem ends the check first.
+      reading.catch(() => undefined)
+    }
     for (const row of rows) {
       const problem = checker.check(row)
       if (problem) return fail(problem, records, anchor.seq + 1, checker.last.seq)
@@ -202,7 +217,6 @@ export async function verifyStoredChain(store: Store, options: { keys?: Checkpoi
       records++
     }
     if (rows.length < batch) break
-    after = rows[rows.length - 1]!.seq
   }
   const last = checker.last
   if (last.seq < head.seq)

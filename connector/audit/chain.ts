@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 
 /**
  * The audit chain's arithmetic, with no I/O: how a record is sealed (its payload's digest, the hash
@@ -46,11 +46,27 @@ export function canonicalJson(value: unknown): string {
   })
 }
 
-export const sha256Hex = (text: string) => createHash('sha256').update(text).digest('hex')
+export const sha256Hex = (text: string) => hash('sha256', text, 'hex')
 
-/** The hash of a record: over every field but the hash itself and the stored payload (its digest stands for it). */
-export const recordHash = (r: Omit<AuditRecord, 'hash' | 'payload' | 'agreementId'>) =>
-  sha256Hex(canonicalJson({ seq: r.seq, at: r.at, kind: r.kind, subjects: r.subjects, actor: r.actor, payloadDigest: r.payloadDigest, prevHash: r.prevHash }))
+/** canonicalJson of a record's subjects, made without a replacer when they are what they should be (string ids). */
+function subjectsJson(subjects: Record<string, string>): string {
+  const sorted: Record<string, string> = {}
+  for (const key of Object.keys(subjects).sort()) {
+    if (typeof subjects[key] !== 'string') return canonicalJson(subjects)
+    sorted[key] = subjects[key]
+  }
+  return JSON.stringify(sorted)
+}
+
+/**
+ * The hash of a record: over every field but the hash itself and the stored payload (its digest
+ * stands for it). The canonical JSON of `{ seq, at, kind, subjects, actor, payloadDigest, prevHash }`
+ * is spelled out, keys in sorted order, because `audit verify` computes it for every record.
+ */
+export const recordHash = (r: Omit<AuditRecord, 'hash' | 'payload' | 'agreementId' | 'subjects'>, subjects: Record<string, string>) =>
+  sha256Hex(
+    `{"actor":${JSON.stringify(r.actor)},"at":${JSON.stringify(r.at)},"kind":${JSON.stringify(r.kind)},"payloadDigest":${JSON.stringify(r.payloadDigest)},"prevHash":${JSON.stringify(r.prevHash)},"seq":${JSON.stringify(r.seq)},"subjects":${subjectsJson(subjects)}}`,
+  )
 
 /** Seals an entry as record `seq` after a record whose hash is `prevHash`. */
 export function sealRecord(entry: AuditEntry, seq: number, at: number, prevHash: string): AuditRecord {
@@ -61,7 +77,40 @@ export function sealRecord(entry: AuditEntry, seq: number, at: number, prevHash:
   const payload = JSON.parse(payloadText) as Record<string, unknown>
   const payloadDigest = sha256Hex(payloadText)
   const sealed = { seq, at, kind: entry.kind, subjects, actor: entry.actor, payloadDigest, prevHash }
-  return { ...sealed, agreementId: subjects.agreement ?? null, payload, hash: recordHash(sealed) }
+  return { ...sealed, agreementId: subjects.agreement ?? null, payload, hash: recordHash(sealed, subjects) }
+}
+
+/**
+ * A record as a checker reads it: decoded (an export), or with its subjects and payload as the JSON
+ * text the database stores (`audit verify`); the payload text is hashed as it is when it is the
+ * canonical text that was sealed, and the subjects are parsed here.
+ */
+export type CheckedRecord = Omit<AuditRecord, 'payload' | 'subjects'> &
+  ({ payload: unknown; subjects: Record<string, string> } | { payloadText: string; subjectsText: string })
+
+/** Stored subjects as an object of ids, or undefined when the text is not one. */
+function storedSubjects(text: string): Record<string, string> | undefined {
+  try {
+    const subjects: unknown = JSON.parse(text)
+    return subjects !== null && typeof subjects === 'object' && !Array.isArray(subjects) ? (subjects as Record<string, string>) : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Whether a record's payload is the one its digest was made of. The stored text is what was hashed
+ * when sealed, so it is hashed directly; only when that differs is it parsed and put in canonical
+ * form (a database may spell the same JSON otherwise), so that one spelling never counts as a change.
+ */
+function payloadHolds(r: CheckedRecord): boolean {
+  if (!('payloadText' in r)) return sha256Hex(canonicalJson(r.payload)) === r.payloadDigest
+  if (sha256Hex(r.payloadText) === r.payloadDigest) return true
+  try {
+    return sha256Hex(canonicalJson(JSON.parse(r.payloadText))) === r.payloadDigest
+  } catch {
+    return false
+  }
 }
 
 export interface ChainProblem {
@@ -80,7 +129,7 @@ export function chainChecker(anchor: { seq: number; hash: string }) {
   let previous = anchor.hash
   let problem: ChainProblem | undefined
   return {
-    check(r: AuditRecord): ChainProblem | undefined {
+    check(r: CheckedRecord): ChainProblem | undefined {
       if (problem) return problem
       if (r.seq !== expected) {
         problem =
@@ -89,10 +138,11 @@ export function chainChecker(anchor: { seq: number; hash: string }) {
             : { seq: r.seq, reason: `record ${r.seq} appears after record ${expected - 1}: records were reordered` }
         return problem
       }
-      if (sha256Hex(canonicalJson(r.payload)) !== r.payloadDigest)
-        problem = { seq: r.seq, reason: `record ${r.seq} was changed: its payload does not match its digest` }
-      else if (recordHash(r) !== r.hash) problem = { seq: r.seq, reason: `record ${r.seq} was changed: its hash does not match its content` }
-      else if ((r.subjects.agreement ?? null) !== r.agreementId)
+      const subjects = 'subjectsText' in r ? storedSubjects(r.subjectsText) : r.subjects
+      if (!payloadHolds(r)) problem = { seq: r.seq, reason: `record ${r.seq} was changed: its payload does not match its digest` }
+      else if (!subjects) problem = { seq: r.seq, reason: `record ${r.seq} was changed: its subjects are not a JSON object` }
+      else if (recordHash(r, subjects) !== r.hash) problem = { seq: r.seq, reason: `record ${r.seq} was changed: its hash does not match its content` }
+      else if ((subjects.agreement ?? null) !== r.agreementId)
         problem = { seq: r.seq, reason: `record ${r.seq} was changed: its agreement id does not match its subjects` }
       else if (r.prevHash !== previous)
         problem = {

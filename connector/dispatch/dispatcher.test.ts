@@ -11,6 +11,9 @@ import { createPeerClient } from '../http/peer-client.ts'
 import { createLogger } from '../telemetry/logger.ts'
 import { createDispatcher, retryDelay, type FailedOutcome, type HttpAnswer, type Send } from './dispatcher.ts'
 import { peerSend } from './shared.ts'
+import { context, trace } from '@opentelemetry/api'
+import { startTelemetry } from '../telemetry/telemetry.ts'
+import { withTraceparent } from '../telemetry/trace-context.ts'
 
 describe.each(dialects)('dispatcher on %s', (dialect) => {
   let store: Store
@@ -151,6 +154,51 @@ describe.each(dialects)('dispatcher on %s', (dialect) => {
     expect(urls).toEqual(['http://127.0.0.1:1/a/1'])
     const [cancelled] = await store.db.select().from(store.tables.dispatches).where(eq(store.tables.dispatches.processId, 'c'))
     expect(cancelled!.status).toBe('cancelled')
+  })
+})
+
+describe.each(dialects)('dispatcher trace context on %s', (dialect) => {
+  const traceOf = (traceparent: string) => traceparent.split('-')[1]
+  const activeTrace = () => trace.getSpanContext(context.active())?.traceId
+  it('a message or step delivered after a restart continues the trace it was written in; none or a malformed one starts none', async () => {
+    await startTelemetry({})
+    const store = await createTestStore(dialect)
+    try {
+      const written = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01'
+      const first = createDispatcher({ store, clock: systemClock, logger: silentLogger, send: async () => ({ status: 200, body: {} }) })
+      const message = (processId: string) => ({
+        topic: 'test',
+        processId,
+        url: `http://127.0.0.1:1/${processId}`,
+        body: {},
+        peer: { dspUrl: 'http://127.0.0.1:1' },
+      })
+      // Two callers at once (SQLite batches their transactions): each row keeps its own caller's trace.
+      await Promise.all([
+        withTraceparent(written, () => store.transaction((tx) => first.enqueue(tx, message('traced')))),
+        withTraceparent(null, () => store.transaction((tx) => first.enqueue(tx, message('untraced')))),
+        withTraceparent(written, () => store.transaction((tx) => first.enqueueStep(tx, { topic: 'test', processId: 'step', step: 'go' }))),
+        withTraceparent(null, () => store.transaction((tx) => first.enqueue(tx, message('malformed')))),
+      ])
+      const d = store.tables.dispatches
+      await store.db.update(d).set({ traceparent: '00-not-a-trace-01' }).where(eq(d.processId, 'malformed'))
+      // never started: the process "died" before delivery
+      const seen: Record<string, string | undefined> = {}
+      const second = createDispatcher({
+        store,
+        clock: systemClock,
+        logger: silentLogger,
+        send: async ({ url }) => ((seen[new URL(url).pathname.slice(1)] = activeTrace()), { status: 200, body: {} }),
+      })
+      second.handle('test', { failed: async () => {}, run: async (item) => void (seen[item.processId] = activeTrace()) })
+      // Started from inside another trace: rows without one must not join it.
+      withTraceparent('00-11111111111111111111111111111111-2222222222222222-01', () => second.start())
+      await second.idle()
+      await second.stop()
+      expect(seen).toEqual({ traced: traceOf(written), step: traceOf(written), untraced: undefined, malformed: undefined })
+    } finally {
+      await store.close()
+    }
   })
 })
 

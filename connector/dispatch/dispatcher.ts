@@ -3,6 +3,7 @@ import { and, asc, eq, inArray, isNull, lte, notInArray, or, sql } from 'drizzle
 import type { Db, Store } from '../store/store.ts'
 import type { Clock } from '../clock.ts'
 import type { Logger } from '../telemetry/logger.ts'
+import { currentTraceparent, withTraceparent } from '../telemetry/trace-context.ts'
 import type { PeerAudience, TokenIssuer } from '../identity/types.ts'
 import type { PasserelleError } from '../errors.ts'
 import { isEgressRefusal } from '../http/peer-client.ts'
@@ -463,7 +464,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     if (peer) {
       peer.inFlight++
     }
-    const run = deliver(row, token, unsent)
+    const run = withTraceparent(row.traceparent, () => deliver(row, token, unsent))
       .catch((error) => logger.error('dispatch: outcome not recorded', { error, id: row.id }))
       .finally(() => {
         if (peer) peer.inFlight--
@@ -714,6 +715,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
         leaseToken: null,
         leaseUntil: null,
         retryUntil: now + (message.delayMs ?? 0) + (message.retryWindowMs ?? retryWindowMs),
+        traceparent: currentTraceparent(),
         createdAt: now,
         updatedAt: now,
       }
@@ -746,6 +748,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
         leaseUntil: null,
         // A step that keeps failing (its database unreachable, say) is retried over the same window.
         retryUntil: now + (step.delayMs ?? 0) + retryWindowMs,
+        traceparent: currentTraceparent(),
         createdAt: now,
         updatedAt: now,
       }

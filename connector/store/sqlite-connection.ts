@@ -1,3 +1,4 @@
+import { AsyncResource } from 'node:async_hooks'
 import type { Database, Statement } from 'better-sqlite3'
 
 /**
@@ -134,7 +135,8 @@ export function sqliteConnection(client: Database): SqliteConnection {
   return {
     transaction<T>(fn: () => Promise<T>): Promise<T> {
       return new Promise<T>((resolve, reject) => {
-        waiting.push({ fn, committed: [], settle: (outcome) => (outcome.ok ? resolve(outcome.value as T) : reject(outcome.error)) })
+        // Batched jobs run inside the first one's drain: each keeps its caller's async context (its trace).
+        waiting.push({ fn: AsyncResource.bind(fn), committed: [], settle: (outcome) => (outcome.ok ? resolve(outcome.value as T) : reject(outcome.error)) })
         running ??= drain()
       })
     },

@@ -34,6 +34,8 @@ export const dispatchTables = (b: Builders) => ({
       leaseUntil: b.bigint('lease_until'),
       /** Epoch milliseconds: no retry is scheduled past it (the retry window ends). */
       retryUntil: b.bigint('retry_until'),
+      /** The W3C `traceparent` the row was written in: its delivery or step continues that trace. */
+      traceparent: b.text('traceparent'),
       createdAt: b.bigint('created_at').notNull(),
       updatedAt: b.bigint('updated_at').notNull(),
     },
