@@ -9,7 +9,7 @@
  *
  * Where the time goes: BENCH_STATEMENTS=1 counts each connector's database statements (and their
  * wall time) per negotiation at each level (bench/statement-counter.mjs, loaded into them);
- * BENCH_CPU_PROF=<dir> writes a CPU profile of each connector there when it stops.
+ * BENCH_CPU_PROF=<dir> writes a CPU profile of each connector there when it stops (bench/cpu-profile.mjs).
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -67,7 +67,7 @@ const statementsDir = process.env.BENCH_STATEMENTS ? mkdtempSync(join(tmpdir(), 
 const profiling: Record<string, string> = {
   NODE_OPTIONS: [
     statementsDir ? `--import ${fromRoot('bench/statement-counter.mjs')}` : '',
-    process.env.BENCH_CPU_PROF ? `--cpu-prof --cpu-prof-dir=${process.env.BENCH_CPU_PROF}` : '',
+    process.env.BENCH_CPU_PROF ? `--import ${fromRoot('bench/cpu-profile.mjs')}` : '',
   ].join(' '),
   ...(statementsDir ? { BENCH_STATEMENTS_DIR: statementsDir } : {}),
 }

@@ -13,7 +13,8 @@
 export interface Lane<H> {
   /** The handle the batch's jobs write through. */
   handle: H
-  exec(statement: string): Promise<void>
+  /** Runs one statement, or several separated by `;` (one round trip). */
+  exec(statements: string): Promise<void>
   /** False once the database ended the transaction by itself (SQLite does on disk full and I/O errors). */
   inTransaction(): boolean
   /** Gives the connection back; `error` when it may be broken. */
@@ -92,8 +93,11 @@ export function groupCommit<H>(options: {
       return failWaiting(options.openError?.(error) ?? error)
     }
     if (waiting.length === 0) return lane.release()
+    // Statements that begin and end jobs go together, one round trip where they can: the
+    // transaction and the first job's savepoint; one job's release and the next one's savepoint;
+    // the last job's savepoint ends with the commit.
     try {
-      await lane.exec('BEGIN')
+      await lane.exec('BEGIN; SAVEPOINT job')
     } catch (error) {
       lane.release(error)
       return failWaiting(options.openError?.(error) ?? error)
@@ -103,7 +107,7 @@ export function groupCommit<H>(options: {
     try {
       // Jobs that arrive while the batch runs join it; one turn of the event loop lets the
       // requests already received queue theirs before the commit.
-      while (waiting.length > 0 && done.length < options.batchLimit) {
+      for (;;) {
         const job = waiting.shift()!
         // Counted before it runs: a savepoint that cannot even be rolled back fails the batch, this job too.
         done.push(job)
@@ -111,7 +115,12 @@ export function groupCommit<H>(options: {
         job.outcome = await runInSavepoint(lane, job).finally(() => current.delete(lane.handle))
         // SQLite ends the whole transaction on some errors (disk full, I/O): the batch is lost.
         if (!lane.inTransaction()) throw job.outcome.ok ? new Error('the database ended the transaction') : job.outcome.error
-        if (waiting.length === 0 && done.length < options.batchLimit) await new Promise((resolve) => setImmediate(resolve))
+        if (done.length >= options.batchLimit) break
+        if (waiting.length === 0) await new Promise((resolve) => setImmediate(resolve))
+        if (waiting.length === 0) break
+        await lane.exec('RELEASE job; SAVEPOINT job')
+        // Another lane may have taken what waited meanwhile (the open savepoint ends with the commit).
+        if (waiting.length === 0) break
       }
       // What the jobs that succeeded held for the end, together (in the order they ran).
       const held = new Map<object, Deferred>()
@@ -122,6 +131,7 @@ export function groupCommit<H>(options: {
             if (all) all.items.push(...entry.items)
             else held.set(key, { items: [...entry.items], flush: entry.flush })
           }
+      // (Inside the last job's savepoint, which the commit releases: a failure here fails them all.)
       for (const entry of held.values()) await entry.flush(entry.items as never[])
       await lane.exec('COMMIT')
     } catch (error) {
@@ -148,18 +158,13 @@ export function groupCommit<H>(options: {
     for (const job of failed) job.settle({ ok: false, error })
   }
 
+  /** Runs a job inside the savepoint opened for it (it stays open: the next statement ends it). */
   async function runInSavepoint(lane: Lane<H>, job: Job<H>): Promise<Outcome> {
-    await lane.exec('SAVEPOINT job')
     try {
-      const value = await job.fn(lane.handle)
-      await lane.exec('RELEASE job')
-      return { ok: true, value }
+      return { ok: true, value: await job.fn(lane.handle) }
     } catch (error) {
       job.deferred.clear()
-      if (lane.inTransaction()) {
-        await lane.exec('ROLLBACK TO job')
-        await lane.exec('RELEASE job')
-      }
+      if (lane.inTransaction()) await lane.exec('ROLLBACK TO job')
       return { ok: false, error }
     }
   }

@@ -40,7 +40,7 @@ export function cacheStatements(client: Database): Database {
 export function sqliteConnection(client: Database): SqliteConnection {
   const lane = {
     handle: client,
-    exec: async (statement: string) => void client.exec(statement === 'BEGIN' ? 'BEGIN IMMEDIATE' : statement),
+    exec: async (statement: string) => void client.exec(statement.replace(/^BEGIN\b/, 'BEGIN IMMEDIATE')),
     inTransaction: () => client.inTransaction,
     release: () => {},
   }

@@ -220,15 +220,18 @@ async function openPostgres(options: StoreOptions): Promise<Store> {
       let open = false
       return {
         handle,
-        async exec(statement) {
-          if (statement === 'BEGIN') open = true
+        // Several statements in one text are one round trip (the simple query protocol).
+        async exec(statements) {
+          const begins = statements.startsWith('BEGIN')
+          const ends = statements === 'COMMIT' || statements === 'ROLLBACK'
+          if (begins) open = true
           try {
-            await client.query(statement)
+            await client.query(statements)
           } catch (error) {
-            if (statement === 'BEGIN' || statement === 'ROLLBACK') open = false
+            if (begins || ends) open = false
             throw error
           }
-          if (statement === 'COMMIT' || statement === 'ROLLBACK') open = false
+          if (ends) open = false
         },
         inTransaction: () => open,
         // A batch that failed as a whole may leave its connection in any state: it is not reused.
