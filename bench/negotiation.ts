@@ -6,8 +6,14 @@
  * Baseline in the same run: one authenticated DSP round trip (GET /negotiations/:pid).
  *
  *   node --import tsx bench/negotiation.ts [negotiations per level]   (BENCH_STORES=sqlite: one store only)
+ *
+ * Where the time goes: BENCH_STATEMENTS=1 counts each connector's database statements (and their
+ * wall time) per negotiation at each level (bench/statement-counter.mjs, loaded into them);
+ * BENCH_CPU_PROF=<dir> writes a CPU profile of each connector there when it stops (bench/cpu-profile.mjs).
  */
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { Agent, request } from 'undici'
 import { execFileSync } from 'node:child_process'
 import { loadPolicies } from '../policies/index.ts'
@@ -17,7 +23,8 @@ import { createTestDatabase, type TestDatabase } from '../test/support/stores.ts
 import { median, percentile, printTable } from './stats.ts'
 
 const perLevel = Number(process.argv[2] ?? 300)
-const levels = [1, 10, 50]
+// BENCH_LEVELS=50 (comma-separated): the in-flight levels to run.
+const levels = (process.env.BENCH_LEVELS ?? '1,10,50').split(',').map(Number)
 const arctic = 'urn:uuid:0f3cee7e-e077-4be0-9365-3a791567f70e'
 
 if (!existsSync(fromRoot('dist/passerelle.js'))) execFileSync(process.execPath, [fromRoot('scripts/build.js')], { stdio: 'inherit' })
@@ -42,7 +49,10 @@ async function startPair(dialect: 'sqlite' | 'postgres'): Promise<Pair> {
     databases.push(database)
     return { PASSERELLE_DATABASE_URL: database.url }
   }
-  const processes = [await startConnectorProcess(provider, { env: await envFor() }), await startConnectorProcess(consumer, { env: await envFor() })]
+  const processes = [
+    await startConnectorProcess(provider, { env: { ...profiling, ...(await envFor()) } }),
+    await startConnectorProcess(consumer, { env: { ...profiling, ...(await envFor()) } }),
+  ]
   return { provider, consumer, processes, databases }
 }
 
@@ -51,6 +61,48 @@ async function stopPair(pair: Pair) {
   for (const d of pair.databases) await d.drop()
   pair.provider.remove()
   pair.consumer.remove()
+}
+
+const statementsDir = process.env.BENCH_STATEMENTS ? mkdtempSync(join(tmpdir(), 'bench-statements-')) : undefined
+const profiling: Record<string, string> = {
+  NODE_OPTIONS: [
+    statementsDir ? `--import ${fromRoot('bench/statement-counter.mjs')}` : '',
+    process.env.BENCH_CPU_PROF ? `--import ${fromRoot('bench/cpu-profile.mjs')}` : '',
+  ].join(' '),
+  ...(statementsDir ? { BENCH_STATEMENTS_DIR: statementsDir } : {}),
+}
+
+type Statements = Record<string, { n: number; ms: number }>
+/** A connector's statement totals so far (see bench/statement-counter.mjs). */
+async function statementsOf(p: ConnectorProcess): Promise<Statements> {
+  const file = join(statementsDir!, `${p.child.pid}.json`)
+  rmSync(file, { force: true })
+  p.child.kill('SIGUSR2')
+  for (let i = 0; i < 200 && !existsSync(file); i++) await new Promise((r) => setTimeout(r, 10))
+  return JSON.parse(readFileSync(file, 'utf8'))
+}
+
+/** Per negotiation: statements, transactions and their wall time on one side, then the costliest statements. */
+function printStatements(title: string, before: Statements, after: Statements, negotiations: number) {
+  const rows = Object.entries(after)
+    .map(([name, a]) => ({ name, n: (a.n - (before[name]?.n ?? 0)) / negotiations, ms: (a.ms - (before[name]?.ms ?? 0)) / negotiations }))
+    .filter((row) => row.n > 0)
+  const sum = (filter: (name: string) => boolean, key: 'n' | 'ms') => rows.filter((row) => filter(row.name)).reduce((total, row) => total + row[key], 0)
+  const begins = (name: string) => /^begin/i.test(name)
+  const commits = (name: string) => /^commit/i.test(name)
+  const savepoints = (name: string) => /^(savepoint|release|rollback to)/i.test(name)
+  const statement = (name: string) => !begins(name) && !commits(name) && !savepoints(name)
+  console.log(
+    `${title}: per negotiation ${sum(statement, 'n').toFixed(1)} statements (${sum(statement, 'ms').toFixed(1)} ms), ` +
+      `${sum(begins, 'n').toFixed(2)} transactions (commits ${sum(commits, 'ms').toFixed(1)} ms), ${sum((name) => /^savepoint/i.test(name), 'n').toFixed(1)} savepoints`,
+  )
+  printTable('', [
+    ['statements per negotiation', 'ms', 'statement'],
+    ...rows
+      .sort((x, y) => y.ms - x.ms)
+      .slice(0, 14)
+      .map((row) => [row.n.toFixed(2), row.ms.toFixed(2), row.name]),
+  ])
 }
 
 // The bench's own client: undici with kept-alive connections (the global fetch costs several times
@@ -103,6 +155,7 @@ async function run(dialect: 'sqlite' | 'postgres', offer: Record<string, unknown
     let baseline = Number.NaN
     for (const inFlight of levels) {
       const ids: string[] = []
+      const statementsBefore = statementsDir ? await Promise.all(pair.processes.map(statementsOf)) : []
       const cpuBefore = [...pair.processes.map(processCpuMs), benchCpuMs()]
       const started = performance.now()
       let next = 0
@@ -116,6 +169,11 @@ async function run(dialect: 'sqlite' | 'postgres', offer: Record<string, unknown
       )
       const seconds = (performance.now() - started) / 1000
       const cpu = [...pair.processes.map(processCpuMs), benchCpuMs()].map((ms, i) => (ms - cpuBefore[i]!) / ids.length)
+      if (statementsDir) {
+        const statementsAfter = await Promise.all(pair.processes.map(statementsOf))
+        for (const [i, side] of ['provider', 'consumer'].entries())
+          printStatements(`${dialect}, ${inFlight} in flight, ${side}`, statementsBefore[i]!, statementsAfter[i]!, ids.length)
+      }
       // Start → FINALIZED from the timelines (the polling above does not count).
       const consumerTimes: number[] = []
       const providerTimes: number[] = []
@@ -166,6 +224,10 @@ async function run(dialect: 'sqlite' | 'postgres', offer: Record<string, unknown
       ],
       ...rows,
     ])
+  } catch (error) {
+    // What the connectors said about it.
+    for (const p of pair.processes) console.error(p.output.slice(-20).join('\n'))
+    throw error
   } finally {
     await stopPair(pair)
   }

@@ -35,8 +35,11 @@ export function auditRepository(store: Store) {
   const own = (db: Db) => db === store.db
 
   return {
-    /** Appends entries in order, inside the caller's transaction `tx`. */
-    async append(tx: Db, at: number, entries: AuditEntry[]): Promise<AuditRecord[]> {
+    /**
+     * Appends entries in order, inside the caller's transaction `tx`, each group with its time:
+     * one read of the head (locked), one insert, one move of the head.
+     */
+    async append(tx: Db, groups: Array<{ at: number; entries: AuditEntry[] }>): Promise<AuditRecord[]> {
       const [head] =
         own(tx) && store.dialect === 'sqlite'
           ? await prepared().head.execute()
@@ -44,12 +47,14 @@ export function auditRepository(store: Store) {
       if (!head) throw new Error('the audit chain has no head row: the database was not migrated')
       let { seq, hash } = head
       const sealed: AuditRecord[] = []
-      for (const entry of entries) {
-        const record = sealRecord(entry, ++seq, at, hash)
-        hash = record.hash
-        sealed.push(record)
-      }
-      if (own(tx)) {
+      for (const { at, entries } of groups)
+        for (const entry of entries) {
+          const record = sealRecord(entry, ++seq, at, hash)
+          hash = record.hash
+          sealed.push(record)
+        }
+      if (sealed.length === 0) return sealed
+      if (own(tx) && store.dialect === 'sqlite') {
         for (const record of sealed) await prepared().insert.execute(record as never)
         await prepared().moveHead.execute({ seq, hash })
       } else {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { sql } from 'drizzle-orm'
+import { eq, sql } from 'drizzle-orm'
 import { createTestDatabase, dialects, type TestDatabase } from '../../test/support/stores.ts'
 import { testClock } from '../../test/support/context.ts'
 import { createLogger } from '../telemetry/logger.ts'
@@ -164,5 +164,31 @@ describe.each(dialects)('audit trail on %s', (dialect) => {
     await store.transaction((tx) => trail.append(tx, entry(7)))
     expect(await trail.prune()).toBe(6)
     expect(await verify()).toMatchObject({ ok: true, from: 7, through: 7, records: 1 })
+  })
+
+  // Transactions share commits and seal their entries at the end of their batch (records too):
+  // every lane takes the chain's head last, after the rows its jobs lock.
+  it('appends from transactions that lock rows, and records, at once: all commit, one chain', async () => {
+    const { settings } = store.tables
+    for (let row = 0; row < 40; row++) await store.db.insert(settings).values({ key: `shared-${row}`, value: 0, updatedAt: 0 })
+    const work = Array.from({ length: 40 }, (_, i) =>
+      i % 4 === 3
+        ? trail.record(entry(300 + i))
+        : store.transaction(async (tx) => {
+            const key = `shared-${i}`
+            const [row] = await store.forUpdate(tx.select().from(settings).where(eq(settings.key, key)))
+            await trail.append(tx, entry(300 + i))
+            await tx
+              .update(settings)
+              .set({ value: Number(row!.value) + 1 })
+              .where(eq(settings.key, key))
+            await trail.append(tx, entry(400 + i))
+          }),
+    )
+    await Promise.all(work)
+    // 30 transactions of two entries, 10 records of one.
+    expect(await verify()).toMatchObject({ ok: true, from: 7, through: 77, records: 71 })
+    const counts = await store.db.select().from(settings)
+    expect(counts.filter((row) => row.key.startsWith('shared-')).reduce((sum, row) => sum + Number(row.value), 0)).toBe(30)
   })
 })

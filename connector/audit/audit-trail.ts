@@ -50,19 +50,26 @@ export const checkpointType = 'passerelle-audit-checkpoint+jwt'
 /** The digest an agreement is known by in the trail: sha256 of its canonical JSON. */
 export const agreementDigest = (agreement: unknown) => sha256Hex(canonicalJson(agreement))
 
+/** What a transaction's appends hold for its end (see `Store.deferToCommit`). */
+const pendingEntries = {}
+
 export function createAuditTrail(deps: { store: Store; clock: Clock; logger: Logger; settings: AuditSettings; signer?: AuditSigner | undefined }): AuditTrail {
   const { store, clock, logger, settings, signer } = deps
   const repo = auditRepository(store)
   const now = () => clock.now().getTime()
+  const sealEntries = async (tx: Db, held: Array<{ at: number; entries: AuditEntry[] }>) => void (await repo.append(tx, held))
   const trail: AuditTrail = {
     enabled: settings.enabled,
     async append(tx, ...entries) {
       if (!settings.enabled || entries.length === 0) return
-      await repo.append(tx, now(), entries)
+      // Sealed at the end of the transaction, with every entry appended in it (and in those sharing
+      // its commit): the chain's head is locked last, once, and only until the commit. Never
+      // earlier: a transaction holding the head while it waits for another row could deadlock.
+      await store.deferToCommit(tx, pendingEntries, { at: now(), entries }, sealEntries)
     },
     async record(...entries) {
       if (!settings.enabled || entries.length === 0) return
-      await store.transaction((tx) => repo.append(tx, now(), entries))
+      await store.transaction((tx) => trail.append(tx, ...entries))
     },
     async signDigest(digest) {
       if (!signer) return undefined

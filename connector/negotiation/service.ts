@@ -494,8 +494,8 @@ export async function applyReaction(rt: NegotiationRuntime, tx: Tx, n: Negotiati
     reason: reaction.reason,
     detail: Object.keys(detail).length ? detail : undefined,
   })
-  // Stored after the process row is saved (and so locked): every transaction takes the process's
-  // row before the audit chain's head, never the other way round.
+  // Stored after the process row is saved (and so locked). The audit chain's head is taken last, at
+  // the end of the transaction (its appends are held until then), never before a process's row.
   if (reaction.kind === 'agreement' && extras.agreement) {
     const agreement = extras.agreement
     await rt.repo.insertAgreement(tx, {

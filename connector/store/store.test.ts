@@ -55,6 +55,64 @@ describe.each(dialects)('store on %s', (dialect) => {
     expect(rows).toEqual([])
   })
 
+  it('writes what a transaction held for its end together, inside it, and nothing when it fails', async () => {
+    const { settings } = store.tables
+    const key = {}
+    const flushes: string[][] = []
+    const flush = async (tx: typeof store.db, items: string[]) => {
+      flushes.push(items)
+      for (const item of items) await tx.insert(settings).values({ key: item, value: items.length, updatedAt: 1 })
+      if (items.includes('held-bad')) throw new Error('the held write failed')
+    }
+    // Several transactions at once (on SQLite they share a commit, each in its own savepoint; on
+    // PostgreSQL as many as wait when a connection takes a batch).
+    await Promise.all(
+      ['a', 'b', 'c'].map((name) =>
+        store.transaction(async (tx) => {
+          await store.deferToCommit(tx, key, `held-${name}1`, flush)
+          await tx.insert(settings).values({ key: `own-${name}`, value: 0, updatedAt: 1 })
+          await store.deferToCommit(tx, key, `held-${name}2`, flush)
+          // Not written yet: held until the transaction's own work is done.
+          expect(
+            await tx
+              .select()
+              .from(settings)
+              .where(eq(settings.key, `held-${name}1`)),
+          ).toEqual([])
+        }),
+      ),
+    )
+    // Each item once, a transaction's in the order held (transactions sharing a commit share a flush).
+    expect(flushes.flat().sort()).toEqual(['held-a1', 'held-a2', 'held-b1', 'held-b2', 'held-c1', 'held-c2'])
+    for (const items of flushes)
+      for (const name of ['a', 'b', 'c']) if (items.includes(`held-${name}2`)) expect(items.indexOf(`held-${name}1`)).toBe(items.indexOf(`held-${name}2`) - 1)
+    if (dialect === 'sqlite') expect(flushes).toHaveLength(1)
+    const rows = await store.db.select().from(settings)
+    expect(rows.filter((row) => row.key.startsWith('held-')).map((row) => row.key)).toEqual(expect.arrayContaining(flushes.flat()))
+    // The transaction fails: nothing held is written. The held write fails: the transaction is rolled back.
+    flushes.length = 0
+    await expect(
+      store.transaction(async (tx) => {
+        await store.deferToCommit(tx, key, 'held-never', flush)
+        throw new Error('boom')
+      }),
+    ).rejects.toThrow('boom')
+    await expect(
+      store.transaction(async (tx) => {
+        await tx.insert(settings).values({ key: 'own-rolled-back', value: 0, updatedAt: 1 })
+        await store.deferToCommit(tx, key, 'held-bad', flush)
+      }),
+    ).rejects.toThrow('the held write failed')
+    expect(flushes).toEqual([['held-bad']])
+    const after = (await store.db.select().from(settings)).map((row) => row.key)
+    expect(after).not.toContain('held-never')
+    expect(after).not.toContain('held-bad')
+    expect(after).not.toContain('own-rolled-back')
+    // Outside a transaction: written at once.
+    await store.deferToCommit(store.db, key, 'held-now', flush)
+    expect((await store.db.select().from(settings).where(eq(settings.key, 'held-now'))).length).toBe(1)
+  })
+
   it('keeps concurrent transactions apart', async () => {
     const { settings } = store.tables
     await store.db.insert(settings).values({ key: 'counter', value: 0, updatedAt: 0 })

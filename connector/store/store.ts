@@ -4,7 +4,8 @@ import { sql } from 'drizzle-orm'
 import type { BetterSQLite3Database } from 'drizzle-orm/better-sqlite3'
 import { fromRoot } from '../paths.ts'
 import { postgresSchema, sqliteSchema, type Schema } from './schema.ts'
-import { cacheStatements, runQuietly, sqliteConnection } from './sqlite-connection.ts'
+import { cacheStatements, sqliteConnection } from './sqlite-connection.ts'
+import { groupCommit } from './group-commit.ts'
 import { lockSqliteFile } from './sqlite-lock.ts'
 import { markDatabaseError } from './availability.ts'
 import { randomUUID } from 'node:crypto'
@@ -46,6 +47,14 @@ export interface Store {
    */
   afterCommit(tx: Db, fn: () => void): void
   /**
+   * Holds `item` for the end of the transaction `tx` belongs to, with the others held under `key`
+   * in it: once the transaction's own work is done, `flush` gets them together, inside it, just
+   * before the commit (a failure there rolls the transaction back). Outside a transaction `flush`
+   * runs at once with this item alone. For writes that lock a row every transaction shares (the
+   * audit chain's head): taken once per transaction, and held only until its commit.
+   */
+  deferToCommit<T>(tx: Db, key: object, item: T, flush: (tx: Db, items: T[]) => Promise<void>): Promise<void>
+  /**
    * Wake-ups for the other replicas on the same database (PostgreSQL LISTEN/NOTIFY; nothing to do
    * on SQLite, which one process holds). Publish after the commit the others must see.
    */
@@ -79,6 +88,9 @@ export interface StoreOptions {
   /** Told when a PostgreSQL connection fails outside a query (server restart, cut network). */
   onConnectionError?: (error: Error) => void
 }
+
+/** PostgreSQL: batches of transactions running at once (each holds a connection of the pool). */
+const transactionLanes = 4
 
 export const isPostgresUrl = (url: string) => /^postgres(ql)?:\/\//.test(url)
 
@@ -136,7 +148,10 @@ async function openSqlite(options: StoreOptions): Promise<Store> {
     tables: sqliteSchema,
     transaction: (fn) => connection.transaction(() => fn(db)),
     forUpdate: (query) => query,
-    afterCommit: (_tx, fn) => connection.afterCommit(fn),
+    afterCommit: (_tx, fn) => connection.afterCommit(client, fn),
+    async deferToCommit(tx, key, item, flush) {
+      if (!connection.deferToEnd(client, key, item, (items) => flush(tx, items))) await flush(tx, [item])
+    },
     signals: localSignals(),
     workerDb: db,
     async ping() {
@@ -191,32 +206,47 @@ async function openPostgres(options: StoreOptions): Promise<Store> {
     query: (text, values) => pool.query(text, values),
     onError: lost,
   })
-  // Each transaction has a handle of its own: what waits for its commit hangs on it.
-  const committed = new WeakMap<Db, Array<() => void>>()
+  // Group commit (group-commit.ts): a few connections of the pool at a time hold a batch of
+  // transactions each; each connection's jobs write through a handle of its own.
+  const handles = new WeakMap<object, Db>()
+  const commits = groupCommit<Db>({
+    lanes: Math.max(1, Math.min(transactionLanes, (options.poolSize ?? 10) - 1)),
+    batchLimit: 64,
+    openError: markDatabaseError,
+    async open() {
+      const client = await pool.connect()
+      let handle = handles.get(client)
+      if (!handle) handles.set(client, (handle = drizzle({ client, schema: postgresSchema }) as unknown as Db))
+      let open = false
+      return {
+        handle,
+        // Several statements in one text are one round trip (the simple query protocol).
+        async exec(statements) {
+          const begins = statements.startsWith('BEGIN')
+          const ends = statements === 'COMMIT' || statements === 'ROLLBACK'
+          if (begins) open = true
+          try {
+            await client.query(statements)
+          } catch (error) {
+            if (begins || ends) open = false
+            throw error
+          }
+          if (ends) open = false
+        },
+        inTransaction: () => open,
+        // A batch that failed as a whole may leave its connection in any state: it is not reused.
+        release: (error) => client.release(error === undefined ? undefined : error instanceof Error ? error : new Error(String(error))),
+      }
+    },
+  })
   return {
     dialect: 'postgres',
     db,
     tables: postgresSchema,
-    async transaction(fn) {
-      const callbacks: Array<() => void> = []
-      let entered = false
-      const result = await (db as unknown as { transaction<T>(f: (tx: Db) => Promise<T>): Promise<T> })
-        .transaction((tx) => {
-          entered = true
-          committed.set(tx, callbacks)
-          return fn(tx)
-        })
-        .catch((error) => {
-          // Failing before `fn` ran means no connection or no BEGIN: the database's failure.
-          throw entered ? error : markDatabaseError(error)
-        })
-      callbacks.forEach(runQuietly)
-      return result
-    },
-    afterCommit(tx, fn) {
-      const callbacks = committed.get(tx)
-      if (callbacks) callbacks.push(fn)
-      else fn()
+    transaction: (fn) => commits.transaction(fn),
+    afterCommit: (tx, fn) => commits.afterCommit(tx, fn),
+    async deferToCommit(tx, key, item, flush) {
+      if (!commits.deferToEnd(tx, key, item, (items) => flush(tx, items))) await flush(tx, [item])
     },
     forUpdate: (query) => (query as unknown as { for(strength: 'update'): unknown }).for('update') as typeof query,
     signals,
@@ -238,6 +268,7 @@ async function openPostgres(options: StoreOptions): Promise<Store> {
       }
     },
     async close() {
+      await commits.drained()
       await signals.close()
       await workerPool.end()
       await pool.end()
