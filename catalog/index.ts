@@ -18,5 +18,5 @@ export type { CatalogEntry as PeerCatalogEntry, CatalogPage as PeerCatalogPage }
 export { dspContextUrl } from './federation/dsp-catalog.ts'
 export { FacetValue, HitOffer, SearchFacets, SearchHit, SearchPage, SearchQuery } from './federation/search-hit.ts'
 export { formatSearchTable } from './federation/search-table.ts'
-export { fold, queryTokens, fts5Query, tsQuery, listKey, likeEscape } from './federation/text.ts'
+export { fold, queryTokens, fts5Query, tsQuery, listKey, likeEscape, scoreTexts } from './federation/text.ts'
 export { summarizeOffer, permittedActions } from './federation/offer-summary.ts'

@@ -46,7 +46,7 @@ export const FacetValue = z.object({ value: z.string(), label: z.string().option
 export type FacetValue = z.infer<typeof FacetValue>
 
 /**
- * Counts over every match of a search (not only the page), the most frequent values first (at
+ * Counts over the matches of a search (not only the page; see `SearchPage` for the bound), the most frequent values first (at
  * most 20 per facet): the publisher (the participant whose catalog lists the dataset), themes,
  * licences and places (IRIs in lower case; a dataset with two themes counts under both), and the
  * decade its temporal coverage starts in (`"2010"` for 2010–2019).
@@ -60,13 +60,20 @@ export const SearchFacets = z.object({
 })
 export type SearchFacets = z.infer<typeof SearchFacets>
 
-/** A search page; `facets` when they were asked for. */
+/**
+ * A search page; `facets` when they were asked for. A search does bounded work: `total` is exact
+ * up to a bound (10,000 by default), above it the bound with `totalExact: false`; facets likewise
+ * (`facetsExact`). `next`: the cursor of the next page, absent on the last one.
+ */
 export const SearchPage = z.object({
   total: z.number().int(),
+  totalExact: z.boolean(),
   offset: z.number().int(),
   limit: z.number().int(),
+  next: z.string().optional(),
   hits: z.array(SearchHit),
   facets: SearchFacets.optional(),
+  facetsExact: z.boolean().optional(),
 })
 export type SearchPage = z.infer<typeof SearchPage>
 
@@ -90,6 +97,8 @@ export const SearchQuery = z.object({
   modifiedSince: z.number().optional(),
   limit: z.number().int().min(1).max(200).default(20),
   offset: z.number().int().min(0).max(100_000).default(0),
+  /** The `next` of the previous page: the page after it (not with `offset`). */
+  cursor: z.string().max(1000).optional(),
   /** Count publishers, themes, licences, places and decades over every match. */
   facets: z.boolean().default(false),
 })

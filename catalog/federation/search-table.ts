@@ -5,7 +5,8 @@ import type { SearchPage } from './search-hit.ts'
  * in plain language. Long cells are cut with an ellipsis so rows stay on one line.
  */
 export function formatSearchTable(page: SearchPage, options: { width?: number } = {}): string {
-  if (page.hits.length === 0) return page.total === 0 ? 'No dataset found.' : `No more results (${page.total} in all).`
+  const total = page.totalExact ? String(page.total) : `more than ${page.total}`
+  if (page.hits.length === 0) return page.total === 0 ? 'No dataset found.' : `No more results (${total} in all).`
   const width = Math.max(80, options.width ?? 160)
   const rows = page.hits.map((hit, i) => [
     String(page.offset + i + 1),
@@ -31,6 +32,7 @@ export function formatSearchTable(page: SearchPage, options: { width?: number } 
       .map((cell, c) => (c < 4 ? cut(cell, widths[c]!).padEnd(widths[c]!) : cut(cell, last)))
       .join('  ')
       .trimEnd()
-  const shown = `${page.offset + 1}–${page.offset + page.hits.length} of ${page.total}`
-  return [line(header), ...rows.map(line), '', `${shown}. Use --hit N --json to print one hit for \`passerelle negotiate\`.`].join('\n')
+  const shown = `${page.offset + 1}–${page.offset + page.hits.length} of ${total}`
+  const next = page.next ? ` Next page: --cursor ${page.next}` : ''
+  return [line(header), ...rows.map(line), '', `${shown}. Use --hit N --json to print one hit for \`passerelle negotiate\`.${next}`].join('\n')
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { fold, fts5Query, listKey, queryTokens, tsQuery } from './text.ts'
+import { fold, fts5Query, listKey, queryTokens, scoreTexts, tsQuery } from './text.ts'
 
 describe('query text', () => {
   it('folds case and diacritics so Québec matches quebec', () => {
@@ -17,5 +17,18 @@ describe('query text', () => {
   it('stores lists with delimiters', () => {
     expect(listKey(['a', 'b|c'])).toBe('|a|b c|')
     expect(listKey([])).toBe('')
+  })
+
+  it('scores title words above keywords above descriptions, and whole words only when asked', () => {
+    const texts = [
+      ['ice cores', 'glaciology', 'mentions zanzibarite once'],
+      ['zanzibarite survey', 'minerals', 'nothing else'],
+      ['other', 'zanzibarite', 'nothing'],
+    ] as const
+    const [inDescription, inTitle, inKeywords] = scoreTexts(['zanzibarite'], false, texts)
+    expect(inTitle).toBeGreaterThan(inKeywords!)
+    expect(inKeywords).toBeGreaterThan(inDescription!)
+    expect(scoreTexts(['zanzib'], false, texts)).toEqual([0, 0, 0])
+    expect(scoreTexts(['zanzib'], true, texts)).toEqual(scoreTexts(['zanzibarite'], false, texts))
   })
 })

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { fixtureCatalog, fixtureDataset } from '../../catalog/federation/fixtures.ts'
 import { readCatalogPage } from '../../catalog/federation/read-catalog-page.ts'
 import { createTestStore, dialects } from '../../test/support/stores.ts'
+import type { SearchPage } from '../../catalog/index.ts'
 import type { Store } from '../store/store.ts'
 import { federationRepository, type FederationRepository } from './repository.ts'
 
@@ -94,6 +95,53 @@ describe.each(dialects)('federation repository on %s', (dialect) => {
     }
     expect(seen).toHaveLength(80)
     expect(new Set(seen).size).toBe(80)
+  })
+
+  it('pages with the next cursor, with and without words, without repeating or losing any', async () => {
+    for (const query of [{ q: 'climate' }, {}, { q: 'quebec precip' }, { theme: 'envi' }]) {
+      const seen: string[] = []
+      let cursor: string | undefined
+      let total = 0
+      do {
+        const page: SearchPage = await repo.search({ ...query, limit: 7, ...(cursor ? { cursor } : {}) })
+        total = page.total
+        seen.push(...page.hits.map((h) => `${h.peer.id} ${h.datasetId}`))
+        cursor = page.next
+      } while (cursor)
+      expect(seen).toHaveLength(total)
+      expect(new Set(seen).size).toBe(total)
+      const first = await repo.search({ ...query, limit: 200 })
+      expect(seen).toEqual(first.hits.map((h) => `${h.peer.id} ${h.datasetId}`))
+    }
+  })
+
+  it('refuses a cursor it did not give, or one of another search, and a cursor with an offset', async () => {
+    const next = (await repo.search({ q: 'climate', limit: 1 })).next!
+    for (const cursor of ['garbage', Buffer.from('{"k":"rank","s":"x","p":1}').toString('base64url'), next.slice(0, -3)]) {
+      await expect(repo.search({ q: 'climate', cursor })).rejects.toMatchObject({ code: 'bad_request', message: expect.stringMatching(/cursor/) })
+    }
+    await expect(repo.search({ cursor: next })).rejects.toMatchObject({ code: 'bad_request', message: expect.stringMatching(/other words/) })
+    await expect(repo.search({ q: 'climate', cursor: next, offset: 1 })).rejects.toMatchObject({ code: 'bad_request' })
+  })
+
+  it('does bounded work: counts up to a bound, ranks and facets at most a bound of matches, and says so', async () => {
+    const bounded = federationRepository(store, { searchBounds: { ranked: 10, counted: 30 } })
+    const many = await bounded.search({ q: 'climate', facets: true, limit: 200 })
+    expect(many).toMatchObject({ total: 30, totalExact: false, facetsExact: false })
+    expect(many.hits).toHaveLength(10)
+    expect(many.facets!.publisher.reduce((n, v) => n + v.count, 0)).toBe(10)
+    // A prefix that whole words do not reach is counted exactly when under the bound.
+    const few = await bounded.search({ q: 'precip', facets: true })
+    expect(few).toMatchObject({ total: 10, totalExact: true, facetsExact: true })
+    expect(few.facets!.publisher.reduce((n, v) => n + v.count, 0)).toBe(10)
+    // Without words or filters the total comes from the peers' counts: exact whatever its size.
+    expect(await bounded.search({})).toMatchObject({ total: 80, totalExact: true })
+    expect(await bounded.search({ theme: 'envi' })).toMatchObject({ total: 28, totalExact: true })
+    expect(await bounded.search({ license: 'by' })).toMatchObject({ total: 30, totalExact: false })
+    // The best candidates come first, and the pages of a bounded search stay consistent.
+    const pages = [await bounded.search({ q: 'climate', limit: 4 })]
+    while (pages.at(-1)!.next) pages.push(await bounded.search({ q: 'climate', limit: 4, cursor: pages.at(-1)!.next }))
+    expect(pages.flatMap((p) => p.hits.map((h) => h.datasetId))).toEqual(many.hits.map((h) => h.datasetId))
   })
 
   it('treats query syntax as words, never as SQL or FTS operators', async () => {

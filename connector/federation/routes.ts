@@ -30,6 +30,8 @@ export const FederatedCatalogQuery = z
     modifiedSince: date.optional(),
     limit: z.coerce.number().int().min(1).max(200).default(20),
     offset: z.coerce.number().int().min(0).max(100_000).default(0),
+    /** The `next` of the previous page. */
+    cursor: z.string().max(1000).optional(),
     /** `true`: the answer carries facet counts over every match. */
     facets: z
       .enum(['true', 'false'])
@@ -131,7 +133,7 @@ export function federationRoutes({ management, openapi }: Mounts, ctx: Ctx) {
     method: 'get',
     path: '/federated-catalog',
     summary:
-      'Search the datasets of every peer: full text, filters, ranked and paged; hits carry what negotiation needs; with facets=true, counts per publisher, theme, licence, place and decade over every match',
+      'Search the datasets of every peer: full text, filters, ranked and paged; hits carry what negotiation needs; with facets=true, counts per publisher, theme, licence, place and decade over the matches (exact up to 10,000 matches); `next` is the cursor of the next page',
     tags,
     query: FederatedCatalogQuery,
     responses: { 200: { description: 'a page of hits', schema: SearchPage } },

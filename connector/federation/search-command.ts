@@ -22,6 +22,7 @@ Options:
   --from DATE --to DATE  temporal coverage overlaps [DATE, DATE]
   --modified-since DATE  modified at or after DATE
   --limit N --offset N   paging (default 20, 0)
+  --cursor CURSOR        the next page, as the previous page said
   --json                 print the page as JSON (with \`peers\`: the freshness of each peer in it, and of failing ones)
   --hit N                print hit N (1-based, of this page) as JSON, the input of \`passerelle negotiate --hit\`
   --url URL --key KEY    the connector (default: from the participant's configuration)
@@ -43,6 +44,7 @@ export async function runSearchCommand(args: string[], io: CliIo): Promise<numbe
       'modified-since': { type: 'string' },
       limit: { type: 'string' },
       offset: { type: 'string' },
+      cursor: { type: 'string' },
       json: { type: 'boolean' },
       hit: { type: 'string' },
       url: { type: 'string' },
@@ -70,6 +72,7 @@ export async function runSearchCommand(args: string[], io: CliIo): Promise<numbe
     ['modifiedSince', values['modified-since']],
     ['limit', values.limit],
     ['offset', values.offset],
+    ['cursor', values.cursor],
   ]
   for (const [key, value] of pairs) if (value !== undefined) query.set(key, value)
   let hitIndex: number | undefined

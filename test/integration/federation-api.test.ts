@@ -70,7 +70,8 @@ describe.each(dialects)('federation management API on %s', (dialect) => {
       const res = await app.request('/management/v1/federated-catalog?q=precipitation%20Qu%C3%A9bec', { headers: manage })
       expect(res.status).toBe(200)
       const page = (await res.json()) as any
-      expect(page).toMatchObject({ total: 1, offset: 0, limit: 20 })
+      expect(page).toMatchObject({ total: 1, totalExact: true, offset: 0, limit: 20 })
+      expect(page).not.toHaveProperty('next')
       const hit = SearchHit.parse(page.hits[0])
       expect(hit).toMatchObject({
         peer: { id: peerId, name: 'Observatoire', participantId: 'did:web:a.example', dspUrl: 'http://127.0.0.1:9/dsp' },
@@ -88,6 +89,11 @@ describe.each(dialects)('federation management API on %s', (dialect) => {
       expect(page.limit).toBe(2)
       expect(page.hits).toHaveLength(2)
       expect(page.total).toBe(6)
+      // The next page by cursor: the hits after the last one, whatever was inserted before it.
+      const first = (await (await app.request('/management/v1/federated-catalog?theme=AGRI&limit=4', { headers: manage })).json()) as any
+      const rest = (await (await app.request(`/management/v1/federated-catalog?theme=AGRI&limit=200&cursor=${first.next}`, { headers: manage })).json()) as any
+      expect([...first.hits, ...rest.hits].map((h: { datasetId: string }) => h.datasetId)).toHaveLength(first.total)
+      expect(rest).not.toHaveProperty('next')
     })
 
     it('counts publishers, themes, licences, places and decades over every match, not only the page', async () => {
@@ -129,6 +135,8 @@ describe.each(dialects)('federation management API on %s', (dialect) => {
       ['modifiedSince=yesterday', /modifiedSince/],
       ['unknown=1', /unknown|unrecognized/i],
       [`q=${'x'.repeat(600)}`, /q/],
+      ['cursor=not-a-cursor', /cursor/],
+      [`cursor=${'x'.repeat(1200)}`, /cursor/],
     ])('refuses a bad query (%s) with 400', async (query, message) => {
       const res = await app.request(`/management/v1/federated-catalog?${query}`, { headers: manage })
       expect(res.status).toBe(400)

@@ -73,6 +73,8 @@ export const federationTables = (b: Builders) => ({
       entry: b.json<unknown>('entry').notNull(),
       crawledAt: b.bigint('crawled_at').notNull(),
     },
-    (t) => [b.primaryKey({ columns: [t.peerId, t.datasetId] }), b.index('federated_datasets_modified_idx').on(t.modifiedAt)],
+    // Searches without words list the most recently modified first; the key breaks ties, so a page
+    // is read from the index even when many datasets share one modification date.
+    (t) => [b.primaryKey({ columns: [t.peerId, t.datasetId] }), b.index('federated_datasets_modified_key_idx').on(t.modifiedAt, t.peerId, t.datasetId)],
   ),
 })
