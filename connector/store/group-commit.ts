@@ -110,7 +110,9 @@ export function groupCommit<H>(options: {
       // Jobs that arrive while the batch runs join it; one turn of the event loop lets the
       // requests already received queue theirs before the commit.
       for (;;) {
-        const job = waiting.shift()!
+        // Another lane may have taken what waited while this one began (the open savepoint ends with the commit).
+        const job = waiting.shift()
+        if (!job) break
         // Counted before it runs: a savepoint that cannot even be rolled back fails the batch, this job too.
         done.push(job)
         current.set(lane.handle, job)
@@ -121,8 +123,6 @@ export function groupCommit<H>(options: {
         if (waiting.length === 0) await new Promise((resolve) => setImmediate(resolve))
         if (waiting.length === 0) break
         await lane.exec('RELEASE job; SAVEPOINT job')
-        // Another lane may have taken what waited meanwhile (the open savepoint ends with the commit).
-        if (waiting.length === 0) break
       }
       // What the jobs that succeeded held for the end, together (in the order they ran).
       const held = new Map<object, Deferred>()

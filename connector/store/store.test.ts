@@ -55,6 +55,27 @@ describe.each(dialects)('store on %s', (dialect) => {
     expect(rows).toEqual([])
   })
 
+  it('settles every transaction of bursts that arrive while lanes open and begin (a lane may find the queue already taken)', async () => {
+    const { settings } = store.tables
+    const written: string[] = []
+    for (let round = 0; round < 40; round++) {
+      const burst = Array.from({ length: 1 + (round % 7) }, (_, i) => `lane-race-${round}-${i}`)
+      await Promise.all(
+        burst.map(async (key, i) => {
+          // Staggered over a few turns of the event loop: some arrive before a lane has begun, some after.
+          for (let turn = 0; turn < i % 3; turn++) await new Promise((resolve) => setImmediate(resolve))
+          await store.transaction(async (tx) => {
+            await tx.insert(settings).values({ key, value: round, updatedAt: round })
+          })
+          written.push(key)
+        }),
+      )
+    }
+    const rows = await store.db.select().from(settings)
+    expect(rows.map((r) => r.key)).toEqual(expect.arrayContaining(written))
+    expect(written).toHaveLength(Array.from({ length: 40 }, (_, round) => 1 + (round % 7)).reduce((a, b) => a + b))
+  })
+
   it('writes what a transaction held for its end together, inside it, and nothing when it fails', async () => {
     const { settings } = store.tables
     const key = {}
