@@ -31,7 +31,7 @@ import { archiveMediaType, archiveStream, type ArchiveEntry, type ArchiveFormat 
 import { localFolderEntries, prefixEntries } from './folder-entries.ts'
 import { storageFailure, type S3Clients } from './s3-client.ts'
 import { openS3Object, readS3Object } from './s3-source.ts'
-import { presignAsked, presignedGet } from './s3-presign.ts'
+import { presignAsked, presignedGet, presignParameter } from './s3-presign.ts'
 import { uploadToS3 } from './s3-destination.ts'
 import { readS3DataAddress, s3EndpointType, type S3Destination } from '../transfer/s3-address.ts'
 import { checkedRequest, fetchUpstream, openUpstream, requestParts, type UpstreamOpen } from './http-backend.ts'
@@ -292,8 +292,10 @@ export function createDataPlane(deps: DataPlaneDeps) {
     // An HTTP API source takes the parameters it declares; a folder, its archive format; nothing else does.
     const asked = requestParts(c.req.url, (c.env as { incoming?: { url?: string } } | undefined)?.incoming?.url)
     const archived = source.kind === 'folder' || source.kind === 's3-prefix'
-    // `?redirect=presigned`: a presigned GET of an S3 object, where its steward allows one.
-    const presign = presignAsked(asked.query)
+    // `?redirect=presigned`: a presigned GET of an S3 object, where its steward allows one (an HTTP
+    // API that declares its own `redirect` parameter keeps it).
+    const ownRedirect = source.kind === 'http' && source.api?.query.some((q) => q.name === presignParameter.name)
+    const presign = ownRedirect ? { asked: false, rest: asked.query } : presignAsked(asked.query)
     if (presign.asked) {
       if (source.kind !== 's3' || source.presignTtl === undefined)
         throw new PasserelleError('bad_request', "this dataset's distribution does not allow presigned URLs: pull it without redirect=presigned")
