@@ -521,6 +521,19 @@ describe('presigned GETs of S3 objects', () => {
     expect((await readTransfer(provider, providerId)).accessCount).toBe(0)
   })
 
+  it('checks a HEAD asking for a presigned GET without counting it or handing out a URL', async () => {
+    const { consumerId, providerId } = await startPull('urn:dataset:s3-presign')
+    const address = await pullAddress(consumerId)
+    const res = await fetch(`${address.endpoint}?redirect=presigned`, {
+      method: 'HEAD',
+      headers: { authorization: `Bearer ${address.token}` },
+      redirect: 'manual',
+    })
+    expect(res.status).toBe(204)
+    expect(res.headers.get('location')).toBeNull()
+    expect((await readTransfer(provider, providerId)).accessCount).toBe(0)
+  })
+
   it('still streams an object that allows presigned GETs through the connector when none is asked for', async () => {
     const { consumerId } = await startPull('urn:dataset:s3-presign')
     const res = await consumer.api(`/transfers/${consumerId}/data`)
