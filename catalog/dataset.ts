@@ -93,10 +93,29 @@ export const S3Location = z
       .string()
       .regex(/^[A-Za-z0-9_.-]+$/, 'expected a secret name')
       .optional(),
+    /**
+     * The steward allows a consumer to ask for a short-lived presigned GET of the object instead of
+     * the bytes through the connector (`?redirect=presigned` on the pull); `ttl` in seconds.
+     */
+    presign: z
+      .object({
+        ttl: z
+          .number()
+          .int('expected a whole number of seconds')
+          .min(1, 'expected at least 1 second')
+          .max(3600, 'expected at most 3600 seconds (one hour): a presigned URL cannot be revoked')
+          .default(300),
+      })
+      .strict()
+      .optional(),
   })
   .strict()
   .superRefine((s, ctx) => {
     if ((s.key === undefined) === (s.prefix === undefined)) ctx.addIssue({ code: 'custom', message: 'give exactly one of key or prefix', path: [] })
+    if (s.presign !== undefined && s.prefix !== undefined)
+      ctx.addIssue({ code: 'custom', message: 'presign applies to one object (key), not to a prefix (delivered as an archive)', path: ['presign'] })
+    if (s.presign !== undefined && s.credentials === undefined)
+      ctx.addIssue({ code: 'custom', message: 'presign needs credentials to sign with (an anonymous object needs no presigned URL)', path: ['presign'] })
     if (s.endpoint !== undefined) {
       const url = new URL(s.endpoint)
       if (url.username || url.password) ctx.addIssue({ code: 'custom', message: 'the endpoint must not carry credentials: name a secret', path: ['endpoint'] })

@@ -12,8 +12,11 @@ import { apiSchemaJson } from './http-api.ts'
 export const dspContext = 'https://w3id.org/dspace/2025/1/context.jsonld'
 export const dspContextArray = [dspContext] as const
 
-/** The transfer types every dataset is offered with; `format` of a DSP Distribution. */
-export const transferFormats = ['HttpData-PULL', 'HttpData-PUSH'] as const
+/**
+ * The transfer types every dataset is offered with; `format` of a DSP Distribution. `AmazonS3-PUSH`:
+ * the provider writes the dataset into the consumer's S3-compatible storage (any source can be pushed there).
+ */
+export const transferFormats = ['HttpData-PULL', 'HttpData-PUSH', 'AmazonS3-PUSH'] as const
 
 export interface DspService {
   /** The DataService's `@id`. */

@@ -73,6 +73,41 @@ describe('passerelle catalog validate', () => {
     expect(again.out.at(-1)).toBe('5 files, 4 valid, 1 problem')
   })
 
+  it('accepts presign on an S3 object with its ttl, and refuses a ttl over an hour, presign on a prefix and presign without credentials', async () => {
+    const root = folder()
+    const path = join(root, 'datasets/arctic-sea-ice-extent.yaml')
+    const original = readFileSync(path, 'utf8')
+    const withS3 = (fields: string) =>
+      original.replace(
+        'policies: [open-with-attribution]',
+        `  - mediaType: text/csv\n    s3:\n      bucket: climate-series\n      endpoint: https://storage.example.org\n${fields}policies: [open-with-attribution]`,
+      )
+    const validate = async (fields: string) => {
+      writeFileSync(path, withS3(fields))
+      const run = io('/')
+      return { code: await runCatalogCommand(['validate', root], run.io), out: run.out }
+    }
+    const good = await validate('      key: series/2020.csv\n      credentials: climate-store\n      presign:\n        ttl: 600\n')
+    expect(good.out.at(-1)).toBe('5 files, 5 valid, 0 problems')
+    expect(good.code).toBe(0)
+    const defaulted = await validate('      key: series/2020.csv\n      credentials: climate-store\n      presign: {}\n')
+    expect(defaulted.code).toBe(0)
+    for (const [fields, message] of [
+      [
+        '      key: series/2020.csv\n      credentials: climate-store\n      presign:\n        ttl: 86400\n',
+        /s3\.presign\.ttl: expected at most 3600 seconds \(one hour\)/,
+      ],
+      ['      key: series/2020.csv\n      credentials: climate-store\n      presign:\n        ttl: 0\n', /s3\.presign\.ttl: expected at least 1 second$/],
+      ['      key: series/2020.csv\n      credentials: climate-store\n      presign: true\n', /s3\.presign: /],
+      ['      prefix: stations/\n      credentials: climate-store\n      presign: {}\n', /s3\.presign: presign applies to one object \(key\), not to a prefix/],
+      ['      key: series/2020.csv\n      presign: {}\n', /s3\.presign: presign needs credentials to sign with/],
+    ] as const) {
+      const bad = await validate(fields)
+      expect(bad.code).toBe(1)
+      expect(bad.out).toContainEqual(expect.stringMatching(message))
+    }
+  })
+
   it('error: a dataset naming a policy file that does not exist is a problem, with the known ids', async () => {
     const root = folder()
     const path = join(root, 'datasets/arctic-sea-ice-extent.yaml')

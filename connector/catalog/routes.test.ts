@@ -168,6 +168,8 @@ describe.each(dialects)('catalog routes on %s', (dialect) => {
       const body = await response.json()
       expectDspValid('catalog/dataset-schema.json', body)
       expect(body['@id']).toBe(iceId)
+      // Push into the consumer's S3 storage is offered alongside the HTTP transfer types.
+      expect((body.distribution as Array<{ format: string }>).map((d) => d.format)).toEqual(['HttpData-PULL', 'HttpData-PUSH', 'AmazonS3-PUSH'])
     })
 
     it('answers 404 with a CatalogError for an unknown dataset, and for a hidden one alike', async () => {

@@ -18,6 +18,8 @@
  *   What the client asked for does not matter, only what would be sent: a Range the upstream
  *   ignores is a whole download. An answer that states no size (a multipart or chunked one) counts.
  * - Push: one access per transfer, counted on the first attempt; retries send the same copy.
+ * - Presigned GET of an S3 object: one access, counted when the URL is handed out, granted the
+ *   object's size; what the storage then serves is not seen by the connector.
  * - HEAD and 304 answers are checked (HEAD) but never count.
  */
 

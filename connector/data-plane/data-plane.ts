@@ -29,8 +29,9 @@ import { fileRangeStream } from './file-stream.ts'
 import { writeHashedFile } from './hashed-file.ts'
 import { archiveMediaType, archiveStream, type ArchiveEntry, type ArchiveFormat } from './folder-archive.ts'
 import { localFolderEntries, prefixEntries } from './folder-entries.ts'
-import type { S3Clients } from './s3-client.ts'
+import { storageFailure, type S3Clients } from './s3-client.ts'
 import { openS3Object, readS3Object } from './s3-source.ts'
+import { presignAsked, presignedGet, presignParameter } from './s3-presign.ts'
 import { uploadToS3 } from './s3-destination.ts'
 import { readS3DataAddress, s3EndpointType, type S3Destination } from '../transfer/s3-address.ts'
 import { checkedRequest, fetchUpstream, openUpstream, requestParts, type UpstreamOpen } from './http-backend.ts'
@@ -291,6 +292,16 @@ export function createDataPlane(deps: DataPlaneDeps) {
     // An HTTP API source takes the parameters it declares; a folder, its archive format; nothing else does.
     const asked = requestParts(c.req.url, (c.env as { incoming?: { url?: string } } | undefined)?.incoming?.url)
     const archived = source.kind === 'folder' || source.kind === 's3-prefix'
+    // `?redirect=presigned`: a presigned GET of an S3 object, where its steward allows one (an HTTP
+    // API that declares its own `redirect` parameter keeps it).
+    const ownRedirect = source.kind === 'http' && source.api?.query.some((q) => q.name === presignParameter.name)
+    const presign = ownRedirect ? { asked: false, rest: asked.query } : presignAsked(asked.query)
+    if (presign.asked) {
+      if (source.kind !== 's3' || source.presignTtl === undefined)
+        throw new PasserelleError('bad_request', "this dataset's distribution does not allow presigned URLs: pull it without redirect=presigned")
+      checkedRequest(undefined, asked.suffix, presign.rest)
+      return pullPresigned(c, transfer, claims.agreementId, { ...source, presignTtl: source.presignTtl }, release)
+    }
     const request = checkedRequest(source.kind === 'http' ? source.api : archived ? archiveParameters : undefined, asked.suffix, asked.query)
     if (source.kind === 'http') return pullUpstream(c, transfer, claims.agreementId, source, rangeHeader, release, request)
     if (source.kind === 's3') return pullObject(c, transfer, claims.agreementId, source, rangeHeader, release)
@@ -506,6 +517,50 @@ export function createDataPlane(deps: DataPlaneDeps) {
       if (value) headers[name] = value
     }
     return new Response(body, { status: answer.status, headers })
+  }
+
+  /**
+   * A presigned GET of an S3 object, answered as a 307 to it: one access, counted with the object's
+   * size as bytes granted, under the same checks as a pull through the connector. Checked (without
+   * counting) before the storage is asked for the object's size; a storage that fails then spends
+   * nothing. The bytes then go from the storage to the consumer: the connector neither sees them nor
+   * can stop them, so the access records no bytes moved and the URL's life is capped at an hour.
+   * A HEAD is checked, never counted, and gets no URL.
+   */
+  async function pullPresigned(
+    c: Context,
+    transfer: TransferRecord,
+    agreementId: string,
+    source: Extract<DataSource, { kind: 's3' }> & { presignTtl: number },
+    release: () => void,
+  ) {
+    try {
+      const access = { transferId: transfer.id, agreementId, range: null }
+      await authorize({ ...access, status: 307, plannedBytes: 0, counts: () => false, dryRun: true })
+      if (c.req.method === 'HEAD') return new Response(null, { status: 204, headers: { 'cache-control': 'no-store' } })
+      const client = objectClient(source.access)
+      const head = await readS3Object(client, source, { head: true }).catch((error: unknown) => {
+        deps.logger.warn('dataset storage access failed', {
+          bucket: source.bucket,
+          detail: (error as { detail?: string }).detail,
+          error: (error as Error).message,
+        })
+        throw error
+      })
+      const planned = grantedUnits(Number(head.headers.get('content-length') ?? 0))
+      const accessId = await authorize({ ...access, status: 307, plannedBytes: planned, counts: () => true })
+      let url: string
+      try {
+        url = await presignedGet(client, source, source.presignTtl)
+      } catch (error) {
+        const failure = storageFailure(error)
+        await refundCount(transfer, accessId!, failure.message)
+        throw failure
+      }
+      return new Response(null, { status: 307, headers: { location: url, 'cache-control': 'no-store', 'referrer-policy': 'no-referrer' } })
+    } finally {
+      release()
+    }
   }
 
   /**

@@ -100,6 +100,8 @@ export type DataSource =
       bucket: string
       key: string
       mediaType?: string
+      /** Seconds a presigned GET lives, when the steward allows one; undefined when not allowed. */
+      presignTtl?: number
     }
   | {
       /** A folder under the files root, delivered as an archive. */

@@ -128,6 +128,7 @@ function sources(): Record<string, DataSource> {
     'urn:dataset:overflow': at('/overflow'),
     'urn:dataset:silent': at('/silent'),
     'urn:dataset:slow': at('/slow', { api: { ...api, maxBytes: undefined, timeoutSeconds: 30 } }),
+    'urn:dataset:own-redirect': at('/api/series', { api: { ...api, query: [...api.query, { name: 'redirect', type: 'string' }] } }),
     'urn:dataset:private': () => {
       const d = distribution(`http://127.0.0.1:${refusedPort}/api/series`)
       return httpSource({ ...d, url: d.url! }, lookup)
@@ -296,6 +297,19 @@ describe('HTTP API distributions between two connectors', () => {
     }
     expect(upstreamCalls.length).toBe(before)
     expect(await providerCounts(providerId)).toBe(0)
+  })
+
+  it('refuses redirect=presigned (an S3 option) with its reason, unless the API declares its own redirect parameter, which then goes upstream', async () => {
+    const plain = await startedPull('urn:dataset:series')
+    const refused = await consumer.api(`/transfers/${plain.consumerId}/data?station=MTL&redirect=presigned`)
+    expect(refused.status).toBe(400)
+    expect(await errorOf(refused)).toContain('does not allow presigned URLs')
+    expect(await providerCounts(plain.providerId)).toBe(0)
+    const own = await startedPull('urn:dataset:own-redirect')
+    const passed = await consumer.api(`/transfers/${own.consumerId}/data?station=MTL&redirect=presigned`)
+    expect(passed.status).toBe(200)
+    await passed.text()
+    expect(upstreamCalls.at(-1)?.url).toBe('/api/series?station=MTL&redirect=presigned')
   })
 
   it('refuses path suffixes with .. or encoded slashes at the provider, sent raw on the wire', async () => {

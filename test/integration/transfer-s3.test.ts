@@ -31,7 +31,8 @@ import { createPeerClient } from '../../connector/http/peer-client.ts'
 import { randomIds } from '../../connector/ids.ts'
 import type { Store } from '../../connector/store/store.ts'
 import { createLogger } from '../../connector/telemetry/logger.ts'
-import { distributionSource } from '../../connector/transfer/adapters.ts'
+import { distributionSource, enginePolicyUsage } from '../../connector/transfer/adapters.ts'
+import { readHttpDataAddress, type DataAddress } from '../../connector/transfer/messages.ts'
 import { transferArea } from '../../connector/transfer/area.ts'
 import type { Agreement } from '../../connector/transfer/ports.ts'
 import { sharedDispatcher } from '../support/areas.ts'
@@ -130,7 +131,8 @@ async function startSide(name: 'provider' | 'consumer', port: number, ports: { p
           return distribution && distributionSource(distribution, { root: folder, env })
         },
       }),
-      usage: allowAll,
+      // An agreement with a policy is decided by the policy engine; one without (most here) allows all.
+      usage: { check: (input) => (Object.keys(input.agreement.policy as object).length > 0 ? enginePolicyUsage : allowAll).check(input) },
       monitorIntervalMs: 3_600_000,
     },
   )
@@ -199,6 +201,7 @@ beforeAll(async () => {
   datasets.set('urn:dataset:s3-private', s3Distribution({ key: 'series/2020.csv', endpoint: `http://127.0.0.2:${s3Port}` }))
   datasets.set('urn:dataset:s3-liar', s3Distribution({ key: 'anything.txt', endpoint: `http://127.0.0.1:${liarPort}` }))
   datasets.set('urn:dataset:s3-prefix', s3Distribution({ prefix: 'stations/' }))
+  datasets.set('urn:dataset:s3-presign', s3Distribution({ key: 'series/2020.csv', presign: { ttl: 120 } }))
   datasets.set('urn:dataset:folder', Distribution.parse({ mediaType: 'text/csv', folder: 'files/stations' }))
   writeFileSync(join(root, 'provider', 'files', 'big.bin'), bigFile)
   datasets.set(
@@ -233,9 +236,18 @@ afterAll(async () => {
 })
 
 let counter = 0
-function newAgreement(target: string): string {
+function newAgreement(target: string, policy: Agreement['policy'] = {}, policyId?: string): string {
   const id = `urn:agreement:s3-${++counter}`
-  agreements.set(id, { id, state: 'FINALIZED', assigner: provider.id, assignee: consumer.id, target, signedAt: new Date('2026-11-01T00:00:00Z'), policy: {} })
+  agreements.set(id, {
+    id,
+    state: 'FINALIZED',
+    assigner: provider.id,
+    assignee: consumer.id,
+    target,
+    signedAt: new Date('2026-11-01T00:00:00Z'),
+    policy,
+    ...(policyId ? { policyId } : {}),
+  })
   return id
 }
 
@@ -253,8 +265,8 @@ type View = { id: string; state: string; providerPid: string | null; accessCount
 const readTransfer = async (side: Side, id: string) => (await (await side.api(`/transfers/${id}`)).json()) as View
 
 /** A pull transfer of `dataset`, STARTED on both sides. */
-async function startPull(dataset: string) {
-  const res = await consumer.api('/transfers', { method: 'POST', body: JSON.stringify({ agreementId: newAgreement(dataset), format: 'pull' }) })
+async function startPull(dataset: string, agreementId = newAgreement(dataset)) {
+  const res = await consumer.api('/transfers', { method: 'POST', body: JSON.stringify({ agreementId, format: 'pull' }) })
   expect(res.status).toBe(201)
   const created = (await res.json()) as View
   const started = await waitFor(
@@ -410,6 +422,123 @@ describe('datasets in S3-compatible storage and folders', () => {
     const body = Buffer.from(await res.arrayBuffer().catch(() => new ArrayBuffer(0)))
     expect(body.length).toBeLessThanOrEqual(5)
     expect(body.toString()).not.toContain('EXTRA')
+  })
+})
+
+describe('presigned GETs of S3 objects', () => {
+  /** The provider's data endpoint and pull token, as the consumer holds them (what a DSP consumer uses directly). */
+  async function pullAddress(consumerId: string) {
+    const { transfers } = consumer.store.tables
+    const [row] = await consumer.store.db.select().from(transfers).where(eq(transfers.id, consumerId))
+    return readHttpDataAddress(row!.dataAddress as DataAddress)!
+  }
+  const askPresigned = async (consumerId: string, query = '?redirect=presigned') => {
+    const address = await pullAddress(consumerId)
+    return fetch(`${address.endpoint}${query}`, { headers: { authorization: `Bearer ${address.token}` }, redirect: 'manual' })
+  }
+  /** An ODRL agreement of one permission to use under `constraint`. */
+  const agreementPolicy = (constraint: Record<string, unknown>) => ({
+    '@id': `urn:uuid:policy-${counter + 1}`,
+    '@type': 'Agreement',
+    assigner: provider.id,
+    assignee: consumer.id,
+    target: 'urn:dataset:s3-presign',
+    permission: [{ action: 'use', constraint: [constraint] }],
+  })
+
+  it('answers a 307 to a presigned GET that downloads the exact bytes from the storage, counted as one access of the whole object', async () => {
+    const { consumerId, providerId } = await startPull('urn:dataset:s3-presign')
+    const res = await askPresigned(consumerId)
+    expect(res.status).toBe(307)
+    expect(res.headers.get('cache-control')).toBe('no-store')
+    const location = res.headers.get('location')!
+    const url = new URL(location)
+    expect(url.host).toBe(`127.0.0.1:${s3Port}`)
+    expect(url.searchParams.get('X-Amz-Expires')).toBe('120')
+    const signature = url.searchParams.get('X-Amz-Signature')!
+    expect(signature).toMatch(/^[0-9a-f]{64}$/)
+    const download = await fetch(location)
+    expect(download.status).toBe(200)
+    expect(sha(Buffer.from(await download.arrayBuffer()))).toBe(sha(object))
+    const onProvider = (await readTransfer(provider, providerId)) as View & { bytesGranted?: number }
+    expect(onProvider.accessCount).toBe(1)
+    expect(onProvider.accesses!.map((a) => a.status)).toEqual([307])
+    // The URL is a bearer credential: not in the provider's answers, its log or its database.
+    const [row] = await provider.store.db.select().from(provider.store.tables.transfers).where(eq(provider.store.tables.transfers.id, providerId))
+    for (const place of [
+      JSON.stringify(onProvider),
+      logs.join('\n'),
+      JSON.stringify(row),
+      JSON.stringify(await provider.store.db.select().from(provider.store.tables.dataAccesses)),
+    ])
+      expect(place).not.toContain(signature)
+    expect(row!.bytesGranted).toBe(object.length)
+  })
+
+  it('refuses a presigned GET once the count the policy allows is spent: no URL, the count unchanged, the policy named', async () => {
+    const onlyOnce = agreementPolicy({ leftOperand: 'count', operator: 'lteq', rightOperand: 1 })
+    const agreementId = newAgreement('urn:dataset:s3-presign', onlyOnce, 'one-download')
+    const { consumerId, providerId } = await startPull('urn:dataset:s3-presign', agreementId)
+    expect((await askPresigned(consumerId)).status).toBe(307)
+    const again = await askPresigned(consumerId)
+    expect(again.status).toBe(403)
+    expect(again.headers.get('location')).toBeNull()
+    const text = await again.text()
+    expect(text).toContain('one-download')
+    expect(text).not.toContain('X-Amz')
+    const onProvider = await readTransfer(provider, providerId)
+    expect(onProvider.accessCount).toBe(1)
+    expect(onProvider.accesses!.map((a) => a.status)).toEqual([307, 403])
+  })
+
+  it('refuses a presigned GET the policy no longer allows: no URL, nothing counted', async () => {
+    const { consumerId, providerId } = await startPull('urn:dataset:s3-presign')
+    // The agreement's policy now ends before today (checked at every access).
+    const agreementId = ((await readTransfer(provider, providerId)) as View & { agreementId: string }).agreementId
+    agreements.set(agreementId, {
+      ...agreements.get(agreementId)!,
+      policyId: 'until-2020',
+      policy: agreementPolicy({ leftOperand: 'dateTime', operator: 'lt', rightOperand: '2020-01-01T00:00:00Z' }),
+    })
+    const res = await askPresigned(consumerId)
+    expect(res.status).toBe(403)
+    expect(res.headers.get('location')).toBeNull()
+    expect(await res.text()).toContain('until-2020')
+    expect((await readTransfer(provider, providerId)).accessCount).toBe(0)
+  })
+
+  it("refuses a presigned GET of a distribution whose steward did not allow one, with the reason, through the consumer's API too", async () => {
+    const { consumerId, providerId } = await startPull('urn:dataset:s3-object')
+    const direct = await askPresigned(consumerId)
+    expect(direct.status).toBe(400)
+    expect(await direct.text()).toContain('does not allow presigned URLs')
+    const viaConsumer = await consumer.api(`/transfers/${consumerId}/data?redirect=presigned`)
+    expect(viaConsumer.status).toBe(400)
+    expect(await viaConsumer.text()).toContain('does not allow presigned URLs')
+    const otherValue = await askPresigned(consumerId, '?redirect=elsewhere')
+    expect(otherValue.status).toBe(400)
+    expect(await otherValue.text()).toContain('redirect takes one value, presigned')
+    expect((await readTransfer(provider, providerId)).accessCount).toBe(0)
+  })
+
+  it('checks a HEAD asking for a presigned GET without counting it or handing out a URL', async () => {
+    const { consumerId, providerId } = await startPull('urn:dataset:s3-presign')
+    const address = await pullAddress(consumerId)
+    const res = await fetch(`${address.endpoint}?redirect=presigned`, {
+      method: 'HEAD',
+      headers: { authorization: `Bearer ${address.token}` },
+      redirect: 'manual',
+    })
+    expect(res.status).toBe(204)
+    expect(res.headers.get('location')).toBeNull()
+    expect((await readTransfer(provider, providerId)).accessCount).toBe(0)
+  })
+
+  it('still streams an object that allows presigned GETs through the connector when none is asked for', async () => {
+    const { consumerId } = await startPull('urn:dataset:s3-presign')
+    const res = await consumer.api(`/transfers/${consumerId}/data`)
+    expect(res.status).toBe(200)
+    expect(sha(Buffer.from(await res.arrayBuffer()))).toBe(sha(object))
   })
 })
 
