@@ -211,6 +211,15 @@ describe.each(dialects)('federation repository on %s', (dialect) => {
     await repo.removePeer('peer-c')
   })
 
+  it('replaces a schedule still in the future when a crawl run outside it ends (a failure backs off from its end)', async () => {
+    await repo.addPeer({ id: 'peer-d', dspUrl: 'http://d.example/dsp', source: 'api' }, 10_000)
+    await repo.recordFailure({ peerId: 'peer-d', error: 'down', now: 10_500, durationMs: 500, nextCrawlAt: 310_500 })
+    // Crawled again at once (not due until 310 500): it fails, and the retry comes one back-off later.
+    await repo.recordFailure({ peerId: 'peer-d', error: 'down', now: 11_000, durationMs: 200, nextCrawlAt: 12_000 })
+    expect((await repo.getPeer('peer-d'))!.nextCrawlAt).toBe(12_000)
+    await repo.removePeer('peer-d')
+  })
+
   it('refuses a second peer with the same DSP URL, returning the first', async () => {
     const again = await repo.addPeer({ id: 'other', dspUrl: 'http://a.example/dsp', source: 'api' }, 5)
     expect(again).toMatchObject({ created: false, peer: { id: 'peer-a' } })

@@ -22,11 +22,12 @@ export function federationRepository(store: Store, options: { searchBounds?: Sea
   const { federationPeers: peers, federatedDatasets: datasets } = store.tables
 
   /**
-   * The next crawl a finished crawl schedules, unless a crawl was asked for while it ran (the peer's
-   * next crawl then lies after this one's start): that request stands, and is not lost.
+   * The next crawl a finished crawl schedules, unless a crawl was asked for while it ran (the peer was
+   * made due at a moment between this crawl's start and its end): that request stands, and is not lost.
+   * A schedule still in the future (a crawl started outside the schedule) is replaced as usual.
    */
   const keepAsked = (input: { now: number; durationMs: number; nextCrawlAt: number }) =>
-    sql`CASE WHEN ${peers.nextCrawlAt} > ${input.now - input.durationMs} THEN ${peers.nextCrawlAt} ELSE ${input.nextCrawlAt} END`
+    sql`CASE WHEN ${peers.nextCrawlAt} > ${input.now - input.durationMs} AND ${peers.nextCrawlAt} <= ${input.now} THEN ${peers.nextCrawlAt} ELSE ${input.nextCrawlAt} END`
 
   /** Raw SQL rows on either database (FTS5 and tsvector queries have no query-builder form). */
   async function rows<T>(db: Db, query: SQL): Promise<T[]> {
