@@ -165,6 +165,12 @@ it('the CLI reference names every command and every option the CLI has', () => {
  * against are fresh: ids the docs show as examples are unknown to them (404), peers other than the
  * example's are not running.
  */
+/**
+ * Commands whose status depends on what they send, not only on method and path: the S3 push example
+ * names a secret the fresh connector does not hold, which the docs say answers 400.
+ */
+const expectedByBody: Array<[key: string, text: RegExp, status: number]> = [['POST /management/v1/transfers', /"s3":\{/, 400]]
+
 const expectedStatus: Record<string, number> = {
   'GET /health': 200,
   'GET /health/live': 200,
@@ -247,6 +253,7 @@ describe('curl commands in the docs, against running connectors', () => {
     const output = rewritten.includes('-o') ? [] : ['-o', bodyFile]
     const status = execFileSync('curl', ['-s', ...output, '-w', '%{http_code}', ...rewritten], { cwd, encoding: 'utf8', timeout: 30_000 }).trim()
     const body = output.length ? readFileSync(bodyFile, 'utf8').slice(0, 500) : ''
-    expect({ command: key, status: Number(status.slice(-3)) }, body).toEqual({ command: key, status: expectedStatus[key] })
+    const byBody = expectedByBody.find(([k, pattern]) => k === key && pattern.test(command.text))
+    expect({ command: key, status: Number(status.slice(-3)) }, body).toEqual({ command: key, status: byBody?.[2] ?? expectedStatus[key] })
   })
 })
