@@ -37,7 +37,11 @@ const send = async (method: string, path: string, body: unknown, token: string) 
  */
 async function snapshot() {
   const { db, tables } = connector.store as unknown as { db: any; tables: Record<string, unknown> }
-  const rows = async (table: string) => ((await db.select().from(tables[table])) as Json[]).map(({ updatedAt: _u, version: _v, pending: _p, ...row }) => row)
+  // Sorted by id: PostgreSQL returns unordered rows in their physical order, which a bookkeeping update (the fields left out) changes.
+  const rows = async (table: string) =>
+    ((await db.select().from(tables[table])) as Json[])
+      .map(({ updatedAt: _u, version: _v, pending: _p, ...row }) => row)
+      .sort((a, b) => String(a.id).localeCompare(String(b.id)))
   return JSON.stringify({ negotiations: await rows('negotiations'), agreements: await rows('agreements'), transfers: await rows('transfers') })
 }
 
