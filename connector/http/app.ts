@@ -20,7 +20,7 @@ import { versionDocument } from './version.ts'
 import { packageVersion } from '../version.ts'
 
 /** Paths whose request bodies are streams of data, not messages: the body limit does not apply. */
-export const streamingPathPrefixes = ['/data/']
+export const streamingPathPrefixes = ['/data/', '/management/v1/files/']
 
 /** The HTTP app over the areas the composition root built (`composition.ts`). */
 export function createApp(ctx: Ctx, areas: Area[], options: HealthOptions = {}) {
