@@ -135,6 +135,24 @@ describe.each(dialects)('uploading a file to publish on %s', (dialect) => {
     expect((await json(stored)).description.distributions).toEqual([received])
   })
 
+  it('refuses a body that breaks off with 400, and keeps nothing', async () => {
+    const broken = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        controller.enqueue(new Uint8Array(100).fill(66))
+        controller.error(new Error('connection reset'))
+      },
+    })
+    const response = await app.request('/management/v1/files/broken.csv', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}` },
+      body: broken,
+      ...streamed,
+    })
+    expect(response.status).toBe(400)
+    expect(filesOf()).not.toContain('broken.csv')
+    expect(filesOf().filter((f) => f.startsWith('.upload-'))).toEqual([])
+  })
+
   it('removes an uploaded file on request (a name only), absent or not', async () => {
     await upload('draft.csv', 'a\n')
     expect((await app.request('/management/v1/files/draft.csv', { method: 'DELETE', headers: { authorization: `Bearer ${key}` } })).status).toBe(204)

@@ -51,7 +51,10 @@ export async function receiveFile(
     if (body) {
       const reader = body.getReader()
       for (;;) {
-        const { done, value } = await reader.read()
+        // A body that breaks off (the client went away, a form cut short) is the sender's doing: 400, nothing kept.
+        const { done, value } = await reader.read().catch(() => {
+          throw new PasserelleError('bad_request', 'the upload ended before it was complete: nothing was stored')
+        })
         if (done) break
         byteSize += value.byteLength
         if (byteSize > options.limit) {

@@ -432,7 +432,8 @@ export function consoleRoutes(options: { ctx: Ctx; request: InProcessRequest; se
     let distribution: Record<string, unknown>
     let uploaded: string | undefined
     if (read.file) {
-      const name = read.file.filename.split(/[\\/]/).pop() ?? ''
+      // The browser's file name, made a plain one (spaces and the like become dashes); the API checks it again.
+      const name = (read.file.filename.split(/[\\/]/).pop() ?? '').replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[.-]+/, '')
       const received = await api.upload<Record<string, unknown>>(`/files/${encodeURIComponent(name)}`, read.file.stream)
       if (!received.ok) {
         await read.file.stream.cancel().catch(() => undefined)

@@ -157,13 +157,15 @@ describe.skipIf(!chromiumPath)("the data steward's console pages in a browser", 
     await page.getByLabel('Policy').selectOption('open-with-attribution')
     await page.getByLabel('Contact name').fill('Data desk')
     await page.getByLabel('Contact email').fill('data@example.org')
-    await page.getByLabel('File', { exact: true }).setInputFiles({ name: 'buoys.csv', mimeType: 'text/csv', buffer: Buffer.from('buoy,temperature\nB1,4.5\n') })
+    await page
+      .getByLabel('File', { exact: true })
+      .setInputFiles({ name: 'buoy readings.csv', mimeType: 'text/csv', buffer: Buffer.from('buoy,temperature\nB1,4.5\n') })
     await page.getByRole('button', { name: 'Publish' }).click()
     await page.waitForURL(`${connector.url}/console/datasets`)
     const row = page.locator('main tr', { hasText: 'Buoy readings' })
     await expect(row.textContent()).resolves.toContain('open-with-attribution')
     const id = (await row.locator('td.id').textContent()) ?? ''
-    expect(readFileSync(join(connector.dir, 'files/buoys.csv'), 'utf8')).toBe('buoy,temperature\nB1,4.5\n')
+    expect(readFileSync(join(connector.dir, 'files/buoy-readings.csv'), 'utf8')).toBe('buoy,temperature\nB1,4.5\n')
     await page.goto(`${connector.url}/console/preview?participant=did%3Aweb%3Astranger.example`)
     expect(await page.locator('#result').textContent()).toContain(id)
     await expectAccessible(page)
