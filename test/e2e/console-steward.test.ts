@@ -172,6 +172,35 @@ describe.skipIf(!chromiumPath)("the data steward's console pages in a browser", 
     await context.close()
   })
 
+  it('happy: publish a link to existing storage (an https URL with its size and checksum), in French', async () => {
+    const context = await newContext('fr-CA')
+    const page = await signIn(context)
+    await page.goto(`${connector.url}/console/datasets/new`)
+    await page.getByLabel('Titre (anglais)').fill('Tide gauge, linked')
+    await page.getByLabel('Description').fill('Hourly water level.')
+    await page.getByLabel('Politique').selectOption('research-only')
+    await page.getByLabel('Nom du contact').fill('Data desk')
+    await page.getByLabel('Courriel du contact').fill('data@example.org')
+    await page.getByLabel('Adresse (URL)').fill('https://data.example/water-level.csv')
+    await page.getByLabel(/^Taille en octets/).fill('412000')
+    await page.getByLabel(/^SHA-256/).fill('3b1f6f0c2a9d4e8b7c5a1f2e3d4c5b6a79880716253443526170f8e9d0c1b2a3')
+    await page.getByLabel(/^Type de média/).fill('text/csv')
+    await page.getByRole('button', { name: 'Publier' }).click()
+    await page.waitForURL(`${connector.url}/console/datasets`)
+    await expect(page.locator('main tr', { hasText: 'Tide gauge, linked' }).textContent()).resolves.toContain('research-only')
+    const listed = await management(connector, 'GET', '/datasets?limit=1000')
+    const entry = listed.body.items.find((d: { description: { title: { en: string } } }) => d.description.title.en === 'Tide gauge, linked')
+    expect(entry.description.distributions).toEqual([
+      {
+        mediaType: 'text/csv',
+        url: 'https://data.example/water-level.csv',
+        byteSize: 412000,
+        sha256: '3b1f6f0c2a9d4e8b7c5a1f2e3d4c5b6a79880716253443526170f8e9d0c1b2a3',
+      },
+    ])
+    await context.close()
+  })
+
   it('error: publishing with a missing field shows it beside the field with 400 and leaves no file; without a token, 403', async () => {
     const context = await newContext()
     const page = await signIn(context)
