@@ -25,6 +25,7 @@ import { egressPolicy, endpointCheck } from '../http/egress.ts'
 import { createPeerClient, isEgressRefusal } from '../http/peer-client.ts'
 import { distributionFiles } from '../private-places.ts'
 import { loadCatalogPolicies } from './policy-source.ts'
+import { mediaTypeOf } from './media-types.ts'
 
 const help = `Usage: passerelle dataset <command>
 
@@ -296,24 +297,6 @@ function parseContact(text: string) {
   if (!match) throw new UsageError(`--contact: expected "NAME <EMAIL>", not ${text}`)
   return { name: match[1]!, email: match[2]! }
 }
-
-const mediaTypes: Record<string, string> = {
-  '.csv': 'text/csv',
-  '.tsv': 'text/tab-separated-values',
-  '.txt': 'text/plain',
-  '.json': 'application/json',
-  '.jsonld': 'application/ld+json',
-  '.geojson': 'application/geo+json',
-  '.xml': 'application/xml',
-  '.nc': 'application/x-netcdf',
-  '.parquet': 'application/vnd.apache.parquet',
-  '.zip': 'application/zip',
-  '.gz': 'application/gzip',
-  '.pdf': 'application/pdf',
-  '.xlsx': 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
-  '.ttl': 'text/turtle',
-}
-const mediaTypeOf = (name: string) => mediaTypes[extname(name).toLowerCase()] ?? 'application/octet-stream'
 
 /** A folder's media type: that of most of the files in it (its first level). */
 async function folderMediaType(path: string): Promise<string> {

@@ -8,6 +8,8 @@ import { PasserelleError } from '../errors.ts'
 import { parseInput, readJson } from '../http/validate.ts'
 import { dspEndpoints as endpoints, serveDsp } from '../dsp/endpoints.ts'
 import { createCatalogService, type CatalogService } from './catalog-service.ts'
+import { receiveFile, removeUploadedFile } from './file-upload.ts'
+import { filesRoot } from '../private-places.ts'
 import type { CatalogPolicySource } from './policy-source.ts'
 import { createVocabularySources, type VocabularySources } from './vocabularies.ts'
 
@@ -237,6 +239,40 @@ export function createCatalogArea(parts: CatalogParts): Area {
       management.put('/datasets/:id', async (c) => c.json(await (await service()).replace({ id: c.req.param('id'), input: await readJson(c) })))
       management.delete('/datasets/:id', async (c) => {
         await (await service()).remove({ id: c.req.param('id') })
+        return c.body(null, 204)
+      })
+      // A file received into the files root, measured as it streams, for a dataset to name next.
+      const NameParam = z.object({ name: z.string() })
+      const Received = z.object({ file: z.string(), byteSize: z.number(), sha256: z.string(), mediaType: z.string() })
+      openapi.add({
+        method: 'post',
+        path: '/files/{name}',
+        summary: 'Upload a file into the files folder (raw body, at most catalog.maxUploadBytes); answers what a distribution needs',
+        tags: ['catalog'],
+        params: NameParam,
+        responses: { 201: { description: 'stored', schema: Received } },
+      })
+      openapi.add({
+        method: 'delete',
+        path: '/files/{name}',
+        summary: 'Remove an uploaded file from the files folder',
+        tags: ['catalog'],
+        params: NameParam,
+        responses: { 204: { description: 'removed' } },
+      })
+      management.post('/files/:name', async (c) => {
+        const declared = c.req.header('content-length')
+        const received = await receiveFile(c.req.raw.body, {
+          root: filesRoot(ctx.config),
+          participantRoot: ctx.config.root,
+          name: c.req.param('name'),
+          limit: ctx.config.catalog.maxUploadBytes,
+          ...(declared !== undefined && /^\d+$/.test(declared) ? { declaredLength: Number(declared) } : {}),
+        })
+        return c.json(received, 201)
+      })
+      management.delete('/files/:name', async (c) => {
+        await removeUploadedFile(filesRoot(ctx.config), c.req.param('name'))
         return c.body(null, 204)
       })
       management.get('/catalog/problems', async (c) => c.json({ problems: (await service()).fileErrors() }))

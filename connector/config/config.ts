@@ -174,6 +174,12 @@ export const ConfigFile = z
          * participant folder (`file: files/a.csv`).
          */
         filesDir: z.string().min(1).default('files'),
+        /** The largest file the management API (and the console's publish page) receives into the files root. */
+        maxUploadBytes: z
+          .number()
+          .int()
+          .min(1)
+          .default(1024 ** 3),
         /** Bounded caches of encoded catalog pages and rendered datasets (entries; least recently used go first). */
         cache: z
           .object({ pages: z.number().int().min(0).max(1_000_000).default(1000), datasets: z.number().int().min(0).max(10_000_000).default(10_000) })
@@ -181,7 +187,7 @@ export const ConfigFile = z
           .default({ pages: 1000, datasets: 10_000 }),
       })
       .strict()
-      .default({ datasetsDir: 'datasets', policiesDir: 'policies', filesDir: 'files', cache: { pages: 1000, datasets: 10_000 } }),
+      .default({ datasetsDir: 'datasets', policiesDir: 'policies', filesDir: 'files', maxUploadBytes: 1024 ** 3, cache: { pages: 1000, datasets: 10_000 } }),
     /** The federated catalog: peers to crawl, registry, schedule and limits. */
     federation: FederationConfig.prefault({}),
     /** Vocabularies the data space publishes (SKOS as Turtle, JSON-LD or YAML), each adding concepts to an operand's taxonomy. */

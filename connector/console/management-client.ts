@@ -18,6 +18,9 @@ export interface ApiAnswer<T = unknown> {
 export interface ManagementClient {
   get<T>(path: string): Promise<ApiAnswer<T>>
   post<T>(path: string, body?: unknown): Promise<ApiAnswer<T>>
+  /** Sends a body as it streams (an upload), with its declared length when known. */
+  upload<T>(path: string, body: ReadableStream<Uint8Array>): Promise<ApiAnswer<T>>
+  delete<T>(path: string): Promise<ApiAnswer<T>>
   /** A public route of the connector (e.g. /health), without the key. */
   open<T>(path: string): Promise<ApiAnswer<T>>
 }
@@ -39,7 +42,11 @@ export function managementClient(request: InProcessRequest, key: string, request
     if (!response.ok) answer.error = typeof message === 'string' ? message : `HTTP ${response.status}`
     const issues = (body as { error?: { details?: { issues?: unknown } } } | undefined)?.error?.details?.issues
     if (!response.ok && Array.isArray(issues))
-      answer.issues = issues.filter((i): i is { path: string; message: string } => typeof i?.path === 'string' && typeof i?.message === 'string')
+      // Issues name their field as `path` (request validation) or `field` (the catalog's checks).
+      answer.issues = issues.flatMap((i) => {
+        const path = typeof i?.path === 'string' ? i.path : i?.field
+        return typeof path === 'string' && typeof i?.message === 'string' ? [{ path, message: i.message as string }] : []
+      })
     return answer
   }
   const auth = { authorization: `Bearer ${key}` }
@@ -51,6 +58,9 @@ export function managementClient(request: InProcessRequest, key: string, request
         headers: { ...auth, 'content-type': 'application/json' },
         body: JSON.stringify(body ?? {}),
       }),
+    upload: (path, body) =>
+      call(`/management/v1${path}`, { method: 'POST', headers: { ...auth, 'content-type': 'application/octet-stream' }, body, duplex: 'half' } as RequestInit),
+    delete: (path) => call(`/management/v1${path}`, { method: 'DELETE', headers: auth }),
     open: (path) => call(path, { method: 'GET' }),
   }
 }

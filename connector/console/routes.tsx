@@ -1,4 +1,5 @@
 import type { Context } from 'hono'
+import { randomUUID } from 'node:crypto'
 import { Hono } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import { streamSSE } from 'hono/streaming'
@@ -19,6 +20,8 @@ import { transferStates } from '../dsp/transfer-messages.ts'
 import { NegotiationPage, NegotiationsPage, TransferPage, TransfersPage, transferIsLive, transferProgress } from './pages/processes.tsx'
 import { type FormState, PolicyPage, PoliciesPage } from './pages/policies.tsx'
 import { PreviewPage } from './pages/preview.tsx'
+import { PublishPage } from './pages/publish.tsx'
+import { MultipartError, readMultipart } from './multipart.ts'
 import { SearchPage } from './pages/search.tsx'
 import { SignInPage } from './pages/sign-in.tsx'
 import type { CatalogPreview, EvaluateAnswer, PolicyDetail, PolicyList, PolicyTestRun } from './views.ts'
@@ -41,6 +44,7 @@ const cookies = { session: 'passerelle_console', csrf: 'passerelle_console_csrf'
 /** Forms are a few fields; anything larger is not one of ours. */
 const maxFormBytes = 16 * 1024
 const pageSize = 20
+const publishPath = '/console/datasets/new'
 /** How long one event stream of a transfer's progress lasts at most (the page's script then reads the page again). */
 const eventStreamSeconds = 600
 /** Failed sign-ins allowed per minute (all addresses together) before sign-in answers 429 for a while. */
@@ -128,10 +132,13 @@ export function consoleRoutes(options: { ctx: Ctx; request: InProcessRequest; se
       return next()
     }
     if (c.req.method !== 'POST') return refuse(c, 'forbidden.csrf')
+    // The publish form carries a file: it is read as it streams by its route (fields bounded, the file by the upload limit).
+    if (c.req.path === publishPath) return next()
     return formLimit(c, next)
   })
   app.use('/console/*', async (c, next) => {
     if (c.req.method !== 'POST') return next()
+    if (c.req.path === publishPath) return c.get('session') ? next() : refuse(c, 'forbidden.session')
     const type = c.req.header('content-type') ?? ''
     let form: Record<string, string> = {}
     if (type.startsWith('application/x-www-form-urlencoded') || type.startsWith('multipart/form-data')) {
@@ -372,6 +379,110 @@ export function consoleRoutes(options: { ctx: Ctx; request: InProcessRequest; se
     )
     if (!answer.ok) return failed(c, answer)
     return render(c, <DatasetsPage page={pageOf(c)} list={answer.body} />)
+  })
+
+  // Publishing: a file is streamed to the management API's upload route first (it measures it), then
+  // the dataset naming it is created; if the API refuses the dataset, the file is removed again.
+  const publishForm = async (c: Context<ConsoleEnv>, form: FormState, status: 200 | 400 | 409 | 413 = 200) => {
+    const policies = await apiOf(c).get<PolicyList>('/policies')
+    if (!policies.ok) return failed(c, policies)
+    return render(c, <PublishPage page={pageOf(c)} form={form} policies={policies.body.items} />, status)
+  }
+  const publishFields = [
+    'titleEn',
+    'titleFr',
+    'description',
+    'policy',
+    'license',
+    'contactName',
+    'contactEmail',
+    'url',
+    'byteSize',
+    'sha256',
+    'bucket',
+    'key',
+    'mediaType',
+  ]
+
+  app.get(publishPath, (c) => publishForm(c, { values: { license: 'https://creativecommons.org/licenses/by/4.0/' }, errors: {} }))
+
+  app.post(publishPath, async (c) => {
+    const type = c.req.header('content-type') ?? ''
+    const body = c.req.raw.body
+    let read: Awaited<ReturnType<typeof readMultipart>>
+    try {
+      if (!body) throw new MultipartError('no form')
+      if (type.startsWith('multipart/form-data')) read = await readMultipart(body, type, maxFormBytes)
+      else if (type.startsWith('application/x-www-form-urlencoded')) {
+        const text = await new Response(body).text()
+        if (text.length > maxFormBytes) return refuse(c, 'forbidden.csrf', 413)
+        read = { fields: Object.fromEntries(new URLSearchParams(text)) }
+      } else throw new MultipartError('not a form')
+    } catch (error) {
+      if (error instanceof MultipartError) return refuse(c, 'forbidden.csrf', /too large/.test(error.message) ? 413 : 403)
+      throw error
+    }
+    // The token is checked before a byte of the file goes anywhere.
+    if (!sameToken(c.get('session')!.csrf, read.fields.csrf)) {
+      await read.file?.stream.cancel()
+      return refuse(c, 'forbidden.csrf')
+    }
+    const values = formValues(read.fields, publishFields)
+    const api = apiOf(c)
+    let distribution: Record<string, unknown>
+    let uploaded: string | undefined
+    if (read.file) {
+      // The browser's file name, made a plain one (spaces and the like become dashes); the API checks it again.
+      const name = (read.file.filename.split(/[\\/]/).pop() ?? '').replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[.-]+/, '')
+      const received = await api.upload<Record<string, unknown>>(`/files/${encodeURIComponent(name)}`, read.file.stream)
+      if (!received.ok) {
+        await read.file.stream.cancel().catch(() => undefined)
+        const status = received.status === 413 || received.status === 409 ? received.status : 400
+        return publishForm(c, { values, errors: { upload: received.error ?? `HTTP ${received.status}` } }, status)
+      }
+      uploaded = name
+      distribution = received.body
+    } else {
+      const mediaType = values.mediaType || 'application/octet-stream'
+      distribution =
+        values.bucket || values.key
+          ? { mediaType, s3: { bucket: values.bucket ?? '', key: values.key ?? '' } }
+          : {
+              mediaType,
+              url: values.url ?? '',
+              ...optional('byteSize', values.byteSize ? Number(values.byteSize) : undefined),
+              ...optional('sha256', values.sha256),
+            }
+    }
+    const participant = await api.get<{ id: string; name: string }>('/participant')
+    const today = ctx.clock.now().toISOString().slice(0, 10)
+    const text = (en: string | undefined, fr: string | undefined) => (fr ? { en: en ?? '', fr } : { en: en ?? '' })
+    const dataset = {
+      id: `urn:uuid:${randomUUID()}`,
+      title: text(values.titleEn, values.titleFr),
+      description: { en: values.description ?? '' },
+      publisher: { name: participant.ok ? participant.body.name : ctx.config.participant.name },
+      contactPoint: { name: values.contactName ?? '', email: values.contactEmail ?? '' },
+      license: values.license ?? '',
+      issued: today,
+      modified: today,
+      distributions: [distribution],
+      policies: [values.policy ?? ''],
+    }
+    const created = await api.post<{ id: string }>('/datasets', dataset)
+    if (created.ok) return c.redirect('/console/datasets', 303)
+    // Nothing is left of a refused publication: the file goes too.
+    if (uploaded) await api.delete(`/files/${encodeURIComponent(uploaded)}`)
+    if (created.status !== 400) return failed(c, created)
+    const errors = fieldErrors(created, {
+      title: 'titleEn',
+      description: 'description',
+      policies: 'policy',
+      license: 'license',
+      contactPoint: 'contactEmail',
+      distributions: uploaded ? 'upload' : values.bucket || values.key ? 'bucket' : 'url',
+    })
+    return publishForm(c, { values, errors }, 400)
   })
 
   app.get('/console/search', async (c) => {

@@ -20,7 +20,8 @@ import { versionDocument } from './version.ts'
 import { packageVersion } from '../version.ts'
 
 /** Paths whose request bodies are streams of data, not messages: the body limit does not apply. */
-export const streamingPathPrefixes = ['/data/']
+/** Paths whose bodies stream past the message limit: they bound them themselves (data, uploads, the console's publish form). */
+export const streamingPathPrefixes = ['/data/', '/management/v1/files/', '/console/datasets/new']
 
 /** The HTTP app over the areas the composition root built (`composition.ts`). */
 export function createApp(ctx: Ctx, areas: Area[], options: HealthOptions = {}) {

@@ -1,3 +1,5 @@
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { accessibilityProblems, chromiumPath, launchBrowser } from '../support/browser.ts'
@@ -139,6 +141,86 @@ describe.skipIf(!chromiumPath)("the data steward's console pages in a browser", 
     await page.goto(`${connector.url}/console/preview?participant=did%3Aweb%3Astranger.example`)
     await expect(page.locator('#result h2').first().textContent()).resolves.toBe('did:web:stranger.example voit 4 jeux de données.')
     await expectAccessible(page)
+    await context.close()
+  })
+
+  it('happy: publish a small file with a policy: listed among the datasets, then in the catalog a participant sees', async () => {
+    const context = await newContext()
+    const page = await signIn(context)
+    await page.getByRole('link', { name: 'Datasets' }).first().click()
+    await page.getByRole('link', { name: 'Publish a dataset' }).click()
+    await page.waitForURL(`${connector.url}/console/datasets/new`)
+    await expectAccessible(page)
+    await page.getByLabel('Title (English)').fill('Buoy readings')
+    await page.getByLabel('Title (French)').fill('Relevés des bouées')
+    await page.getByLabel('Description').fill('Readings of two buoys.')
+    await page.getByLabel('Policy').selectOption('open-with-attribution')
+    await page.getByLabel('Contact name').fill('Data desk')
+    await page.getByLabel('Contact email').fill('data@example.org')
+    await page
+      .getByLabel('File', { exact: true })
+      .setInputFiles({ name: 'buoy readings.csv', mimeType: 'text/csv', buffer: Buffer.from('buoy,temperature\nB1,4.5\n') })
+    await page.getByRole('button', { name: 'Publish' }).click()
+    await page.waitForURL(`${connector.url}/console/datasets`)
+    const row = page.locator('main tr', { hasText: 'Buoy readings' })
+    await expect(row.textContent()).resolves.toContain('open-with-attribution')
+    const id = (await row.locator('td.id').textContent()) ?? ''
+    expect(readFileSync(join(connector.dir, 'files/buoy-readings.csv'), 'utf8')).toBe('buoy,temperature\nB1,4.5\n')
+    await page.goto(`${connector.url}/console/preview?participant=did%3Aweb%3Astranger.example`)
+    expect(await page.locator('#result').textContent()).toContain(id)
+    await expectAccessible(page)
+    await context.close()
+  })
+
+  it('happy: publish a link to existing storage (an https URL with its size and checksum), in French', async () => {
+    const context = await newContext('fr-CA')
+    const page = await signIn(context)
+    await page.goto(`${connector.url}/console/datasets/new`)
+    await page.getByLabel('Titre (anglais)').fill('Tide gauge, linked')
+    await page.getByLabel('Description').fill('Hourly water level.')
+    await page.getByLabel('Politique').selectOption('research-only')
+    await page.getByLabel('Nom du contact').fill('Data desk')
+    await page.getByLabel('Courriel du contact').fill('data@example.org')
+    await page.getByLabel('Adresse (URL)').fill('https://data.example/water-level.csv')
+    await page.getByLabel(/^Taille en octets/).fill('412000')
+    await page.getByLabel(/^SHA-256/).fill('3b1f6f0c2a9d4e8b7c5a1f2e3d4c5b6a79880716253443526170f8e9d0c1b2a3')
+    await page.getByLabel(/^Type de média/).fill('text/csv')
+    await page.getByRole('button', { name: 'Publier' }).click()
+    await page.waitForURL(`${connector.url}/console/datasets`)
+    await expect(page.locator('main tr', { hasText: 'Tide gauge, linked' }).textContent()).resolves.toContain('research-only')
+    const listed = await management(connector, 'GET', '/datasets?limit=1000')
+    const entry = listed.body.items.find((d: { description: { title: { en: string } } }) => d.description.title.en === 'Tide gauge, linked')
+    expect(entry.description.distributions).toEqual([
+      {
+        mediaType: 'text/csv',
+        url: 'https://data.example/water-level.csv',
+        byteSize: 412000,
+        sha256: '3b1f6f0c2a9d4e8b7c5a1f2e3d4c5b6a79880716253443526170f8e9d0c1b2a3',
+      },
+    ])
+    await context.close()
+  })
+
+  it('error: publishing with a missing field shows it beside the field with 400 and leaves no file; without a token, 403', async () => {
+    const context = await newContext()
+    const page = await signIn(context)
+    await page.goto(`${connector.url}/console/datasets/new`)
+    await page.getByLabel('Title (English)').fill('Refused')
+    // No description: the browser lets it through, the API's schema does not.
+    await page.getByLabel('Contact name').fill('Data desk')
+    await page.getByLabel('Contact email').fill('data@example.org')
+    await page.getByLabel('File', { exact: true }).setInputFiles({ name: 'refused.csv', mimeType: 'text/csv', buffer: Buffer.from('a\n1\n') })
+    const [answer] = await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST'), page.getByRole('button', { name: 'Publish' }).click()])
+    expect(answer.status()).toBe(400)
+    await expect(page.locator('#description-error').textContent()).resolves.toMatch(/non-empty/)
+    expect(await page.getByLabel('Title (English)').inputValue()).toBe('Refused')
+    expect(existsSync(join(connector.dir, 'files/refused.csv'))).toBe(false)
+    await expectAccessible(page)
+    const noToken = await page.request.post(`${connector.url}/console/datasets/new`, {
+      multipart: { titleEn: 'x', upload: { name: 'sneaky.csv', mimeType: 'text/csv', buffer: Buffer.from('a') } },
+    })
+    expect(noToken.status()).toBe(403)
+    expect(existsSync(join(connector.dir, 'files/sneaky.csv'))).toBe(false)
     await context.close()
   })
 

@@ -182,6 +182,7 @@ const expectedStatus: Record<string, number> = {
   'POST /management/v1/datasets': 201,
   'GET /management/v1/datasets/urn:uuid:5d0c4b7e-2f1a-4c3e-9d55-6a2f0e8b1c44': 200,
   'DELETE /management/v1/datasets/urn:uuid:5d0c4b7e-2f1a-4c3e-9d55-6a2f0e8b1c44': 204,
+  'POST /management/v1/files/buoys.csv': 201,
   'GET /management/v1/catalog/problems': 200,
   'GET /management/v1/policies': 200,
   'GET /management/v1/policies/research-only': 200,

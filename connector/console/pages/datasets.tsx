@@ -23,6 +23,9 @@ export function DatasetsPage({ page, list }: { page: PageContext; list: { items:
       <p>
         {words.t('datasets.intro')} {words.t('overview.count.datasets')}: {words.number(list.total)}
       </p>
+      <p>
+        <a href="/console/datasets/new">{words.t('publish.title')}</a>
+      </p>
       {list.items.length ? (
         <table>
           <thead>
