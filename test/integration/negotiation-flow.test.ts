@@ -66,6 +66,9 @@ const providerSide = async (provider: TestConnector, consumerPid: string) => {
   return body.items.find((n: any) => n.consumerPid === consumerPid)
 }
 
+/** Waits until `count` sends have had their answers recorded. */
+const untilSent = (sent: unknown[], count: number) => eventually(() => (sent.length >= count ? true : undefined))
+
 function expectAllValid(sent: Array<{ body: any; answer: any }>) {
   expect(sent.length).toBeGreaterThan(0)
   for (const { body, answer } of sent) {
@@ -99,6 +102,8 @@ describe.each(['sqlite', 'postgres'] as const)('negotiation between two connecto
     const [consumerAgreements, providerAgreements] = await Promise.all([consumer.management('GET', '/agreements'), provider.management('GET', '/agreements')])
     expect(consumerAgreements.body.items).toHaveLength(1)
     expect(providerAgreements.body.items[0]).toMatchObject({ '@id': done.agreementId, target: 'dataset-1', assigner: providerId, assignee: consumerId })
+    // The provider can show FINALIZED before its last send's answer is recorded.
+    await untilSent(sent, 4)
     expect(sent.map((s) => s.body['@type'])).toEqual([
       'ContractRequestMessage',
       'ContractAgreementMessage',
@@ -241,6 +246,7 @@ describe('negotiation between two connectors: more outcomes', () => {
       (await provider.management('GET', `/negotiations/${other.id}`)).body.timeline.length,
     ]
     const before = await timelines()
+    await untilSent(sent, 4)
     const sentCount = sent.length
     // The messages each side sent, sent again as its outbox would after a crash.
     for (const message of sent.filter((m) => m.body['@type'] !== 'ContractRequestMessage')) {
