@@ -22,7 +22,12 @@ export async function composeAuditTrail(ctx: Ctx): Promise<AuditTrail> {
     store: ctx.store,
     clock: ctx.clock,
     logger: ctx.logger.child({ area: 'audit' }),
-    settings: { enabled: audit.enabled, checkpointEveryMs: audit.checkpointEveryMs, retentionMs: audit.retentionDays * 86_400_000 },
+    settings: {
+      enabled: audit.enabled,
+      checkpointEveryMs: audit.checkpointEveryMs,
+      retentionMs: audit.retentionDays * 86_400_000,
+      unverifiedPerMinute: audit.unverifiedPerMinute,
+    },
     signer,
   })
 }

@@ -191,4 +191,28 @@ describe.each(dialects)('audit trail on %s', (dialect) => {
     const counts = await store.db.select().from(settings)
     expect(counts.filter((row) => row.key.startsWith('shared-')).reduce((sum, row) => sum + Number(row.value), 0)).toBe(30)
   })
+  it('records unverified callers one by one up to the budget of a minute, and the rest as one count', async () => {
+    const flood = createAuditTrail({ store, clock, logger, settings: { enabled: true, checkpointEveryMs: 60_000, retentionMs: 0, unverifiedPerMinute: 2 } })
+    const running = flood.start()
+    for (let n = 0; n < 7; n++) await flood.refusedUnverified({ path: `/dsp/2025-1/negotiations/${n}` })
+    clock.advance(60_000)
+    // The next minute's first refusal writes the last minute's count, then itself.
+    await flood.refusedUnverified({ path: '/dsp/2025-1/negotiations/next' })
+    await flood.refusedUnverified({ path: '/dsp/2025-1/negotiations/next' })
+    await flood.refusedUnverified({ path: '/dsp/2025-1/negotiations/next' })
+    await running.stop()
+    const lines: string[] = []
+    await exportTrail(store, { since: 0, write: (line) => void lines.push(line) })
+    const refusals = lines.map((line) => JSON.parse(line)).filter((r) => r.kind?.startsWith('identity.refused'))
+    expect(refusals.map((r) => [r.kind, r.payload.suppressed ?? r.payload.path])).toEqual([
+      ['identity.refused', '/dsp/2025-1/negotiations/0'],
+      ['identity.refused', '/dsp/2025-1/negotiations/1'],
+      ['identity.refused.summary', 5],
+      ['identity.refused', '/dsp/2025-1/negotiations/next'],
+      ['identity.refused', '/dsp/2025-1/negotiations/next'],
+      // Written when the trail stopped.
+      ['identity.refused.summary', 1],
+    ])
+    expect(await verify()).toMatchObject({ ok: true })
+  })
 })

@@ -5,6 +5,7 @@ import { signJwt } from '../identity/jwt.ts'
 import type { Db, Store } from '../store/store.ts'
 import type { Logger } from '../telemetry/logger.ts'
 import { auditRepository, type AuditCheckpoint } from './audit-repository.ts'
+import { refusalBudget } from './refusal-budget.ts'
 import { canonicalJson, chainChecker, genesisHash, sha256Hex, type AuditEntry, type AuditRecord, type ChainProblem } from './chain.ts'
 
 export type { AuditEntry, AuditRecord } from './chain.ts'
@@ -21,6 +22,8 @@ export interface AuditSettings {
   checkpointEveryMs: number
   /** Records older than this are pruned, up to a checkpoint (ms); 0 keeps everything. */
   retentionMs: number
+  /** Refusals of unverified callers recorded one by one per minute; the rest are counted (see `refusalBudget`). */
+  unverifiedPerMinute?: number
 }
 
 /**
@@ -34,6 +37,8 @@ export interface AuditTrail {
   readonly enabled: boolean
   append(tx: Db, ...entries: AuditEntry[]): Promise<void>
   record(...entries: AuditEntry[]): Promise<void>
+  /** A caller whose identity did not verify was refused: recorded at a bounded rate. */
+  refusedUnverified(payload: Record<string, unknown>): Promise<void>
   /** A signature of an agreement document's digest by this participant (compact JWS), when it has a key. */
   signDigest(digest: string): Promise<string | undefined>
   agreementHistory(agreementId: string, limit?: number): Promise<AuditRecord[]>
@@ -57,6 +62,7 @@ export function createAuditTrail(deps: { store: Store; clock: Clock; logger: Log
   const { store, clock, logger, settings, signer } = deps
   const repo = auditRepository(store)
   const now = () => clock.now().getTime()
+  const unverified = refusalBudget({ write: (entry) => trail.record(entry), clock, perMinute: settings.unverifiedPerMinute ?? 60 })
   const sealEntries = async (tx: Db, held: Array<{ at: number; entries: AuditEntry[] }>) => void (await repo.append(tx, held))
   const trail: AuditTrail = {
     enabled: settings.enabled,
@@ -70,6 +76,9 @@ export function createAuditTrail(deps: { store: Store; clock: Clock; logger: Log
     async record(...entries) {
       if (!settings.enabled || entries.length === 0) return
       await store.transaction((tx) => trail.append(tx, ...entries))
+    },
+    async refusedUnverified(payload) {
+      if (settings.enabled) await unverified.refused(payload)
     },
     async signDigest(digest) {
       if (!signer) return undefined
@@ -115,6 +124,7 @@ export function createAuditTrail(deps: { store: Store; clock: Clock; logger: Log
         async stop() {
           clearInterval(timer)
           await running
+          await unverified.flush().catch((error: Error) => logger.warn('audit record failed', { error: error.message }))
           // A last checkpoint, so that what this run recorded is signed.
           await trail.checkpoint().catch(() => undefined)
         },

@@ -280,6 +280,8 @@ export const ConfigFile = z
         checkpointEveryMs: z.coerce.number().int().min(1000).max(86_400_000).default(600_000),
         /** Records older than this many days are pruned, up to a checkpoint; 0 keeps them all. */
         retentionDays: z.coerce.number().int().min(0).max(36_500).default(0),
+        /** Refusals of callers whose identity did not verify, recorded one by one per minute; the rest of the minute are recorded as one count. */
+        unverifiedPerMinute: z.coerce.number().int().min(0).max(1_000_000).default(60),
       })
       .strict()
       .prefault({}),

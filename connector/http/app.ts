@@ -104,12 +104,7 @@ export function createApp(ctx: Ctx, areas: Area[], options: HealthOptions = {}) 
     if (response.status === 401 && c.req.path.startsWith(dspPath)) recordRefusal('identity', 'unauthenticated')
     if (response.status === 401 && c.req.path.startsWith(dspPath))
       await ctx.audit
-        ?.record({
-          kind: 'identity.refused',
-          subjects: {},
-          actor: 'unverified',
-          payload: { method: c.req.method, path: c.req.path, reason: (error as Error).message },
-        })
+        ?.refusedUnverified({ method: c.req.method, path: c.req.path, reason: (error as Error).message })
         .catch((failure: Error) => ctx.logger.warn('audit record failed', { error: failure.message }))
     const log = c.get('logger') ?? ctx.logger
     if (isDatabaseUnavailable(error))

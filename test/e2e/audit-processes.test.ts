@@ -37,7 +37,7 @@ beforeAll(async () => {
   const [providerPort, consumerPort] = [await freePort(), await freePort()]
   const did = (port: number) => `did:web:127.0.0.1%3A${port}`
   const identity = { mode: 'static', staticTokens: { 'provider-token': did(providerPort), 'consumer-token': did(consumerPort) } }
-  provider = await copyParticipant({ port: providerPort, config: { identity, metrics: { token: metricsToken } } })
+  provider = await copyParticipant({ port: providerPort, config: { identity, metrics: { token: metricsToken }, audit: { unverifiedPerMinute: 5 } } })
   consumer = await copyParticipant({ port: consumerPort, config: { identity } })
   cleanups.push(provider.remove, consumer.remove)
   processes = [await startConnectorProcess(provider, { env }), await startConnectorProcess(consumer, { env })]
@@ -106,6 +106,20 @@ describe('the audit trail of two connector processes', () => {
     expect(text).toContain('passerelle_outbox_oldest_age_seconds ')
     expect(text).toContain('# TYPE passerelle_negotiation_transitions_total counter')
 
+    // A flood of requests with tokens that do not verify: each is refused, but only five a minute are
+    // recorded one by one; the rest are one count, written at the latest when the provider stops.
+    const flood = 40
+    const refusals = await Promise.all(
+      Array.from({ length: flood }, (_, n) =>
+        fetch(`${provider.url}/dsp/2025-1/catalog/request`, {
+          method: 'POST',
+          headers: { authorization: `forged-token-${n}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ '@context': ['https://w3id.org/dspace/2025/1/context.jsonld'], '@type': 'CatalogRequestMessage' }),
+        }),
+      ),
+    )
+    expect(refusals.map((r) => r.status)).toEqual(Array(flood).fill(401))
+
     // Stopped, the provider signs a last checkpoint; the CLI reads its database.
     expect(await processes[0]!.stop('SIGTERM')).toBe(0)
     const holds = await audit(['verify'])
@@ -116,6 +130,13 @@ describe('the audit trail of two connector processes', () => {
     expect((await audit(['export', '--since', '2000-01-01', '--out', exported])).code).toBe(0)
     expect((await audit(['verify', '--file', exported])).code).toBe(0)
     const lines = readFileSync(exported, 'utf8').trim().split('\n')
+    const records = lines.map((line) => JSON.parse(line))
+    const oneByOne = records.filter((r) => r.kind === 'identity.refused')
+    const counted = records.filter((r) => r.kind === 'identity.refused.summary').reduce((sum, r) => sum + r.payload.suppressed, 0)
+    expect(oneByOne.length).toBeGreaterThanOrEqual(5)
+    expect(oneByOne.length).toBeLessThan(flood / 2)
+    expect(oneByOne.length + counted).toBe(flood)
+    expect(oneByOne[0]).toMatchObject({ actor: 'unverified', payload: { method: 'POST', reason: expect.any(String) } })
     const forgedAt = lines.findIndex((line) => line.includes('"kind":"data.access"'))
     const forged = JSON.parse(lines[forgedAt]!)
     forged.payload.status = 403
