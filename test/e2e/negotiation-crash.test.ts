@@ -1,5 +1,14 @@
 import { afterAll, describe, expect, it } from 'vitest'
-import { copyParticipant, freePort, management, startConnectorProcess, until, type ConnectorProcess, type ParticipantFolder } from '../support/processes.ts'
+import {
+  copyParticipant,
+  freePort,
+  management,
+  spawnCli,
+  startConnectorProcess,
+  until,
+  type ConnectorProcess,
+  type ParticipantFolder,
+} from '../support/processes.ts'
 import { createTestDatabase, type Dialect } from '../support/stores.ts'
 import { loadPolicies } from '../../policies/index.ts'
 import { fromRoot } from '../../connector/paths.ts'
@@ -162,6 +171,17 @@ describe.each(['sqlite', 'postgres'] as Dialect[])('negotiations survive SIGKILL
         250,
       ).catch(() => undefined)
       expect(both, `transfers after a kill at ${failpoint}`).toBeDefined()
+    }
+
+    // Every kill happened mid-transaction somewhere: each side's audit chain still holds.
+    for (const side of ['provider', 'consumer'] as const) {
+      await running[side].stop('SIGTERM')
+      const verify = spawnCli({
+        args: ['audit', 'verify', '--config', folders[side].configFile],
+        env: { PASSERELLE_DATABASE_URL: databases[side].url },
+      })
+      const code = await verify.exited
+      expect({ side, code, output: verify.output.join('\n') }).toMatchObject({ side, code: 0, output: expect.stringMatching(/the audit chain holds/) })
     }
   }, 600_000)
 })
