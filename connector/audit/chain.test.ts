@@ -57,6 +57,34 @@ describe('audit chain arithmetic', () => {
       expect(check(row({ subjectsText: '{ "agreement": "a-1", "negotiation": "n-1", "participant": "did:web:p" }' }))).toBeUndefined()
     })
 
+    it('checks a chain of rows sealed before and after the subjects were stored in order, and names a change among them', () => {
+      const rows: StoredRow[] = []
+      let previous = genesisHash
+      for (let seq = 1; seq <= 3000; seq++) {
+        const record = sealRecord({ kind: 'k', subjects: { z: `z-${seq}`, agreement: `a-${seq}` }, actor: 'x', payload: { n: seq } }, seq, 0, previous)
+        previous = record.hash
+        // The first 2,000 as they were stored before: in the order the ids were written.
+        const subjectsText = seq <= 2000 ? JSON.stringify({ z: `z-${seq}`, agreement: `a-${seq}` }) : JSON.stringify(record.subjects)
+        rows.push([seq, 0, 'k', subjectsText, record.agreementId, 'x', JSON.stringify(record.payload), record.payloadDigest, record.prevHash, record.hash])
+      }
+      const all = (changed?: (r: StoredRow) => void) => {
+        const checker = chainChecker({ seq: 0, hash: genesisHash })
+        for (const r of rows) {
+          const copy = [...r] as StoredRow
+          changed?.(copy)
+          const problem = checker.checkStored(copy)
+          if (problem) return problem
+        }
+        return undefined
+      }
+      expect(all()).toBeUndefined()
+      for (const seq of [5, 1500, 2500])
+        expect(all((r) => r[0] === seq && (r[3] = r[3].replace(`a-${seq}`, 'a-0'))))?.toEqual({
+          seq,
+          reason: `record ${seq} was changed: its hash does not match its content`,
+        })
+    })
+
     it('names a row whose subjects, agreement id, kind, payload or link were changed', () => {
       expect(check(row({ subjectsText: '{"agreement":"a-2","negotiation":"n-1","participant":"did:web:p"}' }))).toBe(
         'record 1 was changed: its hash does not match its content',
