@@ -207,10 +207,12 @@ export async function verifyStoredChain(store: Store, options: { keys?: Checkpoi
   let records = 0
   let broken: VerifyReport | undefined
   await repo.eachStored(anchor.seq, options.batch ?? 10_000, (row) => {
+    const [seq, , , , , , , , , hash] = row
     const problem = checker.checkStored(row)
+    const checkpoint = problem || bySeq.size === 0 ? undefined : bySeq.get(seq)
     if (problem) broken = fail(problem, records, anchor.seq + 1, checker.last.seq)
-    else if (bySeq.size > 0 && bySeq.get(row[0]) !== undefined && bySeq.get(row[0])!.hash !== row[9])
-      broken = fail({ seq: row[0], reason: `record ${row[0]} differs from what the checkpoint at it signed` }, records, anchor.seq + 1, checker.last.seq)
+    else if (checkpoint && checkpoint.hash !== hash)
+      broken = fail({ seq, reason: `record ${seq} differs from what the checkpoint at it signed` }, records, anchor.seq + 1, checker.last.seq)
     else records++
     return broken === undefined
   })
