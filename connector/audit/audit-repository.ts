@@ -1,7 +1,7 @@
 import { and, asc, desc, eq, gt, gte, lte, sql } from 'drizzle-orm'
 import type { Db, Store } from '../store/store.ts'
 import { lazy, rowPlaceholders } from '../store/prepared.ts'
-import { sealRecord, type AuditEntry, type AuditRecord } from './chain.ts'
+import { sealRecord, type AuditEntry, type AuditRecord, type StoredRow } from './chain.ts'
 
 export interface AuditCheckpoint {
   seq: number
@@ -9,9 +9,6 @@ export interface AuditCheckpoint {
   hash: string
   signature: string
 }
-
-/** A record as stored: its subjects and payload are the JSON text in the database. */
-export type StoredRecord = Omit<AuditRecord, 'subjects' | 'payload'> & { subjectsText: string; payloadText: string }
 
 /**
  * The audit tables (both dialects). Appends read the chain's head with a row lock (`FOR UPDATE` on
@@ -75,18 +72,50 @@ export function auditRepository(store: Store) {
     },
 
     /**
-     * Records after `afterSeq` as `audit verify` reads them, in sequence order (keyset paging on
-     * the primary key): the payload and subjects as the stored text, left for the checker to hash
-     * or parse, instead of decoded and re-encoded.
+     * The records after `afterSeq` as `audit verify` reads them, in sequence order, each handed to
+     * `visit` as one array (`StoredRow`: no object per record) with the subjects and payload as the
+     * stored text, until `visit` answers false. Read in keyset pages of `batch` on the primary key;
+     * on PostgreSQL the next page is read while one is visited.
      */
-    async storedAfter(db: Db, afterSeq: number, limit: number): Promise<StoredRecord[]> {
-      // Plain SQL: the query builder's row mapping costs as much as the checking itself.
-      const query = sql`select ${r.seq} as "seq", ${r.at} as "at", ${r.kind} as "kind", cast(${r.subjects} as text) as "subjectsText",
-        ${r.agreementId} as "agreementId", ${r.actor} as "actor", cast(${r.payload} as text) as "payloadText",
-        ${r.payloadDigest} as "payloadDigest", ${r.prevHash} as "prevHash", ${r.hash} as "hash"
-        from ${r} where ${r.seq} > ${afterSeq} order by ${r.seq} limit ${limit}`
-      if (store.dialect === 'sqlite') return db.all<StoredRecord>(query)
-      return ((await (db as unknown as { execute(q: unknown): Promise<{ rows: StoredRecord[] }> }).execute(query)) as { rows: StoredRecord[] }).rows
+    async eachStored(afterSeq: number, batch: number, visit: (row: StoredRow) => boolean): Promise<void> {
+      const columns = 'seq, at, kind, cast(subjects as text), agreement_id, actor, cast(payload as text), payload_digest, prev_hash, hash'
+      const text = (param: (n: number) => string) => `select ${columns} from audit_records where seq > ${param(1)} order by seq limit ${param(2)}`
+      if (store.dialect === 'sqlite') {
+        // better-sqlite3 directly: rows as arrays, stepped one at a time instead of a page array
+        // (the query builder's row objects cost as much as the checking). Between pages the event
+        // loop runs, and the statement is not held open.
+        const client = (store.db as unknown as { $client: import('better-sqlite3').Database }).$client
+        const source = text(() => '?')
+        for (let after = afterSeq; ; ) {
+          const statement = client.prepare(source).raw(true)
+          let count = 0
+          for (const row of statement.iterate(after, batch) as Iterable<StoredRow>) {
+            count++
+            after = row[0]
+            if (!visit(row)) return
+          }
+          if (count < batch) return
+          await new Promise((resolve) => setImmediate(resolve))
+        }
+      }
+      const pool = (store.db as unknown as { $client: import('pg').Pool }).$client
+      const page = (after: number) =>
+        pool.query<StoredRow>({ text: text((n) => `$${n}`), values: [after, batch], rowMode: 'array' }).then((result) => result.rows)
+      let reading = page(afterSeq)
+      for (;;) {
+        const rows = await reading
+        if (rows.length === batch) {
+          reading = page(rows[rows.length - 1]![0])
+          // Not awaited when `visit` ends the reading first.
+          reading.catch(() => undefined)
+        }
+        for (const row of rows) {
+          // bigint arrives as text from pg.
+          row[1] = Number(row[1])
+          if (!visit(row)) return
+        }
+        if (rows.length < batch) return
+      }
     },
 
     /** Records at or after a time, in sequence order, after `afterSeq`. */

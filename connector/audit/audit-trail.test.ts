@@ -97,6 +97,11 @@ describe.each(dialects)('audit trail on %s', (dialect) => {
     expect((await verify()).problem).toEqual({ seq: 3, reason: 'record 3 was changed: its payload does not match its digest' })
     await raw(store, `update audit_records set payload = '{"n":3,"nested":{"a":[1,"x"],"b":2}}' where seq = 3`)
 
+    await raw(store, `update audit_records set agreement_id = 'urn:agreement:1' where seq = 2`)
+    expect((await verify()).problem).toEqual({ seq: 2, reason: 'record 2 was changed: its agreement id does not match its subjects' })
+    await raw(store, `update audit_records set agreement_id = 'urn:agreement:2' where seq = 2`)
+    expect((await verify()).ok).toBe(true)
+
     // Reordered: records 10 and 11 swap places.
     await raw(store, `update audit_records set seq = -1 where seq = 10`)
     await raw(store, `update audit_records set seq = 10 where seq = 11`)

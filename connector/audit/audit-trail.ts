@@ -215,26 +215,18 @@ export async function verifyStoredChain(store: Store, options: { keys?: Checkpoi
   }
   const checker = chainChecker(anchor)
   let records = 0
-  const batch = options.batch ?? 10_000
-  // The next batch is read while this one is hashed (keyset paging: it starts after this one's last).
-  let reading = repo.storedAfter(db, anchor.seq, batch)
-  for (;;) {
-    const rows = await reading
-    if (rows.length === batch) {
-      reading = repo.storedAfter(db, rows[rows.length - 1]!.seq, batch)
-      // Not awaited when a problem ends the check first.
-      reading.catch(() => undefined)
-    }
-    for (const row of rows) {
-      const problem = checker.check(row)
-      if (problem) return fail(problem, records, anchor.seq + 1, checker.last.seq)
-      const checkpoint = bySeq.get(row.seq)
-      if (checkpoint && checkpoint.hash !== row.hash)
-        return fail({ seq: row.seq, reason: `record ${row.seq} differs from what the checkpoint at it signed` }, records, anchor.seq + 1, checker.last.seq)
-      records++
-    }
-    if (rows.length < batch) break
-  }
+  let broken: VerifyReport | undefined
+  await repo.eachStored(anchor.seq, options.batch ?? 10_000, (row) => {
+    const [seq, , , , , , , , , hash] = row
+    const problem = checker.checkStored(row)
+    const checkpoint = problem || bySeq.size === 0 ? undefined : bySeq.get(seq)
+    if (problem) broken = fail(problem, records, anchor.seq + 1, checker.last.seq)
+    else if (checkpoint && checkpoint.hash !== hash)
+      broken = fail({ seq, reason: `record ${seq} differs from what the checkpoint at it signed` }, records, anchor.seq + 1, checker.last.seq)
+    else records++
+    return broken === undefined
+  })
+  if (broken) return broken
   const last = checker.last
   if (last.seq < head.seq)
     return fail(

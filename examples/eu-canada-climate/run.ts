@@ -1,17 +1,20 @@
 /**
  * `npm run example`: the EU–Canada climate data space, played end to end.
  *
- * A European research centre, a Canadian weather and environment agency and a private company, all
- * members of one data space whose authority issues membership credentials, each run a connector
- * (its own process, its own SQLite database, 127.0.0.1). The story: version discovery → federated
- * search → catalog → negotiation with its timeline → transfer with progress and checksum → limits
- * (an embargo, a download limit) → a refused negotiation with its reason → an agreement that lapses
- * and a transfer the policy monitor terminates. Exit code 0 only when every step behaved as expected.
+ * A European research centre, a member of the European climate data space, and a Canadian weather
+ * and environment agency and a private company, members of the Canadian one, each run a connector
+ * (its own process, its own SQLite database, 127.0.0.1); each data space has its own authority,
+ * which issues its membership credentials and publishes their status lists. The story: version
+ * discovery → the two data spaces → federated search → catalog → negotiation across data spaces with
+ * its timeline → transfer with progress and checksum → limits (an embargo, a download limit) →
+ * refused negotiations with their reasons → a membership revoked by its authority and the next
+ * request refused → an agreement that lapses and a transfer the policy monitor terminates. Exit code
+ * 0 only when every step behaved as expected.
  */
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { DataSpace, members, type Participant } from './support/space.ts'
+import { DataSpace, dataSpaces, members, runCli, subjectClaims, type DataSpaceId, type Participant } from './support/space.ts'
 import { bold, clock, dim, expect, say, shortDid, Story, table, waitFor, yellow } from './support/story.ts'
 
 type Negotiation = {
@@ -135,9 +138,12 @@ async function download(consumer: Participant, transferId: string, showProgress:
   return { status: 200, text: '', bytes, sha256: hash.digest('hex'), announced: response.headers.get('x-content-sha256') }
 }
 
+const negotiationStep =
+  'Negotiation across data spaces: the Canadian agency asks the European institute for the glacier series (members of either data space, with attribution)'
+
 async function main() {
   console.log(bold('The EU–Canada climate data space'))
-  say('Three members of one data space, each with its own connector, and an authority that vouches for them.')
+  say('Two data spaces, European and Canadian, each with its own authority; three members, each with its own connector.')
   say(dim('Preparing the participants in a temporary folder (free ports of 127.0.0.1) and issuing their credentials…'))
   await space.prepare()
   await space.start({ PASSERELLE_MONITOR_INTERVAL_MS: String(monitorIntervalMs) })
@@ -145,7 +151,7 @@ async function main() {
   say(
     table([
       ['participant', 'did:web identifier', 'connector'],
-      ['Data-space authority (issues MembershipCredential)', space.authorityDid, space.authorityUrl],
+      ...Object.values(space.authorities).map((a) => [`${a.name} (issues MembershipCredential of ${a.dataSpace})`, a.did, a.url]),
       ...members.map((k) => [space.participants[k].name, space.participants[k].did, space.participants[k].url]),
     ]),
   )
@@ -189,7 +195,27 @@ async function main() {
     }
   })
 
-  await story.step('Federated search: the Canadian agency looks for glacier data across the data space', async () => {
+  await story.step('Two data spaces: each member holds the membership credential of its own data space, from its authority', async () => {
+    for (const p of members.map((k) => space.participants[k])) {
+      const held = (await p.api<{ credentials: Array<{ types: string[]; issuer: string }> }>('/credentials')).body.credentials ?? []
+      const membership = held.find((c) => c.types.includes('MembershipCredential'))
+      const memberOf = subjectClaims(readFileSync(join(p.dir, 'credentials', 'membership.jwt'), 'utf8')).memberOf as DataSpaceId
+      const authority = space.authorities[memberOf]
+      say(`${p.name}: member of ${bold(memberOf)} (${dataSpaces[memberOf]?.name}), credential issued by ${authority?.name ?? membership?.issuer}`)
+      expect(
+        membership !== undefined && authority !== undefined && membership.issuer === authority.did,
+        `${p.name} to hold a MembershipCredential from the authority of ${memberOf}`,
+        held,
+      )
+    }
+    say(
+      dim(
+        'Each connector trusts both authorities, each only for the membership of its own data space (identity.dataSpaces): the European authority cannot make anyone a member of the Canadian data space.',
+      ),
+    )
+  })
+
+  await story.step('Federated search: the Canadian agency looks for glacier data across both data spaces', async () => {
     const peers = (await agency.api<{ peers: Array<{ id: string; name: string | null }> }>('/peers')).body.peers ?? []
     for (const peer of peers) await agency.api(`/peers/${encodeURIComponent(peer.id)}/crawl`, { method: 'POST' })
     const { value, ok } = await waitFor(
@@ -231,7 +257,7 @@ async function main() {
       )
   })
 
-  const glacierAgreement = await story.step('Negotiation: the agency asks for the glacier series (members only, with attribution)', async () => {
+  const glacierAgreement = await story.step(negotiationStep, async () => {
     const n = await negotiate(agency, institute, ids.glaciers)
     const full = (await agency.api<Negotiation>(`/negotiations/${n.id}`)).body
     printTimeline(full, agency)
@@ -266,7 +292,7 @@ async function main() {
     )
     say(dim(table([['time', 'state', 'cause'], ...(value.timeline ?? []).map((e) => [clock(e.at), e.toState, e.cause])])))
     expect(ok, 'the transfer to be COMPLETED', value.state)
-  }, ['Negotiation: the agency asks for the glacier series (members only, with attribution)'])
+  }, [negotiationStep])
 
   await story.step('Download limit: the institute may download the Prairie precipitation series three times, not four', async () => {
     const n = await negotiate(institute, agency, ids.precipitation)
@@ -336,6 +362,27 @@ async function main() {
       /purpose `product-development` is not a kind of `climate-research`/.test(n.reason ?? ''),
       'a plain-language reason naming the declared purpose',
       n.reason,
+    )
+  })
+
+  await story.step("Revocation: the Canadian authority revokes the company's membership; its next request is refused", async () => {
+    const before = await negotiate(company, institute, ids.glaciers)
+    say(`the company (Canadian data space) asks the institute (European) for the glacier series: ${before.state}`)
+    expect(before.state === 'FINALIZED', 'an agreement across data spaces while the company is a member', `${before.state}: ${before.reason}`)
+    const authority = space.authorities['ca-climate']
+    const revoked = runCli(['authority', 'revoke', authority.dir, '--subject', company.did])
+    say(`passerelle authority revoke <${authority.name}> --subject ${company.did}
+${dim(revoked.stdout.trim())}`)
+    expect(revoked.status === 0, 'the authority to revoke the credential and publish its status list', revoked.stderr)
+    // The institute asks the authority for its status list again once its copy is a second old.
+    await new Promise((resolve) => setTimeout(resolve, 1200))
+    const after = await negotiate(company, institute, ids.glaciers)
+    say(`the company asks again: ${after.state}
+${bold(after.reason ?? '(no reason given)')}`)
+    expect(
+      after.state === 'TERMINATED' && /revoked/.test(after.reason ?? ''),
+      'the request refused, its reason saying the credential is revoked',
+      `${after.state}: ${after.reason}`,
     )
   })
 

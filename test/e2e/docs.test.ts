@@ -223,7 +223,8 @@ describe('curl commands in the docs, against running connectors', () => {
     // The seed joins the example's data space: each side may reach the other (and only it).
     await space.prepare({ guests: [seed.port] })
     ports.set(8181, seed.port)
-    ports.set(shipped.authority.port, Number(new URL(space.authorityUrl).port))
+    ports.set(shipped.authority.port, Number(new URL(space.authorities['eu-climate'].url).port))
+    ports.set(shipped.authorityCa.port, Number(new URL(space.authorities['ca-climate'].url).port))
     for (const member of ['institute', 'agency', 'company'] as const) ports.set(shipped[member].port, space.participants[member].port)
     for (const [shippedPort, port] of ports) if (shippedPort !== 8181) allowPort(port)
     seedProcess = await startConnectorProcess(seed)

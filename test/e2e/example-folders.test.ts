@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
 import { loadPolicies, runStewardTests } from '../../policies/index.ts'
-import { exampleDir, members, shipped, subjectClaims } from '../../examples/eu-canada-climate/support/space.ts'
+import { dataSpaces, exampleDir, members, shipped, subjectClaims } from '../../examples/eu-canada-climate/support/space.ts'
 import { spawnCli } from '../support/processes.ts'
 
 describe.each(members)('example participant %s', (member) => {
@@ -50,23 +50,29 @@ describe.each(members)('example participant %s', (member) => {
     expect(JSON.parse(readFileSync(join(dir, 'identity', 'private-key.jwk'), 'utf8')).devOnly).toBe(true)
   })
 
-  it("holds a membership credential from the example's authority about itself", () => {
+  it('holds a membership credential about itself from the authority of its data space, and trusts each authority for its own data space only', () => {
     const config = parse(readFileSync(join(dir, 'passerelle.yaml'), 'utf8'))
     const jwt = readFileSync(join(dir, config.identity.credentialFiles[0]), 'utf8').trim()
     const payload = JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString('utf8'))
-    const authorityDid = `did:web:127.0.0.1%3A${shipped.authority.port}`
-    expect(config.identity.trustedIssuers).toEqual([authorityDid])
-    expect(payload.iss).toBe(authorityDid)
+    const memberOf = subjectClaims(jwt).memberOf as keyof typeof dataSpaces
+    expect(Object.keys(dataSpaces)).toContain(memberOf)
+    expect(payload.iss).toBe(`did:web:127.0.0.1%3A${shipped[dataSpaces[memberOf].authority].port}`)
     expect(payload.sub).toBe(config.participant.id)
     expect(payload.vc.type).toContain('MembershipCredential')
-    expect(subjectClaims(jwt)).toMatchObject({ memberOf: 'eu-canada-climate' })
+    expect(config.identity.trustedIssuers).toEqual([])
+    expect(config.identity.dataSpaces).toEqual(
+      Object.values(dataSpaces).map((space, i) => ({
+        id: Object.keys(dataSpaces)[i],
+        issuers: [{ did: `did:web:127.0.0.1%3A${shipped[space.authority].port}`, types: ['MembershipCredential'] }],
+      })),
+    )
   })
 })
 
-it("the example's authority key is marked development only and matches its DID document", () => {
-  const key = JSON.parse(readFileSync(join(exampleDir, 'authority', 'private-key.jwk'), 'utf8'))
-  const did = JSON.parse(readFileSync(join(exampleDir, 'authority', 'did.json'), 'utf8'))
+it.each(['authority', 'authorityCa'] as const)("the example's authority key (%s) is marked development only and matches its DID document", (authority) => {
+  const key = JSON.parse(readFileSync(join(exampleDir, shipped[authority].folder, 'private-key.jwk'), 'utf8'))
+  const did = JSON.parse(readFileSync(join(exampleDir, shipped[authority].folder, 'did.json'), 'utf8'))
   expect(key.devOnly).toBe(true)
-  expect(did.id).toBe(`did:web:127.0.0.1%3A${shipped.authority.port}`)
+  expect(did.id).toBe(`did:web:127.0.0.1%3A${shipped[authority].port}`)
   expect(did.verificationMethod[0].publicKeyJwk.x).toBe(key.x)
 })

@@ -47,7 +47,7 @@ describe('npm run example', () => {
     expect(output).toContain('1. Discovery')
     expect(output).toContain('Expiry')
     const urls = urlsIn(output)
-    expect(urls).toHaveLength(4) // the authority and three connectors
+    expect(urls).toHaveLength(5) // two authorities and three connectors
     for (const url of urls) expect(await listening(url), `${url} still listening`).toBe(false)
     expect({ code, failed: output.match(/✘ .*/g) ?? [] }).toEqual({ code: 0, failed: [] })
     expect(output).toContain('Every step behaved as expected')
@@ -57,7 +57,7 @@ describe('npm run example', () => {
     const run = runExample()
     await waitForText(run.output, '1. Discovery', 90_000)
     const urls = urlsIn(run.output())
-    expect(urls).toHaveLength(4)
+    expect(urls).toHaveLength(5)
     run.child.kill('SIGINT')
     expect(await run.exited).toBe(130)
     for (const url of urls) expect(await listening(url), `${url} still listening`).toBe(false)

@@ -17,12 +17,28 @@ const cli = join(repositoryRoot, 'dist', 'passerelle.js')
 /** The folders as shipped, with the fixed ports their did:web ids name. */
 export const shipped = {
   authority: { folder: 'authority', port: 8390 },
+  authorityCa: { folder: 'authority-ca', port: 8391 },
   institute: { folder: 'institute', port: 8381 },
   agency: { folder: 'agency', port: 8382 },
   company: { folder: 'company', port: 8383 },
 } as const
 export type Member = 'institute' | 'agency' | 'company'
 export const members: Member[] = ['institute', 'agency', 'company']
+
+/** The two data spaces, each with its authority (the shipped folder of its key and DID document). */
+export const dataSpaces = {
+  'eu-climate': { authority: 'authority', name: 'European climate data space' },
+  'ca-climate': { authority: 'authorityCa', name: 'Canadian climate data space' },
+} as const
+export type DataSpaceId = keyof typeof dataSpaces
+
+export interface Authority {
+  dataSpace: DataSpaceId
+  name: string
+  dir: string
+  did: string
+  url: string
+}
 
 export interface Participant {
   key: Member
@@ -104,13 +120,13 @@ export class DataSpace {
   readonly root = mkdtempSync(join(tmpdir(), 'passerelle-example-'))
   readonly processes: RunningProcess[] = []
   readonly participants = {} as Record<Member, Participant>
-  authorityDid = ''
-  authorityUrl = ''
+  readonly authorities = {} as Record<DataSpaceId, Authority>
   private stopped = false
 
   /**
-   * Copies the folders, rewrites their ports and issues each member its credential again for its new
-   * DID. `guests`: ports of 127.0.0.1 where other participants run, that the members may reach and
+   * Copies the folders, rewrites their ports, has each authority publish its status lists, and has
+   * the authority of the data space each member's credential names issue it again for the member's
+   * new DID (with its status entries, so that it can be revoked). `guests`: ports of 127.0.0.1 where other participants run, that the members may reach and
    * whose DIDs they may resolve (the members' egress lists name only each other otherwise).
    */
   async prepare(options: { guests?: number[] } = {}) {
@@ -125,9 +141,13 @@ export class DataSpace {
         if (existsSync(path)) writeFileSync(path, withGuests(rewritePorts(readFileSync(path, 'utf8'), ports), file, options.guests ?? []))
       }
     }
-    const authorityPort = ports.get(shipped.authority.port)!
-    this.authorityDid = didFor(authorityPort)
-    this.authorityUrl = `http://127.0.0.1:${authorityPort}`
+    for (const [id, space] of Object.entries(dataSpaces) as Array<[DataSpaceId, (typeof dataSpaces)[DataSpaceId]]>) {
+      const port = ports.get(shipped[space.authority].port)!
+      const dir = join(this.root, shipped[space.authority].folder)
+      const published = runCli(['authority', 'publish', dir])
+      if (published.status !== 0) throw new Error(`the authority of ${space.name} could not publish its status lists: ${published.stderr}`)
+      this.authorities[id] = { dataSpace: id, name: `${space.name} authority`, dir, did: didFor(port), url: `http://127.0.0.1:${port}` }
+    }
     for (const key of members) {
       const port = ports.get(shipped[key].port)!
       const dir = join(this.root, shipped[key].folder)
@@ -137,11 +157,13 @@ export class DataSpace {
       const credentialsDir = join(dir, 'credentials')
       for (const file of readdirSync(credentialsDir).filter((f) => f.endsWith('.jwt'))) {
         const claims = subjectClaims(readFileSync(join(credentialsDir, file), 'utf8'))
+        const authority = this.authorities[claims.memberOf as DataSpaceId]
+        if (!authority) throw new Error(`${file} of ${name} names data space ${claims.memberOf}, which has no authority in the example`)
         const issued = runCli([
           'credentials',
           'issue',
           '--issuer',
-          join(this.root, 'authority', 'private-key.jwk'),
+          join(authority.dir, 'private-key.jwk'),
           '--subject',
           didFor(port),
           '--type',
@@ -183,10 +205,14 @@ export class DataSpace {
     }
   }
 
-  /** Starts the authority's DID document server and every connector; resolves when all answer. */
+  /** Starts the authorities' servers (DID document, status lists) and every connector; resolves when all answer. */
   async start(env: Record<string, string> = {}) {
-    const authority = this.spawn('authority', ['credentials', 'authority', 'serve', join(this.root, 'authority')], env)
-    await waitUntilUp(authority, `${this.authorityUrl}/.well-known/did.json`)
+    await Promise.all(
+      Object.values(this.authorities).map(async (authority) => {
+        const child = this.spawn(authority.dataSpace, ['credentials', 'authority', 'serve', authority.dir], env)
+        await waitUntilUp(child, `${authority.url}/.well-known/did.json`)
+      }),
+    )
     await Promise.all(
       members.map(async (key) => {
         const p = this.participants[key]
