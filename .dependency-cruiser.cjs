@@ -13,7 +13,7 @@ const knownViolations = {
   // Outbound HTTP outside the HTTP client (connector/http/peer-client.ts).
   outboundHttp: [
     // Upstream sources are read with the global fetch and pushes sent with node:http(s); both belong on the peer client (open, upload).
-    '^connector/data-plane/data-plane\\.ts$',
+    '^connector/transfer/data-plane/data-plane\\.ts$',
     // The CLI calls the operator's own connector with the global fetch; it needs a client for the management API.
     '^connector/cli/management-client\\.ts$',
     '^connector/transfer/resumable-download\\.ts$',
@@ -21,7 +21,7 @@ const knownViolations = {
   // Tables read or written outside a repository (through `store.tables`).
   tables: [
     // The data tokens' secret in the settings table: a settings repository.
-    '^connector/data-plane/tokens\\.ts$',
+    '^connector/transfer/data-plane/tokens\\.ts$',
     // Reads federation's peers table; should ask the federation repository.
     '^connector/dispatch/callback-address\\.ts$',
     // The outbox's own queries: a dispatch repository.

@@ -7,6 +7,7 @@ import type { NegotiationState } from '../dsp/negotiation-messages.ts'
 import type { Role } from './state-machine.ts'
 import { agreementDigest, type AuditTrail } from '../audit/audit-trail.ts'
 import { canonicalJson, sha256Hex } from '../audit/chain.ts'
+import { ConcurrentChange, processRepository } from '../process/process-repository.ts'
 
 /** Persistence of negotiations, their append-only timeline and agreements (both dialects). */
 export type Negotiation = Store['tables']['negotiations']['$inferSelect']
@@ -31,44 +32,44 @@ export function negotiationRepository(store: Store, audit?: AuditTrail) {
   const t = store.tables.negotiations
   const e = store.tables.negotiationEvents
   const a = store.tables.agreements
+  // Rows, timeline and locking are the kernel's (process/process-repository.ts); a negotiation's
+  // version is its timeline's length, and an entry's seq its position counted from 1.
+  const rows = processRepository<Negotiation, NegotiationEvent, TimelineEntry>(store, {
+    noun: 'negotiation',
+    table: t,
+    id: t.id,
+    state: t.state,
+    version: t.version,
+    stepColumns,
+    timeline: {
+      table: e,
+      processId: e.negotiationId,
+      order: e.seq,
+      row: (negotiationId, position, at, entry) => ({
+        negotiationId,
+        seq: position + 1,
+        at,
+        kind: entry.kind,
+        direction: entry.direction,
+        actor: entry.actor,
+        fromState: entry.fromState,
+        toState: entry.toState,
+        reason: entry.reason ?? null,
+        detail: entry.detail ?? null,
+      }),
+    },
+  })
   // Hot statements are prepared once (see store/prepared.ts).
   const prepared = lazy(() => ({
-    find: store.db
-      .select()
-      .from(t)
-      .where(eq(t.id, sql.placeholder('id')))
-      .prepare(),
     byConsumerPid: store.db
       .select()
       .from(t)
       .where(and(eq(t.role, 'provider'), eq(t.counterpartyId, sql.placeholder('counterpartyId')), eq(t.consumerPid, sql.placeholder('consumerPid'))))
       .prepare(),
-    insert: store.db
-      .insert(t)
-      .values(rowPlaceholders(t) as never)
-      .prepare(),
-    // A step's save: the columns steps change (an indexed column in the list would make SQLite
-    // rewrite that index entry on every save); the version it read must still be there.
-    update: store.db
-      .update(t)
-      .set(Object.fromEntries(stepColumns.map((key) => [key, sql.placeholder(key)])) as never)
-      .where(and(eq(t.id, sql.placeholder('id')), eq(t.version, sql.placeholder('expectedVersion'))))
-      .returning({ id: t.id })
-      .prepare(),
     setProviderPid: store.db
       .update(t)
       .set({ providerPid: sql.placeholder('providerPid') as never })
       .where(and(eq(t.id, sql.placeholder('id')), isNull(t.providerPid)))
-      .prepare(),
-    insertEvent: store.db
-      .insert(e)
-      .values(rowPlaceholders(e) as never)
-      .prepare(),
-    timeline: store.db
-      .select()
-      .from(e)
-      .where(eq(e.negotiationId, sql.placeholder('id')))
-      .orderBy(asc(e.seq))
       .prepare(),
     insertAgreement: store.db
       .insert(a)
@@ -81,27 +82,16 @@ export function negotiationRepository(store: Store, audit?: AuditTrail) {
     /** Wakes the management API's long polls once a change of a negotiation is committed. */
     changes,
 
-    async find(db: Db, id: string, options: { lock?: boolean } = {}): Promise<Negotiation | undefined> {
-      if (own(db) && (!options.lock || store.dialect === 'sqlite')) {
-        const [row] = await prepared().find.execute({ id })
-        return row
-      }
-      const query = db.select().from(t).where(eq(t.id, id))
-      const [row] = await (options.lock ? store.forUpdate(query) : query)
-      return row
+    /** Reads a negotiation; `lock` for the read of a change (the kernel's rule). */
+    find(db: Db, id: string, options: { lock?: boolean } = {}): Promise<Negotiation | undefined> {
+      return rows.find(db, id, options)
     },
 
-    async findByConsumerPid(db: Db, counterpartyId: string, consumerPid: string, options: { lock?: boolean } = {}) {
-      if (own(db) && (!options.lock || store.dialect === 'sqlite')) {
-        const [row] = await prepared().byConsumerPid.execute({ counterpartyId, consumerPid })
-        return row
-      }
-      const query = db
-        .select()
-        .from(t)
-        .where(and(eq(t.role, 'provider'), eq(t.counterpartyId, counterpartyId), eq(t.consumerPid, consumerPid)))
-      const [row] = await (options.lock ? store.forUpdate(query) : query)
-      return row
+    findByConsumerPid(db: Db, counterpartyId: string, consumerPid: string, options: { lock?: boolean } = {}) {
+      return rows.findWhere(db, and(eq(t.role, 'provider'), eq(t.counterpartyId, counterpartyId), eq(t.consumerPid, consumerPid))!, {
+        ...options,
+        prepared: () => prepared().byConsumerPid.execute({ counterpartyId, consumerPid }),
+      })
     },
 
     async findByProviderPid(db: Db, counterpartyId: string, providerPid: string) {
@@ -124,9 +114,7 @@ export function negotiationRepository(store: Store, audit?: AuditTrail) {
     /** Creates a process with its first timeline entry. */
     async create(db: Db, row: Omit<NewNegotiation, 'version'>, entry: TimelineEntry): Promise<Negotiation> {
       const created = { ...row, version: 1 } as Negotiation
-      if (own(db)) await prepared().insert.execute(created)
-      else await db.insert(t).values(created)
-      await insertEvent(db, created.id, 1, created.updatedAt, entry)
+      await rows.create(db, created, created.updatedAt, entry)
       await auditStep(db, created, entry)
       store.afterCommit(db, () => changes.notify(created.id))
       recordTransition('negotiation', { id: created.id, role: created.role, from: null, to: entry.toState, cause: entry.kind, actor: entry.actor })
@@ -134,37 +122,23 @@ export function negotiationRepository(store: Store, audit?: AuditTrail) {
     },
 
     /**
-     * Saves a change with its timeline entry. The version check makes a lost update impossible
-     * even without a row lock.
+     * Saves a change with its timeline entry (the kernel's `change`). The version check makes a lost
+     * update impossible even from a read made outside the transaction.
      */
     async save(db: Db, current: Negotiation, patch: Partial<Negotiation>, entry: TimelineEntry): Promise<Negotiation> {
-      const version = current.version + 1
-      const next = { ...current, ...patch, version } as Negotiation
-      const stepOnly = Object.keys(patch).every((key) => (stepColumns as readonly string[]).includes(key))
-      const updated =
-        own(db) && stepOnly
-          ? await prepared().update.execute({ ...next, expectedVersion: current.version })
-          : await db
-              .update(t)
-              .set({ ...patch, version })
-              .where(and(eq(t.id, current.id), eq(t.version, current.version)))
-              .returning({ id: t.id })
-      if (updated.length !== 1) throw new ConcurrentChange(current.id)
-      await insertEvent(db, current.id, version, next.updatedAt, entry)
+      const next = await rows.change(db, current, patch, patch.updatedAt ?? current.updatedAt, entry)
       await auditStep(db, next, entry)
       store.afterCommit(db, () => changes.notify(current.id))
       recordTransition('negotiation', { id: current.id, role: current.role, from: entry.fromState, to: entry.toState, cause: entry.kind, actor: entry.actor })
       return next
     },
 
-    async timeline(db: Db, id: string): Promise<NegotiationEvent[]> {
-      if (own(db)) return prepared().timeline.execute({ id })
-      return db.select().from(e).where(eq(e.negotiationId, id)).orderBy(asc(e.seq))
+    timeline(db: Db, id: string): Promise<NegotiationEvent[]> {
+      return rows.timeline(db, id)
     },
 
-    async lastEvent(db: Db, id: string): Promise<NegotiationEvent | undefined> {
-      const [row] = await db.select().from(e).where(eq(e.negotiationId, id)).orderBy(desc(e.seq)).limit(1)
-      return row
+    lastEvent(db: Db, id: string): Promise<NegotiationEvent | undefined> {
+      return rows.lastEntry(db, id)
     },
 
     /** How many negotiations are in each state (one grouped read of the state index). */
@@ -259,31 +233,9 @@ export function negotiationRepository(store: Store, audit?: AuditTrail) {
       },
     })
   }
-
-  async function insertEvent(db: Db, negotiationId: string, seq: number, at: number, entry: TimelineEntry) {
-    const values = {
-      negotiationId,
-      seq,
-      at,
-      kind: entry.kind,
-      direction: entry.direction,
-      actor: entry.actor,
-      fromState: entry.fromState,
-      toState: entry.toState,
-      reason: entry.reason ?? null,
-      detail: entry.detail ?? null,
-    }
-    if (own(db)) await prepared().insertEvent.execute(values)
-    else await db.insert(e).values(values)
-  }
 }
 
 export type NegotiationRepository = ReturnType<typeof negotiationRepository>
 
-/** A save lost against another change of the same process (its version moved on). */
-export class ConcurrentChange extends Error {
-  constructor(id: string) {
-    super(`negotiation ${id} changed concurrently`)
-    this.name = 'ConcurrentChange'
-  }
-}
+/** A save lost against another change of the same process (the kernel's, named here for the service). */
+export { ConcurrentChange }

@@ -1,6 +1,6 @@
 import { and, eq } from 'drizzle-orm'
 import type { Distribution, FilesRoot } from '../../catalog/index.ts'
-import { s3Credentials } from '../data-plane/s3-client.ts'
+import { s3Credentials } from './data-plane/s3-client.ts'
 import { evaluate, policyLabelOf, type PolicyLabel, type Registry } from '../../policies/index.ts'
 import type { CatalogService } from '../catalog/catalog-service.ts'
 import type { Ctx } from '../context.ts'
@@ -8,8 +8,8 @@ import type { Store } from '../store/store.ts'
 import { agreementModel, policyLabel, policyName } from './obligations.ts'
 import type { Agreement, AgreementLookup, DataSource, DistributionSource, UsagePolicy } from './ports.ts'
 import { distributionFiles } from '../private-places.ts'
-import { httpSource } from '../data-plane/http-backend.ts'
-import { secretLookup, type SecretLookup } from '../data-plane/secrets.ts'
+import { httpSource } from './data-plane/http-backend.ts'
+import { secretLookup, type SecretLookup } from './data-plane/secrets.ts'
 
 /**
  * The real collaborators of the transfer area: agreements as the negotiation area stores them, the

@@ -181,6 +181,6 @@ async function follow(client: ManagementClient, id: string, io: CliIo, until: st
 }
 
 async function sha256Of(path: string) {
-  const { hashFile } = await import('../data-plane/sources.ts')
+  const { hashFile } = await import('./data-plane/sources.ts')
   return hashFile(path)
 }

@@ -1,6 +1,6 @@
 import { type Context, Hono } from 'hono'
 import { Readable } from 'node:stream'
-import { relayResponse } from '../data-plane/relay.ts'
+import { relayResponse } from './data-plane/relay.ts'
 import { z } from 'zod'
 import { PasserelleError } from '../errors.ts'
 import type { AppEnv } from '../http/env.ts'

@@ -3,7 +3,7 @@ import type { Db } from '../store/store.ts'
 import type { DataAddress } from './messages.ts'
 import type { TransferRecord } from './repository.ts'
 import type { FilesRoot, HttpApi } from '../../catalog/index.ts'
-import type { S3Access } from '../data-plane/s3-client.ts'
+import type { S3Access } from './data-plane/s3-client.ts'
 
 /**
  * What the transfer area needs from other areas, as small interfaces. The real implementations

@@ -1,4 +1,4 @@
-import { and, asc, count, desc, eq, or, sql } from 'drizzle-orm'
+import { and, asc, desc, eq, or, sql } from 'drizzle-orm'
 import type { Db, Store } from '../store/store.ts'
 import type { Clock } from '../clock.ts'
 import type { IdSource } from '../ids.ts'
@@ -6,9 +6,10 @@ import type { TransferState } from './messages.ts'
 import type { Role } from './state-machine.ts'
 import { recordBytes, recordTransition } from '../telemetry/transitions.ts'
 import type { AuditTrail } from '../audit/audit-trail.ts'
+import { processRepository } from '../process/process-repository.ts'
 
-/** Event ids sort in timeline order (rows of one process are locked while an event is added). */
-const eventId = (transferId: string, seq: number) => `${transferId}#${String(seq).padStart(6, '0')}`
+/** An event's id is its process and its position, padded so that ids sort in timeline order. */
+const eventId = (transferId: string, position: number) => `${transferId}#${String(position).padStart(6, '0')}`
 
 /** A transfer step's kind in the audit trail: `transfer.start` for a TransferStartMessage, the local cause as it is. */
 const transferKind = (cause: string) => `transfer.${/^Transfer(\w+)Message$/.exec(cause)?.[1]?.toLowerCase() ?? cause}`
@@ -75,17 +76,41 @@ export interface TimelineEntry {
   digest?: string | undefined
 }
 
-/** Persistence of transfer processes. Every state change writes its timeline event in the same transaction. */
+/**
+ * Persistence of transfer processes. Every state change writes its timeline event in the same
+ * transaction; rows, timeline and locking are the kernel's (process/process-repository.ts). A
+ * transfer keeps no version: its changes are made on a row read with `lock`.
+ */
 export function transferRepository(store: Store, deps: { clock: Clock; ids: IdSource; audit?: AuditTrail | undefined }) {
   const { transfers, transferEvents, dataAccesses } = store.tables
+  const rows = processRepository<TransferRecord, TransferEvent, TimelineEntry & { fromState: string | null; toState: string }>(store, {
+    noun: 'transfer',
+    table: transfers,
+    id: transfers.id,
+    state: transfers.state,
+    timeline: {
+      table: transferEvents,
+      processId: transferEvents.transferId,
+      order: transferEvents.id,
+      row: (transferId, position, at, entry) => ({
+        id: eventId(transferId, position),
+        transferId,
+        at,
+        fromState: entry.fromState,
+        toState: entry.toState,
+        cause: entry.cause,
+        actor: entry.actor,
+        reason: entry.reason ?? null,
+        digest: entry.digest ?? null,
+      }),
+    },
+  })
   const audit = deps.audit
   const subjectsOf = (t: Pick<TransferRecord, 'id' | 'agreementId' | 'counterpartyId'>) => ({
     transfer: t.id,
     agreement: t.agreementId,
     participant: t.counterpartyId,
   })
-
-  const byId = (db: Db, id: string) => store.forUpdate(db.select().from(transfers).where(eq(transfers.id, id)))
 
   return {
     async insert(tx: Db, row: NewTransfer, event: TimelineEntry): Promise<TransferRecord> {
@@ -95,24 +120,16 @@ export function transferRepository(store: Store, deps: { clock: Clock; ids: IdSo
         datasetId: row.datasetId ?? null,
         dataAddress: row.dataAddress ?? null,
         outputPath: row.outputPath ?? null,
+        size: null,
+        sha256: null,
+        reason: null,
         bytesMoved: 0,
         accessCount: 0,
         bytesGranted: 0,
         createdAt: now,
         updatedAt: now,
       }
-      await tx.insert(transfers).values(values)
-      await tx.insert(transferEvents).values({
-        id: eventId(row.id, 0),
-        transferId: row.id,
-        at: now,
-        fromState: null,
-        toState: row.state,
-        cause: event.cause,
-        actor: event.actor,
-        reason: event.reason ?? null,
-        digest: event.digest ?? null,
-      })
+      await rows.create(tx, values as TransferRecord, now, { ...event, fromState: null, toState: row.state })
       await audit?.append(tx, {
         kind: transferKind(event.cause),
         subjects: subjectsOf(row),
@@ -123,15 +140,13 @@ export function transferRepository(store: Store, deps: { clock: Clock; ids: IdSo
       return (await this.get(tx, row.id))!
     },
 
-    async get(db: Db, id: string): Promise<TransferRecord | undefined> {
-      const [row] = await db.select().from(transfers).where(eq(transfers.id, id))
-      return row as TransferRecord | undefined
+    get(db: Db, id: string): Promise<TransferRecord | undefined> {
+      return rows.find(db, id)
     },
 
-    /** Reads a row and locks it for the rest of the transaction. */
-    async lock(tx: Db, id: string): Promise<TransferRecord | undefined> {
-      const [row] = await byId(tx, id)
-      return row as TransferRecord | undefined
+    /** Reads a row and locks it for the rest of the transaction (the kernel's rule for a change). */
+    lock(tx: Db, id: string): Promise<TransferRecord | undefined> {
+      return rows.lock(tx, id)
     },
 
     /** The process a DSP path pid names: our providerPid when we provide, our consumerPid when we consume. */
@@ -148,7 +163,10 @@ export function transferRepository(store: Store, deps: { clock: Clock; ids: IdSo
       return row as TransferRecord | undefined
     },
 
-    /** Changes state and appends the timeline event; `patch` may set other columns at the same time. */
+    /**
+     * Changes state and appends the timeline event; `patch` may set other columns at the same time.
+     * `current` is the row `lock` read in this transaction.
+     */
     async setState(
       tx: Db,
       current: TransferRecord,
@@ -157,22 +175,7 @@ export function transferRepository(store: Store, deps: { clock: Clock; ids: IdSo
       patch: Partial<Pick<TransferRecord, 'providerPid' | 'dataAddress' | 'reason' | 'size' | 'sha256' | 'outputPath'>> = {},
     ): Promise<TransferRecord> {
       const now = deps.clock.now().getTime()
-      await tx
-        .update(transfers)
-        .set({ ...patch, state: to, updatedAt: now })
-        .where(eq(transfers.id, current.id))
-      const [counted] = await tx.select({ n: count() }).from(transferEvents).where(eq(transferEvents.transferId, current.id))
-      await tx.insert(transferEvents).values({
-        id: eventId(current.id, Number(counted?.n ?? 0)),
-        transferId: current.id,
-        at: now,
-        fromState: current.state,
-        toState: to,
-        cause: event.cause,
-        actor: event.actor,
-        reason: event.reason ?? null,
-        digest: event.digest ?? null,
-      })
+      await rows.change(tx, current, { ...patch, state: to, updatedAt: now }, now, { ...event, fromState: current.state, toState: to })
       await audit?.append(tx, {
         kind: transferKind(event.cause),
         subjects: subjectsOf(current),
@@ -190,9 +193,8 @@ export function transferRepository(store: Store, deps: { clock: Clock; ids: IdSo
         .where(eq(transfers.id, id))
     },
 
-    async timeline(db: Db, id: string): Promise<TransferEvent[]> {
-      const rows = await db.select().from(transferEvents).where(eq(transferEvents.transferId, id)).orderBy(asc(transferEvents.id))
-      return rows as TransferEvent[]
+    timeline(db: Db, id: string): Promise<TransferEvent[]> {
+      return rows.timeline(db, id)
     },
 
     /** How many transfers are in each state (one grouped read). */

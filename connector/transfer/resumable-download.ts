@@ -4,7 +4,7 @@ import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { Readable, Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { CliIo } from '../cli/io.ts'
-import { sha256FromDigestHeader } from '../data-plane/sources.ts'
+import { sha256FromDigestHeader } from './data-plane/sources.ts'
 
 /**
  * A pull download that can be continued: the bytes go to `<out>.part`, and what is needed to

@@ -1,4 +1,4 @@
-import type { S3Access, S3Credentials } from '../data-plane/s3-client.ts'
+import type { S3Access, S3Credentials } from './data-plane/s3-client.ts'
 import type { DataAddress } from '../dsp/transfer-messages.ts'
 
 /**

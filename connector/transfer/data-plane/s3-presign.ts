@@ -1,6 +1,6 @@
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3'
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner'
-import { PasserelleError } from '../errors.ts'
+import { PasserelleError } from '../../errors.ts'
 import type { S3Object } from './s3-source.ts'
 
 /**

@@ -1,8 +1,8 @@
-import { brokenDuty, obligationRepository, type ObligationStatus } from '../transfer/obligations.ts'
-import type { Agreement, UsagePolicy } from '../transfer/ports.ts'
-import type { TransferRecord } from '../transfer/repository.ts'
-import { act, repo, type TransferCtx } from '../transfer/service.ts'
-import { usageRepository } from '../transfer/usage-repository.ts'
+import { brokenDuty, obligationRepository, type ObligationStatus } from '../obligations.ts'
+import type { Agreement, UsagePolicy } from '../ports.ts'
+import type { TransferRecord } from '../repository.ts'
+import { act, repo, type TransferCtx } from '../service.ts'
+import { usageRepository } from '../usage-repository.ts'
 
 /**
  * The policy monitor: a loop that records the obligations of new agreements, marks violated the

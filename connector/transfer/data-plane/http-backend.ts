@@ -1,8 +1,8 @@
 import { Readable } from 'node:stream'
-import { checkApiRequest, upstreamUrl, type Distribution, type HttpApi } from '../../catalog/index.ts'
-import { PasserelleError } from '../errors.ts'
-import type { Logger } from '../telemetry/logger.ts'
-import type { DataSource } from '../transfer/ports.ts'
+import { checkApiRequest, upstreamUrl, type Distribution, type HttpApi } from '../../../catalog/index.ts'
+import { PasserelleError } from '../../errors.ts'
+import type { Logger } from '../../telemetry/logger.ts'
+import type { DataSource } from '../ports.ts'
 import type { SecretLookup } from './secrets.ts'
 
 /**

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream'
 import type { S3Client } from '@aws-sdk/client-s3'
 import { Upload } from '@aws-sdk/lib-storage'
-import { PasserelleError } from '../errors.ts'
+import { PasserelleError } from '../../errors.ts'
 import { storageFailure } from './s3-client.ts'
 
 /**

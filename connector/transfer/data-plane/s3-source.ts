@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream'
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3'
-import { PasserelleError } from '../errors.ts'
+import { PasserelleError } from '../../errors.ts'
 import { storageFailure } from './s3-client.ts'
 
 /**

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto'
 import { constants } from 'node:fs'
 import { open, stat } from 'node:fs/promises'
-import { locateDistributionFile, type FilesRoot } from '../../catalog/index.ts'
-import { PasserelleError } from '../errors.ts'
+import { locateDistributionFile, type FilesRoot } from '../../../catalog/index.ts'
+import { PasserelleError } from '../../errors.ts'
 
 /** A local file a distribution names, resolved and confined to its root folder. */
 export interface LocalFile {

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto'
 import { eq } from 'drizzle-orm'
 import { errors as joseErrors, jwtVerify, SignJWT } from 'jose'
-import type { Clock } from '../clock.ts'
-import type { IdSource } from '../ids.ts'
-import { PasserelleError } from '../errors.ts'
-import type { Store } from '../store/store.ts'
+import type { Clock } from '../../clock.ts'
+import type { IdSource } from '../../ids.ts'
+import { PasserelleError } from '../../errors.ts'
+import type { Store } from '../../store/store.ts'
 
 /**
  * Short-lived data-plane tokens: HS256 JWTs bound to one transfer and its agreement.

@@ -1,6 +1,6 @@
 import { readFileSync, statSync } from 'node:fs'
 import { parse } from 'yaml'
-import { PasserelleError } from '../errors.ts'
+import { PasserelleError } from '../../errors.ts'
 
 /**
  * The values of the secrets distributions name (an upstream's token), resolved when a transfer

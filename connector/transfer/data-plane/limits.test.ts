@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { PasserelleError } from '../errors.ts'
+import { PasserelleError } from '../../errors.ts'
 import { admission, perKeyLimit } from './limits.ts'
 
 describe('data-plane limits', () => {

@@ -1,4 +1,4 @@
-import { PasserelleError } from '../errors.ts'
+import { PasserelleError } from '../../errors.ts'
 
 /**
  * Bounds on parallel work in the data plane, so that a consumer's parallel requests wait in memory

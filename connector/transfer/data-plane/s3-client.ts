@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs'
 import { S3Client, type S3ServiceException } from '@aws-sdk/client-s3'
-import { PasserelleError } from '../errors.ts'
-import type { EgressPolicy } from '../http/egress.ts'
-import { egressAgents } from '../http/peer-client.ts'
+import { PasserelleError } from '../../errors.ts'
+import type { EgressPolicy } from '../../http/egress.ts'
+import { egressAgents } from '../../http/peer-client.ts'
 
 /**
  * Clients of S3-compatible object storage (AWS S3, Ceph, MinIO…). Every connection obeys the
