@@ -239,6 +239,13 @@ export const ConfigFile = z
       })
       .strict()
       .prefault({}),
+    negotiation: z
+      .object({
+        /** Negotiations one peer may hold open with this connector at once; a new one beyond is refused (429). */
+        maxOpenPerPeer: z.coerce.number().int().min(1).max(10_000_000).default(1000),
+      })
+      .strict()
+      .prefault({}),
     /** A push transfer: how long sending the data to the consumer is retried (backoff with jitter), then the transfer ends TERMINATED. */
     push: z
       .object({
@@ -359,6 +366,7 @@ export const environmentOverrides = {
   PASSERELLE_EGRESS_ALLOW: 'egress.allow',
   PASSERELLE_EGRESS_DID_HOSTS: 'egress.didHosts',
   PASSERELLE_DSP_VERSIONS: 'dsp.versions',
+  PASSERELLE_NEGOTIATION_MAX_OPEN_PER_PEER: 'negotiation.maxOpenPerPeer',
   PASSERELLE_AUDIT_ENABLED: 'audit.enabled',
   PASSERELLE_AUDIT_CHECKPOINT_EVERY_MS: 'audit.checkpointEveryMs',
   PASSERELLE_METRICS_TOKEN: 'metrics.token',

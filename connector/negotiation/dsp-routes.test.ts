@@ -316,3 +316,56 @@ describe('provider endpoints: security', () => {
     expect(response.status).toBe(401)
   })
 })
+
+describe('provider endpoints: open negotiations per peer', () => {
+  it('a peer at negotiation.maxOpenPerPeer gets 429 with the reason and nothing is stored; a repeat is still answered, other peers are not affected, and a finished one makes room', async () => {
+    const limited = await startTestConnector({
+      dialect: 'sqlite',
+      participantId: providerId,
+      tokens,
+      maxOpenPerPeer: 3,
+      offers: () => staticOffers({ 'dataset-1': [{ offer: openOffer('offer-1') }] }),
+      reactions: () => ({ react: async () => [] }),
+      send: async () => ({ status: 200, body: {} }),
+    })
+    try {
+      const ask = async (consumerPid: string, token = 'token-consumer') =>
+        await limited.app.request('/dsp/2025-1/negotiations/request', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+          body: JSON.stringify(request(consumerPid)),
+        })
+      const opened: any[] = []
+      for (const n of [1, 2, 3]) opened.push(await (await ask(`urn:uuid:open-${n}`)).json())
+      const count = async () => (await limited.management('GET', '/negotiations?limit=100')).body.items.length
+
+      const refused = await ask('urn:uuid:open-4')
+      expect(refused.status).toBe(429)
+      expect(refused.headers.get('retry-after')).toBe('60')
+      const body = (await refused.json()) as any
+      expectDspValid(schemaOf.ContractNegotiationError!, body)
+      expect(JSON.stringify(body.reason)).toContain(`${consumerId} already has 3 open negotiations with this connector (negotiation.maxOpenPerPeer)`)
+      expect(await count()).toBe(3)
+
+      // The answer to an applied request got lost: its repeat is acknowledged, not refused.
+      const repeat = await ask('urn:uuid:open-1')
+      expect(repeat.status).toBe(201)
+      expect(((await repeat.json()) as any).providerPid).toBe(opened[0].providerPid)
+      // Another peer has its own room.
+      expect((await ask('urn:uuid:open-4', 'token-stranger')).status).toBe(201)
+
+      // One ends: there is room again.
+      const ended = await limited.app.request(`/dsp/2025-1/negotiations/${opened[1].providerPid}/termination`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: 'Bearer token-consumer' },
+        body: JSON.stringify({ ...termination(opened[1].providerPid), consumerPid: 'urn:uuid:open-2' }),
+      })
+      expect(ended.status).toBe(200)
+      expect((await ask('urn:uuid:open-4')).status).toBe(201)
+      expect((await ask('urn:uuid:open-5')).status).toBe(429)
+      expect(await count()).toBe(5)
+    } finally {
+      await limited.stop()
+    }
+  })
+})

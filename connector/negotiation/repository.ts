@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, isNull, sql, type SQL } from 'drizzle-orm'
+import { and, asc, desc, eq, inArray, isNull, sql, type SQL } from 'drizzle-orm'
 import { recordTransition } from '../telemetry/transitions.ts'
 import type { Db, Store } from '../store/store.ts'
 import { changeNotifier } from '../store/changes.ts'
@@ -8,6 +8,9 @@ import type { Role } from './state-machine.ts'
 import { agreementDigest, type AuditTrail } from '../audit/audit-trail.ts'
 import { canonicalJson, sha256Hex } from '../audit/chain.ts'
 import { ConcurrentChange, processRepository } from '../process/process-repository.ts'
+
+/** States a negotiation can still leave. */
+const openStates: NegotiationState[] = ['REQUESTED', 'OFFERED', 'ACCEPTED', 'AGREED', 'VERIFIED']
 
 /** Persistence of negotiations, their append-only timeline and agreements (both dialects). */
 export type Negotiation = Store['tables']['negotiations']['$inferSelect']
@@ -160,6 +163,21 @@ export function negotiationRepository(store: Store, audit?: AuditTrail) {
         .orderBy(desc(t.createdAt), asc(t.id))
         .limit(filter.limit)
         .offset(filter.offset)
+    },
+
+    /**
+     * How many negotiations with one peer are still open, counted up to `atMost` (the index on
+     * peer and state reads only open ones, never the peer's whole history).
+     */
+    async countOpenWith(db: Db, counterpartyId: string, atMost: number): Promise<number> {
+      const open = db
+        .select({ one: sql`1` })
+        .from(t)
+        .where(and(eq(t.counterpartyId, counterpartyId), inArray(t.state, openStates)))
+        .limit(atMost)
+        .as('open')
+      const [row] = await db.select({ n: sql<number>`count(*)` }).from(open)
+      return Number(row?.n ?? 0)
     },
 
     /** Stores an agreement; the trail gets its document's digest, signed by this participant. */

@@ -96,6 +96,7 @@ export async function receiveRequest({ rt, requester, message }: { rt: Negotiati
         pidsOf(existing),
       )
     }
+    await assertPeerHasRoom(rt, tx, requester, { consumerPid: message.consumerPid })
     const step = transition({ role: 'provider', state: null, kind: 'request', direction: 'inbound' })
     if (!step.ok) throw new PasserelleError('invalid_state', step.reason, { consumerPid: message.consumerPid })
     const id = rt.ctx.ids.next()
@@ -132,6 +133,22 @@ export async function receiveRequest({ rt, requester, message }: { rt: Negotiati
     await enqueueReaction(rt, tx, negotiation, { trigger: 'request', requester }, { answering: true })
     return { negotiation, created: true }
   })
+}
+
+/**
+ * A peer may hold at most `negotiation.maxOpenPerPeer` open negotiations with us: every one is rows,
+ * steps and messages, and a peer that opens them without end must not fill our database or starve
+ * the others. A repeat of a message already applied is answered before this check.
+ */
+async function assertPeerHasRoom(rt: NegotiationRuntime, tx: Tx, requester: Requester, pids: { consumerPid?: string; providerPid?: string }) {
+  const limit = rt.ctx.config.negotiation.maxOpenPerPeer
+  const open = await rt.repo.countOpenWith(tx, requester.participantId, limit)
+  if (open < limit) return
+  throw new PasserelleError(
+    'too_many_requests',
+    `${requester.participantId} already has ${limit} open negotiations with this connector (negotiation.maxOpenPerPeer); finish or terminate some before starting another`,
+    { ...pids, retryAfterSeconds: 60 },
+  )
 }
 
 /** A refused offer is logged for the stewards with the reason the requester gets. */
@@ -219,6 +236,7 @@ export async function receiveInitialOffer({ rt, requester, message }: { rt: Nego
   return rt.ctx.store.transaction(async (tx) => {
     const existing = await rt.repo.findByProviderPid(tx, requester.participantId, message.providerPid)
     if (existing) return { negotiation: existing, created: false }
+    await assertPeerHasRoom(rt, tx, requester, { providerPid: message.providerPid })
     const step = transition({ role: 'consumer', state: null, kind: 'offer', direction: 'inbound' })
     if (!step.ok) throw new PasserelleError('invalid_state', step.reason, { providerPid: message.providerPid })
     const id = rt.ctx.ids.next()

@@ -46,6 +46,8 @@ export interface TestConnectorOptions extends NegotiationAreaOptions {
   transfers?: { file: string }
   /** The DSP versions it speaks (`dsp.versions`; default: all). */
   dspVersions?: string[]
+  /** `negotiation.maxOpenPerPeer` (default: the configuration's). */
+  maxOpenPerPeer?: number
   /** Sees every outbound message and the answer (or the error). */
   onSend?: (message: { url: string; body: unknown }, answer: { status: number; body: unknown } | Error) => void
 }
@@ -79,6 +81,7 @@ export async function startTestConnector(options: TestConnectorOptions): Promise
           management: { apiKey: managementKey },
           identity: { mode: 'static', staticTokens: options.tokens },
           ...(options.dspVersions ? { dsp: { versions: options.dspVersions } } : {}),
+          ...(options.maxOpenPerPeer ? { negotiation: { maxOpenPerPeer: options.maxOpenPerPeer } } : {}),
         },
         dataDir,
         { env: {} },
