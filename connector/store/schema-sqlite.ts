@@ -13,6 +13,8 @@ export const {
   catalogDatasets,
   catalogState,
   catalogGroups,
+  catalogPolicyRefs,
+  catalogFileRefs,
   negotiations,
   negotiationEvents,
   agreements,
