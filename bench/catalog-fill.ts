@@ -23,6 +23,7 @@ export async function fillCatalog(store: Store, count: number) {
   const t = store.tables.catalogDatasets
   const now = Date.now()
   await store.db.insert(store.tables.catalogState).values({ id: 'catalog', version: count + 1, policies: [...policies.ids].sort().join('\n') })
+  const perPolicy = new Map<string, number>()
   for (let start = 0; start < count; start += 1000) {
     const rows: Array<typeof t.$inferInsert> = []
     const policyRefs: Array<typeof store.tables.catalogPolicyRefs.$inferInsert> = []
@@ -47,7 +48,10 @@ export async function fillCatalog(store: Store, count: number) {
         modified: fields.modified,
         seq: n + 1,
       })
-      for (const policyId of fields.policyRefs) policyRefs.push({ datasetId: dataset.id, policyId })
+      for (const policyId of fields.policyRefs) {
+        policyRefs.push({ datasetId: dataset.id, policyId })
+        perPolicy.set(policyId, (perPolicy.get(policyId) ?? 0) + 1)
+      }
       for (const path of fields.fileRefs) fileRefs.push({ datasetId: dataset.id, path })
     }
     await store.transaction(async (tx) => {
@@ -57,4 +61,5 @@ export async function fillCatalog(store: Store, count: number) {
     })
   }
   await store.db.insert(store.tables.catalogGroups).values({ visibility: '', gate: null, count })
+  if (perPolicy.size > 0) await store.db.insert(store.tables.catalogPolicyCounts).values([...perPolicy].map(([policyId, n]) => ({ policyId, count: n })))
 }

@@ -31,6 +31,7 @@ export function databaseCatalogRows(
   const g = store.tables.catalogGroups
   const pr = store.tables.catalogPolicyRefs
   const fr = store.tables.catalogFileRefs
+  const pc = store.tables.catalogPolicyCounts
   const contains = (column: SQL | typeof t.search, value: string) =>
     store.dialect === 'postgres' ? sql`strpos(${column}, ${value}) > 0` : sql`instr(${column}, ${value}) > 0`
 
@@ -142,13 +143,23 @@ export function databaseCatalogRows(
     publishers: fields.publishers,
     modified: Number.isFinite(fields.modified) ? fields.modified : 0,
   })
-  /** Replaces a dataset's policy and file references, in the transaction that writes or removes it. */
+  /** Replaces a dataset's policy and file references, and the policies' counts, in the transaction that writes or removes it. */
   const writeRefs = async (tx: Db, id: string, fields: EntryFields | undefined) => {
-    await tx.delete(pr).where(eq(pr.datasetId, id))
+    const before = await tx.delete(pr).where(eq(pr.datasetId, id)).returning({ policyId: pr.policyId })
     await tx.delete(fr).where(eq(fr.datasetId, id))
-    if (!fields) return
-    if (fields.policyRefs.length > 0) await tx.insert(pr).values(fields.policyRefs.map((policyId) => ({ datasetId: id, policyId })))
-    if (fields.fileRefs.length > 0) await tx.insert(fr).values(fields.fileRefs.map((path) => ({ datasetId: id, path })))
+    const after = fields?.policyRefs ?? []
+    const delta = new Map<string, number>()
+    for (const r of before) delta.set(r.policyId, (delta.get(r.policyId) ?? 0) - 1)
+    for (const policyId of after) delta.set(policyId, (delta.get(policyId) ?? 0) + 1)
+    for (const [policyId, n] of delta) {
+      if (n === 0) continue
+      await tx
+        .insert(pc)
+        .values({ policyId, count: n })
+        .onConflictDoUpdate({ target: pc.policyId, set: { count: sql`${pc.count} + ${n}` } })
+    }
+    if (after.length > 0) await tx.insert(pr).values(after.map((policyId) => ({ datasetId: id, policyId })))
+    if (fields && fields.fileRefs.length > 0) await tx.insert(fr).values(fields.fileRefs.map((path) => ({ datasetId: id, path })))
   }
 
   return {
@@ -262,16 +273,18 @@ export function databaseCatalogRows(
       return Number(row?.n ?? 0)
     },
     async policyUsage(policyIds, limit) {
-      // Per policy, two reads of its range of the index: the count and the first ids.
+      // Per policy: its count (one row), and the first ids from its range of the index.
+      const wanted = [...new Set(policyIds)]
+      const counts = wanted.length === 0 ? [] : await store.db.select().from(pc).where(inArray(pc.policyId, wanted))
+      const totals = new Map(counts.map((r) => [r.policyId, Number(r.count)]))
       const usage = new Map<string, PolicyUsage>()
-      for (const policyId of new Set(policyIds)) {
-        const [counted] = await store.db.select({ n: sql<number>`count(*)` }).from(pr).where(eq(pr.policyId, policyId))
-        const total = Number(counted?.n ?? 0)
+      for (const policyId of wanted) {
+        const total = totals.get(policyId) ?? 0
         const ids =
-          total === 0
+          total <= 0
             ? []
             : (await store.db.select({ id: pr.datasetId }).from(pr).where(eq(pr.policyId, policyId)).orderBy(asc(pr.datasetId)).limit(limit)).map((r) => r.id)
-        usage.set(policyId, { ids, total })
+        usage.set(policyId, { ids, total: Math.max(total, 0) })
       }
       return usage
     },

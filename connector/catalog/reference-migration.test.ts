@@ -33,6 +33,7 @@ const named = generatedDataset(1, {
   ],
 })
 const plain = generatedDataset(2, { policies: ['offer-a'] })
+const third = generatedDataset(3, { policies: ['offer-a'] })
 
 // A database written before the reference tables: its datasets' references are filled by the migration.
 describe.each(dialects)('the policy and file references migration on %s', (dialect) => {
@@ -49,6 +50,7 @@ describe.each(dialects)('the policy and file references migration on %s', (diale
     const rows = [
       { id: named.id, description: JSON.stringify(named), refs: 'offer-a\noffer-b\nmembers' },
       { id: plain.id, description: JSON.stringify(plain), refs: 'offer-a' },
+      { id: third.id, description: JSON.stringify(third), refs: 'offer-a' },
     ]
     if (dialect === 'sqlite') {
       const { default: Database } = await import('better-sqlite3')
@@ -77,8 +79,8 @@ describe.each(dialects)('the policy and file references migration on %s', (diale
     const store = await openStore({ url: database.url, poolSize: 1 })
     try {
       const catalogRows = databaseCatalogRows(store)
-      expect(Object.fromEntries(await catalogRows.policyUsage(['offer-a', 'offer-b', 'members', 'other'], 10))).toEqual({
-        'offer-a': { ids: [named.id, plain.id], total: 2 },
+      expect(Object.fromEntries(await catalogRows.policyUsage(['offer-a', 'offer-b', 'members', 'other'], 2))).toEqual({
+        'offer-a': { ids: [named.id, plain.id], total: 3 },
         'offer-b': { ids: [named.id], total: 1 },
         members: { ids: [named.id], total: 1 },
         other: { ids: [], total: 0 },

@@ -14,6 +14,7 @@ export const {
   catalogState,
   catalogGroups,
   catalogPolicyRefs,
+  catalogPolicyCounts,
   catalogFileRefs,
   negotiations,
   negotiationEvents,

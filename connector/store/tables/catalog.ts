@@ -54,6 +54,11 @@ export const catalogTables = (b: Builders) => ({
     },
     (t) => [b.primaryKey({ columns: [t.datasetId, t.policyId] }), b.index('catalog_policy_refs_policy').on(t.policyId, t.datasetId)],
   ),
+  /** How many datasets name each policy, kept with the references: a policy list reads one row per policy. */
+  catalogPolicyCounts: b.table('catalog_policy_counts', {
+    policyId: b.text('policy_id').primaryKey(),
+    count: b.bigint('count').notNull(),
+  }),
   /**
    * Every local file or folder each dataset's distributions name (the path as written, relative to
    * the participant folder), kept like the policy references: a file is not removed while a dataset

@@ -5,6 +5,11 @@ CREATE TABLE "catalog_file_refs" (
 	CONSTRAINT "catalog_file_refs_dataset_id_path_pk" PRIMARY KEY("dataset_id","path")
 );
 --> statement-breakpoint
+CREATE TABLE "catalog_policy_counts" (
+	"policy_id" text PRIMARY KEY NOT NULL,
+	"count" bigint NOT NULL
+);
+--> statement-breakpoint
 CREATE TABLE "catalog_policy_refs" (
 	"dataset_id" text NOT NULL,
 	"policy_id" text NOT NULL,
@@ -24,4 +29,5 @@ SELECT DISTINCT "id", rtrim(CASE WHEN "path" LIKE './%' THEN substr("path", 3) E
 ) AS "p"
 WHERE "path" IS NOT NULL
 ON CONFLICT DO NOTHING;--> statement-breakpoint
+INSERT INTO "catalog_policy_counts" ("policy_id", "count") SELECT "policy_id", count(*) FROM "catalog_policy_refs" GROUP BY "policy_id";--> statement-breakpoint
 ALTER TABLE "catalog_datasets" DROP COLUMN "policy_refs";

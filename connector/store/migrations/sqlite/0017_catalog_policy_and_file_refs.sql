@@ -6,6 +6,11 @@ CREATE TABLE `catalog_file_refs` (
 );
 --> statement-breakpoint
 CREATE INDEX `catalog_file_refs_path` ON `catalog_file_refs` (`path`);--> statement-breakpoint
+CREATE TABLE `catalog_policy_counts` (
+	`policy_id` text PRIMARY KEY NOT NULL,
+	`count` integer NOT NULL
+);
+--> statement-breakpoint
 CREATE TABLE `catalog_policy_refs` (
 	`dataset_id` text NOT NULL,
 	`policy_id` text NOT NULL,
@@ -26,4 +31,5 @@ SELECT `id`, rtrim(CASE WHEN `path` LIKE './%' THEN substr(`path`, 3) ELSE `path
 	FROM `catalog_datasets` AS `c`, json_each(`c`.`description`, '$.distributions') AS `d`
 )
 WHERE `path` IS NOT NULL;--> statement-breakpoint
+INSERT INTO `catalog_policy_counts` (`policy_id`, `count`) SELECT `policy_id`, count(*) FROM `catalog_policy_refs` GROUP BY `policy_id`;--> statement-breakpoint
 ALTER TABLE `catalog_datasets` DROP COLUMN `policy_refs`;
