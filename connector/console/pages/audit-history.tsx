@@ -93,7 +93,7 @@ function Detail({ words, payload }: { words: Words; payload: Record<string, unkn
       {status ? <li>{words.t('audit.status', { status })}</li> : null}
       {bytes !== undefined ? <li>{words.bytes(bytes)}</li> : null}
       {reason ? (
-        <li lang={words.language === 'en' ? undefined : 'en'} class="reason">
+        <li lang={words.language === 'en' ? undefined : 'en'} class={to === 'TERMINATED' ? 'reason' : undefined}>
           {reason}
         </li>
       ) : null}
