@@ -1,3 +1,4 @@
+import { posix } from 'node:path'
 import { keywordEntries, textEntries, type DatasetDescription, type DatasetSource } from './dataset.ts'
 import type { CatalogFilter } from './filter.ts'
 import { likeExpression, type PropertyCondition } from './query-spec.ts'
@@ -76,7 +77,12 @@ export interface EntryFields {
   publishers: string
   modified: number
   policyRefs: string[]
+  /** The local files and folders its distributions name, relative to the participant folder (`localPath`). */
+  fileRefs: string[]
 }
+
+/** One spelling of a path relative to the participant folder: forward slashes, no `.` segments, no trailing slash. */
+export const localPath = (path: string): string => posix.normalize(path.replaceAll('\\', '/')).replace(/\/+$/, '') || '.'
 
 export function entryFields(dataset: DatasetDescription): EntryFields {
   const keywords = [...new Set(keywordEntries(dataset.keywords).map(([, k]) => k.toLowerCase()))]
@@ -98,6 +104,7 @@ export function entryFields(dataset: DatasetDescription): EntryFields {
     ]),
     modified: Date.parse(dataset.modified),
     policyRefs: [...new Set([...dataset.policies, ...(dataset.visibility ? [dataset.visibility] : []), ...Object.values(dataset.offerVisibility ?? {})])],
+    fileRefs: [...new Set(dataset.distributions.flatMap((d) => [d.file, d.folder].filter((p): p is string => p !== undefined).map(localPath)))],
   }
 }
 
@@ -115,6 +122,7 @@ export interface RowsQuery {
   all?: boolean
 }
 
+/** The datasets that name a policy (or a file): the first ids in id order, and how many. */
 export interface PolicyUsage {
   ids: string[]
   total: number
@@ -176,10 +184,12 @@ export interface CatalogRows {
   /** All rows (published or not). */
   size(): Promise<number>
   /**
-   * Per policy id, the rows (published or not) whose description names it (offer or visibility):
-   * the first `limit` ids in id order, and how many. One read of every row's policy references.
+   * For each of these policy ids, the rows (published or not) whose description names it (offer or
+   * visibility): the first `limit` ids in id order, and how many.
    */
-  policyUsage(limit: number): Promise<Map<string, PolicyUsage>>
+  policyUsage(policyIds: readonly string[], limit: number): Promise<Map<string, PolicyUsage>>
+  /** The rows (published or not) with a distribution naming one of these paths (`localPath` spellings): the first `limit` ids, and how many. */
+  fileUsage(paths: readonly string[], limit: number): Promise<PolicyUsage>
 }
 
 type FilterFields = Pick<EntryFields, 'search' | 'keywords' | 'themes' | 'titles' | 'publishers' | 'modified'> & { id: string }
@@ -307,11 +317,17 @@ export class MemoryCatalogRows implements CatalogRows {
   async size() {
     return this.#rows.length
   }
-  async policyUsage(limit: number) {
-    return collectPolicyUsage(
+  async policyUsage(policyIds: readonly string[], limit: number) {
+    const usage = collectPolicyUsage(
       this.#rows.map((r) => ({ id: r.id, policyRefs: r.fields.policyRefs })),
       limit,
     )
+    return new Map(policyIds.map((id) => [id, usage.get(id) ?? { ids: [], total: 0 }]))
+  }
+  async fileUsage(paths: readonly string[], limit: number) {
+    const wanted = new Set(paths)
+    const ids = this.#rows.filter((r) => r.fields.fileRefs.some((f) => wanted.has(f))).map((r) => r.id)
+    return { ids: ids.slice(0, limit), total: ids.length }
   }
   #position(id: string) {
     let low = 0

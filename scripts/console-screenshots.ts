@@ -2,9 +2,9 @@
  * Regenerates the console's screenshots in docs/console/: starts two connectors (the seed
  * participant twice, on free ports of 127.0.0.1), lets the consumer find the provider's datasets,
  * then signs in to the consumer's console in chromium, requests access to one dataset (agreed)
- * and one it does not qualify for (refused), and photographs the main pages; then, on the
- * provider's console, the steward's policies, a request tried on one (refused), and the catalog as
- * a stranger sees it.
+ * and one it does not qualify for (refused), and photographs the main pages (the agreement with its
+ * audit history among them); then, on the provider's console, the steward's policies, a request
+ * tried on one (refused), the catalog as a stranger sees it, the datasets and the publish form.
  *   node scripts/build.js && node --import tsx scripts/console-screenshots.ts
  */
 import { mkdirSync } from 'node:fs'
@@ -55,6 +55,9 @@ try {
       await page.locator('form[action="/console/transfers"] button').click()
       await page.locator('main:not([data-live]) .state', { hasText: 'STARTED' }).first().waitFor({ timeout: 20_000 })
       await shot('transfer')
+      await page.locator('a[href^="/console/agreements/"]').first().click()
+      await page.locator('#audit-history').waitFor()
+      await shot('agreement')
       await page.goto(`${consumer.url}/console/negotiations`)
       await shot('negotiations')
     }
@@ -73,6 +76,10 @@ try {
     await shot('policy')
     await page.goto(`${provider.url}/console/preview?participant=${encodeURIComponent('did:web:stranger.example')}`)
     await shot('preview')
+    await page.goto(`${provider.url}/console/datasets`)
+    await shot('datasets')
+    await page.goto(`${provider.url}/console/datasets/new`)
+    await shot('publish')
     await page.goto(`${consumer.url}/console`)
     await shot('overview')
     await context.close()

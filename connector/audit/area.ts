@@ -3,6 +3,7 @@ import type { Area } from '../area.ts'
 import type { Ctx } from '../context.ts'
 import { ConfigError } from '../config/config.ts'
 import { PasserelleError } from '../errors.ts'
+import { parseInput } from '../http/validate.ts'
 import { loadKeyRing } from '../identity/keys.ts'
 import { createAuditTrail, type AuditSigner, type AuditTrail } from './audit-trail.ts'
 
@@ -32,7 +33,7 @@ export async function composeAuditTrail(ctx: Ctx): Promise<AuditTrail> {
   })
 }
 
-const AuditRecordView = z.object({
+export const AuditRecordView = z.object({
   seq: z.number(),
   at: z.string(),
   kind: z.string(),
@@ -44,6 +45,11 @@ const AuditRecordView = z.object({
   hash: z.string(),
 })
 
+export const AuditHistoryView = z.object({ agreementId: z.string(), items: z.array(AuditRecordView) })
+
+/** At most this many records per answer, oldest first (`passerelle audit export` gives the rest). */
+const HistoryQuery = z.object({ limit: z.coerce.number().int().min(1).max(1000).default(1000) })
+
 /** The audit area: an agreement's audit history in the management API, and the checkpoint timer. */
 export const auditArea: Area = {
   name: 'audit',
@@ -54,12 +60,14 @@ export const auditArea: Area = {
       summary: "An agreement's audit history: the chained records about it (its decision, signature, transfers and data accesses), oldest first",
       tags: ['negotiation'],
       params: z.object({ id: z.string() }),
-      responses: { 200: { description: 'the records', schema: z.object({ agreementId: z.string(), items: z.array(AuditRecordView) }) } },
+      query: HistoryQuery,
+      responses: { 200: { description: 'the records', schema: AuditHistoryView } },
     })
     management.get('/agreements/:id/audit', async (c) => {
       const id = c.req.param('id')
       if (!ctx.audit?.enabled) throw new PasserelleError('not_found', 'the audit trail is switched off (audit.enabled)')
-      const records = await ctx.audit.agreementHistory(id)
+      const { limit } = parseInput(HistoryQuery, c.req.query(), 'query')
+      const records = await ctx.audit.agreementHistory(id, limit)
       if (records.length === 0) throw new PasserelleError('not_found', `no audit record names agreement ${id}`)
       return c.json({
         agreementId: id,

@@ -126,6 +126,44 @@ describe.each([...dialects, 'memory' as const])('catalog rows on %s', (kind) => 
     expect(await rows.get(id)).toBeUndefined()
   })
 
+  it('counts the datasets naming each policy, kept with every write and removal', async () => {
+    const first = generatedDataset(40, { policies: ['ref-offer-a', 'ref-offer-b'], offerVisibility: { 'ref-offer-b': 'ref-members' } })
+    const second = generatedDataset(41, { policies: ['ref-offer-a'] })
+    await rows.put(written(first))
+    await rows.put(written(second))
+    const usage = await rows.policyUsage(['ref-offer-a', 'ref-offer-b', 'ref-members', 'ref-unused'], 1)
+    expect(Object.fromEntries(usage)).toEqual({
+      'ref-offer-a': { ids: [first.id], total: 2 },
+      'ref-offer-b': { ids: [first.id], total: 1 },
+      'ref-members': { ids: [first.id], total: 1 },
+      'ref-unused': { ids: [], total: 0 },
+    })
+    // A replacement names other policies: the old references go with the old description.
+    await rows.put(written(generatedDataset(40, { policies: ['ref-offer-b'] })), { onlyIfExists: true })
+    await rows.remove(second.id)
+    const after = await rows.policyUsage(['ref-offer-a', 'ref-offer-b', 'ref-members'], 10)
+    expect(Object.fromEntries(after)).toEqual({
+      'ref-offer-a': { ids: [], total: 0 },
+      'ref-offer-b': { ids: [first.id], total: 1 },
+      'ref-members': { ids: [], total: 0 },
+    })
+    await rows.remove(first.id)
+  })
+
+  it('finds the datasets whose distributions name a local file or folder, however the path is spelled', async () => {
+    const csv = { mediaType: 'text/csv', byteSize: 10, sha256: 'b'.repeat(64) }
+    const file = generatedDataset(42, { distributions: [{ ...csv, file: './files/refs.csv' }] })
+    const folder = generatedDataset(43, { distributions: [{ mediaType: 'text/csv', folder: 'files/refs-folder/' }] })
+    await rows.put(written(file))
+    await rows.put(written(folder))
+    expect(await rows.fileUsage(['files/refs.csv'], 10)).toEqual({ ids: [file.id], total: 1 })
+    expect(await rows.fileUsage(['files/refs-folder', 'files/refs.csv', 'files/other.csv'], 1)).toEqual({ ids: [file.id], total: 2 })
+    expect(await rows.fileUsage(['files/other.csv'], 10)).toEqual({ ids: [], total: 0 })
+    await rows.remove(file.id)
+    expect(await rows.fileUsage(['files/refs.csv'], 10)).toEqual({ ids: [], total: 0 })
+    await rows.remove(folder.id)
+  })
+
   it('remembers the policy fingerprint', async () => {
     await rows.setPoliciesFingerprint('a\nb')
     expect(await rows.policiesFingerprint()).toBe('a\nb')

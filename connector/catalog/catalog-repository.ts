@@ -1,6 +1,5 @@
 import { and, asc, eq, gt, inArray, notInArray, or, sql, type SQL } from 'drizzle-orm'
 import {
-  collectPolicyUsage,
   conditionColumn,
   DatasetDescription,
   type CatalogEntry,
@@ -10,6 +9,7 @@ import {
   type EntryFields,
   type Gate,
   type Group,
+  type PolicyUsage,
   type PropertyCondition,
   type RowsQuery,
 } from '../../catalog/index.ts'
@@ -29,6 +29,9 @@ export function databaseCatalogRows(
   const t = store.tables.catalogDatasets
   const s = store.tables.catalogState
   const g = store.tables.catalogGroups
+  const pr = store.tables.catalogPolicyRefs
+  const fr = store.tables.catalogFileRefs
+  const pc = store.tables.catalogPolicyCounts
   const contains = (column: SQL | typeof t.search, value: string) =>
     store.dialect === 'postgres' ? sql`strpos(${column}, ${value}) > 0` : sql`instr(${column}, ${value}) > 0`
 
@@ -139,8 +142,25 @@ export function databaseCatalogRows(
     titles: fields.titles,
     publishers: fields.publishers,
     modified: Number.isFinite(fields.modified) ? fields.modified : 0,
-    policyRefs: fields.policyRefs.join('\n'),
   })
+  /** Replaces a dataset's policy and file references, and the policies' counts, in the transaction that writes or removes it. */
+  const writeRefs = async (tx: Db, id: string, fields: EntryFields | undefined) => {
+    const before = await tx.delete(pr).where(eq(pr.datasetId, id)).returning({ policyId: pr.policyId })
+    await tx.delete(fr).where(eq(fr.datasetId, id))
+    const after = fields?.policyRefs ?? []
+    const delta = new Map<string, number>()
+    for (const r of before) delta.set(r.policyId, (delta.get(r.policyId) ?? 0) - 1)
+    for (const policyId of after) delta.set(policyId, (delta.get(policyId) ?? 0) + 1)
+    for (const [policyId, n] of delta) {
+      if (n === 0) continue
+      await tx
+        .insert(pc)
+        .values({ policyId, count: n })
+        .onConflictDoUpdate({ target: pc.policyId, set: { count: sql`${pc.count} + ${n}` } })
+    }
+    if (after.length > 0) await tx.insert(pr).values(after.map((policyId) => ({ datasetId: id, policyId })))
+    if (fields && fields.fileRefs.length > 0) await tx.insert(fr).values(fields.fileRefs.map((path) => ({ datasetId: id, path })))
+  }
 
   return {
     /** Creates the state row; true when it did not exist (rows written before it need their columns derived). */
@@ -198,6 +218,7 @@ export function databaseCatalogRows(
         }
         if (existing) await tx.update(t).set(values).where(eq(t.id, id))
         else await tx.insert(t).values({ id, createdAt: entry.now, ...values })
+        await writeRefs(tx, id, entry.fields)
         return true
       })
     },
@@ -205,6 +226,7 @@ export function databaseCatalogRows(
       return store.transaction(async (tx) => {
         const [deleted] = await tx.delete(t).where(eq(t.id, id)).returning({ visibility: t.visibility, published: t.published, gate: t.gate })
         if (!deleted) return false
+        await writeRefs(tx, id, undefined)
         await bump(tx)
         if (deleted.published) await count(tx, deleted.visibility, deleted.gate, -1)
         return true
@@ -250,13 +272,32 @@ export function databaseCatalogRows(
       const [row] = await store.db.select({ n: sql<number>`count(*)` }).from(t)
       return Number(row?.n ?? 0)
     },
-    async policyUsage(limit) {
-      // Two narrow columns of every row, in table order: one pass, whatever the number of policies.
-      const rows = await store.db.select({ id: t.id, refs: t.policyRefs }).from(t)
-      return collectPolicyUsage(
-        rows.map((r) => ({ id: r.id, policyRefs: r.refs ? r.refs.split('\n') : [] })),
-        limit,
-      )
+    async policyUsage(policyIds, limit) {
+      // Per policy: its count (one row), and the first ids from its range of the index.
+      const wanted = [...new Set(policyIds)]
+      const counts = wanted.length === 0 ? [] : await store.db.select().from(pc).where(inArray(pc.policyId, wanted))
+      const totals = new Map(counts.map((r) => [r.policyId, Number(r.count)]))
+      const usage = new Map<string, PolicyUsage>()
+      for (const policyId of wanted) {
+        const total = totals.get(policyId) ?? 0
+        const ids =
+          total <= 0
+            ? []
+            : (await store.db.select({ id: pr.datasetId }).from(pr).where(eq(pr.policyId, policyId)).orderBy(asc(pr.datasetId)).limit(limit)).map((r) => r.id)
+        usage.set(policyId, { ids, total: Math.max(total, 0) })
+      }
+      return usage
+    },
+    async fileUsage(paths, limit) {
+      if (paths.length === 0) return { ids: [], total: 0 }
+      const naming = () =>
+        store.db
+          .selectDistinct({ id: fr.datasetId })
+          .from(fr)
+          .where(inArray(fr.path, [...paths]))
+      const [counted] = await store.db.select({ n: sql<number>`count(*)` }).from(naming().as('naming'))
+      const ids = await naming().orderBy(asc(fr.datasetId)).limit(limit)
+      return { ids: ids.map((r) => r.id), total: Number(counted?.n ?? 0) }
     },
   }
 }

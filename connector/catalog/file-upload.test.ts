@@ -160,4 +160,23 @@ describe.each(dialects)('uploading a file to publish on %s', (dialect) => {
     expect((await app.request('/management/v1/files/draft.csv', { method: 'DELETE', headers: { authorization: `Bearer ${key}` } })).status).toBe(204)
     expect((await app.request('/management/v1/files/..%2Fdatasets', { method: 'DELETE', headers: { authorization: `Bearer ${key}` } })).status).toBe(400)
   })
+
+  it('refuses with 409 to remove a file a dataset names, with the dataset ids, and removes nothing; once the dataset is gone it may go', async () => {
+    const received = await json(await upload('named.csv', 'station,t\nA,1\n'))
+    const dataset = generatedDataset(8, { distributions: [received], policies: ['open-with-attribution'] })
+    const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' }
+    expect((await app.request('/management/v1/datasets', { method: 'POST', headers, body: JSON.stringify(dataset) })).status).toBe(201)
+
+    const refused = await app.request('/management/v1/files/named.csv', { method: 'DELETE', headers })
+    expect(refused.status).toBe(409)
+    const body = await json(refused)
+    expect(body.error.details).toEqual({ datasets: [dataset.id], total: 1 })
+    expect(body.error.message).toContain(`files/named.csv is named by dataset ${dataset.id}`)
+    expect(readFileSync(join(root, 'files/named.csv'), 'utf8')).toBe('station,t\nA,1\n')
+
+    const path = `/management/v1/datasets/${encodeURIComponent(dataset.id)}`
+    expect((await app.request(path, { method: 'DELETE', headers })).status).toBe(204)
+    expect((await app.request('/management/v1/files/named.csv', { method: 'DELETE', headers })).status).toBe(204)
+    expect(existsSync(join(root, 'files/named.csv'))).toBe(false)
+  })
 })

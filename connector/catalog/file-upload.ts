@@ -2,6 +2,7 @@ import { createHash, randomUUID } from 'node:crypto'
 import { createWriteStream } from 'node:fs'
 import { link, mkdir, rm, unlink } from 'node:fs/promises'
 import { join, relative } from 'node:path'
+import { localPath } from '../../catalog/index.ts'
 import { PasserelleError } from '../errors.ts'
 import { mediaTypeOf } from './media-types.ts'
 
@@ -80,6 +81,16 @@ export async function receiveFile(
     await closed.catch(() => undefined)
     await rm(temporary, { force: true })
   }
+}
+
+/**
+ * The paths (as `catalog_file_refs` spells them, relative to the participant folder) under which a
+ * distribution would reach the uploaded file `name`: the file itself and every folder holding it.
+ */
+export function pathsReaching(participantRoot: string, root: string, name: string): string[] {
+  const file = localPath(relative(participantRoot, join(root, checkUploadName(name))))
+  const segments = file.split('/')
+  return [file, ...segments.slice(0, -1).map((_, i) => segments.slice(0, i + 1).join('/')), '.']
 }
 
 /** Removes an uploaded file (one name under the files root); absent is fine. */

@@ -8,7 +8,7 @@ import { PasserelleError } from '../errors.ts'
 import { parseInput, readJson } from '../http/validate.ts'
 import { dspEndpoints as endpoints, serveDsp } from '../dsp/endpoints.ts'
 import { createCatalogService, type CatalogService } from './catalog-service.ts'
-import { receiveFile, removeUploadedFile } from './file-upload.ts'
+import { pathsReaching, receiveFile, removeUploadedFile } from './file-upload.ts'
 import { filesRoot } from '../private-places.ts'
 import type { CatalogPolicySource } from './policy-source.ts'
 import { createVocabularySources, type VocabularySources } from './vocabularies.ts'
@@ -255,10 +255,10 @@ export function createCatalogArea(parts: CatalogParts): Area {
       openapi.add({
         method: 'delete',
         path: '/files/{name}',
-        summary: 'Remove an uploaded file from the files folder',
+        summary: 'Remove an uploaded file from the files folder (refused while a dataset names it, or a folder holding it)',
         tags: ['catalog'],
         params: NameParam,
-        responses: { 204: { description: 'removed' } },
+        responses: { 204: { description: 'removed' }, 409: { description: 'datasets name the file: their ids are in details.datasets; nothing removed' } },
       })
       management.post('/files/:name', async (c) => {
         const declared = c.req.header('content-length')
@@ -272,7 +272,19 @@ export function createCatalogArea(parts: CatalogParts): Area {
         return c.json(received, 201)
       })
       management.delete('/files/:name', async (c) => {
-        await removeUploadedFile(filesRoot(ctx.config), c.req.param('name'))
+        const name = c.req.param('name')
+        const paths = pathsReaching(ctx.config.root, filesRoot(ctx.config), name)
+        // Removing a file a dataset names would leave an offer whose transfers all fail.
+        const naming = await (await service()).catalog.rows.fileUsage(paths, 20)
+        if (naming.total > 0) {
+          const more = naming.total > naming.ids.length ? ` and ${naming.total - naming.ids.length} more` : ''
+          throw new PasserelleError(
+            'conflict',
+            `${paths[0]} is named by ${naming.total === 1 ? 'dataset' : `${naming.total} datasets`} ${naming.ids.join(', ')}${more}: change or delete ${naming.total === 1 ? 'it' : 'them'} first; nothing was removed`,
+            { datasets: naming.ids, total: naming.total },
+          )
+        }
+        await removeUploadedFile(filesRoot(ctx.config), name)
         return c.body(null, 204)
       })
       management.get('/catalog/problems', async (c) => c.json({ problems: (await service()).fileErrors() }))

@@ -59,6 +59,7 @@ progress { width: 20rem; max-width: 100%; }
 pre.plain { white-space: pre-wrap; background: var(--soft); padding: .75rem; border-radius: .25rem; font-family: inherit; }
 ul.trace { list-style: none; padding-left: 1.25rem; border-left: 2px solid var(--line); }
 ul.trace li { margin: .2rem 0; }
+ul.plain { list-style: none; margin: 0; padding: 0; }
 .state-satisfied { color: var(--ok); }
 .state-violated, .state-unknown { color: var(--bad); }
 .state-deferred { color: var(--muted); }

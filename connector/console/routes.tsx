@@ -25,7 +25,7 @@ import { MultipartError, readMultipart } from './multipart.ts'
 import { SearchPage } from './pages/search.tsx'
 import { SignInPage } from './pages/sign-in.tsx'
 import type { CatalogPreview, EvaluateAnswer, PolicyDetail, PolicyList, PolicyTestRun } from './views.ts'
-import type { Agreement, Negotiation, NegotiationDetail, Obligations, OutboxPeer, Peer, SearchHit, Transfer, TransferDetail } from './views.ts'
+import type { Agreement, AuditHistory, Negotiation, NegotiationDetail, Obligations, OutboxPeer, Peer, SearchHit, Transfer, TransferDetail } from './views.ts'
 import type { DatasetEntry } from './pages/datasets.tsx'
 import { createSessions, newToken, type Session, type SessionOptions, sameToken } from './sessions.ts'
 
@@ -45,6 +45,8 @@ const cookies = { session: 'passerelle_console', csrf: 'passerelle_console_csrf'
 const maxFormBytes = 16 * 1024
 const pageSize = 20
 const publishPath = '/console/datasets/new'
+/** Audit records shown on an agreement's page, oldest first; the API and `passerelle audit export` give them all. */
+const auditShown = 100
 /** How long one event stream of a transfer's progress lasts at most (the page's script then reads the page again). */
 const eventStreamSeconds = 600
 /** Failed sign-ins allowed per minute (all addresses together) before sign-in answers 429 for a while. */
@@ -361,7 +363,11 @@ export function consoleRoutes(options: { ctx: Ctx; request: InProcessRequest; se
   app.get('/console/agreements/:id', async (c) => {
     const api = apiOf(c)
     const id = encodeURIComponent(c.req.param('id'))
-    const [agreement, duties] = await Promise.all([api.get<Agreement>(`/agreements/${id}`), api.get<Obligations>(`/agreements/${id}/obligations`)])
+    const [agreement, duties, audit] = await Promise.all([
+      api.get<Agreement>(`/agreements/${id}`),
+      api.get<Obligations>(`/agreements/${id}/obligations`),
+      api.get<AuditHistory>(`/agreements/${id}/audit?limit=${auditShown + 1}`),
+    ])
     if (!agreement.ok) return failed(c, agreement)
     let terms = ''
     try {
@@ -369,7 +375,16 @@ export function consoleRoutes(options: { ctx: Ctx; request: InProcessRequest; se
     } catch {
       terms = ''
     }
-    return render(c, <AgreementPage page={pageOf(c)} agreement={agreement.body} terms={terms} duties={duties.ok ? duties.body : undefined} />)
+    return render(
+      c,
+      <AgreementPage
+        page={pageOf(c)}
+        agreement={agreement.body}
+        terms={terms}
+        duties={duties.ok ? duties.body : undefined}
+        audit={audit.ok ? { items: audit.body.items.slice(0, auditShown), more: audit.body.items.length > auditShown } : undefined}
+      />,
+    )
   })
 
   app.get('/console/datasets', async (c) => {

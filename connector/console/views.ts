@@ -1,4 +1,5 @@
 import type { z } from 'zod'
+import type { AuditHistoryView } from '../audit/area.ts'
 import type { PeerDeliveryState } from '../dispatch/routes.ts'
 import type { PeerStatus } from '../federation/peers.ts'
 import type { NegotiationView, TimelineView } from '../negotiation/management-routes.ts'
@@ -32,6 +33,8 @@ export type Agreement = {
   negotiationId: string
   role?: 'provider' | 'consumer'
 } & Record<string, unknown>
+export type AuditHistory = z.infer<typeof AuditHistoryView>
+export type AuditRecord = AuditHistory['items'][number]
 export type Peer = PeerStatus
 export type OutboxPeer = PeerDeliveryState
 export type { SearchHit } from '../../catalog/index.ts'

@@ -65,11 +65,11 @@ export function policyArea(catalog: CatalogService): Area {
         if (!policy) throw new PasserelleError('not_found', `no policy ${id} (policies are the files of ${shown(policiesDir)}; see GET /policies)`)
         return policy
       }
-      // Which datasets name which policy: one read of every row's references, kept until the catalog's version moves.
+      // Which datasets name which policy: a range of the references' index per policy, kept until the catalog's version moves.
       let usage: { version: number; byPolicy: Promise<Map<string, PolicyUsage>> } | undefined
       const datasetsUsing = async (id: string) => {
         const version = await catalog.catalog.rows.version()
-        if (usage?.version !== version) usage = { version, byPolicy: catalog.catalog.rows.policyUsage(datasetsPerPolicy) }
+        if (usage?.version !== version) usage = { version, byPolicy: catalog.catalog.rows.policyUsage([...catalog.policies.ids], datasetsPerPolicy) }
         const reading = usage.byPolicy
         const byPolicy = await reading.catch((error) => {
           if (usage?.byPolicy === reading) usage = undefined

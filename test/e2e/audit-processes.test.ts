@@ -89,6 +89,10 @@ describe('the audit trail of two connector processes', () => {
     expect(consumerRecords.status).toBe(200)
     expect(JSON.stringify(consumerRecords.body)).not.toContain(consumer.managementKey)
     expect((await management(provider, 'GET', '/agreements/urn:uuid:nothing/audit')).status).toBe(404)
+    // ?limit= keeps the oldest records; a limit out of range is refused with 400.
+    const oldest = await management(provider, 'GET', `/agreements/${encodeURIComponent(agreementId)}/audit?limit=2`)
+    expect(oldest.body.items.map((r: { seq: number }) => r.seq)).toEqual(history.slice(0, 2).map((r: { seq: number }) => r.seq))
+    expect((await management(provider, 'GET', `/agreements/${encodeURIComponent(agreementId)}/audit?limit=0`)).status).toBe(400)
 
     // The operator's view of the same run: the Prometheus scrape, for the metrics token or the management key only.
     const scrape = (token?: string) => fetch(`${provider.url}/metrics`, token ? { headers: { authorization: `Bearer ${token}` } } : {})

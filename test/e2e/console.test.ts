@@ -166,6 +166,51 @@ describe.skipIf(!chromiumPath)('the console in a browser, between two connector 
     await context.close()
   })
 
+  it('happy: an agreement’s audit history on its page, in French and English, without JavaScript; accessible', async () => {
+    // An agreement of its own: requested through the management API, as a script would.
+    const requested = await management(consumer, 'POST', '/negotiations', { peerUrl: `${provider.url}/dsp/2025-1`, datasetId: arctic })
+    expect(requested.status).toBe(201)
+    const agreementId = await until(async () => {
+      const { body } = await management(consumer, 'GET', `/negotiations/${encodeURIComponent(requested.body.id)}`)
+      return body.state === 'FINALIZED' ? (body.agreementId as string) : undefined
+    })
+    const started = await management(consumer, 'POST', '/transfers', { agreementId })
+    expect(started.status).toBe(201)
+    const history = await until(async () => {
+      const { status, body } = await management(consumer, 'GET', `/agreements/${encodeURIComponent(agreementId)}/audit`)
+      return status === 200 && body.items.some((r: { kind: string }) => r.kind.startsWith('transfer.')) ? body : undefined
+    })
+
+    const context = await browser.newContext({ locale: 'fr-CA', extraHTTPHeaders: { 'accept-language': 'fr-CA' }, javaScriptEnabled: false })
+    const page = await signIn(context)
+    await page.goto(`${consumer.url}/console/agreements/${encodeURIComponent(agreementId)}`)
+    const section = page.getByRole('region', { name: 'Historique d’audit' })
+    await expect(section.locator('p').first().textContent()).resolves.toContain('piste d’audit infalsifiable')
+    const rows = section.locator('tbody tr')
+    // Oldest first; records may have been added since the API was read.
+    expect(await rows.count()).toBeGreaterThanOrEqual(history.items.length)
+    const text = (await section.textContent()) ?? ''
+    expect(text).toContain('Accord signé')
+    expect(text).toContain('signé avec la clé de ce participant')
+    expect(text).toMatch(/Transfert : \w+/)
+    expect(text).toContain(`${history.items[0].hash.slice(0, 16)}…`)
+    await context.close()
+
+    // With scripts (axe runs in the page): the English words, and no serious violation in either language.
+    const withScripts = await newContext()
+    const english = await signIn(withScripts)
+    await english.goto(`${consumer.url}/console/agreements/${encodeURIComponent(agreementId)}`)
+    const englishText = (await english.getByRole('region', { name: 'Audit history' }).textContent()) ?? ''
+    expect(englishText).toContain('Agreement signed')
+    expect(englishText).toContain('signed with this participant’s key')
+    await expectAccessible(english)
+    await english.getByLabel('Language').selectOption('fr')
+    await english.getByRole('button', { name: 'Change language' }).click()
+    await english.getByRole('region', { name: 'Historique d’audit' }).waitFor()
+    await expectAccessible(english)
+    await withScripts.close()
+  })
+
   it('happy: the language follows Accept-Language, the switch changes it, dates follow', async () => {
     const context = await newContext('fr-CA')
     const page = await context.newPage()

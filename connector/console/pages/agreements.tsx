@@ -1,4 +1,5 @@
-import type { Agreement, Obligations } from '../views.ts'
+import type { Agreement, AuditRecord, Obligations } from '../views.ts'
+import { AuditHistory } from './audit-history.tsx'
 import { Layout, type PageContext, Pager, State, Timeline } from './layout.tsx'
 
 /** Agreements: the list, and one agreement with its terms in plain language, obligations and usage. */
@@ -49,11 +50,13 @@ export function AgreementPage({
   agreement: a,
   terms,
   duties,
+  audit,
 }: {
   page: PageContext
   agreement: Agreement
   terms: string
   duties: Obligations | undefined
+  audit: { items: AuditRecord[]; more: boolean } | undefined
 }) {
   const { words } = page
   return (
@@ -123,6 +126,7 @@ export function AgreementPage({
           }))}
         />
       ) : null}
+      <AuditHistory page={page} agreementId={a['@id']} audit={audit} />
     </Layout>
   )
 }

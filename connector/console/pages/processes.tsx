@@ -1,5 +1,6 @@
 import type { Negotiation, NegotiationDetail, Transfer, TransferDetail } from '../views.ts'
-import type { Words } from '../i18n.ts'
+import type { Child } from 'hono/jsx'
+import type { MessageKey, Words } from '../i18n.ts'
 import { CsrfField, Layout, type PageContext, Pager, State, Timeline } from './layout.tsx'
 import { negotiationStates } from '../../dsp/negotiation-messages.ts'
 import { transferStates } from '../../dsp/transfer-messages.ts'
@@ -48,12 +49,35 @@ function Filters(props: { page: PageContext; action: string; states: readonly st
 
 const roleWord = (page: PageContext, role: string) => (role === 'provider' ? page.words.t('role.provider') : page.words.t('role.consumer'))
 
-export function NegotiationsPage({ page, list }: { page: PageContext; list: ListView<Negotiation> }) {
+/** What one row of a process list shows; the two lists differ only in these. */
+interface ProcessRow {
+  id: string
+  label: string
+  state: string
+  role: string
+  counterparty: string
+  updatedAt: string
+  reason: string | null | undefined
+  /** Cells of the list's extra columns, in order. */
+  extra?: Child[]
+}
+
+/** A paged list of negotiations or transfers, filtered by state and role. */
+function ProcessListPage(props: {
+  page: PageContext
+  title: MessageKey
+  base: string
+  states: readonly string[]
+  list: ListView<unknown>
+  rows: ProcessRow[]
+  extraColumns?: Array<{ header: MessageKey; numeric?: boolean }>
+}) {
+  const { page, list, base } = props
   const { words } = page
   return (
-    <Layout page={page} title={words.t('negotiations.title')}>
-      <Filters page={page} action="/console/negotiations" states={negotiationStates} state={list.state} role={list.role} />
-      {list.items.length ? (
+    <Layout page={page} title={words.t(props.title)}>
+      <Filters page={page} action={base} states={props.states} state={list.state} role={list.role} />
+      {props.rows.length ? (
         <table>
           <thead>
             <tr>
@@ -61,25 +85,31 @@ export function NegotiationsPage({ page, list }: { page: PageContext; list: List
               <th scope="col">{words.t('field.state')}</th>
               <th scope="col">{words.t('field.role')}</th>
               <th scope="col">{words.t('field.counterparty')}</th>
+              {(props.extraColumns ?? []).map((c) => (
+                <th scope="col">{words.t(c.header)}</th>
+              ))}
               <th scope="col">{words.t('field.updated')}</th>
               <th scope="col">{words.t('field.reason')}</th>
             </tr>
           </thead>
           <tbody>
-            {list.items.map((n) => (
+            {props.rows.map((r) => (
               <tr>
                 <td>
-                  <a class="id" href={`/console/negotiations/${encodeURIComponent(n.id)}`}>
-                    {n.datasetId}
+                  <a class="id" href={`${base}/${encodeURIComponent(r.id)}`}>
+                    {r.label}
                   </a>
                 </td>
                 <td>
-                  <State state={n.state} />
+                  <State state={r.state} />
                 </td>
-                <td>{roleWord(page, n.role)}</td>
-                <td class="id">{n.counterpartyId ?? n.counterpartyAddress}</td>
-                <td>{words.date(n.updatedAt)}</td>
-                <td class="reason">{n.reason ?? ''}</td>
+                <td>{roleWord(page, r.role)}</td>
+                <td class="id">{r.counterparty}</td>
+                {(r.extra ?? []).map((cell, i) => (
+                  <td class={props.extraColumns?.[i]?.numeric ? 'num' : undefined}>{cell}</td>
+                ))}
+                <td>{words.date(r.updatedAt)}</td>
+                <td class="reason">{r.reason ?? ''}</td>
               </tr>
             ))}
           </tbody>
@@ -87,17 +117,29 @@ export function NegotiationsPage({ page, list }: { page: PageContext; list: List
       ) : (
         <p>{words.t('list.empty')}</p>
       )}
-      <Pager
-        page={page}
-        base="/console/negotiations"
-        query={{ state: list.state, role: list.role }}
-        offset={list.offset}
-        limit={list.limit}
-        count={list.items.length}
-      />
+      <Pager page={page} base={base} query={{ state: list.state, role: list.role }} offset={list.offset} limit={list.limit} count={props.rows.length} />
     </Layout>
   )
 }
+
+export const NegotiationsPage = ({ page, list }: { page: PageContext; list: ListView<Negotiation> }) => (
+  <ProcessListPage
+    page={page}
+    title="negotiations.title"
+    base="/console/negotiations"
+    states={negotiationStates}
+    list={list}
+    rows={list.items.map((n) => ({
+      id: n.id,
+      label: n.datasetId,
+      state: n.state,
+      role: n.role,
+      counterparty: n.counterpartyId ?? n.counterpartyAddress,
+      updatedAt: n.updatedAt,
+      reason: n.reason,
+    }))}
+  />
+)
 
 const finalNegotiation = (state: string) => state === 'FINALIZED' || state === 'TERMINATED'
 
@@ -155,58 +197,26 @@ export function NegotiationPage({ page, negotiation: n }: { page: PageContext; n
   )
 }
 
-export function TransfersPage({ page, list }: { page: PageContext; list: ListView<Transfer> }) {
-  const { words } = page
-  return (
-    <Layout page={page} title={words.t('transfers.title')}>
-      <Filters page={page} action="/console/transfers" states={transferStates} state={list.state} role={list.role} />
-      {list.items.length ? (
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">{words.t('field.dataset')}</th>
-              <th scope="col">{words.t('field.state')}</th>
-              <th scope="col">{words.t('field.role')}</th>
-              <th scope="col">{words.t('field.counterparty')}</th>
-              <th scope="col">{words.t('field.bytes')}</th>
-              <th scope="col">{words.t('field.updated')}</th>
-              <th scope="col">{words.t('field.reason')}</th>
-            </tr>
-          </thead>
-          <tbody>
-            {list.items.map((t) => (
-              <tr>
-                <td>
-                  <a class="id" href={`/console/transfers/${encodeURIComponent(t.id)}`}>
-                    {t.datasetId ?? t.id}
-                  </a>
-                </td>
-                <td>
-                  <State state={t.state} />
-                </td>
-                <td>{roleWord(page, t.role)}</td>
-                <td class="id">{t.counterpartyId}</td>
-                <td class="num">{words.bytes(t.bytesMoved)}</td>
-                <td>{words.date(t.updatedAt)}</td>
-                <td class="reason">{t.reason ?? ''}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      ) : (
-        <p>{words.t('list.empty')}</p>
-      )}
-      <Pager
-        page={page}
-        base="/console/transfers"
-        query={{ state: list.state, role: list.role }}
-        offset={list.offset}
-        limit={list.limit}
-        count={list.items.length}
-      />
-    </Layout>
-  )
-}
+export const TransfersPage = ({ page, list }: { page: PageContext; list: ListView<Transfer> }) => (
+  <ProcessListPage
+    page={page}
+    title="transfers.title"
+    base="/console/transfers"
+    states={transferStates}
+    list={list}
+    extraColumns={[{ header: 'field.bytes', numeric: true }]}
+    rows={list.items.map((t) => ({
+      id: t.id,
+      label: t.datasetId ?? t.id,
+      state: t.state,
+      role: t.role,
+      counterparty: t.counterpartyId,
+      updatedAt: t.updatedAt,
+      reason: t.reason,
+      extra: [page.words.bytes(t.bytesMoved)],
+    }))}
+  />
+)
 
 /** Whether a transfer is still moving on by itself (requested, or a push under way): its page follows it. */
 export const transferIsLive = (t: Pick<Transfer, 'state' | 'format'>) => t.state === 'REQUESTED' || (t.state === 'STARTED' && t.format === 'HttpData-PUSH')

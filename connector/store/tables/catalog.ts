@@ -10,7 +10,7 @@ import type { Builders } from '../dialect.ts'
  * - `visibility`: the dataset's visibility group (its visibility policies, `''` = none), `gate` the same as JSON;
  * - `search`, `keywords`, `themes`: lower-case text for the catalog filters (`keywords`/`themes` are
  *   `\n`-delimited with a `\n` at each end, so that one entry matches exactly);
- * - `policy_refs`: every policy it names, `\n`-joined; `published` is false while one is unknown;
+ * - `published` is false while a policy it names is unknown (the names are in `catalog_policy_refs`);
  * - `seq`: the catalog version of its last change (see `catalog_state`).
  */
 export const catalogTables = (b: Builders) => ({
@@ -36,11 +36,41 @@ export const catalogTables = (b: Builders) => ({
       titles: b.text('titles').notNull().default(''),
       publishers: b.text('publishers').notNull().default(''),
       modified: b.bigint('modified').notNull().default(0),
-      policyRefs: b.text('policy_refs').notNull().default(''),
       seq: b.bigint('seq').notNull().default(0),
     },
     // No index leads with `published`: pages must walk the primary key in id order, never sort.
     (t) => [b.index('catalog_datasets_seq').on(t.seq), b.index('catalog_datasets_file').on(t.source, t.file)],
+  ),
+  /**
+   * Every policy each dataset names (offers, visibility), one row per pair, written in the transaction
+   * that writes or removes the dataset: which datasets use a policy, and how many, is a range of the
+   * policy's index, never a pass over the descriptions.
+   */
+  catalogPolicyRefs: b.table(
+    'catalog_policy_refs',
+    {
+      datasetId: b.text('dataset_id').notNull(),
+      policyId: b.text('policy_id').notNull(),
+    },
+    (t) => [b.primaryKey({ columns: [t.datasetId, t.policyId] }), b.index('catalog_policy_refs_policy').on(t.policyId, t.datasetId)],
+  ),
+  /** How many datasets name each policy, kept with the references: a policy list reads one row per policy. */
+  catalogPolicyCounts: b.table('catalog_policy_counts', {
+    policyId: b.text('policy_id').primaryKey(),
+    count: b.bigint('count').notNull(),
+  }),
+  /**
+   * Every local file or folder each dataset's distributions name (the path as written, relative to
+   * the participant folder), kept like the policy references: a file is not removed while a dataset
+   * names it.
+   */
+  catalogFileRefs: b.table(
+    'catalog_file_refs',
+    {
+      datasetId: b.text('dataset_id').notNull(),
+      path: b.text('path').notNull(),
+    },
+    (t) => [b.primaryKey({ columns: [t.datasetId, t.path] }), b.index('catalog_file_refs_path').on(t.path)],
   ),
   /**
    * Published datasets per visibility group, kept in the transaction of every change, so that the
