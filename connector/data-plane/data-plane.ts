@@ -557,7 +557,9 @@ export function createDataPlane(deps: DataPlaneDeps) {
         await refundCount(transfer, accessId!, failure.message)
         throw failure
       }
-      return new Response(null, { status: 307, headers: { location: url, 'cache-control': 'no-store', 'referrer-policy': 'no-referrer' } })
+      // A declared sha256 goes with the URL: the storage does not state one, and the consumer checks it.
+      const digest: Record<string, string> = source.sha256 ? { 'repr-digest': reprDigest(source.sha256), 'x-content-sha256': source.sha256 } : {}
+      return new Response(null, { status: 307, headers: { location: url, 'cache-control': 'no-store', 'referrer-policy': 'no-referrer', ...digest } })
     } finally {
       release()
     }
