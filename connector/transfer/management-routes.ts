@@ -266,7 +266,20 @@ export function transferManagementRoutes(deps: { ctx: TransferCtx; agreements: P
         throw new PasserelleError('too_many_requests', `the provider asks to retry later: ${detail.slice(0, 300)}`, {
           retryAfterSeconds: Number(upstream.headers.get('retry-after')) || 1,
         })
-      if (upstream.status === 416) return new Response(null, { status: 416, headers: { 'content-range': upstream.headers.get('content-range') ?? '' } })
+      // A range beyond the end (its Content-Range says the size), or one the provider does not serve (its reason said).
+      if (upstream.status === 416)
+        return c.json(
+          {
+            error: {
+              code: 'range_not_satisfiable',
+              message: detail ? `the provider: ${detail.slice(0, 500)}` : 'the range asked for is beyond the end of the data',
+            },
+          },
+          416,
+          {
+            'content-range': upstream.headers.get('content-range') ?? '',
+          },
+        )
       throw new PasserelleError(
         upstream.status === 403 || upstream.status === 401 ? 'forbidden' : upstream.status === 400 ? 'bad_request' : 'peer_failed',
         `the provider refused the download (${upstream.status}): ${detail.slice(0, 1000)}`,

@@ -362,6 +362,61 @@ describe('datasets in S3-compatible storage and folders', () => {
     }
   }
 
+  for (const [dataset, what] of [
+    ['urn:dataset:folder', 'a local folder'],
+    ['urn:dataset:s3-prefix', 'an S3 prefix'],
+  ] as const)
+    it(`serves ${what} as a tar by ranges: the parts make the same archive, counted as one download`, async () => {
+      const first = await startPull(dataset)
+      const whole = await consumer.api(`/transfers/${first.consumerId}/data`)
+      expect(whole.status).toBe(200)
+      const etag = whole.headers.get('etag')!
+      const bytes = Buffer.from(await whole.arrayBuffer())
+      expect(Number(whole.headers.get('content-length'))).toBe(bytes.length)
+      expect(whole.headers.get('accept-ranges')).toBe('bytes')
+      const { consumerId, providerId } = await startPull(dataset)
+      const half = Math.floor(bytes.length / 2)
+      const head = await consumer.api(`/transfers/${consumerId}/data`, { headers: { range: `bytes=0-${half - 1}` } })
+      expect(head.status).toBe(206)
+      expect(head.headers.get('content-range')).toBe(`bytes 0-${half - 1}/${bytes.length}`)
+      const tail = await consumer.api(`/transfers/${consumerId}/data`, { headers: { range: `bytes=${half}-`, 'if-range': etag } })
+      expect(tail.status).toBe(206)
+      expect(tail.headers.get('etag')).toBe(etag)
+      const joined = Buffer.concat([Buffer.from(await head.arrayBuffer()), Buffer.from(await tail.arrayBuffer())])
+      expect(joined.equals(bytes)).toBe(true)
+      const onProvider = await readTransfer(provider, providerId)
+      expect(onProvider.accessCount).toBe(1)
+      expect(onProvider.accesses!.map((a) => a.status)).toEqual([206, 206])
+    })
+
+  it('answers 416 with the size for a range beyond the end of a tar, counting nothing', async () => {
+    const { consumerId, providerId } = await startPull('urn:dataset:folder')
+    const res = await consumer.api(`/transfers/${consumerId}/data`, { headers: { range: 'bytes=99999999-' } })
+    expect(res.status).toBe(416)
+    expect(res.headers.get('content-range')).toMatch(/^bytes \*\/\d+$/)
+    expect((await readTransfer(provider, providerId)).accessCount).toBe(0)
+  })
+
+  it('sends a tar whole for several or overlapping ranges and for a stale If-Range, each a download', async () => {
+    const { consumerId, providerId } = await startPull('urn:dataset:folder')
+    const several = await consumer.api(`/transfers/${consumerId}/data`, { headers: { range: 'bytes=0-10,5-20' } })
+    expect(several.status).toBe(200)
+    const bytes = Buffer.from(await several.arrayBuffer())
+    expect(Number(several.headers.get('content-length'))).toBe(bytes.length)
+    const stale = await consumer.api(`/transfers/${consumerId}/data`, { headers: { range: 'bytes=100-', 'if-range': '"tar-not-this-one"' } })
+    expect(stale.status).toBe(200)
+    expect(Buffer.from(await stale.arrayBuffer()).equals(bytes)).toBe(true)
+    expect((await readTransfer(provider, providerId)).accessCount).toBe(2)
+  })
+
+  it('refuses a range on a zip with a 416 that says why, counting nothing', async () => {
+    const { consumerId, providerId } = await startPull('urn:dataset:folder')
+    const res = await consumer.api(`/transfers/${consumerId}/data?archive=zip`, { headers: { range: 'bytes=100-' } })
+    expect(res.status).toBe(416)
+    expect(await res.text()).toContain('a zip archive is not served by ranges')
+    expect((await readTransfer(provider, providerId)).accessCount).toBe(0)
+  })
+
   it('refuses an archive format it does not know, with a 400', async () => {
     const { consumerId } = await startPull('urn:dataset:folder')
     const res = await consumer.api(`/transfers/${consumerId}/data?archive=rar`)
