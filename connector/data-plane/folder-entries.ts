@@ -41,10 +41,15 @@ export async function* localFolderEntries(
         size: info.size,
         modified: info.mtime,
         open: () => fileChunks(path, info.size),
-        ...(digest ? { sha256: () => digest({ path, size: info.size, mtimeMs: info.mtimeMs }) } : {}),
+        // Only large files are worth a cached digest: small ones are read again faster than a cache of
+        // a few hundred entries would keep them (and hashing one reads it in 1 MiB buffers).
+        ...(digest && info.size >= cachedDigestBytes ? { sha256: () => digest({ path, size: info.size, mtimeMs: info.mtimeMs }) } : {}),
       }
   }
 }
+
+/** Files from this size on are skipped by a range with their cached sha256 rather than read. */
+const cachedDigestBytes = 1024 * 1024
 
 /** Exactly `size` bytes of a file, a chunk at a time; a link put in its place is not followed. */
 async function* fileChunks(path: string, size: number): AsyncGenerator<Uint8Array> {
