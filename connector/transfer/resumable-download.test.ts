@@ -51,7 +51,7 @@ beforeAll(async () => {
     asked.push(req.headers.range)
     const range = parseRange(req.headers.range, layout.size)
     const span = range === 'unsatisfiable' ? undefined : range
-    const whole: Buffer = await collect(archiveStream(entries(), "tar"))
+    const whole: Buffer = await collect(archiveStream(entries(), 'tar'))
     // A tampered copy has one byte of the first file changed after the archive was made (its header is 512 bytes).
     if (tamper) whole[512] = whole[512]! ^ 1
     const headers = { 'content-type': 'application/x-tar', etag: layout.etag, 'accept-ranges': 'bytes' }
@@ -90,7 +90,7 @@ describe('resuming the download of a folder archive', () => {
     const second = await download(out, true)
     expect(second).toMatchObject({ ok: true })
     expect(asked[1]).toMatch(/^bytes=\d+-$/)
-    const whole: Buffer = await collect(archiveStream(entries(), "tar"))
+    const whole: Buffer = await collect(archiveStream(entries(), 'tar'))
     expect(createHash('sha256').update(readFileSync(out)).digest('hex')).toBe(createHash('sha256').update(whole).digest('hex'))
   })
 
