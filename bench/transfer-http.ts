@@ -1,17 +1,25 @@
 /**
  * bench/transfer-http: a 1 GiB pull of an HTTP API distribution through the provider's data plane
  * against a baseline measured in the same run: `curl` downloading straight from the backend (a
- * minimal Node `http` server piping a file, with a Content-Length, in this process).
+ * minimal Node `http` server piping a file, with a Content-Length).
  *
  * Ours: curl downloads from the provider's data endpoint, which checks the token, the transfer and
  * the usage rules, checks the declared query parameters, reads the backend through the peer client
  * (egress policy), and relays the body through the guarded stream (byte limits, idle timeout, the
- * watch that stops it when the transfer or agreement ends). Each run measures the baseline, then
- * ours; the ratio is the median of the per-run ratios. Peak RSS growth and CPU time are this
- * process's (backend and connector; curl's is not in it).
+ * watch that stops it when the transfer or agreement ends).
  *
- *   node --import tsx bench/transfer-http.ts            (BENCH_TRANSFER_MIB=256 for a quicker run, BENCH_RUNS=5)
+ * The backend runs in a process of its own, as an institution's API runs on a host of its own: the
+ * connector's event loop then carries only the relay. The earlier set-up (backend in this process,
+ * sharing the connector's one thread) is measured too, as is a pull of the same file as a file
+ * distribution (the data endpoint reading it itself). Each run measures every case once, its
+ * baseline first; ratios are medians of per-run ratios. Peak RSS growth and CPU time are this
+ * process's (the connector, plus the backend when it is in this process; curl's is not in it).
+ *
+ *   node --import tsx bench/transfer-http.ts            (BENCH_TRANSFER_MIB=256 for a quicker run, BENCH_RUNS=5;
+ *                                                       BENCH_CPU_PROF=<folder> profiles our pulls only)
  */
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
 import { createReadStream, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:http'
 import { loadavg, tmpdir } from 'node:os'
@@ -28,7 +36,7 @@ import { testConfig, testContext } from '../test/support/context.ts'
 import { sharedDispatcher } from '../test/support/areas.ts'
 import { createTestStore } from '../test/support/stores.ts'
 import { median, printTable } from './stats.ts'
-import { close, curlDownload, listen, measure, type Measure, writeRandomFile } from './transfer-support.ts'
+import { close, cpuProfile, curlDownload, listen, measure, type Measure, writeRandomFile } from './transfer-support.ts'
 
 const mib = Number(process.env.BENCH_TRANSFER_MIB ?? 1024)
 const size = mib * 1024 * 1024
@@ -43,13 +51,17 @@ async function main() {
   mkdirSync(dir, { recursive: true })
   writeRandomFile(file, mib)
 
-  // The institution's API: answers /series?station=… with the file, with its length.
+  // The institution's API: answers /series?station=… with the file, with its length. Once in this
+  // process (the earlier set-up), once in a process of its own (the same code).
   const backend = createServer((_req, res) => {
     res.writeHead(200, { 'content-length': String(size), 'content-type': 'application/octet-stream' })
     createReadStream(file, { highWaterMark: 1024 * 1024 }).pipe(res)
   })
   const backendPort = await listen(backend)
-  const backendUrl = `http://127.0.0.1:${backendPort}/series`
+  const localBackendUrl = `http://127.0.0.1:${backendPort}/series`
+  const child = spawn(process.execPath, ['-e', backendProgram, file, String(size)], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const [portLine] = (await once(child.stdout!, 'data')) as [Buffer]
+  const backendUrl = `http://127.0.0.1:${Number(portLine.toString().trim())}/series`
 
   const store = await createTestStore('sqlite')
   const config = testConfig({ participant: { id: 'did:web:provider.bench', name: 'provider' }, dataDir: join(dir, 'data') }, dir)
@@ -69,7 +81,12 @@ async function main() {
     {
       agreements: () => ({ find: async () => agreement, providerOf: async () => undefined }),
       usage: { check: () => ({ allowed: true, reason: 'allowed' }) },
-      sources: () => ({ resolve: async () => ({ kind: 'http', url: backendUrl, headers: { authorization: 'Bearer bench' }, api }) }),
+      sources: () => ({
+        resolve: async (datasetId: string) =>
+          datasetId === 'urn:dataset:file'
+            ? { kind: 'file' as const, root: dir, path: 'payload.bin' }
+            : { kind: 'http' as const, url: datasetId === 'urn:dataset:local' ? localBackendUrl : backendUrl, headers: { authorization: 'Bearer bench' }, api },
+      }),
       monitorIntervalMs: 3_600_000,
     },
   )
@@ -77,37 +94,60 @@ async function main() {
   const server = createServer(getRequestListener(app.fetch))
   const port = await listen(server)
   const service = await area.start!(ctx)
-  const transfer = await store.transaction((tx) =>
-    repo(area.runtime.ctx).insert(
-      tx,
-      {
-        id: 'urn:uuid:bench-http-pull',
-        role: 'provider',
-        providerPid: 'urn:uuid:bench-http-pull',
-        consumerPid: 'urn:uuid:bench-http-pull',
-        agreementId: agreement.id,
-        datasetId: agreement.target,
-        counterpartyId: agreement.assignee,
-        counterpartyAddress: 'http://127.0.0.1:1/dsp',
-        format: 'HttpData-PULL',
-        state: 'STARTED',
-      },
-      { cause: 'bench', actor: 'local' },
-    ),
-  )
-  const address = readHttpDataAddress(await area.runtime.dataPlane.control.pullAddress(transfer))!
-  const pullUrl = `${address.endpoint.replace(/^http:\/\/[^/]+/, `http://127.0.0.1:${port}`)}?station=MTL`
-  const auth = [`Authorization: Bearer ${address.token}`]
-  await curlDownload(pullUrl, auth)
-  await curlDownload(`${backendUrl}?station=MTL`)
-
-  const base: Measure[] = []
-  const ours: Measure[] = []
-  for (let i = 0; i < runs; i++) {
-    base.push(await measure(() => curlDownload(`${backendUrl}?station=MTL`).then(() => {})))
-    ours.push(await measure(() => curlDownload(pullUrl, auth).then(() => {})))
+  const pullOf = async (name: string, datasetId: string, query: string) => {
+    const id = `urn:uuid:bench-${name}`
+    const transfer = await store.transaction((tx) =>
+      repo(area.runtime.ctx).insert(
+        tx,
+        {
+          id,
+          role: 'provider',
+          providerPid: id,
+          consumerPid: id,
+          agreementId: agreement.id,
+          datasetId,
+          counterpartyId: agreement.assignee,
+          counterpartyAddress: 'http://127.0.0.1:1/dsp',
+          format: 'HttpData-PULL',
+          state: 'STARTED',
+        },
+        { cause: 'bench', actor: 'local' },
+      ),
+    )
+    const address = readHttpDataAddress(await area.runtime.dataPlane.control.pullAddress(transfer))!
+    const url = `${address.endpoint.replace(/^http:\/\/[^/]+/, `http://127.0.0.1:${port}`)}${query}`
+    const auth = [`Authorization: Bearer ${address.token}`]
+    // Warm-up (and, for the file, its sha256 computed once and cached).
+    await curlDownload(url, auth)
+    return () => curlDownload(url, auth).then(() => {})
   }
+  const pullHttp = await pullOf('http', agreement.target, '?station=MTL')
+  const pullLocal = await pullOf('local', 'urn:dataset:local', '?station=MTL')
+  const pullFile = await pullOf('file', 'urn:dataset:file', '')
+  await curlDownload(`${backendUrl}?station=MTL`)
+  await curlDownload(`${localBackendUrl}?station=MTL`)
+
+  const cases = {
+    base: [] as Measure[],
+    http: [] as Measure[],
+    file: [] as Measure[],
+    localBase: [] as Measure[],
+    local: [] as Measure[],
+  }
+  // BENCH_CPU_PROF=<folder>: a CPU profile of our HTTP backend pulls only (the baseline runs and set-up left out).
+  const profile = process.env.BENCH_CPU_PROF ? await cpuProfile(process.env.BENCH_CPU_PROF) : undefined
+  for (let i = 0; i < runs; i++) {
+    cases.base.push(await measure(() => curlDownload(`${backendUrl}?station=MTL`).then(() => {})))
+    await profile?.resume()
+    cases.http.push(await measure(pullHttp))
+    await profile?.pause()
+    cases.file.push(await measure(pullFile))
+    cases.localBase.push(await measure(() => curlDownload(`${localBackendUrl}?station=MTL`).then(() => {})))
+    cases.local.push(await measure(pullLocal))
+  }
+  await profile?.save('transfer-http-pull')
   const mbps = (m: Measure[]) => median(m.map((x) => size / 1024 / 1024 / x.seconds))
+  const ratio = (ours: Measure[], base: Measure[]) => median(ours.map((m, i) => base[i]!.seconds / m.seconds)).toFixed(2)
   const row = (name: string, m: Measure[], ratio: string) => [
     name,
     mbps(m).toFixed(0),
@@ -115,7 +155,6 @@ async function main() {
     (median(m.map((x) => x.rssGrowth)) / 1024 / 1024).toFixed(1),
     ratio,
   ]
-  const ratio = median(ours.map((m, i) => base[i]!.seconds / m.seconds))
   printTable(
     `bench/transfer-http: ${mib} MiB over 127.0.0.1 (target: ratio ≥ 0.85, RSS growth < 64 MiB); load average ${loadBefore} before, ${loadavg()
       .map((l) => l.toFixed(2))
@@ -126,17 +165,33 @@ async function main() {
         `median MiB/s (${runs} runs of ${mib} MiB)`,
         'median CPU s (this process)',
         'median peak RSS growth MiB',
-        'ratio to baseline (median of per-run ratios)',
+        'ratio to its baseline (median of per-run ratios)',
       ],
-      row('backend straight (curl)', base, '1.00'),
-      row('pull through passerelle (curl → data plane → backend)', ours, ratio.toFixed(2)),
+      row('backend straight (curl; backend in its own process)', cases.base, '1.00'),
+      row('pull through passerelle (curl → data plane → that backend)', cases.http, ratio(cases.http, cases.base)),
+      row('file pull through passerelle (the same file as a file distribution)', cases.file, ratio(cases.file, cases.base)),
+      row('backend straight (curl; backend in this process)', cases.localBase, '1.00'),
+      row('pull through passerelle (backend in this process)', cases.local, ratio(cases.local, cases.localBase)),
     ],
   )
   await service.stop()
   await close(server)
   await close(backend)
+  child.kill()
   await store.close()
   rmSync(dir, { recursive: true, force: true })
 }
+
+/** The backend in a process of its own: `node -e <this> <file> <size>`, printing its port. */
+const backendProgram = `
+const { createServer } = require('node:http')
+const { createReadStream } = require('node:fs')
+const [file, size] = process.argv.slice(1)
+const server = createServer((_req, res) => {
+  res.writeHead(200, { 'content-length': size, 'content-type': 'application/octet-stream' })
+  createReadStream(file, { highWaterMark: 1024 * 1024 }).pipe(res)
+})
+server.listen(0, '127.0.0.1', () => process.stdout.write(server.address().port + '\\n'))
+`
 
 await main()

@@ -1,8 +1,10 @@
 /** What the transfer benchmarks share: a payload file, a measured run, servers on 127.0.0.1, curl. */
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { closeSync, openSync, writeSync } from 'node:fs'
+import { closeSync, openSync, writeFileSync, writeSync } from 'node:fs'
 import type { Server } from 'node:http'
+import { Session } from 'node:inspector/promises'
+import { join } from 'node:path'
 import { promisify } from 'node:util'
 
 export const run = promisify(execFile)
@@ -49,4 +51,32 @@ export const close = (server: Server) =>
 /** curl downloads `url` to nowhere (its CPU is not this process's). */
 export async function curlDownload(url: string, headers: string[] = []) {
   await run('curl', ['-sS', '--fail', '-o', '/dev/null', ...headers.flatMap((h) => ['-H', h]), url], { maxBuffer: 1024 * 1024 })
+}
+
+/**
+ * A CPU profile of chosen stretches of this process (the runs being explained, not the set-up):
+ * sampling every 100 µs while resumed; `save` writes `<folder>/<name>.cpuprofile` (open it in Chrome's DevTools).
+ */
+export async function cpuProfile(folder: string) {
+  const session = new Session()
+  session.connect()
+  await session.post('Profiler.enable')
+  await session.post('Profiler.setSamplingInterval', { interval: 100 })
+  let started = false
+  const samples: Array<{ profile: unknown }> = []
+  return {
+    async resume() {
+      await session.post('Profiler.start')
+      started = true
+    },
+    async pause() {
+      if (!started) return
+      samples.push(await session.post('Profiler.stop'))
+      started = false
+    },
+    async save(name: string) {
+      samples.forEach((s, i) => writeFileSync(join(folder, `${name}-${i + 1}.cpuprofile`), JSON.stringify(s.profile)))
+      session.disconnect()
+    },
+  }
 }

@@ -104,7 +104,7 @@ export function createPeerClient(options: PeerClientOptions = {}): PeerClient {
       }
       return tracer().startActiveSpan(
         `${method} ${url.host}`,
-        { kind: SpanKind.CLIENT, attributes: { 'http.request.method': method, 'url.full': url.toString() } },
+        { kind: SpanKind.CLIENT, attributes: { 'http.request.method': method, 'url.full': spanUrl(url) } },
         async (span) => {
           propagation.inject(context.active(), headers)
           const timeout = input.timeout ?? 10_000
@@ -150,7 +150,7 @@ export function createPeerClient(options: PeerClientOptions = {}): PeerClient {
       const headers: Record<string, string> = { ...input.headers }
       return tracer().startActiveSpan(
         `${method} ${url.host}`,
-        { kind: SpanKind.CLIENT, attributes: { 'http.request.method': method, 'url.full': url.toString() } },
+        { kind: SpanKind.CLIENT, attributes: { 'http.request.method': method, 'url.full': spanUrl(url) } },
         async (span) => {
           propagation.inject(context.active(), headers)
           const timeout = input.timeout ?? 10_000
@@ -178,7 +178,7 @@ export function createPeerClient(options: PeerClientOptions = {}): PeerClient {
       const url = new URL(input.url)
       return tracer().startActiveSpan(
         `PUT ${url.host}`,
-        { kind: SpanKind.CLIENT, attributes: { 'http.request.method': 'PUT', 'url.full': url.toString() } },
+        { kind: SpanKind.CLIENT, attributes: { 'http.request.method': 'PUT', 'url.full': spanUrl(url) } },
         async (span) => {
           const headers = { ...input.headers }
           propagation.inject(context.active(), headers)
@@ -214,6 +214,19 @@ export function createPeerClient(options: PeerClientOptions = {}): PeerClient {
     if (isEgressRefusal(result)) options.logger?.warn('egress: connection refused by the policy', { detail: result.details?.egress })
     return result
   }
+}
+
+/**
+ * The URL as a span records it: the values of query parameters that are credentials (a presigned
+ * URL's signature and key) are redacted, as OpenTelemetry's conventions ask.
+ */
+export function spanUrl(url: URL): string {
+  if (!url.search) return url.toString()
+  const copy = new URL(url)
+  for (const name of [...copy.searchParams.keys()])
+    if (/^(x-amz-signature|x-amz-credential|x-amz-security-token|signature|awsaccesskeyid|sig|x-goog-signature)$/i.test(name))
+      copy.searchParams.set(name, 'REDACTED')
+  return copy.toString()
 }
 
 class PeerFailure extends PasserelleError {

@@ -172,7 +172,15 @@ export function distributionSource(
       credentials: s3.credentials ? s3Credentials(s3.credentials, env) : undefined,
     }
     if (s3.prefix !== undefined) return { kind: 's3-prefix', access, bucket: s3.bucket, prefix: s3.prefix, mediaType }
-    return { kind: 's3', access, bucket: s3.bucket, key: s3.key!, mediaType, ...(s3.presign ? { presignTtl: s3.presign.ttl } : {}) }
+    return {
+      kind: 's3',
+      access,
+      bucket: s3.bucket,
+      key: s3.key!,
+      mediaType,
+      ...(s3.presign ? { presignTtl: s3.presign.ttl } : {}),
+      ...(distribution.sha256 ? { sha256: distribution.sha256 } : {}),
+    }
   }
   if (!distribution.url) return undefined
   return httpSource({ ...distribution, url: distribution.url }, place.secrets ?? secretLookup(env))

@@ -10,6 +10,7 @@ import { parseInput, parseJsonBody, parseQuery, readJson } from '../http/validat
 import type { OpenApiRegistry } from '../management/openapi.ts'
 import { httpDataAddress, readHttpDataAddress, transferStates, type DataAddress } from './messages.ts'
 import type { TransferEvent, TransferRecord } from './repository.ts'
+import { asksPresigned, followPresignedRedirect, isRedirect } from './presigned-redirect.ts'
 import { objectKeyProblem, s3PushFormat } from './s3-address.ts'
 import { act, repo, requestTransfer, sameHost, type LocalAction, type TransferCtx } from './service.ts'
 
@@ -247,13 +248,38 @@ export function transferManagementRoutes(deps: { ctx: TransferCtx; agreements: P
         upstream = await get(fresh)
       }
     }
+    // A presigned URL the consumer asked for (`?redirect=presigned`): followed once, to the storage,
+    // without our token; every other redirect is refused (presigned-redirect.ts).
+    let digest: Record<string, string> = {}
+    if (isRedirect(upstream.status)) {
+      digest = pick(upstream.headers, ['repr-digest', 'digest', 'x-content-sha256'])
+      upstream = asResponse(
+        await followPresignedRedirect(peers, upstream, { presigned: asksPresigned(asked.search), range, ifRange }).catch((error: unknown) => {
+          ctx.logger.info('the provider redirect was not followed', { transferId: t.id, reason: (error as Error).message })
+          throw error
+        }),
+      )
+    }
     if (!upstream.ok || !upstream.body) {
       const detail = errorText(await upstream.text().catch(() => ''))
       if (upstream.status === 429)
         throw new PasserelleError('too_many_requests', `the provider asks to retry later: ${detail.slice(0, 300)}`, {
           retryAfterSeconds: Number(upstream.headers.get('retry-after')) || 1,
         })
-      if (upstream.status === 416) return new Response(null, { status: 416, headers: { 'content-range': upstream.headers.get('content-range') ?? '' } })
+      // A range beyond the end (its Content-Range says the size), or one the provider does not serve (its reason said).
+      if (upstream.status === 416)
+        return c.json(
+          {
+            error: {
+              code: 'range_not_satisfiable',
+              message: detail ? `the provider: ${detail.slice(0, 500)}` : 'the range asked for is beyond the end of the data',
+            },
+          },
+          416,
+          {
+            'content-range': upstream.headers.get('content-range') ?? '',
+          },
+        )
       throw new PasserelleError(
         upstream.status === 403 || upstream.status === 401 ? 'forbidden' : upstream.status === 400 ? 'bad_request' : 'peer_failed',
         `the provider refused the download (${upstream.status}): ${detail.slice(0, 1000)}`,
@@ -261,6 +287,8 @@ export function transferManagementRoutes(deps: { ctx: TransferCtx; agreements: P
     }
     return relayResponse(upstream as Response & { body: ReadableStream<Uint8Array> }, {
       headers: ['content-type', 'content-length', 'content-range', 'etag', 'accept-ranges', 'repr-digest', 'digest', 'x-content-sha256', 'content-disposition'],
+      // A digest the provider stated on its redirect holds for the object the storage sends.
+      extra: digest,
       onBytes: (bytes) =>
         void repo(ctx)
           .addBytes(ctx.store.db, t.id, bytes)
@@ -343,6 +371,8 @@ export function transferManagementRoutes(deps: { ctx: TransferCtx; agreements: P
 }
 
 /** A streamed peer answer as a web Response (what the relay takes); a redirect is not followed. */
+const pick = (headers: Headers, names: string[]) => Object.fromEntries(names.flatMap((name) => (headers.get(name) ? [[name, headers.get(name)!]] : [])))
+
 function asResponse(answer: PeerStream): Response {
   const headers = new Headers()
   for (const [name, value] of Object.entries(answer.headers)) if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value)

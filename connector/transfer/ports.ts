@@ -102,6 +102,8 @@ export type DataSource =
       mediaType?: string
       /** Seconds a presigned GET lives, when the steward allows one; undefined when not allowed. */
       presignTtl?: number
+      /** The object's sha256 as the distribution declares it (stated to consumers, who check it). */
+      sha256?: string
     }
   | {
       /** A folder under the files root, delivered as an archive. */

@@ -5,6 +5,7 @@ import { Readable, Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { CliIo } from '../cli/io.ts'
 import { sha256FromDigestHeader } from './data-plane/sources.ts'
+import { checkTarManifest } from './tar-manifest-check.ts'
 
 /**
  * A pull download that can be continued: the bytes go to `<out>.part`, and what is needed to
@@ -21,6 +22,8 @@ export interface DownloadState {
   query?: Array<[string, string]> | undefined
   etag?: string | undefined
   sha256?: string | undefined
+  /** The data is a folder's tar, checked against its manifest (it announces no sha256 of its own). */
+  archive?: boolean | undefined
 }
 
 export type DownloadResult = { ok: true; bytes: number; sha256: string } | { ok: false; reason: string; broken?: boolean }
@@ -72,7 +75,7 @@ export async function resumableDownload(input: {
   if (response.status === 416 && offset > 0) {
     // Everything was here already: only the check is left.
     const size = Number(/\/(\d+)$/.exec(response.headers.get('content-range') ?? '')?.[1] ?? NaN)
-    if (size === offset) return finish(out, part, offset, await hashOf(part), state.sha256)
+    if (size === offset) return finish(out, part, offset, await hashOf(part), state.sha256, state.archive)
   }
   if (!response.ok || !response.body) {
     const text = await response.text().catch(() => '')
@@ -98,7 +101,9 @@ export async function resumableDownload(input: {
     total = Number(response.headers.get('content-length') ?? NaN)
   }
   const expected = announced ?? state.sha256
-  await saveState(out, { ...state, etag: response.headers.get('etag') ?? state.etag, sha256: expected })
+  // A folder's tar announces no sha256 (it is built as it streams): it is checked against its manifest.
+  const archive = /^application\/(x-)?tar\b/i.test(response.headers.get('content-type') ?? '') || undefined
+  await saveState(out, { ...state, etag: response.headers.get('etag') ?? state.etag, sha256: expected, ...(archive ? { archive } : {}) })
   const hash = createHash('sha256')
   if (offset > 0) for await (const chunk of createReadStream(part)) hash.update(chunk as Buffer)
   const progress = progressBar(io, Number.isFinite(total) ? total : undefined, offset)
@@ -126,10 +131,20 @@ export async function resumableDownload(input: {
     await discard(out)
     return { ok: false, reason: `received ${bytes} bytes, the provider announced ${total}` }
   }
-  return finish(out, part, bytes, hash.digest('hex'), expected)
+  return finish(out, part, bytes, hash.digest('hex'), expected, archive)
 }
 
-async function finish(out: string, part: string, bytes: number, sha256: string, expected: string | undefined): Promise<DownloadResult> {
+async function finish(out: string, part: string, bytes: number, sha256: string, expected: string | undefined, archive?: boolean): Promise<DownloadResult> {
+  if (!expected && archive) {
+    const checked = await checkTarManifest(part)
+    if (!checked.ok) {
+      await discard(out)
+      return { ok: false, reason: `the folder archive does not match its manifest: ${checked.reason}` }
+    }
+    await rename(part, out)
+    await rm(stateFileOf(out), { force: true })
+    return { ok: true, bytes, sha256 }
+  }
   if (!expected) {
     await discard(out)
     return { ok: false, reason: 'the provider sent no sha256 to check the data against' }

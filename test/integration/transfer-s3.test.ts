@@ -32,7 +32,7 @@ import { randomIds } from '../../connector/ids.ts'
 import type { Store } from '../../connector/store/store.ts'
 import { createLogger } from '../../connector/telemetry/logger.ts'
 import { distributionSource, enginePolicyUsage } from '../../connector/transfer/adapters.ts'
-import { readHttpDataAddress, type DataAddress } from '../../connector/transfer/messages.ts'
+import { httpDataAddress, readHttpDataAddress, type DataAddress } from '../../connector/transfer/messages.ts'
 import { transferArea } from '../../connector/transfer/area.ts'
 import type { Agreement } from '../../connector/transfer/ports.ts'
 import { sharedDispatcher } from '../support/areas.ts'
@@ -202,6 +202,21 @@ beforeAll(async () => {
   datasets.set('urn:dataset:s3-liar', s3Distribution({ key: 'anything.txt', endpoint: `http://127.0.0.1:${liarPort}` }))
   datasets.set('urn:dataset:s3-prefix', s3Distribution({ prefix: 'stations/' }))
   datasets.set('urn:dataset:s3-presign', s3Distribution({ key: 'series/2020.csv', presign: { ttl: 120 } }))
+  datasets.set(
+    'urn:dataset:s3-presign-declared',
+    Distribution.parse({
+      mediaType: 'text/csv',
+      sha256: sha(object),
+      s3: {
+        bucket: 'climate',
+        endpoint: `http://127.0.0.1:${s3Port}`,
+        pathStyle: true,
+        credentials: 'climate-store',
+        key: 'series/2020.csv',
+        presign: { ttl: 120 },
+      },
+    }),
+  )
   datasets.set('urn:dataset:folder', Distribution.parse({ mediaType: 'text/csv', folder: 'files/stations' }))
   writeFileSync(join(root, 'provider', 'files', 'big.bin'), bigFile)
   datasets.set(
@@ -346,6 +361,61 @@ describe('datasets in S3-compatible storage and folders', () => {
       })
     }
   }
+
+  for (const [dataset, what] of [
+    ['urn:dataset:folder', 'a local folder'],
+    ['urn:dataset:s3-prefix', 'an S3 prefix'],
+  ] as const)
+    it(`serves ${what} as a tar by ranges: the parts make the same archive, counted as one download`, async () => {
+      const first = await startPull(dataset)
+      const whole = await consumer.api(`/transfers/${first.consumerId}/data`)
+      expect(whole.status).toBe(200)
+      const etag = whole.headers.get('etag')!
+      const bytes = Buffer.from(await whole.arrayBuffer())
+      expect(Number(whole.headers.get('content-length'))).toBe(bytes.length)
+      expect(whole.headers.get('accept-ranges')).toBe('bytes')
+      const { consumerId, providerId } = await startPull(dataset)
+      const half = Math.floor(bytes.length / 2)
+      const head = await consumer.api(`/transfers/${consumerId}/data`, { headers: { range: `bytes=0-${half - 1}` } })
+      expect(head.status).toBe(206)
+      expect(head.headers.get('content-range')).toBe(`bytes 0-${half - 1}/${bytes.length}`)
+      const tail = await consumer.api(`/transfers/${consumerId}/data`, { headers: { range: `bytes=${half}-`, 'if-range': etag } })
+      expect(tail.status).toBe(206)
+      expect(tail.headers.get('etag')).toBe(etag)
+      const joined = Buffer.concat([Buffer.from(await head.arrayBuffer()), Buffer.from(await tail.arrayBuffer())])
+      expect(joined.equals(bytes)).toBe(true)
+      const onProvider = await readTransfer(provider, providerId)
+      expect(onProvider.accessCount).toBe(1)
+      expect(onProvider.accesses!.map((a) => a.status)).toEqual([206, 206])
+    })
+
+  it('answers 416 with the size for a range beyond the end of a tar, counting nothing', async () => {
+    const { consumerId, providerId } = await startPull('urn:dataset:folder')
+    const res = await consumer.api(`/transfers/${consumerId}/data`, { headers: { range: 'bytes=99999999-' } })
+    expect(res.status).toBe(416)
+    expect(res.headers.get('content-range')).toMatch(/^bytes \*\/\d+$/)
+    expect((await readTransfer(provider, providerId)).accessCount).toBe(0)
+  })
+
+  it('sends a tar whole for several or overlapping ranges and for a stale If-Range, each a download', async () => {
+    const { consumerId, providerId } = await startPull('urn:dataset:folder')
+    const several = await consumer.api(`/transfers/${consumerId}/data`, { headers: { range: 'bytes=0-10,5-20' } })
+    expect(several.status).toBe(200)
+    const bytes = Buffer.from(await several.arrayBuffer())
+    expect(Number(several.headers.get('content-length'))).toBe(bytes.length)
+    const stale = await consumer.api(`/transfers/${consumerId}/data`, { headers: { range: 'bytes=100-', 'if-range': '"tar-not-this-one"' } })
+    expect(stale.status).toBe(200)
+    expect(Buffer.from(await stale.arrayBuffer()).equals(bytes)).toBe(true)
+    expect((await readTransfer(provider, providerId)).accessCount).toBe(2)
+  })
+
+  it('refuses a range on a zip with a 416 that says why, counting nothing', async () => {
+    const { consumerId, providerId } = await startPull('urn:dataset:folder')
+    const res = await consumer.api(`/transfers/${consumerId}/data?archive=zip`, { headers: { range: 'bytes=100-' } })
+    expect(res.status).toBe(416)
+    expect(await res.text()).toContain('a zip archive is not served by ranges')
+    expect((await readTransfer(provider, providerId)).accessCount).toBe(0)
+  })
 
   it('refuses an archive format it does not know, with a 400', async () => {
     const { consumerId } = await startPull('urn:dataset:folder')
@@ -540,6 +610,126 @@ describe('presigned GETs of S3 objects', () => {
     expect(res.status).toBe(200)
     expect(sha(Buffer.from(await res.arrayBuffer()))).toBe(sha(object))
   })
+})
+
+describe("the consumer's download following a presigned GET", () => {
+  it("follows the provider's 307 once, to the storage, and relays the exact bytes with the declared sha256; a Range goes with it", async () => {
+    const { consumerId, providerId } = await startPull('urn:dataset:s3-presign-declared')
+    const whole = await consumer.api(`/transfers/${consumerId}/data?redirect=presigned`)
+    expect(whole.status).toBe(200)
+    expect(whole.headers.get('x-content-sha256')).toBe(sha(object))
+    expect(sha(Buffer.from(await whole.arrayBuffer()))).toBe(sha(object))
+    const part = await consumer.api(`/transfers/${consumerId}/data?redirect=presigned`, { headers: { range: 'bytes=1000-1999' } })
+    expect(part.status).toBe(206)
+    expect(Buffer.from(await part.arrayBuffer())).toEqual(object.subarray(1000, 2000))
+    // Each presigned URL handed out is one access (ADR 0024); the consumer records the bytes it relayed.
+    const onProvider = await readTransfer(provider, providerId)
+    expect(onProvider.accesses!.map((a) => a.status)).toEqual([307, 307])
+    const onConsumer = (await waitFor(
+      () => readTransfer(consumer, consumerId) as Promise<View & { bytesMoved: number }>,
+      (t) => t.bytesMoved === object.length + 1000,
+      'the bytes relayed to be recorded',
+    )) as View & { bytesMoved: number }
+    expect(onConsumer.bytesMoved).toBe(object.length + 1000)
+  })
+
+  /**
+   * A provider that answers its data endpoint with redirects of its choosing, and a "storage" that
+   * records what it was sent: the consumer's transfer is pointed at them (as a hostile provider's
+   * data address would point it), on the provider's host.
+   */
+  let hostile: Server
+  let storage: Server
+  const storageSaw: Array<{ url: string; headers: Record<string, unknown> }> = []
+  const redirects: Record<string, (storagePort: number) => [number, string]> = {
+    '/to-storage': (port) => [307, `http://127.0.0.1:${port}/object?X-Amz-Signature=${'ab'.repeat(32)}`],
+    '/to-private': () => [307, `http://127.0.0.2:${s3Port}/climate/series/2020.csv?X-Amz-Signature=${'cd'.repeat(32)}`],
+    '/to-storage-again': (port) => [307, `http://127.0.0.1:${port}/again`],
+    '/found': (port) => [302, `http://127.0.0.1:${port}/object`],
+    '/to-file': () => [307, 'file:///etc/passwd'],
+    '/with-user': (port) => [307, `http://user:secret@127.0.0.1:${port}/object`],
+  }
+  beforeAll(async () => {
+    storage = createServer((req, res) => {
+      storageSaw.push({ url: req.url!, headers: req.headers })
+      if (req.url === '/again') return void res.writeHead(307, { location: `http://127.0.0.1:${s3Port}/climate/series/2020.csv` }).end()
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '7' }).end('stored!')
+    })
+    await new Promise<void>((resolve) => storage.listen(0, '127.0.0.1', resolve))
+    const storagePort = (storage.address() as { port: number }).port
+    hostile = createServer((req, res) => {
+      const path = new URL(req.url!, 'http://x').pathname.replace(/^\/data\/transfers\/[^/]+/, '')
+      const redirect = redirects[path]
+      if (!redirect) return void res.writeHead(404).end()
+      const [status, location] = redirect(storagePort)
+      res.writeHead(status, { location, 'cache-control': 'no-store' }).end()
+    })
+    await new Promise<void>((resolve) => hostile.listen(0, '127.0.0.1', resolve))
+  })
+  afterAll(async () => {
+    for (const server of [hostile, storage]) {
+      server?.closeAllConnections()
+      await new Promise((resolve) => server?.close(resolve))
+    }
+  })
+  /** A STARTED pull whose data address is the hostile provider's `path` (on the provider's host, as the consumer requires). */
+  async function hostilePull(path: string) {
+    const { consumerId } = await startPull('urn:dataset:s3-presign')
+    const port = (hostile.address() as { port: number }).port
+    const { transfers } = consumer.store.tables
+    await consumer.store.db
+      .update(transfers)
+      .set({ dataAddress: httpDataAddress(`http://127.0.0.1:${port}/data/transfers/t${path}`, 'token-the-provider-gave') })
+      .where(eq(transfers.id, consumerId))
+    return consumerId
+  }
+
+  it('sends the storage none of its credentials: no Authorization header, only the Range asked for', async () => {
+    const consumerId = await hostilePull('/to-storage')
+    storageSaw.length = 0
+    const res = await consumer.api(`/transfers/${consumerId}/data?redirect=presigned`, { headers: { range: 'bytes=0-6' } })
+    expect(res.status).toBe(200)
+    expect(await res.text()).toBe('stored!')
+    expect(storageSaw).toHaveLength(1)
+    expect(storageSaw[0]!.headers.authorization).toBeUndefined()
+    expect(JSON.stringify(storageSaw[0]!.headers)).not.toContain('token-the-provider-gave')
+    expect(JSON.stringify(storageSaw[0]!.headers)).not.toContain(managementKey)
+    expect(storageSaw[0]!.headers.range).toBe('bytes=0-6')
+  })
+
+  it('refuses a redirect it did not ask for, and never contacts where it points', async () => {
+    const consumerId = await hostilePull('/to-storage')
+    storageSaw.length = 0
+    const res = await consumer.api(`/transfers/${consumerId}/data`)
+    expect(res.status).toBe(502)
+    expect(await res.text()).toContain('redirect (307) that was not asked for')
+    expect(storageSaw).toHaveLength(0)
+  })
+
+  it('refuses a presigned URL at a private address the operator did not allow, without repeating the URL', async () => {
+    const consumerId = await hostilePull('/to-private')
+    const res = await consumer.api(`/transfers/${consumerId}/data?redirect=presigned`)
+    expect(res.status).toBe(502)
+    const text = await res.text()
+    expect(text).toContain('could not be reached')
+    expect(text).not.toContain('cd'.repeat(32))
+  })
+
+  for (const [path, expected] of [
+    ['/to-storage-again', 'only one is followed'],
+    ['/found', 'answered 302 where a presigned URL is a 307'],
+    ['/to-file', 'a file: URL, not http(s)'],
+    ['/with-user', 'carries user information'],
+  ] as const)
+    it(`refuses ${path.slice(1).replace(/-/g, ' ')} with the reason: ${expected}`, async () => {
+      const consumerId = await hostilePull(path)
+      storageSaw.length = 0
+      const res = await consumer.api(`/transfers/${consumerId}/data?redirect=presigned`)
+      expect(res.status).toBe(502)
+      expect(await res.text()).toContain(expected)
+      // The storage is asked at most once, and never the second place.
+      expect(storageSaw.length).toBeLessThanOrEqual(1)
+    })
 })
 
 describe("push into the consumer's S3 storage", () => {

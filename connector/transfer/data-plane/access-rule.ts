@@ -17,6 +17,8 @@
  *   the size and length its answer states (`Content-Range`, or `Content-Length` of a whole answer).
  *   What the client asked for does not matter, only what would be sent: a Range the upstream
  *   ignores is a whole download. An answer that states no size (a multipart or chunked one) counts.
+ * - Pull of a folder as a tar: the same rule as a file, with the archive's length from the listing
+ *   (folder-archive.ts, `tarLayout`). A zip answers no Range: each GET of one is a new download.
  * - Push: one access per transfer, counted on the first attempt; retries send the same copy.
  * - Presigned GET of an S3 object: one access, counted when the URL is handed out, granted the
  *   object's size; what the storage then serves is not seen by the connector.

@@ -27,7 +27,7 @@ import { jitteredDelay, retryableStatus } from '../../dispatch/backoff.ts'
 import { isPermanentFailure } from '../../http/peer-client.ts'
 import { fileRangeStream } from './file-stream.ts'
 import { writeHashedFile } from './hashed-file.ts'
-import { archiveMediaType, archiveStream, type ArchiveEntry, type ArchiveFormat } from './folder-archive.ts'
+import { archiveMediaType, archiveStream, tarLayout, type ArchiveEntry, type ArchiveFormat } from './folder-archive.ts'
 import { localFolderEntries, prefixEntries } from './folder-entries.ts'
 import { storageFailure, type S3Clients } from './s3-client.ts'
 import { openS3Object, readS3Object } from './s3-source.ts'
@@ -557,7 +557,9 @@ export function createDataPlane(deps: DataPlaneDeps) {
         await refundCount(transfer, accessId!, failure.message)
         throw failure
       }
-      return new Response(null, { status: 307, headers: { location: url, 'cache-control': 'no-store', 'referrer-policy': 'no-referrer' } })
+      // A declared sha256 goes with the URL: the storage does not state one, and the consumer checks it.
+      const digest: Record<string, string> = source.sha256 ? { 'repr-digest': reprDigest(source.sha256), 'x-content-sha256': source.sha256 } : {}
+      return new Response(null, { status: 307, headers: { location: url, 'cache-control': 'no-store', 'referrer-policy': 'no-referrer', ...digest } })
     } finally {
       release()
     }
@@ -670,7 +672,7 @@ export function createDataPlane(deps: DataPlaneDeps) {
         deps.logger.warn('dataset folder refused at serve time', { transferId: transfer.id, datasetId: transfer.datasetId, reason: located.problem })
         throw new FileRefused(located.problem)
       }
-      entries = localFolderEntries(located.path, source.files)[Symbol.asyncIterator]()
+      entries = localFolderEntries(located.path, source.files, '', (file) => deps.digests.sha256(file))[Symbol.asyncIterator]()
     } else entries = prefixEntries(objectClient(source.access), source.bucket, source.prefix)[Symbol.asyncIterator]()
     const first = await entries.next().catch((error: unknown) => {
       deps.logger.warn('dataset folder could not be listed', {
@@ -690,8 +692,10 @@ export function createDataPlane(deps: DataPlaneDeps) {
 
   /**
    * A folder dataset as one archive: tar, or zip when the consumer asks (`?archive=zip` or
-   * `Accept: application/zip`), ending with a manifest of each file's size and sha256. Each GET is
-   * one new download (an archive is built afresh; Range is not served on it).
+   * `Accept: application/zip`), ending with a manifest of each file's size and sha256. A tar is
+   * deterministic, so it has a length and an ETag from the listing, answers a single Range (206,
+   * If-Range honoured, 416 beyond its end) and is counted as a file is (access-rule.ts). A zip is
+   * not served by ranges (416 with the reason): each GET of one is a new download.
    */
   async function pullArchive(
     c: Context,
@@ -702,23 +706,76 @@ export function createDataPlane(deps: DataPlaneDeps) {
   ) {
     const format = archiveFormat(c.req.query('archive'), c.req.header('accept'))
     const head = c.req.method === 'HEAD'
-    const entries = await archiveEntries(transfer, source)
-    const accessId = await authorize({ transferId: transfer.id, agreementId, range: null, status: 200, plannedBytes: 0, counts: () => true, dryRun: head })
-    const headers = {
+    const rangeHeader = c.req.header('range') ?? null
+    const headers: Record<string, string> = {
       'content-type': archiveMediaType[format],
       'content-disposition': `attachment; filename="${safeName(transfer.datasetId ?? transfer.id)}.${format}"`,
       'cache-control': 'no-store',
     }
+    if (format === 'zip') {
+      headers['accept-ranges'] = 'none'
+      if (rangeHeader) {
+        release()
+        return c.json(
+          {
+            error: {
+              code: 'range_not_satisfiable',
+              message: 'a zip archive is not served by ranges: ask for the tar (archive=tar), which is, or for the whole zip',
+            },
+          },
+          416,
+          { 'accept-ranges': 'none' },
+        )
+      }
+    }
+    // A tar's length and validator come from a first listing; its bytes from a second one.
+    const layout = format === 'tar' ? await tarLayout(await archiveEntries(transfer, source)) : undefined
+    let range = layout ? parseRange(rangeHeader ?? undefined, layout.size) : undefined
+    const ifRange = c.req.header('if-range')
+    if (layout && ifRange && ifRange !== layout.etag) range = undefined
+    if (layout && range === 'unsatisfiable') {
+      release()
+      return c.body(null, 416, { 'content-range': `bytes */${layout.size}` })
+    }
+    const span = range === 'unsatisfiable' ? undefined : range
+    const entries = await archiveEntries(transfer, source)
+    const length = layout ? (span ? span.end - span.start + 1 : layout.size) : 0
+    const status = span ? 206 : 200
+    const planned = grantedUnits(length)
+    const accessId = await authorize({
+      transferId: transfer.id,
+      agreementId,
+      range: rangeHeader,
+      status,
+      plannedBytes: layout ? planned : 0,
+      counts: (t) => (layout ? isNewDownload(t, { size: layout.size, length, start: span?.start ?? 0 }) : true),
+      dryRun: head,
+    })
+    if (layout) {
+      headers['content-length'] = String(length)
+      headers['accept-ranges'] = 'bytes'
+      headers.etag = layout.etag
+      if (span) headers['content-range'] = `bytes ${span.start}-${span.end}/${layout.size}`
+    }
     if (head || !accessId) {
       release()
-      return new Response(null, { status: 200, headers })
+      return new Response(null, { status, headers })
     }
-    const body = archiveStream(entries, format, (sent, error) => {
-      release()
-      if (error) deps.logger.info('archive stream ended early', { transferId: transfer.id, error: (error as Error).message })
-      repo.finishAccess(transfer.id, { id: accessId, planned: sent, sent }).catch(() => {})
-    })
-    return new Response(body, { status: 200, headers })
+    const watch = watcher.watch(transfer.id, transfer.agreementId)
+    const archive = archiveStream(
+      entries,
+      format,
+      (sent, error) => {
+        watch.stop()
+        release()
+        if (error) deps.logger.info('archive stream ended early', { transferId: transfer.id, error: (error as Error).message })
+        repo.finishAccess(transfer.id, { id: accessId, planned: layout ? planned : sent, sent }).catch(() => {})
+      },
+      span,
+    )
+    // Cut when the transfer or its agreement ends, like every other stream.
+    const body = guardedStream(archive, { signal: watch.signal, onEnd: () => {} })
+    return new Response(body, { status, headers })
   }
 
   /**

@@ -8,6 +8,12 @@ import { crc32 } from 'node:zlib'
  * each file's sha256 is computed on the way and the archive ends with a manifest entry listing
  * every file's path, size and sha256. Written here (not with a library) because both formats are
  * small and the streaming, bounded-memory shape is what matters.
+ *
+ * The tar is deterministic: files in the listing's order (by name), each with its own mtime, mode
+ * 0644, owner 0; the manifest last, with the latest of the files' mtimes. Its length and a validator
+ * follow from the listing alone (`tarLayout`), so a byte range of it can be served (`archiveStream`
+ * with a range): files wholly before the range are not sent, only hashed for the manifest (or their
+ * cached sha256 used); the stream stops at the range's end.
  */
 
 /** One file of the folder: its path inside the archive (with `/`), size, time, and its bytes. */
@@ -17,6 +23,8 @@ export interface ArchiveEntry {
   modified: Date
   /** Exactly `size` bytes; the archive fails if it yields more or fewer. */
   open(): AsyncIterable<Uint8Array>
+  /** Its sha256 without reading it here (a cached digest), for a file a range skips; read and hashed when absent. */
+  sha256?(): Promise<string>
 }
 
 export type ArchiveFormat = 'tar' | 'zip'
@@ -31,13 +39,18 @@ export interface ArchiveManifest {
   files: Array<{ path: string; size: number; sha256: string }>
 }
 
-/** The archive as a web stream, pulled a chunk at a time (no read-ahead beyond one chunk). */
+/**
+ * The archive as a web stream, pulled a chunk at a time (no read-ahead beyond one chunk); a tar may
+ * be asked for one byte range of it (inclusive ends, as `tarLayout` measured it).
+ */
 export function archiveStream(
   entries: AsyncIterable<ArchiveEntry>,
   format: ArchiveFormat,
   onEnd?: (sent: number, error?: unknown) => void,
+  range?: { start: number; end: number },
 ): ReadableStream<Uint8Array> {
-  const chunks = format === 'tar' ? tarChunks(entries) : zipChunks(entries)
+  if (range && format !== 'tar') throw new Error('only a tar is served by ranges')
+  const chunks = format === 'tar' ? tarChunks(entries, range) : zipChunks(entries)
   let ended = false
   let sent = 0
   const end = (error?: unknown) => {
@@ -92,7 +105,21 @@ function checkedPath(path: string): string {
   return path
 }
 
-const manifestBytes = (manifest: ArchiveManifest) => Buffer.from(`${JSON.stringify(manifest, null, 1)}\n`)
+/**
+ * The manifest's text, written entry by entry so that its length is known from the listing (a
+ * sha256 is always 64 characters): the same text as `JSON.stringify(manifest, null, 1)` and a newline.
+ */
+const manifestEntryText = (path: string, size: number, sha256: string) =>
+  `  {\n   "path": ${JSON.stringify(path)},\n   "size": ${size},\n   "sha256": "${sha256}"\n  }`
+const manifestBytes = (manifest: ArchiveManifest) =>
+  Buffer.from(
+    manifest.files.length === 0
+      ? '{\n "files": []\n}\n'
+      : `{\n "files": [\n${manifest.files.map((f) => manifestEntryText(f.path, f.size, f.sha256)).join(',\n')}\n ]\n}\n`,
+  )
+/** The manifest's length in bytes, from the number of files and the length of their entries' text. */
+const manifestLength = (count: number, entriesBytes: number) =>
+  count === 0 ? manifestBytes({ files: [] }).length : Buffer.byteLength('{\n "files": [\n') + entriesBytes + 2 * (count - 1) + Buffer.byteLength('\n ]\n}\n')
 
 // ---------------------------------------------------------------------------------------------
 // tar (POSIX.1-2001 pax interchange format over ustar)
@@ -100,21 +127,77 @@ const manifestBytes = (manifest: ArchiveManifest) => Buffer.from(`${JSON.stringi
 const block = 512
 const maxOctal11 = 0o77777777777
 
-async function* tarChunks(entries: AsyncIterable<ArchiveEntry>): AsyncGenerator<Uint8Array> {
-  const manifest: ArchiveManifest = { files: [] }
+/** The length of a tar of these entries and a validator (ETag) of its listing, without reading a file. */
+export async function tarLayout(entries: AsyncIterable<ArchiveEntry>): Promise<{ size: number; etag: string }> {
+  const hash = createHash('sha256')
+  let size = 0
+  let count = 0
+  let entriesBytes = 0
+  let latest = 0
   for await (const entry of entries) {
     const path = checkedPath(entry.path)
-    yield tarHeaders(path, entry.size, entry.modified)
+    size += tarHeaders(path, entry.size, entry.modified).length + padded(entry.size)
+    entriesBytes += Buffer.byteLength(manifestEntryText(path, entry.size, '0'.repeat(64)))
+    count++
+    latest = Math.max(latest, entry.modified.getTime())
+    hash.update(`${path}\0${entry.size}\0${entry.modified.getTime()}\n`)
+  }
+  const manifest = manifestLength(count, entriesBytes)
+  size += tarHeaders(manifestName, manifest, new Date(latest)).length + padded(manifest) + 2 * block
+  return { size, etag: `"tar-${hash.digest('base64url').slice(0, 32)}"` }
+}
+
+const padded = (size: number) => (size % block ? size + block - (size % block) : size)
+
+async function* tarChunks(entries: AsyncIterable<ArchiveEntry>, range?: { start: number; end: number }): AsyncGenerator<Uint8Array> {
+  const manifest: ArchiveManifest = { files: [] }
+  const from = range?.start ?? 0
+  const to = range ? range.end + 1 : Number.POSITIVE_INFINITY
+  // Where the next byte of the whole archive is; only what falls within [from, to) is yielded.
+  let position = 0
+  const within = (bytes: Uint8Array): Uint8Array | undefined => {
+    const start = position
+    position += bytes.length
+    if (position <= from || start >= to) return undefined
+    return start >= from && position <= to ? bytes : bytes.subarray(Math.max(0, from - start), Math.min(bytes.length, to - start))
+  }
+  let latest = 0
+  for await (const entry of entries) {
+    if (position >= to) return
+    const path = checkedPath(entry.path)
+    latest = Math.max(latest, entry.modified.getTime())
+    const header = within(tarHeaders(path, entry.size, entry.modified))
+    if (header) yield header
     let sha256 = ''
-    yield* hashedContent(entry, (digest) => (sha256 = digest))
-    if (entry.size % block) yield Buffer.alloc(block - (entry.size % block))
+    if (position + entry.size <= from && entry.sha256) {
+      // Wholly before the range: not read, its digest only.
+      sha256 = await entry.sha256()
+      position += entry.size
+    } else
+      for await (const chunk of hashedContent(entry, (digest) => (sha256 = digest))) {
+        const part = within(chunk)
+        if (part) yield part
+        // Past the range's end: the rest of this file is not read (the generator's return closes it).
+        if (position >= to) return
+      }
+    const padding = padded(entry.size) - entry.size
+    if (padding) {
+      const part = within(Buffer.alloc(padding))
+      if (part) yield part
+    }
     manifest.files.push({ path, size: entry.size, sha256 })
   }
+  if (position >= to) return
   const body = manifestBytes(manifest)
-  yield tarHeaders(manifestName, body.length, new Date())
-  yield body
-  if (body.length % block) yield Buffer.alloc(block - (body.length % block))
-  yield Buffer.alloc(2 * block)
+  for (const bytes of [
+    tarHeaders(manifestName, body.length, new Date(latest)),
+    body,
+    Buffer.alloc(padded(body.length) - body.length),
+    Buffer.alloc(2 * block),
+  ]) {
+    const part = within(bytes)
+    if (part && part.length > 0) yield part
+  }
 }
 
 /** The header block(s) of one file: a pax extended header first when ustar cannot hold the name or size. */

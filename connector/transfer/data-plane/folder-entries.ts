@@ -19,7 +19,13 @@ import { readChunkBytes } from './sources.ts'
  * The regular files under a local folder. Symbolic links are never followed (a link could lead out
  * of the files root), and nothing inside a private place (keys, configuration, database) is listed.
  */
-export async function* localFolderEntries(folder: string, files?: FilesRoot, prefix = ''): AsyncGenerator<ArchiveEntry> {
+export async function* localFolderEntries(
+  folder: string,
+  files?: FilesRoot,
+  prefix = '',
+  /** A file's sha256 from a cache by version (path, size, mtime), for files a range skips. */
+  digest?: (file: { path: string; size: number; mtimeMs: number }) => Promise<string>,
+): AsyncGenerator<ArchiveEntry> {
   const names: string[] = []
   const dir = await opendir(folder)
   for await (const item of dir) names.push(item.name)
@@ -28,10 +34,22 @@ export async function* localFolderEntries(folder: string, files?: FilesRoot, pre
     const path = join(folder, name)
     if (files?.private.some((place) => resolve(place.path) === path || within(resolve(place.path), path))) continue
     const info = await lstat(path)
-    if (info.isDirectory()) yield* localFolderEntries(path, files, `${prefix}${name}/`)
-    else if (info.isFile()) yield { path: `${prefix}${name}`, size: info.size, modified: info.mtime, open: () => fileChunks(path, info.size) }
+    if (info.isDirectory()) yield* localFolderEntries(path, files, `${prefix}${name}/`, digest)
+    else if (info.isFile())
+      yield {
+        path: `${prefix}${name}`,
+        size: info.size,
+        modified: info.mtime,
+        open: () => fileChunks(path, info.size),
+        // Only large files are worth a cached digest: small ones are read again faster than a cache of
+        // a few hundred entries would keep them (and hashing one reads it in 1 MiB buffers).
+        ...(digest && info.size >= cachedDigestBytes ? { sha256: () => digest({ path, size: info.size, mtimeMs: info.mtimeMs }) } : {}),
+      }
   }
 }
+
+/** Files from this size on are skipped by a range with their cached sha256 rather than read. */
+const cachedDigestBytes = 1024 * 1024
 
 /** Exactly `size` bytes of a file, a chunk at a time; a link put in its place is not followed. */
 async function* fileChunks(path: string, size: number): AsyncGenerator<Uint8Array> {
