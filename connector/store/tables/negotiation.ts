@@ -35,6 +35,8 @@ export const negotiationTables = (b: Builders) => ({
     (t) => [
       b.uniqueIndex('negotiations_role_consumer_pid').on(t.role, t.counterpartyId, t.consumerPid),
       b.index('negotiations_state').on(t.state),
+      // A peer's open negotiations are counted at each new one (negotiation.maxOpenPerPeer).
+      b.index('negotiations_peer_state').on(t.counterpartyId, t.state),
       b.index('negotiations_dataset').on(t.datasetId),
       // Lists are newest first: a page is read along this index, not sorted from the whole table.
       b.index('negotiations_created').on(t.createdAt),

@@ -1,0 +1,1 @@
+CREATE INDEX "negotiations_peer_state" ON "negotiations" USING btree ("counterparty_id","state");
