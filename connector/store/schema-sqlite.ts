@@ -13,6 +13,7 @@ export const {
   catalogDatasets,
   catalogState,
   catalogGroups,
+  catalogDepartures,
   negotiations,
   negotiationEvents,
   agreements,
