@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, inArray, notInArray, or, sql, type SQL } from 'drizzle-orm'
+import { and, asc, eq, gt, inArray, notExists, notInArray, or, sql, type SQL } from 'drizzle-orm'
 import {
   changeTokenRetentionMs,
   collectPolicyUsage,
@@ -275,7 +275,7 @@ export function databaseCatalogRows(
       const rows = await store.db
         .select({ id: dep.id, gate: dep.gate })
         .from(dep)
-        .where(and(gt(dep.seq, seq), sql`NOT EXISTS (${store.db.select({ one: sql`1` }).from(t).where(shownNow)})`))
+        .where(and(gt(dep.seq, seq), notExists(store.db.select({ one: sql`1` }).from(t).where(shownNow))))
         .orderBy(asc(dep.seq))
         .limit(limit)
       return rows.map((r) => ({ id: r.id, gate: parseGate(r.gate) }))

@@ -96,6 +96,9 @@ export async function crawlPeer(deps: CrawlerDeps, peer: PeerRow): Promise<Crawl
         const result = await fetchCatalog(deps, peer, started, { changedSince: peer.changeToken })
         return await stored(result, 'changes', peer.incremental, undefined)
       } catch (error) {
+        // A feed that breaks our rules (endless, too large, not a catalog) loses its token; a peer
+        // that is down keeps it for the next attempt.
+        if (error instanceof CrawlFailure && !(error instanceof FeedRefused) && !(error instanceof FeedFailure)) throw new FeedFailure(error.message)
         if (!(error instanceof FeedRefused)) throw error
         feedNote = `the peer refused our change token (${error.message}); read in full`
         log.info('federation: change token refused, reading in full', { reason: error.message })
