@@ -263,7 +263,8 @@ export class MemoryCatalogRows implements CatalogRows {
     const hidden = new Set(query.hiddenGroups)
     const after = query.filter.seqAfter
     return this.#rows.filter(
-      (r) => r.published && !hidden.has(r.fields.visibility) && (after === undefined || r.seq > after) && matchesFilter({ ...r.fields, id: r.id }, query.filter),
+      (r) =>
+        r.published && !hidden.has(r.fields.visibility) && (after === undefined || r.seq > after) && matchesFilter({ ...r.fields, id: r.id }, query.filter),
     )
   }
   /** Records that a published row leaves its group (at the version of the change). */
@@ -275,7 +276,7 @@ export class MemoryCatalogRows implements CatalogRows {
     const hidden = new Set(hiddenGroups)
     const shown = (id: string) => {
       const r = this.#byId.get(id)
-      return r !== undefined && r.published && !hidden.has(r.fields.visibility)
+      return r?.published === true && !hidden.has(r.fields.visibility)
     }
     return this.#left
       .filter((l) => l.seq > seq && !shown(l.id))

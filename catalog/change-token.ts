@@ -33,7 +33,10 @@ export class ChangeTokenRefused extends Error {
 }
 
 export const sightKey = (policiesKey: string, refused: readonly string[]) =>
-  createHash('sha256').update(`${policiesKey}\n${refused.join('\n')}`).digest('base64url').slice(0, 22)
+  createHash('sha256')
+    .update(`${policiesKey}\n${refused.join('\n')}`)
+    .digest('base64url')
+    .slice(0, 22)
 
 export const encodeChangeToken = (t: ChangeToken) => `c1.${t.version}.${t.issuedAt}.${t.sight}`
 

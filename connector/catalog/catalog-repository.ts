@@ -267,11 +267,7 @@ export function databaseCatalogRows(
       return Number(row?.n ?? 0)
     },
     async leftSince(seq, hiddenGroups, limit) {
-      const shownNow = and(
-        eq(t.id, dep.id),
-        eq(t.published, true),
-        ...(hiddenGroups.length > 0 ? [notInArray(t.visibility, [...hiddenGroups])] : []),
-      )
+      const shownNow = and(eq(t.id, dep.id), eq(t.published, true), ...(hiddenGroups.length > 0 ? [notInArray(t.visibility, [...hiddenGroups])] : []))
       const rows = await store.db
         .select({ id: dep.id, gate: dep.gate })
         .from(dep)

@@ -3,7 +3,11 @@ import {
   changeTokenHeader,
   dspContextUrl,
   InvalidCatalogError,
-  removedDatasetsKey, readCatalogPage, type PeerCatalogEntry as CatalogEntry, type RejectedDataset } from '../../catalog/index.ts'
+  removedDatasetsKey,
+  readCatalogPage,
+  type PeerCatalogEntry as CatalogEntry,
+  type RejectedDataset,
+} from '../../catalog/index.ts'
 import type { Clock } from '../clock.ts'
 import type { PeerClient, PeerResponse } from '../http/peer-client.ts'
 import type { Logger } from '../telemetry/logger.ts'
@@ -133,7 +137,13 @@ export async function crawlPeer(deps: CrawlerDeps, peer: PeerRow): Promise<Crawl
     const readIncremental = wantIncremental && !probedWhole
     let mode: 'full' | 'incremental' = readIncremental ? 'incremental' : 'full'
     try {
-      result = await fetchCatalog(deps, peer, started, readIncremental ? { modifiedSince: peer.lastSuccessAt! - 60_000 } : {}, readIncremental ? undefined : probed)
+      result = await fetchCatalog(
+        deps,
+        peer,
+        started,
+        readIncremental ? { modifiedSince: peer.lastSuccessAt! - 60_000 } : {},
+        readIncremental ? undefined : probed,
+      )
       if (readIncremental) incremental = 'yes'
       // The first page of a whole-catalog read is the probe's request: its tag serves next time.
       else catalogEtag ??= result.etag
@@ -360,7 +370,7 @@ function readRemoved(json: unknown, page: number, into: Set<string>, max: number
     if (page === 1) throw new FeedFailure('the answer to our change token does not list the datasets gone since it')
     return
   }
-  if (!Array.isArray(list)) throw new FeedFailure('the change feed\'s list of datasets gone is not a list')
+  if (!Array.isArray(list)) throw new FeedFailure("the change feed's list of datasets gone is not a list")
   for (const id of list) {
     if (typeof id !== 'string' || id.length === 0 || id.length > 2048) throw new FeedFailure('the change feed lists a dataset gone that is not a dataset id')
     into.add(id)

@@ -34,7 +34,10 @@ import { createTestStore, dialects } from '../support/stores.ts'
 const authenticator: Authenticator = {
   async authenticate({ authorization }) {
     if (authorization === 'Bearer member-token')
-      return { participantId: 'did:web:member.example', credentials: [{ types: ['VerifiableCredential', 'MembershipCredential'], issuer: 'did:web:i.example', claims: {} }] }
+      return {
+        participantId: 'did:web:member.example',
+        credentials: [{ types: ['VerifiableCredential', 'MembershipCredential'], issuer: 'did:web:i.example', claims: {} }],
+      }
     if (authorization === 'Bearer stranger-token') return { participantId: 'did:web:stranger.example', credentials: [] }
     throw new PasserelleError('unauthorized', 'invalid token')
   },
@@ -152,13 +155,28 @@ describe.each(dialects)('the change feed on %s', (dialect) => {
     // The token was made under other policies (or is simply not the peer's): refused with a reason.
     const peer = (await repo.getPeer(a.id))!
     const forged = peer.changeToken!.replace(/\.[A-Za-z0-9_-]{22}$/, `.${'x'.repeat(22)}`)
-    await repo.recordSuccess({ ...peer, peerId: a.id, entries: [], mode: 'incremental', rejected: 0, participantId: peer.participantId!, now: Date.now(), durationMs: 1, nextCrawlAt: 0, changeToken: forged })
+    await repo.recordSuccess({
+      ...peer,
+      peerId: a.id,
+      entries: [],
+      mode: 'incremental',
+      rejected: 0,
+      participantId: peer.participantId!,
+      now: Date.now(),
+      durationMs: 1,
+      nextCrawlAt: 0,
+      changeToken: forged,
+    })
     await service.catalog.unpublish(idOf(7))
     const outcome = await again(a.id)
     expect(outcome).toMatchObject({ ok: true, mode: 'full' })
     expect(await shown(a.id)).not.toContain(idOf(7))
     const status = peerStatus((await repo.getPeer(a.id))!)
-    expect(status).toMatchObject({ changeFeed: true, lastError: null, changeFeedNote: expect.stringMatching(/refused our change token.*what this requester may see changed/) })
+    expect(status).toMatchObject({
+      changeFeed: true,
+      lastError: null,
+      changeFeedNote: expect.stringMatching(/refused our change token.*what this requester may see changed/),
+    })
   })
 })
 
@@ -225,7 +243,12 @@ describe.each(dialects)('a hostile change feed on %s', (dialect) => {
     expect(await count(h)).toBe(10)
     expect(await count(b)).toBe(10)
     const status = peerStatus((await repo.getPeer(h))!)
-    expect(status).toMatchObject({ stale: true, lastError: expect.stringMatching(reason), changeFeed: false, changeFeedNote: expect.stringMatching(/change feed was refused/) })
+    expect(status).toMatchObject({
+      stale: true,
+      lastError: expect.stringMatching(reason),
+      changeFeed: false,
+      changeFeedNote: expect.stringMatching(/change feed was refused/),
+    })
     hostile.behaviour = 'ok'
     expect(await again(h)).toMatchObject({ ok: true, mode: 'full', datasets: 10 })
   })
