@@ -61,8 +61,21 @@ const { values } = parseArgs({
     'skip-like': { type: 'boolean', default: false },
     reuse: { type: 'string', default: '' },
     'exact-samples': { type: 'string', default: '3' },
+    /** `exact` (no bounds), or other bounds as the same-run baseline: `ranked=1000,counted=5000`. */
+    baseline: { type: 'string', default: 'exact' },
   },
 })
+/** The search the "exact" columns measure: without bounds, or with the bounds `--baseline` gives. */
+const baselineBounds =
+  values.baseline === 'exact'
+    ? { ranked: 1e9, counted: 1e9 }
+    : (Object.fromEntries(
+        values
+          .baseline!.split(',')
+          .map((pair) => pair.split('=', 2))
+          .map(([k, v]) => [k, Number(v)]),
+      ) as { ranked: number; counted: number })
+if (values.baseline !== 'exact') console.log(`baseline ("exact" columns): bounds ${JSON.stringify(baselineBounds)}`)
 const peerCount = Number(values.peers)
 const perPeer = Number(values.datasets)
 const pageSize = Number(values.page)
@@ -263,7 +276,7 @@ const queries: Array<{ name: string; q: string; filters?: Record<string, string>
 
 async function searchLatency(store: Store, dialect: Dialect): Promise<string[][]> {
   const repo = federationRepository(store)
-  const exact = federationRepository(store, { searchBounds: { ranked: 1e9, counted: 1e9 } })
+  const exact = federationRepository(store, { searchBounds: baselineBounds })
   const allExact: number[] = []
   const allExactFacets: number[] = []
   let exactMatches = 0

@@ -190,6 +190,19 @@ export interface CatalogRows {
   policyUsage(policyIds: readonly string[], limit: number): Promise<Map<string, PolicyUsage>>
   /** The rows (published or not) with a distribution naming one of these paths (`localPath` spellings): the first `limit` ids, and how many. */
   fileUsage(paths: readonly string[], limit: number): Promise<PolicyUsage>
+  /**
+   * The change feed's departures: datasets that left a visibility group after catalog version `seq`
+   * (deleted, withdrawn, or moved to another group), with the gate of the group they left, leaving
+   * out those published now in a group not in `hiddenGroups`. At most `limit` rows, an id possibly
+   * more than once; the catalog keeps those whose former gate the requester may see.
+   */
+  leftSince(seq: number, hiddenGroups: readonly string[], limit: number): Promise<Departure[]>
+}
+
+/** A dataset that left a visibility group: what it was visible under until then. */
+export interface Departure {
+  id: string
+  gate: Gate | undefined
 }
 
 type FilterFields = Pick<EntryFields, 'search' | 'keywords' | 'themes' | 'titles' | 'publishers' | 'modified'> & { id: string }
@@ -237,6 +250,8 @@ export class MemoryCatalogRows implements CatalogRows {
   #byId = new Map<string, MemoryRow>()
   #version = 0
   #fingerprint: string | undefined
+  /** Departures from visibility groups, in version order (the change feed's deletions). */
+  #left: Array<{ id: string; seq: number; visibility: string; gate: Gate | undefined }> = []
 
   async version() {
     return this.#version
@@ -256,7 +271,27 @@ export class MemoryCatalogRows implements CatalogRows {
   }
   #matching(query: Pick<RowsQuery, 'hiddenGroups' | 'filter'>) {
     const hidden = new Set(query.hiddenGroups)
-    return this.#rows.filter((r) => r.published && !hidden.has(r.fields.visibility) && matchesFilter({ ...r.fields, id: r.id }, query.filter))
+    const after = query.filter.seqAfter
+    return this.#rows.filter(
+      (r) =>
+        r.published && !hidden.has(r.fields.visibility) && (after === undefined || r.seq > after) && matchesFilter({ ...r.fields, id: r.id }, query.filter),
+    )
+  }
+  /** Records that a published row leaves its group (at the version of the change). */
+  #leave(row: MemoryRow | undefined, seq: number, next?: { published: boolean; visibility: string }) {
+    if (!row?.published || (next?.published && next.visibility === row.fields.visibility)) return
+    this.#left.push({ id: row.id, seq, visibility: row.fields.visibility, gate: row.gate })
+  }
+  async leftSince(seq: number, hiddenGroups: readonly string[], limit: number) {
+    const hidden = new Set(hiddenGroups)
+    const shown = (id: string) => {
+      const r = this.#byId.get(id)
+      return r?.published === true && !hidden.has(r.fields.visibility)
+    }
+    return this.#left
+      .filter((l) => l.seq > seq && !shown(l.id))
+      .slice(0, limit)
+      .map((l) => ({ id: l.id, gate: l.gate }))
   }
   async page(query: RowsQuery) {
     const list = query.all ? this.#rows : this.#matching(query)
@@ -281,6 +316,7 @@ export class MemoryCatalogRows implements CatalogRows {
       updatedAt: entry.now,
       fields: entry.fields,
     }
+    this.#leave(previous, row.seq, { published: row.published, visibility: row.fields.visibility })
     if (previous) this.#rows[this.#position(id)] = row
     else this.#rows.splice(this.#position(id), 0, row)
     this.#byId.set(id, row)
@@ -288,9 +324,9 @@ export class MemoryCatalogRows implements CatalogRows {
   }
   async remove(id: string) {
     if (!this.#byId.has(id)) return false
+    this.#leave(this.#byId.get(id), ++this.#version)
     this.#rows.splice(this.#position(id), 1)
     this.#byId.delete(id)
-    this.#version++
     return true
   }
   async files() {
@@ -302,11 +338,15 @@ export class MemoryCatalogRows implements CatalogRows {
     yield [...this.#rows]
   }
   async setPublished(ids: string[], published: boolean) {
+    if (ids.length === 0) return
+    const seq = ++this.#version
     for (const id of ids) {
       const row = this.#byId.get(id)
-      if (row) row.published = published
+      if (!row || row.published === published) continue
+      if (!published) this.#leave(row, seq)
+      row.published = published
+      row.seq = seq
     }
-    if (ids.length > 0) this.#version++
   }
   async policiesFingerprint() {
     return this.#fingerprint

@@ -3,6 +3,7 @@ import type { CredentialInfo, OdrlOffer } from '../policies/index.ts'
 import { entryFields, gatePolicies, MemoryCatalogRows, sight, type CatalogEntry, type CatalogRows, type Group } from './catalog-index.ts'
 import type { DatasetDescription, DatasetSource } from './dataset.ts'
 import type { DatasetFileError, ReadResult } from './dataset-files.ts'
+import { checkChangeToken, ChangeTokenRefused, encodeChangeToken, maxDepartures, removedDatasetsKey, sightKey } from './change-token.ts'
 import { catalogSummary, dcatCatalogHead, dcatDataset, servedDataset, type DcatCatalogInfo } from './dcat-render.ts'
 import { catalogText, datasetText, dspDataset, type DspService } from './dsp-render.ts'
 import { emptyFilter, isEmptyFilter, type CatalogFilter } from './filter.ts'
@@ -52,6 +53,8 @@ export interface CatalogPage {
    * `If-None-Match` can be told "not modified" without a body.
    */
   etag: string
+  /** The change feed's token of this answer: `changedSince` with it asks for what changed after it. */
+  changeToken: string
 }
 
 export interface CatalogCacheOptions {
@@ -85,6 +88,8 @@ export class Catalog {
   #groups: { version: number; groups: Map<string, Group>; policies: string[] } | undefined
   /** Tags of this instance's answers: renderings of another process (other policy files) never match them. */
   readonly #instance = randomUUID().slice(0, 8)
+  /** The policies' contents, hashed: a change token is honoured only under the same policies. */
+  #policiesKey: string
 
   constructor(options: CatalogOptions & { rows?: CatalogRows; cache?: CatalogCacheOptions }) {
     this.#options = options
@@ -92,6 +97,7 @@ export class Catalog {
     this.#pageCache = new Lru(options.cache?.pages ?? 1000)
     this.#datasetCache = new Lru(options.cache?.datasets ?? 10_000)
     this.#counts = new Lru(256)
+    this.#policiesKey = policiesKey(options.policies, this.#instance)
   }
 
   get participantId() {
@@ -212,6 +218,7 @@ export class Catalog {
   async setPolicies(policies: CatalogPolicies & { ids?: ReadonlySet<string> }) {
     this.#options = { ...this.#options, policies }
     this.#policiesVersion++
+    this.#policiesKey = policiesKey(policies, this.#instance)
     this.#pageCache.clear()
     this.#datasetCache.clear()
     await this.checkPublished(policies.ids)
@@ -270,18 +277,31 @@ export class Catalog {
     return (this.#groups ?? (await this.#groupsAt(await this.rows.version()))).policies
   }
 
+  /**
+   * One page of the DSP catalog for a requester. With a change token (`filter.changedSince`), the
+   * datasets changed after it, and on the first page the ids of those that left what this requester
+   * could see (`removedDatasetsKey`); a token that cannot be honoured is refused (`ChangeTokenRefused`).
+   */
   async page(input: { requester: CatalogRequester; now: Date; filter: CatalogFilter; offset: number; limit: number; after?: string }): Promise<CatalogPage> {
     const allowed = this.decider(input.requester, input.now)
     const refused = (p: string) => !allowed(p)
     const version = await this.rows.version()
     const { groups, policies } = await this.#groupsAt(version)
     const refusedPolicies = policies.filter(refused)
-    const filterKey = isEmptyFilter(input.filter) ? '' : JSON.stringify(input.filter)
+    const seen = sightKey(this.#policiesKey, refusedPolicies)
+    let filter = input.filter
+    if (filter.changedSince !== undefined) {
+      const { changedSince, ...rest } = filter
+      filter = { ...rest, seqAfter: checkChangeToken(changedSince, { version, time: input.now.getTime(), sight: seen }) }
+    }
+    const feed = filter.seqAfter !== undefined
+    const filterKey = isEmptyFilter(filter) ? '' : JSON.stringify(filter)
     const key = `${version}|${this.#policiesVersion}|${refusedPolicies.join(' ')}|${filterKey}|${input.after ?? ''}|${input.offset}|${input.limit}`
+    const changeToken = encodeChangeToken({ version, issuedAt: input.now.getTime(), sight: seen })
     const cached = this.#pageCache.get(key)
-    if (cached) return cached
+    if (cached) return { ...cached, changeToken }
     const hiddenGroups = [...groups].filter(([, g]) => sight(g, refused) === 'hidden').map(([k]) => k)
-    const query = { hiddenGroups, filter: input.filter }
+    const query = { hiddenGroups, filter }
     let total: number
     if (filterKey === '') {
       total = 0
@@ -292,11 +312,14 @@ export class Catalog {
       total = known ?? (await this.rows.count(query))
       if (known === undefined) this.#counts.set(countKey, total)
     }
+    // Departures are listed once, on the feed's first page.
+    const removed = feed && input.after === undefined && input.offset === 0 ? await this.#departures(filter.seqAfter!, hiddenGroups, refused) : undefined
     const items = await this.rows.page({ ...query, ...(input.after !== undefined ? { after: input.after } : {}), offset: input.offset, limit: input.limit })
-    const body = catalogText(
+    const text = catalogText(
       this.#header(),
       items.map((e) => this.#jsonFor(e, refused)),
     )
+    const body = removed === undefined ? text : `${text.slice(0, -1)},${JSON.stringify(removedDatasetsKey)}:${JSON.stringify(removed)}}`
     let bytes: Uint8Array | undefined
     const result: CatalogPage = {
       body,
@@ -305,10 +328,25 @@ export class Catalog {
       count: items.length,
       // Hashed: the tag must not tell a peer which policies refused it.
       etag: `"${this.#instance}-${version}-${this.#policiesVersion}-${createHash('sha256').update(key).digest('base64url').slice(0, 16)}"`,
+      changeToken,
       ...(items.length > 0 ? { last: items.at(-1)!.id } : {}),
     }
     this.#pageCache.set(key, result)
     return result
+  }
+
+  /**
+   * The ids that left what this requester could see after version `seq`: departures from a group
+   * whose gate it may see, and not visible now. Only what it could have seen is named, so a hidden
+   * dataset's id is never told.
+   */
+  async #departures(seq: number, hiddenGroups: string[], refused: (policyId: string) => boolean): Promise<string[]> {
+    const left = await this.rows.leftSince(seq, hiddenGroups, maxDepartures + 1)
+    if (left.length > maxDepartures)
+      throw new ChangeTokenRefused(`changedSince: more than ${maxDepartures} datasets left the catalog since the token (read the whole catalog)`)
+    const ids = new Set<string>()
+    for (const d of left) if (sight(d, refused) !== 'hidden') ids.add(d.id)
+    return [...ids].sort()
   }
 
   /**
@@ -415,6 +453,14 @@ export class Catalog {
 }
 
 const refuseAll = () => true
+
+/** The policies' contents as one hash (offers in id order); without a list of ids, this process's own key. */
+function policiesKey(policies: CatalogPolicies & { ids?: ReadonlySet<string> }, instance: string): string {
+  if (!policies.ids) return instance
+  const hash = createHash('sha256')
+  for (const id of [...policies.ids].sort()) hash.update(`${id}\n${JSON.stringify(policies.offer(id) ?? null)}\n`)
+  return hash.digest('base64url')
+}
 
 /**
  * The visibility decision for the offers of a dataset: the policy ids whose offer-visibility

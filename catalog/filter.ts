@@ -9,6 +9,9 @@ import { isQuerySpec, parseQuerySpec, type PropertyCondition } from './query-spe
  * - `{ "theme": "http://publications.europa.eu/resource/authority/data-theme/ENVI" }`: with this theme
  * - `{ "text": "sea ice" }`: every word appears in the id, titles, descriptions or keywords
  * - `{ "modifiedSince": "2025-01-01" }`: modified on or after this date
+ * - `{ "changedSince": "<token>" }`: the change feed between Passerelle connectors: the datasets
+ *   changed since the catalog answer that gave this token (its `Passerelle-Change-Token` header),
+ *   and, on the first page, the ids of those the requester could see then and no longer can
  *
  * An Eclipse EDC query (`QuerySpec`: offset, limit, filterExpression; see query-spec.ts) is taken
  * too, as the whole `filter` or as one entry of the array. Anything else is refused (400
@@ -19,6 +22,7 @@ export const FilterEntry = z.union([
   z.object({ theme: z.string().min(1).max(500) }).strict(),
   z.object({ text: z.string().trim().min(1).max(500) }).strict(),
   z.object({ modifiedSince: z.string().refine((v) => !Number.isNaN(Date.parse(v)), 'expected a date') }).strict(),
+  z.object({ changedSince: z.string().min(1).max(200) }).strict(),
 ])
 export type FilterEntry = z.infer<typeof FilterEntry>
 
@@ -29,12 +33,19 @@ export interface CatalogFilter {
   modifiedSince?: number
   /** Criteria from an EDC query (`=`, `in`, `like` on id, title, keyword, theme, publisher). */
   conditions?: PropertyCondition[]
+  /** A change token, as the requester sent it (the catalog checks it and turns it into `seqAfter`). */
+  changedSince?: string
+  /** Rows changed after this catalog version only (from a checked change token). */
+  seqAfter?: number
 }
 
 export const emptyFilter: CatalogFilter = { keywords: [], themes: [], words: [] }
 
 export const isEmptyFilter = (f: CatalogFilter) =>
-  f.keywords.length + f.themes.length + f.words.length + (f.conditions?.length ?? 0) === 0 && f.modifiedSince === undefined
+  f.keywords.length + f.themes.length + f.words.length + (f.conditions?.length ?? 0) === 0 &&
+  f.modifiedSince === undefined &&
+  f.changedSince === undefined &&
+  f.seqAfter === undefined
 
 /** `paging`: the offset and limit an EDC query asked for (the request's query string, when it has them, wins). */
 export type FilterResult = { ok: true; filter: CatalogFilter; paging: { offset?: number; limit?: number } } | { ok: false; message: string }
@@ -63,14 +74,17 @@ export function parseFilter(value: unknown): FilterResult {
       const keys = entry && typeof entry === 'object' ? Object.keys(entry).join(', ') : JSON.stringify(entry)
       return {
         ok: false,
-        message: `unsupported filter entry ${i} (${keys.slice(0, 200)}): supported filters are keyword, theme, text, modifiedSince and an EDC QuerySpec`,
+        message: `unsupported filter entry ${i} (${keys.slice(0, 200)}): supported filters are keyword, theme, text, modifiedSince, changedSince and an EDC QuerySpec`,
       }
     }
     const e = parsed.data
     if ('keyword' in e) filter.keywords.push(e.keyword.toLowerCase())
     else if ('theme' in e) filter.themes.push(e.theme)
     else if ('text' in e) filter.words.push(...e.text.toLowerCase().split(/\s+/).filter(Boolean))
-    else {
+    else if ('changedSince' in e) {
+      if (filter.changedSince !== undefined) return { ok: false, message: 'at most one changedSince in filter' }
+      filter.changedSince = e.changedSince
+    } else {
       const since = Date.parse(e.modifiedSince)
       filter.modifiedSince = Math.max(filter.modifiedSince ?? since, since)
     }

@@ -12,6 +12,7 @@ export * from './filter.ts'
 export { edcNamespace, isQuerySpec, parseQuerySpec, type CatalogProperty, type PropertyCondition, type QuerySpec } from './query-spec.ts'
 export * from './catalog-index.ts'
 export * from './catalog.ts'
+export { ChangeTokenRefused, changeTokenHeader, removedDatasetsKey, maxDepartures, changeTokenRetentionMs, decodeChangeToken } from './change-token.ts'
 // The federated catalog's reading of peers' catalogs and its search (a peer's entry is not one of ours: other names).
 export { InvalidCatalogError, readCatalogPage, datasetLimits, type RejectedDataset } from './federation/read-catalog-page.ts'
 export type { CatalogEntry as PeerCatalogEntry, CatalogPage as PeerCatalogPage } from './federation/read-catalog-page.ts'

@@ -1,5 +1,6 @@
-import { and, asc, eq, gt, inArray, notInArray, or, sql, type SQL } from 'drizzle-orm'
+import { and, asc, eq, gt, inArray, notExists, notInArray, or, sql, type SQL } from 'drizzle-orm'
 import {
+  changeTokenRetentionMs,
   conditionColumn,
   DatasetDescription,
   type CatalogEntry,
@@ -32,6 +33,7 @@ export function databaseCatalogRows(
   const pr = store.tables.catalogPolicyRefs
   const fr = store.tables.catalogFileRefs
   const pc = store.tables.catalogPolicyCounts
+  const dep = store.tables.catalogDepartures
   const contains = (column: SQL | typeof t.search, value: string) =>
     store.dialect === 'postgres' ? sql`strpos(${column}, ${value}) > 0` : sql`instr(${column}, ${value}) > 0`
 
@@ -45,6 +47,7 @@ export function databaseCatalogRows(
   }
   const filterClauses = (filter: CatalogFilter): SQL[] => [
     ...(filter.modifiedSince !== undefined ? [sql`${t.modified} >= ${filter.modifiedSince}`] : []),
+    ...(filter.seqAfter !== undefined ? [gt(t.seq, filter.seqAfter)] : []),
     ...filter.keywords.map((k) => contains(t.keywords, `\n${k}\n`)),
     ...filter.themes.map((k) => contains(t.themes, `\n${k}\n`)),
     ...filter.words.map((w) => contains(t.search, w)),
@@ -133,6 +136,16 @@ export function databaseCatalogRows(
       .values({ visibility, gate: gate ?? null, count: delta })
       .onConflictDoUpdate({ target: g.visibility, set: { count: sql`${g.count} + ${delta}` } })
   }
+  /**
+   * Records that published datasets left their visibility group at version `seq` (the change feed's
+   * deletions), and now and then forgets those older than a change token lives.
+   */
+  const depart = async (tx: Db, seq: number, rows: Array<{ id: string; visibility: string; gate: unknown }>) => {
+    if (rows.length === 0) return
+    const now = Date.now()
+    await tx.insert(dep).values(rows.map((r) => ({ seq, id: r.id, visibility: r.visibility, gate: r.gate ?? null, leftAt: now })))
+    if (seq % 1000 === 0) await tx.delete(dep).where(sql`${dep.leftAt} < ${now - changeTokenRetentionMs - 86_400_000}`)
+  }
   const derived = (fields: EntryFields) => ({
     visibility: fields.visibility,
     gate: fields.gate ?? null,
@@ -205,6 +218,7 @@ export function databaseCatalogRows(
         )
         if ((existing && put.onlyIfAbsent) || (!existing && put.onlyIfExists)) return false
         const seq = await bump(tx)
+        if (existing?.published && (!entry.published || existing.visibility !== entry.fields.visibility)) await depart(tx, seq, [{ ...existing, id }])
         if (existing?.published) await count(tx, existing.visibility, existing.gate, -1)
         if (entry.published) await count(tx, entry.fields.visibility, entry.fields.gate, 1)
         const values = {
@@ -227,7 +241,8 @@ export function databaseCatalogRows(
         const [deleted] = await tx.delete(t).where(eq(t.id, id)).returning({ visibility: t.visibility, published: t.published, gate: t.gate })
         if (!deleted) return false
         await writeRefs(tx, id, undefined)
-        await bump(tx)
+        const seq = await bump(tx)
+        if (deleted.published) await depart(tx, seq, [{ ...deleted, id }])
         if (deleted.published) await count(tx, deleted.visibility, deleted.gate, -1)
         return true
       })
@@ -254,7 +269,8 @@ export function databaseCatalogRows(
             .update(t)
             .set({ published, seq })
             .where(and(inArray(t.id, chunk), eq(t.published, !published)))
-            .returning({ visibility: t.visibility, gate: t.gate })
+            .returning({ id: t.id, visibility: t.visibility, gate: t.gate })
+          if (!published) await depart(tx, seq, changed)
           const byGroup = new Map<string, { gate: unknown; n: number }>()
           for (const r of changed) byGroup.set(r.visibility, { gate: r.gate, n: (byGroup.get(r.visibility)?.n ?? 0) + 1 })
           for (const [visibility, { gate, n }] of byGroup) await count(tx, visibility, gate, published ? n : -n)
@@ -298,6 +314,16 @@ export function databaseCatalogRows(
       const [counted] = await store.db.select({ n: sql<number>`count(*)` }).from(naming().as('naming'))
       const ids = await naming().orderBy(asc(fr.datasetId)).limit(limit)
       return { ids: ids.map((r) => r.id), total: Number(counted?.n ?? 0) }
+    },
+    async leftSince(seq, hiddenGroups, limit) {
+      const shownNow = and(eq(t.id, dep.id), eq(t.published, true), ...(hiddenGroups.length > 0 ? [notInArray(t.visibility, [...hiddenGroups])] : []))
+      const rows = await store.db
+        .select({ id: dep.id, gate: dep.gate })
+        .from(dep)
+        .where(and(gt(dep.seq, seq), notExists(store.db.select({ one: sql`1` }).from(t).where(shownNow))))
+        .orderBy(asc(dep.seq))
+        .limit(limit)
+      return rows.map((r) => ({ id: r.id, gate: parseGate(r.gate) }))
     },
   }
 }

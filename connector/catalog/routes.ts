@@ -1,6 +1,6 @@
 import type { Context } from 'hono'
 import { z } from 'zod'
-import { DatasetDescription, parseFilter } from '../../catalog/index.ts'
+import { ChangeTokenRefused, changeTokenHeader, DatasetDescription, parseFilter } from '../../catalog/index.ts'
 import type { Area } from '../area.ts'
 import type { Ctx } from '../context.ts'
 import { registerDspErrors } from '../dsp/errors.ts'
@@ -122,16 +122,23 @@ export function createCatalogArea(parts: CatalogParts): Area {
         const query = c.req.query()
         // An EDC client pages with the query in the body; the query string (what our Link headers carry) wins.
         const { after, ...paging } = parseInput(KeysetPaging, { ...filter.paging, ...query }, 'query')
-        const page = await catalog.catalog.page({
-          requester: who,
-          now: ctx.clock.now(),
-          filter: filter.filter,
-          ...paging,
-          ...(after !== undefined ? { after } : {}),
-        })
+        const page = await catalog.catalog
+          .page({
+            requester: who,
+            now: ctx.clock.now(),
+            filter: filter.filter,
+            ...paging,
+            ...(after !== undefined ? { after } : {}),
+          })
+          .catch((error) => {
+            // A change token we cannot honour: the peer reads the whole catalog instead.
+            if (error instanceof ChangeTokenRefused) throw new PasserelleError('bad_request', error.message)
+            throw error
+          })
         const link = linkHeader(requestUrl, paging.offset, paging.limit, page.total, '', page.last)
         if (link) c.header('Link', link)
         c.header('ETag', page.etag)
+        c.header(changeTokenHeader, page.changeToken)
         // A crawler that already holds this answer is told so without the body.
         if (
           c.req

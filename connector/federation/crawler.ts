@@ -1,5 +1,13 @@
 import { metrics } from '@opentelemetry/api'
-import { dspContextUrl, InvalidCatalogError, readCatalogPage, type PeerCatalogEntry as CatalogEntry, type RejectedDataset } from '../../catalog/index.ts'
+import {
+  changeTokenHeader,
+  dspContextUrl,
+  InvalidCatalogError,
+  removedDatasetsKey,
+  readCatalogPage,
+  type PeerCatalogEntry as CatalogEntry,
+  type RejectedDataset,
+} from '../../catalog/index.ts'
 import type { Clock } from '../clock.ts'
 import type { PeerClient, PeerResponse } from '../http/peer-client.ts'
 import type { Logger } from '../telemetry/logger.ts'
@@ -22,10 +30,24 @@ export interface CrawlerDeps {
 }
 
 export type CrawlOutcome =
-  | { ok: true; mode: 'full' | 'incremental' | 'unchanged'; datasets: number; rejected: RejectedDataset[]; pages: number; durationMs: number }
+  | {
+      ok: true
+      /** `changes`: the peer's change feed (changed datasets and those gone since our token). */
+      mode: 'full' | 'incremental' | 'changes' | 'unchanged'
+      datasets: number
+      rejected: RejectedDataset[]
+      pages: number
+      durationMs: number
+      /** Datasets the change feed said are gone. */
+      removed?: number
+    }
   | { ok: false; error: string; durationMs: number }
 
 class CrawlFailure extends Error {}
+/** The peer's change feed could not be trusted: the crawl fails and the token is dropped. */
+class FeedFailure extends CrawlFailure {}
+/** The peer did not honour our change token (400): it is read in full instead. */
+class FeedRefused extends CrawlFailure {}
 
 const instruments = (() => {
   let made: ReturnType<typeof make> | undefined
@@ -66,8 +88,26 @@ export async function crawlPeer(deps: CrawlerDeps, peer: PeerRow): Promise<Crawl
   const log = logger.child({ peer: peer.id, dspUrl: peer.dspUrl })
   const m = instruments()
   const attrs = { 'passerelle.peer': peer.id }
-  const wantIncremental = options.incremental && peer.incremental !== 'no' && peer.lastSuccessAt !== null && peer.crawlsSinceFull + 1 < options.fullCrawlEvery
+  const incrementalDue = peer.lastSuccessAt !== null && peer.crawlsSinceFull + 1 < options.fullCrawlEvery
+  const wantIncremental = options.incremental && peer.incremental !== 'no' && incrementalDue
+  // Why the change feed was not used this time, for the peer's status (undefined: nothing to say).
+  let feedNote: string | null | undefined
   try {
+    // A peer that gave a change token is asked for its changes since: deletions included, and an
+    // unchanged catalog answers an empty first page, as small as a conditional probe.
+    if (options.changeFeed && peer.changeToken && incrementalDue) {
+      try {
+        const result = await fetchCatalog(deps, peer, started, { changedSince: peer.changeToken })
+        return await stored(result, 'changes', peer.incremental, undefined)
+      } catch (error) {
+        // A feed that breaks our rules (endless, too large, not a catalog) loses its token; a peer
+        // that is down keeps it for the next attempt.
+        if (error instanceof CrawlFailure && !(error instanceof FeedRefused) && !(error instanceof FeedFailure)) throw new FeedFailure(error.message)
+        if (!(error instanceof FeedRefused)) throw error
+        feedNote = `the peer refused our change token (${error.message}); read in full`
+        log.info('federation: change token refused, reading in full', { reason: error.message })
+      }
+    }
     // A conditional probe first (the first page of the whole catalog with `If-None-Match`), for a peer
     // that tagged its catalog before: unchanged, it answers 304 and nothing more is read.
     let catalogEtag: string | undefined
@@ -97,7 +137,13 @@ export async function crawlPeer(deps: CrawlerDeps, peer: PeerRow): Promise<Crawl
     const readIncremental = wantIncremental && !probedWhole
     let mode: 'full' | 'incremental' = readIncremental ? 'incremental' : 'full'
     try {
-      result = await fetchCatalog(deps, peer, started, readIncremental ? peer.lastSuccessAt! - 60_000 : null, readIncremental ? undefined : probed)
+      result = await fetchCatalog(
+        deps,
+        peer,
+        started,
+        readIncremental ? { modifiedSince: peer.lastSuccessAt! - 60_000 } : {},
+        readIncremental ? undefined : probed,
+      )
       if (readIncremental) incremental = 'yes'
       // The first page of a whole-catalog read is the probe's request: its tag serves next time.
       else catalogEtag ??= result.etag
@@ -106,9 +152,44 @@ export async function crawlPeer(deps: CrawlerDeps, peer: PeerRow): Promise<Crawl
       if (!(readIncremental && error instanceof FilterRefused)) throw error
       incremental = 'no'
       mode = 'full'
-      result = await fetchCatalog(deps, peer, started, null, probed)
+      result = await fetchCatalog(deps, peer, started, {}, probed)
       catalogEtag ??= result.etag
     }
+    return await stored(result, mode, incremental, catalogEtag)
+  } catch (error) {
+    const now = clock.now().getTime()
+    const durationMs = now - started
+    const message = error instanceof Error ? error.message : String(error)
+    const feedFailed = error instanceof FeedFailure ? `the change feed was refused: ${message}; the next crawl reads in full` : undefined
+    await deps.repo.recordFailure({
+      peerId: peer.id,
+      error: message,
+      now,
+      durationMs,
+      nextCrawlAt: nextCrawlAt(now, peer.failures + 1, options, random),
+      ...(feedFailed ? { changeFeedNote: feedFailed } : {}),
+    })
+    m.duration.record(durationMs, attrs)
+    m.crawls.add(1, { ...attrs, outcome: 'failure' })
+    m.errors.add(1, attrs)
+    log.warn('federation: crawl failed, keeping the last good copy', { error: message, failures: peer.failures + 1 })
+    return { ok: false, error: message, durationMs }
+  }
+
+  /** Stores a crawl's result (one transaction) and reports it. */
+  async function stored(
+    result: Awaited<ReturnType<typeof fetchCatalog>>,
+    mode: 'full' | 'incremental' | 'changes',
+    incremental: PeerRow['incremental'],
+    catalogEtag: string | undefined,
+  ): Promise<CrawlOutcome> {
+    // The token the first page gave: one we can send back as it is, or none (and why).
+    let changeToken: string | null = null
+    if (result.changeToken !== undefined) {
+      if (usableChangeToken(result.changeToken)) changeToken = result.changeToken
+      else feedNote = 'the peer sent a change token that is not one (at most 200 letters, digits and ._~-): it is read in full'
+    } else if (mode === 'changes') feedNote = 'the peer sent no change token with its changes: it is read in full'
+    if (changeToken !== null && feedNote === undefined) feedNote = null
     for (const r of result.rejected.slice(0, 20)) log.warn('federation: dataset refused', { datasetId: r.datasetId, reason: r.reason })
     if (result.rejected.length > 20) log.warn('federation: more datasets refused', { count: result.rejected.length - 20 })
     const now = clock.now().getTime()
@@ -116,7 +197,8 @@ export async function crawlPeer(deps: CrawlerDeps, peer: PeerRow): Promise<Crawl
     const datasets = await deps.repo.recordSuccess({
       peerId: peer.id,
       entries: result.entries,
-      mode,
+      removed: result.removed,
+      mode: mode === 'changes' ? 'incremental' : mode,
       participantId: result.participantId,
       rejected: result.rejected.length,
       incremental,
@@ -124,25 +206,21 @@ export async function crawlPeer(deps: CrawlerDeps, peer: PeerRow): Promise<Crawl
       durationMs,
       nextCrawlAt: nextCrawlAt(now, 0, options, random),
       ...(catalogEtag !== undefined ? { catalogEtag } : {}),
+      changeToken,
+      ...(feedNote !== undefined ? { changeFeedNote: feedNote } : {}),
     })
     m.duration.record(durationMs, attrs)
     m.crawls.add(1, { ...attrs, outcome: 'success' })
     if (result.rejected.length > 0) m.rejected.add(result.rejected.length, attrs)
     m.counts.set(peer.id, datasets)
-    log.info('federation: peer crawled', { mode, datasets, rejected: result.rejected.length, pages: result.pages, durationMs })
-    return { ok: true, mode, datasets, rejected: result.rejected, pages: result.pages, durationMs }
-  } catch (error) {
-    const now = clock.now().getTime()
-    const durationMs = now - started
-    const message = error instanceof Error ? error.message : String(error)
-    await deps.repo.recordFailure({ peerId: peer.id, error: message, now, durationMs, nextCrawlAt: nextCrawlAt(now, peer.failures + 1, options, random) })
-    m.duration.record(durationMs, attrs)
-    m.crawls.add(1, { ...attrs, outcome: 'failure' })
-    m.errors.add(1, attrs)
-    log.warn('federation: crawl failed, keeping the last good copy', { error: message, failures: peer.failures + 1 })
-    return { ok: false, error: message, durationMs }
+    const removed = result.removed.length
+    log.info('federation: peer crawled', { mode, datasets, removed, rejected: result.rejected.length, pages: result.pages, durationMs })
+    return { ok: true, mode, datasets, rejected: result.rejected, pages: result.pages, durationMs, ...(mode === 'changes' ? { removed } : {}) }
   }
 }
+
+/** A change token is sent back in a JSON body: only a short one of plain characters is kept. */
+const usableChangeToken = (token: string) => /^[A-Za-z0-9._~-]{1,200}$/.test(token)
 
 class FilterRefused extends CrawlFailure {}
 
@@ -175,15 +253,31 @@ async function probeCatalog(deps: CrawlerDeps, peer: PeerRow, started: number): 
 }
 
 /** `firstPage`: the answer to the first request, already read (the probe's), used instead of asking again. */
-async function fetchCatalog(deps: CrawlerDeps, peer: PeerRow, started: number, modifiedSince: number | null, firstPage?: PeerResponse) {
+async function fetchCatalog(
+  deps: CrawlerDeps,
+  peer: PeerRow,
+  started: number,
+  since: { modifiedSince?: number; changedSince?: string },
+  firstPage?: PeerResponse,
+) {
   const { options, clock } = deps
   const first = `${peer.dspUrl.replace(/\/+$/, '')}/catalog/request`
   const origin = new URL(first).origin
+  const modifiedSince = since.modifiedSince ?? null
+  const feed = since.changedSince !== undefined
   const body = {
     '@context': [dspContextUrl],
     '@type': 'CatalogRequestMessage',
-    filter: modifiedSince === null ? [] : [{ modifiedSince: new Date(modifiedSince).toISOString() }],
+    filter:
+      since.changedSince !== undefined
+        ? [{ changedSince: since.changedSince }]
+        : modifiedSince === null
+          ? []
+          : [{ modifiedSince: new Date(modifiedSince).toISOString() }],
   }
+  // Dataset ids the change feed says are gone since our token.
+  const removed = new Set<string>()
+  let changeToken: string | undefined
   const authorization = deps.authorization ? await deps.authorization(peer) : undefined
   const entries = new Map<string, CatalogEntry>()
   const rejected: RejectedDataset[] = []
@@ -214,13 +308,20 @@ async function fetchCatalog(deps: CrawlerDeps, peer: PeerRow, started: number, m
             maxBytes: options.maxPageBytes,
           })
     if (response.status === 400 && modifiedSince !== null && pages === 1) throw new FilterRefused('the peer refused the modified-since filter')
+    if (response.status === 400 && feed && pages === 1) throw new FeedRefused(errorReason(response))
     // A peer that does not page by query refuses it: what it sent without one was its whole catalog.
     if (query && (response.status === 400 || response.status === 404)) break
     if (response.status !== 200) throw new CrawlFailure(`the peer answered ${response.status} to a catalog request`)
-    if (pages === 1) etag = usableEtag(response.headers.etag)
+    if (pages === 1) {
+      etag = usableEtag(response.headers.etag)
+      const token = response.headers[changeTokenHeader]
+      if (token !== undefined) changeToken = Array.isArray(token) ? '' : token
+    }
     let page
     try {
-      page = readCatalogPage(response.json())
+      const json = response.json()
+      page = readCatalogPage(json)
+      if (feed) readRemoved(json, pages, removed, options.maxDatasets)
     } catch (error) {
       if (error instanceof InvalidCatalogError) throw new CrawlFailure(`page ${pages}: ${error.message}`)
       throw error
@@ -228,6 +329,9 @@ async function fetchCatalog(deps: CrawlerDeps, peer: PeerRow, started: number, m
     if (participantId !== null && page.participantId !== participantId)
       throw new CrawlFailure(`page ${pages} names another participant (${page.participantId})`)
     if (peer.did && page.participantId !== peer.did) throw new CrawlFailure(`the catalog names participant ${page.participantId}, not ${peer.did}`)
+    // A change feed adds to what we hold from this participant: it must be the same one.
+    if (feed && peer.participantId !== null && page.participantId !== peer.participantId)
+      throw new FeedFailure(`the change feed names participant ${page.participantId}, not ${peer.participantId}`)
     participantId = page.participantId
     let added = 0
     for (const entry of page.entries) {
@@ -250,7 +354,41 @@ async function fetchCatalog(deps: CrawlerDeps, peer: PeerRow, started: number, m
     query = linked ? undefined : queryPaging(response.headers, page.entries.length, added, query)
     url = next ?? (query ? url : null)
   }
-  return { participantId: participantId!, entries: [...entries.values()], rejected, pages, etag }
+  // A dataset listed as changed is there now, whatever the list of those gone says.
+  for (const id of entries.keys()) removed.delete(id)
+  return { participantId: participantId!, entries: [...entries.values()], removed: [...removed], rejected, pages, etag, changeToken }
+}
+
+/**
+ * The ids a change feed's page says are gone (`removedDatasetsKey`): required on the first page
+ * (an answer without it did not understand our token), a list of dataset ids, at most `max` in all.
+ * They are matched only against this peer's own entries when stored.
+ */
+function readRemoved(json: unknown, page: number, into: Set<string>, max: number) {
+  const list = json && typeof json === 'object' ? (json as Record<string, unknown>)[removedDatasetsKey] : undefined
+  if (list === undefined) {
+    if (page === 1) throw new FeedFailure('the answer to our change token does not list the datasets gone since it')
+    return
+  }
+  if (!Array.isArray(list)) throw new FeedFailure("the change feed's list of datasets gone is not a list")
+  for (const id of list) {
+    if (typeof id !== 'string' || id.length === 0 || id.length > 2048) throw new FeedFailure('the change feed lists a dataset gone that is not a dataset id')
+    into.add(id)
+    if (into.size > max) throw new FeedFailure(`the change feed lists more than ${max} datasets gone`)
+  }
+}
+
+/** The reason of a peer's DSP error answer, one bounded line (the peer's bytes: no control characters). */
+function errorReason(response: PeerResponse): string {
+  let reason: unknown
+  try {
+    const body = response.json() as { reason?: unknown }
+    reason = Array.isArray(body?.reason) ? body.reason[0] : body?.reason
+  } catch {
+    reason = undefined
+  }
+  const text = typeof reason === 'string' ? reason : typeof reason === 'object' && reason !== null ? JSON.stringify(reason) : `status ${response.status}`
+  return text.replace(/[\u0000-\u001f\u007f]+/g, ' ').slice(0, 300)
 }
 
 /**

@@ -45,6 +45,12 @@ export const PeerStatus = z.object({
   incremental: z.enum(['unknown', 'yes', 'no']),
   /** Whether the peer tags its catalog (ETag), so that an unchanged catalog costs one 304. */
   conditional: z.enum(['unknown', 'yes', 'no']),
+  /**
+   * Whether the next crawl asks the peer for its changes since our token (deletions included): a
+   * Passerelle peer gives one. `changeFeedNote` says why it is not used, or was not the last time.
+   */
+  changeFeed: z.boolean(),
+  changeFeedNote: z.string().nullable(),
 })
 export type PeerStatus = z.infer<typeof PeerStatus>
 
@@ -70,6 +76,8 @@ export const peerStatus = (row: PeerRow): PeerStatus => ({
   nextCrawlAt: row.paused ? null : iso(row.nextCrawlAt),
   incremental: row.incremental as PeerStatus['incremental'],
   conditional: row.catalogEtag === null ? 'unknown' : row.catalogEtag === '' ? 'no' : 'yes',
+  changeFeed: row.changeToken !== null,
+  changeFeedNote: row.changeFeedNote,
 })
 
 export const AddPeerInput = z

@@ -113,6 +113,8 @@ export function federationRepository(store: Store, options: { searchBounds?: Sea
         if (existing) return { peer: existing, created: false }
         const row: PeerRow = {
           catalogEtag: null,
+          changeToken: null,
+          changeFeedNote: null,
           id: input.id,
           dspUrl: input.dspUrl,
           did: input.did ?? null,
@@ -175,12 +177,15 @@ export function federationRepository(store: Store, options: { searchBounds?: Sea
 
     /**
      * Stores a successful crawl in one transaction: a full crawl replaces the peer's datasets as a
-     * whole, an incremental one replaces only those it saw. Readers see the old set or the new one,
+     * whole, an incremental one replaces only those it saw and deletes those the peer's change feed
+     * says are gone (this peer's only: the ids are matched within its own entries). Readers see the old set or the new one,
      * never an empty or half-written cache.
      */
     async recordSuccess(input: {
       peerId: string
       entries: CatalogEntry[]
+      /** Dataset ids the peer's change feed says are gone (incremental crawls only). */
+      removed?: string[]
       mode: 'full' | 'incremental'
       participantId: string
       rejected: number
@@ -190,6 +195,9 @@ export function federationRepository(store: Store, options: { searchBounds?: Sea
       nextCrawlAt: number
       /** The catalog's entity tag taken before the crawl ('' when the peer sends none). */
       catalogEtag?: string | null
+      /** The peer's change token for the next crawl (null: none), and why the feed is not used. */
+      changeToken?: string | null
+      changeFeedNote?: string | null
     }): Promise<number> {
       const stored = await store.transaction(async (tx) => {
         const [peer] = await store.forUpdate(tx.select().from(peers).where(eq(peers.id, input.peerId)))
@@ -197,7 +205,7 @@ export function federationRepository(store: Store, options: { searchBounds?: Sea
         if (input.mode === 'full') {
           await tx.delete(datasets).where(eq(datasets.peerId, input.peerId))
         } else {
-          const ids = input.entries.map((e) => e.datasetId)
+          const ids = [...input.entries.map((e) => e.datasetId), ...(input.removed ?? [])]
           for (let i = 0; i < ids.length; i += 500) {
             await tx.delete(datasets).where(and(eq(datasets.peerId, input.peerId), inArray(datasets.datasetId, ids.slice(i, i + 500))))
           }
@@ -218,6 +226,8 @@ export function federationRepository(store: Store, options: { searchBounds?: Sea
             incremental: input.incremental,
             crawlsSinceFull: input.mode === 'full' ? 0 : peer.crawlsSinceFull + 1,
             ...(input.catalogEtag !== undefined ? { catalogEtag: input.catalogEtag } : {}),
+            ...(input.changeToken !== undefined ? { changeToken: input.changeToken } : {}),
+            ...(input.changeFeedNote !== undefined ? { changeFeedNote: input.changeFeedNote?.slice(0, 1000) ?? null } : {}),
           })
           .where(eq(peers.id, input.peerId))
         return { datasetCount, change: Math.abs(datasetCount - peer.datasetCount) }
@@ -235,7 +245,16 @@ export function federationRepository(store: Store, options: { searchBounds?: Sea
     },
 
     /** A failed crawl touches only the peer's status: its datasets stay as the last good copy. */
-    async recordFailure(input: { peerId: string; error: string; now: number; durationMs: number; nextCrawlAt: number; incremental?: PeerRow['incremental'] }) {
+    async recordFailure(input: {
+      peerId: string
+      error: string
+      now: number
+      durationMs: number
+      nextCrawlAt: number
+      incremental?: PeerRow['incremental']
+      /** A change feed that could not be read: its token is dropped (the next crawl is a full one), with this reason. */
+      changeFeedNote?: string
+    }) {
       await store.db
         .update(peers)
         .set({
@@ -246,6 +265,7 @@ export function federationRepository(store: Store, options: { searchBounds?: Sea
           nextCrawlAt: keepAsked(input),
           lastDurationMs: input.durationMs,
           ...(input.incremental ? { incremental: input.incremental } : {}),
+          ...(input.changeFeedNote !== undefined ? { changeToken: null, changeFeedNote: input.changeFeedNote.slice(0, 1000) } : {}),
         })
         .where(eq(peers.id, input.peerId))
     },

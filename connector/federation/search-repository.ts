@@ -35,7 +35,7 @@ export interface SearchBounds {
   /** Matches counted: above it, `total` is this bound and `totalExact` false. */
   counted: number
 }
-export const defaultSearchBounds: SearchBounds = { ranked: 1000, counted: 5000 }
+export const defaultSearchBounds: SearchBounds = { ranked: 1000, counted: 1000 }
 
 /**
  * Where the next page starts: the last hit's sort value (its rank, or its modification time

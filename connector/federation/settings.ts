@@ -19,6 +19,11 @@ export interface CrawlerOptions {
   backoffMaxMs: number
   /** Ask peers for datasets modified since our last crawl (see README); a full crawl every `fullCrawlEvery`. */
   incremental: boolean
+  /**
+   * Ask a peer that gave a change token (a Passerelle) for the changes since it, deletions included;
+   * every `fullCrawlEvery`-th crawl is a full one all the same.
+   */
+  changeFeed: boolean
   fullCrawlEvery: number
   /** How often the loop looks for due peers. */
   tickMs: number
@@ -35,6 +40,7 @@ export const defaultCrawlerOptions: CrawlerOptions = {
   backoffBaseMs: 30_000,
   backoffMaxMs: 60 * 60_000,
   incremental: false,
+  changeFeed: true,
   fullCrawlEvery: 12,
   tickMs: 1000,
 }
@@ -72,6 +78,8 @@ export const FederationConfig = z
     maxDatasetsPerPeer: z.coerce.number().int().min(1).default(defaultCrawlerOptions.maxDatasets),
     /** Ask peers for changes since the last crawl (a full crawl every `fullCrawlEvery` crawls). */
     incremental: z.boolean().default(false),
+    /** Ask a peer that gives change tokens (a Passerelle) for its changes since the last crawl, deletions included. */
+    changeFeed: z.boolean().default(true),
     fullCrawlEvery: z.coerce.number().int().min(1).default(defaultCrawlerOptions.fullCrawlEvery),
   })
   .strict()
@@ -88,6 +96,7 @@ export const crawlerOptionsFrom = (config: FederationConfig): CrawlerOptions => 
   maxPageBytes: config.maxPageBytes,
   maxDatasets: config.maxDatasetsPerPeer,
   incremental: config.incremental,
+  changeFeed: config.changeFeed,
   fullCrawlEvery: config.fullCrawlEvery,
   backoffMaxMs: Math.max(config.interval * 8, defaultCrawlerOptions.backoffBaseMs),
   tickMs: Math.min(defaultCrawlerOptions.tickMs, config.interval),

@@ -16,6 +16,7 @@ export const {
   catalogPolicyRefs,
   catalogPolicyCounts,
   catalogFileRefs,
+  catalogDepartures,
   negotiations,
   negotiationEvents,
   agreements,

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net'
 import { getRequestListener } from '@hono/node-server'
 import { Hono } from 'hono'
 import { fixtureCatalog } from '../../catalog/federation/fixtures.ts'
+import { changeTokenHeader, removedDatasetsKey } from '../../catalog/index.ts'
 
 /**
  * A peer that serves a DSP catalog from memory on 127.0.0.1, for crawler tests and the
@@ -34,6 +35,13 @@ export interface FixturePeer {
   visibleTo?: (authorization: string | undefined, dataset: Record<string, unknown>) => boolean
   /** When set, pages carry this entity tag and a request with `If-None-Match: <it>` gets 304 (a peer that tags its catalog). */
   etag?: string
+  /** When set, every answer carries it as its change token (a peer that offers a change feed). */
+  changeToken?: string
+  /**
+   * The answer to a `changedSince` request: these datasets, and `removed` as the list of those gone
+   * (sent as given, even when it is not a list). Absent: such a request is answered as any other.
+   */
+  feed?: { datasets: Record<string, unknown>[]; removed: unknown }
   close(): Promise<void>
 }
 
@@ -55,6 +63,8 @@ export async function startFixturePeer(input: {
     requests: [] as FixturePeer['requests'],
     visibleTo: undefined as FixturePeer['visibleTo'],
     etag: undefined as string | undefined,
+    changeToken: undefined as string | undefined,
+    feed: undefined as FixturePeer['feed'],
     close: async () => {},
   }
   // Pages are built per request from the current dataset list, so tests can add and delete.
@@ -88,6 +98,13 @@ export async function startFixturePeer(input: {
       const offset = spec?.offset ?? 0
       return c.json(fixtureCatalog(peer.participantId, peer.datasets.slice(offset, offset + (spec?.limit ?? 50)), input.prefix))
     }
+    const changedSince = Array.isArray(message.filter) && message.filter.some((f) => (f as { changedSince?: string } | null)?.changedSince !== undefined)
+    if (changedSince && peer.feed) {
+      const body = { ...fixtureCatalog(peer.participantId, peer.feed.datasets, input.prefix), [removedDatasetsKey]: peer.feed.removed }
+      const headers: Record<string, string> = { ...(peer.changeToken !== undefined ? { [changeTokenHeader]: peer.changeToken } : {}) }
+      if (peer.behaviour === 'loop') headers.link = `<${peer.dspUrl}/catalog/request?page=0>; rel="next"`
+      return c.json(body, 200, headers)
+    }
     if (peer.etag !== undefined && c.req.header('if-none-match') === peer.etag) return c.body(null, 304, { etag: peer.etag })
     const visible = peer.visibleTo ? peer.datasets.filter((d) => peer.visibleTo!(authorization, d)) : peer.datasets
     const since = Array.isArray(message.filter) ? (message.filter[0] as { modifiedSince?: string } | undefined)?.modifiedSince : undefined
@@ -101,7 +118,11 @@ export async function startFixturePeer(input: {
       cache = { datasets: peer.datasets, key, body }
     }
     const pages = cache.body
-    const headers: Record<string, string> = { 'content-type': 'application/json', ...(peer.etag !== undefined ? { etag: peer.etag } : {}) }
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      ...(peer.etag !== undefined ? { etag: peer.etag } : {}),
+      ...(peer.changeToken !== undefined ? { [changeTokenHeader]: peer.changeToken } : {}),
+    }
     if (peer.behaviour === 'foreign-next') headers.link = `<http://127.0.0.2:9/dsp/catalog/request?page=1>; rel="next"`
     else if (peer.behaviour === 'loop') headers.link = `<${peer.dspUrl}/catalog/request?page=0>; rel="next"`
     else if (page + 1 < pages.length) headers.link = `<${peer.dspUrl}/catalog/request?page=${page + 1}>; rel="next"`

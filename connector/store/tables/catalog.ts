@@ -82,6 +82,23 @@ export const catalogTables = (b: Builders) => ({
     count: b.bigint('count').notNull(),
   }),
   /**
+   * Published datasets that left their visibility group (deleted, withdrawn, or moved to another),
+   * at the catalog version of the change, with the gate of the group they left: the change feed
+   * tells a requester which datasets it could see are gone since its token. Kept 30 days.
+   */
+  catalogDepartures: b.table(
+    'catalog_departures',
+    {
+      seq: b.bigint('seq').notNull(),
+      id: b.text('id').notNull(),
+      visibility: b.text('visibility').notNull(),
+      gate: b.json<unknown>('gate'),
+      /** Epoch ms: old rows are pruned. */
+      leftAt: b.bigint('left_at').notNull(),
+    },
+    (t) => [b.primaryKey({ columns: [t.seq, t.id] }), b.index('catalog_departures_left_at').on(t.leftAt)],
+  ),
+  /**
    * One row (`id = 'catalog'`): `version` is bumped in the transaction of every catalog change, so a
    * replica knows with one cheap read whether what it cached is still current; `policies` is the
    * fingerprint of the policy ids the `published` flags were last computed with.

@@ -47,6 +47,13 @@ export const federationTables = (b: Builders) => ({
        * '': the peer sends none, so no conditional probe is made).
        */
       catalogEtag: b.text('catalog_etag'),
+      /**
+       * The change token of the peer's catalog as of the last successful crawl (a Passerelle peer
+       * gives one): the next crawl asks for the changes since it, deletions included. Null: none.
+       */
+      changeToken: b.text('change_token'),
+      /** Why the change feed is not used or was not, in a sentence (null while it works or was never offered). */
+      changeFeedNote: b.text('change_feed_note'),
     },
     (t) => [b.uniqueIndex('federation_peers_dsp_url_idx').on(t.dspUrl)],
   ),
