@@ -16,7 +16,8 @@ export default defineConfig({
     exclude: ['node_modules/**', 'dist/**'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
-    // Two cores: test files that start processes and databases must not all run at once.
+    // Two cores: test files that start processes and databases must not all run at once. Four e2e
+    // workers were no faster than two on the shared machine (bench/RESULTS.md, "Test time").
     maxWorkers: 2,
     pool: 'forks',
     projects: [

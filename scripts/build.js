@@ -6,6 +6,9 @@ import { readdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 
 const root = new URL('..', import.meta.url).pathname
+// One line per step: `npm ci` runs this as the `prepare` script, and a silent minute looks like a hang.
+const started = Date.now()
+console.log('build: bundling the CLI and the connector into dist/ (esbuild)')
 const result = await build({
   entryPoints: { passerelle: 'connector/cli/bin.ts' },
   outdir: 'dist',
@@ -48,3 +51,4 @@ for (const name of readdirSync(chunks)) {
   const path = join(chunks, name)
   if (!current.has(path) && !current.has(path.replace(/\.map$/, ''))) rmSync(path, { force: true })
 }
+console.log(`build: dist/ written (${current.size} files) in ${Date.now() - started} ms`)

@@ -71,9 +71,16 @@ const cli = (args: string[], cwd = fromRoot()) =>
     timeout: 30_000,
   })
 
+/** `passerelle <command> --help`, run once per command (the docs name some commands dozens of times). */
+const helps = new Map<string, { status: number | null; text: string }>()
 const helpOf = (command: string) => {
-  const result = cli([command, '--help'])
-  return { status: result.status, text: `${result.stdout}${result.stderr}` }
+  let help = helps.get(command)
+  if (!help) {
+    const result = cli([command, '--help'])
+    help = { status: result.status, text: `${result.stdout}${result.stderr}` }
+    helps.set(command, help)
+  }
+  return help
 }
 
 /** `passerelle` commands that need no running connector and touch nothing outside their folder: run them. */

@@ -23,8 +23,18 @@ import { fromRoot } from '../../connector/paths.ts'
  */
 const arctic = 'urn:uuid:0f3cee7e-e077-4be0-9365-3a791567f70e' // open-with-attribution
 const perMoment = 7
-// Retries (100 ms, doubling, 10 attempts: about 50 s) outlast a restart on a busy machine.
-const env = { PASSERELLE_DISPATCH_MAX_ATTEMPTS: '10', PASSERELLE_DISPATCH_BASE_DELAY_MS: '100', PASSERELLE_LOG_LEVEL: 'warn' }
+// Retries (100 ms, doubling up to 1 s, 50 attempts: about 45 s) outlast a restart on a busy machine;
+// the 1 s cap lets a retry reach the restarted side within a second of it being back, instead of
+// after a doubled delay of up to 25 s.
+const env = {
+  PASSERELLE_DISPATCH_MAX_ATTEMPTS: '50',
+  PASSERELLE_DISPATCH_BASE_DELAY_MS: '100',
+  PASSERELLE_DISPATCH_MAX_DELAY_MS: '1000',
+  PASSERELLE_LOG_LEVEL: 'warn',
+}
+// A killed side's claims on its outbox rows hold until their lease ends: 2 s instead of the default
+// 10 s, so that the restarted side takes them over sooner (renewed every third of it while delivering).
+const dispatch = { leaseMs: 2000 }
 
 /** Where a side dies: a failpoint name, and on which pass (some negotiations are ahead, some behind). */
 const moments: Array<{ side: 'provider' | 'consumer'; failpoint: string; what: string }> = [
@@ -56,8 +66,8 @@ describe.each(['sqlite', 'postgres'] as Dialect[])('negotiations survive SIGKILL
     const did = (port: number) => `did:web:127.0.0.1%3A${port}`
     const identity = { mode: 'static', staticTokens: { 'provider-token': did(providerPort), 'consumer-token': did(consumerPort) } }
     const folders = {
-      provider: await copyParticipant({ port: providerPort, config: { identity } }),
-      consumer: await copyParticipant({ port: consumerPort, config: { identity } }),
+      provider: await copyParticipant({ port: providerPort, config: { identity, dispatch } }),
+      consumer: await copyParticipant({ port: consumerPort, config: { identity, dispatch } }),
     }
     cleanups.push(folders.provider.remove, folders.consumer.remove)
     const databases = { provider: await createTestDatabase(dialect), consumer: await createTestDatabase(dialect) }
