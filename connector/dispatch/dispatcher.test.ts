@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { eq } from 'drizzle-orm'
+import { eq, sql } from 'drizzle-orm'
 import { createTestStore, dialects } from '../../test/support/stores.ts'
 import { silentLogger } from '../telemetry/logger.ts'
 import { systemClock } from '../clock.ts'
@@ -136,6 +136,57 @@ describe.each(dialects)('dispatcher on %s', (dialect) => {
     await dispatcher.stop()
     expect(calls).toBe(1)
     expect(failures[0]!.reason).toMatch(/was refused: the peer answered 400: \["bad"\]/)
+  })
+
+  it('happy: counts an attempt only for a message it sends: the messages of a peer beyond its limit are not claimed', async () => {
+    // Every change of a row's attempts, as the database saw it (a trigger of this test's own).
+    if (dialect === 'sqlite') {
+      await store.db.run(sql`create table attempt_log (id text, attempts integer)`)
+      await store.db.run(
+        sql`create trigger attempt_log after update of attempts on dispatches begin insert into attempt_log values (new.id, new.attempts); end`,
+      )
+    } else {
+      const db = store.db as unknown as { execute(q: unknown): Promise<unknown> }
+      await db.execute(sql`create table attempt_log (id text, attempts integer)`)
+      await db.execute(
+        sql.raw(`create function log_attempts() returns trigger language plpgsql as $$ begin
+          if new.attempts is distinct from old.attempts then insert into attempt_log values (new.id, new.attempts); end if; return new; end $$`),
+      )
+      await db.execute(sql`create trigger attempt_log after update on dispatches for each row execute function log_attempts()`)
+    }
+    const log = async () => {
+      const rows = await store.db.select({ id: sql<string>`id`, attempts: sql<number>`attempts` }).from(sql`attempt_log`)
+      return rows.map((row) => ({ id: row.id, attempts: Number(row.attempts) }))
+    }
+    // A peer that holds what it is sent until the test lets it answer.
+    const held: Array<() => void> = []
+    const sent: string[] = []
+    const send: Send = ({ url }) =>
+      new Promise((resolve) => {
+        sent.push(url)
+        held.push(() => resolve({ status: 200, body: {} }))
+      })
+    const dispatcher = createDispatcher({ store, clock: systemClock, logger: silentLogger, send, perPeerConcurrency: 2 })
+    dispatcher.handle('test', { failed: async () => {} })
+    await store.transaction(async (tx) => {
+      for (const processId of ['a', 'b', 'c', 'd', 'e', 'f']) await dispatcher.enqueue(tx, message(processId, 1))
+    })
+    dispatcher.start()
+    while (sent.length < 2) await new Promise((r) => setTimeout(r, 5))
+    // Two in flight, their two attempts counted; the four waiting were never claimed (an attempt
+    // counted and taken back is one a crash in between would keep, and one other readers see).
+    expect(await log()).toHaveLength(2)
+    while (sent.length < 6) {
+      held.shift()?.()
+      await new Promise((r) => setTimeout(r, 5))
+    }
+    for (const answer of held.splice(0)) answer()
+    await dispatcher.idle()
+    await dispatcher.stop()
+    const changes = await log()
+    expect(changes).toHaveLength(6)
+    expect(changes.every((change) => change.attempts === 1)).toBe(true)
+    expect((await store.db.select().from(store.tables.dispatches)).every((row) => row.status === 'delivered')).toBe(true)
   })
 
   it('happy: pending messages resume after a restart; cancelled ones are not sent', async () => {

@@ -353,15 +353,21 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     return state.inFlight < perPeer
   }
 
+  /** How many more deliveries a peer may start now (a peer left alone is excluded from claims). */
+  const peerRoom = (state: PeerState) => (state.failures >= breakerThreshold ? 1 : perPeer) - state.inFlight
+
   // Claims: the head (oldest pending row) of each process that is due, not leased by anyone (or
-  // whose lease expired), towards a peer with room; PostgreSQL skips rows another replica is
+  // whose lease expired), towards a peer with room, and no more of a peer's rows than its room:
+  // a row claimed and handed back would count an attempt for nothing (kept if the replica dies in
+  // between, seen by whoever reads the outbox meanwhile). PostgreSQL skips rows another replica is
   // claiming at the same moment.
   async function claim(now: number, limit: number, excluded: string[]): Promise<Row[]> {
     const token = `${owner}/${++claims}`
     return write(async (db) => {
       const earlier = sql`not exists (select 1 from ${t} as earlier where earlier.process_id = ${t.processId} and earlier.status = 'pending' and earlier.id < ${t.id})`
+      const expired = sql`(${t.retryUntil} is not null and ${t.retryUntil} <= ${now})`
       let candidates = db
-        .select({ id: t.id })
+        .select({ id: t.id, peer: sql<string>`${t.peerAddress}`.as('peer'), expired: sql<boolean>`${expired}`.as('expired') })
         .from(t)
         .where(
           and(
@@ -377,10 +383,21 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
         .limit(limit)
       if (store.dialect === 'postgres')
         candidates = (candidates as unknown as { for(s: string, o: object): typeof candidates }).for('update', { skipLocked: true })
+      // A peer's room: what it has left when it has deliveries in flight (or is probed), else the
+      // limit. Steps (no peer) and rows whose window is over (not counted against it) are not limited.
+      const partial = [...peerStates].filter(([address, state]) => (state.inFlight > 0 || state.failures >= breakerThreshold) && !excluded.includes(address))
+      const room =
+        partial.length === 0
+          ? sql`${perPeer}`
+          : sql`case c.peer ${sql.join(
+              partial.map(([address, state]) => sql`when ${address} then ${peerRoom(state)}`),
+              sql` `,
+            )} else ${perPeer} end`
+      const allowed = sql`select c.id from (select c.id, c.peer, c.expired, row_number() over (partition by c.peer, c.expired order by c.id) as n from (${candidates}) as c) as c where c.peer = '' or c.expired or c.n <= ${room}`
       return db
         .update(t)
         .set({ leaseOwner: owner, leaseToken: token, leaseUntil: now + leaseMs, attempts: sql`${t.attempts} + 1` as unknown as number })
-        .where(inArray(t.id, candidates))
+        .where(sql`${t.id} in (${allowed})`)
         .returning()
     })
   }
