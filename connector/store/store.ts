@@ -5,7 +5,7 @@ import type { BetterSQLite3Database } from 'drizzle-orm/better-sqlite3'
 import { fromRoot } from '../paths.ts'
 import { postgresSchema, sqliteSchema, type Schema } from './schema.ts'
 import { cacheStatements, sqliteConnection } from './sqlite-connection.ts'
-import { groupCommit } from './group-commit.ts'
+import { groupCommit, type TransactionOptions } from './group-commit.ts'
 import { lockSqliteFile } from './sqlite-lock.ts'
 import { markDatabaseError } from './availability.ts'
 import { randomUUID } from 'node:crypto'
@@ -18,6 +18,7 @@ import { type AppliedMigrations, checkSchemaVersion, shippedMigrations } from '.
 export { isDatabaseUnavailable } from './availability.ts'
 export { DatabaseOpenError } from './database-errors.ts'
 export { DatabaseInUseError } from './sqlite-lock.ts'
+export type { TransactionOptions } from './group-commit.ts'
 
 /**
  * The database handle every repository is written against. Typed as the SQLite flavour of drizzle;
@@ -33,8 +34,10 @@ export interface Store {
   /**
    * Runs `fn` in one transaction. Never nest calls, and never wait on the network inside: pass the
    * `tx` handle down instead. On SQLite, transactions are serialised (one writer at a time).
+   * `key` names what it locks (a process id): on PostgreSQL, transactions of one key never hold
+   * their locks in two batches at once, so they cannot deadlock each other (group-commit.ts).
    */
-  transaction<T>(fn: (tx: Db) => Promise<T>): Promise<T>
+  transaction<T>(fn: (tx: Db) => Promise<T>, options?: TransactionOptions): Promise<T>
   /**
    * Locks the rows a select reads until the transaction ends (`FOR UPDATE` on PostgreSQL; SQLite
    * transactions are already serialised). Use it for read-check-write sequences such as transitions.
@@ -146,7 +149,7 @@ async function openSqlite(options: StoreOptions): Promise<Store> {
     dialect: 'sqlite',
     db,
     tables: sqliteSchema,
-    transaction: (fn) => connection.transaction(() => fn(db)),
+    transaction: (fn, transactionOptions) => connection.transaction(() => fn(db), transactionOptions),
     forUpdate: (query) => query,
     afterCommit: (_tx, fn) => connection.afterCommit(client, fn),
     async deferToCommit(tx, key, item, flush) {
@@ -243,7 +246,7 @@ async function openPostgres(options: StoreOptions): Promise<Store> {
     dialect: 'postgres',
     db,
     tables: postgresSchema,
-    transaction: (fn) => commits.transaction(fn),
+    transaction: (fn, transactionOptions) => commits.transaction(fn, transactionOptions),
     afterCommit: (tx, fn) => commits.afterCommit(tx, fn),
     async deferToCommit(tx, key, item, flush) {
       if (!commits.deferToEnd(tx, key, item, (items) => flush(tx, items))) await flush(tx, [item])
