@@ -38,6 +38,8 @@ export interface Store {
    * their locks in two batches at once, so they cannot deadlock each other (group-commit.ts).
    */
   transaction<T>(fn: (tx: Db) => Promise<T>, options?: TransactionOptions): Promise<T>
+  /** `transaction(fn, { key })`: a transaction that changes the one process `key` names. */
+  transactionFor<T>(key: string, fn: (tx: Db) => Promise<T>): Promise<T>
   /**
    * Locks the rows a select reads until the transaction ends (`FOR UPDATE` on PostgreSQL; SQLite
    * transactions are already serialised). Use it for read-check-write sequences such as transitions.
@@ -150,6 +152,7 @@ async function openSqlite(options: StoreOptions): Promise<Store> {
     db,
     tables: sqliteSchema,
     transaction: (fn, transactionOptions) => connection.transaction(() => fn(db), transactionOptions),
+    transactionFor: (key, fn) => connection.transaction(() => fn(db), { key }),
     forUpdate: (query) => query,
     afterCommit: (_tx, fn) => connection.afterCommit(client, fn),
     async deferToCommit(tx, key, item, flush) {
@@ -247,6 +250,7 @@ async function openPostgres(options: StoreOptions): Promise<Store> {
     db,
     tables: postgresSchema,
     transaction: (fn, transactionOptions) => commits.transaction(fn, transactionOptions),
+    transactionFor: (key, fn) => commits.transaction(fn, { key }),
     afterCommit: (tx, fn) => commits.afterCommit(tx, fn),
     async deferToCommit(tx, key, item, flush) {
       if (!commits.deferToEnd(tx, key, item, (items) => flush(tx, items))) await flush(tx, [item])
