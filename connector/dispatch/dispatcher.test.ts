@@ -189,6 +189,38 @@ describe.each(dialects)('dispatcher on %s', (dialect) => {
     expect((await store.db.select().from(store.tables.dispatches)).every((row) => row.status === 'delivered')).toBe(true)
   })
 
+  it('happy: what transactions sharing a commit enqueue is stored with them; what one cancels or rolls back is never sent', async () => {
+    const urls: string[] = []
+    const dispatcher = createDispatcher({
+      store,
+      clock: systemClock,
+      logger: silentLogger,
+      send: async ({ url }) => (urls.push(url), { status: 200, body: {} }),
+    })
+    dispatcher.handle('test', { failed: async () => {} })
+    // At once, so that they share commits: one keeps its messages, one cancels its own process's,
+    // one fails after enqueueing.
+    const outcomes = await Promise.allSettled([
+      ...['k1', 'k2', 'k3'].map((processId) => store.transaction((tx) => dispatcher.enqueue(tx, message(processId, 1)))),
+      store.transaction(async (tx) => {
+        await dispatcher.enqueue(tx, message('c', 1))
+        await dispatcher.enqueueStep(tx, { topic: 'test', processId: 'c', step: 'go' })
+        await dispatcher.cancel(tx, 'c')
+        await dispatcher.enqueue(tx, message('c', 2))
+      }),
+      store.transaction(async (tx) => {
+        await dispatcher.enqueue(tx, message('r', 1))
+        throw new Error('rolled back')
+      }),
+    ])
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled', 'rejected'])
+    dispatcher.start()
+    await dispatcher.idle()
+    await dispatcher.stop()
+    expect(urls.sort()).toEqual(['http://127.0.0.1:1/c/2', 'http://127.0.0.1:1/k1/1', 'http://127.0.0.1:1/k2/1', 'http://127.0.0.1:1/k3/1'])
+    expect(await store.db.select().from(store.tables.dispatches).where(eq(store.tables.dispatches.processId, 'r'))).toEqual([])
+  })
+
   it('happy: pending messages resume after a restart; cancelled ones are not sent', async () => {
     const first = createDispatcher({ store, clock: systemClock, logger: silentLogger, send: async () => ({ status: 200, body: {} }) })
     await store.transaction(async (tx) => {

@@ -709,6 +709,27 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     for (const resolve of waiters) resolve()
   }
 
+  // On PostgreSQL each statement is a round trip: the rows a batch of transactions enqueues are
+  // held for its end and written with one statement, inside it (Store.deferToCommit). A row held
+  // is still the transaction's own: `cancel` in the same transaction cancels it.
+  const heldRows = new WeakMap<Db, Set<Row>>()
+  const heldKey = {}
+  async function writeRows(db: Db, rows: Row[]) {
+    heldRows.delete(db)
+    if (rows.length > 0) await db.insert(t).values(rows)
+  }
+  async function insertRow(tx: Db, row: Row) {
+    if (store.dialect === 'postgres') {
+      let held = heldRows.get(tx)
+      if (!held) heldRows.set(tx, (held = new Set()))
+      held.add(row)
+      return store.deferToCommit(tx, heldKey, row, writeRows, { early: true })
+    }
+    // The prepared insert on the store's own handle (every SQLite transaction).
+    if (tx === store.db) await insertStatement().execute(row)
+    else await tx.insert(t).values(row)
+  }
+
   return {
     async enqueue(tx, message) {
       dirty = true
@@ -736,10 +757,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
         createdAt: now,
         updatedAt: now,
       }
-      // The prepared insert on the store's own handle (every SQLite transaction); inside a
-      // PostgreSQL transaction (a handle of its own), the built one.
-      if (tx === store.db) await insertStatement().execute(row)
-      else await tx.insert(t).values(row)
+      await insertRow(tx, row)
       return id
     },
     async enqueueStep(tx, step) {
@@ -769,11 +787,12 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
         createdAt: now,
         updatedAt: now,
       }
-      if (tx === store.db) await insertStatement().execute(row)
-      else await tx.insert(t).values(row)
+      await insertRow(tx, row)
       return id
     },
     async cancel(tx, processId) {
+      for (const row of heldRows.get(tx) ?? [])
+        if (row.processId === processId && row.status === 'pending') Object.assign(row, { status: 'cancelled', updatedAt: clock.now().getTime() })
       await tx
         .update(t)
         .set({ status: 'cancelled', updatedAt: clock.now().getTime() })

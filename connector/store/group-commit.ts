@@ -33,6 +33,8 @@ export interface Lane<H> {
 interface Deferred {
   items: unknown[]
   flush: (items: never[]) => Promise<void>
+  /** Written before the others (it locks nothing every transaction shares). */
+  early: boolean
 }
 
 type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown }
@@ -63,7 +65,7 @@ export interface GroupCommit<H> {
    * the others held under `key`: `flush` gets those of every job of the batch that succeeded,
    * together, inside it, before the commit. False outside a transaction (nothing is held).
    */
-  deferToEnd<T>(handle: H, key: object, item: T, flush: (items: T[]) => Promise<void>): boolean
+  deferToEnd<T>(handle: H, key: object, item: T, flush: (items: T[]) => Promise<void>, early?: boolean): boolean
   /** Settles once nothing is queued or running. */
   drained(): Promise<void>
 }
@@ -160,10 +162,12 @@ export function groupCommit<H>(options: {
           for (const [key, entry] of job.deferred) {
             const all = held.get(key)
             if (all) all.items.push(...entry.items)
-            else held.set(key, { items: [...entry.items], flush: entry.flush })
+            else held.set(key, { items: [...entry.items], flush: entry.flush, early: entry.early })
           }
       // (Inside the last job's savepoint, which the commit releases: a failure here fails them all.)
-      for (const entry of held.values()) await entry.flush(entry.items as never[])
+      // Those that lock nothing shared first: a shared row (the audit chain's head) is held the least.
+      const flushes = [...held.values()].sort((a, b) => Number(b.early) - Number(a.early))
+      for (const entry of flushes) await entry.flush(entry.items as never[])
       await lane.exec('COMMIT')
     } catch (error) {
       broken = error
@@ -223,12 +227,12 @@ export function groupCommit<H>(options: {
       if (job) job.committed.push(fn)
       else fn()
     },
-    deferToEnd(handle, key, item, flush) {
+    deferToEnd(handle, key, item, flush, early = false) {
       const job = current.get(handle)
       if (!job) return false
       const entry = job.deferred.get(key)
       if (entry) entry.items.push(item)
-      else job.deferred.set(key, { items: [item], flush: flush as Deferred['flush'] })
+      else job.deferred.set(key, { items: [item], flush: flush as Deferred['flush'], early })
       return true
     },
     async drained() {

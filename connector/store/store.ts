@@ -56,9 +56,10 @@ export interface Store {
    * in it: once the transaction's own work is done, `flush` gets them together, inside it, just
    * before the commit (a failure there rolls the transaction back). Outside a transaction `flush`
    * runs at once with this item alone. For writes that lock a row every transaction shares (the
-   * audit chain's head): taken once per transaction, and held only until its commit.
+   * audit chain's head): taken once per transaction, and held only until its commit. `early`
+   * writes (that lock nothing shared, such as outbox rows) are flushed before the others.
    */
-  deferToCommit<T>(tx: Db, key: object, item: T, flush: (tx: Db, items: T[]) => Promise<void>): Promise<void>
+  deferToCommit<T>(tx: Db, key: object, item: T, flush: (tx: Db, items: T[]) => Promise<void>, options?: { early?: boolean }): Promise<void>
   /**
    * Wake-ups for the other replicas on the same database (PostgreSQL LISTEN/NOTIFY; nothing to do
    * on SQLite, which one process holds). Publish after the commit the others must see.
@@ -155,8 +156,8 @@ async function openSqlite(options: StoreOptions): Promise<Store> {
     transactionFor: (key, fn) => connection.transaction(() => fn(db), { key }),
     forUpdate: (query) => query,
     afterCommit: (_tx, fn) => connection.afterCommit(client, fn),
-    async deferToCommit(tx, key, item, flush) {
-      if (!connection.deferToEnd(client, key, item, (items) => flush(tx, items))) await flush(tx, [item])
+    async deferToCommit(tx, key, item, flush, deferOptions) {
+      if (!connection.deferToEnd(client, key, item, (items) => flush(tx, items), deferOptions?.early)) await flush(tx, [item])
     },
     signals: localSignals(),
     workerDb: db,
@@ -252,8 +253,8 @@ async function openPostgres(options: StoreOptions): Promise<Store> {
     transaction: (fn, transactionOptions) => commits.transaction(fn, transactionOptions),
     transactionFor: (key, fn) => commits.transaction(fn, { key }),
     afterCommit: (tx, fn) => commits.afterCommit(tx, fn),
-    async deferToCommit(tx, key, item, flush) {
-      if (!commits.deferToEnd(tx, key, item, (items) => flush(tx, items))) await flush(tx, [item])
+    async deferToCommit(tx, key, item, flush, deferOptions) {
+      if (!commits.deferToEnd(tx, key, item, (items) => flush(tx, items), deferOptions?.early)) await flush(tx, [item])
     },
     forUpdate: (query) => (query as unknown as { for(strength: 'update'): unknown }).for('update') as typeof query,
     signals,
