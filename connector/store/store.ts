@@ -95,8 +95,13 @@ export interface StoreOptions {
   onConnectionError?: (error: Error) => void
 }
 
-/** PostgreSQL: batches of transactions running at once (each holds a connection of the pool). */
-const transactionLanes = 4
+/**
+ * PostgreSQL: batches of transactions running at once (each holds a connection of the pool). Every
+ * batch ends by taking the audit chain's head until its commit, so batches commit one after the
+ * other: two lanes let one gather jobs while the other commits; more only make smaller batches
+ * that wait for the head (bench/RESULTS.md, negotiation: 4 lanes spent 3–6 times as long waiting).
+ */
+const transactionLanes = 2
 
 export const isPostgresUrl = (url: string) => /^postgres(ql)?:\/\//.test(url)
 
