@@ -449,12 +449,15 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     const rows = await claim(now, room, excluded)
     const refused: Row[] = []
     for (const row of rows) {
-      const expired = row.retryUntil !== null && row.retryUntil <= now
-      if (inFlight.has(row.id) || (!expired && !peerHasRoom(row.peerAddress, now))) {
+      if (inFlight.has(row.id)) {
         refused.push(row)
         continue
       }
-      start(row, expired && !peerHasRoom(row.peerAddress, now))
+      // The claim took no more than its peer's room. A circuit that opened while it ran does not
+      // hold the row back: its attempt is counted (taking it back would count one never made, for
+      // a moment, or for good if this replica died), and a row whose window is over fails unsent.
+      const expired = row.retryUntil !== null && row.retryUntil <= now
+      start(row, expired && !peerHasRoom(row.peerAddress, clock.now().getTime()))
     }
     await release(refused)
     if (refused.length > 0 || rows.length === room) dirty = true
