@@ -10,6 +10,7 @@
  * Where the time goes: BENCH_STATEMENTS=1 counts each connector's database statements (and their
  * wall time) per negotiation at each level (bench/statement-counter.mjs, loaded into them);
  * BENCH_CPU_PROF=<dir> writes a CPU profile of each connector there when it stops (bench/cpu-profile.mjs).
+ * On PostgreSQL the table also counts the deadlocks the server detected in both connectors' databases.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -19,7 +20,8 @@ import { execFileSync } from 'node:child_process'
 import { loadPolicies } from '../policies/index.ts'
 import { fromRoot } from '../connector/paths.ts'
 import { copyParticipant, freePort, startConnectorProcess, type ConnectorProcess, type ParticipantFolder } from '../test/support/processes.ts'
-import { createTestDatabase, type TestDatabase } from '../test/support/stores.ts'
+import pg from 'pg'
+import { createTestDatabase, postgresAdminUrl, type TestDatabase } from '../test/support/stores.ts'
 import { median, percentile, printTable } from './stats.ts'
 
 const perLevel = Number(process.argv[2] ?? 300)
@@ -70,6 +72,20 @@ const profiling: Record<string, string> = {
     process.env.BENCH_CPU_PROF ? `--import ${fromRoot('bench/cpu-profile.mjs')}` : '',
   ].join(' '),
   ...(statementsDir ? { BENCH_STATEMENTS_DIR: statementsDir } : {}),
+}
+
+/** Deadlocks PostgreSQL detected (and ended by failing a transaction) in the pair's databases so far. */
+async function deadlocksOf(pair: Pair): Promise<number> {
+  if (pair.databases.length === 0) return 0
+  const client = new pg.Client({ connectionString: postgresAdminUrl })
+  await client.connect()
+  try {
+    const names = pair.databases.map((d) => new URL(d.url).pathname.slice(1))
+    const result = await client.query<{ n: string | null }>('select sum(deadlocks) as n from pg_stat_database where datname = any($1)', [names])
+    return Number(result.rows[0]?.n ?? 0)
+  } finally {
+    await client.end()
+  }
 }
 
 type Statements = Record<string, { n: number; ms: number }>
@@ -156,6 +172,7 @@ async function run(dialect: 'sqlite' | 'postgres', offer: Record<string, unknown
     for (const inFlight of levels) {
       const ids: string[] = []
       const statementsBefore = statementsDir ? await Promise.all(pair.processes.map(statementsOf)) : []
+      const deadlocksBefore = await deadlocksOf(pair)
       const cpuBefore = [...pair.processes.map(processCpuMs), benchCpuMs()]
       const started = performance.now()
       let next = 0
@@ -169,6 +186,8 @@ async function run(dialect: 'sqlite' | 'postgres', offer: Record<string, unknown
       )
       const seconds = (performance.now() - started) / 1000
       const cpu = [...pair.processes.map(processCpuMs), benchCpuMs()].map((ms, i) => (ms - cpuBefore[i]!) / ids.length)
+      // (The statistics collector may report them a moment late: read after the timelines below.)
+      const deadlocksAt = deadlocksBefore
       if (statementsDir) {
         const statementsAfter = await Promise.all(pair.processes.map(statementsOf))
         for (const [i, side] of ['provider', 'consumer'].entries())
@@ -210,6 +229,7 @@ async function run(dialect: 'sqlite' | 'postgres', offer: Record<string, unknown
         (ids.length / seconds).toFixed(0),
         (median(consumerTimes) / baseline).toFixed(1),
         cpu.map((ms) => ms.toFixed(1)).join(' / '),
+        dialect === 'postgres' ? String((await deadlocksOf(pair)) - deadlocksAt) : '-',
       ])
     }
     printTable(`${dialect}: baseline DSP round trip (GET /negotiations/:pid) median ${baseline.toFixed(2)} ms`, [
@@ -221,6 +241,7 @@ async function run(dialect: 'sqlite' | 'postgres', offer: Record<string, unknown
         'per second',
         'median ÷ baseline',
         'CPU ms each: provider / consumer / bench',
+        'deadlocks',
       ],
       ...rows,
     ])

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { eq } from 'drizzle-orm'
+import { eq, sql } from 'drizzle-orm'
 import { createTestStore, dialects } from '../../test/support/stores.ts'
 import { silentLogger } from '../telemetry/logger.ts'
 import { systemClock } from '../clock.ts'
@@ -136,6 +136,89 @@ describe.each(dialects)('dispatcher on %s', (dialect) => {
     await dispatcher.stop()
     expect(calls).toBe(1)
     expect(failures[0]!.reason).toMatch(/was refused: the peer answered 400: \["bad"\]/)
+  })
+
+  it('happy: counts an attempt only for a message it sends: the messages of a peer beyond its limit are not claimed', async () => {
+    // Every change of a row's attempts, as the database saw it (a trigger of this test's own).
+    if (dialect === 'sqlite') {
+      await store.db.run(sql`create table attempt_log (id text, attempts integer)`)
+      await store.db.run(
+        sql`create trigger attempt_log after update of attempts on dispatches begin insert into attempt_log values (new.id, new.attempts); end`,
+      )
+    } else {
+      const db = store.db as unknown as { execute(q: unknown): Promise<unknown> }
+      await db.execute(sql`create table attempt_log (id text, attempts integer)`)
+      await db.execute(
+        sql.raw(`create function log_attempts() returns trigger language plpgsql as $$ begin
+          if new.attempts is distinct from old.attempts then insert into attempt_log values (new.id, new.attempts); end if; return new; end $$`),
+      )
+      await db.execute(sql`create trigger attempt_log after update on dispatches for each row execute function log_attempts()`)
+    }
+    const log = async () => {
+      const rows = await store.db.select({ id: sql<string>`id`, attempts: sql<number>`attempts` }).from(sql`attempt_log`)
+      return rows.map((row) => ({ id: row.id, attempts: Number(row.attempts) }))
+    }
+    // A peer that holds what it is sent until the test lets it answer.
+    const held: Array<() => void> = []
+    const sent: string[] = []
+    const send: Send = ({ url }) =>
+      new Promise((resolve) => {
+        sent.push(url)
+        held.push(() => resolve({ status: 200, body: {} }))
+      })
+    const dispatcher = createDispatcher({ store, clock: systemClock, logger: silentLogger, send, perPeerConcurrency: 2 })
+    dispatcher.handle('test', { failed: async () => {} })
+    await store.transaction(async (tx) => {
+      for (const processId of ['a', 'b', 'c', 'd', 'e', 'f']) await dispatcher.enqueue(tx, message(processId, 1))
+    })
+    dispatcher.start()
+    while (sent.length < 2) await new Promise((r) => setTimeout(r, 5))
+    // Two in flight, their two attempts counted; the four waiting were never claimed (an attempt
+    // counted and taken back is one a crash in between would keep, and one other readers see).
+    expect(await log()).toHaveLength(2)
+    while (sent.length < 6) {
+      held.shift()?.()
+      await new Promise((r) => setTimeout(r, 5))
+    }
+    for (const answer of held.splice(0)) answer()
+    await dispatcher.idle()
+    await dispatcher.stop()
+    const changes = await log()
+    expect(changes).toHaveLength(6)
+    expect(changes.every((change) => change.attempts === 1)).toBe(true)
+    expect((await store.db.select().from(store.tables.dispatches)).every((row) => row.status === 'delivered')).toBe(true)
+  })
+
+  it('happy: what transactions sharing a commit enqueue is stored with them; what one cancels or rolls back is never sent', async () => {
+    const urls: string[] = []
+    const dispatcher = createDispatcher({
+      store,
+      clock: systemClock,
+      logger: silentLogger,
+      send: async ({ url }) => (urls.push(url), { status: 200, body: {} }),
+    })
+    dispatcher.handle('test', { failed: async () => {} })
+    // At once, so that they share commits: one keeps its messages, one cancels its own process's,
+    // one fails after enqueueing.
+    const outcomes = await Promise.allSettled([
+      ...['k1', 'k2', 'k3'].map((processId) => store.transaction((tx) => dispatcher.enqueue(tx, message(processId, 1)))),
+      store.transaction(async (tx) => {
+        await dispatcher.enqueue(tx, message('c', 1))
+        await dispatcher.enqueueStep(tx, { topic: 'test', processId: 'c', step: 'go' })
+        await dispatcher.cancel(tx, 'c')
+        await dispatcher.enqueue(tx, message('c', 2))
+      }),
+      store.transaction(async (tx) => {
+        await dispatcher.enqueue(tx, message('r', 1))
+        throw new Error('rolled back')
+      }),
+    ])
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled', 'rejected'])
+    dispatcher.start()
+    await dispatcher.idle()
+    await dispatcher.stop()
+    expect(urls.sort()).toEqual(['http://127.0.0.1:1/c/2', 'http://127.0.0.1:1/k1/1', 'http://127.0.0.1:1/k2/1', 'http://127.0.0.1:1/k3/1'])
+    expect(await store.db.select().from(store.tables.dispatches).where(eq(store.tables.dispatches.processId, 'r'))).toEqual([])
   })
 
   it('happy: pending messages resume after a restart; cancelled ones are not sent', async () => {

@@ -353,15 +353,21 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     return state.inFlight < perPeer
   }
 
+  /** How many more deliveries a peer may start now (a peer left alone is excluded from claims). */
+  const peerRoom = (state: PeerState) => (state.failures >= breakerThreshold ? 1 : perPeer) - state.inFlight
+
   // Claims: the head (oldest pending row) of each process that is due, not leased by anyone (or
-  // whose lease expired), towards a peer with room; PostgreSQL skips rows another replica is
+  // whose lease expired), towards a peer with room, and no more of a peer's rows than its room:
+  // a row claimed and handed back would count an attempt for nothing (kept if the replica dies in
+  // between, seen by whoever reads the outbox meanwhile). PostgreSQL skips rows another replica is
   // claiming at the same moment.
   async function claim(now: number, limit: number, excluded: string[]): Promise<Row[]> {
     const token = `${owner}/${++claims}`
     return write(async (db) => {
       const earlier = sql`not exists (select 1 from ${t} as earlier where earlier.process_id = ${t.processId} and earlier.status = 'pending' and earlier.id < ${t.id})`
+      const expired = sql`(${t.retryUntil} is not null and ${t.retryUntil} <= ${now})`
       let candidates = db
-        .select({ id: t.id })
+        .select({ id: t.id, peer: sql<string>`${t.peerAddress}`.as('peer'), expired: sql<boolean>`${expired}`.as('expired') })
         .from(t)
         .where(
           and(
@@ -377,10 +383,21 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
         .limit(limit)
       if (store.dialect === 'postgres')
         candidates = (candidates as unknown as { for(s: string, o: object): typeof candidates }).for('update', { skipLocked: true })
+      // A peer's room: what it has left when it has deliveries in flight (or is probed), else the
+      // limit. Steps (no peer) and rows whose window is over (not counted against it) are not limited.
+      const partial = [...peerStates].filter(([address, state]) => (state.inFlight > 0 || state.failures >= breakerThreshold) && !excluded.includes(address))
+      const room =
+        partial.length === 0
+          ? sql`${perPeer}`
+          : sql`case c.peer ${sql.join(
+              partial.map(([address, state]) => sql`when ${address} then ${peerRoom(state)}`),
+              sql` `,
+            )} else ${perPeer} end`
+      const allowed = sql`select c.id from (select c.id, c.peer, c.expired, row_number() over (partition by c.peer, c.expired order by c.id) as n from (${candidates}) as c) as c where c.peer = '' or c.expired or c.n <= ${room}`
       return db
         .update(t)
         .set({ leaseOwner: owner, leaseToken: token, leaseUntil: now + leaseMs, attempts: sql`${t.attempts} + 1` as unknown as number })
-        .where(inArray(t.id, candidates))
+        .where(sql`${t.id} in (${allowed})`)
         .returning()
     })
   }
@@ -432,12 +449,15 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     const rows = await claim(now, room, excluded)
     const refused: Row[] = []
     for (const row of rows) {
-      const expired = row.retryUntil !== null && row.retryUntil <= now
-      if (inFlight.has(row.id) || (!expired && !peerHasRoom(row.peerAddress, now))) {
+      if (inFlight.has(row.id)) {
         refused.push(row)
         continue
       }
-      start(row, expired && !peerHasRoom(row.peerAddress, now))
+      // The claim took no more than its peer's room. A circuit that opened while it ran does not
+      // hold the row back: its attempt is counted (taking it back would count one never made, for
+      // a moment, or for good if this replica died), and a row whose window is over fails unsent.
+      const expired = row.retryUntil !== null && row.retryUntil <= now
+      start(row, expired && !peerHasRoom(row.peerAddress, clock.now().getTime()))
     }
     await release(refused)
     if (refused.length > 0 || rows.length === room) dirty = true
@@ -692,6 +712,27 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     for (const resolve of waiters) resolve()
   }
 
+  // On PostgreSQL each statement is a round trip: the rows a batch of transactions enqueues are
+  // held for its end and written with one statement, inside it (Store.deferToCommit). A row held
+  // is still the transaction's own: `cancel` in the same transaction cancels it.
+  const heldRows = new WeakMap<Db, Set<Row>>()
+  const heldKey = {}
+  async function writeRows(db: Db, rows: Row[]) {
+    heldRows.delete(db)
+    if (rows.length > 0) await db.insert(t).values(rows)
+  }
+  async function insertRow(tx: Db, row: Row) {
+    if (store.dialect === 'postgres') {
+      let held = heldRows.get(tx)
+      if (!held) heldRows.set(tx, (held = new Set()))
+      held.add(row)
+      return store.deferToCommit(tx, heldKey, row, writeRows, { early: true })
+    }
+    // The prepared insert on the store's own handle (every SQLite transaction).
+    if (tx === store.db) await insertStatement().execute(row)
+    else await tx.insert(t).values(row)
+  }
+
   return {
     async enqueue(tx, message) {
       dirty = true
@@ -719,10 +760,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
         createdAt: now,
         updatedAt: now,
       }
-      // The prepared insert on the store's own handle (every SQLite transaction); inside a
-      // PostgreSQL transaction (a handle of its own), the built one.
-      if (tx === store.db) await insertStatement().execute(row)
-      else await tx.insert(t).values(row)
+      await insertRow(tx, row)
       return id
     },
     async enqueueStep(tx, step) {
@@ -752,11 +790,12 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
         createdAt: now,
         updatedAt: now,
       }
-      if (tx === store.db) await insertStatement().execute(row)
-      else await tx.insert(t).values(row)
+      await insertRow(tx, row)
       return id
     },
     async cancel(tx, processId) {
+      for (const row of heldRows.get(tx) ?? [])
+        if (row.processId === processId && row.status === 'pending') Object.assign(row, { status: 'cancelled', updatedAt: clock.now().getTime() })
       await tx
         .update(t)
         .set({ status: 'cancelled', updatedAt: clock.now().getTime() })

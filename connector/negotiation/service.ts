@@ -193,7 +193,7 @@ export async function ownOfferFor({
 
 /** A refused message about one of the requester's processes goes into its timeline; its state stays. */
 async function noteRefusal(rt: NegotiationRuntime, pid: string, requester: Requester, reason: string) {
-  await rt.ctx.store.transaction(async (tx) => {
+  await rt.ctx.store.transactionFor(pid, async (tx) => {
     const n = await rt.repo.find(tx, pid, { lock: true })
     if (n?.role !== 'provider' || n.counterpartyId !== requester.participantId || isTerminal(n.state as NegotiationState)) return
     const state = n.state as NegotiationState
@@ -283,7 +283,7 @@ export interface ReceiveInput {
 export async function receiveMessage({ rt, pid, kind, requester, message, received }: ReceiveInput) {
   const messagePids = { providerPid: message.providerPid, consumerPid: message.consumerPid }
   const registry = await rt.registry?.()
-  return rt.ctx.store.transaction(async (tx) => {
+  return rt.ctx.store.transactionFor(pid, async (tx) => {
     const n = await rt.repo.find(tx, pid, { lock: true })
     // Another participant's process is as unknown to the sender as one that does not exist.
     if (!n || (n.counterpartyId !== null && n.counterpartyId !== requester.participantId)) throw notFound(pid, messagePids)
@@ -449,7 +449,7 @@ export async function runReaction(rt: NegotiationRuntime, id: string, step: Reac
   if (planned.length === 0) return
   for (let attempt = 1; ; attempt++) {
     try {
-      await rt.ctx.store.transaction(async (tx) => {
+      await rt.ctx.store.transactionFor(id, async (tx) => {
         // The first try trusts what we read: `save` checks the version, so a process that changed
         // meanwhile makes it fail, and the next try finds it moved on.
         let n = attempt === 1 ? current : await rt.repo.find(tx, id, { lock: true })
@@ -644,7 +644,7 @@ export async function startNegotiation({ rt, input, actor = 'management' }: { rt
 
 /** A person (or the CLI) ends a negotiation. */
 export async function terminateNegotiation({ rt, id, reason, actor = 'management' }: { rt: NegotiationRuntime; id: string; reason: string; actor?: string }) {
-  const saved = await rt.ctx.store.transaction(async (tx) => {
+  const saved = await rt.ctx.store.transactionFor(id, async (tx) => {
     const n = await rt.repo.find(tx, id, { lock: true })
     if (!n) throw new PasserelleError('not_found', `no negotiation ${id}`)
     if (isTerminal(n.state as NegotiationState)) throw new PasserelleError('conflict', `negotiation ${id} is already ${n.state}`)
@@ -656,7 +656,7 @@ export async function terminateNegotiation({ rt, id, reason, actor = 'management
 
 /** A person approves what a manual-mode negotiation holds: the offer (accept) or the agreement (verify). */
 export async function approveNegotiation({ rt, id, actor = 'management' }: { rt: NegotiationRuntime; id: string; actor?: string }) {
-  const saved = await rt.ctx.store.transaction(async (tx) => {
+  const saved = await rt.ctx.store.transactionFor(id, async (tx) => {
     let n = await rt.repo.find(tx, id, { lock: true })
     if (!n) throw new PasserelleError('not_found', `no negotiation ${id}`)
     if (!n.pending) throw new PasserelleError('conflict', `negotiation ${id} holds nothing for approval (state ${n.state})`)
@@ -694,7 +694,7 @@ function dispatchHandler(rt: NegotiationRuntime): DispatchHandler {
       const type = (item.body as { '@type'?: string })['@type']
       if (type !== 'ContractRequestMessage') return
       const answer = ContractNegotiation.safeParse(body)
-      if (answer.success) await rt.ctx.store.transaction((tx) => rt.repo.setProviderPid(tx, item.processId, answer.data.providerPid))
+      if (answer.success) await rt.ctx.store.transactionFor(item.processId, (tx) => rt.repo.setProviderPid(tx, item.processId, answer.data.providerPid))
       else rt.ctx.logger.warn('the provider answered our request without a valid ContractNegotiation', { id: item.processId })
     },
     async run(item) {
@@ -707,7 +707,7 @@ function dispatchHandler(rt: NegotiationRuntime): DispatchHandler {
           ? `our ${String((item.body as { step?: unknown }).step)} step could not run`
           : `our ${(item.body as { '@type'?: string })['@type'] ?? 'message'} could not be delivered`
       const told = (item.body as { '@type'?: string })['@type'] === 'ContractNegotiationTerminationMessage'
-      await rt.ctx.store.transaction(async (tx) => {
+      await rt.ctx.store.transactionFor(item.processId, async (tx) => {
         const n = await rt.repo.find(tx, item.processId, { lock: true })
         if (!n || isTerminal(n.state as NegotiationState)) return
         const text = `${what}: ${reason}`

@@ -252,3 +252,60 @@ describe.each(dialects)('store on %s', (dialect) => {
     }
   })
 })
+
+describe('group commit on postgres: batches hold their locks until they commit', () => {
+  // Two lanes, each holding a row, then each given a transaction that wants the other's row: the
+  // deadlock transactions of one process could meet when two lanes run them.
+  async function crossedLocks(store: Store, keyed: boolean) {
+    const { settings } = store.tables
+    await store.db.insert(settings).values([
+      { key: 'row-x', value: 0, updatedAt: 0 },
+      { key: 'row-y', value: 0, updatedAt: 0 },
+    ])
+    const gate = () => {
+      let open!: () => void
+      const opened = new Promise<void>((resolve) => (open = resolve))
+      return { opened, open }
+    }
+    const [aLocked, bLocked, aGo, bGo, secondStarted] = [gate(), gate(), gate(), gate(), gate()]
+    const touch = (tx: Parameters<Parameters<Store['transaction']>[0]>[0], row: string) =>
+      store.forUpdate(tx.select().from(settings).where(eq(settings.key, row))).then(() => tx.update(settings).set({ value: 1 }).where(eq(settings.key, row)))
+    const key = (k: string) => (keyed ? { key: k } : undefined)
+    const a1 = store.transaction(async (tx) => (await touch(tx, 'row-x'), aLocked.open(), await aGo.opened), key('x'))
+    const b1 = store.transaction(async (tx) => (await touch(tx, 'row-y'), bLocked.open(), await bGo.opened), key('y'))
+    await Promise.all([aLocked.opened, bLocked.opened])
+    // Queued while both lanes hold their rows: one for each row, the one of y first.
+    const second = (row: string) => async (tx: Parameters<Parameters<Store['transaction']>[0]>[0]) => (secondStarted.open(), await touch(tx, row))
+    const a2 = store.transaction(second('row-y'), key('y'))
+    const b2 = store.transaction(second('row-x'), key('x'))
+    // The lane of x is free first and takes one of them; then the lane of y.
+    aGo.open()
+    await secondStarted.opened
+    bGo.open()
+    return Promise.allSettled([a1, b1, a2, b2])
+  }
+
+  it('without keys, a lane may take the other row’s transaction: PostgreSQL ends one as a deadlock (40P01), the others commit', async () => {
+    const store = await createTestStore('postgres')
+    try {
+      const outcomes = await crossedLocks(store, false)
+      const failed = outcomes.flatMap((o) => (o.status === 'rejected' ? [o.reason as { code?: string; cause?: { code?: string } }] : []))
+      expect(failed.map((error) => error.code ?? error.cause?.code)).toEqual(['40P01'])
+      expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(3)
+    } finally {
+      await store.close()
+    }
+  })
+
+  it('with keys, transactions of one key join the batch that holds it: no deadlock, all commit', async () => {
+    const store = await createTestStore('postgres')
+    try {
+      const outcomes = await crossedLocks(store, true)
+      expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled'])
+      const rows = await store.db.select().from(store.tables.settings)
+      expect(rows.filter((row) => row.key.startsWith('row-')).map((row) => row.value)).toEqual([1, 1])
+    } finally {
+      await store.close()
+    }
+  })
+})

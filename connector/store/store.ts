@@ -5,7 +5,7 @@ import type { BetterSQLite3Database } from 'drizzle-orm/better-sqlite3'
 import { fromRoot } from '../paths.ts'
 import { postgresSchema, sqliteSchema, type Schema } from './schema.ts'
 import { cacheStatements, sqliteConnection } from './sqlite-connection.ts'
-import { groupCommit } from './group-commit.ts'
+import { groupCommit, type TransactionOptions } from './group-commit.ts'
 import { lockSqliteFile } from './sqlite-lock.ts'
 import { markDatabaseError } from './availability.ts'
 import { randomUUID } from 'node:crypto'
@@ -18,6 +18,7 @@ import { type AppliedMigrations, checkSchemaVersion, shippedMigrations } from '.
 export { isDatabaseUnavailable } from './availability.ts'
 export { DatabaseOpenError } from './database-errors.ts'
 export { DatabaseInUseError } from './sqlite-lock.ts'
+export type { TransactionOptions } from './group-commit.ts'
 
 /**
  * The database handle every repository is written against. Typed as the SQLite flavour of drizzle;
@@ -33,8 +34,12 @@ export interface Store {
   /**
    * Runs `fn` in one transaction. Never nest calls, and never wait on the network inside: pass the
    * `tx` handle down instead. On SQLite, transactions are serialised (one writer at a time).
+   * `key` names what it locks (a process id): on PostgreSQL, transactions of one key never hold
+   * their locks in two batches at once, so they cannot deadlock each other (group-commit.ts).
    */
-  transaction<T>(fn: (tx: Db) => Promise<T>): Promise<T>
+  transaction<T>(fn: (tx: Db) => Promise<T>, options?: TransactionOptions): Promise<T>
+  /** `transaction(fn, { key })`: a transaction that changes the one process `key` names. */
+  transactionFor<T>(key: string, fn: (tx: Db) => Promise<T>): Promise<T>
   /**
    * Locks the rows a select reads until the transaction ends (`FOR UPDATE` on PostgreSQL; SQLite
    * transactions are already serialised). Use it for read-check-write sequences such as transitions.
@@ -51,9 +56,10 @@ export interface Store {
    * in it: once the transaction's own work is done, `flush` gets them together, inside it, just
    * before the commit (a failure there rolls the transaction back). Outside a transaction `flush`
    * runs at once with this item alone. For writes that lock a row every transaction shares (the
-   * audit chain's head): taken once per transaction, and held only until its commit.
+   * audit chain's head): taken once per transaction, and held only until its commit. `early`
+   * writes (that lock nothing shared, such as outbox rows) are flushed before the others.
    */
-  deferToCommit<T>(tx: Db, key: object, item: T, flush: (tx: Db, items: T[]) => Promise<void>): Promise<void>
+  deferToCommit<T>(tx: Db, key: object, item: T, flush: (tx: Db, items: T[]) => Promise<void>, options?: { early?: boolean }): Promise<void>
   /**
    * Wake-ups for the other replicas on the same database (PostgreSQL LISTEN/NOTIFY; nothing to do
    * on SQLite, which one process holds). Publish after the commit the others must see.
@@ -89,8 +95,13 @@ export interface StoreOptions {
   onConnectionError?: (error: Error) => void
 }
 
-/** PostgreSQL: batches of transactions running at once (each holds a connection of the pool). */
-const transactionLanes = 4
+/**
+ * PostgreSQL: batches of transactions running at once (each holds a connection of the pool). Every
+ * batch ends by taking the audit chain's head until its commit, so batches commit one after the
+ * other: two lanes let one gather jobs while the other commits; more only make smaller batches
+ * that wait for the head (bench/RESULTS.md, negotiation: 4 lanes spent 3–6 times as long waiting).
+ */
+const transactionLanes = 2
 
 export const isPostgresUrl = (url: string) => /^postgres(ql)?:\/\//.test(url)
 
@@ -146,11 +157,12 @@ async function openSqlite(options: StoreOptions): Promise<Store> {
     dialect: 'sqlite',
     db,
     tables: sqliteSchema,
-    transaction: (fn) => connection.transaction(() => fn(db)),
+    transaction: (fn, transactionOptions) => connection.transaction(() => fn(db), transactionOptions),
+    transactionFor: (key, fn) => connection.transaction(() => fn(db), { key }),
     forUpdate: (query) => query,
     afterCommit: (_tx, fn) => connection.afterCommit(client, fn),
-    async deferToCommit(tx, key, item, flush) {
-      if (!connection.deferToEnd(client, key, item, (items) => flush(tx, items))) await flush(tx, [item])
+    async deferToCommit(tx, key, item, flush, deferOptions) {
+      if (!connection.deferToEnd(client, key, item, (items) => flush(tx, items), deferOptions?.early)) await flush(tx, [item])
     },
     signals: localSignals(),
     workerDb: db,
@@ -243,10 +255,11 @@ async function openPostgres(options: StoreOptions): Promise<Store> {
     dialect: 'postgres',
     db,
     tables: postgresSchema,
-    transaction: (fn) => commits.transaction(fn),
+    transaction: (fn, transactionOptions) => commits.transaction(fn, transactionOptions),
+    transactionFor: (key, fn) => commits.transaction(fn, { key }),
     afterCommit: (tx, fn) => commits.afterCommit(tx, fn),
-    async deferToCommit(tx, key, item, flush) {
-      if (!commits.deferToEnd(tx, key, item, (items) => flush(tx, items))) await flush(tx, [item])
+    async deferToCommit(tx, key, item, flush, deferOptions) {
+      if (!commits.deferToEnd(tx, key, item, (items) => flush(tx, items), deferOptions?.early)) await flush(tx, [item])
     },
     forUpdate: (query) => (query as unknown as { for(strength: 'update'): unknown }).for('update') as typeof query,
     signals,

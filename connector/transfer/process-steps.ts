@@ -41,7 +41,7 @@ export async function receiveTransferMessage({
 }): Promise<TransferRecord> {
   const { requester, pid, type, message } = input
   const r = repo(ctx)
-  const result = await ctx.store.transaction(async (tx) => {
+  const result = await ctx.store.transactionFor(pid, async (tx) => {
     const current = await r.lock(tx, pid)
     if (!current || current.counterpartyId !== requester) throw notFound(pid, message.consumerPid)
     // The body must name this very process: our pid must match, and the peer's pid too once we know it.
@@ -109,7 +109,7 @@ export async function act({
     type === 'TransferStartMessage' && known.role === 'provider' && known.format === 'HttpData-PULL'
       ? await ctx.dataPlane.pullAddress({ ...known, state: 'STARTED' })
       : undefined
-  const updated = await ctx.store.transaction(async (tx) => {
+  const updated = await ctx.store.transactionFor(input.id, async (tx) => {
     const current = await r.lock(tx, input.id)
     if (!current) throw new PasserelleError('not_found', `no transfer ${input.id}`)
     if (!current.providerPid) throw new PasserelleError('invalid_state', 'the provider has not answered this request yet', pidsOf(current))
@@ -144,7 +144,7 @@ export async function act({
  */
 export async function terminateAndTell(ctx: TransferCtx, id: string, reason: string) {
   const r = repo(ctx)
-  await ctx.store.transaction(async (tx) => {
+  await ctx.store.transactionFor(id, async (tx) => {
     const current = await r.lock(tx, id)
     if (!current || current.state === 'TERMINATED' || current.state === 'COMPLETED') return
     const ended = await r.setState(tx, current, 'TERMINATED', { cause: 'local-termination', actor: 'local', reason }, { reason })
@@ -162,7 +162,7 @@ export async function terminateAndTell(ctx: TransferCtx, id: string, reason: str
 /** Ends a process without telling the other side (it could not be reached, or told us first). */
 export async function terminateLocally(ctx: TransferCtx, id: string, reason: string, actor: Actor = 'local') {
   const r = repo(ctx)
-  await ctx.store.transaction(async (tx) => {
+  await ctx.store.transactionFor(id, async (tx) => {
     const current = await r.lock(tx, id)
     if (!current || current.state === 'TERMINATED' || current.state === 'COMPLETED') return
     await r.setState(tx, current, 'TERMINATED', { cause: 'local-termination', actor, reason }, { reason })

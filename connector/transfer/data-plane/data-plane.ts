@@ -202,7 +202,7 @@ export function createDataPlane(deps: DataPlaneDeps) {
     dryRun?: boolean
   }): Promise<string | undefined> {
     const outcome = await decisions.run(() =>
-      deps.store.transaction(async (tx) => {
+      deps.store.transactionFor(input.transferId, async (tx) => {
         const transfer = await repo.lock(tx, input.transferId)
         if (transfer?.role !== 'provider') return { error: new PasserelleError('not_found', 'no such transfer') }
         const refuse = async (error: PasserelleError) => {
@@ -390,7 +390,7 @@ export function createDataPlane(deps: DataPlaneDeps) {
     await rename(partPath, finalPath)
     await repo.update(deps.store.db, transfer.id, { size: bytes, sha256, outputPath: finalPath })
     // The bytes, the access and its audit record commit together.
-    await deps.store.transaction(async (tx) => {
+    await deps.store.transactionFor(transfer.id, async (tx) => {
       await repo.addBytes(tx, transfer.id, bytes)
       await repo.recordAccess(tx, { transferId: transfer.id, requester: transfer.counterpartyId, range: null, status: 201, bytes, sha256 })
     })
@@ -651,7 +651,7 @@ export function createDataPlane(deps: DataPlaneDeps) {
 
   /** An access the upstream failed is not the consumer's: its count goes back to the agreement. */
   async function refundCount(transfer: TransferRecord, accessId: string, reason: string) {
-    await deps.store.transaction(async (tx) => {
+    await deps.store.transactionFor(transfer.id, async (tx) => {
       await repo.refundAccess(tx, transfer.id, { id: accessId, reason })
       await usage.giveBack(tx, transfer.agreementId)
     })
