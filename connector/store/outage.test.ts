@@ -45,12 +45,14 @@ describe('PostgreSQL connections terminated by the server while transactions are
     const { settings } = store.tables
     await store.transaction((tx) => tx.insert(settings).values({ key: 'before', value: 'kept', updatedAt: 1 }))
     for (let round = 0; round < 5; round++) {
-      // Six transactions at once: some idle inside their transaction, some inside a running statement.
+      // As many transactions at once as the store runs side by side (its group-commit lanes; a third
+      // would wait behind one of these): one idle inside its transaction, one inside a running statement.
+      const atOnce = 2
       let begun = 0
       let killed!: () => void
       const terminated = new Promise<void>((resolve) => (killed = resolve))
       const open = Promise.allSettled(
-        Array.from({ length: 6 }, (_, i) =>
+        Array.from({ length: atOnce }, (_, i) =>
           store.transaction(async (tx) => {
             await tx.insert(settings).values({ key: `round-${round}-${i}`, value: i, updatedAt: i })
             begun++
@@ -61,7 +63,7 @@ describe('PostgreSQL connections terminated by the server while transactions are
           }),
         ),
       )
-      while (begun < 6) await pause(5)
+      while (begun < atOnce) await pause(5)
       await pause(50)
       expect(await terminateBackends(databaseName(database.url))).toBeGreaterThan(0)
       await pause(50)
