@@ -39,7 +39,7 @@ function editConfig(dir: string, edit: (config: Record<string, any>) => void) {
 
 /** A JWT as an issuer hands it out; only its payload matters to the expiry check. */
 const jwt = (payload: Record<string, unknown>) =>
-  [{ alg: 'EdDSA', typ: 'JWT' }, payload].map((part) => Buffer.from(JSON.stringify(part)).toString('base64url')).join('.') + '.c2lnbmF0dXJl'
+  `${[{ alg: 'EdDSA', typ: 'JWT' }, payload].map((part) => Buffer.from(JSON.stringify(part)).toString('base64url')).join('.')}.c2lnbmF0dXJl`
 
 let servers: Server[] = []
 afterEach(() => {
