@@ -20,16 +20,10 @@ const knownViolations = {
   ],
   // Tables read or written outside a repository (through `store.tables`).
   tables: [
-    // The data tokens' secret in the settings table: a settings repository.
-    '^connector/transfer/data-plane/tokens\\.ts$',
-    // Reads federation's peers table; should ask the federation repository.
-    '^connector/dispatch/callback-address\\.ts$',
     // The outbox's own queries: a dispatch repository.
     '^connector/dispatch/dispatcher\\.ts$',
     // Reads negotiation's agreements and negotiations; should go through the negotiation repository.
     '^connector/transfer/adapters\\.ts$',
-    // Looks for a pending dispatch of a transfer before resuming a push; should ask the outbox.
-    '^connector/transfer/area\\.ts$',
     // The obligation repository lives here, and reads negotiation's tables.
     '^connector/transfer/obligations\\.ts$',
   ],

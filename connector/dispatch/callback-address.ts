@@ -1,4 +1,4 @@
-import { eq } from 'drizzle-orm'
+import { federationRepository } from '../federation/repository.ts'
 import type { Ctx } from '../context.ts'
 import { PasserelleError } from '../errors.ts'
 import { callbackRefusedMessage, checkUrl, type EgressPolicy } from '../http/egress.ts'
@@ -76,8 +76,7 @@ async function knownDspOrigins(ctx: AddressCheckDeps, requester: string): Promis
     const document = await ctx.identity.resolver.resolve(requester).catch(() => undefined)
     for (const endpoint of dspEndpoints(document)) add(endpoint)
   }
-  const peers = ctx.store.tables.federationPeers
-  for (const row of await ctx.store.db.select({ dspUrl: peers.dspUrl }).from(peers).where(eq(peers.did, requester))) add(row.dspUrl)
+  for (const dspUrl of await federationRepository(ctx.store).dspUrlsOf(requester)) add(dspUrl)
   return origins
 }
 

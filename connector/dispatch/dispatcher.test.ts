@@ -229,12 +229,18 @@ describe.each(dialects)('dispatcher on %s', (dialect) => {
       await first.cancel(tx, 'c')
     })
     // never started: the process "died" before delivery
+    expect([await first.hasPending(store.db, 'a'), await first.hasPending(store.db, 'c'), await first.hasPending(store.db, 'none')]).toEqual([
+      true,
+      false,
+      false,
+    ])
     const urls: string[] = []
     const second = createDispatcher({ store, clock: systemClock, logger: silentLogger, send: async ({ url }) => (urls.push(url), { status: 200, body: {} }) })
     second.start()
     await second.idle()
     await second.stop()
     expect(urls).toEqual(['http://127.0.0.1:1/a/1'])
+    expect(await second.hasPending(store.db, 'a')).toBe(false)
     const [cancelled] = await store.db.select().from(store.tables.dispatches).where(eq(store.tables.dispatches.processId, 'c'))
     expect(cancelled!.status).toBe('cancelled')
   })

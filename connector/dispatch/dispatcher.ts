@@ -103,6 +103,8 @@ export interface Dispatcher {
   enqueueStep(tx: Db, step: LocalStep): Promise<string>
   /** Drops the pending messages of a process (e.g. once it ended). */
   cancel(tx: Db, processId: string): Promise<void>
+  /** Whether a message or step of a process still waits to be delivered. */
+  hasPending(db: Db, processId: string): Promise<boolean>
   /** Delivers what is due now. Call it after the answer that caused the messages has gone out. */
   kick(): void
   handle(topic: string, handler: DispatchHandler): void
@@ -800,6 +802,14 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
         .update(t)
         .set({ status: 'cancelled', updatedAt: clock.now().getTime() })
         .where(and(eq(t.processId, processId), inArray(t.status, ['pending'])))
+    },
+    async hasPending(db, processId) {
+      const rows = await db
+        .select({ id: t.id })
+        .from(t)
+        .where(and(eq(t.processId, processId), eq(t.status, 'pending')))
+        .limit(1)
+      return rows.length > 0
     },
     kick,
     handle(topic, handler) {

@@ -89,6 +89,10 @@ export function federationRepository(store: Store, options: { searchBounds?: Sea
   }
 
   return {
+    /** The DSP addresses known for a participant from the data space's peers (a callback there is theirs). */
+    async dspUrlsOf(did: string): Promise<string[]> {
+      return (await store.db.select({ dspUrl: peers.dspUrl }).from(peers).where(eq(peers.did, did))).map((row) => row.dspUrl)
+    },
     async listPeers(): Promise<PeerRow[]> {
       return store.db.select().from(peers).orderBy(asc(peers.addedAt), asc(peers.id))
     },

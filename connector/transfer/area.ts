@@ -1,7 +1,6 @@
 import { answerGate } from '../process/answer-gate.ts'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { and, eq } from 'drizzle-orm'
 import type { Hono } from 'hono'
 import type { Area } from '../area.ts'
 import type { Ctx } from '../context.ts'
@@ -167,15 +166,9 @@ export function transferArea(parts: TransferParts, options: TransferAreaOptions 
  */
 async function resumePushes(ctx: TransferCtx) {
   const started = await repo(ctx).list(ctx.store.db, { role: 'provider', state: 'STARTED', limit: 10_000 })
-  const { dispatches } = ctx.store.tables
   for (const t of started) {
     if (!isPushFormat(t.format) || !t.dataAddress) continue
-    const pending = await ctx.store.db
-      .select({ id: dispatches.id })
-      .from(dispatches)
-      .where(and(eq(dispatches.processId, t.id), eq(dispatches.status, 'pending')))
-      .limit(1)
-    if (pending.length > 0) continue
+    if (await ctx.outbox.hasPending(ctx.store.db, t.id)) continue
     ctx.later(() => pushAndComplete(ctx, t))
   }
 }

@@ -55,6 +55,8 @@ export interface TransferOutbox {
   enqueueStep(tx: Db, step: { transfer: TransferRecord; step: TransferStepRow }): Promise<void>
   /** Drops the pending messages and steps of a process. */
   cancel(tx: Db, id: string): Promise<void>
+  /** Whether a message or step of a process still waits to be delivered. */
+  hasPending(db: Db, id: string): Promise<boolean>
   /** Delivers what is due; call once the answer that caused the messages has gone out. */
   kick(): void
 }
@@ -77,6 +79,7 @@ export function dispatcherOutbox(dispatcher: Dispatcher): TransferOutbox {
       await dispatcher.enqueueStep(tx, { topic: transferTopic, processId: transfer.id, step: step.step, input: step })
     },
     cancel: (tx, id) => dispatcher.cancel(tx, id),
+    hasPending: (db, id) => dispatcher.hasPending(db, id),
     kick: () => dispatcher.kick(),
   }
 }

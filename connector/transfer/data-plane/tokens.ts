@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto'
-import { eq } from 'drizzle-orm'
 import { errors as joseErrors, jwtVerify, SignJWT } from 'jose'
 import type { Clock } from '../../clock.ts'
 import type { IdSource } from '../../ids.ts'
 import { PasserelleError } from '../../errors.ts'
+import { settingsRepository } from '../../store/settings-repository.ts'
 import type { Store } from '../../store/store.ts'
 
 /**
@@ -84,17 +84,8 @@ export function dataTokens(options: { secret: Uint8Array; issuer: string; clock:
 
 /** The per-connector secret, kept in the store so tokens survive a restart. */
 export async function loadOrCreateTokenSecret(store: Store, clock: Clock): Promise<Uint8Array> {
-  const { settings } = store.tables
-  const key = 'data-plane.token-secret'
-  const [row] = await store.db.select().from(settings).where(eq(settings.key, key))
-  if (row && typeof row.value === 'string') return Buffer.from(row.value, 'base64url')
-  const secret = randomBytes(32)
-  await store.db
-    .insert(settings)
-    .values({ key, value: secret.toString('base64url'), updatedAt: clock.now().getTime() })
-    .onConflictDoNothing()
-  const [stored] = await store.db.select().from(settings).where(eq(settings.key, key))
-  return Buffer.from(String(stored!.value), 'base64url')
+  const value = await settingsRepository(store).getOrCreate('data-plane.token-secret', () => randomBytes(32).toString('base64url'), clock.now().getTime())
+  return Buffer.from(value, 'base64url')
 }
 
 /** `Authorization: Bearer <token>` → token. */
