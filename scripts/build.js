@@ -3,27 +3,9 @@
 // packages loaded only on demand stay in node_modules; so do chunks an area needs only later.
 import { build } from 'esbuild'
 import { readdirSync, rmSync } from 'node:fs'
-import { dirname, join } from 'node:path'
+import { join } from 'node:path'
 
 const root = new URL('..', import.meta.url).pathname
-
-// zod re-exports every one of its ~50 message languages as `z.locales`; bundled, they are most of
-// the bytes every command parses at start-up. Passerelle uses English only (zod's default, set
-// from locales/en.js itself), so the bundle's `locales` holds English alone.
-const zodEnglishOnly = {
-  name: 'zod-english-only',
-  setup(build) {
-    build.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) =>
-      args.importer.includes(`${join('node_modules', 'zod')}`)
-        ? { path: join(dirname(args.importer), '../locales/index.js'), namespace: 'zod-locales' }
-        : undefined,
-    )
-    build.onLoad({ filter: /.*/, namespace: 'zod-locales' }, (args) => ({
-      contents: `export { default as en } from ${JSON.stringify(join(dirname(args.path), 'en.js'))}`,
-      resolveDir: dirname(args.path),
-    }))
-  },
-}
 // One line per step: `npm ci` runs this as the `prepare` script, and a silent minute looks like a hang.
 const started = Date.now()
 console.log('build: bundling the CLI and the connector into dist/ (esbuild)')
@@ -59,7 +41,6 @@ const result = await build({
   logLevel: 'warning',
   metafile: true,
   absWorkingDir: root,
-  plugins: [zodEnglishOnly],
 })
 
 // Files are overwritten in place (a process may be starting from dist/ right now); chunks of
