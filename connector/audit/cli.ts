@@ -8,31 +8,21 @@ import { UsageError, type CliIo } from '../cli/io.ts'
 import { findConfigFile } from '../cli/participant-config.ts'
 import { checkpointKeysOf, verifyStoredChain, type CheckpointKeys, type VerifyReport } from './audit-trail.ts'
 import { exportTrail, verifyExport } from './export.ts'
-
-const help = `Usage: passerelle audit <verify|export> [options]
-
-  verify [--config FILE] [--file EXPORT]
-      Proves the audit chain: every record's digest and hash, each record's link to the one before,
-      the chain's head, and every checkpoint's signature (with the participant's keys). Reads the
-      participant's database, or an exported file with --file. Names the first record that does not
-      hold. Exits 0 when the chain holds, 1 when it is broken.
-  export [--config FILE] [--since TIME] [--out FILE]
-      Writes the records from TIME on (ISO 8601, default: all) as JSON lines, then the checkpoints
-      that vouch for them, to FILE or standard output.`
+import { auditHelp } from './cli-help.ts'
 
 export async function runAuditCommand(args: string[], io: CliIo): Promise<number> {
   const [sub, ...rest] = args
-  if (!sub || sub === '--help' || sub === 'help') {
-    io.stdout(help)
+  if (!sub || sub === '--auditHelp' || sub === 'auditHelp') {
+    io.stdout(auditHelp)
     return sub ? 0 : 2
   }
   const { values } = parseArgs({
     args: rest,
-    options: { config: { type: 'string' }, file: { type: 'string' }, since: { type: 'string' }, out: { type: 'string' }, help: { type: 'boolean' } },
+    options: { config: { type: 'string' }, file: { type: 'string' }, since: { type: 'string' }, out: { type: 'string' }, auditHelp: { type: 'boolean' } },
     strict: true,
   })
-  if (values.help) {
-    io.stdout(help)
+  if (values.auditHelp) {
+    io.stdout(auditHelp)
     return 0
   }
   let config: ReturnType<typeof loadConfig>

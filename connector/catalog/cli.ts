@@ -13,18 +13,7 @@ import { endpointCheck, egressPolicy } from '../http/egress.ts'
 import { silentLogger } from '../telemetry/logger.ts'
 import { createCatalogService } from './catalog-service.ts'
 import { loadCatalogPolicies } from './policy-source.ts'
-
-const help = `Usage: passerelle catalog <command>
-
-  validate [DIR]
-        Checks the dataset files of the participant folder DIR (default: the current folder):
-        syntax, fields, policy references, local files with their byte size and sha256 (only
-        files under the files root, catalog.filesDir, and never a key, the configuration or the
-        database, symbolic links followed).
-        Prints one line per problem (file:line: field: message); exits 1 when there is any.
-  show [--config FILE] [--as PARTICIPANT_ID] [--credential TYPE]... [--json]
-        What a given peer would see in this participant's catalog (files and API datasets,
-        filtered by the visibility policies), without a running connector.`
+import { catalogHelp } from './cli-help.ts'
 
 export async function runCatalogCommand(args: string[], io: CliIo): Promise<number> {
   const [command, ...rest] = args
@@ -34,12 +23,12 @@ export async function runCatalogCommand(args: string[], io: CliIo): Promise<numb
     case 'show':
       return show(rest, io)
     case undefined:
-    case '--help':
+    case '--catalogHelp':
     case '-h':
-      io.stdout(help)
+      io.stdout(catalogHelp)
       return command ? 0 : 2
     default:
-      throw new UsageError(`unknown catalog command '${command}'\n\n${help}`)
+      throw new UsageError(`unknown catalog command '${command}'\n\n${catalogHelp}`)
   }
 }
 

@@ -26,23 +26,7 @@ import { createPeerClient, isEgressRefusal } from '../http/peer-client.ts'
 import { distributionFiles } from '../private-places.ts'
 import { loadCatalogPolicies } from './policy-source.ts'
 import { mediaTypeOf } from './media-types.ts'
-
-const help = `Usage: passerelle dataset <command>
-
-  add FILE|FOLDER|URL --policy ID [--policy ID]... [--id ID] [--title TEXT] [--description TEXT]
-      [--license IRI] [--contact "NAME <EMAIL>"] [--media-type TYPE] [--out FILE] [--force] [--config FILE]
-        Writes a dataset file in the participant's datasets folder, with the byte size, sha256,
-        media type and dates filled in: a FILE or FOLDER under the files folder (catalog.filesDir;
-        a folder is delivered as an archive), or a URL the connector fetches once through its
-        egress policy. Publisher, contact point and licence are taken from the newest dataset file
-        when not given. The result is checked like \`catalog validate\` does, then written to
-        --out FILE (a .yaml file in the datasets folder; default: named after the source); an
-        existing file is only replaced with --force. A running connector publishes it by itself.
-  add --update FILE.yaml [--config FILE]
-        Measures the distributions of a dataset file again (byte size and sha256 of its files and
-        URLs) and, when they changed, writes them with today's date as modified.
-
-  The participant folder is the one of --config FILE, else PASSERELLE_CONFIG, else ./${configFileName}.`
+import { datasetHelp } from './cli-help.ts'
 
 export async function runDatasetCommand(args: string[], io: CliIo): Promise<number> {
   const [command, ...rest] = args
@@ -50,12 +34,12 @@ export async function runDatasetCommand(args: string[], io: CliIo): Promise<numb
     case 'add':
       return add(rest, io)
     case undefined:
-    case '--help':
+    case '--datasetHelp':
     case '-h':
-      io.stdout(help)
+      io.stdout(datasetHelp)
       return command ? 0 : 2
     default:
-      throw new UsageError(`unknown dataset command '${command}'\n\n${help}`)
+      throw new UsageError(`unknown dataset command '${command}'\n\n${datasetHelp}`)
   }
 }
 
@@ -113,7 +97,7 @@ async function add(args: string[], io: CliIo): Promise<number> {
     if (positionals.length > 0) throw new UsageError('--update takes the dataset file alone')
     return update(here, resolve(io.cwd, values.update), io)
   }
-  if (positionals.length !== 1) throw new UsageError(`expected one FILE, FOLDER or URL\n\n${help}`)
+  if (positionals.length !== 1) throw new UsageError(`expected one FILE, FOLDER or URL\n\n${datasetHelp}`)
   const source = positionals[0]!
 
   const known = [...(here.check.policyIds ?? [])].sort()

@@ -6,30 +6,7 @@ import { BackupError, backupPostgres, backupSqlite, restorePostgres, restoreSqli
 import { packageVersion } from '../version.ts'
 import { UsageError, type CliIo } from './io.ts'
 import { findConfigFile } from './participant-config.ts'
-
-const backupHelp = `Usage: passerelle backup [--config FILE] [--output FILE]
-
-Copies the connector's database to a file, while the connector runs:
-  - SQLite: SQLite's online backup (one consistent copy, the connector keeps working);
-  - PostgreSQL: pg_dump --format=custom (the PostgreSQL client programs must be installed;
-    without them the command prints what to run).
-The file is written 0600: it holds the data plane's token secret. Keep a copy of the participant
-folder too (configuration, keys, dataset and policy files): the database does not hold them.
-
-Options:
-  --config FILE   participant configuration (default: ./passerelle.yaml, else PASSERELLE_CONFIG)
-  --output FILE   where to write (default: ./passerelle-backup-<time>.db, or .pgdump)`
-
-const restoreHelp = `Usage: passerelle restore BACKUP [--config FILE] [--force]
-
-Puts a backup made by passerelle backup in place of the connector's database. Stop the connector
-first (every replica, for PostgreSQL).
-  - SQLite: refused while a connector has the database open, for a file that is not a Passerelle
-    database or was made by a newer version; an existing database is replaced only with --force
-    and is then kept beside it (renamed *.before-restore-<time>).
-  - PostgreSQL: pg_restore --clean --if-exists --single-transaction into the configured database
-    (always replaces what is there; --force is required).
-Start the connector afterwards: migrations bring an older backup up to this version.`
+import { backupHelp, restoreHelp } from './command-help.ts'
 
 function configOf(values: { config?: string | undefined }, io: CliIo): Config {
   try {

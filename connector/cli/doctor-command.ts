@@ -8,25 +8,12 @@ import { distributionFiles, filesRoot, octal, privatePlaces } from '../private-p
 import { credentialFindings, databaseFindings, didFindings, doctorClient, type Finding, peerFindings } from './doctor-checks.ts'
 import type { CliIo } from './io.ts'
 import { findConfigFile } from './participant-config.ts'
-
-const help = `Usage: passerelle doctor [--config FILE] [--offline]
-
-Checks a participant folder without starting the connector, and prints each finding with what to do:
-  - the configuration is valid and the identity keys can be read;
-  - the data folder is 0700, the database and its -wal/-shm files, the private keys and a
-    configuration holding the management key are 0600, all owned by the user running the command;
-  - the files root exists, and no distribution names a file outside it or a private place;
-  - the database answers and its schema version is one this version can run (without migrating);
-  - held credentials have not expired (a warning two weeks before);
-  - unless --offline: the DID document answers at the address peers read it from, the peers of
-    federation.peers answer, and this machine's clock agrees with those servers within 30 s.
-Warnings (warn) are worth knowing but not wrong: a stopped connector does not answer for its DID.
-Exits 1 when something is wrong, 0 when all is well.`
+import { doctorHelp } from './command-help.ts'
 
 export async function runDoctorCommand(args: string[], io: CliIo): Promise<number> {
-  const { values } = parseArgs({ args, options: { config: { type: 'string' }, offline: { type: 'boolean' }, help: { type: 'boolean' } }, strict: true })
-  if (values.help) {
-    io.stdout(help)
+  const { values } = parseArgs({ args, options: { config: { type: 'string' }, offline: { type: 'boolean' }, doctorHelp: { type: 'boolean' } }, strict: true })
+  if (values.doctorHelp) {
+    io.stdout(doctorHelp)
     return 0
   }
   const configFile = findConfigFile(values.config, io)

@@ -6,27 +6,17 @@ import { stringify } from 'yaml'
 import { createParticipantKey, didWebFor } from '../identity/participant-key.ts'
 import { UsageError, type CliIo } from './io.ts'
 import { configFileName } from './participant-config.ts'
-
-const help = `Usage: passerelle init DIR [--name NAME] [--host HOST] [--port N]
-
-Creates a new participant folder DIR with:
-  passerelle.yaml            the configuration (participant id, server, a fresh management API key)
-  identity/private-key.jwk   a new Ed25519 key (file mode 0600; keep it secret, back it up)
-  datasets/ policies/        empty folders for the data steward's dataset and policy files
-  files/                     the files root: the only place distributions may name local files
-The connector creates data/ (mode 0700, database 0600) when it first starts.
-The participant id is a did:web identifier for HOST:PORT (default 127.0.0.1:8181).
-DIR must not already hold a participant.`
+import { initHelp } from './command-help.ts'
 
 export async function runInitCommand(args: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { name: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' }, help: { type: 'boolean' } },
+    options: { name: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' }, initHelp: { type: 'boolean' } },
     strict: true,
   })
-  if (values.help) {
-    io.stdout(help)
+  if (values.initHelp) {
+    io.stdout(initHelp)
     return 0
   }
   if (positionals.length !== 1) throw new UsageError('expected exactly one folder (passerelle init DIR)')

@@ -23,6 +23,11 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     io.stderr(`passerelle: unknown command '${name}'\n\n${usage()}`)
     return 2
   }
+  const help = command.help(args)
+  if (help !== undefined) {
+    io.stdout(help)
+    return 0
+  }
   try {
     return await (await command.load())(args, io)
   } catch (error) {

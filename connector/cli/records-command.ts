@@ -2,31 +2,14 @@ import { parseArgs } from 'node:util'
 import { policyLabelOf, policyPhrase } from '../../policies/index.ts'
 import { createManagementClient } from './management-client.ts'
 import { UsageError, type CliIo } from './io.ts'
+import { recordsHelp, type RecordKind } from './command-help.ts'
 
 /**
  * `passerelle negotiations|agreements|transfers list|show`: the participant's own records, read from
  * the running connector's management API, as a table (or `--json`, the API's answer as it is).
  */
 type Row = Record<string, unknown>
-type Kind = 'negotiations' | 'agreements' | 'transfers'
-
-const help = (kind: Kind) => `Usage: passerelle ${kind} list [--state STATE] [--json] [connection options]
-       passerelle ${kind} show ID [--json] [connection options]
-
-${describe[kind]}
-
-Options:
-  --json            print the management API's answer as JSON
-${kind === 'agreements' ? '' : '  --state STATE     list only those in this state (e.g. FINALIZED, TERMINATED, STARTED)\n'}  --limit N         at most N rows (default 50)
-  --config FILE     the participant configuration (to find the connector and its management key)
-  --url URL         the connector's public URL (or PASSERELLE_URL)
-  --key KEY         the management API key (or PASSERELLE_MANAGEMENT_KEY)`
-
-const describe: Record<Kind, string> = {
-  negotiations: "Lists this connector's contract negotiations (as consumer and as provider), or shows one with its timeline.",
-  agreements: "Lists this connector's agreements, with the provider's policy by id and title, or shows one with its duties.",
-  transfers: "Lists this connector's transfers, or shows one with its timeline.",
-}
+type Kind = RecordKind
 
 const text = (v: unknown) => (v === null || v === undefined ? '' : String(v))
 const short = (v: unknown, n = 40) => {
@@ -85,7 +68,7 @@ export function dutyLines(agreement: Row): string[] {
 export function recordsCommand(kind: Kind) {
   return async (args: string[], io: CliIo): Promise<number> => {
     if (args.length === 0 || args.includes('--help') || args.includes('-h')) {
-      io.stdout(help(kind))
+      io.stdout(recordsHelp(kind))
       return args.length === 0 ? 2 : 0
     }
     const { values, positionals } = parseArgs({

@@ -5,33 +5,17 @@ import { DatabaseInUseError, isDatabaseUnavailable } from '../store/store.ts'
 import { UsageError, type CliIo } from './io.ts'
 import { watchParent } from './parent-watch.ts'
 import { findConfigFile } from './participant-config.ts'
-
-const help = `Usage: passerelle start [--config FILE] [--port N] [--host HOST]
-
-Runs the connector until SIGTERM or SIGINT (then it stops accepting requests, answers those in
-flight with Connection: close, closes idle connections, closes the database and exits 0). Started
-by npm (npm start, npm exec, npx), it also stops that way when npm goes away. A SQLite database
-file serves one process: a second one started on it exits 2. Under a supervisor, run the connector
-itself (or a shell script ending in \`exec passerelle start\`), not npm, so the signal reaches it.
-
-Options:
-  --config FILE   participant configuration (default: ./passerelle.yaml, else PASSERELLE_CONFIG,
-                  else the bundled seed participant)
-  --port N        listen on this port (overrides server.port and PASSERELLE_PORT)
-  --host HOST     listen on this address (overrides server.host and PASSERELLE_HOST)
-
-Environment: PASSERELLE_HOST, PASSERELLE_PORT, PASSERELLE_PUBLIC_URL, PASSERELLE_DATABASE_URL,
-PASSERELLE_MANAGEMENT_KEY, PASSERELLE_DATA_DIR, PASSERELLE_LOG_LEVEL, and the standard OTEL_* variables.`
+import { startHelp } from './command-help.ts'
 
 /** Returns -1 while the connector runs: the process ends when a signal has stopped it. */
 export async function runStartCommand(args: string[], io: CliIo): Promise<number> {
   const { values } = parseArgs({
     args,
-    options: { config: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' }, help: { type: 'boolean' } },
+    options: { config: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' }, startHelp: { type: 'boolean' } },
     strict: true,
   })
-  if (values.help) {
-    io.stdout(help)
+  if (values.startHelp) {
+    io.stdout(startHelp)
     return 0
   }
   const configFile = findConfigFile(values.config, io)

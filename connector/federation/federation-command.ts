@@ -4,30 +4,15 @@ import { createManagementClient, type ManagementClient } from '../cli/management
 import { table } from '../cli/records-command.ts'
 import { peerFreshness } from './freshness.ts'
 import type { PeerStatus } from './peers.ts'
+import { federationHelp } from './cli-help.ts'
 
 /**
  * `passerelle federation peers|crawl`: the peers a running connector crawls, with how fresh what it
  * holds from each is, and a crawl now (of one peer or all) instead of waiting for the interval.
  */
-const help = `Usage: passerelle federation peers [--json] [connection options]
-       passerelle federation crawl [PEER] [--wait] [--timeout SEC] [--json] [connection options]
-
-peers   lists the peers this connector crawls: status, datasets held, when each was last crawled,
-        and for a failing peer since when and its last error
-crawl   crawls PEER (its id or DSP URL) now, or every active peer; with --wait, waits until each
-        crawl has ended and prints its outcome (exit 1 if one failed)
-
-Options:
-  --wait            wait for the crawls to end
-  --timeout SEC     with --wait: give up after SEC seconds (default 60)
-  --json            print JSON (the management API's peers, each with its freshness)
-  --config FILE     the participant configuration (to find the connector and its management key)
-  --url URL         the connector's public URL (or PASSERELLE_URL)
-  --key KEY         the management API key (or PASSERELLE_MANAGEMENT_KEY)`
-
 export async function runFederationCommand(args: string[], io: CliIo): Promise<number> {
-  if (args.length === 0 || args.includes('--help') || args.includes('-h')) {
-    io.stdout(help)
+  if (args.length === 0 || args.includes('--federationHelp') || args.includes('-h')) {
+    io.stdout(federationHelp)
     return args.length === 0 ? 2 : 0
   }
   const { values, positionals } = parseArgs({
@@ -49,7 +34,7 @@ export async function runFederationCommand(args: string[], io: CliIo): Promise<n
     print(await listPeers(client), io, values.json === true)
     return 0
   }
-  if (sub !== 'crawl' || extra.length > 0) throw new UsageError('expected peers, or crawl [PEER] (see passerelle federation --help)')
+  if (sub !== 'crawl' || extra.length > 0) throw new UsageError('expected peers, or crawl [PEER] (see passerelle federation --federationHelp)')
   const timeoutSeconds = values.timeout === undefined ? 60 : Number(values.timeout)
   if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) throw new UsageError(`--timeout expects a number of seconds, got '${values.timeout}'`)
   const client = createManagementClient(values, io)

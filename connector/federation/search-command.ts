@@ -4,29 +4,7 @@ import { UsageError, type CliIo } from '../cli/io.ts'
 import { createManagementClient } from '../cli/management-client.ts'
 import { peerFreshness, type PeerFreshness } from './freshness.ts'
 import type { PeerStatus } from './peers.ts'
-
-const help = `Usage: passerelle search [WORDS…] [options]
-
-Searches the datasets of every peer (the federated catalog of a running connector) and prints
-peer, dataset, title and the terms of the offer in plain language, then how fresh each peer's
-entries are ("crawled 3 min ago"); a peer whose crawls fail is named with its last error.
-\`passerelle federation crawl\` crawls again now.
-
-Options:
-  --peer ID|URL          only this peer
-  --theme TEXT           theme contains TEXT
-  --license TEXT         license contains TEXT
-  --spatial TEXT         spatial coverage contains TEXT
-  --format TEXT          a distribution format contains TEXT
-  --action ACTION        some offer permits ACTION (use, read, …)
-  --from DATE --to DATE  temporal coverage overlaps [DATE, DATE]
-  --modified-since DATE  modified at or after DATE
-  --limit N --offset N   paging (default 20, 0)
-  --cursor CURSOR        the next page, as the previous page said
-  --json                 print the page as JSON (with \`peers\`: the freshness of each peer in it, and of failing ones)
-  --hit N                print hit N (1-based, of this page) as JSON, the input of \`passerelle negotiate --hit\`
-  --url URL --key KEY    the connector (default: from the participant's configuration)
-  --config FILE          the participant's configuration file`
+import { searchHelp } from './cli-help.ts'
 
 export async function runSearchCommand(args: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -50,11 +28,11 @@ export async function runSearchCommand(args: string[], io: CliIo): Promise<numbe
       url: { type: 'string' },
       key: { type: 'string' },
       config: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
+      searchHelp: { type: 'boolean', short: 'h' },
     },
   })
-  if (values.help) {
-    io.stdout(help)
+  if (values.searchHelp) {
+    io.stdout(searchHelp)
     return 0
   }
   const query = new URLSearchParams()

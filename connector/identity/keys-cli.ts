@@ -3,23 +3,13 @@ import { ConfigError, loadConfig } from '../config/config.ts'
 import { UsageError, type CliIo } from '../cli/io.ts'
 import { findConfigFile } from '../cli/participant-config.ts'
 import { keyStates, loadScheduledKeys, retireKey, rotateKeys } from './key-schedule.ts'
-
-const help = `Usage: passerelle keys <command> [--config FILE]
-
-  list                 the participant's keys and their state now: signing, published (verifies, does not
-                       sign), pending (published, signs from its time), retired (no longer published)
-  rotate [--overlap D] add a new key: published at once, signing after D, and the key that signs now
-                       retired D later (default identity.rotationOverlapMs; D like 90s, 5m, 1h or ms)
-  retire KID           stop publishing a key now (refused for the only key that may sign)
-
-The running connector reads the key schedule again within seconds: no restart. Choose an overlap no
-shorter than the time peers take to read our DID document again (30 s for Passerelle peers).`
+import { keysHelp } from './cli-help.ts'
 
 /** `passerelle keys list|rotate|retire`: rotation of the participant's signing keys, on its folder. */
 export async function runKeysCommand(args: string[], io: CliIo): Promise<number> {
   const [command, ...rest] = args
-  if (command === undefined || command === 'help' || command === '--help') {
-    io.stdout(`${help}\n`)
+  if (command === undefined || command === 'keysHelp' || command === '--keysHelp') {
+    io.stdout(`${keysHelp}\n`)
     return command === undefined ? 2 : 0
   }
   try {
@@ -58,7 +48,7 @@ export async function runKeysCommand(args: string[], io: CliIo): Promise<number>
         return 0
       }
       default:
-        io.stderr(`passerelle keys: unknown command '${command}'\n${help}\n`)
+        io.stderr(`passerelle keys: unknown command '${command}'\n${keysHelp}\n`)
         return 2
     }
   } catch (error) {

@@ -5,6 +5,7 @@ import { createManagementClient, type ManagementClient } from '../cli/management
 import { UsageError, type CliIo } from '../cli/io.ts'
 import { refusalHints } from './refusal-hints.ts'
 import { agreementObligations, printObligations } from './cli-obligations.ts'
+import { negotiateHelp } from './cli-help.ts'
 
 /**
  * `passerelle negotiate <peer-url> <dataset-id> [--offer ID] [--wait]`: asks the running connector
@@ -12,30 +13,6 @@ import { agreementObligations, printObligations } from './cli-obligations.ts'
  * happens; exits 0 on FINALIZED, then prints what the agreement binds us to (its duties and how to
  * fulfil them), 1 with the reason otherwise.
  */
-const help = `Usage: passerelle negotiate <peer-dsp-url> <dataset-id> [options]
-       passerelle negotiate --hit FILE [options]
-
-Starts a contract negotiation with a peer connector for one of its datasets.
-
-Options:
-  --hit FILE        a federated search hit as JSON (\`passerelle search WORDS --hit N > FILE\`, or - for
-                    standard input): peer, dataset and offer come from it
-  --offer ID        which of the dataset's offers: the readable id of its policy (e.g. three-downloads)
-                    or the offer's @id (default: the first one in the peer's catalog)
-  --purpose P       declare the purpose of use (e.g. climate-research), decided by purpose constraints
-  --processing-location CODE
-                    declare where the data will be processed (ISO 3166, e.g. CA, FR, CA-QC)
-  --sector S        declare the sector of your organisation (e.g. research, commercial)
-  --peer-id DID     the peer's participant id, when known
-  --manual          hold the offer and agreement for approval (management API) instead of deciding alone
-  --wait            follow the negotiation and print each state change; exit 0 on FINALIZED, then
-                    print the agreement's obligations (duties) and how to fulfil them
-  --timeout SEC     with --wait: give up after SEC seconds (default 60)
-  --json            print the outcome as JSON (with --wait: the negotiation and the obligations)
-  --config FILE     the participant configuration (to find the connector and its management key)
-  --url URL         the connector's public URL (or PASSERELLE_URL)
-  --key KEY         the management API key (or PASSERELLE_MANAGEMENT_KEY)`
-
 interface TimelineEntry {
   seq: number
   at: string
@@ -55,8 +32,8 @@ interface NegotiationView {
 }
 
 export async function runNegotiateCommand(args: string[], io: CliIo): Promise<number> {
-  if (args.includes('--help') || args.includes('-h')) {
-    io.stdout(help)
+  if (args.includes('--negotiateHelp') || args.includes('-h')) {
+    io.stdout(negotiateHelp)
     return 0
   }
   const { values, positionals } = parseArgs({
@@ -82,7 +59,7 @@ export async function runNegotiateCommand(args: string[], io: CliIo): Promise<nu
   const hit = values.hit === undefined ? undefined : readHit(values.hit, io)
   if (hit && positionals.length > 0) throw new UsageError('give either --hit FILE or <peer-dsp-url> <dataset-id>, not both')
   const [peerUrl, datasetId, ...extra] = hit ? [hit.peerUrl, hit.datasetId] : positionals
-  if (!peerUrl || !datasetId || extra.length > 0) throw new UsageError('expected <peer-dsp-url> <dataset-id> (see passerelle negotiate --help)')
+  if (!peerUrl || !datasetId || extra.length > 0) throw new UsageError('expected <peer-dsp-url> <dataset-id> (see passerelle negotiate --negotiateHelp)')
   const declaredUse = {
     ...(values.purpose ? { purpose: values.purpose } : {}),
     ...(values['processing-location'] ? { spatial: values['processing-location'] } : {}),

@@ -5,6 +5,7 @@ import { UsageError, type CliIo } from '../cli/io.ts'
 import { createManagementClient, resolveManagementConnection, type ManagementClient } from '../cli/management-client.ts'
 import { agreementObligations, printObligations } from '../negotiation/cli-obligations.ts'
 import { discard, readDownloadState, resumableDownload, type DownloadResult } from './resumable-download.ts'
+import { transferHelp } from './cli-help.ts'
 
 /**
  * `passerelle transfer <agreement-id> [--push] [--out FILE]`: asks the running connector to
@@ -14,23 +15,6 @@ import { discard, readDownloadState, resumableDownload, type DownloadResult } fr
  * intact (and prints what the agreement binds us to: its duties and how to fulfil them), 1 with
  * the reason otherwise.
  */
-const help = `Usage: passerelle transfer <agreement-id> [options]
-
-Transfers the data of an agreement (this participant is the consumer).
-
-Options:
-  --push            the provider pushes into this connector's data folder (default: pull)
-  --out FILE        where to write the data (default: <agreement id>.data in the current folder)
-  --resume          continue a pull that broke off into the same --out file (kept as FILE.part),
-                    then check the whole file's sha256
-  --param NAME=VAL  a query parameter for an HTTP API dataset (repeatable; the dataset declares which)
-  --path SUFFIX     a path suffix for an HTTP API dataset (the dataset declares which)
-  --timeout SEC     give up after SEC seconds without the transfer starting or finishing (default 120)
-  --json            print the outcome as JSON (the transfer, where the data is, the agreement's obligations)
-  --config FILE     the participant configuration (to find the connector and its management key)
-  --url URL         the connector's public URL (or PASSERELLE_URL)
-  --key KEY         the management API key (or PASSERELLE_MANAGEMENT_KEY)`
-
 interface TransferView {
   id: string
   state: string
@@ -42,8 +26,8 @@ interface TransferView {
 }
 
 export async function runTransferCommand(args: string[], io: CliIo): Promise<number> {
-  if (args.includes('--help') || args.includes('-h')) {
-    io.stdout(help)
+  if (args.includes('--transferHelp') || args.includes('-h')) {
+    io.stdout(transferHelp)
     return 0
   }
   const { values, positionals } = parseArgs({
@@ -64,7 +48,7 @@ export async function runTransferCommand(args: string[], io: CliIo): Promise<num
     },
   })
   const [agreementId, ...extra] = positionals
-  if (!agreementId || extra.length > 0) throw new UsageError('expected <agreement-id> (see passerelle transfer --help)')
+  if (!agreementId || extra.length > 0) throw new UsageError('expected <agreement-id> (see passerelle transfer --transferHelp)')
   const timeoutSeconds = values.timeout === undefined ? 120 : Number(values.timeout)
   if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) throw new UsageError(`--timeout expects a number of seconds, got '${values.timeout}'`)
   const out = resolve(io.cwd, values.out ?? `${agreementId.replace(/[^A-Za-z0-9._-]/g, '_')}.data`)
