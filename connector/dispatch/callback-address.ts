@@ -1,4 +1,4 @@
-import { eq } from 'drizzle-orm'
+import { eq, sql } from 'drizzle-orm'
 import type { Ctx } from '../context.ts'
 import { PasserelleError } from '../errors.ts'
 import { callbackRefusedMessage, checkUrl, type EgressPolicy } from '../http/egress.ts'
@@ -76,9 +76,24 @@ async function knownDspOrigins(ctx: AddressCheckDeps, requester: string): Promis
     const document = await ctx.identity.resolver.resolve(requester).catch(() => undefined)
     for (const endpoint of dspEndpoints(document)) add(endpoint)
   }
-  const peers = ctx.store.tables.federationPeers
-  for (const row of await ctx.store.db.select({ dspUrl: peers.dspUrl }).from(peers).where(eq(peers.did, requester))) add(row.dspUrl)
+  for (const row of await registeredAddresses(ctx.store).execute({ did: requester })) add(row.dspUrl)
   return origins
+}
+
+// Every request that names a callback reads the registry's address for its requester: prepared once per store.
+const registered = new WeakMap<Store, ReturnType<typeof prepareRegisteredAddresses>>()
+const prepareRegisteredAddresses = (store: Store) => {
+  const peers = store.tables.federationPeers
+  return store.db
+    .select({ dspUrl: peers.dspUrl })
+    .from(peers)
+    .where(eq(peers.did, sql.placeholder('did')))
+    .prepare()
+}
+function registeredAddresses(store: Store) {
+  let statement = registered.get(store)
+  if (!statement) registered.set(store, (statement = prepareRegisteredAddresses(store)))
+  return statement
 }
 
 function dspEndpoints(document: DidDocument | undefined): unknown[] {
