@@ -9,7 +9,8 @@
  *
  * Where the time goes: BENCH_STATEMENTS=1 counts each connector's database statements (and their
  * wall time) per negotiation at each level (bench/statement-counter.mjs, loaded into them);
- * BENCH_CPU_PROF=<dir> writes a CPU profile of each connector there when it stops (bench/cpu-profile.mjs).
+ * BENCH_CPU_PROF=<dir> writes a CPU profile of each connector there when it stops (bench/cpu-profile.mjs);
+ * build with PASSERELLE_BUILD_MINIFY=0 first so that the profile's lines map back to the sources.
  * On PostgreSQL the table also counts the deadlocks the server detected in both connectors' databases.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'

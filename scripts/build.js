@@ -35,7 +35,9 @@ const result = await build({
   jsx: 'automatic',
   jsxImportSource: 'hono/jsx',
   sourcemap: true,
-  minify: true,
+  // PASSERELLE_BUILD_MINIFY=0 builds readable code for CPU profiles (bench/cpu-profile.mjs);
+  // the shipped build is minified.
+  minify: process.env.PASSERELLE_BUILD_MINIFY !== '0',
   keepNames: true,
   chunkNames: 'chunks/[name]-[hash]',
   logLevel: 'warning',

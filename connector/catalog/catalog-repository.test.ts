@@ -60,6 +60,21 @@ describe.each([...dialects, 'memory' as const])('catalog rows on %s', (kind) => 
     expect(entry?.dataset.version).toBe('2')
   })
 
+  it('reads a description as last written, read before or not, written at the same moment or not', async () => {
+    const first = generatedDataset(7, { version: 'a' })
+    expect((await rows.get(first.id))?.dataset.version).not.toBe('a')
+    // Same moment (update time) twice: only the version tells the writes apart.
+    await rows.put(written(first, 7000), { onlyIfExists: true })
+    expect((await rows.get(first.id))?.dataset.version).toBe('a')
+    await rows.put(written(generatedDataset(7, { version: 'b' }), 7000), { onlyIfExists: true })
+    expect((await rows.get(first.id))?.dataset.version).toBe('b')
+    expect(await rows.remove(first.id)).toBe(true)
+    expect(await rows.get(first.id)).toBeUndefined()
+    await rows.put(written(generatedDataset(7, { version: 'c' }), 7000), { onlyIfAbsent: true })
+    expect((await rows.get(first.id))?.dataset.version).toBe('c')
+    expect((await rows.get(first.id))?.dataset.version).toBe('c')
+  })
+
   it('refuses to insert an existing id, or to replace an unknown one, and changes nothing', async () => {
     const before = await rows.version()
     expect(await rows.put(written(generatedDataset(2, { version: '9' })), { onlyIfAbsent: true })).toBe(false)

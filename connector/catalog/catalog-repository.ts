@@ -14,6 +14,7 @@ import {
   type PropertyCondition,
   type RowsQuery,
 } from '../../catalog/index.ts'
+import { lazy } from '../store/prepared.ts'
 import type { Db, Store } from '../store/store.ts'
 
 const stateId = 'catalog'
@@ -73,6 +74,9 @@ export function databaseCatalogRows(
     if (!gate) return undefined
     return { ...(typeof gate.dataset === 'string' ? { dataset: gate.dataset } : {}), offers: gate.offers.map((o) => (typeof o === 'string' ? o : undefined)) }
   }
+  /** Descriptions parsed lately, by dataset id (oldest first; entries hand them out read-only). */
+  const parsed = new Map<string, { seq: number; updatedAt: number; raw: string | undefined; dataset: DatasetDescription }>()
+  const parsedLimit = 512
   const toEntry = (r: {
     id: string
     description: unknown
@@ -85,12 +89,23 @@ export function databaseCatalogRows(
     updatedAt: number
   }): CatalogEntry | undefined => {
     let dataset: DatasetDescription
-    try {
-      // Stored rows were validated when written; parse again so defaults and types hold.
-      dataset = DatasetDescription.parse(typeof r.description === 'string' ? JSON.parse(r.description) : r.description)
-    } catch (error) {
-      options.onInvalid?.(r.id, error instanceof Error ? error.message.slice(0, 300) : String(error))
-      return undefined
+    // Every write gives the row a new catalog version (`seq`): a row read again unchanged (a
+    // negotiation reads its dataset on request and on decision) reuses the description parsed
+    // before, for the same stored text.
+    const raw = typeof r.description === 'string' ? r.description : undefined
+    const cached = parsed.get(r.id)
+    if (cached && cached.seq === Number(r.seq) && cached.updatedAt === Number(r.updatedAt) && cached.raw === raw) dataset = cached.dataset
+    else {
+      try {
+        // Stored rows were validated when written; parse again so defaults and types hold.
+        dataset = DatasetDescription.parse(raw !== undefined ? JSON.parse(raw) : r.description)
+      } catch (error) {
+        options.onInvalid?.(r.id, error instanceof Error ? error.message.slice(0, 300) : String(error))
+        return undefined
+      }
+      parsed.delete(r.id)
+      if (parsed.size >= parsedLimit) parsed.delete(parsed.keys().next().value!)
+      parsed.set(r.id, { seq: Number(r.seq), updatedAt: Number(r.updatedAt), raw, dataset })
     }
     const gate = parseGate(r.gate)
     const source: DatasetSource = r.source === 'file' && r.file !== null ? { kind: 'file', file: r.file } : { kind: 'api' }
@@ -116,6 +131,15 @@ export function databaseCatalogRows(
     createdAt: t.createdAt,
     updatedAt: t.updatedAt,
   }
+  // A negotiation reads its dataset by id on request and on decision: prepared once (see store/prepared.ts).
+  const getStatement = lazy(() =>
+    store.db
+      .select(columns)
+      .from(t)
+      .where(eq(t.id, sql.placeholder('id')))
+      .limit(1)
+      .prepare(),
+  )
   const entries = (rows: Array<Parameters<typeof toEntry>[0]>) => rows.map(toEntry).filter((e): e is CatalogEntry => e !== undefined)
 
   /** Bumps the version in the transaction of a change and returns the new one. */
@@ -199,7 +223,7 @@ export function databaseCatalogRows(
       return groups
     },
     async get(id) {
-      const rows = await store.db.select(columns).from(t).where(eq(t.id, id)).limit(1)
+      const rows = await getStatement().execute({ id })
       return entries(rows)[0]
     },
     async page(query) {

@@ -1,4 +1,4 @@
-import type { OfferLookup } from '../negotiation/decision.ts'
+import type { OfferLookup, PublishedOffer } from '../negotiation/decision.ts'
 import type { CatalogService } from './catalog-service.ts'
 
 /**
@@ -9,7 +9,22 @@ import type { CatalogService } from './catalog-service.ts'
  */
 export function catalogOfferLookup(service: CatalogService | (() => Promise<CatalogService>)): OfferLookup {
   const get = typeof service === 'function' ? service : async () => service
-  const offersOf: OfferLookup['offersOf'] = async ({ datasetId, requester, now }) => {
+  // A provider's decision asks for the requested offer and the alternatives at once (same dataset,
+  // requester and moment): they share one catalog read while it is under way.
+  const reading = new Map<string, { requester: object; now: Date; offers: Promise<PublishedOffer[]> }>()
+  const offersOf: OfferLookup['offersOf'] = (input) => {
+    const running = reading.get(input.datasetId)
+    if (running && running.requester === input.requester && running.now === input.now) return running.offers
+    const offers = read(input)
+    const entry = { requester: input.requester, now: input.now, offers }
+    reading.set(input.datasetId, entry)
+    const done = () => {
+      if (reading.get(input.datasetId) === entry) reading.delete(input.datasetId)
+    }
+    offers.then(done, done)
+    return offers
+  }
+  const read = async ({ datasetId, requester, now }: Parameters<OfferLookup['offersOf']>[0]): Promise<PublishedOffer[]> => {
     const catalog = await get()
     const visible = (await catalog.catalog.visibleOffers(datasetId, requester, now)) ?? []
     return visible.flatMap((id) => {

@@ -28,6 +28,14 @@ export function catalogPoliciesFrom(
   errors: LintError[] = [],
   registry: Registry = defaultRegistry(),
 ): CatalogPolicySource {
+  // Every DSP request asks which credential types the policies name: walked once per policy (the
+  // set of policies is fixed; a reload builds a new source).
+  const walked = new Map<CompiledPolicy, Set<string>>()
+  const typesOf = (policy: CompiledPolicy) => {
+    let types = walked.get(policy)
+    if (!types) walked.set(policy, (types = credentialTypesIn(policy.odrl)))
+    return types
+  }
   return {
     registry,
     ids: new Set(policies.keys()),
@@ -44,7 +52,7 @@ export function catalogPoliciesFrom(
       const types = new Set<string>()
       for (const id of ids) {
         const policy = policies.get(id)
-        if (policy) for (const t of credentialTypesIn(policy.odrl)) types.add(t)
+        if (policy) for (const t of typesOf(policy)) types.add(t)
       }
       return [...types].sort()
     },

@@ -17,6 +17,22 @@ export interface NewPeer {
 
 export { isStale } from './search-repository.ts'
 
+// Every request that names a callback reads the registry's address for its requester: prepared once per store.
+const registered = new WeakMap<Store, ReturnType<typeof prepareRegisteredAddresses>>()
+const prepareRegisteredAddresses = (store: Store) => {
+  const peers = store.tables.federationPeers
+  return store.db
+    .select({ dspUrl: peers.dspUrl })
+    .from(peers)
+    .where(eq(peers.did, sql.placeholder('did')))
+    .prepare()
+}
+function registeredAddresses(store: Store) {
+  let statement = registered.get(store)
+  if (!statement) registered.set(store, (statement = prepareRegisteredAddresses(store)))
+  return statement
+}
+
 /** Where rows of both tables are read and written. Raw SQL only where full-text search needs it. */
 export function federationRepository(store: Store, options: { searchBounds?: SearchBounds } = {}) {
   const { federationPeers: peers, federatedDatasets: datasets } = store.tables
@@ -91,7 +107,7 @@ export function federationRepository(store: Store, options: { searchBounds?: Sea
   return {
     /** The DSP addresses known for a participant from the data space's peers (a callback there is theirs). */
     async dspUrlsOf(did: string): Promise<string[]> {
-      return (await store.db.select({ dspUrl: peers.dspUrl }).from(peers).where(eq(peers.did, did))).map((row) => row.dspUrl)
+      return (await registeredAddresses(store).execute({ did })).map((row) => row.dspUrl)
     },
     async listPeers(): Promise<PeerRow[]> {
       return store.db.select().from(peers).orderBy(asc(peers.addedAt), asc(peers.id))

@@ -78,6 +78,18 @@ export function negotiationRepository(store: Store, audit?: AuditTrail) {
       .insert(a)
       .values(rowPlaceholders(a) as never)
       .prepare(),
+    // Every request from a peer counts its open negotiations (countOpenWith).
+    countOpenWith: store.db
+      .select({ n: sql<number>`count(*)` })
+      .from(
+        store.db
+          .select({ one: sql`1` })
+          .from(t)
+          .where(and(eq(t.counterpartyId, sql.placeholder('counterpartyId')), inArray(t.state, openStates)))
+          .limit(sql.placeholder('atMost'))
+          .as('open'),
+      )
+      .prepare(),
   }))
   const own = (db: Db) => db === store.db
   const changes = changeNotifier(store.signals)
@@ -170,6 +182,10 @@ export function negotiationRepository(store: Store, audit?: AuditTrail) {
      * peer and state reads only open ones, never the peer's whole history).
      */
     async countOpenWith(db: Db, counterpartyId: string, atMost: number): Promise<number> {
+      if (own(db)) {
+        const [row] = await prepared().countOpenWith.execute({ counterpartyId, atMost })
+        return Number(row?.n ?? 0)
+      }
       const open = db
         .select({ one: sql`1` })
         .from(t)

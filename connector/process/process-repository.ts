@@ -92,6 +92,27 @@ export function processRepository<Row extends ProcessRow, Event, Entry>(store: S
       .prepare(),
   }))
   const own = (db: Db) => db === store.db
+  // A change that sets other columns too (a consumer's first message from its provider names the
+  // counterparty) is prepared for exactly its columns (those given a value, as drizzle's set() takes
+  // them), once per set of columns met (a few; past 32 sets the rest are built per call).
+  const otherUpdates = new Map<string, ReturnType<typeof prepareUpdate>>()
+  const prepareUpdate = (keys: string[]) =>
+    store.db
+      .update(table)
+      .set(Object.fromEntries([...keys, 'version'].map((key) => [key, sql.placeholder(key)])) as never)
+      .where(and(eq(id, sql.placeholder('id')), eq(version!, sql.placeholder('expected'))))
+      .returning({ id })
+      .prepare()
+  const otherUpdate = (patchKeys: string[]) => {
+    const keys = patchKeys.filter((key) => key !== 'version').sort()
+    const name = keys.join(',')
+    let statement = otherUpdates.get(name)
+    if (!statement) {
+      if (otherUpdates.size >= 32) return undefined
+      otherUpdates.set(name, (statement = prepareUpdate(keys)))
+    }
+    return statement
+  }
 
   /** Runs a read, locking what it reads when asked (a prepared read on SQLite, whose transactions are serialised). */
   async function read(db: Db, where: SQL, options: { lock?: boolean | undefined; prepared?: () => Promise<unknown[]> }): Promise<Row | undefined> {
@@ -156,15 +177,18 @@ export function processRepository<Row extends ProcessRow, Event, Entry>(store: S
         position = current.version!
         next.version = position + 1
         const stepOnly = Object.keys(patch).every((key) => stepColumns.includes(key))
-        const update = prepared().update
-        updated =
-          own(db) && stepOnly && update
-            ? await update.execute({ ...next, expected: current.version } as never)
-            : await db
-                .update(table)
-                .set({ ...patch, version: next.version } as never)
-                .where(and(eq(id, current.id), eq(version, current.version!)))
-                .returning({ id })
+        const update = own(db)
+          ? stepOnly
+            ? prepared().update
+            : otherUpdate(Object.keys(patch).filter((key) => patch[key as keyof Row] !== undefined))
+          : undefined
+        updated = update
+          ? await update.execute({ ...next, expected: current.version } as never)
+          : await db
+              .update(table)
+              .set({ ...patch, version: next.version } as never)
+              .where(and(eq(id, current.id), eq(version, current.version!)))
+              .returning({ id })
       } else {
         updated = await db
           .update(table)

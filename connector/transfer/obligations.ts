@@ -1,4 +1,4 @@
-import { and, asc, count, eq, inArray, isNull, or } from 'drizzle-orm'
+import { and, asc, count, eq, inArray, isNull, or, sql } from 'drizzle-orm'
 import {
   defaultRegistry,
   evaluate,
@@ -11,6 +11,7 @@ import {
   type Rule,
 } from '../../policies/index.ts'
 import type { Clock } from '../clock.ts'
+import { lazy } from '../store/prepared.ts'
 import type { Db, Store } from '../store/store.ts'
 import type { Agreement } from './ports.ts'
 import { usageRepository } from './usage-repository.ts'
@@ -138,6 +139,15 @@ export const policyLabel = (agreement: Agreement): PolicyLabel => ({
 export function obligationRepository(store: Store, deps: { clock: Clock; ids: { next(): string } }) {
   const { agreementObligations, obligationEvents } = store.tables
   const counters = usageRepository(store, deps)
+  // Every verified agreement looks for its pending duties: prepared once, run on the store's own
+  // handle (every SQLite transaction; see store/prepared.ts).
+  const pendingStatement = lazy(() =>
+    store.db
+      .select({ id: agreementObligations.obligationId })
+      .from(agreementObligations)
+      .where(and(eq(agreementObligations.agreementId, sql.placeholder('agreementId')), eq(agreementObligations.status, 'pending')))
+      .prepare(),
+  )
 
   async function append(tx: Db, event: Omit<ObligationEvent, 'id' | 'at'>) {
     const [counted] = await tx.select({ n: count() }).from(obligationEvents).where(eq(obligationEvents.agreementId, event.agreementId))
@@ -184,10 +194,13 @@ export function obligationRepository(store: Store, deps: { clock: Clock; ids: { 
 
     /** Pending duties already recorded for the agreement become acknowledged (one statement when there are none). */
     async acknowledgeRecorded(tx: Db, agreementId: string, actor: string): Promise<void> {
-      const pending = await tx
-        .select({ id: agreementObligations.obligationId })
-        .from(agreementObligations)
-        .where(and(eq(agreementObligations.agreementId, agreementId), eq(agreementObligations.status, 'pending')))
+      const pending =
+        tx === store.db
+          ? await pendingStatement().execute({ agreementId })
+          : await tx
+              .select({ id: agreementObligations.obligationId })
+              .from(agreementObligations)
+              .where(and(eq(agreementObligations.agreementId, agreementId), eq(agreementObligations.status, 'pending')))
       for (const { id } of pending) await this.setStatus(tx, { agreementId, obligationId: id }, 'acknowledged', { actor, reason: acknowledgedReason })
     },
 
