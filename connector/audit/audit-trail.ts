@@ -51,6 +51,8 @@ export interface AuditTrail {
 }
 
 export const checkpointType = 'passerelle-audit-checkpoint+jwt'
+/** The `typ` of a participant's signature of an agreement's digest. */
+export const agreementDigestType = 'passerelle-agreement-digest+jwt'
 
 /** The digest an agreement is known by in the trail: sha256 of its canonical JSON. */
 export const agreementDigest = (agreement: unknown) => sha256Hex(canonicalJson(agreement))
@@ -82,7 +84,7 @@ export function createAuditTrail(deps: { store: Store; clock: Clock; logger: Log
     },
     async signDigest(digest) {
       if (!signer) return undefined
-      return signJwt({ sha256: digest, iat: Math.floor(now() / 1000) }, signer.key, signer.participantId, 'passerelle-agreement-digest+jwt')
+      return signJwt({ iss: signer.participantId, sha256: digest, iat: Math.floor(now() / 1000) }, signer.key, signer.participantId, agreementDigestType)
     },
     agreementHistory: (agreementId, limit = 1000) => repo.ofAgreement(store.db, agreementId, limit),
     async checkpoint() {

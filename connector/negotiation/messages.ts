@@ -22,7 +22,16 @@ export interface MessageExtras {
   ownDspUrl: string
   /** What a consumer declares about its intended use, carried by its first request. */
   declaredUse?: DeclaredUse | undefined
+  /** The consumer's signature of the agreement's digest, carried by its verification. */
+  agreementSignature?: string | undefined
 }
+
+/**
+ * A consumer that is a Passerelle signs the agreement's digest (sha256 of its canonical JSON) with its
+ * participant key and sends it with its verification, under an absolute IRI other connectors ignore:
+ * the provider's audit trail then holds both parties' signatures of the same document.
+ */
+export const agreementSignatureKey = 'https://w3id.org/passerelle/ns#agreementSignature'
 
 export function buildMessage(kind: MessageKind, n: Negotiation, extras: MessageExtras): { url: string; body: Record<string, unknown> } {
   const peer = base(n.counterpartyAddress)
@@ -70,7 +79,13 @@ export function buildMessage(kind: MessageKind, n: Negotiation, extras: MessageE
     case 'verification':
       return {
         url: `${peer}/negotiations/${segment(providerPid)}/agreement/verification`,
-        body: { ...head, '@type': 'ContractAgreementVerificationMessage', providerPid, consumerPid },
+        body: {
+          ...head,
+          '@type': 'ContractAgreementVerificationMessage',
+          providerPid,
+          consumerPid,
+          ...(extras.agreementSignature ? { [agreementSignatureKey]: extras.agreementSignature } : {}),
+        },
       }
     case 'finalized':
       return {

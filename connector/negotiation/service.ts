@@ -10,6 +10,8 @@ import { labelTerms, odrlFromModel, policyLabelOf, type Registry } from '../../p
 import { ownSpelling, readTerms, termsProblems } from './offer-terms.ts'
 import type { OfferLookup, PublishedOffer } from './decision.ts'
 import { buildMessage, unknownPid, withProviderPid } from './messages.ts'
+import { checkCountersignature } from './countersignature.ts'
+import { agreementDigest } from '../audit/audit-trail.ts'
 import { agreementProblem, type Reaction, type Reactions } from './reactions.ts'
 import { ConcurrentChange, negotiationRepository, type Negotiation, type NegotiationRepository } from './repository.ts'
 import { compiledOf, requestedOffer } from './requested-offer.ts'
@@ -283,6 +285,7 @@ export interface ReceiveInput {
 export async function receiveMessage({ rt, pid, kind, requester, message, received }: ReceiveInput) {
   const messagePids = { providerPid: message.providerPid, consumerPid: message.consumerPid }
   const registry = await rt.registry?.()
+  const countersignature = kind === 'verification' && rt.ctx.audit?.enabled ? await checkCountersignature(rt, pid, requester, message) : undefined
   return rt.ctx.store.transactionFor(pid, async (tx) => {
     const n = await rt.repo.find(tx, pid, { lock: true })
     // Another participant's process is as unknown to the sender as one that does not exist.
@@ -367,6 +370,13 @@ export async function receiveMessage({ rt, pid, kind, requester, message, receiv
     })
     if (agreement) await rt.duties?.agreed(tx, agreement['@id'])
     if (kind === 'verification' && saved.agreementId) await rt.duties?.verified(tx, saved.agreementId, requester.participantId)
+    if (kind === 'verification' && saved.agreementId && countersignature)
+      await rt.ctx.audit?.append(tx, {
+        kind: 'agreement.countersigned',
+        subjects: { negotiation: n.id, agreement: saved.agreementId, participant: requester.participantId },
+        actor: requester.participantId,
+        payload: { ...countersignature },
+      })
     if (!isTerminal(saved.state as NegotiationState)) await enqueueReaction(rt, tx, saved, { trigger: kind, requester, received }, { answering: true })
     return { negotiation: saved, repeated: false }
   })
@@ -496,6 +506,10 @@ export async function applyReaction(rt: NegotiationRuntime, tx: Tx, n: Negotiati
     extras.agreement = agreement
     patch.agreementId = agreement['@id']
     detail.agreementId = agreement['@id']
+  }
+  if (reaction.kind === 'verification' && n.agreementId && rt.ctx.audit?.enabled) {
+    const [stored] = (await rt.repo.agreementsOf(tx, n.id)).filter((a) => a.id === n.agreementId)
+    if (stored) extras.agreementSignature = await rt.ctx.audit.signDigest(agreementDigest(stored.body))
   }
   if (reaction.kind === 'termination') {
     rt.ctx.logger.info('negotiation terminated by us', { id: n.id, role: n.role, datasetId: n.datasetId, offerId: n.offerId, reason: reaction.reason })

@@ -82,6 +82,12 @@ describe('the audit trail of two connector processes', () => {
     )
     const agreement = history.find((r: { kind: string }) => r.kind === 'agreement')
     expect(agreement.payload).toMatchObject({ role: 'provider', sha256: expect.stringMatching(/^[0-9a-f]{64}$/), signature: expect.stringMatching(/^ey/) })
+    // Static tokens have no keys: the consumer's signature is kept, marked as not checked, with why.
+    expect(history.find((r: { kind: string }) => r.kind === 'agreement.countersigned')?.payload).toMatchObject({
+      verified: false,
+      reason: expect.stringMatching(/static tokens/),
+      signature: expect.stringMatching(/^ey/),
+    })
     const access = history.find((r: { kind: string }) => r.kind === 'data.access')
     expect(access).toMatchObject({ actor: consumer.did, payload: { status: 200 } })
     // The management call on the consumer names the key by its id, never the key.

@@ -34,6 +34,18 @@ describe('a permission with an attribution duty', () => {
   it("is acknowledged by the consumer's verification, permits transfers, and stops permitting once the duty is marked violated", async () => {
     const agreementId = await pair.negotiate()
 
+    // Both parties signed the same document: the consumer's signature, sent with its verification,
+    // is checked against its DID document and kept in the provider's trail beside the provider's own.
+    const history = async (side: 'provider' | 'consumer') =>
+      (await management(pair[side], 'GET', `/agreements/${encodeURIComponent(agreementId)}/audit`)).body.items as Array<{ kind: string; payload: any }>
+    const [providerTrail, consumerTrail] = [await history('provider'), await history('consumer')]
+    const own = providerTrail.find((r) => r.kind === 'agreement')!.payload
+    const theirs = consumerTrail.find((r) => r.kind === 'agreement')!.payload
+    const countersigned = providerTrail.find((r) => r.kind === 'agreement.countersigned')
+    expect(countersigned?.payload).toMatchObject({ verified: true, sha256: own.sha256, signature: theirs.signature })
+    expect(theirs.sha256).toBe(own.sha256)
+    expect(theirs.signature).not.toBe(own.signature)
+
     // Both sides list the duty under the agreement, acknowledged by the verification.
     for (const side of ['provider', 'consumer'] as const) {
       const listed = await obligationsOn(side, agreementId)
