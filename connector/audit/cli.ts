@@ -12,16 +12,16 @@ import { auditHelp } from './cli-help.ts'
 
 export async function runAuditCommand(args: string[], io: CliIo): Promise<number> {
   const [sub, ...rest] = args
-  if (!sub || sub === '--auditHelp' || sub === 'auditHelp') {
+  if (!sub || sub === '--help' || sub === 'help') {
     io.stdout(auditHelp)
     return sub ? 0 : 2
   }
   const { values } = parseArgs({
     args: rest,
-    options: { config: { type: 'string' }, file: { type: 'string' }, since: { type: 'string' }, out: { type: 'string' }, auditHelp: { type: 'boolean' } },
+    options: { config: { type: 'string' }, file: { type: 'string' }, since: { type: 'string' }, out: { type: 'string' }, help: { type: 'boolean' } },
     strict: true,
   })
-  if (values.auditHelp) {
+  if (values.help) {
     io.stdout(auditHelp)
     return 0
   }

@@ -23,7 +23,7 @@ export async function runCatalogCommand(args: string[], io: CliIo): Promise<numb
     case 'show':
       return show(rest, io)
     case undefined:
-    case '--catalogHelp':
+    case '--help':
     case '-h':
       io.stdout(catalogHelp)
       return command ? 0 : 2

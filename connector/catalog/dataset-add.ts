@@ -34,7 +34,7 @@ export async function runDatasetCommand(args: string[], io: CliIo): Promise<numb
     case 'add':
       return add(rest, io)
     case undefined:
-    case '--datasetHelp':
+    case '--help':
     case '-h':
       io.stdout(datasetHelp)
       return command ? 0 : 2

@@ -11,8 +11,8 @@ import { findConfigFile } from './participant-config.ts'
 import { doctorHelp } from './command-help.ts'
 
 export async function runDoctorCommand(args: string[], io: CliIo): Promise<number> {
-  const { values } = parseArgs({ args, options: { config: { type: 'string' }, offline: { type: 'boolean' }, doctorHelp: { type: 'boolean' } }, strict: true })
-  if (values.doctorHelp) {
+  const { values } = parseArgs({ args, options: { config: { type: 'string' }, offline: { type: 'boolean' }, help: { type: 'boolean' } }, strict: true })
+  if (values.help) {
     io.stdout(doctorHelp)
     return 0
   }

@@ -12,10 +12,10 @@ export async function runInitCommand(args: string[], io: CliIo): Promise<number>
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { name: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' }, initHelp: { type: 'boolean' } },
+    options: { name: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' }, help: { type: 'boolean' } },
     strict: true,
   })
-  if (values.initHelp) {
+  if (values.help) {
     io.stdout(initHelp)
     return 0
   }

@@ -11,10 +11,10 @@ import { startHelp } from './command-help.ts'
 export async function runStartCommand(args: string[], io: CliIo): Promise<number> {
   const { values } = parseArgs({
     args,
-    options: { config: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' }, startHelp: { type: 'boolean' } },
+    options: { config: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' }, help: { type: 'boolean' } },
     strict: true,
   })
-  if (values.startHelp) {
+  if (values.help) {
     io.stdout(startHelp)
     return 0
   }

@@ -11,7 +11,7 @@ import { federationHelp } from './cli-help.ts'
  * holds from each is, and a crawl now (of one peer or all) instead of waiting for the interval.
  */
 export async function runFederationCommand(args: string[], io: CliIo): Promise<number> {
-  if (args.length === 0 || args.includes('--federationHelp') || args.includes('-h')) {
+  if (args.length === 0 || args.includes('--help') || args.includes('-h')) {
     io.stdout(federationHelp)
     return args.length === 0 ? 2 : 0
   }
@@ -34,7 +34,7 @@ export async function runFederationCommand(args: string[], io: CliIo): Promise<n
     print(await listPeers(client), io, values.json === true)
     return 0
   }
-  if (sub !== 'crawl' || extra.length > 0) throw new UsageError('expected peers, or crawl [PEER] (see passerelle federation --federationHelp)')
+  if (sub !== 'crawl' || extra.length > 0) throw new UsageError('expected peers, or crawl [PEER] (see passerelle federation --help)')
   const timeoutSeconds = values.timeout === undefined ? 60 : Number(values.timeout)
   if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) throw new UsageError(`--timeout expects a number of seconds, got '${values.timeout}'`)
   const client = createManagementClient(values, io)

@@ -28,10 +28,10 @@ export async function runSearchCommand(args: string[], io: CliIo): Promise<numbe
       url: { type: 'string' },
       key: { type: 'string' },
       config: { type: 'string' },
-      searchHelp: { type: 'boolean', short: 'h' },
+      help: { type: 'boolean', short: 'h' },
     },
   })
-  if (values.searchHelp) {
+  if (values.help) {
     io.stdout(searchHelp)
     return 0
   }

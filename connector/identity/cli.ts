@@ -36,8 +36,8 @@ export async function runCredentialsCommand(args: string[], io: CredentialsComma
       case 'authority':
         return await authority(rest, io)
       case undefined:
-      case 'credentialsHelp':
-      case '--credentialsHelp':
+      case 'help':
+      case '--help':
         io.stdout(`${credentialsHelp}\n`)
         return command === undefined ? 2 : 0
       default:
@@ -256,7 +256,7 @@ function serveStatusList(file: string, ifNoneMatch: string | undefined, res: imp
 export async function runAuthorityCommand(args: string[], io: CredentialsCommandIo): Promise<number> {
   const [command, ...rest] = args
   if (command === 'init' || command === 'serve') return runCredentialsCommand(['authority', ...args], io)
-  if (command === undefined || command === 'credentialsHelp' || command === '--credentialsHelp') {
+  if (command === undefined || command === 'help' || command === '--help') {
     io.stdout(`${authorityHelp}\n`)
     return command === undefined ? 2 : 0
   }

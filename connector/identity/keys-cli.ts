@@ -8,7 +8,7 @@ import { keysHelp } from './cli-help.ts'
 /** `passerelle keys list|rotate|retire`: rotation of the participant's signing keys, on its folder. */
 export async function runKeysCommand(args: string[], io: CliIo): Promise<number> {
   const [command, ...rest] = args
-  if (command === undefined || command === 'keysHelp' || command === '--keysHelp') {
+  if (command === undefined || command === 'help' || command === '--help') {
     io.stdout(`${keysHelp}\n`)
     return command === undefined ? 2 : 0
   }

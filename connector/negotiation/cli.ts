@@ -32,7 +32,7 @@ interface NegotiationView {
 }
 
 export async function runNegotiateCommand(args: string[], io: CliIo): Promise<number> {
-  if (args.includes('--negotiateHelp') || args.includes('-h')) {
+  if (args.includes('--help') || args.includes('-h')) {
     io.stdout(negotiateHelp)
     return 0
   }
@@ -59,7 +59,7 @@ export async function runNegotiateCommand(args: string[], io: CliIo): Promise<nu
   const hit = values.hit === undefined ? undefined : readHit(values.hit, io)
   if (hit && positionals.length > 0) throw new UsageError('give either --hit FILE or <peer-dsp-url> <dataset-id>, not both')
   const [peerUrl, datasetId, ...extra] = hit ? [hit.peerUrl, hit.datasetId] : positionals
-  if (!peerUrl || !datasetId || extra.length > 0) throw new UsageError('expected <peer-dsp-url> <dataset-id> (see passerelle negotiate --negotiateHelp)')
+  if (!peerUrl || !datasetId || extra.length > 0) throw new UsageError('expected <peer-dsp-url> <dataset-id> (see passerelle negotiate --help)')
   const declaredUse = {
     ...(values.purpose ? { purpose: values.purpose } : {}),
     ...(values['processing-location'] ? { spatial: values['processing-location'] } : {}),

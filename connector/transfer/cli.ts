@@ -26,7 +26,7 @@ interface TransferView {
 }
 
 export async function runTransferCommand(args: string[], io: CliIo): Promise<number> {
-  if (args.includes('--transferHelp') || args.includes('-h')) {
+  if (args.includes('--help') || args.includes('-h')) {
     io.stdout(transferHelp)
     return 0
   }
@@ -48,7 +48,7 @@ export async function runTransferCommand(args: string[], io: CliIo): Promise<num
     },
   })
   const [agreementId, ...extra] = positionals
-  if (!agreementId || extra.length > 0) throw new UsageError('expected <agreement-id> (see passerelle transfer --transferHelp)')
+  if (!agreementId || extra.length > 0) throw new UsageError('expected <agreement-id> (see passerelle transfer --help)')
   const timeoutSeconds = values.timeout === undefined ? 120 : Number(values.timeout)
   if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) throw new UsageError(`--timeout expects a number of seconds, got '${values.timeout}'`)
   const out = resolve(io.cwd, values.out ?? `${agreementId.replace(/[^A-Za-z0-9._-]/g, '_')}.data`)

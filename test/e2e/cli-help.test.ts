@@ -54,6 +54,26 @@ describe('passerelle <command> --help (built CLI)', () => {
     expect(run(join(dist, 'passerelle.js'), ['policy', 'lint', '--help']).output).toMatch(/^Usage: passerelle policy lint/)
   })
 
+  // Help asked after other arguments goes through the command itself (the full build): --help is
+  // its option, not an unknown one.
+  it('prints a command’s help when --help follows other arguments', () => {
+    const cases = [
+      ['search', 'climate', '--help'],
+      ['federation', 'peers', '--help'],
+      ['start', '--port', '1', '--help'],
+      ['doctor', '--offline', '--help'],
+      ['init', '--name', 'x', '--help'],
+      ['audit', 'verify', '--help'],
+      ['negotiate', 'http://127.0.0.1:1/dsp', 'dataset', '--help'],
+      ['transfer', 'agreement', '--help'],
+    ]
+    for (const args of cases) {
+      const answer = run(fromRoot('dist/passerelle.js'), args)
+      expect({ args, status: answer.status }).toEqual({ args, status: 0 })
+      expect(answer.output, args.join(' ')).toMatch(new RegExp(`Usage: passerelle ${args[0]}`))
+    }
+  })
+
   it('loads the command when it has to run (the stripped build cannot)', () => {
     expect(run(fromRoot('dist/passerelle.js'), ['version']).status).toBe(0)
     const stripped = run(join(dist, 'passerelle.js'), ['version'])
